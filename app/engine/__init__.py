@@ -1,0 +1,1 @@
+"""Pure NumPy engine: the article's network, generalised. Imports only NumPy and the stdlib."""

@@ -1,0 +1,64 @@
+"""Central differences against backward: the relative error per tensor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .network import Network, weight_name
+
+Array = np.ndarray
+
+
+def numerical(
+    net: Network, X: Array, Y: Array, eps: float = 1e-6
+) -> tuple[list[Array], list[Array]]:
+    """dE/dW and dE/db by (E(p + eps) - E(p - eps)) / 2 eps, one entry at a time."""
+    out: list[list[Array]] = [[], []]
+    for kind, tensors in enumerate((net.W, net.b)):
+        for p in tensors:
+            g = np.zeros_like(p)
+            flat, gflat = p.reshape(-1), g.reshape(-1)
+            for k in range(flat.size):
+                keep = flat[k]
+                flat[k] = keep + eps
+                up = net.error(net.output(X), Y)
+                flat[k] = keep - eps
+                down = net.error(net.output(X), Y)
+                flat[k] = keep  # restore exactly: the check must not move the run
+                gflat[k] = (up - down) / (2 * eps)
+            out[kind].append(g)
+    return out[0], out[1]
+
+
+def relative_error(a: Array, b: Array) -> float:
+    """||a - b|| / max(||a|| + ||b||, tiny): 0 when both are 0."""
+    denom = float(np.linalg.norm(a) + np.linalg.norm(b))
+    return float(np.linalg.norm(a - b)) / denom if denom > 1e-300 else 0.0
+
+
+def check(net: Network, X: Array, Y: Array, eps: float = 1e-6) -> dict[str, Any]:
+    """Analytic vs numerical gradients per layer, with the worst relative error."""
+    grads = net.backward(net.forward(X), Y)
+    nW, nb = numerical(net, X, Y, eps)
+    layers = []
+    for layer in range(net.n_layers):
+        layers.append(
+            {
+                "layer": layer,
+                "name": weight_name(layer, net.n_layers),
+                "weights_relative_error": relative_error(grads.dW[layer], nW[layer]),
+                "biases_relative_error": relative_error(grads.db[layer], nb[layer]),
+                "analytic": {
+                    "weights": grads.dW[layer].tolist(),
+                    "biases": grads.db[layer].tolist(),
+                },
+                "numerical": {"weights": nW[layer].tolist(), "biases": nb[layer].tolist()},
+            }
+        )
+    worst = max(
+        max(relative_error(grads.dW[k], nW[k]), relative_error(grads.db[k], nb[k]))
+        for k in range(net.n_layers)
+    )
+    return {"eps": eps, "max_relative_error": worst, "layers": layers}

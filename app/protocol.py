@@ -1,0 +1,222 @@
+"""Pydantic models for every message: configs, frames, WebSocket messages, errors."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
+LossName = Literal["half_sse", "mse", "bce"]
+InitName = Literal["xavier", "he", "uniform01"]
+BiasMode = Literal["per_neuron", "shared"]
+OptimizerName = Literal["sgd", "momentum", "adam"]
+DatasetName = Literal["houses", "xor", "circle", "gauss", "spiral", "plane", "multi_gauss"]
+
+# Hard sanity bounds; the configurable server limits (settings) are checked on top of these.
+MAX_LR = 1e7
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Strict(BaseModel):
+    """Base model: unknown fields are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class OptimizerConfig(Strict):
+    """Optimizer name and hyper-parameters (API.md)."""
+
+    name: OptimizerName = "sgd"
+    learning_rate: FiniteFloat = Field(0.5, gt=0, le=MAX_LR)
+    momentum: FiniteFloat = Field(0.9, ge=0, lt=1)
+    beta1: FiniteFloat = Field(0.9, ge=0, lt=1)
+    beta2: FiniteFloat = Field(0.999, ge=0, lt=1)
+    eps: FiniteFloat = Field(1e-8, gt=0, le=1)
+
+
+class NamedDataset(Strict):
+    """A built-in, seeded data set."""
+
+    name: DatasetName
+    samples: int | None = Field(None, ge=1, le=100_000)
+    noise: FiniteFloat = Field(0.0, ge=0, le=10)
+    test_fraction: FiniteFloat = Field(0.0, ge=0, lt=1)
+    standardize: bool = False
+
+
+class RowsDataset(Strict):
+    """Custom data as rows: each row of `x` is one sample; `y` may be flat for one output."""
+
+    x: list[list[FiniteFloat]] = Field(min_length=1)
+    y: list[list[FiniteFloat]] | list[FiniteFloat] = Field(min_length=1)
+    feature_names: list[Annotated[str, Field(max_length=64)]] | None = None
+    target_names: list[Annotated[str, Field(max_length=64)]] | None = None
+    test_fraction: FiniteFloat = Field(0.0, ge=0, lt=1)
+    standardize: bool = False
+
+
+class CsvDataset(Strict):
+    """Custom data as CSV text with a header row; targets named, or the last column."""
+
+    csv: str = Field(min_length=1, max_length=1_000_000)
+    targets: list[Annotated[str, Field(max_length=64)]] | None = None
+    test_fraction: FiniteFloat = Field(0.0, ge=0, lt=1)
+    standardize: bool = False
+
+
+DatasetConfig = NamedDataset | RowsDataset | CsvDataset
+
+
+class SessionConfigIn(Strict):
+    """A session config as a client sends it: a preset plus overrides, all optional."""
+
+    preset: str | None = Field(None, max_length=64)
+    layers: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(None, min_length=2)
+    activation: ActivationName | None = None
+    output_activation: ActivationName | None = None
+    loss: LossName | None = None
+    optimizer: OptimizerConfig | None = None
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    l2: FiniteFloat | None = Field(None, ge=0, le=100)
+    init: InitName | None = None
+    bias: BiasMode | None = None
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    dataset: DatasetConfig | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"preset": "article"},
+                {
+                    "preset": "xor",
+                    "layers": [2, 8, 1],
+                    "optimizer": {"name": "adam", "learning_rate": 0.03},
+                },
+            ]
+        },
+    )
+
+
+class SessionConfig(Strict):
+    """A fully resolved session config: every field set."""
+
+    preset: str | None = None
+    layers: list[int]
+    activation: ActivationName = "sigmoid"
+    output_activation: ActivationName = "sigmoid"
+    loss: LossName = "half_sse"
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    batch_size: int | None = None
+    l2: float = 0.0
+    init: InitName = "xavier"
+    bias: BiasMode = "per_neuron"
+    seed: int = 0
+    dataset: DatasetConfig = Field(default_factory=lambda: NamedDataset(name="houses"))
+
+
+class SessionPatch(Strict):
+    """PATCH /api/sessions/{id} and the `set` message: training state is kept."""
+
+    optimizer: OptimizerConfig | None = None
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    full_batch: bool = False
+    l2: FiniteFloat | None = Field(None, ge=0, le=100)
+
+
+class StepRequest(Strict):
+    """POST /api/sessions/{id}/step."""
+
+    count: int = Field(1, ge=1)
+
+
+# ---- WebSocket client messages: a discriminated union on `type` -------------------------
+
+
+class StepMsg(Strict):
+    """n steps, then a frame."""
+
+    type: Literal["step"]
+    count: int = Field(1, ge=1)
+
+
+class PlayMsg(Strict):
+    """Stream frames at `fps`, `steps_per_frame` steps between frames."""
+
+    type: Literal["play"]
+    steps_per_frame: int = Field(1, ge=1)
+    fps: FiniteFloat = Field(30, gt=0, le=60)
+
+
+class PauseMsg(Strict):
+    """Stop streaming."""
+
+    type: Literal["pause"]
+
+
+class ResetMsg(Strict):
+    """Back to step 0, then a frame."""
+
+    type: Literal["reset"]
+
+
+class SetMsg(SessionPatch):
+    """As PATCH on the session."""
+
+    type: Literal["set"]
+
+
+class HelloMsg(Strict):
+    """Rooms only: with the presenter token this connection may drive."""
+
+    type: Literal["hello"]
+    token: str = Field(max_length=256)
+
+
+class SelectMsg(Strict):
+    """Rooms: the presenter's selection (chain-rule edge, guide step) that participants follow."""
+
+    type: Literal["select"]
+    selection: dict[str, Any]
+
+
+ClientMsg = Annotated[
+    StepMsg | PlayMsg | PauseMsg | ResetMsg | SetMsg | HelloMsg | SelectMsg,
+    Field(discriminator="type"),
+]
+
+
+class ErrorMsg(BaseModel):
+    """A bad message's answer; the connection stays open."""
+
+    type: Literal["error"] = "error"
+    message: str
+
+
+class Gradients(BaseModel):
+    """Gradients at the frame's weights, same shapes as weights and biases."""
+
+    weights: list[list[list[float | None]]]
+    biases: list[list[float | None]]
+
+
+class Frame(BaseModel):
+    """One consistent moment of a run (API.md)."""
+
+    type: Literal["frame"] = "frame"
+    step: int
+    loss: float | None
+    test_loss: float | None
+    losses: list[float | None]
+    weights: list[list[list[float | None]]]
+    biases: list[list[float | None]]
+    gradients: Gradients
+    diverged: bool
+    playing: bool
+
+
+def finite_or_none(x: float) -> float | None:
+    """JSON never carries NaN or Infinity."""
+    return x if math.isfinite(x) else None

@@ -1,0 +1,288 @@
+"""A training session: engine + data + optimizer + history. No I/O."""
+
+from __future__ import annotations
+
+import copy
+import math
+from array import array
+from typing import Any
+
+import numpy as np
+
+from .engine import chain, datasets, gradcheck
+from .engine.network import Cache, Grads, Network
+from .engine.optimizers import Optimizer, make_optimizer
+from .protocol import CsvDataset, NamedDataset, OptimizerConfig, SessionConfig, SessionPatch
+
+Array = np.ndarray
+MAX_FRAME_LOSSES = 20_000  # a frame never carries more losses than this (the newest)
+
+
+def _clean(x: float) -> float | None:
+    """JSON never carries NaN or Infinity: non-finite becomes None."""
+    return x if math.isfinite(x) else None
+
+
+def _nested(a: Array) -> list[Any]:
+    """An array as nested lists, with None where a value is not finite."""
+    if np.isfinite(a).all():
+        return a.tolist()  # type: ignore[no-any-return]
+    return [_nested(r) if r.ndim else _clean(float(r)) for r in a]
+
+
+def load_data(
+    config: SessionConfig, rng: np.random.Generator, max_samples: int
+) -> datasets.Dataset:
+    """The config's data set, drawn with the run's data generator."""
+    d = config.dataset
+    if isinstance(d, NamedDataset):
+        return datasets.named(
+            d.name, d.samples, d.noise, d.test_fraction, d.standardize, rng, max_samples
+        )
+    if isinstance(d, CsvDataset):
+        return datasets.from_csv(d.csv, d.targets, d.test_fraction, d.standardize, rng, max_samples)
+    return datasets.from_rows(
+        d.x, d.y, d.feature_names, d.target_names, d.test_fraction, d.standardize, rng, max_samples
+    )
+
+
+def optimizer_for(cfg: OptimizerConfig) -> Optimizer:
+    """The engine optimizer a config names."""
+    return make_optimizer(
+        cfg.name, cfg.learning_rate, momentum=cfg.momentum, beta1=cfg.beta1, beta2=cfg.beta2,
+        eps=cfg.eps,
+    )  # fmt: skip
+
+
+class TrainingSession:
+    """One run: step(n) and snapshot() give API.md's frame as plain Python data."""
+
+    def __init__(self, config: SessionConfig, max_samples: int = 1000) -> None:
+        self.max_samples = max_samples
+        data_seq = np.random.SeedSequence(config.seed).spawn(3)[0]
+        self.dataset = load_data(config, np.random.default_rng(data_seq), max_samples)
+        # Input and output widths come from the data; the config's hidden layers stay.
+        layers = [self.dataset.n_inputs, *config.layers[1:-1], self.dataset.n_outputs]
+        self.config = config.model_copy(update={"layers": layers})
+        if config.batch_size is not None and config.batch_size > self.dataset.X.shape[1]:
+            raise ValueError(
+                f"batch_size {config.batch_size} is larger than the "
+                f"{self.dataset.X.shape[1]} training samples"
+            )
+        self._start()
+
+    # ---- state ------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Step 0: weights, optimizer, batch order and history from the seed alone."""
+        c = self.config
+        _, init_seq, batch_seq = self._children()
+        self.net = Network(
+            c.layers, c.activation, c.output_activation, c.loss, c.bias, c.init, c.l2,
+            np.random.default_rng(init_seq),
+        )  # fmt: skip
+        self.optimizer = optimizer_for(c.optimizer)
+        self.batch_rng = np.random.default_rng(batch_seq)
+        self.step_count = 0
+        self.diverged = False
+        self.error: str | None = None
+        self._order = np.arange(0)
+        self._pos = 0
+        self.history = array("d")
+        self.test_history = array("d")
+        self._evaluate()
+
+    def _children(self) -> tuple[np.random.SeedSequence, ...]:
+        """Fresh, identical child seeds every time, so reset() is bit for bit."""
+        return tuple(np.random.SeedSequence(self.config.seed).spawn(3))
+
+    @property
+    def n_train(self) -> int:
+        """Training samples."""
+        return int(self.dataset.X.shape[1])
+
+    def _next_batch(self) -> Array | None:
+        """Indices of the batch the next step trains on; None for full batch."""
+        bs = self.config.batch_size
+        if bs is None or bs >= self.n_train:
+            return None
+        if self._pos + bs > self._order.size:
+            # A new epoch: reshuffle with the run's own generator.
+            self._order = self.batch_rng.permutation(self.n_train)
+            self._pos = 0
+        idx = self._order[self._pos : self._pos + bs]
+        self._pos += bs
+        return idx
+
+    def _evaluate(self) -> None:
+        """Loss at the current weights, and the gradients the next step applies."""
+        X, Y = self.dataset.X, self.dataset.Y
+        cache = self.net.forward(X)
+        loss = self.net.error(cache.A[-1], Y)
+        idx = self._next_batch()
+        if idx is None:
+            self._batch = (X, Y)
+            self._cache = cache
+        else:
+            self._batch = (X[:, idx], Y[:, idx])
+            self._cache = self.net.forward(self._batch[0])
+        self.grads: Grads = self.net.backward(self._cache, self._batch[1])
+        self.loss = loss
+        self.history.append(loss)
+        if self.dataset.X_test.shape[1]:
+            self.test_loss: float | None = self.net.error(
+                self.net.output(self.dataset.X_test), self.dataset.Y_test
+            )
+            self.test_history.append(self.test_loss)
+        else:
+            self.test_loss = None
+        if not math.isfinite(loss) or not all(np.isfinite(W).all() for W in self.net.W):
+            self.diverged = True
+
+    def advance(self, n: int) -> int:
+        """Up to n steps without building a frame; stops at divergence. Returns steps done."""
+        done = 0
+        with np.errstate(all="ignore"):  # divergence is reported by a field, not a warning
+            while done < n and not self.diverged:
+                self.optimizer.update(self.net.params(), [*self.grads.dW, *self.grads.db])
+                self.step_count += 1
+                done += 1
+                self._evaluate()
+        return done
+
+    # ---- frames -----------------------------------------------------------------------------
+
+    def frame(self, since: int | None = None, playing: bool = False) -> dict[str, Any]:
+        """API.md's frame; `losses` are the losses after steps since+1 .. step."""
+        first = self.step_count if since is None else max(since + 1, 0)
+        first = max(first, self.step_count - MAX_FRAME_LOSSES + 1, 0)
+        losses = [_clean(v) for v in self.history[first:]]
+        test = [_clean(v) for v in self.test_history[first:]] if self.test_history else None
+        return {
+            "type": "frame",
+            "step": self.step_count,
+            "loss": _clean(self.loss),
+            "test_loss": None if self.test_loss is None else _clean(self.test_loss),
+            "losses": losses,
+            "weights": [_nested(W) for W in self.net.W],
+            "biases": [_nested(b) for b in self.net.b],
+            "gradients": {
+                "weights": [_nested(g) for g in self.grads.dW],
+                "biases": [_nested(g) for g in self.grads.db],
+            },
+            "diverged": self.diverged,
+            "playing": playing,
+            "first_step": first,
+            "test_losses": test,
+            "learning_rate": self.optimizer.learning_rate,
+        }
+
+    def step(self, n: int = 1) -> dict[str, Any]:
+        """n steps, then a frame holding every step's loss."""
+        before = self.step_count
+        self.advance(n)
+        return self.frame(since=before)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The current frame, with only the current loss in `losses`."""
+        return self.frame()
+
+    def reset(self) -> dict[str, Any]:
+        """Back to step 0 with the same seed, bit for bit."""
+        self._start()
+        return self.frame(since=-1)
+
+    def patch(self, p: SessionPatch) -> dict[str, Any]:
+        """Change optimizer, batch size or L2; weights and step are kept."""
+        update: dict[str, Any] = {}
+        if p.optimizer is not None:
+            update["optimizer"] = p.optimizer
+        if p.full_batch:
+            update["batch_size"] = None
+        elif p.batch_size is not None:
+            if p.batch_size > self.n_train:
+                raise ValueError(
+                    f"batch_size {p.batch_size} is larger than the {self.n_train} training samples"
+                )
+            update["batch_size"] = p.batch_size
+        if p.l2 is not None:
+            update["l2"] = p.l2
+        self.config = self.config.model_copy(update=update)
+        if p.optimizer is not None:
+            old = self.optimizer
+            self.optimizer = optimizer_for(p.optimizer)
+            if type(old) is type(self.optimizer):
+                # Same kind: keep its buffers (momentum, Adam moments) and change the rates.
+                for key in ("learning_rate", "momentum", "beta1", "beta2", "eps"):
+                    if hasattr(old, key):
+                        setattr(old, key, getattr(self.optimizer, key))
+                self.optimizer = old
+        self.net.l2 = self.config.l2
+        if "batch_size" in update:
+            self._order, self._pos = np.arange(0), 0
+        # Gradients depend on l2 and the batch: recompute them at the same weights.
+        self.history.pop()
+        if self.test_history:
+            self.test_history.pop()
+        with np.errstate(all="ignore"):
+            self._evaluate()
+        return self.frame()
+
+    # ---- explanations -----------------------------------------------------------------------
+
+    def chain(self, kind: str, layer: int, i: int | None, j: int) -> dict[str, Any]:
+        """The chain rule for one weight or bias, on the batch the next step uses."""
+        return chain.breakdown(
+            self.net, self._cache, self._batch[1], self.grads, kind, layer, i, j,
+            self.optimizer.learning_rate,
+        )  # fmt: skip
+
+    def matrix(self) -> list[dict[str, Any]]:
+        """dE/dW = A . delta^T per layer with shapes."""
+        return chain.matrix_form(self.net, self._cache, self.grads)
+
+    def gradcheck(self) -> dict[str, Any]:
+        """Analytic vs central-difference gradients on the next step's batch."""
+        with np.errstate(all="ignore"):
+            return gradcheck.check(self.net, *self._batch)
+
+    def export(self) -> dict[str, Any]:
+        """Config, loss history and weights, for download."""
+        return {
+            "config": self.config.model_dump(mode="json"),
+            "step": self.step_count,
+            "diverged": self.diverged,
+            "history": {
+                "loss": [_clean(v) for v in self.history],
+                "test_loss": [_clean(v) for v in self.test_history] or None,
+            },
+            "weights": [_nested(W) for W in self.net.W],
+            "biases": [_nested(b) for b in self.net.b],
+        }
+
+    def data(self) -> dict[str, Any]:
+        """The data set for the page, rows as samples."""
+        d, c = self.dataset, self.config
+        return {
+            "name": d.name,
+            "kind": d.kind,
+            "feature_names": d.feature_names,
+            "target_names": d.target_names,
+            "x": d.X.T.tolist(),
+            "y": d.Y.T.tolist(),
+            "x_test": d.X_test.T.tolist(),
+            "y_test": d.Y_test.T.tolist(),
+            "layers": c.layers,
+            "activation": c.activation,
+            "output_activation": c.output_activation,
+            "loss": c.loss,
+            "bias": c.bias,
+            "target_scale": d.target_scale,
+        }
+
+    def clone(self) -> TrainingSession:
+        """An independent copy at the same state (a fork)."""
+        return copy.deepcopy(self)
+
+
+__all__ = ["Cache", "TrainingSession"]
