@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .engine import chain, datasets, gradcheck
-from .engine.network import Cache, Grads, Network
+from .engine.network import Cache, Network
 from .engine.optimizers import Optimizer, make_optimizer
 from .protocol import CsvDataset, NamedDataset, OptimizerConfig, SessionConfig, SessionPatch
 
@@ -85,12 +85,15 @@ class TrainingSession:
         self.batch_rng = np.random.default_rng(batch_seq)
         self.step_count = 0
         self.diverged = False
-        self.error: str | None = None
         self._order = np.arange(0)
         self._pos = 0
         self.history = array("d")
         self.test_history = array("d")
-        self._evaluate()
+        self.test_loss: float | None = None
+        self._idx: Array | None = None
+        self._buffers()
+        with np.errstate(all="ignore"):
+            self._evaluate()
 
     def _children(self) -> tuple[np.random.SeedSequence, ...]:
         """Fresh, identical child seeds every time, so reset() is bit for bit."""
@@ -114,40 +117,79 @@ class TrainingSession:
         self._pos += bs
         return idx
 
-    def _evaluate(self) -> None:
+    def _buffers(self) -> None:
+        """Forward buffers for the training set, the test set and a mini-batch, loaded once."""
+        net, d = self.net, self.dataset
+        self._train_cache = net.forward(d.X)
+        self._test_cache = net.forward(d.X_test) if d.X_test.shape[1] else None
+        bs = self.config.batch_size
+        self._batch_cache = net.new_cache(bs) if bs is not None and bs < self.n_train else None
+        self.grads = net.new_grads()
+        self._cache = self._train_cache
+        self._Y = d.Y
+
+    def _evaluate(self, record: bool = True, new_batch: bool = True) -> None:
         """Loss at the current weights, and the gradients the next step applies."""
-        X, Y = self.dataset.X, self.dataset.Y
-        cache = self.net.forward(X)
-        loss = self.net.error(cache.A[-1], Y)
-        idx = self._next_batch()
+        net = self.net
+        net.forward(None, self._train_cache)
+        if new_batch:
+            self._idx = self._next_batch() if self._batch_cache is not None else None
+        idx = self._idx
         if idx is None:
-            self._batch = (X, Y)
-            self._cache = cache
+            # Full batch (the article): one pass gives the loss and the gradients.
+            self._cache, self._Y = self._train_cache, self.dataset.Y
+            self.loss = net.backward(self._cache, self._Y, self.grads).error
         else:
-            self._batch = (X[:, idx], Y[:, idx])
-            self._cache = self.net.forward(self._batch[0])
-        self.grads: Grads = self.net.backward(self._cache, self._batch[1])
-        self.loss = loss
-        self.history.append(loss)
-        if self.dataset.X_test.shape[1]:
-            self.test_loss: float | None = self.net.error(
-                self.net.output(self.dataset.X_test), self.dataset.Y_test
+            self.loss = net.error(self._train_cache.A[-1], self.dataset.Y)
+            assert self._batch_cache is not None
+            np.take(self.dataset.X, idx, axis=1, out=self._batch_cache.A[0])
+            self._cache, self._Y = net.forward(None, self._batch_cache), self.dataset.Y[:, idx]
+            net.backward(self._cache, self._Y, self.grads)
+        if self._test_cache is not None:
+            self.test_loss = net.error(
+                net.forward(None, self._test_cache).A[-1], self.dataset.Y_test
             )
-            self.test_history.append(self.test_loss)
-        else:
-            self.test_loss = None
-        if not math.isfinite(loss) or not all(np.isfinite(W).all() for W in self.net.W):
+        if record:
+            self.history.append(self.loss)
+            if self.test_loss is not None:
+                self.test_history.append(self.test_loss)
+        # Summing theta is one call; a sum that overflows means the weights have too.
+        if not (math.isfinite(self.loss) and math.isfinite(float(net.theta.sum()))):
             self.diverged = True
 
     def advance(self, n: int) -> int:
         """Up to n steps without building a frame; stops at divergence. Returns steps done."""
         done = 0
+        theta, g, update = self.net.theta, self.grads.flat, self.optimizer.update
         with np.errstate(all="ignore"):  # divergence is reported by a field, not a warning
+            if self._batch_cache is None and self._test_cache is None:
+                return self._advance_full_batch(n)
             while done < n and not self.diverged:
-                self.optimizer.update(self.net.params(), [*self.grads.dW, *self.grads.db])
+                update(theta, g)
                 self.step_count += 1
                 done += 1
                 self._evaluate()
+        return done
+
+    def _advance_full_batch(self, n: int) -> int:
+        """The article's case, the hot path: one forward and one backward pass per step."""
+        net, cache, Y, grads = self.net, self._train_cache, self.dataset.Y, self.grads
+        theta, g, update = net.theta, grads.flat, self.optimizer.update
+        forward, backward, record = net.forward, net.backward, self.history.append
+        isfinite = math.isfinite
+        done = 0
+        while done < n and not self.diverged:
+            update(theta, g)
+            forward(None, cache)
+            E = backward(cache, Y, grads).error
+            record(E)
+            done += 1
+            # Summing theta is one call; a sum that overflows means the weights have too.
+            if not (isfinite(E) and isfinite(theta.sum())):
+                self.diverged = True
+        self.step_count += done
+        if done:
+            self.loss = E
         return done
 
     # ---- frames -----------------------------------------------------------------------------
@@ -220,12 +262,15 @@ class TrainingSession:
         self.net.l2 = self.config.l2
         if "batch_size" in update:
             self._order, self._pos = np.arange(0), 0
-        # Gradients depend on l2 and the batch: recompute them at the same weights.
-        self.history.pop()
-        if self.test_history:
-            self.test_history.pop()
+            self._buffers()
+        # Gradients depend on l2 and the batch: recompute them at the same weights, and let
+        # the recorded loss follow (l2 changes E) without adding a step to the history.
         with np.errstate(all="ignore"):
-            self._evaluate()
+            self._evaluate(record=False)
+        if self.history:
+            self.history[-1] = self.loss
+        if self.test_history and self.test_loss is not None:
+            self.test_history[-1] = self.test_loss
         return self.frame()
 
     # ---- explanations -----------------------------------------------------------------------
@@ -233,7 +278,7 @@ class TrainingSession:
     def chain(self, kind: str, layer: int, i: int | None, j: int) -> dict[str, Any]:
         """The chain rule for one weight or bias, on the batch the next step uses."""
         return chain.breakdown(
-            self.net, self._cache, self._batch[1], self.grads, kind, layer, i, j,
+            self.net, self._cache, self._Y, self.grads, kind, layer, i, j,
             self.optimizer.learning_rate,
         )  # fmt: skip
 
@@ -244,7 +289,7 @@ class TrainingSession:
     def gradcheck(self) -> dict[str, Any]:
         """Analytic vs central-difference gradients on the next step's batch."""
         with np.errstate(all="ignore"):
-            return gradcheck.check(self.net, *self._batch)
+            return gradcheck.check(self.net, self._cache.A[0].copy(), self._Y)
 
     def export(self) -> dict[str, Any]:
         """Config, loss history and weights, for download."""
@@ -282,7 +327,12 @@ class TrainingSession:
 
     def clone(self) -> TrainingSession:
         """An independent copy at the same state (a fork)."""
-        return copy.deepcopy(self)
+        new = copy.deepcopy(self)
+        # Buffers are views of the network's theta: rebuild them on the copy's own theta.
+        new._buffers()
+        with np.errstate(all="ignore"):
+            new._evaluate(record=False, new_batch=False)
+        return new
 
 
 __all__ = ["Cache", "TrainingSession"]

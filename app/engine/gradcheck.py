@@ -14,22 +14,19 @@ Array = np.ndarray
 def numerical(
     net: Network, X: Array, Y: Array, eps: float = 1e-6
 ) -> tuple[list[Array], list[Array]]:
-    """dE/dW and dE/db by (E(p + eps) - E(p - eps)) / 2 eps, one entry at a time."""
-    out: list[list[Array]] = [[], []]
-    for kind, tensors in enumerate((net.W, net.b)):
-        for p in tensors:
-            g = np.zeros_like(p)
-            flat, gflat = p.reshape(-1), g.reshape(-1)
-            for k in range(flat.size):
-                keep = flat[k]
-                flat[k] = keep + eps
-                up = net.error(net.output(X), Y)
-                flat[k] = keep - eps
-                down = net.error(net.output(X), Y)
-                flat[k] = keep  # restore exactly: the check must not move the run
-                gflat[k] = (up - down) / (2 * eps)
-            out[kind].append(g)
-    return out[0], out[1]
+    """dE/dW and dE/db by (E(p + eps) - E(p - eps)) / 2 eps, one parameter at a time."""
+    theta = net.theta
+    flat = np.zeros_like(theta)
+    for k in range(theta.size):
+        keep = theta[k]
+        theta[k] = keep + eps
+        up = net.error(net.output(X), Y)
+        theta[k] = keep - eps
+        down = net.error(net.output(X), Y)
+        theta[k] = keep  # restore exactly: the check must not move the run
+        flat[k] = (up - down) / (2 * eps)
+    nW, nb, _ = net.views(flat)
+    return nW, nb
 
 
 def relative_error(a: Array, b: Array) -> float:

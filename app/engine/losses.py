@@ -12,49 +12,47 @@ Array = np.ndarray
 BCE_EPS = 1e-12
 
 
-def _bce(O: Array, Y: Array) -> float:
-    P = np.clip(O, BCE_EPS, 1.0 - BCE_EPS)
-    return float(-np.mean(Y * np.log(P) + (1.0 - Y) * np.log(1.0 - P)))
+def _half_sse(O: Array, Y: Array) -> tuple[float, Array]:
+    # The article: E = 1/2 sum (Y - O)^2, so dE/dO = O - Y with no 1/n.
+    r: Array = O - Y
+    return 0.5 * float(np.vdot(r, r)), r
 
 
-def _bce_grad(O: Array, Y: Array) -> Array:
+def _mse(O: Array, Y: Array) -> tuple[float, Array]:
+    r: Array = O - Y
+    n = r.size
+    E = float(np.vdot(r, r)) / n
+    r *= 2.0 / n
+    return E, r
+
+
+def _bce(O: Array, Y: Array) -> tuple[float, Array]:
     P = np.clip(O, BCE_EPS, 1.0 - BCE_EPS)
+    E = float(-np.mean(Y * np.log(P) + (1.0 - Y) * np.log(1.0 - P)))
     g: Array = (P - Y) / (P * (1.0 - P)) / O.size
-    return g
+    return E, g
 
 
 @dataclass(frozen=True)
 class Loss:
-    """A loss E(O, Y) and its gradient dE/dO; `scale` is the factor in front of the sum."""
+    """A loss E(O, Y) with its gradient dE/dO, computed together."""
 
     name: str
-    value: Callable[[Array, Array], float]
-    grad: Callable[[Array, Array], Array]
+    value_and_grad: Callable[[Array, Array], tuple[float, Array]]
     formula: str
-    dformula: str  # dE/dO per sample, without the batch scale
+    dformula: str  # dE/dO per sample, as the chain-rule panel shows it
+
+    def value(self, O: Array, Y: Array) -> float:
+        """E(O, Y)."""
+        return self.value_and_grad(O, Y)[0]
+
+    def grad(self, O: Array, Y: Array) -> Array:
+        """dE/dO, one entry per output and sample."""
+        return self.value_and_grad(O, Y)[1]
 
 
 LOSSES: dict[str, Loss] = {
-    # The article: E = 1/2 sum (Y - O)^2, so dE/dO = O - Y with no 1/n.
-    "half_sse": Loss(
-        "half_sse",
-        lambda O, Y: float(0.5 * np.sum((Y - O) ** 2)),
-        lambda O, Y: O - Y,
-        "E = 1/2 sum (Y - O)^2",
-        "O - Y",
-    ),
-    "mse": Loss(
-        "mse",
-        lambda O, Y: float(np.mean((Y - O) ** 2)),
-        lambda O, Y: 2.0 * (O - Y) / O.size,
-        "E = mean (Y - O)^2",
-        "2(O - Y)/n",
-    ),
-    "bce": Loss(
-        "bce",
-        _bce,
-        _bce_grad,
-        "E = -mean [Y log O + (1 - Y) log(1 - O)]",
-        "(O - Y)/(O(1 - O) n)",
-    ),
+    "half_sse": Loss("half_sse", _half_sse, "E = 1/2 sum (Y - O)^2", "O - Y"),
+    "mse": Loss("mse", _mse, "E = mean (Y - O)^2", "2(O - Y)/n"),
+    "bce": Loss("bce", _bce, "E = -mean [Y log O + (1 - Y) log(1 - O)]", "(O - Y)/(O(1 - O) n)"),
 }

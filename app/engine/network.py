@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -14,19 +16,27 @@ Array = np.ndarray
 
 @dataclass
 class Cache:
-    """What forward leaves for backward: Z[l] and A[l] per layer (A[0] = X)."""
+    """What forward leaves for backward: Z[l] and A[l] per layer (A[0] = X).
 
-    Z: list[Array]  # Z[0] is unused (None-like empty); Z[l] = W[l-1]^T A[l-1] + b
+    Buffers are reused from step to step; A[l] for l < L is a view of A_aug[l], whose
+    last row is ones so one matmul applies the weights and the bias together.
+    """
+
+    A_aug: list[Array]
     A: list[Array]
+    Z: list[Array]  # Z[0] is an empty placeholder; Z[l] = W[l-1]^T A[l-1] + b
 
 
 @dataclass
 class Grads:
-    """dE/dW and dE/db for every layer, plus the back-propagated deltas."""
+    """dE/dW and dE/db for every layer (views of one flat buffer), plus the deltas."""
 
+    flat: Array
     dW: list[Array]
     db: list[Array]
-    delta: list[Array]  # delta[l] = dE/dZ_(l+1), shape (n_out, samples)
+    dWa: list[Array | None]  # per-neuron mode: [dW; db] stacked, as one matmul writes it
+    delta: list[Array] = field(default_factory=list)  # delta[l] = dE/dZ_(l+1)
+    error: float = float("nan")  # E at the cache's weights, from the same pass
 
 
 def layer_names(n_weight_layers: int) -> list[str]:
@@ -47,7 +57,11 @@ def weight_name(layer: int, n_weight_layers: int) -> str:
 
 
 class Network:
-    """Layers `sizes`, weights W[l] of shape (n_in, n_out), biases per neuron or shared."""
+    """Layers `sizes`, weights W[l] of shape (n_in, n_out), biases per neuron or shared.
+
+    All parameters live in one flat vector `theta` (W[l] and b[l] are views of it), so an
+    optimizer updates the whole network in a couple of NumPy calls.
+    """
 
     def __init__(
         self,
@@ -77,14 +91,21 @@ class Network:
         self.loss_name = loss
         self.bias_mode = bias
         self.l2 = float(l2)
-        self.W: list[Array] = []
-        self.b: list[Array] = []
+        self.theta = np.zeros(self.n_params)
+        self.W, self.b, self.Wa = self.views(self.theta)
+        self._acts = [self.act(k) for k in range(self.n_layers)]
         self.init(init, rng if rng is not None else np.random.default_rng(0))
 
     @property
     def n_layers(self) -> int:
         """Number of weight layers (the article's net has 2: W_ih and W_ho)."""
         return len(self.sizes) - 1
+
+    @property
+    def n_params(self) -> int:
+        """Weights plus biases."""
+        nb = (lambda n: 1) if self.bias_mode == "shared" else (lambda n: n)
+        return sum(a * b + nb(b) for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=True))
 
     @property
     def loss(self) -> Loss:
@@ -96,66 +117,119 @@ class Network:
         name = self.output_activation if layer == self.n_layers - 1 else self.activation
         return ACTIVATIONS[name]
 
+    def views(self, flat: Array) -> tuple[list[Array], list[Array], list[Array | None]]:
+        """W, b (and the stacked [W; b] in per-neuron mode) as views of a flat vector."""
+        W: list[Array] = []
+        b: list[Array] = []
+        Wa: list[Array | None] = []
+        pos = 0
+        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
+            if self.bias_mode == "per_neuron":
+                block = flat[pos : pos + (n_in + 1) * n_out].reshape(n_in + 1, n_out)
+                pos += (n_in + 1) * n_out
+                W.append(block[:-1])
+                b.append(block[-1])
+                Wa.append(block)
+            else:
+                W.append(flat[pos : pos + n_in * n_out].reshape(n_in, n_out))
+                pos += n_in * n_out
+                b.append(flat[pos : pos + 1])
+                pos += 1
+                Wa.append(None)
+        return W, b, Wa
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Network:
+        """A copy whose W and b are views of its own theta."""
+        new = copy.copy(self)
+        new.theta = self.theta.copy()
+        new.W, new.b, new.Wa = new.views(new.theta)
+        return new
+
     def init(self, scheme: str, rng: np.random.Generator) -> None:
         """Draw weights; biases start at zero except uniform01 (the article draws them too)."""
-        self.W, self.b = [], []
-        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
-            nb = 1 if self.bias_mode == "shared" else n_out
+        for W, b in zip(self.W, self.b, strict=True):
+            n_in, n_out = W.shape
             if scheme == "uniform01":
-                W = rng.uniform(0.0, 1.0, (n_in, n_out))
-                b = rng.uniform(0.0, 1.0, nb)
+                W[...] = rng.uniform(0.0, 1.0, (n_in, n_out))
+                b[...] = rng.uniform(0.0, 1.0, b.size)
             elif scheme == "xavier":
                 limit = np.sqrt(6.0 / (n_in + n_out))
-                W = rng.uniform(-limit, limit, (n_in, n_out))
-                b = np.zeros(nb)
+                W[...] = rng.uniform(-limit, limit, (n_in, n_out))
+                b[...] = 0.0
             elif scheme == "he":
-                W = rng.normal(0.0, np.sqrt(2.0 / n_in), (n_in, n_out))
-                b = np.zeros(nb)
+                W[...] = rng.normal(0.0, np.sqrt(2.0 / n_in), (n_in, n_out))
+                b[...] = 0.0
             else:
                 raise ValueError(f"unknown init {scheme!r}")
-            self.W.append(W)
-            self.b.append(b)
 
-    def params(self) -> list[Array]:
-        """Weights then biases, the order optimizers see."""
-        return [*self.W, *self.b]
+    def new_cache(self, samples: int) -> Cache:
+        """Buffers for a forward pass over `samples` columns."""
+        A_aug = [np.ones((n + 1, samples)) for n in self.sizes[:-1]]
+        A = [a[:-1] for a in A_aug] + [np.empty((self.sizes[-1], samples))]
+        Z = [np.empty((0, 0))] + [np.empty((n, samples)) for n in self.sizes[1:]]
+        return Cache(A_aug, A, Z)
 
-    def forward(self, X: Array) -> Cache:
-        """Z = W^T A + b, A = f(Z) layer by layer; samples are the columns of X."""
-        Z: list[Array] = [np.empty((0, 0))]
-        A: list[Array] = [X]
-        for layer in range(self.n_layers):
-            # b broadcasts over samples; a shared bias (shape (1,)) over neurons too.
-            z = self.W[layer].T @ A[-1] + self.b[layer][:, None]
-            Z.append(z)
-            A.append(self.act(layer).f(z))
-        return Cache(Z, A)
+    def new_grads(self) -> Grads:
+        """A zeroed gradient buffer shaped like the parameters."""
+        flat = np.zeros(self.n_params)
+        dW, db, dWa = self.views(flat)
+        return Grads(flat, dW, db, dWa)
+
+    def forward(self, X: Array | None = None, cache: Cache | None = None) -> Cache:
+        """Z = W^T A + b, A = f(Z) layer by layer; samples are the columns of X.
+
+        With X None the cache's A[0] is used as it is (the session loads its data once).
+        """
+        if cache is None:
+            assert X is not None
+            cache = self.new_cache(X.shape[1])
+        if X is not None:
+            np.copyto(cache.A[0], X)
+        A_aug, A, Z = cache.A_aug, cache.A, cache.Z
+        for k, act in enumerate(self._acts):
+            Wa = self.Wa[k]
+            if Wa is not None:
+                np.matmul(Wa.T, A_aug[k], out=Z[k + 1])
+            else:
+                np.matmul(self.W[k].T, A[k], out=Z[k + 1])
+                Z[k + 1] += self.b[k]  # one shared bias broadcasts over every neuron
+            act.f_into(Z[k + 1], A[k + 1])
+        return cache
 
     def output(self, X: Array) -> Array:
         """O for inputs X."""
         return self.forward(X).A[-1]
 
+    def _l2_error(self) -> float:
+        return 0.5 * self.l2 * sum(float(np.vdot(W, W)) for W in self.W) if self.l2 else 0.0
+
     def error(self, O: Array, Y: Array) -> float:
         """E(O, Y) plus the L2 term 1/2 l2 sum W^2."""
-        e = self.loss.value(O, Y)
-        if self.l2:
-            e += 0.5 * self.l2 * sum(float(np.sum(W * W)) for W in self.W)
-        return e
+        return self.loss.value(O, Y) + self._l2_error()
 
-    def backward(self, cache: Cache, Y: Array) -> Grads:
-        """The chain rule, layer by layer from the output down."""
+    def backward(self, cache: Cache, Y: Array, grads: Grads | None = None) -> Grads:
+        """The chain rule, layer by layer from the output down; also E from the same pass."""
+        g = grads if grads is not None else self.new_grads()
         L = self.n_layers
-        dW: list[Array] = [np.empty(0)] * L
-        db: list[Array] = [np.empty(0)] * L
-        delta: list[Array] = [np.empty(0)] * L
+        A = cache.A
+        E, dE = self.loss.value_and_grad(A[L], Y)
+        g.error = E + self._l2_error()
         # delta_L = dE/dO * dO/dZ_L, e.g. (O - Y) * O(1 - O) for the article.
-        d = self.loss.grad(cache.A[-1], Y) * self.act(L - 1).df(cache.Z[L], cache.A[L])
-        for layer in range(L - 1, -1, -1):
-            delta[layer] = d
-            # Matrix form: dE/dW = A_(l-1) . delta^T, e.g. (5x5).(5x1) -> 5x1 for W_ho.
-            dW[layer] = cache.A[layer] @ d.T + self.l2 * self.W[layer]
-            g = d.sum(axis=1)
-            db[layer] = np.array([g.sum()]) if self.bias_mode == "shared" else g
-            if layer:
-                d = (self.W[layer] @ d) * self.act(layer - 1).df(cache.Z[layer], cache.A[layer])
-        return Grads(dW, db, delta)
+        d = dE * self._acts[L - 1].df(cache.Z[L], A[L])
+        deltas: list[Array] = [d] * L
+        for k in range(L - 1, -1, -1):
+            deltas[k] = d
+            dWa = g.dWa[k]
+            # Matrix form: dE/dW = A_(l-1) . delta^T, e.g. (5x5).(5x1) -> 5x1 for W_ho;
+            # with A's row of ones the same product gives dE/db as its last row.
+            if dWa is not None:
+                np.matmul(cache.A_aug[k], d.T, out=dWa)
+            else:
+                np.matmul(A[k], d.T, out=g.dW[k])
+                g.db[k][0] = d.sum()
+            if self.l2:
+                g.dW[k] += self.l2 * self.W[k]
+            if k:
+                d = (self.W[k] @ d) * self._acts[k - 1].df(cache.Z[k], A[k])
+        g.delta = deltas
+        return g

@@ -1,4 +1,4 @@
-"""SGD, momentum and Adam, with API.md's formulas; they update parameters in place."""
+"""SGD, momentum and Adam, with API.md's formulas; they update the flat parameters in place."""
 
 from __future__ import annotations
 
@@ -15,14 +15,9 @@ class Optimizer:
     def __init__(self, learning_rate: float) -> None:
         self.learning_rate = float(learning_rate)
 
-    def update(self, params: list[Array], grads: list[Array]) -> None:
-        """Apply one step to every parameter in place."""
-        for p, g in zip(params, grads, strict=True):
-            p -= self.learning_rate * g
-
-    def state(self) -> dict[str, object]:
-        """Hyper-parameters (the buffers stay internal)."""
-        return {"name": self.name, "learning_rate": self.learning_rate}
+    def update(self, theta: Array, g: Array) -> None:
+        """Apply one step to the parameter vector in place."""
+        theta -= self.learning_rate * g
 
 
 class Momentum(Optimizer):
@@ -33,16 +28,15 @@ class Momentum(Optimizer):
     def __init__(self, learning_rate: float, momentum: float = 0.9) -> None:
         super().__init__(learning_rate)
         self.momentum = float(momentum)
-        self.v: list[Array] | None = None
+        self.v: Array | None = None
 
-    def update(self, params: list[Array], grads: list[Array]) -> None:
-        """Apply one step to every parameter in place."""
+    def update(self, theta: Array, g: Array) -> None:
+        """Apply one step to the parameter vector in place."""
         if self.v is None:
-            self.v = [np.zeros_like(p) for p in params]
-        for p, g, v in zip(params, grads, self.v, strict=True):
-            v *= self.momentum
-            v += g
-            p -= self.learning_rate * v
+            self.v = np.zeros_like(theta)
+        self.v *= self.momentum
+        self.v += g
+        theta -= self.learning_rate * self.v
 
 
 class Adam(Optimizer):
@@ -56,27 +50,27 @@ class Adam(Optimizer):
         super().__init__(learning_rate)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
         self.t = 0
-        self.m: list[Array] | None = None
-        self.v: list[Array] | None = None
+        self.m: Array | None = None
+        self.v: Array | None = None
 
-    def update(self, params: list[Array], grads: list[Array]) -> None:
-        """Apply one step to every parameter in place."""
+    def update(self, theta: Array, g: Array) -> None:
+        """Apply one step to the parameter vector in place."""
         if self.m is None or self.v is None:
-            self.m = [np.zeros_like(p) for p in params]
-            self.v = [np.zeros_like(p) for p in params]
+            self.m = np.zeros_like(theta)
+            self.v = np.zeros_like(theta)
         self.t += 1
-        c1 = 1.0 - self.beta1**self.t
-        c2 = 1.0 - self.beta2**self.t
-        for p, g, m, v in zip(params, grads, self.m, self.v, strict=True):
-            m *= self.beta1
-            m += (1.0 - self.beta1) * g
-            v *= self.beta2
-            v += (1.0 - self.beta2) * g * g
-            p -= self.learning_rate * (m / c1) / (np.sqrt(v / c2) + self.eps)
+        m, v = self.m, self.v
+        m *= self.beta1
+        m += (1.0 - self.beta1) * g
+        v *= self.beta2
+        v += (1.0 - self.beta2) * (g * g)
+        m_hat = m / (1.0 - self.beta1**self.t)
+        v_hat = v / (1.0 - self.beta2**self.t)
+        theta -= self.learning_rate * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
 def make_optimizer(name: str, learning_rate: float, **hyper: float) -> Optimizer:
-    """Build an optimizer by name; unknown keys for that optimizer are ignored."""
+    """Build an optimizer by name; hyper-parameters of other optimizers are ignored."""
     if name == "sgd":
         return Optimizer(learning_rate)
     if name == "momentum":
