@@ -25,6 +25,9 @@ class Cache:
     A_aug: list[Array]
     A: list[Array]
     Z: list[Array]  # Z[0] is an empty placeholder; Z[l] = W[l-1]^T A[l-1] + b
+    # Per layer, everything forward touches, bound once: (W_aug^T, A_aug in, Z, f, A out).
+    # Views of theta stay valid because the optimizer updates theta in place.
+    plan: list[tuple[Array, Array, Array, Any, Array]] = field(default_factory=list)
 
 
 @dataclass
@@ -167,7 +170,13 @@ class Network:
         A_aug = [np.ones((n + 1, samples)) for n in self.sizes[:-1]]
         A = [a[:-1] for a in A_aug] + [np.empty((self.sizes[-1], samples))]
         Z = [np.empty((0, 0))] + [np.empty((n, samples)) for n in self.sizes[1:]]
-        return Cache(A_aug, A, Z)
+        plan = []
+        if self.bias_mode == "per_neuron":
+            for k, act in enumerate(self._acts):
+                Wa = self.Wa[k]
+                assert Wa is not None
+                plan.append((Wa.T, A_aug[k], Z[k + 1], act.f_into, A[k + 1]))
+        return Cache(A_aug, A, Z, plan)
 
     def new_grads(self) -> Grads:
         """A zeroed gradient buffer shaped like the parameters."""
@@ -185,6 +194,12 @@ class Network:
             cache = self.new_cache(X.shape[1])
         if X is not None:
             np.copyto(cache.A[0], X)
+        if cache.plan:
+            matmul = np.matmul
+            for WaT, A_in, Z_out, f_into, A_out in cache.plan:
+                matmul(WaT, A_in, Z_out)
+                f_into(Z_out, A_out)
+            return cache
         A_aug, A, Z = cache.A_aug, cache.A, cache.Z
         for k, act in enumerate(self._acts):
             Wa = self.Wa[k]
