@@ -1,0 +1,36 @@
+"""HTML pages rendered with Jinja2: `/` is the visualiser. Scripts are external ES modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app import __version__
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+DEFAULT_PRESET = "article"
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+
+def page_context(**extra: object) -> dict[str, object]:
+    """Values every page's base template needs (asset paths, version for cache busting)."""
+    return {
+        "version": __version__,
+        "static_prefix": "/static",
+        "plotly_src": "/vendor/plotly.min.js",
+        "default_preset": DEFAULT_PRESET,
+        **extra,
+    }
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request) -> HTMLResponse:
+    """The visualiser; its whole configuration lives in the query string."""
+    return templates.TemplateResponse(
+        request, "index.html", page_context(), headers={"Cache-Control": "no-cache"}
+    )

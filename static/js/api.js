@@ -1,0 +1,249 @@
+// REST and WebSocket client for the public API (shared/API.md). Same origin only.
+
+/** An API error with the server's {"detail": ...} message. */
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Turn FastAPI's `detail` (a string or a list of validation errors) into one sentence. */
+export function detailMessage(payload, status) {
+  const d = payload && payload.detail;
+  if (typeof d === 'string') return d;
+  if (Array.isArray(d) && d.length) {
+    return d
+      .map((e) => {
+        const loc = Array.isArray(e.loc) ? e.loc.filter((p) => p !== 'body').join('.') : '';
+        return loc ? `${loc}: ${e.msg}` : String(e.msg ?? e);
+      })
+      .join('; ');
+  }
+  if (d && typeof d === 'object') return JSON.stringify(d);
+  return `The server answered ${status}.`;
+}
+
+/** fetch() a JSON endpoint; throws ApiError with a readable message on any failure. */
+export async function request(method, path, body) {
+  const init = { method, headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, 'The server cannot be reached.');
+  }
+  if (res.status === 204) return null;
+  let payload = null;
+  try {
+    payload = await res.json();
+  } catch {
+    payload = null;
+  }
+  if (!res.ok) throw new ApiError(res.status, detailMessage(payload, res.status));
+  return payload;
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  presets: () => request('GET', '/api/presets'),
+  datasets: () => request('GET', '/api/datasets'),
+  createSession: (config) => request('POST', '/api/sessions', config),
+  getSession: (id) => request('GET', `/api/sessions/${enc(id)}`),
+  deleteSession: (id) => request('DELETE', `/api/sessions/${enc(id)}`),
+  data: (id) => request('GET', `/api/sessions/${enc(id)}/data`),
+  matrix: (id) => request('GET', `/api/sessions/${enc(id)}/matrix`),
+  chain: (id, sel) => {
+    const q = new URLSearchParams({ kind: sel.kind, layer: String(sel.layer), j: String(sel.j) });
+    if (sel.kind === 'weight') q.set('i', String(sel.i));
+    return request('GET', `/api/sessions/${enc(id)}/chain?${q}`);
+  },
+};
+
+/** ws(s):// URL for a path on this origin. */
+export function wsUrl(path) {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${location.host}${path}`;
+}
+
+/**
+ * A session's WebSocket with automatic reconnect and exponential backoff.
+ * Before reconnecting it asks GET /api/sessions/{id}: a 404 means the session is gone
+ * (say, the server restarted) and `onGone` is called instead.
+ * Callbacks: onMessage(msg), onStatus(state, detail), onOpen(), onGone().
+ */
+export class SessionSocket {
+  constructor(sessionId, handlers = {}) {
+    this.id = sessionId;
+    this.h = handlers;
+    this.ws = null;
+    this.closed = false;
+    this.attempt = 0;
+    this.timer = null;
+  }
+
+  connect() {
+    if (this.closed) return;
+    this.status('connecting');
+    let ws;
+    try {
+      ws = new WebSocket(wsUrl(`/ws/sessions/${encodeURIComponent(this.id)}`));
+    } catch {
+      this.retry();
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      if (this.closed || ws !== this.ws) return;
+      this.attempt = 0;
+      this.status('connected');
+      this.h.onOpen?.();
+    };
+    ws.onmessage = (ev) => {
+      if (ws !== this.ws) return;
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      this.h.onMessage?.(msg);
+    };
+    ws.onclose = () => {
+      if (ws !== this.ws) return;
+      this.ws = null;
+      if (!this.closed) this.retry();
+    };
+    ws.onerror = () => {};
+  }
+
+  /** Backoff: 0.25 s, 0.5 s, 1 s, 2 s, 4 s, then every 5 s. */
+  delay() {
+    return Math.min(5000, 250 * 2 ** this.attempt);
+  }
+
+  retry() {
+    if (this.closed || this.timer) return;
+    const wait = this.delay();
+    this.attempt += 1;
+    this.status('reconnecting', wait);
+    this.timer = setTimeout(() => this.probe(), wait);
+  }
+
+  async probe() {
+    this.timer = null;
+    if (this.closed) return;
+    try {
+      await api.getSession(this.id);
+    } catch (err) {
+      if (this.closed) return;
+      if (err.status === 404) {
+        this.closed = true;
+        this.status('gone');
+        this.h.onGone?.();
+        return;
+      }
+      this.retry();
+      return;
+    }
+    this.connect();
+  }
+
+  status(state, detail) {
+    this.h.onStatus?.(state, detail);
+  }
+
+  get open() {
+    return !!this.ws && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Send a message; false when the socket is not open. */
+  send(msg) {
+    if (!this.open) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.onclose = null;
+      ws.onmessage = null;
+      try {
+        ws.close(1000);
+      } catch {
+        /* already closed */
+      }
+    }
+  }
+}
+
+/**
+ * Call `fn` at most once per `minMs`, newest-only: a call while one is in flight
+ * schedules exactly one trailing call; results of superseded calls are dropped.
+ * Returns {trigger, invalidate}.
+ */
+export function latestOnly(fn, minMs, onResult, onError) {
+  let inflight = false;
+  let dirty = false;
+  let last = -Infinity;
+  let timer = null;
+  let seq = 0;
+  const run = () => {
+    timer = null;
+    if (inflight) {
+      dirty = true;
+      return;
+    }
+    const wait = last + minMs - performance.now();
+    if (wait > 0) {
+      timer = setTimeout(run, wait);
+      return;
+    }
+    inflight = true;
+    dirty = false;
+    last = performance.now();
+    const mine = ++seq;
+    Promise.resolve()
+      .then(fn)
+      .then(
+        (r) => {
+          if (mine === seq) onResult(r);
+        },
+        (e) => {
+          if (mine === seq) onError?.(e);
+        },
+      )
+      .finally(() => {
+        inflight = false;
+        if (dirty) trigger();
+      });
+  };
+  const trigger = () => {
+    if (timer) return;
+    if (inflight) {
+      dirty = true;
+      return;
+    }
+    run();
+  };
+  const invalidate = () => {
+    seq += 1;
+    last = -Infinity;
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
+    if (inflight) dirty = true;
+  };
+  return { trigger, invalidate };
+}

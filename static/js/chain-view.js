@@ -1,0 +1,139 @@
+// The chain rule for one weight or bias, in the article's notation (MathML), with the live
+// numbers from GET /api/sessions/{id}/chain: factors per sample, products, sum = gradient,
+// and the update W_new = W_old - alpha * dE/dW.
+
+import { fmt, formulaNodes, m, math, mi, mo, mrow, msup, num, partial, symbol } from './mathml.js';
+import { h } from './ui.js';
+
+const MAX_ROWS = 8;
+
+const LOSS_TEXT = {
+  half_sse: 'E = 1/2 sum (Y - O)^2',
+  mse: 'E = mean (Y - O)^2',
+  bce: 'E = -mean [Y log O + (1 - Y) log(1 - O)]',
+};
+
+/** The error's formula for a loss name. */
+export function lossFormula(loss) {
+  return LOSS_TEXT[loss] || LOSS_TEXT.half_sse;
+}
+
+/** Split "dE/dO" into ["E", "O"] (null when the name is not a derivative). */
+export function splitDerivative(name) {
+  const mt = String(name).match(/^d(.+?)\/d(.+)$/);
+  return mt ? [mt[1], mt[2]] : null;
+}
+
+function factorHead(f) {
+  const d = splitDerivative(f.name);
+  return d ? math('inline', partial(d[0], d[1])) : math('inline', symbol(f.name));
+}
+
+/** ∂E/∂W = Σ_n f1 · f2 · ... : the symbolic chain, then the same with the formulas. */
+export function chainEquations(chain) {
+  const lhs = partial('E', chain.name);
+  const sum = m('munder', {}, mo('∑'), mi('n'));
+  const syms = [];
+  const forms = [];
+  chain.factors.forEach((f, k) => {
+    const d = splitDerivative(f.name);
+    if (k) {
+      syms.push(mo('·'));
+      forms.push(mo('·'));
+    }
+    syms.push(d ? partial(d[0], d[1]) : symbol(f.name));
+    const nodes = formulaNodes(f.formula);
+    const needParen = chain.factors.length > 1 && hasTopLevelSum(f.formula);
+    forms.push(needParen ? mrow(mo('(', { stretchy: 'false' }), ...nodes, mo(')', { stretchy: 'false' })) : mrow(...nodes));
+  });
+  return [math('block', lhs, mo('='), sum, ...syms), math('block', mo('='), sum, ...forms)];
+}
+
+/** True when a formula has a + or - outside parentheses (it needs brackets in a product). */
+export function hasTopLevelSum(text) {
+  let depth = 0;
+  for (const c of String(text)) {
+    if (c === '(' || c === '[') depth++;
+    else if (c === ')' || c === ']') depth--;
+    else if (depth === 0 && (c === '+' || c === '-')) return true;
+  }
+  return false;
+}
+
+/** The update line: W ← W − α ∂E/∂W, then with numbers. */
+export function updateEquations(chain, optimizer) {
+  const u = chain.update;
+  const name = symbol(chain.name);
+  const sym = math(
+    'block',
+    msup(symbol(chain.name), mi('new', { mathvariant: 'italic' })),
+    mo('='),
+    msup(name, mi('old', { mathvariant: 'italic' })),
+    mo('−'),
+    mi('α'),
+    partial('E', chain.name),
+  );
+  const numbers = math('block', num(u.new), mo('='), num(u.old), mo('−'), num(u.learning_rate), mo('×'), num(chain.gradient, true));
+  return [sym, numbers];
+}
+
+/** Render a chain breakdown into `root` (replaces its content). */
+export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, lossName } = {}) {
+  const [symEq, formEq] = chainEquations(chain);
+  const n = chain.products.length;
+  const shown = Math.min(n, MAX_ROWS);
+  const table = h('table', { class: 'chain-table', 'data-testid': 'chain-table' });
+  const head = h('tr', {}, h('th', { scope: 'col' }, 'n'));
+  chain.factors.forEach((f) => head.append(h('th', { scope: 'col', title: f.formula }, factorHead(f))));
+  head.append(h('th', { scope: 'col', class: 'prod' }, 'product'));
+  table.append(h('thead', {}, head));
+  const body = h('tbody');
+  for (let s = 0; s < shown; s++) {
+    const tr = h('tr', {}, h('td', { class: 'idx' }, String(s + 1 + sampleOffset)));
+    chain.factors.forEach((f) => tr.append(h('td', {}, fmt(f.values[s]))));
+    tr.append(h('td', { class: 'prod' }, fmt(chain.products[s])));
+    body.append(tr);
+  }
+  if (n > shown) {
+    body.append(h('tr', { class: 'more' }, h('td', { colspan: String(chain.factors.length + 2) }, `… ${n - shown} more samples (all are summed)`)));
+  }
+  table.append(body);
+  const foot = h('tfoot');
+  foot.append(
+    h('tr', {}, h('th', { scope: 'row', colspan: String(chain.factors.length + 1) }, `Σ over ${n} sample${n === 1 ? '' : 's'}`), h('td', { class: 'prod', 'data-testid': 'chain-sum' }, fmt(chain.sum))),
+  );
+  if (chain.l2_term) {
+    foot.append(h('tr', {}, h('th', { scope: 'row', colspan: String(chain.factors.length + 1) }, '+ L2 term λ·w'), h('td', { class: 'prod' }, fmt(chain.l2_term))));
+  }
+  table.append(foot);
+
+  const gradEq = math('block', partial('E', chain.name), mo('='), num(chain.gradient));
+  const [uSym, uNum] = updateEquations(chain, optimizer);
+  const note =
+    lossName === 'mse' || lossName === 'bce'
+      ? h('p', { class: 'note' }, 'The 1/n of the mean is already inside ∂E/∂O, so the plain sum is the gradient.')
+      : null;
+  const parts = [
+    h(
+      'div',
+      { class: 'chain-head' },
+      h('span', { class: 'chain-name', 'data-testid': 'chain-name' }, chain.name),
+      h('span', { class: 'chain-value' }, `= ${fmt(chain.value)}`),
+    ),
+    h('div', { class: 'eq' }, symEq, formEq),
+    h('div', { class: 'table-wrap' }, table),
+    note,
+    h('div', { class: 'eq result', 'data-testid': 'chain-gradient' }, gradEq),
+    h('h4', {}, 'Update (gradient descent)'),
+    optimizer && optimizer !== 'sgd'
+      ? h('p', { class: 'note' }, `Plain gradient descent shown; ${optimizer} reshapes this step with its running averages.`)
+      : null,
+    h('div', { class: 'eq' }, uSym, uNum),
+  ];
+  root.replaceChildren(...parts.filter(Boolean));
+}
+
+/** A short line when nothing is selected yet or the fetch failed. */
+export function renderChainMessage(root, text) {
+  root.replaceChildren(h('p', { class: 'muted' }, text));
+}

@@ -1,0 +1,210 @@
+// The data: for 2-input data sets the network's output over the plane (decision boundary or
+// regression surface) under the train/test points; otherwise a table of observations with
+// Y, O and the error, and a predicted-vs-actual plot.
+
+import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, outputGrid, predict, POS_HEX, NEG_HEX } from './nn.js';
+import { fmt } from './mathml.js';
+import { h } from './ui.js';
+
+const GRID = 40;
+const MAX_TABLE_ROWS = 60;
+
+const PLOT_FONT = { family: 'system-ui, -apple-system, "Segoe UI", sans-serif', size: 12, color: '#3a4352' };
+
+/** Scalar target of a row (y rows may be arrays or numbers). */
+export const yOf = (y, k = 0) => (Array.isArray(y) ? y[k] : y);
+
+/** Range of the targets, used for the colour scale. */
+export function targetRange(data) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const y of [...data.y, ...(data.y_test || [])]) {
+    const v = yOf(y);
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (!Number.isFinite(lo)) return [0, 1];
+  if (hi - lo < 1e-9) return [lo - 1, hi + 1];
+  return [lo, hi];
+}
+
+/** Plotly traces for a 2-input data set: heatmap of the output + train and test points. */
+export function planeTraces(frame, data) {
+  const rows = [...data.x, ...(data.x_test || [])];
+  const xr = columnRange(rows, 0);
+  const yr = columnRange(rows, 1);
+  const outs = frame.weights[frame.weights.length - 1][0].length;
+  const multi = outs > 1;
+  const grid = outputGrid(frame.weights, frame.biases, xr, yr, GRID, data.activation, data.output_activation, multi ? 'argmax' : 0);
+  const [zmin, zmax] = multi ? [0, outs - 1] : targetRange(data);
+  const colorscale = multi
+    ? CATEGORICAL.slice(0, Math.max(2, outs)).map((c, k, a) => [k / (a.length - 1), c])
+    : PLOTLY_DIVERGING;
+  const traces = [
+    {
+      type: 'heatmap',
+      x: grid.xs,
+      y: grid.ys,
+      z: grid.z,
+      zmin,
+      zmax,
+      colorscale,
+      opacity: 0.75,
+      zsmooth: 'best',
+      showscale: !multi,
+      colorbar: { thickness: 10, len: 0.8, outlinewidth: 0, title: { text: 'O', side: 'right' } },
+      hovertemplate: `${data.feature_names?.[0] ?? 'x1'} %{x:.2f}<br>${data.feature_names?.[1] ?? 'x2'} %{y:.2f}<br>O = %{z:.3f}<extra></extra>`,
+    },
+  ];
+  const colorOf = (y) => (multi ? CATEGORICAL[argmax(y)] : yOf(y));
+  const pts = (xs, ys, name, symbol, line) => ({
+    type: 'scatter',
+    mode: 'markers',
+    name,
+    x: xs.map((r) => r[0]),
+    y: xs.map((r) => r[1]),
+    customdata: ys.map((y) => yOf(y)),
+    marker: multi
+      ? { color: ys.map(colorOf), size: 7, symbol, line }
+      : { color: ys.map(colorOf), cmin: zmin, cmax: zmax, colorscale: PLOTLY_DIVERGING, size: 7, symbol, line },
+    hovertemplate: `${name}<br>Y = %{customdata:.3g}<extra></extra>`,
+  });
+  traces.push(pts(data.x, data.y, 'train', 'circle', { color: '#ffffff', width: 1 }));
+  if (data.x_test && data.x_test.length) traces.push(pts(data.x_test, data.y_test, 'test', 'diamond', { color: '#1d2430', width: 1.2 }));
+  return { traces, xr, yr };
+}
+
+/** Create the data view in `root`. Returns {setData(data), update(frame, opts)}. */
+export function createDataView(root, { onSample } = {}) {
+  let data = null;
+  let mode = null; // 'plane' | 'table'
+  let plotDiv = null;
+  let tableBody = null;
+  let tableRows = [];
+  let summary = null;
+  const config = { displayModeBar: false, responsive: true };
+
+  function setData(d) {
+    data = d;
+    root.replaceChildren();
+    if (window.Plotly && plotDiv) window.Plotly.purge(plotDiv);
+    plotDiv = null;
+    tableBody = null;
+    tableRows = [];
+    if (!d) return;
+    const inputs = d.x[0]?.length ?? 0;
+    mode = inputs === 2 ? 'plane' : 'table';
+    summary = h('p', { class: 'data-summary' });
+    if (mode === 'plane') {
+      plotDiv = h('div', { class: 'plot plane-plot', 'data-testid': 'data-plane' });
+      root.append(summary, plotDiv);
+    } else {
+      plotDiv = h('div', { class: 'plot pva-plot', 'data-testid': 'data-pva' });
+      const table = h('table', { class: 'obs-table', 'data-testid': 'data-table' });
+      const head = h('tr', {}, h('th', { scope: 'col' }, '#'));
+      (d.feature_names || []).forEach((f, k) => head.append(h('th', { scope: 'col', title: `X[${k}]` }, f)));
+      const tname = d.target_names?.[0] ?? 'y';
+      head.append(h('th', { scope: 'col', class: 'y', title: tname }, 'Y'), h('th', { scope: 'col', class: 'o' }, 'O'), h('th', { scope: 'col' }, 'O − Y'));
+      table.append(h('thead', {}, head));
+      tableBody = h('tbody');
+      table.append(tableBody);
+      const all = d.x.map((x, k) => ({ x, y: d.y[k], split: 'train', k }));
+      (d.x_test || []).forEach((x, k) => all.push({ x, y: d.y_test[k], split: 'test', k }));
+      tableRows = all.slice(0, MAX_TABLE_ROWS).map((r) => {
+        const tr = h('tr', { class: r.split === 'test' ? 'test' : '', tabindex: r.split === 'train' ? '0' : null });
+        tr.append(h('td', { class: 'idx' }, r.split === 'test' ? `t${r.k + 1}` : String(r.k + 1)));
+        r.x.forEach((v) => tr.append(h('td', {}, fmt(v, 3))));
+        const o = h('td', { class: 'o' });
+        const e = h('td', { class: 'err' });
+        tr.append(h('td', { class: 'y' }, fmt(yOf(r.y), 3)), o, e);
+        if (r.split === 'train') {
+          const pick = () => onSample?.(r.k);
+          tr.addEventListener('click', pick);
+          tr.addEventListener('keydown', (ev) => {
+            if (ev.key === 'Enter') pick();
+          });
+        }
+        tableBody.append(tr);
+        return { ...r, o, e, tr };
+      });
+      const more = all.length > MAX_TABLE_ROWS ? h('p', { class: 'muted' }, `Showing ${MAX_TABLE_ROWS} of ${all.length} observations.`) : null;
+      root.append(summary, h('div', { class: 'data-split' }, h('div', { class: 'table-wrap' }, table, more), plotDiv));
+    }
+  }
+
+  function update(frame, { sample = 0 } = {}) {
+    if (!data || !window.Plotly || !frame) return;
+    const nTrain = data.x.length;
+    const nTest = data.x_test?.length ?? 0;
+    summary.textContent = `${data.name} · ${data.kind} · ${nTrain} training${nTest ? ` + ${nTest} test` : ''} samples · ${data.feature_names?.length ?? 0} inputs → ${data.target_names?.length ?? 1} output${(data.target_names?.length ?? 1) > 1 ? 's' : ''}`;
+    if (mode === 'plane') {
+      const { traces, xr, yr } = planeTraces(frame, data);
+      const s = data.x[Math.min(sample, nTrain - 1)];
+      if (s) {
+        traces.push({ type: 'scatter', mode: 'markers', x: [s[0]], y: [s[1]], name: `sample ${sample + 1}`, marker: { size: 14, color: 'rgba(0,0,0,0)', line: { color: '#1d2430', width: 2 } }, hoverinfo: 'skip' });
+      }
+      window.Plotly.react(
+        plotDiv,
+        traces,
+        {
+          margin: { l: 40, r: 8, t: 8, b: 36 },
+          xaxis: { range: xr, title: { text: data.feature_names?.[0] ?? 'x1' }, zeroline: false, showgrid: false },
+          yaxis: { range: yr, title: { text: data.feature_names?.[1] ?? 'x2' }, zeroline: false, showgrid: false, scaleanchor: undefined },
+          legend: { orientation: 'h', x: 0, y: 1.02, yanchor: 'bottom', font: { size: 11 } },
+          paper_bgcolor: 'rgba(0,0,0,0)',
+          plot_bgcolor: 'rgba(0,0,0,0)',
+          font: PLOT_FONT,
+          uirevision: 'plane',
+        },
+        config,
+      );
+      if (!plotDiv.dataset.bound && plotDiv.on) {
+        plotDiv.dataset.bound = '1';
+        plotDiv.on('plotly_click', (ev) => {
+          const p = ev?.points?.[0];
+          if (p && p.data?.name === 'train') onSample?.(p.pointIndex);
+        });
+      }
+      return;
+    }
+    const all = [...data.x, ...(data.x_test || [])];
+    const outs = predict(frame.weights, frame.biases, all, data.activation, data.output_activation);
+    tableRows.forEach((r) => {
+      const pos = r.split === 'train' ? r.k : nTrain + r.k;
+      const o = outs[pos]?.[0];
+      r.o.textContent = fmt(o, 3);
+      const err = o - yOf(r.y);
+      r.e.textContent = fmt(err, 3);
+      r.e.style.color = Number.isFinite(err) ? (err >= 0 ? POS_HEX : NEG_HEX) : '';
+      r.tr.classList.toggle('current', r.split === 'train' && r.k === sample);
+    });
+    const actual = all.map((y, k) => yOf(k < nTrain ? data.y[k] : data.y_test[k - nTrain]));
+    const pred = outs.map((o) => o[0]);
+    const lo = Math.min(...actual, ...pred.filter(Number.isFinite));
+    const hi = Math.max(...actual, ...pred.filter(Number.isFinite));
+    const pad = (hi - lo) * 0.08 || 0.1;
+    const split = (arr, test) => arr.filter((_, k) => (k >= nTrain) === test);
+    const traces = [
+      { type: 'scatter', mode: 'lines', x: [lo - pad, hi + pad], y: [lo - pad, hi + pad], line: { color: '#9aa3b2', dash: 'dash', width: 1 }, name: 'O = Y', hoverinfo: 'skip' },
+      { type: 'scatter', mode: 'markers', x: split(actual, false), y: split(pred, false), name: 'train', marker: { color: POS_HEX, size: 9, line: { color: '#fff', width: 1 } }, hovertemplate: 'Y %{x:.3f}<br>O %{y:.3f}<extra>train</extra>' },
+    ];
+    if (nTest) traces.push({ type: 'scatter', mode: 'markers', x: split(actual, true), y: split(pred, true), name: 'test', marker: { color: NEG_HEX, size: 9, symbol: 'diamond' }, hovertemplate: 'Y %{x:.3f}<br>O %{y:.3f}<extra>test</extra>' });
+    window.Plotly.react(
+      plotDiv,
+      traces,
+      {
+        margin: { l: 44, r: 8, t: 8, b: 38 },
+        xaxis: { title: { text: 'actual Y' }, range: [lo - pad, hi + pad], zeroline: false, gridcolor: '#e8ebf0' },
+        yaxis: { title: { text: 'predicted O' }, range: [lo - pad, hi + pad], zeroline: false, gridcolor: '#e8ebf0' },
+        showlegend: false,
+        paper_bgcolor: 'rgba(0,0,0,0)',
+        plot_bgcolor: 'rgba(0,0,0,0)',
+        font: PLOT_FONT,
+        uirevision: 'pva',
+      },
+      config,
+    );
+  }
+
+  return { setData, update };
+}

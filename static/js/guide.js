@@ -1,0 +1,113 @@
+// The guide: the article's story in seven steps, each pointing at the panel that shows it.
+
+import { formula } from './mathml.js';
+import { h, reducedMotion } from './ui.js';
+
+/** The steps: title, text paragraphs, equations, panel ids to highlight, and an action. */
+export const GUIDE_STEPS = [
+  {
+    title: 'The network',
+    text: [
+      'The article\u2019s network has 4 inputs (house features) in X, 5 sigmoid hidden neurons h1 and one sigmoid output O, the predicted price.',
+      'Edges are coloured by sign (blue positive, orange negative) and their width shows the size of the weight. Choose the article preset to follow along exactly.',
+    ],
+    eq: [],
+    panels: ['panel-network'],
+    action: { mode: 'weights' },
+  },
+  {
+    title: 'Forward pass',
+    text: ['Each layer multiplies by a weight matrix, adds a bias and squashes with the sigmoid. The node fills show these numbers for the chosen sample.'],
+    eq: ['Z1 = W_ih^T X + b', 'h1 = sigma(Z1)', 'Z2 = W_ho^T h1 + b', 'O = sigma(Z2)'],
+    panels: ['panel-network'],
+    action: { mode: 'weights' },
+  },
+  {
+    title: 'The error',
+    text: ['The error compares the predictions O with the true prices Y over all observations. The data panel lists Y, O and O − Y; the curve tracks E at every step.'],
+    eq: ['E = 1/2 sum (Y - O)^2'],
+    panels: ['panel-data', 'panel-loss'],
+  },
+  {
+    title: 'Chain rule for W_ho',
+    text: ['How much does E change when one hidden-to-output weight moves? Multiply the local derivatives along the path from E back to that weight, per sample, then add up.'],
+    eq: ['dE/dW_ho = (O - Y) * O(1 - O) * h1'],
+    panels: ['panel-chain'],
+    action: { select: 'last' },
+  },
+  {
+    title: 'Chain rule for W_ih',
+    text: ['One layer further back the path gets longer: through O, through the weight W_ho and through the hidden neuron\u2019s own sigmoid.'],
+    eq: ['dE/dW_ih = (O - Y) * O(1 - O) * W_ho * h1(1 - h1) * X'],
+    panels: ['panel-chain', 'panel-network'],
+    action: { select: 'first', mode: 'gradients' },
+  },
+  {
+    title: 'Matrix form',
+    text: ['All the weights of a layer at once: the activations feeding the layer times the transposed error signal δ. The shapes must line up.'],
+    eq: ['dE/dW_ho = h1 . [(O - Y) * O(1 - O)]^T', '(5×5) . (5×1) = 5×1'],
+    panels: ['panel-matrix'],
+  },
+  {
+    title: 'The update',
+    text: ['Every weight takes a small step against its gradient. The edges now show that step. Press Step (→) and watch the numbers move, or Play (Space) to train.'],
+    eq: ['W_new = W_old - alpha * dE/dW'],
+    panels: ['panel-network', 'panel-chain'],
+    action: { mode: 'update' },
+  },
+];
+
+/**
+ * Bind the guide card. onAction(action) applies a step's action (view mode, selection).
+ * Returns {open(k), close(), isOpen()}.
+ */
+export function createGuide(card, { onAction, button } = {}) {
+  const title = card.querySelector('#guide-title');
+  const body = card.querySelector('#guide-body');
+  const count = card.querySelector('#guide-count');
+  const prev = card.querySelector('#guide-prev');
+  const next = card.querySelector('#guide-next');
+  let k = 0;
+
+  function clearHighlight() {
+    document.querySelectorAll('.guide-focus').forEach((p) => p.classList.remove('guide-focus'));
+  }
+
+  function show(i) {
+    k = Math.max(0, Math.min(GUIDE_STEPS.length - 1, i));
+    const s = GUIDE_STEPS[k];
+    title.textContent = s.title;
+    count.textContent = `Step ${k + 1} of ${GUIDE_STEPS.length}`;
+    body.replaceChildren(...s.text.map((t) => h('p', {}, t)), ...(s.eq.length ? [h('div', { class: 'eq' }, ...s.eq.map((e) => formula(e, 'block')))] : []));
+    prev.disabled = k === 0;
+    next.textContent = k === GUIDE_STEPS.length - 1 ? 'Done' : 'Next →';
+    clearHighlight();
+    s.panels.forEach((id, n) => {
+      const p = document.getElementById(id);
+      if (!p) return;
+      p.classList.add('guide-focus');
+      if (n === 0) p.scrollIntoView({ block: 'nearest', behavior: reducedMotion() ? 'auto' : 'smooth' });
+    });
+    if (s.action) onAction?.(s.action);
+  }
+
+  function open(i = 0) {
+    card.hidden = false;
+    button?.setAttribute('aria-expanded', 'true');
+    show(i);
+  }
+
+  function close() {
+    card.hidden = true;
+    button?.setAttribute('aria-expanded', 'false');
+    clearHighlight();
+  }
+
+  prev.addEventListener('click', () => show(k - 1));
+  next.addEventListener('click', () => (k === GUIDE_STEPS.length - 1 ? close() : show(k + 1)));
+  card.querySelector('#guide-close').addEventListener('click', close);
+  card.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') close();
+  });
+  return { open, close, isOpen: () => !card.hidden };
+}

@@ -1,0 +1,596 @@
+// Wiring: session lifecycle, the WebSocket stream, one render per animation frame with the
+// newest frame only, the URL as the single source of the configuration.
+
+import { api, ApiError, SessionSocket, latestOnly } from './api.js';
+import { configToParams, paramsToConfig, toRequestConfig, clone } from './state.js';
+import { createNetworkView } from './network-view.js';
+import { LossHistory, createLossView } from './loss-view.js';
+import { renderChain, renderChainMessage, lossFormula } from './chain-view.js';
+import { createMatrixView } from './matrix-view.js';
+import { createDataView } from './data-view.js';
+import { createControls } from './controls.js';
+import { createGuide } from './guide.js';
+import { biasName, weightName } from './nn.js';
+import { fmt, formula } from './mathml.js';
+import { createToasts, createTooltip, h } from './ui.js';
+
+const $ = (id) => document.getElementById(id);
+const CSV_KEY = 'backprop-studio.csv';
+const FPS = 30;
+
+const S = {
+  id: null,
+  config: null,
+  frame: null,
+  data: null,
+  socket: null,
+  playing: false,
+  playSentAt: 0,
+  connected: false,
+  datasets: [],
+  view: { mode: 'weights', sample: 0, sel: null, log: false, spf: 1 },
+  dirty: false,
+  lastLossDraw: 0,
+  lastDataDraw: 0,
+  lastMatrixDraw: 0,
+  pending: { loss: false, data: false, matrix: false },
+  matrixSig: '',
+};
+
+const history = new LossHistory();
+const toasts = createToasts($('toasts'));
+const tooltip = createTooltip(document.body);
+
+const network = createNetworkView($('network-plot'), { onSelect: select, tooltip });
+const lossView = createLossView($('loss-plot'));
+const matrixView = createMatrixView($('matrix-panel'), { onSelect: select, tooltip });
+const dataView = createDataView($('data-plot'), {
+  onSample: (k) => {
+    setSample(k);
+  },
+});
+
+// ---------------------------------------------------------------- sizes and selection
+
+/** Layer sizes of the current frame: [n_in, n_h1, ..., n_out]. */
+function sizes() {
+  const W = S.frame?.weights;
+  if (!W || !W.length) return S.config?.layers || [];
+  return [W[0].length, ...W.map((w) => (w[0] ? w[0].length : 0))];
+}
+
+function validSel(sel) {
+  const sz = sizes();
+  const L = sz.length - 1;
+  if (!sel || !(sel.layer >= 0 && sel.layer < L)) return false;
+  if (!(sel.j >= 0 && sel.j < sz[sel.layer + 1])) return false;
+  if (sel.kind === 'weight') return sel.i >= 0 && sel.i < sz[sel.layer];
+  return sel.kind === 'bias';
+}
+
+function defaultSel() {
+  const L = sizes().length - 1;
+  return { kind: 'weight', layer: Math.max(0, L - 1), i: 0, j: 0 };
+}
+
+function select(sel) {
+  if (!validSel(sel)) return;
+  S.view.sel = sel;
+  syncPicker();
+  chainFetch.invalidate();
+  chainFetch.trigger();
+  writeUrl();
+  schedule();
+}
+
+function syncPicker() {
+  const sz = sizes();
+  const L = sz.length - 1;
+  const sel = S.view.sel || defaultSel();
+  const kind = $('pick-kind');
+  const layer = $('pick-layer');
+  const pi = $('pick-i');
+  const pj = $('pick-j');
+  kind.value = sel.kind;
+  const opts = (n) => Array.from({ length: n }, (_, k) => h('option', { value: String(k) }, String(k)));
+  layer.replaceChildren(...Array.from({ length: L }, (_, l) => h('option', { value: String(l) }, sel.kind === 'bias' ? biasName(l, L) : weightName(l, L))));
+  layer.value = String(sel.layer);
+  pi.replaceChildren(...opts(sz[sel.layer] || 0));
+  pi.disabled = sel.kind === 'bias';
+  pi.value = String(sel.i ?? 0);
+  pj.replaceChildren(...opts(sz[sel.layer + 1] || 0));
+  pj.value = String(sel.j);
+}
+
+function pickerChanged() {
+  const kind = $('pick-kind').value;
+  const layer = Number($('pick-layer').value);
+  const sz = sizes();
+  const i = Math.min(Number($('pick-i').value) || 0, (sz[layer] || 1) - 1);
+  const j = Math.min(Number($('pick-j').value) || 0, (sz[layer + 1] || 1) - 1);
+  select(kind === 'bias' ? { kind, layer, j } : { kind, layer, i, j });
+}
+for (const id of ['pick-kind', 'pick-layer', 'pick-i', 'pick-j']) $(id).addEventListener('change', pickerChanged);
+
+// ---------------------------------------------------------------- fetches (newest only)
+
+const chainFetch = latestOnly(
+  () => (S.id && S.view.sel ? api.chain(S.id, S.view.sel) : null),
+  200,
+  (chain) => {
+    if (!chain) return;
+    renderChain($('chain-panel'), chain, { optimizer: S.config?.optimizer?.name, lossName: S.config?.loss });
+  },
+  (err) => {
+    if (err.status !== 404) renderChainMessage($('chain-panel'), err.message);
+  },
+);
+
+const matrixFetch = latestOnly(
+  () => (S.id ? api.matrix(S.id) : null),
+  300,
+  (items) => {
+    if (!items) return;
+    const sig = JSON.stringify(items.map((it) => [it.equation, it.A.shape, it.delta.shape, it.result_shape]));
+    if (sig !== S.matrixSig) {
+      S.matrixSig = sig;
+      matrixView.setMatrix(items, S.data || S.config);
+    }
+    if (S.frame) matrixView.update(S.frame);
+  },
+  () => {},
+);
+
+// ---------------------------------------------------------------- rendering
+
+function schedule() {
+  if (S.dirty) return;
+  S.dirty = true;
+  requestAnimationFrame(render);
+}
+
+function render(now) {
+  S.dirty = false;
+  const f = S.frame;
+  if (!f) return;
+  $('step-count').textContent = String(f.step);
+  $('loss-value').textContent = f.loss === null || f.loss === undefined ? '—' : String(Number(f.loss.toPrecision(6)));
+  const hasTest = f.test_loss !== null && f.test_loss !== undefined;
+  document.querySelector('.test-readout').hidden = !hasTest;
+  if (hasTest) $('test-loss-value').textContent = String(Number(f.test_loss.toPrecision(6)));
+  network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel });
+
+  const due = (key, last, ms) => {
+    if (!S.pending[key]) return false;
+    if (now - S[last] < ms && S.playing) {
+      schedule();
+      return false;
+    }
+    S[last] = now;
+    S.pending[key] = false;
+    return true;
+  };
+  if (due('loss', 'lastLossDraw', 66)) lossView.render(history, { log: S.view.log });
+  if (due('data', 'lastDataDraw', 100)) dataView.update(f, { sample: S.view.sample });
+  if (due('matrix', 'lastMatrixDraw', 100)) matrixView.update(f);
+
+  const banner = $('diverged-banner');
+  banner.hidden = !f.diverged;
+  if (f.diverged) {
+    const lr = f.learning_rate ?? S.config?.optimizer?.learning_rate;
+    $('diverged-text').textContent = `At step ${f.step} the error stopped being a finite number: the learning rate α = ${fmt(lr)} is too large for this network. Lower it (try ${fmt(lr / 10)}) and reset.`;
+  }
+  updatePlayButton();
+}
+
+function markAll() {
+  S.pending.loss = S.pending.data = S.pending.matrix = true;
+  schedule();
+}
+
+function updatePlayButton() {
+  const b = $('play-button');
+  b.setAttribute('aria-pressed', String(S.playing));
+  b.querySelector('.play-icon').textContent = S.playing ? '❚❚' : '▶';
+  b.querySelector('.play-label').textContent = S.playing ? 'Pause' : 'Play';
+  b.classList.toggle('playing', S.playing);
+  const off = !S.connected;
+  for (const id of ['play-button', 'step-button', 'reset-button']) $(id).disabled = off;
+}
+
+// ---------------------------------------------------------------- stream
+
+function onMessage(msg) {
+  if (msg.type === 'frame') {
+    history.addFrame(msg);
+    S.frame = msg;
+    if (msg.diverged && S.playing) S.playing = false;
+    else if (!msg.playing && S.playing && performance.now() - S.playSentAt > 1500) S.playing = false;
+    S.pending.loss = S.pending.data = S.pending.matrix = true;
+    schedule();
+    chainFetch.trigger();
+  } else if (msg.type === 'error') {
+    toasts.show(msg.message || 'The server rejected that.', 'error');
+  }
+}
+
+function setStatus(state, detail) {
+  const el = $('connection-status');
+  el.dataset.state = state;
+  S.connected = state === 'connected';
+  const text = {
+    connecting: 'Connecting…',
+    connected: 'Connected',
+    reconnecting: `Reconnecting${detail ? ` in ${Math.max(1, Math.round(detail / 1000))} s` : ''}…`,
+    gone: 'Session lost',
+  }[state];
+  el.textContent = text || state;
+  updatePlayButton();
+}
+
+function send(msg) {
+  if (!S.socket || !S.socket.send(msg)) {
+    toasts.show('Not connected to the server; retrying…', 'error', 3000);
+    return false;
+  }
+  return true;
+}
+
+function play() {
+  if (S.frame?.diverged) {
+    toasts.show('This run diverged: lower the learning rate and reset first.', 'error');
+    return;
+  }
+  if (send({ type: 'play', steps_per_frame: S.view.spf, fps: FPS })) {
+    S.playing = true;
+    S.playSentAt = performance.now();
+    updatePlayButton();
+  }
+}
+
+function pause() {
+  send({ type: 'pause' });
+  S.playing = false;
+  updatePlayButton();
+}
+
+function togglePlay() {
+  if (S.playing) pause();
+  else play();
+}
+
+function step() {
+  if (S.playing) pause();
+  send({ type: 'step', count: 1 });
+}
+
+function reset() {
+  send({ type: 'reset' });
+}
+
+// ---------------------------------------------------------------- sessions
+
+function connect() {
+  S.socket?.close();
+  const id = S.id;
+  S.socket = new SessionSocket(id, {
+    onMessage,
+    onStatus: setStatus,
+    onOpen: () => {
+      if (S.playing) {
+        S.socket.send({ type: 'play', steps_per_frame: S.view.spf, fps: FPS });
+        S.playSentAt = performance.now();
+      }
+    },
+    onGone: () => recreate(),
+  });
+  S.socket.connect();
+}
+
+async function recreate() {
+  const wasPlaying = S.playing;
+  notice('The server restarted and this session was gone, so a new one was started from the configuration in the link (back at step 0).');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const resp = await api.createSession(toRequestConfig(S.config));
+      await adopt(resp, { keepPlaying: wasPlaying, deleteOld: false });
+      return;
+    } catch (err) {
+      if (err.status && err.status !== 429 && err.status < 500) {
+        toasts.show(`Could not start a new session: ${err.message}`, 'error', 0);
+        return;
+      }
+      setStatus('reconnecting', Math.min(5000, 500 * 2 ** attempt));
+      await new Promise((r) => setTimeout(r, Math.min(5000, 500 * 2 ** attempt)));
+    }
+  }
+}
+
+async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
+  const oldId = S.id;
+  S.socket?.close();
+  S.socket = null;
+  if (deleteOld && oldId && oldId !== resp.id) api.deleteSession(oldId).catch(() => {});
+  S.id = resp.id;
+  S.config = resp.config;
+  S.playing = keepPlaying;
+  S.matrixSig = '';
+  history.clear();
+  history.addFrame({ ...resp.frame, first_step: resp.frame.first_step ?? resp.frame.step - (resp.frame.losses?.length || 1) + 1 });
+  S.frame = resp.frame;
+  S.data = null;
+  if (!validSel(S.view.sel)) S.view.sel = defaultSel();
+  network.reset();
+  controls.setConfig(S.config, S.datasets);
+  $('loss-formula').replaceChildren(formula(lossFormula(S.config.loss)));
+  syncPicker();
+  writeUrl();
+  connect();
+  chainFetch.invalidate();
+  chainFetch.trigger();
+  matrixFetch.trigger();
+  markAll();
+  try {
+    const data = await api.data(S.id);
+    if (S.id !== resp.id) return;
+    S.data = data;
+    dataView.setData(data);
+    network.reset();
+    const n = data.x.length;
+    S.view.sample = Math.min(S.view.sample, n - 1);
+    $('sample-input').max = String(n);
+    $('sample-input').value = String(S.view.sample + 1);
+    $('sample-of').textContent = `of ${n}`;
+    matrixFetch.trigger();
+    markAll();
+  } catch (err) {
+    toasts.show(`Could not load the data: ${err.message}`, 'error');
+  }
+}
+
+/** Create a session from a request config; on failure show the message and keep the old one. */
+async function startSession(config, { onError } = {}) {
+  try {
+    const resp = await api.createSession(config);
+    await adopt(resp);
+    return true;
+  } catch (err) {
+    if (onError) onError(err.message);
+    else toasts.show(err.message, 'error', 8000);
+    if (S.config) controls.setConfig(S.config, S.datasets);
+    return false;
+  }
+}
+
+function baseConfig() {
+  const c = toRequestConfig(S.config);
+  delete c.preset;
+  return c;
+}
+
+function datasetInfo(name) {
+  return S.datasets.find((d) => d.name === name);
+}
+
+// ---------------------------------------------------------------- URL
+
+function writeUrl() {
+  if (!S.config) return;
+  const q = configToParams(S.config, S.view);
+  const url = `${location.pathname}?${q}`;
+  if (url !== `${location.pathname}${location.search}`) history_.replaceState(null, '', url);
+}
+const history_ = window.history;
+
+function notice(text) {
+  $('notice-text').textContent = text;
+  $('notice').hidden = false;
+}
+$('notice-close').addEventListener('click', () => ($('notice').hidden = true));
+
+// ---------------------------------------------------------------- controls
+
+const controls = createControls({
+  onSet(patch) {
+    if (!send({ type: 'set', ...patch })) return;
+    if (patch.optimizer) S.config.optimizer = { ...S.config.optimizer, ...patch.optimizer };
+    if (patch.full_batch) S.config.batch_size = null;
+    if (patch.batch_size) S.config.batch_size = patch.batch_size;
+    if (patch.l2 !== undefined) S.config.l2 = patch.l2;
+    writeUrl();
+    setTimeout(() => matrixFetch.trigger(), 150);
+  },
+  onSpf(k) {
+    S.view.spf = k;
+    if (S.playing) send({ type: 'play', steps_per_frame: k, fps: FPS });
+    writeUrl();
+  },
+  onConfig(patch) {
+    startSession({ ...baseConfig(), ...patch });
+  },
+  onPreset(name) {
+    if (!name) return;
+    startSession({ preset: name });
+  },
+  onDataset(dataset, changedName) {
+    const info = datasetInfo(dataset.name);
+    const c = baseConfig();
+    const layers = c.layers.slice();
+    if (info) {
+      layers[0] = info.inputs;
+      layers[layers.length - 1] = info.outputs;
+    }
+    if (changedName && info?.parameters?.samples && !dataset.samples) dataset.samples = info.parameters.samples;
+    startSession({ ...c, layers, dataset });
+  },
+  onTestSplit(fraction) {
+    const c = baseConfig();
+    startSession({ ...c, dataset: { ...c.dataset, test_fraction: fraction } });
+  },
+  onRegenerate() {
+    const c = baseConfig();
+    startSession({ ...c, seed: (c.seed ?? 0) + 1 });
+  },
+  async onCsv(text, targets, fileName, testFraction) {
+    const header = (text.split(/\r?\n/, 1)[0] || '').split(',');
+    const nOut = targets.length || 1;
+    const nIn = header.length - nOut;
+    if (header.length < 2 || nIn < 1) {
+      controls.setCsvError(`${fileName}: the first line must be a header with at least two columns.`);
+      return;
+    }
+    const c = baseConfig();
+    const layers = [nIn, ...c.layers.slice(1, -1), nOut];
+    const dataset = { csv: text, test_fraction: testFraction };
+    if (targets.length) dataset.targets = targets;
+    const ok = await startSession({ ...c, layers, dataset }, { onError: (m) => controls.setCsvError(`${fileName}: ${m}`) });
+    if (ok) {
+      controls.setCsvError('');
+      try {
+        sessionStorage.setItem(CSV_KEY, JSON.stringify(dataset));
+      } catch {
+        /* storage full or disabled: the link just cannot restore the data */
+      }
+      toasts.show(`Loaded ${fileName}.`, 'info', 3000);
+    }
+  },
+});
+
+$('play-button').addEventListener('click', togglePlay);
+$('step-button').addEventListener('click', step);
+$('reset-button').addEventListener('click', reset);
+$('diverged-reset').addEventListener('click', reset);
+$('diverged-fix').addEventListener('click', () => {
+  const lr = (S.frame?.learning_rate ?? S.config.optimizer.learning_rate) / 10;
+  controls.el.lr.value = String(Number(lr.toPrecision(3)));
+  controls.el.lr.dispatchEvent(new Event('change'));
+  reset();
+});
+
+for (const r of document.querySelectorAll('input[name="mode"]')) {
+  r.addEventListener('change', () => {
+    if (r.checked) setMode(r.value);
+  });
+}
+
+function setMode(mode) {
+  S.view.mode = mode;
+  for (const r of document.querySelectorAll('input[name="mode"]')) r.checked = r.value === mode;
+  writeUrl();
+  schedule();
+}
+
+function setSample(k) {
+  const n = S.data?.x?.length || 1;
+  S.view.sample = Math.max(0, Math.min(n - 1, k));
+  $('sample-input').value = String(S.view.sample + 1);
+  writeUrl();
+  S.pending.data = true;
+  schedule();
+}
+$('sample-input').addEventListener('change', () => setSample((Number($('sample-input').value) || 1) - 1));
+
+$('log-toggle').addEventListener('change', () => {
+  S.view.log = $('log-toggle').checked;
+  S.pending.loss = true;
+  writeUrl();
+  schedule();
+});
+
+$('share-button').addEventListener('click', async () => {
+  try {
+    await navigator.clipboard.writeText(location.href);
+    toasts.show('Link copied: it reproduces this exact setup.', 'info', 3000);
+  } catch {
+    toasts.show(location.href, 'info', 10000);
+  }
+});
+
+const guide = createGuide($('guide'), {
+  button: $('guide-button'),
+  onAction(a) {
+    if (a.mode) setMode(a.mode);
+    if (a.select === 'last') select(defaultSel());
+    if (a.select === 'first') select({ kind: 'weight', layer: 0, i: 0, j: 0 });
+  },
+});
+$('guide-button').addEventListener('click', () => (guide.isOpen() ? guide.close() : guide.open(0)));
+
+// Keyboard: Space play/pause, Right arrow step, R reset (not while typing in a field).
+document.addEventListener('keydown', (ev) => {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
+  const t = ev.target;
+  const tag = t?.tagName || '';
+  const typing = tag === 'TEXTAREA' || tag === 'SELECT' || t?.isContentEditable || (tag === 'INPUT' && !['checkbox', 'radio', 'button', 'file'].includes(t.type));
+  if (typing) return;
+  if (ev.key === ' ' || ev.code === 'Space') {
+    if (tag === 'BUTTON' || tag === 'SUMMARY' || (tag === 'INPUT' && t.type !== 'radio')) return;
+    ev.preventDefault();
+    togglePlay();
+  } else if (ev.key === 'ArrowRight') {
+    if (tag === 'INPUT' && t.type === 'radio') return;
+    ev.preventDefault();
+    step();
+  } else if (ev.key === 'r' || ev.key === 'R') {
+    ev.preventDefault();
+    reset();
+  } else if (ev.key === 'Escape' && guide.isOpen()) {
+    guide.close();
+  }
+});
+
+let resizeTimer = null;
+window.addEventListener('resize', () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => {
+    network.resize();
+    lossView.resize();
+    markAll();
+  }, 150);
+});
+
+// ---------------------------------------------------------------- start
+
+async function whenPlotly() {
+  for (let k = 0; k < 100 && !window.Plotly; k++) await new Promise((r) => setTimeout(r, 50));
+}
+
+async function init() {
+  const parsed = paramsToConfig(new URLSearchParams(location.search));
+  Object.assign(S.view, parsed.view);
+  $('log-toggle').checked = S.view.log;
+  controls.el.spf.value = String(S.view.spf);
+  for (const r of document.querySelectorAll('input[name="mode"]')) r.checked = r.value === S.view.mode;
+  let config = parsed.config;
+  if (parsed.custom) {
+    let saved = null;
+    try {
+      saved = JSON.parse(sessionStorage.getItem(CSV_KEY) || 'null');
+    } catch {
+      saved = null;
+    }
+    if (saved) config.dataset = saved;
+    else {
+      delete config.layers;
+      notice('This link used uploaded data, which links cannot carry; showing the preset\u2019s data instead. Upload the CSV again to continue.');
+    }
+  }
+  if (!Object.keys(config).length) config = { preset: document.body.dataset.defaultPreset || 'article' };
+  const [presets, datasets] = await Promise.all([api.presets().catch(() => []), api.datasets().catch(() => [])]);
+  S.datasets = datasets;
+  controls.setPresets(presets);
+  controls.setDatasets(datasets);
+  await whenPlotly();
+  const ok = await startSession(config);
+  if (!ok) {
+    notice('The link\u2019s configuration was rejected by the server; started the article\u2019s example instead.');
+    await startSession({ preset: 'article' });
+  }
+}
+
+init().catch((err) => {
+  toasts.show(err instanceof ApiError ? err.message : String(err), 'error', 0);
+});
+
+// Exposed for the tests and the console: read-only view of the state.
+window.backpropStudio = { state: S, history, clone };

@@ -1,0 +1,167 @@
+// Matrix form per layer: dE/dW = A . delta^T with the operands' shapes (GET /matrix), and
+// live heatmaps of W and dE/dW drawn on canvases from the frame.
+
+import { divergingRGB, maxAbs, weightName, layerNames, ACTIVATION_SYMBOL } from './nn.js';
+import { fmt, formulaNodes, math, mi, mn, mo, mrow, msub, msup, partial, symbol } from './mathml.js';
+import { h } from './ui.js';
+
+/** "(5×5)·(5×1) = 5×1" as MathML, under the equation. */
+export function shapeLine(item) {
+  const [ar, ac] = item.A.shape;
+  const [dr, dc] = item.delta_T_shape || [item.delta.shape[1], item.delta.shape[0]];
+  const [rr, rc] = item.result_shape;
+  const dims = (a, b) => mrow(mo('(', { stretchy: 'false' }), mn(String(a)), mo('×'), mn(String(b)), mo(')', { stretchy: 'false' }));
+  return math('block', dims(ar, ac), mo('·'), dims(dr, dc), mo('='), dims(rr, rc));
+}
+
+/** δ of a layer as the article defines it, for the layer's activation. */
+export function deltaDefinition(layer, nLayers, activation, outputActivation) {
+  const names = layerNames(nLayers);
+  const d = msub(mi('δ'), mn(String(layer + 1)));
+  const act = layer === nLayers - 1 ? outputActivation : activation;
+  const a = symbol(names[layer + 1]);
+  const deriv =
+    act === 'sigmoid'
+      ? mrow(a, mo('(', { stretchy: 'false' }), mn('1'), mo('−'), symbol(names[layer + 1]), mo(')', { stretchy: 'false' }))
+      : act === 'tanh'
+        ? mrow(mn('1'), mo('−'), msup(a, mn('2')))
+        : mrow(mi(`${ACTIVATION_SYMBOL[act] || 'f'}′`, { mathvariant: 'normal' }), mo('(', { stretchy: 'false' }), msub(mi('Z'), mn(String(layer + 1))), mo(')', { stretchy: 'false' }));
+  if (layer === nLayers - 1) {
+    return math('block', d, mo('='), partial('E', 'O'), mo('⊙'), deriv);
+  }
+  return math(
+    'block',
+    d,
+    mo('='),
+    mrow(mo('(', { stretchy: 'false' }), symbol(weightName(layer + 1, nLayers)), msub(mi('δ'), mn(String(layer + 2))), mo(')', { stretchy: 'false' })),
+    mo('⊙'),
+    deriv,
+  );
+}
+
+/** Draw matrix M (rows x cols) as a heatmap on `canvas`; small matrices get their numbers. */
+export function drawHeatmap(canvas, M, { cellW = 22, cellH = 22, numbers = false, max = null } = {}) {
+  const rows = M.length;
+  const cols = rows ? M[0].length : 0;
+  const dpr = window.devicePixelRatio || 1;
+  const w = cols * cellW;
+  const ht = rows * cellH;
+  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(ht * dpr)) {
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(ht * dpr);
+    canvas.style.width = `${w}px`;
+    canvas.style.height = `${ht}px`;
+  }
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, w, ht);
+  const mx = max ?? maxAbs(M);
+  ctx.font = '600 10.5px ui-monospace, Menlo, Consolas, monospace';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const v = M[r][c];
+      const t = v === null ? null : mx > 0 ? v / mx : 0;
+      ctx.fillStyle = divergingRGB(t);
+      ctx.fillRect(c * cellW, r * cellH, cellW - 1, cellH - 1);
+      if (numbers) {
+        ctx.fillStyle = t !== null && Math.abs(t) > 0.55 ? '#ffffff' : '#1d2430';
+        ctx.fillText(fmt(v, 2), c * cellW + cellW / 2, r * cellH + cellH / 2 + 0.5);
+      }
+    }
+  }
+}
+
+/**
+ * Create the matrix panel in `root`. setMatrix(items, data) rebuilds the equations (shapes
+ * change with the batch); update(frame) redraws the heatmaps. onSelect({kind,layer,i,j}).
+ */
+export function createMatrixView(root, { onSelect, tooltip } = {}) {
+  let blocks = [];
+  let frame = null;
+
+  function setMatrix(items, data) {
+    root.replaceChildren();
+    blocks = [];
+    const L = items.length;
+    const ordered = items.slice().sort((a, b) => b.layer - a.layer);
+    ordered.forEach((item) => {
+      const eq = math('block', ...formulaNodes(item.equation));
+      const [rows, cols] = item.result_shape;
+      const numbers = rows <= 8 && cols <= 6;
+      const sq = Math.max(6, Math.min(22, Math.floor(180 / Math.max(rows, cols))));
+      const cell = numbers ? { cellW: 50, cellH: 22, numbers } : { cellW: sq, cellH: sq, numbers };
+      const cw = h('canvas', { class: 'heatmap', 'data-testid': `heatmap-W-${item.layer}` });
+      const cg = h('canvas', { class: 'heatmap', 'data-testid': `heatmap-dW-${item.layer}` });
+      const wlabel = math('inline', symbol(item.name));
+      const glabel = math('inline', partial('E', item.name));
+      const [r, c] = item.result_shape;
+      const block = h(
+        'section',
+        { class: 'matrix-block', 'data-testid': `matrix-layer-${item.layer}` },
+        h('h4', {}, `Layer ${item.layer + 1}: `, math('inline', symbol(item.name)), ` (${r}×${c})`),
+        h('div', { class: 'eq' }, eq, shapeLine(item), deltaDefinition(item.layer, L, data?.activation, data?.output_activation)),
+        h(
+          'div',
+          { class: 'heatmaps' },
+          h('figure', {}, cw, h('figcaption', {}, wlabel)),
+          h('figure', {}, cg, h('figcaption', {}, glabel, h('span', { class: 'scale' }))),
+        ),
+      );
+      root.append(block);
+      const entry = { item, cw, cg, cell, scale: block.querySelector('.scale') };
+      for (const [canvas, which] of [
+        [cw, 'weights'],
+        [cg, 'gradients'],
+      ]) {
+        canvas.addEventListener('pointermove', (ev) => hoverCell(ev, entry, which));
+        canvas.addEventListener('pointerleave', () => tooltip?.hide());
+        canvas.addEventListener('click', (ev) => {
+          const rc = cellAt(ev, entry);
+          if (rc) onSelect?.({ kind: 'weight', layer: item.layer, i: rc[0], j: rc[1] });
+        });
+      }
+      blocks.push(entry);
+    });
+    if (frame) update(frame);
+  }
+
+  function cellAt(ev, entry) {
+    const rect = ev.target.getBoundingClientRect();
+    const c = Math.floor((ev.clientX - rect.left) / entry.cell.cellW);
+    const r = Math.floor((ev.clientY - rect.top) / entry.cell.cellH);
+    const [rows, cols] = entry.item.result_shape;
+    return r >= 0 && c >= 0 && r < rows && c < cols ? [r, c] : null;
+  }
+
+  function hoverCell(ev, entry, which) {
+    const rc = cellAt(ev, entry);
+    if (!rc || !frame) return tooltip?.hide();
+    const [i, j] = rc;
+    const l = entry.item.layer;
+    tooltip?.show(ev.clientX, ev.clientY, {
+      title: `${entry.item.name}[${i},${j}]`,
+      sub: which === 'weights' ? 'weight' : 'gradient',
+      rows: [
+        ['value', fmt(frame.weights[l]?.[i]?.[j])],
+        ['∂E/∂w', fmt(frame.gradients.weights[l]?.[i]?.[j])],
+      ],
+    });
+  }
+
+  function update(f) {
+    frame = f;
+    for (const b of blocks) {
+      const l = b.item.layer;
+      const W = f.weights[l];
+      const G = f.gradients.weights[l];
+      if (!W || !G) continue;
+      drawHeatmap(b.cw, W, b.cell);
+      drawHeatmap(b.cg, G, b.cell);
+      b.scale.textContent = ` max |·| ${fmt(maxAbs(G), 2)}`;
+    }
+  }
+
+  return { setMatrix, update };
+}

@@ -1,0 +1,337 @@
+// The network diagram in SVG: nodes by layer filled with the neuron's activation for one
+// sample, edges coloured by sign and sized by magnitude (weights, gradients or the next
+// update), bias rings, hover details and click-to-select for the chain-rule panel.
+
+import {
+  biasName,
+  biasValues,
+  divergingRGB,
+  edgeValues,
+  edgeWidth,
+  forward,
+  layerNames,
+  maxAbs,
+  neuronName,
+  paramName,
+  weightName,
+  ACTIVATION_SYMBOL,
+} from './nn.js';
+import { fmt } from './mathml.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const MAX_DRAWN = 16; // neurons drawn per layer; the rest are summarised as "+N more"
+
+function el(tag, attrs = {}, parent = null) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (parent) parent.append(e);
+  return e;
+}
+
+/**
+ * Positions of the drawn neurons: [{l, k, x, y}] per layer, the node radius, and how many
+ * neurons each layer hides. Pure: (sizes, width, height) -> layout.
+ */
+export function networkLayout(sizes, width, height, pad = { left: 96, right: 96, top: 44, bottom: 40 }) {
+  const L = sizes.length;
+  const drawn = sizes.map((n) => Math.min(n, MAX_DRAWN));
+  const maxN = Math.max(...drawn);
+  const innerH = height - pad.top - pad.bottom;
+  const innerW = width - pad.left - pad.right;
+  const spacing = maxN > 1 ? innerH / (maxN - 1) : innerH;
+  const colGap = L > 1 ? innerW / (L - 1) : innerW;
+  const r = Math.max(5, Math.min(22, spacing * 0.36, colGap * 0.18));
+  const layers = drawn.map((n, l) => {
+    const x = pad.left + (L > 1 ? colGap * l : innerW / 2);
+    const gap = Math.min(spacing, maxN > 1 ? innerH / Math.max(1, n - 1) : innerH, r * 4.2);
+    const top = pad.top + innerH / 2 - (gap * (n - 1)) / 2;
+    return Array.from({ length: n }, (_, k) => ({ l, k, x, y: n === 1 ? pad.top + innerH / 2 : top + gap * k }));
+  });
+  return { layers, r, hidden: sizes.map((n, l) => n - drawn[l]) };
+}
+
+/** Normalised node colour value: sigmoid-like activations in (0,1) centre on 0.5. */
+function nodeTone(v, scale) {
+  if (v === null || !Number.isFinite(v)) return NaN;
+  return scale > 0 ? v / scale : 0;
+}
+
+/**
+ * Create the network view in `container`. Returns {update(frame, data, opts), resize()}.
+ * opts: {mode, sample, selection}; onSelect(sel) is called when an edge or node is clicked.
+ */
+export function createNetworkView(container, { onSelect, tooltip } = {}) {
+  const svg = el('svg', { class: 'network-svg', role: 'img', 'aria-label': 'Network diagram' });
+  container.append(svg);
+  let sizes = null;
+  let layout = null;
+  let edges = []; // per layer: [[line...]]
+  let nodes = []; // per layer: [{circle, text, ring}]
+  let hover = null;
+  let last = null;
+  let width = 0;
+  let height = 0;
+  let names = null;
+  let halo = null;
+
+  function build(newSizes, data) {
+    sizes = newSizes.slice();
+    width = Math.max(320, Math.round(container.clientWidth || 640));
+    const maxN = Math.min(MAX_DRAWN, Math.max(...sizes));
+    height = Math.max(260, Math.min(520, 80 + maxN * 46));
+    svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    svg.setAttribute('height', String(height));
+    svg.replaceChildren();
+    const narrow = width < 520;
+    layout = networkLayout(sizes, width, height, {
+      left: narrow ? 52 : 132,
+      right: narrow ? 52 : 96,
+      top: 46,
+      bottom: 40,
+    });
+    const L = sizes.length - 1;
+    names = layerNames(L);
+    const gEdges = el('g', { class: 'edges' }, svg);
+    halo = el('line', { class: 'edge-halo' }, gEdges);
+    halo.style.display = 'none';
+    const gHits = el('g', { class: 'edge-hits' });
+    edges = [];
+    for (let l = 0; l < L; l++) {
+      const rows = [];
+      for (const a of layout.layers[l]) {
+        const row = [];
+        for (const b of layout.layers[l + 1]) {
+          const attrs = { x1: a.x, y1: a.y, x2: b.x, y2: b.y };
+          const line = el('line', { ...attrs, class: 'edge' }, gEdges);
+          const hit = el('line', { ...attrs, class: 'edge-hit', 'data-l': l, 'data-i': a.k, 'data-j': b.k }, gHits);
+          hit.dataset.kind = 'weight';
+          row.push(line);
+        }
+        rows.push(row);
+      }
+      edges.push(rows);
+    }
+    svg.append(gHits);
+    const gNodes = el('g', { class: 'nodes' }, svg);
+    nodes = layout.layers.map((col, l) =>
+      col.map((p) => {
+        const g = el('g', { class: 'node', transform: `translate(${p.x},${p.y})`, 'data-node-l': l, 'data-node-k': p.k }, gNodes);
+        const ring = el('circle', { r: layout.r + 3.5, class: 'node-ring' }, g);
+        const circle = el('circle', { r: layout.r, class: 'node-body' }, g);
+        const text = el('text', { class: 'node-value', 'text-anchor': 'middle', dy: '0.35em' }, g);
+        if (layout.r < 13) text.style.display = 'none';
+        return { g, ring, circle, text };
+      }),
+    );
+    // Layer captions on top, matrix names between columns at the bottom.
+    const acts = data ? [null, ...Array(L - 1).fill(data.activation), data.output_activation] : [];
+    layout.layers.forEach((col, l) => {
+      const x = col[0].x;
+      const t = el('text', { x, y: 20, class: 'layer-caption', 'text-anchor': 'middle' }, svg);
+      const label = l === 0 ? 'X (input)' : l === L ? `O = ${ACTIVATION_SYMBOL[acts[l]] || 'f'}(Z${l})` : `${names[l]} = ${ACTIVATION_SYMBOL[acts[l]] || 'f'}(Z${l})`;
+      t.textContent = label;
+      if (layout.hidden[l] > 0) {
+        const more = el('text', { x, y: height - 24, class: 'layer-more', 'text-anchor': 'middle' }, svg);
+        more.textContent = `+${layout.hidden[l]} more`;
+      }
+      if (l < L) {
+        const xm = (x + layout.layers[l + 1][0].x) / 2;
+        const w = el('text', { x: xm, y: height - 8, class: 'matrix-caption', 'text-anchor': 'middle' }, svg);
+        w.textContent = `${weightName(l, L).replace('_', ' ')}  ${sizes[l]}×${sizes[l + 1]}`;
+      }
+    });
+    // Feature and target names (user text: textContent only, truncated).
+    const feat = data?.feature_names || [];
+    layout.layers[0].forEach((p) => {
+      const t = el('text', { x: p.x - layout.r - 8, y: p.y, dy: '0.35em', class: 'io-label', 'text-anchor': 'end' }, svg);
+      const nm = feat[p.k] ?? `x${p.k + 1}`;
+      t.textContent = narrow ? `X[${p.k}]` : truncate(nm, 18);
+      el('title', {}, t).textContent = `X[${p.k}]: ${nm}`;
+    });
+    const targ = data?.target_names || [];
+    layout.layers[L].forEach((p) => {
+      const t = el('text', { x: p.x + layout.r + 8, y: p.y - 7, dy: '0.35em', class: 'io-label', 'text-anchor': 'start' }, svg);
+      t.textContent = truncate(targ[p.k] ?? `y${p.k + 1}`, narrow ? 6 : 14);
+      el('title', {}, t).textContent = targ[p.k] ?? '';
+      const yv = el('text', { x: p.x + layout.r + 8, y: p.y + 9, dy: '0.35em', class: 'io-target', 'text-anchor': 'start' }, svg);
+      yv.dataset.target = String(p.k);
+    });
+  }
+
+  function truncate(s, n) {
+    s = String(s);
+    return s.length > n ? s.slice(0, n - 1) + '…' : s;
+  }
+
+  function update(frame, data, opts) {
+    last = { frame, data, opts };
+    const newSizes = [frame.weights[0].length, ...frame.weights.map((W) => (W[0] ? W[0].length : 0))];
+    if (!sizes || newSizes.join() !== sizes.join() || Math.abs((container.clientWidth || 640) - width) > 24) build(newSizes, data);
+    const L = sizes.length - 1;
+    const mode = opts.mode || 'weights';
+    const vals = edgeValues(frame, mode);
+    const bvals = biasValues(frame, mode);
+    const mx = maxAbs(vals);
+    const bmx = maxAbs(bvals);
+    for (let l = 0; l < L; l++) {
+      const rows = edges[l];
+      for (let i = 0; i < rows.length; i++) {
+        for (let j = 0; j < rows[i].length; j++) {
+          const v = vals[l][i][j];
+          const line = rows[i][j];
+          line.style.stroke = divergingRGB(mx > 0 && v !== null ? (v / mx) * 0.55 + Math.sign(v) * 0.45 : null);
+          line.style.strokeWidth = String(edgeWidth(v, mx));
+          line.style.opacity = String(v === null ? 0.5 : 0.35 + 0.65 * Math.sqrt(Math.min(1, Math.abs(v) / (mx || 1))));
+        }
+      }
+    }
+    // Activations for the chosen sample.
+    let acts = null;
+    const xs = data?.x;
+    if (xs && xs.length) {
+      const s = Math.min(opts.sample || 0, xs.length - 1);
+      acts = forward(frame.weights, frame.biases, xs[s], data.activation, data.output_activation).a;
+      const ys = data.y[s] || [];
+      svg.querySelectorAll('.io-target').forEach((t) => {
+        const k = Number(t.dataset.target);
+        t.textContent = `Y = ${fmt(Array.isArray(ys) ? ys[k] : ys, 3)}`;
+      });
+    }
+    nodes.forEach((col, l) => {
+      const a = acts ? acts[l] : null;
+      const sc = a ? Math.max(1e-9, ...a.map((v) => (Number.isFinite(v) ? Math.abs(v) : 0))) : 1;
+      const bounded = l > 0 && ['sigmoid'].includes(l === L ? data?.output_activation : data?.activation);
+      col.forEach((n, k) => {
+        const v = a ? a[k] : NaN;
+        const tone = bounded ? (v - 0.5) * 2 : nodeTone(v, l === 0 ? sc : Math.max(1, sc));
+        n.circle.style.fill = a ? divergingRGB(tone) : '#f2f3f5';
+        n.text.textContent = a ? fmt(v, 2) : '';
+        n.text.style.fill = Math.abs(tone) > 0.6 ? '#fff' : '#1d2430';
+        if (l > 0) {
+          const b = bvals[l - 1];
+          const bv = b ? (b.length === 1 ? b[0] : b[k]) : null;
+          n.ring.style.stroke = divergingRGB(bmx > 0 && bv !== null ? (bv / bmx) * 0.55 + Math.sign(bv) * 0.45 : null);
+          n.ring.style.strokeWidth = String(edgeWidth(bv, bmx, 0.5, 4));
+        } else {
+          n.ring.style.strokeWidth = '0';
+        }
+      });
+    });
+    // Selection halo.
+    const sel = opts.selection;
+    svg.querySelectorAll('.node.selected').forEach((g) => g.classList.remove('selected'));
+    halo.style.display = 'none';
+    if (sel && sel.kind === 'weight' && layout.layers[sel.layer] && layout.layers[sel.layer + 1]) {
+      const a = layout.layers[sel.layer][sel.i];
+      const b = layout.layers[sel.layer + 1][sel.j];
+      if (a && b) {
+        for (const [k, v] of Object.entries({ x1: a.x, y1: a.y, x2: b.x, y2: b.y })) halo.setAttribute(k, v);
+        halo.style.display = '';
+      }
+    } else if (sel && sel.kind === 'bias' && nodes[sel.layer + 1]?.[sel.j]) {
+      nodes[sel.layer + 1][sel.j].g.classList.add('selected');
+    }
+    if (hover) showTooltip(hover);
+  }
+
+  function describe(target) {
+    if (!last) return null;
+    const { frame } = last;
+    const L = frame.weights.length;
+    const lr = frame.learning_rate ?? 0;
+    if (target.kind === 'weight') {
+      const { layer: l, i, j } = target;
+      const w = frame.weights[l]?.[i]?.[j];
+      const g = frame.gradients.weights[l]?.[i]?.[j];
+      return {
+        title: paramName(target, L),
+        sub: `${neuronName(l, i, sizes)} → ${neuronName(l + 1, j, sizes)}`,
+        rows: [
+          ['value', fmt(w)],
+          ['gradient ∂E/∂w', fmt(g)],
+          ['next update −α·∂E/∂w', g === null ? '—' : fmt(-lr * g)],
+        ],
+      };
+    }
+    const { layer: l, j } = target;
+    const b = frame.biases[l];
+    const gb = frame.gradients.biases[l];
+    const shared = b && b.length === 1 && sizes[l + 1] > 1;
+    const acts = last.data?.x?.length
+      ? forward(frame.weights, frame.biases, last.data.x[Math.min(last.opts.sample || 0, last.data.x.length - 1)], last.data.activation, last.data.output_activation)
+      : null;
+    const rows = [];
+    if (acts) {
+      rows.push([`${neuronName(l + 1, j, sizes)} (sample ${(last.opts.sample || 0) + 1})`, fmt(acts.a[l + 1][j])]);
+      rows.push([`Z${l + 1}${sizes[l + 1] > 1 ? `[${j}]` : ''}`, fmt(acts.z[l + 1][j])]);
+    }
+    rows.push([`bias ${shared ? biasName(l, L) : `${biasName(l, L)}[${j}]`}`, fmt(shared ? b[0] : b?.[j])]);
+    rows.push(['bias gradient', fmt(shared ? gb[0] : gb?.[j])]);
+    return { title: neuronName(l + 1, j, sizes), sub: 'click for the bias chain rule', rows };
+  }
+
+  function targetOf(evTarget) {
+    const hit = evTarget.closest?.('.edge-hit');
+    if (hit) return { kind: 'weight', layer: Number(hit.dataset.l), i: Number(hit.dataset.i), j: Number(hit.dataset.j) };
+    const node = evTarget.closest?.('.node');
+    if (node) {
+      const l = Number(node.dataset.nodeL);
+      const k = Number(node.dataset.nodeK);
+      if (l > 0) return { kind: 'bias', layer: l - 1, j: k, x: null };
+      return { kind: 'input', k };
+    }
+    return null;
+  }
+
+  function showTooltip(h) {
+    if (!tooltip) return;
+    if (h.t.kind === 'input') {
+      const nm = last?.data?.feature_names?.[h.t.k] ?? `x${h.t.k + 1}`;
+      const s = Math.min(last?.opts.sample || 0, (last?.data?.x?.length || 1) - 1);
+      const v = last?.data?.x?.[s]?.[h.t.k];
+      tooltip.show(h.x, h.y, { title: `X[${h.t.k}]`, sub: nm, rows: [[`sample ${s + 1}`, fmt(v)]] });
+      return;
+    }
+    const d = describe(h.t);
+    if (d) tooltip.show(h.x, h.y, d);
+  }
+
+  svg.addEventListener('pointermove', (ev) => {
+    const t = targetOf(ev.target);
+    if (!t) {
+      if (hover) tooltip?.hide();
+      hover = null;
+      svg.querySelectorAll('.edge.hovered').forEach((e) => e.classList.remove('hovered'));
+      return;
+    }
+    hover = { t, x: ev.clientX, y: ev.clientY };
+    svg.querySelectorAll('.edge.hovered').forEach((e) => e.classList.remove('hovered'));
+    if (t.kind === 'weight') edges[t.layer]?.[t.i]?.[t.j]?.classList.add('hovered');
+    showTooltip(hover);
+  });
+  svg.addEventListener('pointerleave', () => {
+    hover = null;
+    tooltip?.hide();
+    svg.querySelectorAll('.edge.hovered').forEach((e) => e.classList.remove('hovered'));
+  });
+  svg.addEventListener('click', (ev) => {
+    const t = targetOf(ev.target);
+    if (!t || t.kind === 'input') return;
+    onSelect?.(t.kind === 'weight' ? { kind: 'weight', layer: t.layer, i: t.i, j: t.j } : { kind: 'bias', layer: t.layer, j: t.j });
+  });
+
+  return {
+    update,
+    resize() {
+      if (last) {
+        sizes = null;
+        update(last.frame, last.data, last.opts);
+      }
+    },
+    /** Force a rebuild (new data names, new session). */
+    reset() {
+      sizes = null;
+    },
+    element: svg,
+  };
+}

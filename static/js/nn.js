@@ -1,0 +1,203 @@
+// Pure helpers shared by every view: article names, the forward pass, colours.
+// No DOM, no global state: the workshop page reuses these as they are.
+
+/** Activation names in the article's notation: X, h1, ..., O (nLayers = number of weight layers). */
+export function layerNames(nLayers) {
+  const hidden = [];
+  for (let k = 1; k < nLayers; k++) hidden.push(`h${k}`);
+  return ['X', ...hidden, 'O'];
+}
+
+/** `W_ih`, `W_h1h2`, ..., `W_ho`; `W_io` for a net with no hidden layer. */
+export function weightName(layer, nLayers) {
+  if (nLayers === 1) return 'W_io';
+  if (nLayers === 2) return ['W_ih', 'W_ho'][layer];
+  const src = layer === 0 ? 'i' : `h${layer}`;
+  const dst = layer === nLayers - 1 ? 'o' : `h${layer + 1}`;
+  return `W_${src}${dst}`;
+}
+
+/** `b_ih`, ..., `b_ho`: the bias feeding the neurons of layer + 1. */
+export function biasName(layer, nLayers) {
+  return 'b_' + weightName(layer, nLayers).slice(2);
+}
+
+/** A neuron's name: `h1[3]`, `X[0]`, or just `O` for a single output as in the article. */
+export function neuronName(k, j, sizes) {
+  const names = layerNames(sizes.length - 1);
+  if (k === sizes.length - 1 && sizes[k] === 1) return names[k];
+  return `${names[k]}[${j}]`;
+}
+
+/** A selection's article name: {kind:'weight', layer, i, j} -> `W_ih[2,3]`. */
+export function paramName(sel, nLayers, sharedBias = false) {
+  if (sel.kind === 'bias') {
+    const b = biasName(sel.layer, nLayers);
+    return sharedBias ? b : `${b}[${sel.j}]`;
+  }
+  return `${weightName(sel.layer, nLayers)}[${sel.i},${sel.j}]`;
+}
+
+export const ACTIVATIONS = {
+  sigmoid: (z) => 1 / (1 + Math.exp(-z)),
+  tanh: Math.tanh,
+  relu: (z) => (z > 0 ? z : 0),
+  leaky_relu: (z) => (z > 0 ? z : 0.01 * z),
+  linear: (z) => z,
+};
+
+export const ACTIVATION_SYMBOL = { sigmoid: 'σ', tanh: 'tanh', relu: 'ReLU', leaky_relu: 'LReLU', linear: 'id' };
+
+const val = (v) => (v === null || v === undefined ? NaN : v);
+
+/** Bias of neuron j in weight layer l (shared biases may come as one number per layer). */
+export function biasAt(biases, l, j) {
+  const b = biases[l];
+  if (!b || !b.length) return 0;
+  return val(b.length === 1 ? b[0] : b[j]);
+}
+
+/**
+ * Forward pass for one sample x (array of features). Returns {a, z}: activations per
+ * layer (a[0] = x) and pre-activations (z[0] = null). W[l][i][j], Z = W^T a + b.
+ */
+export function forward(weights, biases, x, activation = 'sigmoid', outputActivation = 'sigmoid') {
+  const L = weights.length;
+  const a = [x.map(val)];
+  const z = [null];
+  for (let l = 0; l < L; l++) {
+    const W = weights[l];
+    const nIn = W.length;
+    const nOut = nIn ? W[0].length : 0;
+    const f = ACTIVATIONS[l === L - 1 ? outputActivation : activation] || ACTIVATIONS.sigmoid;
+    const prev = a[l];
+    const zl = new Array(nOut);
+    const al = new Array(nOut);
+    for (let j = 0; j < nOut; j++) {
+      let s = biasAt(biases, l, j);
+      for (let i = 0; i < nIn; i++) s += val(W[i][j]) * prev[i];
+      zl[j] = s;
+      al[j] = f(s);
+    }
+    z.push(zl);
+    a.push(al);
+  }
+  return { a, z };
+}
+
+/** The network's outputs for many samples (rows). */
+export function predict(weights, biases, rows, activation, outputActivation) {
+  return rows.map((x) => {
+    const { a } = forward(weights, biases, x, activation, outputActivation);
+    return a[a.length - 1];
+  });
+}
+
+/** Range [min, max] of column k of rows, padded by `pad` of the width. */
+export function columnRange(rows, k, pad = 0.1) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const r of rows) {
+    if (r[k] < lo) lo = r[k];
+    if (r[k] > hi) hi = r[k];
+  }
+  if (!Number.isFinite(lo)) return [-1, 1];
+  if (hi - lo < 1e-9) {
+    lo -= 1;
+    hi += 1;
+  }
+  const p = (hi - lo) * pad;
+  return [lo - p, hi + p];
+}
+
+/**
+ * Output of the network over an n x n grid spanning the ranges (2 inputs).
+ * Returns {xs, ys, z} with z[row][col] = output `k` (or argmax class when k === 'argmax').
+ */
+export function outputGrid(weights, biases, xRange, yRange, n, activation, outputActivation, k = 0) {
+  const xs = [];
+  const ys = [];
+  for (let c = 0; c < n; c++) xs.push(xRange[0] + ((xRange[1] - xRange[0]) * c) / (n - 1));
+  for (let r = 0; r < n; r++) ys.push(yRange[0] + ((yRange[1] - yRange[0]) * r) / (n - 1));
+  const z = ys.map((y) =>
+    xs.map((x) => {
+      const { a } = forward(weights, biases, [x, y], activation, outputActivation);
+      const o = a[a.length - 1];
+      return k === 'argmax' ? argmax(o) : o[k];
+    }),
+  );
+  return { xs, ys, z };
+}
+
+export function argmax(arr) {
+  let best = 0;
+  for (let k = 1; k < arr.length; k++) if (arr[k] > arr[best]) best = k;
+  return best;
+}
+
+/** Largest |value| in a nested array (nulls ignored); 0 when empty. */
+export function maxAbs(nested) {
+  let mx = 0;
+  const walk = (v) => {
+    if (Array.isArray(v)) for (const u of v) walk(u);
+    else if (v !== null && Number.isFinite(v) && Math.abs(v) > mx) mx = Math.abs(v);
+  };
+  walk(nested);
+  return mx;
+}
+
+// Colour-blind-safe diverging palette: orange = negative, blue = positive.
+export const POS = [33, 102, 172]; // #2166ac
+export const NEG = [230, 97, 1]; // #e66101
+export const MID = [236, 238, 241];
+export const POS_HEX = '#2166ac';
+export const NEG_HEX = '#e66101';
+
+const mix = (a, b, t) => Math.round(a + (b - a) * t);
+
+/** Colour for t in [-1, 1]: orange (negative) through light grey to blue (positive). */
+export function divergingRGB(t) {
+  if (t === null || !Number.isFinite(t)) return 'rgb(160,160,160)';
+  const c = Math.max(-1, Math.min(1, t));
+  const end = c >= 0 ? POS : NEG;
+  const u = Math.abs(c);
+  return `rgb(${mix(MID[0], end[0], u)},${mix(MID[1], end[1], u)},${mix(MID[2], end[2], u)})`;
+}
+
+/** Plotly colorscale matching divergingRGB over [zmin, zmax]. */
+export const PLOTLY_DIVERGING = [
+  [0, 'rgb(230,97,1)'],
+  [0.25, 'rgb(240,170,110)'],
+  [0.5, 'rgb(246,246,246)'],
+  [0.75, 'rgb(130,170,215)'],
+  [1, 'rgb(33,102,172)'],
+];
+
+/** Okabe-Ito categorical colours (colour-blind safe). */
+export const CATEGORICAL = ['#E69F00', '#0072B2', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#F0E442', '#000000'];
+
+/** Stroke width for an edge of magnitude |v| relative to the largest one (sqrt scale). */
+export function edgeWidth(v, max, minW = 0.6, maxW = 7) {
+  if (v === null || !Number.isFinite(v) || !(max > 0)) return minW;
+  return minW + (maxW - minW) * Math.sqrt(Math.min(1, Math.abs(v) / max));
+}
+
+/** Values shown on the edges for a mode: weights, gradients or the next update -alpha*dE/dW. */
+export function edgeValues(frame, mode) {
+  if (mode === 'gradients') return frame.gradients.weights;
+  if (mode === 'update') {
+    const lr = frame.learning_rate ?? 0;
+    return frame.gradients.weights.map((W) => W.map((row) => row.map((g) => (g === null ? null : -lr * g))));
+  }
+  return frame.weights;
+}
+
+/** Same as edgeValues for the biases. */
+export function biasValues(frame, mode) {
+  if (mode === 'gradients') return frame.gradients.biases;
+  if (mode === 'update') {
+    const lr = frame.learning_rate ?? 0;
+    return frame.gradients.biases.map((b) => b.map((g) => (g === null ? null : -lr * g)));
+  }
+  return frame.biases;
+}

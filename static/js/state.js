@@ -1,0 +1,137 @@
+// The page's state and its URL form: the whole configuration lives in the query string,
+// so a link reproduces the setup. Pure functions plus one small store.
+
+const NUM = (s) => (s === null || s === '' ? undefined : Number(s));
+
+/** View options that are not part of the session config, with their defaults. */
+export const VIEW_DEFAULTS = { mode: 'weights', sample: 0, sel: null, log: false, spf: 1 };
+
+/** Encode a selection: w.1.2.0 (weight layer 1, i=2, j=0) or b.1.0. */
+export function selToString(sel) {
+  if (!sel) return '';
+  return sel.kind === 'bias' ? `b.${sel.layer}.${sel.j}` : `w.${sel.layer}.${sel.i}.${sel.j}`;
+}
+
+export function selFromString(s) {
+  if (!s) return null;
+  const p = s.split('.');
+  const n = p.slice(1).map(Number);
+  if (n.some((v) => !Number.isInteger(v) || v < 0)) return null;
+  if (p[0] === 'w' && n.length === 3) return { kind: 'weight', layer: n[0], i: n[1], j: n[2] };
+  if (p[0] === 'b' && n.length === 2) return { kind: 'bias', layer: n[0], j: n[1] };
+  return null;
+}
+
+/** A resolved session config (+ view options) as URLSearchParams. Custom data is not in the link. */
+export function configToParams(config, view = {}) {
+  const q = new URLSearchParams();
+  if (config) {
+    if (config.preset) q.set('preset', config.preset);
+    if (config.layers) q.set('layers', config.layers.join('-'));
+    if (config.activation) q.set('act', config.activation);
+    if (config.output_activation) q.set('out', config.output_activation);
+    if (config.loss) q.set('loss', config.loss);
+    const o = config.optimizer || {};
+    if (o.name) q.set('opt', o.name);
+    if (o.learning_rate !== undefined) q.set('lr', String(o.learning_rate));
+    if (o.name === 'momentum' && o.momentum !== undefined) q.set('mom', String(o.momentum));
+    q.set('batch', config.batch_size ? String(config.batch_size) : 'full');
+    if (config.l2) q.set('l2', String(config.l2));
+    if (config.init) q.set('init', config.init);
+    if (config.bias) q.set('bias', config.bias);
+    if (config.seed !== undefined && config.seed !== null) q.set('seed', String(config.seed));
+    const d = config.dataset || {};
+    if (d.name) {
+      q.set('data', d.name);
+      if (d.samples) q.set('n', String(d.samples));
+      if (d.noise) q.set('noise', String(d.noise));
+    } else if (d.csv || d.x) {
+      q.set('data', 'custom');
+    }
+    if (d.test_fraction) q.set('test', String(d.test_fraction));
+    if (d.standardize) q.set('std', '1');
+  }
+  const v = { ...VIEW_DEFAULTS, ...view };
+  if (v.mode !== VIEW_DEFAULTS.mode) q.set('view', v.mode);
+  if (v.sample) q.set('sample', String(v.sample));
+  if (v.sel) q.set('sel', selToString(v.sel));
+  if (v.log) q.set('log', '1');
+  if (v.spf !== VIEW_DEFAULTS.spf) q.set('spf', String(v.spf));
+  return q;
+}
+
+/**
+ * URLSearchParams back to {config, view, custom}: config is a SessionConfigIn (preset +
+ * overrides); custom is true when the link named uploaded data it cannot carry.
+ */
+export function paramsToConfig(q) {
+  const c = {};
+  const has = (k) => q.has(k) && q.get(k) !== '';
+  if (has('preset')) c.preset = q.get('preset');
+  if (has('layers')) {
+    const layers = q.get('layers').split('-').map(Number);
+    if (layers.length >= 2 && layers.every((n) => Number.isInteger(n) && n > 0)) c.layers = layers;
+  }
+  if (has('act')) c.activation = q.get('act');
+  if (has('out')) c.output_activation = q.get('out');
+  if (has('loss')) c.loss = q.get('loss');
+  if (has('opt') || has('lr')) {
+    c.optimizer = { name: q.get('opt') || 'sgd' };
+    if (has('lr')) c.optimizer.learning_rate = NUM(q.get('lr'));
+    if (has('mom')) c.optimizer.momentum = NUM(q.get('mom'));
+  }
+  if (has('batch')) c.batch_size = q.get('batch') === 'full' ? null : NUM(q.get('batch'));
+  if (has('l2')) c.l2 = NUM(q.get('l2'));
+  if (has('init')) c.init = q.get('init');
+  if (has('bias')) c.bias = q.get('bias');
+  if (has('seed')) c.seed = NUM(q.get('seed'));
+  let custom = false;
+  if (has('data')) {
+    if (q.get('data') === 'custom') custom = true;
+    else {
+      c.dataset = { name: q.get('data') };
+      if (has('n')) c.dataset.samples = NUM(q.get('n'));
+      if (has('noise')) c.dataset.noise = NUM(q.get('noise'));
+      if (has('test')) c.dataset.test_fraction = NUM(q.get('test'));
+      if (has('std')) c.dataset.standardize = q.get('std') === '1';
+    }
+  }
+  const view = { ...VIEW_DEFAULTS };
+  if (has('view') && ['weights', 'gradients', 'update'].includes(q.get('view'))) view.mode = q.get('view');
+  if (has('sample')) view.sample = Math.max(0, Math.floor(NUM(q.get('sample')) || 0));
+  if (has('sel')) view.sel = selFromString(q.get('sel'));
+  view.log = q.get('log') === '1';
+  if (has('spf')) view.spf = Math.max(1, Math.floor(NUM(q.get('spf')) || 1));
+  return { config: c, view, custom, testFraction: has('test') ? NUM(q.get('test')) : undefined };
+}
+
+/** Deep copy of a JSON value. */
+export const clone = (v) => JSON.parse(JSON.stringify(v));
+
+/** A config suitable for POST /api/sessions from a resolved one (drops nulls the server fills). */
+export function toRequestConfig(config) {
+  const c = clone(config);
+  for (const k of Object.keys(c)) if (c[k] === null && k !== 'batch_size') delete c[k];
+  if (c.dataset && typeof c.dataset === 'object') {
+    for (const k of Object.keys(c.dataset)) if (c.dataset[k] === null) delete c.dataset[k];
+  }
+  return c;
+}
+
+/** A tiny observable store: set() merges and notifies subscribers with the changed keys. */
+export function createStore(initial) {
+  const state = { ...initial };
+  const subs = new Set();
+  return {
+    state,
+    set(patch) {
+      Object.assign(state, patch);
+      const keys = Object.keys(patch);
+      for (const fn of subs) fn(state, keys);
+    },
+    subscribe(fn) {
+      subs.add(fn);
+      return () => subs.delete(fn);
+    },
+  };
+}

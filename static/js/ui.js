@@ -1,0 +1,67 @@
+// Small DOM helpers: element builder (text only, never HTML strings), tooltip, toasts.
+
+/** Create an HTML element: h('div', {class: 'x', dataset: {a: 1}}, 'text', child). */
+export function h(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on') && typeof v === 'function') e.addEventListener(k.slice(2), v);
+    else if (v === true) e.setAttribute(k, '');
+    else e.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+  }
+  return e;
+}
+
+/** A floating tooltip: show(x, y, {title, sub, rows:[[label, value]]}) / hide(). */
+export function createTooltip(root) {
+  const box = h('div', { class: 'tooltip', role: 'tooltip', 'data-testid': 'tooltip' });
+  box.hidden = true;
+  root.append(box);
+  return {
+    show(x, y, { title, sub, rows = [] }) {
+      box.replaceChildren(
+        h('div', { class: 'tt-title' }, title || ''),
+        sub ? h('div', { class: 'tt-sub' }, sub) : null,
+        ...rows.map(([k, v]) => h('div', { class: 'tt-row' }, h('span', {}, k), h('b', {}, v))),
+      );
+      box.hidden = false;
+      const pad = 14;
+      const w = box.offsetWidth;
+      const ht = box.offsetHeight;
+      let left = x + pad;
+      let top = y + pad;
+      if (left + w > window.innerWidth - 8) left = x - w - pad;
+      if (top + ht > window.innerHeight - 8) top = y - ht - pad;
+      box.style.left = `${Math.max(4, left)}px`;
+      box.style.top = `${Math.max(4, top)}px`;
+    },
+    hide() {
+      box.hidden = true;
+    },
+  };
+}
+
+/** Toast messages in an aria-live region. kind: info | error. */
+export function createToasts(region) {
+  return {
+    show(message, kind = 'info', ms = 5000) {
+      const t = h('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status', 'data-testid': `toast-${kind}` }, message);
+      const close = h('button', { class: 'toast-close', type: 'button', 'aria-label': 'Dismiss' }, '×');
+      close.addEventListener('click', () => t.remove());
+      t.append(close);
+      region.append(t);
+      if (ms) setTimeout(() => t.remove(), ms);
+      return t;
+    },
+  };
+}
+
+/** True when the user asked the system for less motion. */
+export const reducedMotion = () => window.matchMedia?.('(prefers-reduced-motion: reduce)').matches ?? false;
