@@ -1,0 +1,48 @@
+"""Server options and limits, read from the environment (prefix `BACKPROP_`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every option and bound of the server; `BACKPROP_MAX_SESSIONS=50` overrides one."""
+
+    model_config = SettingsConfigDict(env_prefix="BACKPROP_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    # NoDecode: accept "a,b" as well as a JSON list from the environment.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    max_layers: int = Field(8, ge=2, description="total layer count, input and output included")
+    max_neurons: int = Field(64, ge=1, description="neurons in any one layer")
+    max_samples: int = Field(1000, ge=1, description="rows of a data set, test split included")
+    max_steps_per_request: int = Field(10_000, ge=1)
+    max_steps_per_frame: int = Field(1000, ge=1)
+    max_fps: float = Field(60, gt=0, le=60)
+    max_message_bytes: int = Field(65_536, ge=256)
+    max_sessions: int = Field(200, ge=1)
+    session_idle_seconds: float = Field(1800, gt=0)
+    max_rooms: int = Field(50, ge=0)
+    max_participants: int = Field(500, ge=1)
+    room_idle_seconds: float = Field(3600, gt=0)
+    ws_compression: bool = False
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        """Env values come as `a,b` or a JSON list; origins never end with a slash."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                value = json.loads(text)
+            else:
+                value = [part for part in text.split(",") if part.strip()]
+        if isinstance(value, list):
+            return [str(v).strip().rstrip("/") for v in value]
+        return value
