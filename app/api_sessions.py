@@ -1,0 +1,190 @@
+"""REST routes for training sessions: the web layer only translates, the session does the work."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, cast
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from app.limits import check_patch_limits, check_step_count
+from app.protocol import SessionConfigIn, SessionPatch, StepRequest
+from app.responses import json_response
+from app.schemas import ERRORS, FrameOut, SessionCreated
+from app.settings import Settings
+from app.store import Entry, SessionStore, StoreFullError, new_session
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings (set by create_app)."""
+    return cast(Settings, request.app.state.settings)
+
+
+def get_store(request: Request) -> SessionStore:
+    """The app's session store (set by create_app)."""
+    return cast(SessionStore, request.app.state.store)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[SessionStore, Depends(get_store)]
+
+
+def get_entry(session_id: str, store: StoreDep) -> Entry:
+    """The session named in the path, or 404."""
+    entry = store.get(session_id)
+    if entry is None:
+        raise HTTPException(404, "no session with this id (it may have expired)")
+    return entry
+
+
+EntryDep = Annotated[Entry, Depends(get_entry)]
+
+_CREATE_EXAMPLES: dict[str, Any] = {
+    "article": {"summary": "The article's network", "value": {"preset": "article"}},
+    "xor": {
+        "summary": "XOR with Adam",
+        "value": {
+            "preset": "xor",
+            "layers": [2, 8, 1],
+            "optimizer": {"name": "adam", "learning_rate": 0.03},
+        },
+    },
+    "rows": {
+        "summary": "Your own data as rows",
+        "value": {"layers": [2, 3, 1], "dataset": {"x": [[0, 0], [0, 1]], "y": [0, 1]}},
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SessionCreated,
+    responses={**ERRORS, 429: {"description": "the server holds as many sessions as it allows"}},
+)
+async def create_session(
+    config: Annotated[SessionConfigIn, Body(openapi_examples=_CREATE_EXAMPLES)],
+    store: StoreDep,
+    settings: SettingsDep,
+) -> Response:
+    """Create a session: a preset plus overrides; the answer holds its id and first frame."""
+    if store.full:  # before building: a full server should not spend CPU on data sets
+        raise HTTPException(429, store.full_message())
+    try:
+        # Off the event loop: generating or parsing a data set must not stall other sessions.
+        session = await run_in_threadpool(new_session, config, settings)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    try:
+        entry = store.add(session)
+    except StoreFullError as exc:
+        raise HTTPException(429, str(exc)) from exc
+    body = {
+        "id": entry.id,
+        "config": session.config.model_dump(mode="json"),
+        "frame": entry.runner.full_frame(),
+    }
+    return json_response(body, 201)
+
+
+@router.get("/{session_id}", response_model=FrameOut, responses=ERRORS)
+async def get_session(entry: EntryDep) -> Response:
+    """The current frame."""
+    return json_response(entry.runner.snapshot())
+
+
+@router.post("/{session_id}/step", response_model=FrameOut, responses=ERRORS)
+async def step_session(
+    entry: EntryDep,
+    settings: SettingsDep,
+    request: Annotated[StepRequest, Body(openapi_examples={"ten": {"value": {"count": 10}}})],
+) -> Response:
+    """Run `count` steps; the frame's `losses` hold the loss after each of them."""
+    try:
+        check_step_count(request.count, settings)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return json_response(await entry.runner.step(request.count))
+
+
+@router.post("/{session_id}/reset", response_model=FrameOut, responses=ERRORS)
+async def reset_session(entry: EntryDep) -> Response:
+    """Back to step 0, bit for bit the same start (same seed)."""
+    return json_response(await entry.runner.reset())
+
+
+@router.patch("/{session_id}", response_model=FrameOut, responses=ERRORS)
+async def patch_session(
+    entry: EntryDep,
+    settings: SettingsDep,
+    patch: Annotated[
+        SessionPatch,
+        Body(openapi_examples={"adam": {"value": {"optimizer": {"name": "adam"}, "l2": 0.001}}}),
+    ],
+) -> Response:
+    """Change optimizer, batch size or L2; weights and step are kept."""
+    try:
+        check_patch_limits(patch, settings)
+        frame = await entry.runner.patch(lambda session: session.patch(patch))
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return json_response(frame)
+
+
+@router.delete("/{session_id}", status_code=204, responses=ERRORS)
+async def delete_session(session_id: str, store: StoreDep) -> Response:
+    """Forget a session; its viewers are disconnected."""
+    if not await store.remove(session_id):
+        raise HTTPException(404, "no session with this id (it may have expired)")
+    return Response(status_code=204)
+
+
+@router.get("/{session_id}/chain", responses=ERRORS)
+async def chain_rule(
+    entry: EntryDep,
+    layer: Annotated[int, Query(ge=0, description="weight layer, 0 = input to first hidden")],
+    j: Annotated[int, Query(ge=0, description="neuron of layer+1")],
+    kind: Annotated[Literal["weight", "bias"], Query()] = "weight",
+    i: Annotated[int | None, Query(ge=0, description="neuron of layer (kind=weight)")] = None,
+) -> Response:
+    """The chain rule for one weight or bias, with the current numbers filled in."""
+    if kind == "weight" and i is None:
+        raise HTTPException(422, "i: required for kind=weight")
+    try:
+        return json_response(entry.session.chain(kind, layer, i, j))
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.get("/{session_id}/matrix", responses=ERRORS)
+async def matrix_form(entry: EntryDep) -> Response:
+    """The matrix form of each layer's gradient, with shapes."""
+    return json_response(entry.session.matrix())
+
+
+@router.get("/{session_id}/data", responses=ERRORS)
+async def data_set(entry: EntryDep) -> Response:
+    """The data set, for the page's decision boundary and predicted-vs-actual views."""
+    return json_response(entry.session.data())
+
+
+@router.get("/{session_id}/gradcheck", responses=ERRORS)
+async def gradient_check(entry: EntryDep) -> Response:
+    """Analytic vs numerical gradient, relative error per layer."""
+    # On a copy, in a thread: the check nudges weights and takes a while; playing goes on.
+    copy = entry.session.clone()
+    return json_response(await run_in_threadpool(copy.gradcheck))
+
+
+@router.get(
+    "/{session_id}/export",
+    responses={**ERRORS, 200: {"description": "a JSON file: config, loss history, weights"}},
+)
+async def export_session(entry: EntryDep) -> Response:
+    """Download the run: config, history and weights."""
+    step = entry.session.step_count
+    disposition = f'attachment; filename="backprop-studio-step-{step}.json"'
+    return json_response(entry.session.export(), headers={"Content-Disposition": disposition})
