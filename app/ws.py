@@ -1,0 +1,203 @@
+"""WebSocket endpoints: parse client messages, drive a Runner, stream its frames."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import cast
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket
+from pydantic import TypeAdapter, ValidationError
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected, WebSocketState
+
+from app.limits import check_patch_limits, check_play, check_step_count
+from app.protocol import (
+    ClientMsg,
+    HelloMsg,
+    PauseMsg,
+    PlayMsg,
+    ResetMsg,
+    SelectMsg,
+    SessionPatch,
+    SetMsg,
+    StepMsg,
+)
+from app.settings import Settings
+from app.store import SessionStore
+from app.stream import Runner, Slot, encode, pump
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+CLIENT_MSG: TypeAdapter[ClientMsg] = TypeAdapter(ClientMsg)
+DIVERGED = (
+    "the run has diverged (its loss or weights are no longer finite): "
+    "reset it, or lower the learning rate and reset"
+)
+Handler = Callable[[ClientMsg], Awaitable[None]]
+_GONE = (WebSocketDisconnect, WebSocketDisconnected, OSError)  # the client left: not a bug
+
+
+class MessageError(ValueError):
+    """A client message that cannot be used; its text goes back to the client."""
+
+
+# ---- handshake ------------------------------------------------------------------------------
+
+
+def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
+    """No Origin (not a browser), the server's own origin, or one of settings.allowed_origins."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.strip().rstrip("/").lower()
+    allowed = {o.lower() for o in settings.allowed_origins}
+    if "*" in allowed or origin in allowed:
+        return True
+    host = websocket.headers.get("host", "").strip().lower()
+    scheme = "https" if websocket.url.scheme == "wss" else "http"
+    parts = urlsplit(origin)
+    return bool(host) and parts.scheme == scheme and parts.netloc == host and not parts.path
+
+
+async def refuse(websocket: WebSocket, status: int, detail: str) -> None:
+    """Refuse a handshake with an HTTP status (closing before accept also gives 403)."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(JSONResponse({"detail": detail}, status_code=status))
+    else:
+        await websocket.close(code=1008, reason=detail)
+
+
+# ---- messages -------------------------------------------------------------------------------
+
+
+def parse_message(raw: str | bytes | None, settings: Settings) -> ClientMsg:
+    """Size check, JSON and schema validation; MessageError says what is wrong."""
+    if raw is None:
+        raise MessageError("empty message")
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode())
+    if size > settings.max_message_bytes:
+        raise MessageError(
+            f"message too large: {size} bytes, the limit is {settings.max_message_bytes}"
+        )
+    try:
+        return CLIENT_MSG.validate_json(raw)
+    except ValidationError as exc:
+        raise MessageError(describe(exc)) from exc
+
+
+def describe(exc: ValidationError) -> str:
+    """A short, readable summary of a validation error: where and what."""
+    parts = []
+    for error in exc.errors(include_url=False)[:3]:
+        where = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "invalid message: " + "; ".join(parts)
+
+
+async def drive(runner: Runner, msg: ClientMsg, settings: Settings) -> None:
+    """Apply a driving message (step, play, pause, reset, set); ValueError says why not."""
+    if isinstance(msg, StepMsg):
+        check_step_count(msg.count, settings)
+        await runner.step(msg.count)
+        if runner.session.diverged:
+            raise ValueError(DIVERGED)
+    elif isinstance(msg, PlayMsg):
+        check_play(msg, settings)
+        if not await runner.play(msg.steps_per_frame, msg.fps):
+            raise ValueError(DIVERGED)
+    elif isinstance(msg, PauseMsg):
+        await runner.pause()
+    elif isinstance(msg, ResetMsg):
+        await runner.reset()
+    elif isinstance(msg, SetMsg):
+        patch = SessionPatch.model_validate(msg.model_dump(exclude={"type"}, exclude_unset=True))
+        check_patch_limits(patch, settings)
+        await runner.patch(lambda session: session.patch(patch))
+    elif isinstance(msg, HelloMsg | SelectMsg):
+        raise ValueError(f"{msg.type!r} is for workshop rooms, not sessions")
+    else:  # pragma: no cover - the union is closed
+        raise ValueError(f"unsupported message {msg!r}")
+
+
+# ---- a connection: one reader task, one sender task -----------------------------------------
+
+
+async def serve(websocket: WebSocket, slot: Slot, handle: Handler, settings: Settings) -> None:
+    """Run a connection until either side stops; errors in messages never end it."""
+    reader = asyncio.create_task(_read(websocket, slot, handle, settings))
+    sender = asyncio.create_task(pump(slot, websocket.send_text))
+    try:
+        done, _ = await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (reader, sender):
+            task.cancel()
+        # wait(), not gather(): if we are cancelled ourselves, our own CancelledError must
+        # propagate (anyio/TestClient recognise it), not a child's.
+        await asyncio.wait({reader, sender})
+    for task in done:
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None and not isinstance(exc, _GONE):
+            log.error("websocket task failed", exc_info=exc)
+    if reader not in done and websocket.application_state == WebSocketState.CONNECTED:
+        # The sender stopped first: the session went away (deleted or expired).
+        with contextlib.suppress(Exception):
+            await websocket.close(code=1001, reason="session closed")
+
+
+async def _read(websocket: WebSocket, slot: Slot, handle: Handler, settings: Settings) -> None:
+    """Read messages in order; a bad one gets an error in the slot, the connection stays."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        raw = message.get("text")
+        if raw is None:
+            raw = message.get("bytes")
+        try:
+            await handle(parse_message(raw, settings))
+        except ValueError as exc:  # MessageError included
+            slot.error(str(exc))
+        except Exception:  # a bug must not cost the learner the connection; log it loudly
+            log.exception("message handler failed")
+            slot.error("internal error while handling this message")
+
+
+# ---- endpoints ------------------------------------------------------------------------------
+
+
+@router.websocket("/ws/sessions/{session_id}")
+async def session_socket(websocket: WebSocket, session_id: str) -> None:
+    """One learner's live session: the current frame on connect, then frames as it trains."""
+    settings = cast(Settings, websocket.app.state.settings)
+    store = cast(SessionStore, websocket.app.state.store)
+    if not origin_allowed(websocket, settings):
+        await refuse(websocket, 403, "origin not allowed")
+        return
+    entry = store.get(session_id)
+    if entry is None:
+        # Accept, then explain: a browser cannot read a refused handshake's status.
+        await websocket.accept()
+        await websocket.send_text(encode({"type": "error", "message": "no session with this id"}))
+        await websocket.close(code=4404, reason="unknown session")
+        return
+    await websocket.accept()
+    runner = entry.runner
+    slot = runner.attach()
+
+    async def handle(msg: ClientMsg) -> None:
+        store.touch(entry)
+        await drive(runner, msg, settings)
+
+    try:
+        await serve(websocket, slot, handle, settings)
+    finally:
+        # Synchronous on purpose: this also runs when the connection's task is being cancelled.
+        runner.detach(slot)
+        store.touch(entry)
+        if runner.watchers == 0:
+            runner.stop()  # nobody watches: stop spending CPU on this session
