@@ -1,0 +1,35 @@
+"""`backprop-studio` / `python -m app`: run the server with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from app.main import create_app
+from app.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse --host/--port and serve until interrupted."""
+    settings = Settings()
+    parser = argparse.ArgumentParser(prog="backprop-studio", description=__doc__)
+    parser.add_argument(
+        "--host", default=settings.host, help="address to bind (default %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=settings.port, help="port (default %(default)s)"
+    )
+    args = parser.parse_args(argv)
+    settings = settings.model_copy(update={"host": args.host, "port": args.port})
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws_per_message_deflate=settings.ws_compression,
+        timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()

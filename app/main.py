@@ -1,0 +1,73 @@
+"""The application: create_app(settings) wires routes, WebSockets, static files and the store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.staticfiles import StaticFiles
+
+from app import __version__, api, api_sessions, pages, vendor, ws
+from app.settings import Settings
+from app.store import SessionStore
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+DESCRIPTION = """Watch backpropagation happen: a NumPy network trains step by step on the server
+and every frame (weights, gradients, loss) streams to the page.
+
+Live frames: `ws://<host>/ws/sessions/{id}` (messages `step`, `play`, `pause`, `reset`, `set`).
+"""
+
+
+def reaper_interval(settings: Settings) -> float:
+    """Check for idle sessions often enough to honour the idle time, never in a busy loop."""
+    return max(0.05, min(60.0, settings.session_idle_seconds / 4))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A fresh application with its own settings and session store."""
+    settings = settings if settings is not None else Settings()
+    store = SessionStore(settings.max_sessions, settings.session_idle_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        reaper = asyncio.create_task(store.run_reaper(reaper_interval(settings)))
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            await asyncio.gather(reaper, return_exceptions=True)
+            await store.close()
+
+    app = FastAPI(
+        title="Backprop Studio",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    if settings.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    for router in api.routers:
+        app.include_router(router)
+    app.include_router(api_sessions.router)
+    app.include_router(ws.router)
+    app.include_router(vendor.router)
+    app.include_router(pages.router)
+    # check_dir=False: the front end's files may not be there in every checkout or install.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    return app
+
+
+app = create_app()
