@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from pydantic import TypeAdapter, ValidationError
-from starlette.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected, WebSocketState
 
 from app.limits import check_patch_limits, check_play, check_step_count
@@ -64,12 +63,10 @@ def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
     return bool(host) and parts.scheme == scheme and parts.netloc == host and not parts.path
 
 
-async def refuse(websocket: WebSocket, status: int, detail: str) -> None:
-    """Refuse a handshake with an HTTP status (closing before accept also gives 403)."""
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(JSONResponse({"detail": detail}, status_code=status))
-    else:
-        await websocket.close(code=1008, reason=detail)
+async def refuse(websocket: WebSocket, reason: str) -> None:
+    """Close before accepting: servers answer the handshake with 403 Forbidden."""
+    # Not send_denial_response(): uvicorn logs a spurious error after it.
+    await websocket.close(code=1008, reason=reason)
 
 
 # ---- messages -------------------------------------------------------------------------------
@@ -176,7 +173,7 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
     settings = cast(Settings, websocket.app.state.settings)
     store = cast(SessionStore, websocket.app.state.store)
     if not origin_allowed(websocket, settings):
-        await refuse(websocket, 403, "origin not allowed")
+        await refuse(websocket, "origin not allowed")
         return
     entry = store.get(session_id)
     if entry is None:
