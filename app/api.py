@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.engine.datasets import DATASET_INFO as DATASETS  # TEMP until presets.DATASETS
+from app.engine.datasets import DATASET_INFO
 from app.presets import preset_list
 from app.schemas import DatasetOut, Health, PresetOut
 
@@ -30,7 +30,7 @@ async def list_presets() -> list[dict[str, Any]]:
 @datasets_router.get("", response_model=list[DatasetOut])
 async def list_datasets() -> list[dict[str, Any]]:
     """Built-in data sets with their inputs, outputs and parameters."""
-    return list(DATASETS)
+    return list(DATASET_INFO)
 
 
 routers = [health_router, presets_router, datasets_router]
