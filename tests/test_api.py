@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.limits import check_config_limits, dataset_rows
-from app.main import create_app
+from app.main import STATIC_DIR, create_app
 from app.protocol import CsvDataset, Frame, SessionConfig
 from app.settings import Settings
 from app.stream import encode
@@ -325,3 +325,13 @@ def test_check_config_limits_counts_csv_rows() -> None:
     check_config_limits(config, Settings(max_samples=12))
     with pytest.raises(ValueError, match="dataset: 12 samples"):
         check_config_limits(config, Settings(max_samples=11))
+
+
+def test_static_files_are_mounted(client: TestClient) -> None:
+    files = sorted(p for p in STATIC_DIR.rglob("*") if p.is_file())
+    if not files:
+        pytest.skip("no static files in this checkout")
+    path = files[0].relative_to(STATIC_DIR).as_posix()
+    r = client.get(f"/static/{path}")
+    assert r.status_code == 200 and r.content == files[0].read_bytes()
+    assert client.get("/static/no-such-file.js").status_code == 404

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
@@ -406,5 +408,49 @@ def test_slot_errors_are_bounded_and_follow_the_frame() -> None:
         assert [m["message"] for m in batch[1:]] == ["e7", "e8", "e9"]
         slot.close()
         assert await slot.next() == []
+
+    asyncio.run(scenario())
+
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("step"), st.integers(1, 30)),
+        st.tuples(st.just("reset"), st.just(0)),
+        st.tuples(st.just("read"), st.just(0)),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops=OPS)
+def test_any_mix_of_steps_resets_and_reads_keeps_the_curve_whole(
+    ops: list[tuple[str, int]],
+) -> None:
+    async def scenario() -> None:
+        runner = Runner(article_session())
+        slot = runner.attach()
+        curve: list[Any] = []
+
+        async def read() -> None:
+            for text in await slot.next():
+                f = json.loads(text)
+                if f["first_step"] == 0:
+                    curve.clear()  # a reset (or the first frame) restarts the curve
+                assert f["first_step"] == len(curve), "a hole or a repeat in the curve"
+                curve.extend(f["losses"])
+                assert len(curve) == f["step"] + 1
+
+        for op, n in ops:
+            if op == "step":
+                await runner.step(n)
+            elif op == "reset":
+                await runner.reset()
+            elif slot.pending is not None:
+                await read()
+        if slot.pending is not None:
+            await read()
+        assert curve == list(runner.session.history)
+        await runner.close()
 
     asyncio.run(scenario())
