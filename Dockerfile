@@ -1,0 +1,26 @@
+# Backprop Studio: `docker build -t backprop-studio . && docker run -p 8000:8000 backprop-studio`
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /srv
+COPY pyproject.toml README.md ./
+COPY app ./app
+RUN pip install .
+COPY templates ./templates
+COPY static ./static
+# The installed package carries no templates/ or static/: import the copy that sits beside them.
+ENV PYTHONPATH=/srv
+
+RUN useradd --create-home --uid 10001 studio
+USER studio
+
+EXPOSE 8000
+# No curl in slim images: ask /healthz with the standard library.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('BACKPROP_PORT', '8000') + '/healthz', timeout=4)"]
+
+CMD ["backprop-studio", "--host", "0.0.0.0"]
