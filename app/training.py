@@ -16,6 +16,8 @@ from .protocol import CsvDataset, NamedDataset, OptimizerConfig, SessionConfig, 
 
 Array = np.ndarray
 MAX_FRAME_LOSSES = 20_000  # a frame never carries more losses than this (the newest)
+HISTORY_KEEP = 100_000  # the newest losses are kept one per step...
+ARCHIVE_POINTS = 10_000  # ...older ones thinned to at most this many, so memory stays bounded
 
 
 def _clean(x: float) -> float | None:
@@ -87,8 +89,12 @@ class TrainingSession:
         self.diverged = False
         self._order = np.arange(0)
         self._pos = 0
-        self.history = array("d")
+        self.history = array("d")  # losses of steps history_start .. step_count
         self.test_history = array("d")
+        self.history_start = 0
+        # Older losses, thinned: steps that are multiples of archive_stride, with their losses.
+        self.archive: list[tuple[int, float, float | None]] = []
+        self.archive_stride = 1
         self.test_loss: float | None = None
         self._idx: Array | None = None
         self._buffers()
@@ -163,13 +169,37 @@ class TrainingSession:
         theta, g, update = self.net.theta, self.grads.flat, self.optimizer.update
         with np.errstate(all="ignore"):  # divergence is reported by a field, not a warning
             if self._batch_cache is None and self._test_cache is None:
-                return self._advance_full_batch(n)
+                done = self._advance_full_batch(n)
             while done < n and not self.diverged:
                 update(theta, g)
                 self.step_count += 1
                 done += 1
                 self._evaluate()
+        if len(self.history) > 2 * HISTORY_KEEP:
+            self._thin_history()
         return done
+
+    def _thin_history(self) -> None:
+        """Move all but the newest HISTORY_KEEP losses into the thinned archive."""
+        cut = len(self.history) - HISTORY_KEEP
+        steps = np.arange(self.history_start, self.history_start + cut)
+        old = np.frombuffer(self.history, dtype=float, count=cut)
+        tests = (
+            np.frombuffer(self.test_history, dtype=float, count=cut) if self.test_history else None
+        )
+        keep = np.flatnonzero(steps % self.archive_stride == 0)
+        for k in keep.tolist():
+            t = float(tests[k]) if tests is not None else None
+            self.archive.append((int(steps[k]), float(old[k]), t))
+        while len(self.archive) > ARCHIVE_POINTS:
+            # Halve the resolution of the whole archive rather than forget its beginning.
+            self.archive_stride *= 2
+            self.archive = [p for p in self.archive if p[0] % self.archive_stride == 0]
+        del old, tests  # release the buffer views before resizing the arrays
+        del self.history[:cut]
+        if self.test_history:
+            del self.test_history[:cut]
+        self.history_start += cut
 
     def _advance_full_batch(self, n: int) -> int:
         """The article's case, the hot path: one forward and one backward pass per step."""
@@ -197,9 +227,10 @@ class TrainingSession:
     def frame(self, since: int | None = None, playing: bool = False) -> dict[str, Any]:
         """API.md's frame; `losses` are the losses after steps since+1 .. step."""
         first = self.step_count if since is None else max(since + 1, 0)
-        first = max(first, self.step_count - MAX_FRAME_LOSSES + 1, 0)
-        losses = [_clean(v) for v in self.history[first:]]
-        test = [_clean(v) for v in self.test_history[first:]] if self.test_history else None
+        first = max(first, self.step_count - MAX_FRAME_LOSSES + 1, self.history_start)
+        at = first - self.history_start
+        losses = [_clean(v) for v in self.history[at:]]
+        test = [_clean(v) for v in self.test_history[at:]] if self.test_history else None
         return {
             "type": "frame",
             "step": self.step_count,
@@ -298,8 +329,16 @@ class TrainingSession:
             "step": self.step_count,
             "diverged": self.diverged,
             "history": {
-                "loss": [_clean(v) for v in self.history],
-                "test_loss": [_clean(v) for v in self.test_history] or None,
+                # Steps before history_start are thinned (every archive_stride-th step).
+                "steps": [p[0] for p in self.archive]
+                + list(range(self.history_start, self.step_count + 1)),
+                "loss": [_clean(p[1]) for p in self.archive] + [_clean(v) for v in self.history],
+                "test_loss": (
+                    [None if p[2] is None else _clean(p[2]) for p in self.archive]
+                    + [_clean(v) for v in self.test_history]
+                )
+                if self.test_history
+                else None,
             },
             "weights": [_nested(W) for W in self.net.W],
             "biases": [_nested(b) for b in self.net.b],
