@@ -26,6 +26,20 @@ export function editLayers(layers, op, index = 0) {
   return out;
 }
 
+/** True when a resolved config still is the preset's (the fields a preset sets). */
+export function matchesPreset(config, preset) {
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  for (const [k, v] of Object.entries(preset || {})) {
+    if (k === 'optimizer') {
+      if (v.name !== config.optimizer?.name || v.learning_rate !== config.optimizer?.learning_rate) return false;
+    } else if (k === 'dataset') {
+      const d = config.dataset || {};
+      for (const [dk, dv] of Object.entries(v)) if (!same(dv, d[dk])) return false;
+    } else if (!same(v, config[k])) return false;
+  }
+  return true;
+}
+
 /**
  * Bind the sidebar. handlers: onSet(patch), onConfig(patch), onPreset(name),
  * onDataset(dataset), onRegenerate(), onCsv(text, targets, fileName), onSpf(k).
@@ -219,9 +233,9 @@ export function createControls(handlers) {
     el.init.value = c.init;
     el.bias.value = c.bias;
     el.seed.value = String(c.seed ?? 0);
-    el.preset.value = c.preset && presets.some((p) => p.name === c.preset) ? c.preset : '';
-    const p = presets.find((x) => x.name === c.preset);
-    el.presetDesc.textContent = p ? p.description || p.title || '' : 'Custom setup';
+    const p = presets.find((x) => x.name === c.preset && matchesPreset(c, x.config));
+    el.preset.value = p ? p.name : '';
+    el.presetDesc.textContent = p ? p.description || p.title || '' : 'Your own setup: every setting is in the link.';
     renderArch(c.layers);
   }
 

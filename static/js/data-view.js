@@ -95,11 +95,14 @@ export function createDataView(root, { onSample } = {}) {
     const inputs = d.x[0]?.length ?? 0;
     mode = inputs === 2 ? 'plane' : 'table';
     summary = h('p', { class: 'data-summary' });
+    root.append(summary);
     if (mode === 'plane') {
       plotDiv = h('div', { class: 'plot plane-plot', 'data-testid': 'data-plane' });
-      root.append(summary, plotDiv);
-    } else {
-      plotDiv = h('div', { class: 'plot pva-plot', 'data-testid': 'data-pva' });
+      root.append(plotDiv);
+    }
+    if (mode === 'table' || d.name === 'custom') {
+      const pva = mode === 'table' ? h('div', { class: 'plot pva-plot', 'data-testid': 'data-pva' }) : null;
+      if (pva) plotDiv = pva;
       const table = h('table', { class: 'obs-table', 'data-testid': 'data-table' });
       const head = h('tr', {}, h('th', { scope: 'col' }, '#'));
       (d.feature_names || []).forEach((f, k) => head.append(h('th', { scope: 'col', title: `X[${k}]` }, f)));
@@ -128,8 +131,21 @@ export function createDataView(root, { onSample } = {}) {
         return { ...r, o, e, tr };
       });
       const more = all.length > MAX_TABLE_ROWS ? h('p', { class: 'muted' }, `Showing ${MAX_TABLE_ROWS} of ${all.length} observations.`) : null;
-      root.append(summary, h('div', { class: 'data-split' }, h('div', { class: 'table-wrap' }, table, more), plotDiv));
+      root.append(h('div', { class: 'data-split' }, h('div', { class: 'table-wrap' }, table, more), pva));
     }
+  }
+
+  function fillTable(frame, sample) {
+    const rows = tableRows.map((r) => (r.split === 'train' ? data.x[r.k] : data.x_test[r.k]));
+    const outs = predict(frame.weights, frame.biases, rows, data.activation, data.output_activation);
+    tableRows.forEach((r, idx) => {
+      const o = outs[idx]?.[0];
+      r.o.textContent = fmt(o, 3);
+      const err = o - yOf(r.y);
+      r.e.textContent = fmt(err, 3);
+      r.e.style.color = Number.isFinite(err) ? (err >= 0 ? POS_HEX : NEG_HEX) : '';
+      r.tr.classList.toggle('current', r.split === 'train' && r.k === sample);
+    });
   }
 
   function update(frame, { sample = 0 } = {}) {
@@ -137,6 +153,7 @@ export function createDataView(root, { onSample } = {}) {
     const nTrain = data.x.length;
     const nTest = data.x_test?.length ?? 0;
     summary.textContent = `${data.name} · ${data.kind} · ${nTrain} training${nTest ? ` + ${nTest} test` : ''} samples · ${data.feature_names?.length ?? 0} inputs → ${data.target_names?.length ?? 1} output${(data.target_names?.length ?? 1) > 1 ? 's' : ''}`;
+    if (tableRows.length) fillTable(frame, sample);
     if (mode === 'plane') {
       const { traces, xr, yr } = planeTraces(frame, data);
       const s = data.x[Math.min(sample, nTrain - 1)];
@@ -169,15 +186,6 @@ export function createDataView(root, { onSample } = {}) {
     }
     const all = [...data.x, ...(data.x_test || [])];
     const outs = predict(frame.weights, frame.biases, all, data.activation, data.output_activation);
-    tableRows.forEach((r) => {
-      const pos = r.split === 'train' ? r.k : nTrain + r.k;
-      const o = outs[pos]?.[0];
-      r.o.textContent = fmt(o, 3);
-      const err = o - yOf(r.y);
-      r.e.textContent = fmt(err, 3);
-      r.e.style.color = Number.isFinite(err) ? (err >= 0 ? POS_HEX : NEG_HEX) : '';
-      r.tr.classList.toggle('current', r.split === 'train' && r.k === sample);
-    });
     const actual = all.map((y, k) => yOf(k < nTrain ? data.y[k] : data.y_test[k - nTrain]));
     const pred = outs.map((o) => o[0]);
     const lo = Math.min(...actual, ...pred.filter(Number.isFinite));

@@ -310,7 +310,8 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
   const oldId = S.id;
   S.socket?.close();
   S.socket = null;
-  if (deleteOld && oldId && oldId !== resp.id) api.deleteSession(oldId).catch(() => {});
+  // Later, so requests still in flight for the old session do not meet a 404.
+  if (deleteOld && oldId && oldId !== resp.id) setTimeout(() => api.deleteSession(oldId).catch(() => {}), 3000);
   S.id = resp.id;
   S.config = resp.config;
   S.playing = keepPlaying;
