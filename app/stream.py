@@ -93,6 +93,9 @@ class Slot:
         self._tick: Tick | None = None
         # Bounded: a client flooding bad messages without reading cannot grow memory.
         self._errors: deque[str] = deque(maxlen=max_errors)
+        # Side messages (a room's selection, its head count) by kind: the newest of each wins,
+        # so a slow viewer holds at most one of each however often they change.
+        self._notices: dict[str, str] = {}
         self._event = asyncio.Event()
         self.closed = False
         self.sent_step: int | None = None  # step of the newest frame handed to the sender
@@ -118,13 +121,19 @@ class Slot:
             self._errors.append(encode({"type": "error", "message": message}))
             self._event.set()
 
+    def notify(self, kind: str, text: str) -> None:
+        """Queue a side message (JSON text), replacing any unsent one of the same kind."""
+        if not self.closed:
+            self._notices[kind] = text
+            self._event.set()
+
     def close(self) -> None:
         """Wake the sender so it stops."""
         self.closed = True
         self._event.set()
 
     async def next(self) -> list[str]:
-        """Wait for something to send: the newest frame first, then errors; [] once closed."""
+        """Wait for something to send: the newest frame, side messages, errors; [] once closed."""
         while True:
             await self._event.wait()
             self._event.clear()
@@ -135,6 +144,8 @@ class Slot:
                 out.append(self._tick.text())
                 self.sent_step = self._tick.frame.get("step")
                 self._tick = None
+            out.extend(self._notices.values())
+            self._notices.clear()
             out.extend(self._errors)
             self._errors.clear()
             if out:
