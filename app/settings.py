@@ -31,7 +31,13 @@ class Settings(BaseSettings):
     max_rooms: int = Field(50, ge=0)
     max_participants: int = Field(500, ge=1)
     room_idle_seconds: float = Field(3600, gt=0)
+    room_send_seconds: float = Field(
+        5, gt=0, description="a room participant that takes no frame for this long is dropped"
+    )
     ws_compression: bool = False
+    # Workshop join links and QR codes use this base (e.g. http://192.168.1.20:8000) when set,
+    # else the address the presenter's browser used, which may be localhost.
+    public_url: str | None = None
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

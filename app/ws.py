@@ -39,6 +39,7 @@ DIVERGED = (
 )
 Handler = Callable[[ClientMsg], Awaitable[None]]
 _GONE = (WebSocketDisconnect, WebSocketDisconnected, OSError)  # the client left: not a bug
+CLOSE_SECONDS = 1.0  # longest wait to hand a close frame to a client that may not be reading
 
 
 class MessageError(ValueError):
@@ -124,10 +125,27 @@ async def drive(runner: Runner, msg: ClientMsg, settings: Settings) -> None:
 # ---- a connection: one reader task, one sender task -----------------------------------------
 
 
-async def serve(websocket: WebSocket, slot: Slot, handle: Handler, settings: Settings) -> None:
-    """Run a connection until either side stops; errors in messages never end it."""
+async def serve(
+    websocket: WebSocket,
+    slot: Slot,
+    handle: Handler,
+    settings: Settings,
+    *,
+    send_timeout: float | None = None,
+) -> None:
+    """Run a connection until either side stops; errors in messages never end it.
+
+    With `send_timeout`, a client that takes no message for that long is disconnected (a room's
+    stalled participant), so its sender never waits on it forever.
+    """
+    send: Callable[[str], Awaitable[None]] = websocket.send_text
+    if send_timeout is not None:
+
+        async def send(text: str) -> None:
+            await asyncio.wait_for(websocket.send_text(text), send_timeout)
+
     reader = asyncio.create_task(_read(websocket, slot, handle, settings))
-    sender = asyncio.create_task(pump(slot, websocket.send_text))
+    sender = asyncio.create_task(pump(slot, send))
     try:
         done, _ = await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -141,9 +159,13 @@ async def serve(websocket: WebSocket, slot: Slot, handle: Handler, settings: Set
         if exc is not None and not isinstance(exc, _GONE):
             log.error("websocket task failed", exc_info=exc)
     if reader not in done and websocket.application_state == WebSocketState.CONNECTED:
-        # The sender stopped first: the session went away (deleted or expired).
+        # The sender stopped first: the session went away (deleted or expired), or the client
+        # stopped reading. Bounded: a close frame waits for the same full buffer as a frame.
+        failure = None if sender.cancelled() or sender not in done else sender.exception()
+        slow = isinstance(failure, TimeoutError)
+        code, reason = (1008, "too slow to receive frames") if slow else (1001, "session closed")
         with contextlib.suppress(Exception):
-            await websocket.close(code=1001, reason="session closed")
+            await asyncio.wait_for(websocket.close(code=code, reason=reason), CLOSE_SECONDS)
 
 
 async def _read(websocket: WebSocket, slot: Slot, handle: Handler, settings: Settings) -> None:
