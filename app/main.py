@@ -11,7 +11,9 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 
-from app import __version__, api, api_sessions, pages, vendor, ws
+from app import __version__, api, api_rooms, api_sessions, pages, pages_rooms, vendor, ws, ws_rooms
+from app.rooms import RoomRegistry
+from app.rooms import reaper_interval as room_reaper_interval
 from app.settings import Settings
 from app.store import SessionStore
 
@@ -21,6 +23,8 @@ DESCRIPTION = """Watch backpropagation happen: a NumPy network trains step by st
 and every frame (weights, gradients, loss) streams to the page.
 
 Live frames: `ws://<host>/ws/sessions/{id}` (messages `step`, `play`, `pause`, `reset`, `set`).
+Workshop rooms: `ws://<host>/ws/rooms/{code}`; `hello` with the presenter token lets a
+connection drive the room, `select` shares the presenter's selection.
 """
 
 
@@ -33,15 +37,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A fresh application with its own settings and session store."""
     settings = settings if settings is not None else Settings()
     store = SessionStore(settings.max_sessions, settings.session_idle_seconds)
+    rooms = RoomRegistry(settings.max_rooms, settings.max_participants, settings.room_idle_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         reaper = asyncio.create_task(store.run_reaper(reaper_interval(settings)))
+        room_reaper = asyncio.create_task(
+            rooms.run_reaper(room_reaper_interval(settings.room_idle_seconds))
+        )
         try:
             yield
         finally:
             reaper.cancel()
-            await asyncio.gather(reaper, return_exceptions=True)
+            room_reaper.cancel()
+            await asyncio.gather(reaper, room_reaper, return_exceptions=True)
+            await rooms.close()
             await store.close()
 
     app = FastAPI(
@@ -52,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.rooms = rooms
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -63,8 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(api_sessions.router)
     app.include_router(ws.router)
+    app.include_router(api_rooms.router)
+    app.include_router(ws_rooms.router)
     app.include_router(vendor.router)
     app.include_router(pages.router)
+    app.include_router(pages_rooms.router)
     # check_dir=False: the front end's files may not be there in every checkout or install.
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     return app

@@ -1,0 +1,198 @@
+"""REST routes for workshop rooms: create, look up, fork, and read the room's panels' data."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any, Literal, cast
+
+import segno
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from app.api_sessions import SettingsDep, StoreDep
+from app.protocol import SessionConfigIn, Strict
+from app.responses import json_response
+from app.rooms import Room, RoomRegistry, RoomsFullError
+from app.schemas import ErrorOut, FrameOut, SessionCreated
+from app.settings import Settings
+from app.store import StoreFullError, new_session
+
+router = APIRouter(prefix="/api/rooms", tags=["rooms"])
+
+ROOM_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "unknown room code"},
+    422: {"model": ErrorOut, "description": "invalid input, or a value over a server limit"},
+}
+NO_ROOM = "no workshop room with this code (check the code; rooms end when left idle)"
+
+
+class RoomCreate(Strict):
+    """POST /api/rooms."""
+
+    config: SessionConfigIn = Field(default_factory=SessionConfigIn)
+
+
+class RoomCreated(BaseModel):
+    """The new room; `presenter_token` is shown only here, keep it secret."""
+
+    code: str = Field(description="short code participants type, e.g. K7RM3Q")
+    presenter_token: str = Field(description="proves a connection is the presenter's")
+    frame: FrameOut
+
+
+class RoomInfo(BaseModel):
+    """GET /api/rooms/{code}."""
+
+    code: str
+    participants: int = Field(description="connections other than the presenter's")
+    presenter: bool = Field(description="the presenter is connected")
+    step: int
+    playing: bool
+
+
+def get_rooms(request: Request) -> RoomRegistry:
+    """The app's room registry (set by create_app)."""
+    return cast(RoomRegistry, request.app.state.rooms)
+
+
+RoomsDep = Annotated[RoomRegistry, Depends(get_rooms)]
+
+
+def get_room(code: str, rooms: RoomsDep) -> Room:
+    """The room named in the path (any case), or 404."""
+    room = rooms.get(code)
+    if room is None:
+        raise HTTPException(404, NO_ROOM)
+    return room
+
+
+RoomDep = Annotated[Room, Depends(get_room)]
+
+
+def join_url(request: Request, settings: Settings, code: str) -> str:
+    """The link participants open: the configured public URL, else what the browser used."""
+    base = settings.public_url or str(request.base_url)
+    return f"{base.rstrip('/')}/room/{code}"
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=RoomCreated,
+    responses={**ROOM_ERRORS, 429: {"description": "the server holds as many rooms as it allows"}},
+)
+async def create_room(
+    body: Annotated[
+        RoomCreate, Body(openapi_examples={"article": {"value": {"config": {"preset": "article"}}}})
+    ],
+    rooms: RoomsDep,
+    settings: SettingsDep,
+) -> Response:
+    """Start a workshop room: the answer holds its code, the presenter's token and a frame."""
+    if rooms.full:  # before building: a full server should not spend CPU on data sets
+        raise HTTPException(429, rooms.full_message())
+    try:
+        session = await run_in_threadpool(new_session, body.config, settings)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    try:
+        room, token = rooms.create(session)
+    except RoomsFullError as exc:
+        raise HTTPException(429, str(exc)) from exc
+    body_out = {"code": room.code, "presenter_token": token, "frame": room.runner.full_frame()}
+    return json_response(body_out, 201)
+
+
+@router.get("/{code}", response_model=RoomInfo, responses=ROOM_ERRORS)
+async def get_room_info(room: RoomDep) -> dict[str, Any]:
+    """Who is here and where the run is; never the presenter token."""
+    return room.info()
+
+
+@router.post(
+    "/{code}/fork",
+    status_code=201,
+    response_model=SessionCreated,
+    responses={
+        **ROOM_ERRORS,
+        429: {"description": "the server holds as many sessions as it allows"},
+    },
+)
+async def fork_room(room: RoomDep, store: StoreDep) -> Response:
+    """A private session at the room's current state (as POST /api/sessions answers)."""
+    if store.full:
+        raise HTTPException(429, store.full_message())
+    try:
+        entry = store.add(room.fork())
+    except StoreFullError as exc:
+        raise HTTPException(429, str(exc)) from exc
+    body = {
+        "id": entry.id,
+        "config": entry.session.config.model_dump(mode="json"),
+        "frame": entry.runner.full_frame(),
+    }
+    return json_response(body, 201)
+
+
+@router.get("/{code}/config", responses=ROOM_ERRORS)
+async def room_config(room: RoomDep) -> Response:
+    """The room's session config (the optimizer follows the presenter's changes)."""
+    return json_response(room.session.config.model_dump(mode="json"))
+
+
+@router.get("/{code}/data", responses=ROOM_ERRORS)
+async def room_data(room: RoomDep) -> Response:
+    """The data set, for the participants' data panel."""
+    return json_response(room.session.data())
+
+
+@router.get("/{code}/matrix", responses=ROOM_ERRORS)
+async def room_matrix(room: RoomDep) -> Response:
+    """The matrix form of each layer's gradient, at the room's current step."""
+    return json_response(room.session.matrix())
+
+
+@router.get("/{code}/chain", responses=ROOM_ERRORS)
+async def room_chain(
+    room: RoomDep,
+    layer: Annotated[int, Query(ge=0, description="weight layer, 0 = input to first hidden")],
+    j: Annotated[int, Query(ge=0, description="neuron of layer+1")],
+    kind: Annotated[Literal["weight", "bias"], Query()] = "weight",
+    i: Annotated[int | None, Query(ge=0, description="neuron of layer (kind=weight)")] = None,
+) -> Response:
+    """The chain rule for one weight or bias at the room's current step."""
+    if kind == "weight" and i is None:
+        raise HTTPException(422, "i: required for kind=weight")
+    try:
+        return json_response(room.session.chain(kind, layer, i, j))
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.get(
+    "/{code}/qr.svg",
+    responses={**ROOM_ERRORS, 200: {"content": {"image/svg+xml": {}}}},
+)
+async def room_qr(room: RoomDep, request: Request, settings: SettingsDep) -> Response:
+    """The join link as a QR code (SVG), for the presenter's screen."""
+    svg = qr_svg(join_url(request, settings, room.code))
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
+
+
+def qr_svg(url: str) -> str:
+    """An SVG file of a QR code that scales to its box (a viewBox, no fixed size)."""
+    out = io.BytesIO()
+    segno.make(url, error="m").save(
+        out,
+        kind="svg",
+        scale=1,
+        border=2,
+        dark="#1d2430",
+        light="#ffffff",
+        xmldecl=False,
+        omitsize=True,
+        title=url,
+    )
+    return out.getvalue().decode()
