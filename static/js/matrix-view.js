@@ -24,7 +24,7 @@ export function deltaDefinition(layer, nLayers, activation, outputActivation) {
     act === 'sigmoid'
       ? mrow(a, mo('(', { stretchy: 'false' }), mn('1'), mo('−'), symbol(names[layer + 1]), mo(')', { stretchy: 'false' }))
       : act === 'tanh'
-        ? mrow(mn('1'), mo('−'), msup(a, mn('2')))
+        ? mrow(mo('(', { stretchy: 'false' }), mn('1'), mo('−'), msup(a, mn('2')), mo(')', { stretchy: 'false' }))
         : mrow(mi(`${ACTIVATION_SYMBOL[act] || 'f'}′`, { mathvariant: 'normal' }), mo('(', { stretchy: 'false' }), msub(mi('Z'), mn(String(layer + 1))), mo(')', { stretchy: 'false' }));
   if (layer === nLayers - 1) {
     return math('block', d, mo('='), partial('E', 'O'), mo('⊙'), deriv);

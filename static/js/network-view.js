@@ -73,6 +73,7 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
   let height = 0;
   let names = null;
   let halo = null;
+  let haloLabel = null;
 
   function build(newSizes, data) {
     sizes = newSizes.slice();
@@ -85,8 +86,8 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
     const narrow = width < 520;
     layout = networkLayout(sizes, width, height, {
       left: narrow ? 52 : 132,
-      right: narrow ? 52 : 96,
-      top: 46,
+      right: narrow ? 64 : 96,
+      top: 58,
       bottom: 40,
     });
     const L = sizes.length - 1;
@@ -94,6 +95,8 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
     const gEdges = el('g', { class: 'edges' }, svg);
     halo = el('line', { class: 'edge-halo' }, gEdges);
     halo.style.display = 'none';
+    haloLabel = el('text', { class: 'edge-label', 'text-anchor': 'middle', dy: '-0.5em' });
+    haloLabel.style.display = 'none';
     const gHits = el('g', { class: 'edge-hits' });
     edges = [];
     for (let l = 0; l < L; l++) {
@@ -129,7 +132,7 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
       const x = col[0].x;
       const t = el('text', { x, y: 20, class: 'layer-caption', 'text-anchor': 'middle' }, svg);
       const label = l === 0 ? 'X (input)' : l === L ? `O = ${ACTIVATION_SYMBOL[acts[l]] || 'f'}(Z${l})` : `${names[l]} = ${ACTIVATION_SYMBOL[acts[l]] || 'f'}(Z${l})`;
-      t.textContent = label;
+      subscripted(t, label);
       if (layout.hidden[l] > 0) {
         const more = el('text', { x, y: height - 24, class: 'layer-more', 'text-anchor': 'middle' }, svg);
         more.textContent = `+${layout.hidden[l]} more`;
@@ -137,9 +140,13 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
       if (l < L) {
         const xm = (x + layout.layers[l + 1][0].x) / 2;
         const w = el('text', { x: xm, y: height - 8, class: 'matrix-caption', 'text-anchor': 'middle' }, svg);
-        w.textContent = `${weightName(l, L).replace('_', ' ')}  ${sizes[l]}×${sizes[l + 1]}`;
+        const [base, sub] = weightName(l, L).split('_');
+        w.append(base);
+        el('tspan', { 'baseline-shift': 'sub', 'font-size': '75%' }, w).textContent = sub;
+        el('tspan', { dx: 6 }, w).textContent = `${sizes[l]}×${sizes[l + 1]}`;
       }
     });
+    svg.append(haloLabel);
     // Feature and target names (user text: textContent only, truncated).
     const feat = data?.feature_names || [];
     layout.layers[0].forEach((p) => {
@@ -151,11 +158,24 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
     const targ = data?.target_names || [];
     layout.layers[L].forEach((p) => {
       const t = el('text', { x: p.x + layout.r + 8, y: p.y - 7, dy: '0.35em', class: 'io-label', 'text-anchor': 'start' }, svg);
-      t.textContent = truncate(targ[p.k] ?? `y${p.k + 1}`, narrow ? 6 : 14);
+      t.textContent = truncate(targ[p.k] ?? `y${p.k + 1}`, narrow ? 7 : 14);
       el('title', {}, t).textContent = targ[p.k] ?? '';
       const yv = el('text', { x: p.x + layout.r + 8, y: p.y + 9, dy: '0.35em', class: 'io-target', 'text-anchor': 'start' }, svg);
       yv.dataset.target = String(p.k);
     });
+  }
+
+  /** Write `h1 = σ(Z1)` into an SVG text with the digits as subscripts. */
+  function subscripted(textEl, str) {
+    const re = /([A-Za-z])(\d+)/g;
+    let at = 0;
+    let mt;
+    while ((mt = re.exec(str))) {
+      textEl.append(str.slice(at, mt.index) + mt[1]);
+      el('tspan', { 'baseline-shift': 'sub', 'font-size': '75%' }, textEl).textContent = mt[2];
+      at = mt.index + mt[0].length;
+    }
+    textEl.append(str.slice(at));
   }
 
   function truncate(s, n) {
@@ -194,7 +214,7 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
       const ys = data.y[s] || [];
       svg.querySelectorAll('.io-target').forEach((t) => {
         const k = Number(t.dataset.target);
-        t.textContent = `Y = ${fmt(Array.isArray(ys) ? ys[k] : ys, 3)}`;
+        t.textContent = `Y = ${fmt(Array.isArray(ys) ? ys[k] : ys, width < 520 ? 2 : 3)}`;
       });
     }
     nodes.forEach((col, l) => {
@@ -221,12 +241,18 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
     const sel = opts.selection;
     svg.querySelectorAll('.node.selected').forEach((g) => g.classList.remove('selected'));
     halo.style.display = 'none';
+    haloLabel.style.display = 'none';
     if (sel && sel.kind === 'weight' && layout.layers[sel.layer] && layout.layers[sel.layer + 1]) {
       const a = layout.layers[sel.layer][sel.i];
       const b = layout.layers[sel.layer + 1][sel.j];
       if (a && b) {
         for (const [k, v] of Object.entries({ x1: a.x, y1: a.y, x2: b.x, y2: b.y })) halo.setAttribute(k, v);
         halo.style.display = '';
+        // The name at 60% of the way, away from the crowded source column.
+        haloLabel.setAttribute('x', String(a.x + (b.x - a.x) * 0.6));
+        haloLabel.setAttribute('y', String(a.y + (b.y - a.y) * 0.6));
+        haloLabel.textContent = `${paramName(sel, L)} = ${fmt(frame.weights[sel.layer]?.[sel.i]?.[sel.j], 3)}`;
+        haloLabel.style.display = '';
       }
     } else if (sel && sel.kind === 'bias' && nodes[sel.layer + 1]?.[sel.j]) {
       nodes[sel.layer + 1][sel.j].g.classList.add('selected');
