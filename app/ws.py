@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import cast
 from urllib.parse import urlsplit
@@ -154,11 +155,22 @@ async def serve(
         # wait(), not gather(): if we are cancelled ourselves, our own CancelledError must
         # propagate (anyio/TestClient recognise it), not a child's.
         await asyncio.wait({reader, sender})
-    for task in done:
-        exc = None if task.cancelled() else task.exception()
-        if exc is not None and not isinstance(exc, _GONE):
-            log.error("websocket task failed", exc_info=exc)
-    if reader not in done and websocket.application_state == WebSocketState.CONNECTED:
+        # Both, not just the first done: a cancelled send can still end with the disconnect
+        # (wait_for re-raises it), and an unretrieved exception is logged as a traceback.
+        for task in (reader, sender):
+            exc = None if task.cancelled() else task.exception()
+            if exc is not None and not isinstance(exc, _GONE):
+                log.error("websocket task failed", exc_info=exc)
+    flood = None if reader not in done or reader.cancelled() else _result(reader)
+    if flood is not None and websocket.application_state == WebSocketState.CONNECTED:
+        # Policy violation: say why, then close; bounded, a flooder may not read at all.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                websocket.send_text(encode({"type": "error", "message": flood})), CLOSE_SECONDS
+            )
+            closing = websocket.close(code=1008, reason="message flood")
+            await asyncio.wait_for(closing, CLOSE_SECONDS)
+    elif reader not in done and websocket.application_state == WebSocketState.CONNECTED:
         # The sender stopped first: the session went away (deleted or expired), or the client
         # stopped reading. Bounded: a close frame waits for the same full buffer as a frame.
         failure = None if sender.cancelled() or sender not in done else sender.exception()
@@ -168,12 +180,84 @@ async def serve(
             await asyncio.wait_for(websocket.close(code=code, reason=reason), CLOSE_SECONDS)
 
 
-async def _read(websocket: WebSocket, slot: Slot, handle: Handler, settings: Settings) -> None:
-    """Read messages in order; a bad one gets an error in the slot, the connection stays."""
+class MessageRate:
+    """A connection's message budget: a token bucket, plus a tally of refusals that closes a flood.
+
+    `rate` messages per second on average, `burst` at once. A message over the budget is
+    refused (an error on the first of a run, then quietly); refusals are forgiven at `rate` per
+    second, and more than `flood_limit` outstanding mean the client keeps flooding: close it.
+    """
+
+    OK, WARN, QUIET, FLOOD = "ok", "warn", "quiet", "flood"
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        flood_limit: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.flood_limit = flood_limit
+        self._clock = clock
+        self._tokens = float(burst)
+        self._strikes = 0.0
+        self._at = clock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MessageRate:
+        """The server's configured budget."""
+        return cls(
+            settings.ws_messages_per_second, settings.ws_message_burst, settings.ws_flood_limit
+        )
+
+    def check(self) -> str:
+        """Spend one message: OK, WARN / QUIET (refused), or FLOOD (close the connection)."""
+        now = self._clock()
+        elapsed, self._at = max(0.0, now - self._at), now
+        self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
+        self._strikes = max(0.0, self._strikes - elapsed * self.rate)
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return self.OK
+        calm = self._strikes < 1  # the first refusal of a run says why; the rest add nothing
+        self._strikes += 1
+        if self._strikes > self.flood_limit:
+            return self.FLOOD
+        return self.WARN if calm else self.QUIET
+
+    def message(self) -> str:
+        """What a refused client reads."""
+        return (
+            f"too many messages: at most {self.rate:g} per second (bursts of {self.burst}); "
+            "this one was ignored"
+        )
+
+
+FLOOD_MESSAGE = "message flood: this connection sent far too many messages and is closed"
+
+
+async def _read(
+    websocket: WebSocket, slot: Slot, handle: Handler, settings: Settings
+) -> str | None:
+    """Read messages in order; a bad one gets an error in the slot, the connection stays.
+
+    Returns None when the client left, or a reason to close (a message flood).
+    """
+    rate = MessageRate.from_settings(settings)
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
-            return
+            return None
+        # Before parsing: a flood must cost as little as possible.
+        verdict = rate.check()
+        if verdict == MessageRate.FLOOD:
+            return FLOOD_MESSAGE
+        if verdict != MessageRate.OK:
+            if verdict == MessageRate.WARN:
+                slot.error(rate.message())
+            continue
         raw = message.get("text")
         if raw is None:
             raw = message.get("bytes")
@@ -184,6 +268,11 @@ async def _read(websocket: WebSocket, slot: Slot, handle: Handler, settings: Set
         except Exception:  # a bug must not cost the learner the connection; log it loudly
             log.exception("message handler failed")
             slot.error("internal error while handling this message")
+
+
+def _result(task: asyncio.Task[str | None]) -> str | None:
+    """A finished reader's close reason; None if it failed (already logged)."""
+    return None if task.exception() is not None else task.result()
 
 
 # ---- endpoints ------------------------------------------------------------------------------

@@ -1,0 +1,152 @@
+"""A room on the real server: a participant that never reads slows nobody and is dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+SCRIPT = Path(sys.executable).with_name("backprop-studio")
+SEND_SECONDS = 1.0  # the server's room_send_seconds here: a stalled reader goes within seconds
+FPS = 30
+# Big frames (a 2-48-48-1 net: about 100 kB of JSON each) fill a stalled reader's buffers fast.
+CONFIG = {"preset": "xor", "layers": [2, 48, 48, 1], "dataset": {"name": "xor", "samples": 40}}
+
+
+def free_port() -> int:
+    """A port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`backprop-studio` in a subprocess with a short send timeout; its base URL."""
+    assert SCRIPT.exists(), f"{SCRIPT} missing: install the project"
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("rooms-server") / "server.log"
+    env = {**os.environ, "BACKPROP_ROOM_SEND_SECONDS": str(SEND_SECONDS)}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(SCRIPT), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, log_path.read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a hang is a failure
+            proc.kill()
+            proc.wait()
+            raise
+    text = log_path.read_text()
+    assert "Traceback" not in text and "ERROR" not in text, text
+
+
+async def next_message(ws: ClientConnection, kind: str) -> dict[str, Any]:
+    """The next message of this type (others skipped), or a timeout failure."""
+    while True:
+        msg: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if msg["type"] == kind:
+            return msg
+
+
+async def read_frames(ws: ClientConnection, seconds: float) -> list[dict[str, Any]]:
+    """Every frame that arrives within `seconds`."""
+    frames: list[dict[str, Any]] = []
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        try:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), left))
+        except TimeoutError:
+            break
+        if msg["type"] == "frame":
+            frames.append(msg)
+    return frames
+
+
+def stalled_socket(url: str) -> socket.socket:
+    """A connected TCP socket with a tiny receive buffer: the server's sends back up quickly."""
+    host, port = url.split("//", 1)[1].split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    return sock
+
+
+async def participants(base: str, code: str) -> int:
+    """The room's head count, as GET /api/rooms/{code} says."""
+    async with httpx.AsyncClient() as client:
+        return int((await client.get(f"{base}/api/rooms/{code}")).json()["participants"])
+
+
+def test_a_stalled_participant_slows_nobody(server: str) -> None:
+    body = httpx.post(f"{server}/api/rooms", json={"config": CONFIG}, timeout=10).json()
+    code, token = body["code"], body["presenter_token"]
+    ws_url = server.replace("http", "ws") + f"/ws/rooms/{code}"
+
+    async def scenario() -> None:
+        # max_queue=1 and no reads: the client stops reading its socket, the server's backs up.
+        async with (
+            connect(
+                ws_url,
+                max_queue=1,
+                sock=stalled_socket(server),
+                compression=None,
+                close_timeout=0.5,  # the server has dropped it: no closing handshake to wait for
+            ),
+            connect(ws_url, compression=None, max_size=None) as presenter,
+            connect(ws_url, compression=None, max_size=None) as reader1,
+            connect(ws_url, compression=None, max_size=None) as reader2,
+        ):
+            await presenter.send(json.dumps({"type": "hello", "token": token}))
+            await next_message(presenter, "welcome")
+            assert await participants(server, code) == 3
+            for ws in (reader1, reader2):
+                await next_message(ws, "frame")
+            await presenter.send(json.dumps({"type": "play", "steps_per_frame": 1, "fps": FPS}))
+            seconds = 3.0
+            got = await asyncio.gather(
+                read_frames(reader1, seconds),
+                read_frames(reader2, seconds),
+                read_frames(presenter, seconds),
+            )
+            for frames in got:
+                assert len(frames) >= 0.6 * FPS * seconds, len(frames)  # about 90 each
+                for a, b in itertools.pairwise(frames):
+                    assert b["first_step"] == a["step"] + 1  # not a single loss missing
+            # The stalled one is dropped after its send timeout; the others stay.
+            deadline = time.monotonic() + 10
+            while await participants(server, code) != 2:
+                assert time.monotonic() < deadline, "the stalled participant was never dropped"
+                await read_frames(reader1, 0.2)
+                await read_frames(reader2, 0.2)
+            await presenter.send(json.dumps({"type": "pause"}))
+
+    asyncio.run(scenario())
