@@ -15,7 +15,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "activation": "sigmoid",
             "output_activation": "sigmoid",
             "loss": "half_sse",
-            "optimizer": {"name": "sgd", "learning_rate": 0.5},
+            "optimizer": {"name": "sgd", "learning_rate": 1.0},
             "batch_size": None,
             "l2": 0.0,
             "init": "uniform01",
