@@ -1,0 +1,240 @@
+// A participant's page: follow the room's run and the presenter's view live; fork the network
+// into a private session (same page, controls enabled) and come back to the room.
+
+import { request } from './api.js';
+import { $, LiveSocket, createLive, showStatus, showTransport, whenPlotly } from './live.js';
+
+const root = $('room-root');
+const CODE = root.dataset.code;
+const ROOM = `/api/rooms/${CODE}`;
+const FPS = 30;
+
+const S = {
+  mode: 'room', // 'room' | 'fork'
+  following: true,
+  presenterView: null, // the presenter's latest selection, to catch up when following again
+  forkId: null,
+  config: null,
+  socket: null,
+  playing: false,
+  playSentAt: 0,
+  forking: false,
+};
+
+const live = createLive({
+  onUserView(_view, { closed }) {
+    // Closing the guide card only hides it; any other change means "let me look myself".
+    if (S.mode === 'room' && S.following && !closed) setFollowing(false, { tell: true });
+  },
+  refreshConfig: () => (S.mode === 'room' ? request('GET', `${ROOM}/config`) : Promise.resolve(null)),
+});
+
+// ---------------------------------------------------------------- following
+
+function setFollowing(on, { tell = false } = {}) {
+  S.following = on;
+  const b = $('follow-button');
+  b.setAttribute('aria-pressed', String(on));
+  b.textContent = on ? 'Following presenter' : 'Follow presenter';
+  b.title = on ? 'Stop following: look around on your own' : "Follow the presenter's selected edge, view and guide step again";
+  if (on && S.presenterView) live.applyView(S.presenterView);
+  if (tell) live.toasts.show('You are looking around on your own. “Follow presenter” catches up again.', 'info', 4000);
+}
+
+$('follow-button').addEventListener('click', () => setFollowing(!S.following));
+
+// ---------------------------------------------------------------- the room's stream
+
+function onRoomMessage(msg) {
+  if (msg.type === 'frame') {
+    live.onFrame(msg);
+  } else if (msg.type === 'select') {
+    S.presenterView = msg.selection;
+    if (S.following) live.applyView(msg.selection);
+  } else if (msg.type === 'room') {
+    showHeadcount(msg.participants);
+    $('presenter-away').hidden = msg.presenter;
+  } else if (msg.type === 'error') {
+    live.toasts.show(msg.message || 'The server rejected that.', 'error', 8000);
+  }
+}
+
+function showHeadcount(n) {
+  $('headcount-n').textContent = String(n);
+  $('headcount').title = `${n} participant${n === 1 ? '' : 's'} in this room`;
+}
+
+function connectRoom() {
+  S.socket = new LiveSocket(`/ws/rooms/${CODE}`, {
+    onMessage: onRoomMessage,
+    onStatus: showStatus,
+    onClose(ev) {
+      if (ev.code === 4404) {
+        roomGone('This workshop room has ended (or the server restarted).');
+        return false;
+      }
+      return true; // 4429 (full) included: a seat may free up, try again with backoff
+    },
+  });
+  S.socket.connect();
+}
+
+function roomGone(text) {
+  showStatus('gone');
+  $('room-gone-text').textContent = text;
+  $('room-gone').hidden = false;
+  $('fork-button').disabled = true;
+}
+
+// ---------------------------------------------------------------- fork and back
+
+async function fork() {
+  if (S.forking || S.mode === 'fork') return;
+  S.forking = true;
+  $('fork-button').disabled = true;
+  try {
+    const created = await request('POST', `${ROOM}/fork`);
+    S.socket?.close();
+    S.mode = 'fork';
+    S.forkId = created.id;
+    S.config = created.config;
+    S.playing = false;
+    showMode();
+    $('fork-text').textContent = `You forked the room’s network at step ${created.frame.step}: train it, change α, break it. The room goes on without you.`;
+    $('lr-input').value = String(created.config.optimizer?.learning_rate ?? '');
+    const loaded = live.setSource({ base: `/api/sessions/${encodeURIComponent(created.id)}`, config: created.config, frame: created.frame });
+    S.socket = new LiveSocket(`/ws/sessions/${encodeURIComponent(created.id)}`, {
+      onMessage: onForkMessage,
+      onStatus(state, detail) {
+        showStatus(state, detail);
+        updateTransport();
+      },
+      onClose(ev) {
+        if (ev.code === 4404) {
+          live.toasts.show('Your copy expired on the server; back to the room.', 'error', 6000);
+          backToRoom();
+          return false;
+        }
+        return true;
+      },
+    });
+    S.socket.connect();
+    await loaded;
+  } catch (err) {
+    live.toasts.show(`Could not fork: ${err.message}`, 'error', 8000);
+  } finally {
+    S.forking = false;
+    $('fork-button').disabled = false;
+  }
+}
+
+function onForkMessage(msg) {
+  if (msg.type === 'frame') {
+    live.onFrame(msg);
+    if (msg.playing || !S.playing || performance.now() - S.playSentAt > 1500 || msg.diverged) S.playing = msg.playing;
+    updateTransport();
+  } else if (msg.type === 'error') {
+    live.toasts.show(msg.message || 'The server rejected that.', 'error');
+  }
+}
+
+async function backToRoom() {
+  const id = S.forkId;
+  S.socket?.close();
+  S.mode = 'room';
+  S.forkId = null;
+  S.playing = false;
+  showMode();
+  await enterRoom();
+  setFollowing(true);
+  // Last: nothing of this page asks for the copy any more once the room is the source.
+  if (id) request('DELETE', `/api/sessions/${encodeURIComponent(id)}`).catch(() => {});
+}
+
+async function enterRoom() {
+  try {
+    S.config = await request('GET', `${ROOM}/config`);
+  } catch (err) {
+    if (err.status === 404) roomGone('This workshop room has ended. Check the code with the presenter.');
+    else live.toasts.show(err.message, 'error', 0);
+    return;
+  }
+  const loaded = live.setSource({ base: ROOM, config: S.config, frame: null });
+  connectRoom(); // the room's frame (whole curve), the presenter's view and the head count follow
+  await loaded;
+}
+
+function showMode() {
+  const forked = S.mode === 'fork';
+  $('transport').hidden = !forked;
+  $('fork-banner').hidden = !forked;
+  $('back-button').hidden = !forked;
+  $('fork-button').hidden = forked;
+  $('follow-button').hidden = forked;
+  $('headcount').hidden = forked;
+  $('presenter-away').hidden = true;
+  $('room-chip-label').textContent = forked ? 'Your copy of' : 'Workshop';
+  document.body.classList.toggle('is-forked', forked);
+  updateTransport();
+}
+
+function updateTransport() {
+  showTransport(S.playing, S.mode === 'fork' && !!S.socket?.open);
+}
+
+$('fork-button').addEventListener('click', fork);
+$('back-button').addEventListener('click', backToRoom);
+
+// ---------------------------------------------------------------- controls of the fork
+
+function send(msg) {
+  if (S.mode !== 'fork' || !S.socket?.send(msg)) {
+    live.toasts.show('Not connected to your copy; retrying…', 'error', 3000);
+    return false;
+  }
+  return true;
+}
+
+function togglePlay() {
+  if (S.playing) {
+    send({ type: 'pause' });
+    S.playing = false;
+  } else if (live.state.frame?.diverged) {
+    live.toasts.show('This run diverged: lower the learning rate and reset first.', 'error');
+  } else if (send({ type: 'play', steps_per_frame: 1, fps: FPS })) {
+    S.playing = true;
+    S.playSentAt = performance.now();
+  }
+  updateTransport();
+}
+
+$('play-button').addEventListener('click', togglePlay);
+$('step-button').addEventListener('click', () => {
+  if (S.playing) togglePlay();
+  send({ type: 'step', count: 1 });
+});
+$('reset-button').addEventListener('click', () => send({ type: 'reset' }));
+$('lr-input').addEventListener('change', () => {
+  const lr = Number($('lr-input').value);
+  if (!(Number.isFinite(lr) && lr > 0)) {
+    $('lr-input').setAttribute('aria-invalid', 'true');
+    return;
+  }
+  $('lr-input').removeAttribute('aria-invalid');
+  const optimizer = { ...(S.config?.optimizer || { name: 'sgd' }), learning_rate: lr };
+  if (send({ type: 'set', optimizer }) && S.config) S.config.optimizer = optimizer;
+});
+
+// ---------------------------------------------------------------- start
+
+async function init() {
+  showMode();
+  setFollowing(true);
+  await whenPlotly();
+  await enterRoom();
+}
+
+init();
+
+// Exposed for the tests and the console: read-only view of the state.
+window.backpropRoom = { state: S, live };
