@@ -58,10 +58,11 @@ export const GUIDE_STEPS = [
 ];
 
 /**
- * Bind the guide card. onAction(action) applies a step's action (view mode, selection).
+ * Bind the guide card. onAction(action) applies a step's action (view mode, selection);
+ * onStep(k) hears the step shown, null once closed (a workshop presenter shares it).
  * Returns {open(k), close(), isOpen()}.
  */
-export function createGuide(card, { onAction, button } = {}) {
+export function createGuide(card, { onAction, button, onStep } = {}) {
   const title = card.querySelector('#guide-title');
   const body = card.querySelector('#guide-body');
   const count = card.querySelector('#guide-count');
@@ -89,6 +90,7 @@ export function createGuide(card, { onAction, button } = {}) {
       if (n === 0) p.scrollIntoView({ block: 'nearest', behavior: reducedMotion() ? 'auto' : 'smooth' });
     });
     if (s.action) onAction?.(s.action);
+    onStep?.(k);
   }
 
   function open(i = 0) {
@@ -100,6 +102,7 @@ export function createGuide(card, { onAction, button } = {}) {
   function close() {
     card.hidden = true;
     button?.setAttribute('aria-expanded', 'false');
+    onStep?.(null);
     clearHighlight();
   }
 
