@@ -2,7 +2,7 @@
 // regression surface) under the train/test points; otherwise a table of observations with
 // Y, O and the error, and a predicted-vs-actual plot.
 
-import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, outputGrid, predict, POS_HEX, NEG_HEX } from './nn.js';
+import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, divergingArray, outputGrid, predict, POS_HEX, NEG_HEX } from './nn.js';
 import { fmt } from './mathml.js';
 import { h } from './ui.js';
 
@@ -28,36 +28,18 @@ export function targetRange(data) {
   return [lo, hi];
 }
 
-/** Plotly traces for a 2-input data set: heatmap of the output + train and test points. */
-export function planeTraces(frame, data) {
+/**
+ * Plotly traces for a 2-input data set: the train and test points (the output surface is
+ * painted on a canvas underneath, see paintSurface). Pure.
+ */
+export function planeSetup(data, outs) {
   const rows = [...data.x, ...(data.x_test || [])];
   const xr = columnRange(rows, 0);
   const yr = columnRange(rows, 1);
-  const outs = frame.weights[frame.weights.length - 1][0].length;
   const multi = outs > 1;
-  const grid = outputGrid(frame.weights, frame.biases, xr, yr, GRID, data.activation, data.output_activation, multi ? 'argmax' : 0);
   const [zmin, zmax] = multi ? [0, outs - 1] : targetRange(data);
-  const colorscale = multi
-    ? CATEGORICAL.slice(0, Math.max(2, outs)).map((c, k, a) => [k / (a.length - 1), c])
-    : PLOTLY_DIVERGING;
-  const traces = [
-    {
-      type: 'heatmap',
-      x: grid.xs,
-      y: grid.ys,
-      z: grid.z,
-      zmin,
-      zmax,
-      colorscale,
-      opacity: 0.75,
-      zsmooth: 'best',
-      showscale: !multi,
-      colorbar: { thickness: 10, len: 0.8, outlinewidth: 0, title: { text: 'O', side: 'right' } },
-      hovertemplate: `${data.feature_names?.[0] ?? 'x1'} %{x:.2f}<br>${data.feature_names?.[1] ?? 'x2'} %{y:.2f}<br>O = %{z:.3f}<extra></extra>`,
-    },
-  ];
   const colorOf = (y) => (multi ? CATEGORICAL[argmax(y)] : yOf(y));
-  const pts = (xs, ys, name, symbol, line) => ({
+  const pts = (xs, ys, name, symbol, line, scale) => ({
     type: 'scatter',
     mode: 'markers',
     name,
@@ -66,12 +48,59 @@ export function planeTraces(frame, data) {
     customdata: ys.map((y) => yOf(y)),
     marker: multi
       ? { color: ys.map(colorOf), size: 7, symbol, line }
-      : { color: ys.map(colorOf), cmin: zmin, cmax: zmax, colorscale: PLOTLY_DIVERGING, size: 7, symbol, line },
-    hovertemplate: `${name}<br>Y = %{customdata:.3g}<extra></extra>`,
+      : {
+          color: ys.map(colorOf),
+          cmin: zmin,
+          cmax: zmax,
+          colorscale: PLOTLY_DIVERGING,
+          size: 7,
+          symbol,
+          line,
+          showscale: scale,
+          colorbar: { thickness: 10, len: 0.8, outlinewidth: 0, title: { text: 'O, Y', side: 'right' } },
+        },
+    hovertemplate: `${name}<br>${data.feature_names?.[0] ?? 'x1'} %{x:.2f}, ${data.feature_names?.[1] ?? 'x2'} %{y:.2f}<br>Y = %{customdata:.3g}<extra></extra>`,
   });
-  traces.push(pts(data.x, data.y, 'train', 'circle', { color: '#ffffff', width: 1 }));
-  if (data.x_test && data.x_test.length) traces.push(pts(data.x_test, data.y_test, 'test', 'diamond', { color: '#1d2430', width: 1.2 }));
-  return { traces, xr, yr };
+  const traces = [pts(data.x, data.y, 'train', 'circle', { color: '#ffffff', width: 1 }, true)];
+  if (data.x_test && data.x_test.length) traces.push(pts(data.x_test, data.y_test, 'test', 'diamond', { color: '#1d2430', width: 1.2 }, false));
+  return { traces, xr, yr, zmin, zmax, multi };
+}
+
+const hexRGB = (hex) => [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16));
+
+/** Colour [r, g, b] of one output value on the surface (matches the Plotly colour scale). */
+export function surfaceColor(z, zmin, zmax, multi) {
+  if (multi) return hexRGB(CATEGORICAL[z % CATEGORICAL.length]);
+  if (z === null || !Number.isFinite(z)) return [160, 160, 160];
+  const t = zmax > zmin ? (z - zmin) / (zmax - zmin) : 0.5;
+  return divergingArray(2 * t - 1);
+}
+
+/** Paint an n x n output grid (rows from the bottom) onto `canvas`, smoothly scaled. */
+export function paintSurface(canvas, grid, zmin, zmax, multi, src = document.createElement('canvas')) {
+  const n = grid.z.length;
+  src.width = n;
+  src.height = n;
+  const sctx = src.getContext('2d');
+  const img = sctx.createImageData(n, n);
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < n; c++) {
+      const [R, G, B] = surfaceColor(grid.z[r][c], zmin, zmax, multi);
+      const o = ((n - 1 - r) * n + c) * 4;
+      img.data[o] = R;
+      img.data[o + 1] = G;
+      img.data[o + 2] = B;
+      img.data[o + 3] = 255;
+    }
+  }
+  sctx.putImageData(img, 0, 0);
+  const ctx = canvas.getContext('2d');
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.imageSmoothingEnabled = !multi;
+  ctx.globalAlpha = 0.8;
+  ctx.drawImage(src, 0, 0, canvas.width, canvas.height);
+  ctx.globalAlpha = 1;
+  return src;
 }
 
 /** Create the data view in `root`. Returns {setData(data), update(frame, opts)}. */
@@ -82,6 +111,35 @@ export function createDataView(root, { onSample } = {}) {
   let tableBody = null;
   let tableRows = [];
   let summary = null;
+  let planeSample = -1;
+  let plane = null; // {xr, yr, zmin, zmax, multi}
+  let surface = null;
+  let surfaceSrc = null;
+  let lastFrame = null;
+
+  /** Put the canvas exactly under Plotly's plot area. */
+  function placeSurface() {
+    const sz = plotDiv?._fullLayout?._size;
+    if (!sz || !surface) return;
+    const dpr = window.devicePixelRatio || 1;
+    surface.style.left = `${sz.l}px`;
+    surface.style.top = `${sz.t}px`;
+    surface.style.width = `${sz.w}px`;
+    surface.style.height = `${sz.h}px`;
+    const w = Math.max(1, Math.round(sz.w * dpr));
+    const ht = Math.max(1, Math.round(sz.h * dpr));
+    if (surface.width !== w || surface.height !== ht) {
+      surface.width = w;
+      surface.height = ht;
+    }
+  }
+
+  function paint(frame) {
+    if (!plane || !surface) return;
+    const outs = frame.weights[frame.weights.length - 1][0].length;
+    const grid = outputGrid(frame.weights, frame.biases, plane.xr, plane.yr, GRID, data.activation, data.output_activation, plane.multi ? 'argmax' : 0);
+    surfaceSrc = paintSurface(surface, grid, plane.zmin, plane.zmax, outs > 1, surfaceSrc || undefined);
+  }
   const config = { displayModeBar: false, responsive: true };
 
   function setData(d) {
@@ -91,6 +149,9 @@ export function createDataView(root, { onSample } = {}) {
     plotDiv = null;
     tableBody = null;
     tableRows = [];
+    planeSample = -1;
+    plane = null;
+    surface = null;
     if (!d) return;
     const inputs = d.x[0]?.length ?? 0;
     mode = inputs === 2 ? 'plane' : 'table';
@@ -98,7 +159,8 @@ export function createDataView(root, { onSample } = {}) {
     root.append(summary);
     if (mode === 'plane') {
       plotDiv = h('div', { class: 'plot plane-plot', 'data-testid': 'data-plane' });
-      root.append(plotDiv);
+      surface = h('canvas', { class: 'surface', 'data-testid': 'data-surface', 'aria-hidden': 'true' });
+      root.append(h('div', { class: 'plane-wrap' }, surface, plotDiv));
     }
     if (mode === 'table' || d.name === 'custom') {
       const pva = mode === 'table' ? h('div', { class: 'plot pva-plot', 'data-testid': 'data-pva' }) : null;
@@ -155,7 +217,18 @@ export function createDataView(root, { onSample } = {}) {
     summary.textContent = `${data.name} · ${data.kind} · ${nTrain} training${nTest ? ` + ${nTest} test` : ''} samples · ${data.feature_names?.length ?? 0} inputs → ${data.target_names?.length ?? 1} output${(data.target_names?.length ?? 1) > 1 ? 's' : ''}`;
     if (tableRows.length) fillTable(frame, sample);
     if (mode === 'plane') {
-      const { traces, xr, yr } = planeTraces(frame, data);
+      // Only the output surface changes from frame to frame: Plotly draws the axes and
+      // points once; the surface is painted on the canvas underneath (cheap, every frame).
+      lastFrame = frame;
+      if (planeSample === sample && plane) {
+        paint(frame);
+        return;
+      }
+      planeSample = sample;
+      const outs = frame.weights[frame.weights.length - 1][0].length;
+      const setup = planeSetup(data, outs);
+      plane = setup;
+      const { traces, xr, yr } = setup;
       const s = data.x[Math.min(sample, nTrain - 1)];
       if (s) {
         traces.push({ type: 'scatter', mode: 'markers', x: [s[0]], y: [s[1]], name: `sample ${sample + 1}`, marker: { size: 14, color: 'rgba(0,0,0,0)', line: { color: '#1d2430', width: 2 } }, hoverinfo: 'skip' });
@@ -166,17 +239,22 @@ export function createDataView(root, { onSample } = {}) {
         {
           margin: { l: 40, r: 8, t: 8, b: 36 },
           xaxis: { range: xr, title: { text: data.feature_names?.[0] ?? 'x1' }, zeroline: false, showgrid: false },
-          yaxis: { range: yr, title: { text: data.feature_names?.[1] ?? 'x2' }, zeroline: false, showgrid: false, scaleanchor: undefined },
+          yaxis: { range: yr, title: { text: data.feature_names?.[1] ?? 'x2' }, zeroline: false, showgrid: false },
           legend: { orientation: 'h', x: 0, y: 1.02, yanchor: 'bottom', font: { size: 11 } },
           paper_bgcolor: 'rgba(0,0,0,0)',
           plot_bgcolor: 'rgba(0,0,0,0)',
           font: PLOT_FONT,
-          uirevision: 'plane',
         },
         config,
       );
+      placeSurface();
+      paint(frame);
       if (!plotDiv.dataset.bound && plotDiv.on) {
         plotDiv.dataset.bound = '1';
+        plotDiv.on('plotly_afterplot', () => {
+          placeSurface();
+          if (lastFrame) paint(lastFrame);
+        });
         plotDiv.on('plotly_click', (ev) => {
           const p = ev?.points?.[0];
           if (p && p.data?.name === 'train') onSample?.(p.pointIndex);
@@ -208,7 +286,6 @@ export function createDataView(root, { onSample } = {}) {
         paper_bgcolor: 'rgba(0,0,0,0)',
         plot_bgcolor: 'rgba(0,0,0,0)',
         font: PLOT_FONT,
-        uirevision: 'pva',
       },
       config,
     );

@@ -1,5 +1,5 @@
 // The error curve: training (and test) loss at every step. Old history is compacted into
-// min/max buckets, so the plotted arrays stay small (< ~8k points) however long the run.
+// min/max buckets, so the plotted arrays stay small (< ~2k points) however long the run.
 
 import { NEG_HEX, POS_HEX } from './nn.js';
 
@@ -8,7 +8,7 @@ import { NEG_HEX, POS_HEX } from './nn.js';
  * Pure data structure (no DOM).
  */
 export class CompactSeries {
-  constructor(recent = 1500, maxBuckets = 1500) {
+  constructor(recent = 500, maxBuckets = 400) {
     this.R = recent;
     this.maxB = maxBuckets;
     this.clear();
@@ -208,7 +208,6 @@ export function createLossView(div) {
     paper_bgcolor: 'rgba(0,0,0,0)',
     plot_bgcolor: 'rgba(0,0,0,0)',
     font: { family: 'system-ui, -apple-system, "Segoe UI", sans-serif', size: 12, color: '#3a4352' },
-    uirevision: 'loss',
     datarevision: 0,
   };
   const config = { displayModeBar: false, responsive: true, scrollZoom: false };
@@ -220,7 +219,9 @@ export function createLossView(div) {
       logScale = log;
       layout.yaxis.type = log ? 'log' : 'linear';
       layout.datarevision += 1;
-      window.Plotly.react(div, lossTraces(history), layout, config);
+      // The config goes in once: passing it again makes Plotly rebuild its context every time.
+      if (div.data) window.Plotly.react(div, lossTraces(history), layout);
+      else window.Plotly.react(div, lossTraces(history), layout, config);
     },
     resize() {
       if (window.Plotly && div.data) window.Plotly.Plots.resize(div);

@@ -35,6 +35,8 @@ const S = {
   lastMatrixDraw: 0,
   pending: { loss: false, data: false, matrix: false },
   matrixSig: '',
+  prof: { renders: 0, render: 0, frames: 0 },
+  cost: {},
 };
 
 const history = new LossHistory();
@@ -119,7 +121,7 @@ const chainFetch = latestOnly(
   200,
   (chain) => {
     if (!chain) return;
-    renderChain($('chain-panel'), chain, { optimizer: S.config?.optimizer?.name, lossName: S.config?.loss });
+    timed('chain', () => renderChain($('chain-panel'), chain, { optimizer: S.config?.optimizer?.name, lossName: S.config?.loss }));
   },
   (err) => {
     if (err.status !== 404) renderChainMessage($('chain-panel'), err.message);
@@ -158,11 +160,13 @@ function render(now) {
   const hasTest = f.test_loss !== null && f.test_loss !== undefined;
   document.querySelector('.test-readout').hidden = !hasTest;
   if (hasTest) $('test-loss-value').textContent = String(Number(f.test_loss.toPrecision(6)));
-  network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel });
+  timed('network', () => network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel }));
 
+  // While playing, a heavy redraw waits at least `ms` and 4x its own last cost, so the
+  // page stays responsive on a slow machine (it shows the newest frame, never a backlog).
   const due = (key, last, ms) => {
     if (!S.pending[key]) return false;
-    if (now - S[last] < ms && S.playing) {
+    if (now - S[last] < Math.max(ms, 4 * (S.cost[key] || 0)) && S.playing) {
       schedule();
       return false;
     }
@@ -170,9 +174,12 @@ function render(now) {
     S.pending[key] = false;
     return true;
   };
-  if (due('loss', 'lastLossDraw', 66)) lossView.render(history, { log: S.view.log });
-  if (due('data', 'lastDataDraw', 100)) dataView.update(f, { sample: S.view.sample });
-  if (due('matrix', 'lastMatrixDraw', 100)) matrixView.update(f);
+  const t0 = performance.now();
+  if (due('loss', 'lastLossDraw', 150)) timed('loss', () => lossView.render(history, { log: S.view.log }));
+  if (due('data', 'lastDataDraw', 250)) timed('data', () => dataView.update(f, { sample: S.view.sample }));
+  if (due('matrix', 'lastMatrixDraw', 150)) timed('matrix', () => matrixView.update(f));
+  S.prof.renders += 1;
+  S.prof.render += performance.now() - t0;
 
   const banner = $('diverged-banner');
   banner.hidden = !f.diverged;
@@ -181,6 +188,16 @@ function render(now) {
     $('diverged-text').textContent = `At step ${f.step} the error stopped being a finite number: the learning rate α = ${fmt(lr)} is too large for this network. Lower it (try ${fmt(lr / 10)}) and reset.`;
   }
   updatePlayButton();
+}
+
+/** Run fn and add its time to S.prof[key] (ms): a cheap built-in profile of the page. */
+function timed(key, fn) {
+  const t = performance.now();
+  fn();
+  const dt = performance.now() - t;
+  S.prof[key] = (S.prof[key] || 0) + dt;
+  S.prof[`${key}N`] = (S.prof[`${key}N`] || 0) + 1;
+  S.cost[key] = 0.7 * (S.cost[key] || dt) + 0.3 * dt;
 }
 
 function markAll() {
@@ -194,6 +211,7 @@ function updatePlayButton() {
   b.querySelector('.play-icon').textContent = S.playing ? '❚❚' : '▶';
   b.querySelector('.play-label').textContent = S.playing ? 'Pause' : 'Play';
   b.classList.toggle('playing', S.playing);
+  document.body.classList.toggle('is-playing', S.playing);
   const off = !S.connected;
   for (const id of ['play-button', 'step-button', 'reset-button']) $(id).disabled = off;
 }
@@ -202,6 +220,7 @@ function updatePlayButton() {
 
 function onMessage(msg) {
   if (msg.type === 'frame') {
+    S.prof.frames += 1;
     history.addFrame(msg);
     S.frame = msg;
     if (msg.diverged && S.playing) S.playing = false;

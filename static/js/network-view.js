@@ -73,6 +73,11 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
   let height = 0;
   let names = null;
   let halo = null;
+  let staleWidth = false;
+  // Width changes (window, grid reflow) rebuild on the next update; never read layout per frame.
+  new ResizeObserver(() => {
+    if (Math.abs((container.clientWidth || 640) - width) > 24) staleWidth = true;
+  }).observe(container);
   let haloLabel = null;
 
   function build(newSizes, data) {
@@ -186,7 +191,10 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
   function update(frame, data, opts) {
     last = { frame, data, opts };
     const newSizes = [frame.weights[0].length, ...frame.weights.map((W) => (W[0] ? W[0].length : 0))];
-    if (!sizes || newSizes.join() !== sizes.join() || Math.abs((container.clientWidth || 640) - width) > 24) build(newSizes, data);
+    if (!sizes || newSizes.join() !== sizes.join() || staleWidth) {
+      staleWidth = false;
+      build(newSizes, data);
+    }
     const L = sizes.length - 1;
     const mode = opts.mode || 'weights';
     const vals = edgeValues(frame, mode);
@@ -251,7 +259,8 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
         // The name at 60% of the way, away from the crowded source column.
         haloLabel.setAttribute('x', String(a.x + (b.x - a.x) * 0.6));
         haloLabel.setAttribute('y', String(a.y + (b.y - a.y) * 0.6));
-        haloLabel.textContent = `${paramName(sel, L)} = ${fmt(frame.weights[sel.layer]?.[sel.i]?.[sel.j], 3)}`;
+        const nm = paramName(sel, L);
+        haloLabel.textContent = width < 520 ? nm : `${nm} = ${fmt(frame.weights[sel.layer]?.[sel.i]?.[sel.j], 3)}`;
         haloLabel.style.display = '';
       }
     } else if (sel && sel.kind === 'bias' && nodes[sel.layer + 1]?.[sel.j]) {

@@ -164,6 +164,15 @@ export function divergingRGB(t) {
   return `rgb(${mix(MID[0], end[0], u)},${mix(MID[1], end[1], u)},${mix(MID[2], end[2], u)})`;
 }
 
+/** divergingRGB as numbers [r, g, b] (for ImageData). */
+export function divergingArray(t) {
+  if (t === null || !Number.isFinite(t)) return [160, 160, 160];
+  const c = Math.max(-1, Math.min(1, t));
+  const end = c >= 0 ? POS : NEG;
+  const u = Math.abs(c);
+  return [mix(MID[0], end[0], u), mix(MID[1], end[1], u), mix(MID[2], end[2], u)];
+}
+
 /** Plotly colorscale matching divergingRGB over [zmin, zmax]. */
 export const PLOTLY_DIVERGING = [
   [0, 'rgb(230,97,1)'],
