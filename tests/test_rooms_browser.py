@@ -1,0 +1,175 @@
+"""Workshop rooms in a real browser: a presenter page and a participant page side by side."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("BACKPROP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+T = 15_000  # ms: generous for a loaded machine, never reached when things work
+expect.set_options(timeout=T)
+EDGES = "() => [...document.querySelectorAll('#network-plot .edge')].map(e => e.style.cssText)"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`uvicorn app.main:app` in a subprocess; its base URL."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("rooms-browser") / "server.log"
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*command, "--log-level", "warning"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, log_path.read_text()
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def browser(base: str) -> Iterator[Any]:
+    """One headless Chromium (never `playwright install`)."""
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Watched:
+    """A page, the errors it logged and every URL it asked for."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        self.urls: list[str] = []
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        page.on("response", lambda r: r.status >= 400 and self.errors.append(f"{r.status} {r.url}"))
+        page.on("request", lambda r: self.urls.append(r.url))
+        page.on("websocket", lambda ws: self.urls.append(ws.url))
+
+
+def live(page: Any) -> None:
+    """Wait for the socket and the first frame."""
+    expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+    page.wait_for_function("() => window.backpropRoom && window.backpropRoom.live.state.frame")
+
+
+def test_presenter_steps_and_the_participant_follows_then_forks(browser: Any, base: str) -> None:
+    # One context: the two pages share the HTTP cache, so Plotly loads once. The participant's
+    # page never reads the presenter's localStorage; the room's token check is server-side.
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(T)
+    try:
+        presenter = Watched(context.new_page())
+        participant = Watched(context.new_page())
+        p, q = presenter.page, participant.page
+
+        # "Start a workshop" on the main page opens the presenter's page, token in the fragment.
+        p.goto(base + "/")
+        expect(p.get_by_test_id("workshop-button")).to_be_enabled()
+        p.wait_for_function("() => window.backpropStudio && window.backpropStudio.state.config")
+        p.get_by_test_id("workshop-button").click()
+        p.wait_for_url("**/present/**#token=*")
+        code = p.url.split("/present/")[1].split("#")[0]
+        token = p.url.split("#token=")[1]
+        live(p)
+        expect(p.get_by_test_id("step-button")).to_be_enabled()  # the hello was accepted
+        expect(p.get_by_test_id("join-qr")).to_be_visible()
+        host = base.split("://", 1)[1]
+        expect(p.get_by_test_id("join-link")).to_have_text(f"{host}/room/{code}")
+
+        q.goto(f"{base}/room/{code}")
+        live(q)
+        expect(q.get_by_test_id("step-count")).to_have_text("0")
+        expect(q.get_by_test_id("step-button")).to_be_hidden()
+        expect(p.get_by_test_id("join-count")).to_have_text("1")
+        q.wait_for_function(f"() => {EDGES}().length === 25")
+        before = q.evaluate(EDGES)
+
+        # The presenter clicks Step: the participant's step count and network move with it.
+        p.get_by_test_id("step-button").click()
+        p.get_by_test_id("step-button").click()
+        expect(q.get_by_test_id("step-count")).to_have_text("2")
+        q.wait_for_function(f"before => {EDGES}().join() !== before.join()", arg=before)
+
+        # The presenter's selection: an edge in the chain-rule panel and the view mode.
+        p.select_option("#pick-layer", "0")
+        p.select_option("#pick-i", "1")
+        p.select_option("#pick-j", "2")
+        p.get_by_test_id("mode-gradients").check(force=True)
+        expect(q.get_by_test_id("chain-name")).to_have_text("W_ih[1,2]")
+        expect(q.get_by_test_id("mode-gradients")).to_be_checked()
+        expect(q.get_by_test_id("follow-button")).to_have_attribute("aria-pressed", "true")
+
+        # Fork: a private session at the room's state, driven from the same page.
+        q.get_by_test_id("fork-button").click()
+        expect(q.get_by_test_id("fork-banner")).to_be_visible()
+        expect(q.get_by_test_id("step-button")).to_be_enabled()
+        expect(q.get_by_test_id("step-count")).to_have_text("2")
+        q.get_by_test_id("step-button").click()
+        q.get_by_test_id("step-button").click()
+        expect(q.get_by_test_id("step-count")).to_have_text("4")
+        assert httpx.get(f"{base}/api/rooms/{code}").json()["step"] == 2  # the room stayed
+
+        # Back to the room: following again, at the room's step.
+        q.get_by_test_id("back-button").click()
+        expect(q.get_by_test_id("fork-banner")).to_be_hidden()
+        expect(q.get_by_test_id("step-count")).to_have_text("2")
+        live(q)
+        p.get_by_test_id("step-button").click()
+        expect(q.get_by_test_id("step-count")).to_have_text("3")
+        expect(q.get_by_test_id("chain-name")).to_have_text("W_ih[1,2]")
+
+        assert not presenter.errors, presenter.errors
+        assert not participant.errors, participant.errors
+        assert not [u for u in presenter.urls + participant.urls if token in u]
+    finally:
+        context.close()
