@@ -257,6 +257,20 @@ def test_fork_starts_at_the_room_state_and_leaves_the_room_alone(client: TestCli
     assert client.post("/api/rooms/ZZZZZZ/fork").status_code == 404
 
 
+def test_fork_while_the_room_plays(client: TestClient) -> None:
+    code, token, _ = new_room(client)
+    with client.websocket_connect(f"/ws/rooms/{code}") as presenter:
+        become_presenter(presenter, token)
+        presenter.send_json({"type": "play", "steps_per_frame": 2, "fps": 60})
+        until(presenter, lambda m: m["type"] == "frame" and m["step"] >= 10)
+        fork = client.post(f"/api/rooms/{code}/fork").json()["frame"]
+        # A consistent moment: the whole curve up to its own step, not playing.
+        assert fork["step"] >= 10 and len(fork["losses"]) == fork["step"] + 1
+        assert fork["playing"] is False and fork["loss"] == fork["losses"][-1]
+        presenter.send_json({"type": "pause"})
+        until(presenter, lambda m: m["type"] == "frame" and not m["playing"])
+
+
 def test_participant_cap_turns_away_with_a_message(client: TestClient) -> None:
     code, token, _ = new_room(client)
     seats = [client.websocket_connect(f"/ws/rooms/{code}") for _ in range(4)]
