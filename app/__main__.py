@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> None:
         host=settings.host,
         port=settings.port,
         ws_per_message_deflate=settings.ws_compression,
+        # Frames far over the message limit are cut by the protocol (close 1009) before they
+        # are buffered; up to twice the limit they reach the app, which answers with an error.
+        ws_max_size=2 * settings.max_message_bytes,
+        server_header=False,  # no need to tell the world which server version to aim at
         timeout_graceful_shutdown=5,
     )
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.limits import check_patch_limits, check_step_count
+from app.limits import check_gradcheck, check_patch_limits, check_step_count, step_work
 from app.protocol import SessionConfigIn, SessionPatch, StepRequest
 from app.responses import json_response
 from app.schemas import ERRORS, FrameOut, SessionCreated
@@ -104,10 +104,11 @@ async def step_session(
 ) -> Response:
     """Run `count` steps; the frame's `losses` hold the loss after each of them."""
     try:
-        check_step_count(request.count, settings)
-    except ValueError as exc:
+        check_step_count(request.count, settings, step_work(entry.session))
+        frame = await entry.runner.step(request.count)
+    except ValueError as exc:  # a limit, or StepError: the engine failed, the session is kept
         raise HTTPException(422, str(exc)) from exc
-    return json_response(await entry.runner.step(request.count))
+    return json_response(frame)
 
 
 @router.post("/{session_id}/reset", response_model=FrameOut, responses=ERRORS)
@@ -172,8 +173,12 @@ async def data_set(entry: EntryDep) -> Response:
 
 
 @router.get("/{session_id}/gradcheck", responses=ERRORS)
-async def gradient_check(entry: EntryDep) -> Response:
+async def gradient_check(entry: EntryDep, settings: SettingsDep) -> Response:
     """Analytic vs numerical gradient, relative error per layer."""
+    try:
+        check_gradcheck(entry.session, settings)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
     # On a copy, in a thread: the check nudges weights and takes a while; playing goes on.
     copy = entry.session.clone()
     return json_response(await run_in_threadpool(copy.gradcheck))

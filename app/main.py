@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from app import __version__, api, api_rooms, api_sessions, pages, pages_rooms, vendor, ws, ws_rooms
 from app.rooms import RoomRegistry
 from app.rooms import reaper_interval as room_reaper_interval
+from app.security import install_error_handlers, install_middleware
 from app.settings import Settings
 from app.store import SessionStore
 
@@ -70,6 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    # Outside CORS: body cap, security headers and the WebSocket guard see every request.
+    app.state.connections = install_middleware(app, settings)
+    install_error_handlers(app)
     for router in api.routers:
         app.include_router(router)
     app.include_router(api_sessions.router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
 ActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
 LossName = Literal["half_sse", "mse", "bce"]
@@ -17,6 +17,19 @@ DatasetName = Literal["houses", "xor", "circle", "gauss", "spiral", "plane", "mu
 # Hard sanity bounds; the configurable server limits (settings) are checked on top of these.
 MAX_LR = 1e7
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _encodable(text: str) -> str:
+    """Lone surrogates (JSON's `\\ud800`) are not text: they could never be sent back."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogate escapes)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+Name = Annotated[Text, Field(max_length=64)]
 
 
 class Strict(BaseModel):
@@ -51,8 +64,8 @@ class RowsDataset(Strict):
 
     x: list[list[FiniteFloat]] = Field(min_length=1)
     y: list[list[FiniteFloat]] | list[FiniteFloat] = Field(min_length=1)
-    feature_names: list[Annotated[str, Field(max_length=64)]] | None = None
-    target_names: list[Annotated[str, Field(max_length=64)]] | None = None
+    feature_names: list[Name] | None = None
+    target_names: list[Name] | None = None
     test_fraction: FiniteFloat = Field(0.0, ge=0, lt=1)
     standardize: bool = False
 
@@ -60,19 +73,34 @@ class RowsDataset(Strict):
 class CsvDataset(Strict):
     """Custom data as CSV text with a header row; targets named, or the last column."""
 
-    csv: str = Field(min_length=1, max_length=1_000_000)
-    targets: list[Annotated[str, Field(max_length=64)]] | None = None
+    csv: Text = Field(min_length=1, max_length=1_000_000)
+    targets: list[Name] | None = None
     test_fraction: FiniteFloat = Field(0.0, ge=0, lt=1)
     standardize: bool = False
 
 
-DatasetConfig = NamedDataset | RowsDataset | CsvDataset
+def _dataset_kind(value: Any) -> str:
+    """Which data set a config means, by its keys: errors then name that kind's fields only."""
+    keys = value if isinstance(value, dict) else vars(value) if isinstance(value, BaseModel) else {}
+    if "csv" in keys:
+        return "CsvDataset"
+    if "x" in keys or "y" in keys:
+        return "RowsDataset"
+    return "NamedDataset"
+
+
+DatasetConfig = Annotated[
+    Annotated[NamedDataset, Tag("NamedDataset")]
+    | Annotated[RowsDataset, Tag("RowsDataset")]
+    | Annotated[CsvDataset, Tag("CsvDataset")],
+    Discriminator(_dataset_kind),
+]
 
 
 class SessionConfigIn(Strict):
     """A session config as a client sends it: a preset plus overrides, all optional."""
 
-    preset: str | None = Field(None, max_length=64)
+    preset: Text | None = Field(None, max_length=64)
     layers: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(None, min_length=2)
     activation: ActivationName | None = None
     output_activation: ActivationName | None = None

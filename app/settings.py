@@ -35,6 +35,28 @@ class Settings(BaseSettings):
         5, gt=0, description="a room participant that takes no frame for this long is dropped"
     )
     ws_compression: bool = False
+    # Hardening (SECURITY.md): bodies, WebSocket message rates and connection counts.
+    max_body_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="largest HTTP request body; over it: 413"
+    )
+    max_work_per_request: int = Field(
+        2_000_000_000,
+        ge=1_000_000,
+        description="multiply-adds one request, play frame or gradient check may cost (roughly)",
+    )
+    ws_messages_per_second: float = Field(
+        20, gt=0, description="messages a WebSocket may send per second, on average"
+    )
+    ws_message_burst: int = Field(40, ge=1, description="messages allowed at once above the rate")
+    ws_flood_limit: int = Field(
+        100,
+        ge=1,
+        description="messages refused for the rate (forgiven at the same rate) before a 1008 close",
+    )
+    max_connections: int = Field(1000, ge=1, description="open WebSockets, all clients together")
+    max_connections_per_ip: int = Field(
+        200, ge=1, description="open WebSockets from one client address (a workshop may share one)"
+    )
     # Workshop join links and QR codes use this base (e.g. http://192.168.1.20:8000) when set,
     # else the address the presenter's browser used, which may be localhost.
     public_url: str | None = None
