@@ -31,7 +31,12 @@ MAX_CHUNK = 1_000_000
 
 def encode(payload: Any) -> str:
     """JSON text of a payload; orjson writes NaN and Infinity as null, so none reach the wire."""
-    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    except orjson.JSONEncodeError as exc:
+        # Client-supplied values (a room's selection) may hold what JSON cannot carry, such as
+        # an integer over 64 bits: a ValueError is answered as a bad message, not a crash.
+        raise ValueError(f"cannot be sent as JSON: {exc}") from exc
 
 
 def merge_frames(older: Frame, newer: Frame) -> Frame:
@@ -68,6 +73,10 @@ def _merge_parallel(older: Frame, newer: Frame, keep: int) -> list[Any] | None:
     if old_tests is None or new_tests is None:
         return None
     return list(old_tests[:keep]) + list(new_tests)
+
+
+class StepError(ValueError):
+    """The session raised while stepping; a ValueError, so it is answered, not crashed on."""
 
 
 class Tick:
@@ -217,7 +226,11 @@ class Runner:
         async with self._lock:
             before = self.session.step_count
             published_before = self._published
-            await self._advance(count)
+            try:
+                await self._advance(count)
+            except StepError:
+                self._publish_quietly()  # viewers see the steps that did run
+                raise
             frame = self._publish()
             if published_before == before:
                 return frame
@@ -284,7 +297,15 @@ class Runner:
         try:
             while True:
                 async with self._lock:
-                    await self._advance(self.steps_per_frame)
+                    try:
+                        await self._advance(self.steps_per_frame)
+                    except StepError as exc:
+                        # Stop rather than fail the same way 30 times a second; tell every viewer.
+                        self._play_task = None
+                        self._publish_quietly()
+                        for slot in self._slots:
+                            slot.error(str(exc))
+                        return
                     if self.session.diverged:
                         self._play_task = None  # so the last frame says playing: false
                         self._publish()
@@ -305,7 +326,17 @@ class Runner:
         while done < count:
             chunk = min(count - done, self._chunk)
             started = time.perf_counter()
-            ran = self.session.advance(chunk)
+            try:
+                ran = self.session.advance(chunk)
+            except Exception as exc:
+                # A bug or a numeric failure in the engine: the session (and the connection)
+                # stay usable; the log gets the traceback, the client a short message.
+                log.exception("training step failed at step %d", self.session.step_count)
+                raise StepError(
+                    f"the training step failed inside the engine ({type(exc).__name__}); "
+                    f"the session is kept at step {self.session.step_count}: step again, "
+                    "reset, or change the settings"
+                ) from exc
             elapsed = time.perf_counter() - started
             done += ran
             if ran < chunk:
@@ -319,6 +350,13 @@ class Runner:
         """Size the next chunk from the measured steps per second; grow at most 4x at once."""
         ideal = self._chunk * 4 if elapsed <= 0 else int(self._chunk_seconds * ran / elapsed)
         self._chunk = max(1, min(ideal, self._chunk * 4, MAX_CHUNK))
+
+    def _publish_quietly(self) -> None:
+        """Publish after a failure; a session too broken to build a frame is only logged."""
+        try:
+            self._publish()
+        except Exception:
+            log.exception("cannot build a frame after a failed step")
 
     def _publish(self) -> Frame:
         """Build the frame of the steps since the last one published and hand it to all slots."""
