@@ -14,7 +14,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import TypeAdapter, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected, WebSocketState
 
-from app.limits import check_patch_limits, check_play, check_step_count
+from app.limits import check_patch_limits, check_play, check_step_count, step_work
 from app.protocol import (
     ClientMsg,
     HelloMsg,
@@ -101,12 +101,12 @@ def describe(exc: ValidationError) -> str:
 async def drive(runner: Runner, msg: ClientMsg, settings: Settings) -> None:
     """Apply a driving message (step, play, pause, reset, set); ValueError says why not."""
     if isinstance(msg, StepMsg):
-        check_step_count(msg.count, settings)
+        check_step_count(msg.count, settings, step_work(runner.session))
         await runner.step(msg.count)
         if runner.session.diverged:
             raise ValueError(DIVERGED)
     elif isinstance(msg, PlayMsg):
-        check_play(msg, settings)
+        check_play(msg, settings, step_work(runner.session))
         if not await runner.play(msg.steps_per_frame, msg.fps):
             raise ValueError(DIVERGED)
     elif isinstance(msg, PauseMsg):
