@@ -113,7 +113,7 @@ def test_presenter_steps_and_the_participant_follows_then_forks(browser: Any, ba
         p, q = presenter.page, participant.page
 
         # "Start a workshop" on the main page opens the presenter's page, token in the fragment.
-        p.goto(base + "/")
+        p.goto(base + "/", wait_until="domcontentloaded")
         expect(p.get_by_test_id("workshop-button")).to_be_enabled()
         p.wait_for_function("() => window.backpropStudio && window.backpropStudio.state.config")
         p.get_by_test_id("workshop-button").click()
@@ -126,7 +126,7 @@ def test_presenter_steps_and_the_participant_follows_then_forks(browser: Any, ba
         host = base.split("://", 1)[1]
         expect(p.get_by_test_id("join-link")).to_have_text(f"{host}/room/{code}")
 
-        q.goto(f"{base}/room/{code}")
+        q.goto(f"{base}/room/{code}", wait_until="domcontentloaded")
         live(q)
         expect(q.get_by_test_id("step-count")).to_have_text("0")
         expect(q.get_by_test_id("step-button")).to_be_hidden()
