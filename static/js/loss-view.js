@@ -202,7 +202,7 @@ export function createLossView(div) {
   const layout = {
     margin: { l: 56, r: 12, t: 8, b: 40 },
     xaxis: { title: { text: 'step' }, zeroline: false, gridcolor: '#e8ebf0', rangemode: 'tozero' },
-    yaxis: { title: { text: 'E' }, zeroline: false, gridcolor: '#e8ebf0', exponentformat: 'power' },
+    yaxis: { title: { text: 'E' }, zeroline: false, gridcolor: '#e8ebf0', exponentformat: 'power', automargin: true },
     showlegend: true,
     legend: { orientation: 'h', x: 1, xanchor: 'right', y: 1.02, yanchor: 'bottom', font: { size: 11 } },
     paper_bgcolor: 'rgba(0,0,0,0)',

@@ -136,7 +136,10 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
     layout.layers.forEach((col, l) => {
       const x = col[0].x;
       const t = el('text', { x, y: 20, class: 'layer-caption', 'text-anchor': 'middle' }, svg);
-      const label = l === 0 ? 'X (input)' : l === L ? `O = ${ACTIVATION_SYMBOL[acts[l]] || 'f'}(Z${l})` : `${names[l]} = ${ACTIVATION_SYMBOL[acts[l]] || 'f'}(Z${l})`;
+      const gap = L > 0 ? layout.layers[Math.min(1, L)][0].x - layout.layers[0][0].x : width;
+      const f = ACTIVATION_SYMBOL[acts[l]] || 'f';
+      const full = l === 0 ? 'X (input)' : `${l === L ? 'O' : names[l]} = ${f}(Z${l})`;
+      const label = gap >= 110 ? full : l === 0 ? 'X' : l === L ? 'O' : names[l];
       subscripted(t, label);
       if (layout.hidden[l] > 0) {
         const more = el('text', { x, y: height - 24, class: 'layer-more', 'text-anchor': 'middle' }, svg);
@@ -148,7 +151,7 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
         const [base, sub] = weightName(l, L).split('_');
         w.append(base);
         el('tspan', { 'baseline-shift': 'sub', 'font-size': '75%' }, w).textContent = sub;
-        el('tspan', { dx: 6 }, w).textContent = `${sizes[l]}×${sizes[l + 1]}`;
+        if (layout.layers[l + 1][0].x - x >= 110) el('tspan', { dx: 6 }, w).textContent = `${sizes[l]}×${sizes[l + 1]}`;
       }
     });
     svg.append(haloLabel);
