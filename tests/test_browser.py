@@ -144,7 +144,7 @@ def open_page(context: Any, server: Server, path: str = "/") -> Watched:
     """A new page on `path`, loaded and connected (step count shown)."""
     page = context.new_page()
     w = Watched(page, server.url)
-    page.goto(server.url + path)
+    page.goto(server.url + path, wait_until="domcontentloaded")
     wait_ready(page)
     return w
 
