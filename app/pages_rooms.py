@@ -47,10 +47,11 @@ def _display(code: str) -> str:
 
 
 @router.get("/join", response_class=HTMLResponse)
-def join(request: Request, code: Annotated[str | None, Query(max_length=32)] = None) -> Response:
+def join(request: Request, code: Annotated[str | None, Query()] = None) -> Response:
     """Type a room code; a known code goes straight to the room."""
     if code is None or not code.strip():
         return _page(request, "join.html", code="", error=None)
+    code = code[:32]  # a page answers any typo with the form again, never a JSON 422
     wanted = normalize_code(code)
     if _rooms(request).get(wanted) is None:
         error = f"No workshop room with the code {code.strip()!r}. Check it with the presenter."

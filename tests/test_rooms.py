@@ -344,6 +344,8 @@ def test_pages(client: TestClient) -> None:
     assert r.status_code == 303 and r.headers["location"] == f"/room/{code}"
     r = client.get("/join?code=ZZZZZZ")
     assert r.status_code == 404 and "No workshop room" in r.text
+    r = client.get("/join", params={"code": "<b>" + "x" * 100})
+    assert r.status_code == 404 and "<b>" not in r.text and "&lt;b&gt;" in r.text
     assert client.get("/room/ZZZZZZ").status_code == 404
     assert client.get("/present/ZZZZZZ").status_code == 404
 
