@@ -269,7 +269,11 @@ class TrainingSession:
         """Change optimizer, batch size or L2; weights and step are kept."""
         update: dict[str, Any] = {}
         if p.optimizer is not None:
-            update["optimizer"] = p.optimizer
+            # The fields sent merge into the running optimizer, as preset overrides do:
+            # {"learning_rate": 0.1} changes the rate, not the optimizer or its state.
+            update["optimizer"] = OptimizerConfig.model_validate(
+                {**self.config.optimizer.model_dump(), **p.optimizer.model_dump(exclude_unset=True)}
+            )
         if p.full_batch:
             update["batch_size"] = None
         elif p.batch_size is not None:
@@ -283,7 +287,7 @@ class TrainingSession:
         self.config = self.config.model_copy(update=update)
         if p.optimizer is not None:
             old = self.optimizer
-            self.optimizer = optimizer_for(p.optimizer)
+            self.optimizer = optimizer_for(self.config.optimizer)
             if type(old) is type(self.optimizer):
                 # Same kind: keep its buffers (momentum, Adam moments) and change the rates.
                 for key in ("learning_rate", "momentum", "beta1", "beta2", "eps"):

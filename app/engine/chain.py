@@ -107,14 +107,15 @@ def breakdown(
     elif kind == "bias":
         bname = "b_" + weight_name(layer, L)[2:]
         shared = net.bias_mode == "shared"
+        # A shared bias may be asked for through any neuron it feeds, but only those.
+        if not 0 <= j < n_out:
+            raise ValueError(f"j must be between 0 and {n_out - 1} for layer {layer}")
         if shared:
             # One bias feeds every neuron of the layer: its delta is summed over them.
             back = grads.delta[layer].sum(axis=0)
             factors = [_factor(f"dE/d{bname}", f"sum_j delta{layer + 1}[j]", back)]
             value, grad, name = float(net.b[layer][0]), float(grads.db[layer][0]), bname
         else:
-            if not 0 <= j < n_out:
-                raise ValueError(f"j must be between 0 and {n_out - 1} for layer {layer}")
             factors = _upstream(net, cache, Y, grads, layer, j)
             value, grad = float(net.b[layer][j]), float(grads.db[layer][j])
             name = f"{bname}[{j}]"

@@ -213,6 +213,27 @@ def _kind_of(y: Array) -> str:
     return "classification" if np.isin(y, (0.0, 1.0)).all() else "regression"
 
 
+def _numbers(rows: list[list[float]], what: str) -> Array:
+    """Rows of equal length as a float matrix; a bad cell is named by its row and column."""
+    try:
+        a = np.array(rows, dtype=float)
+    except (TypeError, ValueError):
+        a = None
+    if a is not None and np.isfinite(a).all():
+        return a
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            try:
+                v = float(cell)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{what} row {r}, column {c}: {str(cell)[:20]!r} is not a number"
+                ) from None
+            if not math.isfinite(v):
+                raise ValueError(f"{what} row {r}, column {c}: value is not finite")
+    raise ValueError(f"{what} must hold numbers")
+
+
 def from_rows(
     x_rows: list[list[float]],
     y_rows: list[list[float]] | list[float],
@@ -236,7 +257,7 @@ def from_rows(
             raise ValueError(f"dataset.x row {r} has {len(row)} values, row 0 has {width}")
     if width == 0 or width > max_columns:
         raise ValueError(f"dataset.x needs 1 to {max_columns} columns, got {width}")
-    ys = [[float(v)] if not isinstance(v, list) else v for v in y_rows]
+    ys = [v if isinstance(v, list) else [v] for v in y_rows]
     if len(ys) != n:
         raise ValueError(f"dataset.y has {len(ys)} rows but dataset.x has {n}")
     outs = len(ys[0])
@@ -245,10 +266,8 @@ def from_rows(
             raise ValueError(f"dataset.y row {r} has {len(row)} values, row 0 has {outs}")
     if outs == 0 or outs > max_columns:
         raise ValueError(f"dataset.y needs 1 to {max_columns} columns, got {outs}")
-    x = np.array(x_rows, dtype=float)
-    y = np.array(ys, dtype=float)
-    if not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise ValueError("dataset values must be finite numbers")
+    x = _numbers(x_rows, "dataset.x")
+    y = _numbers(ys, "dataset.y")
     fnames = feature_names or [f"x{k + 1}" for k in range(width)]
     tnames = target_names or (["y"] if outs == 1 else [f"y{k + 1}" for k in range(outs)])
     if len(fnames) != width or len(tnames) != outs:
@@ -266,7 +285,10 @@ def from_csv(
     max_columns: int = 64,
 ) -> Dataset:
     """CSV with a header row; target columns named, else the last column."""
-    rows = [r for r in csv.reader(io.StringIO(text.strip())) if any(c.strip() for c in r)]
+    # Blank lines are skipped, but every message names the line as the file numbers it.
+    reader = csv.reader(io.StringIO(text))
+    numbered = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
+    rows = [r for _, r in numbered]
     if len(rows) < 2:
         raise ValueError("CSV needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
@@ -287,7 +309,7 @@ def from_csv(
     if not f_idx:
         raise ValueError("CSV needs at least one feature column besides the targets")
     values = np.empty((len(rows) - 1, len(header)))
-    for r, row in enumerate(rows[1:], start=2):
+    for k, (r, row) in enumerate(numbered[1:]):
         if len(row) != len(header):
             raise ValueError(f"CSV line {r} has {len(row)} values, the header has {len(header)}")
         for c, cell in enumerate(row):
@@ -299,7 +321,7 @@ def from_csv(
                 ) from None
             if not math.isfinite(v):
                 raise ValueError(f"CSV line {r}, column {header[c]!r}: value is not finite")
-            values[r - 2, c] = v
+            values[k, c] = v
     x, y = values[:, f_idx], values[:, t_idx]
     return build(
         "custom", x, y, _kind_of(y), [header[k] for k in f_idx], target_names,
