@@ -138,7 +138,10 @@ def test_a_stalled_participant_slows_nobody(server: str) -> None:
                 read_frames(presenter, seconds),
             )
             for frames in got:
-                assert len(frames) >= 0.6 * FPS * seconds, len(frames)  # about 90 each
+                # About 90 each on a quiet machine. Were the server waiting on the stalled
+                # socket, a reader would get at most one frame per send timeout (5 s): ten
+                # frames tell the two apart without timing the machine itself.
+                assert len(frames) >= 10, len(frames)
                 for a, b in itertools.pairwise(frames):
                     assert b["first_step"] == a["step"] + 1  # not a single loss missing
             # The stalled one is dropped after its send timeout; the others stay.
