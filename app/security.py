@@ -115,10 +115,8 @@ class BodyLimit:
                 return
             await self.app(scope, receive, send)  # the server holds the body to its length
             return
-        if _header(scope, b"transfer-encoding") is None:
-            await self.app(scope, receive, send)  # no body at all
-            return
-        # Chunked: read (at most max_bytes) before the route runs, then replay it.
+        # No length (chunked, or no body at all): read at most max_bytes before the route runs,
+        # then replay it. Not by Transfer-Encoding: not every server passes that header on.
         chunks: list[bytes] = []
         size = 0
         while True:

@@ -312,14 +312,17 @@ class TrainingSession:
 
     def chain(self, kind: str, layer: int, i: int | None, j: int) -> dict[str, Any]:
         """The chain rule for one weight or bias, on the batch the next step uses."""
-        return chain.breakdown(
-            self.net, self._cache, self._Y, self.grads, kind, layer, i, j,
-            self.optimizer.learning_rate,
-        )  # fmt: skip
+        # A diverged run's products overflow: that is reported (as null), not warned about.
+        with np.errstate(all="ignore"):
+            return chain.breakdown(
+                self.net, self._cache, self._Y, self.grads, kind, layer, i, j,
+                self.optimizer.learning_rate,
+            )  # fmt: skip
 
     def matrix(self) -> list[dict[str, Any]]:
         """dE/dW = A . delta^T per layer with shapes."""
-        return chain.matrix_form(self.net, self._cache, self.grads)
+        with np.errstate(all="ignore"):
+            return chain.matrix_form(self.net, self._cache, self.grads)
 
     def gradcheck(self) -> dict[str, Any]:
         """Analytic vs central-difference gradients on the next step's batch."""
