@@ -14,17 +14,9 @@ from app.settings import Settings
 
 router = APIRouter(include_in_schema=False)
 
-# Scripts only from this origin (no inline script); Plotly injects <style> elements.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": CSP,
-    "Referrer-Policy": "no-referrer",  # the presenter page's fragment never leaves, but be sure
-}
+# The CSP (scripts from this origin only, never inline), nosniff and no-referrer come from
+# app.security's middleware, as for every page; the token never leaves the URL fragment anyway.
+HEADERS = {"Cache-Control": "no-cache"}
 
 
 def _rooms(request: Request) -> RoomRegistry:
@@ -33,7 +25,7 @@ def _rooms(request: Request) -> RoomRegistry:
 
 
 def _page(request: Request, name: str, status_code: int = 200, **extra: object) -> HTMLResponse:
-    """A workshop page with its security headers."""
+    """A workshop page, never cached: a room's state changes under it."""
     context = page_context(code_length=CODE_LENGTH, code_alphabet=ALPHABET, **extra)
     return templates.TemplateResponse(
         request, name, context, status_code=status_code, headers=HEADERS
