@@ -498,7 +498,7 @@ def test_reconnects_after_a_server_restart(context: Any, server: Server) -> None
     expect(page.get_by_test_id("connection-status")).not_to_have_text("Connected")
     expect(page.get_by_test_id("step-button")).to_be_disabled()
     server.start()
-    expect(page.get_by_test_id("connection-status")).to_have_text("Connected", timeout=15000)
+    expect(page.get_by_test_id("connection-status")).to_have_text("Connected")
     expect(page.get_by_test_id("notice")).to_be_visible()
     expect(page.get_by_test_id("notice")).to_contain_text("new one")
     expect(page.get_by_test_id("step-count")).to_have_text("0")
