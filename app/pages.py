@@ -12,13 +12,9 @@ from app import __version__
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 DEFAULT_PRESET = "article"
-# Scripts only from this origin: no inline script or handler anywhere; Plotly injects <style>.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-PAGE_HEADERS = {"Cache-Control": "no-cache", "Content-Security-Policy": CSP}
+# The CSP (script-src 'self': no inline script or handler anywhere) comes from the app-wide
+# security middleware (app.security), as for every page.
+PAGE_HEADERS = {"Cache-Control": "no-cache"}
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
