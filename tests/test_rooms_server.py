@@ -121,9 +121,9 @@ def test_a_stalled_participant_slows_nobody(server: str) -> None:
                 compression=None,
                 close_timeout=0.5,  # the server has dropped it: no closing handshake to wait for
             ),
-            connect(ws_url, compression=None, max_size=None) as presenter,
-            connect(ws_url, compression=None, max_size=None) as reader1,
-            connect(ws_url, compression=None, max_size=None) as reader2,
+            connect(ws_url, compression=None, max_size=None, close_timeout=2) as presenter,
+            connect(ws_url, compression=None, max_size=None, close_timeout=2) as reader1,
+            connect(ws_url, compression=None, max_size=None, close_timeout=2) as reader2,
         ):
             await presenter.send(json.dumps({"type": "hello", "token": token}))
             await next_message(presenter, "welcome")
@@ -151,5 +151,12 @@ def test_a_stalled_participant_slows_nobody(server: str) -> None:
                 await read_frames(reader1, 0.2)
                 await read_frames(reader2, 0.2)
             await presenter.send(json.dumps({"type": "pause"}))
+            # Read up to the paused frame: a client whose queue is full of unread frames
+            # would wait out its close timeout for the server's close reply behind them.
+            for ws in (presenter, reader1, reader2):
+                while True:
+                    msg = await next_message(ws, "frame")
+                    if not msg["playing"]:
+                        break
 
     asyncio.run(scenario())
