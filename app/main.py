@@ -14,7 +14,7 @@ from starlette.staticfiles import StaticFiles
 from app import __version__, api, api_rooms, api_sessions, pages, pages_rooms, vendor, ws, ws_rooms
 from app.rooms import RoomRegistry
 from app.rooms import reaper_interval as room_reaper_interval
-from app.security import install_error_handlers, install_middleware
+from app.security import HARDENING_RESPONSES, install_error_handlers, install_middleware
 from app.settings import Settings
 from app.store import SessionStore
 
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        responses=HARDENING_RESPONSES,  # any route may answer these (SECURITY.md)
     )
     app.state.settings = settings
     app.state.store = store

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from app.schemas import ErrorOut
 from app.settings import Settings
 from app.stream import encode
 from app.ws import origin_allowed, refuse
@@ -84,6 +85,12 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:
     """A bug: JSON like every other answer, no traceback or internals (the log has them)."""
     return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+HARDENING_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "the body cannot be read (not UTF-8 JSON)"},
+    413: {"model": ErrorOut, "description": "the body is over the server's size limit"},
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:
