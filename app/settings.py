@@ -44,10 +44,11 @@ class Settings(BaseSettings):
         ge=1_000_000,
         description="multiply-adds one request, play frame or gradient check may cost (roughly)",
     )
+    # Above any keyboard auto-repeat (about 30/s): a learner holding the step key is not refused.
     ws_messages_per_second: float = Field(
-        20, gt=0, description="messages a WebSocket may send per second, on average"
+        40, gt=0, description="messages a WebSocket may send per second, on average"
     )
-    ws_message_burst: int = Field(40, ge=1, description="messages allowed at once above the rate")
+    ws_message_burst: int = Field(80, ge=1, description="messages allowed at once above the rate")
     ws_flood_limit: int = Field(
         100,
         ge=1,

@@ -184,9 +184,12 @@ class MessageRate:
     """A connection's message budget: a token bucket, plus a tally of refusals that closes a flood.
 
     `rate` messages per second on average, `burst` at once. A message over the budget is
-    refused (an error on the first of a run, then quietly); refusals are forgiven at `rate` per
-    second, and more than `flood_limit` outstanding mean the client keeps flooding: close it.
+    refused (with an error at most once per WARN_SECONDS, then quietly); refusals are forgiven at
+    `rate` per second, and more than `flood_limit` outstanding mean the client keeps flooding:
+    close it. Sending under twice the rate never closes (a held-down step key is not a flood).
     """
+
+    WARN_SECONDS = 1.0  # one explanation per second is plenty; more would flood the client back
 
     OK, WARN, QUIET, FLOOD = "ok", "warn", "quiet", "flood"
 
@@ -204,6 +207,7 @@ class MessageRate:
         self._tokens = float(burst)
         self._strikes = 0.0
         self._at = clock()
+        self._warned_at: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MessageRate:
@@ -221,11 +225,13 @@ class MessageRate:
         if self._tokens >= 1:
             self._tokens -= 1
             return self.OK
-        calm = self._strikes < 1  # the first refusal of a run says why; the rest add nothing
         self._strikes += 1
         if self._strikes > self.flood_limit:
             return self.FLOOD
-        return self.WARN if calm else self.QUIET
+        if self._warned_at is not None and now - self._warned_at < self.WARN_SECONDS:
+            return self.QUIET
+        self._warned_at = now
+        return self.WARN
 
     def message(self) -> str:
         """What a refused client reads."""

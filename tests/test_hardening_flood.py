@@ -128,7 +128,7 @@ def test_a_message_flood_is_closed_and_others_train_on() -> None:
             calm.send_json({"type": "step", "count": 5})
             frame = calm.receive_json()
             assert frame["type"] == "frame" and frame["step"] == 5
-        # The flood's accepted burst did step its session, and only a bounded number of times.
+        # The flood's burst did step its session, but far from all 2000 times.
         step = c.get(f"/api/sessions/{flooded}").json()["step"]
-        assert 40 <= step < 200
+        assert 80 <= step < 1000
         assert_healthy(c)

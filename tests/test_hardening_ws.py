@@ -170,11 +170,24 @@ def test_token_bucket_allows_bursts_warns_then_closes() -> None:
     rate = MessageRate(rate=10, burst=5, flood_limit=8, clock=clock)
     assert [rate.check() for _ in range(5)] == [MessageRate.OK] * 5
     assert rate.check() == MessageRate.WARN  # the first refusal says why
-    assert rate.check() == MessageRate.QUIET  # the rest of the run adds nothing
-    clock.now += 0.5  # refills 5 tokens and forgives 5 refusals
+    assert rate.check() == MessageRate.QUIET  # more within a second add nothing
+    clock.now += 1.0  # refills the bucket and forgives the refusals
     assert [rate.check() for _ in range(5)] == [MessageRate.OK] * 5
     verdicts = [rate.check() for _ in range(9)]
     assert verdicts[0] == MessageRate.WARN and verdicts[-1] == MessageRate.FLOOD
+    assert set(verdicts[1:-1]) == {MessageRate.QUIET}
+
+
+def test_a_held_key_is_refused_now_and_then_but_never_closed() -> None:
+    clock = Clock()
+    rate = MessageRate(rate=20, burst=40, flood_limit=100, clock=clock)
+    verdicts = []
+    for _ in range(30 * 60):  # a minute at 30 per second, one and a half times the rate
+        clock.now += 1 / 30
+        verdicts.append(rate.check())
+    assert MessageRate.FLOOD not in verdicts
+    assert verdicts.count(MessageRate.WARN) <= 60  # at most one explanation per second
+    assert verdicts.count(MessageRate.OK) >= 20 * 59
 
 
 def test_a_steady_client_under_the_rate_is_never_refused() -> None:
@@ -188,7 +201,7 @@ def test_a_steady_client_under_the_rate_is_never_refused() -> None:
 def test_a_flood_gets_an_error_then_a_1008_close(client: TestClient, sid: str) -> None:
     with client.websocket_connect(f"/ws/sessions/{sid}") as ws:
         receive(ws)
-        for _ in range(400):
+        for _ in range(600):
             ws.send_text('{"type": "pause"}')
         errors: list[str] = []
         with pytest.raises(WebSocketDisconnect) as closed:
@@ -210,10 +223,10 @@ def test_a_burst_under_the_limit_is_all_answered(client: TestClient, sid: str) -
     with client.websocket_connect(f"/ws/sessions/{sid}") as ws:
         receive(ws)
         ws.send_text('{"type": "reset"}')
-        for _ in range(30):  # under the burst of 40
+        for _ in range(60):  # under the burst of 80
             ws.send_text('{"type": "step", "count": 1}')
         step = 0
-        while step < 30:
+        while step < 60:
             msg = receive(ws)
             assert msg["type"] == "frame", msg
             step = msg["step"]
@@ -221,7 +234,7 @@ def test_a_burst_under_the_limit_is_all_answered(client: TestClient, sid: str) -
 
 def test_rooms_are_rate_limited_too(client: TestClient, room: dict[str, Any]) -> None:
     with client.websocket_connect(f"/ws/rooms/{room['code']}") as ws:
-        for _ in range(400):
+        for _ in range(600):
             ws.send_text('{"type": "select", "selection": {}}')
         with pytest.raises(WebSocketDisconnect) as closed:
             for _ in range(1000):
