@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        # Pinned, not "auto": the sans-I/O protocol costs the least per frame sent of uvicorn's
+        # three (benchmarks/room.py --ws, BENCHMARKS.md); a room sends 15,000 frames a second.
+        ws="websockets-sansio",
         ws_per_message_deflate=settings.ws_compression,
         # Frames far over the message limit are cut by the protocol (close 1009) before they
         # are buffered; up to twice the limit they reach the app, which answers with an error.

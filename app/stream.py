@@ -114,14 +114,24 @@ class Slot:
         """The frame waiting to be sent, if any."""
         return self._tick.frame if self._tick is not None else None
 
-    def offer(self, tick: Tick) -> None:
-        """Replace the unsent frame by a newer one, keeping the unsent part of the curve."""
+    def offer(self, tick: Tick, merged: dict[Tick, Tick] | None = None) -> None:
+        """Replace the unsent frame by a newer one, keeping the unsent part of the curve.
+
+        `merged` is shared by the slots of one broadcast: slots behind by the same frames hold
+        the same unsent Tick, so they share one merge and one encoding, not one per viewer.
+        """
         if self.closed:
             return
         if self._tick is None:
             self._tick = tick
         else:
-            self._tick = Tick(merge_frames(self._tick.frame, tick.frame))
+            older = self._tick
+            newer = merged.get(older) if merged is not None else None
+            if newer is None:
+                newer = Tick(merge_frames(older.frame, tick.frame))
+                if merged is not None:
+                    merged[older] = newer
+            self._tick = newer
         self._event.set()
 
     def error(self, message: str) -> None:
@@ -161,11 +171,44 @@ class Slot:
                 return out
 
 
-async def pump(slot: Slot, send_text: Callable[[str], Awaitable[None]]) -> None:
-    """A connection's sender task: send whatever is newest until the slot closes."""
-    while batch := await slot.next():
-        for text in batch:
-            await send_text(text)
+async def pump(
+    slot: Slot, send_text: Callable[[str], Awaitable[None]], timeout: float | None = None
+) -> None:
+    """A connection's sender task: send whatever is newest until the slot closes.
+
+    With `timeout`, a message the client takes no part of for that long raises TimeoutError
+    (a viewer that stopped reading). A watchdog checks the send in progress, rather than a timer
+    per message: a room pays the deadline once per `timeout`, not at every frame of every viewer.
+    """
+    if timeout is None:
+        while batch := await slot.next():
+            for text in batch:
+                await send_text(text)
+        return
+    loop = asyncio.get_running_loop()
+    started = 0.0  # loop time at which the send in progress began; 0.0 when none is
+
+    async def run() -> None:
+        nonlocal started
+        while batch := await slot.next():
+            for text in batch:
+                started = loop.time()
+                await send_text(text)
+                started = 0.0
+
+    task = asyncio.create_task(run())
+    try:
+        while not task.done():
+            since = started
+            left = timeout if not since else since + timeout - loop.time()
+            if since and left <= 0:
+                raise TimeoutError(f"a message took over {timeout:g} s to send")
+            await asyncio.wait({task}, timeout=left)
+        task.result()  # the sender's own end: closed slot, or the client gone
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
 
 
 class Runner:
@@ -366,10 +409,11 @@ class Runner:
         return frame
 
     def _broadcast(self, frame: Frame) -> None:
-        """One Tick for all: the JSON text is encoded once for the viewers that are up to date."""
+        """One Tick for all: one encoding for the viewers that are up to date, one per backlog."""
         tick = Tick(frame)
+        merged: dict[Tick, Tick] = {}
         for slot in self._slots:
-            slot.offer(tick)
+            slot.offer(tick, merged)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -139,14 +139,9 @@ async def serve(
     With `send_timeout`, a client that takes no message for that long is disconnected (a room's
     stalled participant), so its sender never waits on it forever.
     """
-    send: Callable[[str], Awaitable[None]] = websocket.send_text
-    if send_timeout is not None:
-
-        async def send(text: str) -> None:
-            await asyncio.wait_for(websocket.send_text(text), send_timeout)
-
     reader = asyncio.create_task(_read(websocket, slot, handle, settings))
-    sender = asyncio.create_task(pump(slot, send))
+    # The timeout is a watchdog in pump(), not a timer per message (benchmarks/room.py).
+    sender = asyncio.create_task(pump(slot, websocket.send_text, send_timeout))
     try:
         done, _ = await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
     finally:
