@@ -9,16 +9,26 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.staticfiles import StaticFiles
 
-from app import __version__, api, api_rooms, api_sessions, pages, pages_rooms, vendor, ws, ws_rooms
+from app import (
+    __version__,
+    api,
+    api_rooms,
+    api_sessions,
+    assets,
+    pages,
+    pages_rooms,
+    vendor,
+    ws,
+    ws_rooms,
+)
 from app.rooms import RoomRegistry
 from app.rooms import reaper_interval as room_reaper_interval
 from app.security import HARDENING_RESPONSES, install_error_handlers, install_middleware
 from app.settings import Settings
 from app.store import SessionStore
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_DIR: Path = assets.STATIC_DIR
 
 DESCRIPTION = """Watch backpropagation happen: a NumPy network trains step by step on the server
 and every frame (weights, gradients, loss) streams to the page.
@@ -84,8 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vendor.router)
     app.include_router(pages.router)
     app.include_router(pages_rooms.router)
-    # check_dir=False: the front end's files may not be there in every checkout or install.
-    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    # /static/v{hash}/...: gzipped once, cached for a year; unversioned paths still answer.
+    app.include_router(assets.router)
     return app
 
 

@@ -9,6 +9,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app import __version__
+from app.assets import STATIC
+from app.vendor import plotly_url
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 DEFAULT_PRESET = "article"
@@ -24,8 +26,8 @@ def page_context(**extra: object) -> dict[str, object]:
     """Values every page's base template needs (asset paths, version for cache busting)."""
     return {
         "version": __version__,
-        "static_prefix": "/static",
-        "plotly_src": "/vendor/plotly.min.js",
+        "static_prefix": STATIC.prefix,  # /static/v{hash}: cached for a year (app.assets)
+        "plotly_src": plotly_url(),
         "default_preset": DEFAULT_PRESET,
         **extra,
     }

@@ -16,6 +16,7 @@ from app.main import STATIC_DIR, create_app
 from app.protocol import CsvDataset, Frame, SessionConfig
 from app.settings import Settings
 from app.stream import encode
+from app.vendor import plotly_url
 
 DIVERGING = {
     "layers": [4, 5, 1],
@@ -294,17 +295,21 @@ def test_idle_sessions_expire() -> None:
 
 
 def test_plotly_is_served_gzipped_and_cached(client: TestClient) -> None:
-    r = client.get("/vendor/plotly.min.js", headers={"accept-encoding": "gzip"})
+    # The versioned URL the pages use is cached for a year; the bare one is revalidated.
+    url = plotly_url()
+    r = client.get(url, headers={"accept-encoding": "gzip"})
     assert r.status_code == 200
     assert r.headers["content-encoding"] == "gzip"
     assert "max-age=31536000" in r.headers["cache-control"]
+    bare = client.get("/vendor/plotly.min.js", headers={"accept-encoding": "gzip"})
+    assert bare.headers["cache-control"] == "no-cache" and bare.content == r.content
     assert "javascript" in r.headers["content-type"]
     assert b"plotly" in r.content[:2000].lower()  # httpx decoded the gzip
-    raw = client.get("/vendor/plotly.min.js", headers={"accept-encoding": "identity"})
+    raw = client.get(url, headers={"accept-encoding": "identity"})
     assert "content-encoding" not in raw.headers
     assert raw.content == r.content
     assert len(gzip.compress(raw.content)) < len(raw.content) / 2
-    again = client.get("/vendor/plotly.min.js", headers={"if-none-match": r.headers["etag"]})
+    again = client.get(url, headers={"if-none-match": r.headers["etag"]})
     assert again.status_code == 304
 
 
