@@ -199,12 +199,29 @@ export function lossTraces(history) {
 export function createLossView(div) {
   let drawn = -1;
   let logScale = null;
+  // The key is HTML beside the plot, not Plotly's legend: Plotly measures and redraws its
+  // legend at every redraw, which doubled the cost of the curve while playing (benchmarks/page.py).
+  const key = document.createElement('div');
+  key.className = 'loss-key';
+  const keyItem = (name, color, dash) => {
+    const item = document.createElement('span');
+    item.className = 'loss-key-item';
+    const swatch = document.createElement('span');
+    swatch.className = 'loss-key-swatch';
+    swatch.style.borderTop = `2px ${dash} ${color}`;
+    item.append(swatch, name);
+    key.append(item);
+    return item;
+  };
+  keyItem('training E', POS_HEX, 'solid');
+  const testKey = keyItem('test E', NEG_HEX, 'dotted');
+  testKey.hidden = true;
+  div.before(key);
   const layout = {
     margin: { l: 56, r: 12, t: 8, b: 40 },
     xaxis: { title: { text: 'step' }, zeroline: false, gridcolor: '#e8ebf0', rangemode: 'tozero' },
     yaxis: { title: { text: 'E' }, zeroline: false, gridcolor: '#e8ebf0', exponentformat: 'power', automargin: true },
-    showlegend: true,
-    legend: { orientation: 'h', x: 1, xanchor: 'right', y: 1.02, yanchor: 'bottom', font: { size: 11 } },
+    showlegend: false,
     paper_bgcolor: 'rgba(0,0,0,0)',
     plot_bgcolor: 'rgba(0,0,0,0)',
     font: { family: 'system-ui, -apple-system, "Segoe UI", sans-serif', size: 12, color: '#3a4352' },
@@ -217,6 +234,7 @@ export function createLossView(div) {
       if (history.version === drawn && log === logScale) return;
       drawn = history.version;
       logScale = log;
+      if (testKey.hidden === history.hasTest) testKey.hidden = !history.hasTest;
       layout.yaxis.type = log ? 'log' : 'linear';
       layout.datarevision += 1;
       // The config goes in once: passing it again makes Plotly rebuild its context every time.

@@ -186,6 +186,20 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
     textEl.append(str.slice(at));
   }
 
+  /** Change a text only when it differs: a rewrite costs a text relayout even when equal. */
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text;
+  }
+
+  /** Set a style property only when it changes (remembered on the element, not read back). */
+  function setStyle(node, prop, value) {
+    const seen = node.looks || (node.looks = {});
+    if (seen[prop] !== value) {
+      seen[prop] = value;
+      node.style[prop] = value;
+    }
+  }
+
   function truncate(s, n) {
     s = String(s);
     return s.length > n ? s.slice(0, n - 1) + '…' : s;
@@ -210,9 +224,20 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
         for (let j = 0; j < rows[i].length; j++) {
           const v = vals[l][i][j];
           const line = rows[i][j];
-          line.style.stroke = divergingRGB(mx > 0 && v !== null ? (v / mx) * 0.55 + Math.sign(v) * 0.45 : null);
-          line.style.strokeWidth = String(edgeWidth(v, mx));
-          line.style.opacity = String(v === null ? 0.5 : 0.35 + 0.65 * Math.sqrt(Math.min(1, Math.abs(v) / (mx || 1))));
+          // Written only when they change, widths to 0.1 px and opacities to 0.01 (what shows):
+          // while playing most edges keep their look from one frame to the next, and an edge
+          // left alone costs the browser no style, layout or paint work (benchmarks/page.py).
+          const stroke = divergingRGB(mx > 0 && v !== null ? (v / mx) * 0.55 + Math.sign(v) * 0.45 : null);
+          const sw = edgeWidth(v, mx).toFixed(1);
+          // stroke-opacity, not opacity: the same look for a single stroke, but opacity makes
+          // Chromium paint every edge in its own offscreen layer.
+          const so = (v === null ? 0.5 : 0.35 + 0.65 * Math.sqrt(Math.min(1, Math.abs(v) / (mx || 1)))).toFixed(2);
+          if (line.look !== `${stroke} ${sw} ${so}`) {
+            line.look = `${stroke} ${sw} ${so}`; // a JS property: an attribute would restyle
+            line.style.stroke = stroke;
+            line.style.strokeWidth = sw;
+            line.style.strokeOpacity = so;
+          }
         }
       }
     }
@@ -225,7 +250,7 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
       const ys = data.y[s] || [];
       svg.querySelectorAll('.io-target').forEach((t) => {
         const k = Number(t.dataset.target);
-        t.textContent = `Y = ${fmt(Array.isArray(ys) ? ys[k] : ys, width < 520 ? 2 : 3)}`;
+        setText(t, `Y = ${fmt(Array.isArray(ys) ? ys[k] : ys, width < 520 ? 2 : 3)}`);
       });
     }
     nodes.forEach((col, l) => {
@@ -235,16 +260,16 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
       col.forEach((n, k) => {
         const v = a ? a[k] : NaN;
         const tone = bounded ? (v - 0.5) * 2 : nodeTone(v, l === 0 ? sc : Math.max(1, sc));
-        n.circle.style.fill = a ? divergingRGB(tone) : '#f2f3f5';
-        n.text.textContent = a ? fmt(v, 2) : '';
-        n.text.style.fill = Math.abs(tone) > 0.6 ? '#fff' : '#1d2430';
+        setStyle(n.circle, 'fill', a ? divergingRGB(tone) : '#f2f3f5');
+        setText(n.text, a ? fmt(v, 2) : '');
+        setStyle(n.text, 'fill', Math.abs(tone) > 0.6 ? '#fff' : '#1d2430');
         if (l > 0) {
           const b = bvals[l - 1];
           const bv = b ? (b.length === 1 ? b[0] : b[k]) : null;
-          n.ring.style.stroke = divergingRGB(bmx > 0 && bv !== null ? (bv / bmx) * 0.55 + Math.sign(bv) * 0.45 : null);
-          n.ring.style.strokeWidth = String(edgeWidth(bv, bmx, 0.5, 4));
+          setStyle(n.ring, 'stroke', divergingRGB(bmx > 0 && bv !== null ? (bv / bmx) * 0.55 + Math.sign(bv) * 0.45 : null));
+          setStyle(n.ring, 'strokeWidth', edgeWidth(bv, bmx, 0.5, 4).toFixed(1));
         } else {
-          n.ring.style.strokeWidth = '0';
+          setStyle(n.ring, 'strokeWidth', '0');
         }
       });
     });
