@@ -36,8 +36,12 @@ lint: $(STAMP)
 test: $(STAMP) chromium lint
 	$(BIN)/python -m pytest -q
 
+# Short runs of every benchmark (a few minutes in all); BENCHMARKS.md has the full commands.
 bench: $(STAMP) chromium
 	$(BIN)/python benchmarks/engine.py --quick
+	$(BIN)/python benchmarks/stream.py --seconds 3
+	$(BIN)/python benchmarks/room.py --seconds 5
+	$(BIN)/python benchmarks/page.py --seconds 5
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

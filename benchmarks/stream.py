@@ -78,11 +78,44 @@ def bare_rate(seconds: float = 2.0) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def frame_sizes() -> list[str]:
+    """Encoded size of a typical mid-run frame (one loss) per field, and the cost of building
+    and encoding it; a room encodes each frame once and sends the same text to everyone."""
+    from app.stream import encode
+
+    lines = []
+    cases = (("article [4,5,1]", {"preset": "article"}), ("spiral [2,8,8,1]", {"preset": "spiral"}))
+    for name, cfg in cases:
+        s = TrainingSession(resolve(SessionConfigIn.model_validate(cfg)))
+        s.advance(150)
+        s.advance(1)
+        frame = s.frame(since=s.step_count - 1)  # what play sends at 1 step per frame
+        text = encode(frame)
+        parts = {k: len(encode(frame[k])) for k in ("weights", "biases", "gradients", "losses")}
+        rest = len(text) - sum(parts.values())
+        n = 2000
+        t0 = time.perf_counter()
+        for _ in range(n):
+            s.frame(since=s.step_count - 1)
+        build = (time.perf_counter() - t0) / n
+        t0 = time.perf_counter()
+        for _ in range(n):
+            encode(frame)
+        enc = (time.perf_counter() - t0) / n
+        lines.append(
+            f"frame {name}: {len(text)} bytes (weights {parts['weights']}, gradients "
+            f"{parts['gradients']}, biases {parts['biases']}, losses {parts['losses']}, "
+            f"other fields {rest}); built in {build * 1e6:.0f} us, encoded in {enc * 1e6:.0f} us"
+        )
+    return lines
+
+
 def main() -> None:
     """Print details and one summary line."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5.0)
     args = ap.parse_args()
+    sizes = frame_sizes()
     env = {"BACKPROP_MAX_STEPS_PER_FRAME": "100000"}
     with server(env) as (base, _):
         a = asyncio.run(play(base, 100, 60, args.seconds))
@@ -100,6 +133,8 @@ def main() -> None:
         f"play saturated ({spf} steps/frame): {sat['steps']:.0f} steps/s, "
         f"{sat['fps']:.1f} frames/s, holes: {sat['holes']}"
     )
+    for line in sizes:
+        print(line)
     print(f"summary: {a['fps']:.1f} frames/s at 60x100; streaming trains at "
           f"{sat['steps'] / bare:.0%} of bare engine speed")  # fmt: skip
 

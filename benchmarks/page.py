@@ -1,0 +1,209 @@
+"""The visualiser page in headless Chromium: bytes of a first load, frames rendered while playing.
+
+Run: .venv/bin/python benchmarks/page.py [--seconds 10] [--spf 10]
+
+First load: a fresh browser context (empty cache) opens `/?preset=spiral`; every response's
+bytes on the wire (CDP `Network.loadingFinished.encodedDataLength`: headers and the body as
+sent, i.e. gzipped when it was) are summed until the network is idle. A second visit in the same
+context shows what the cache saves. Rendering: while the spiral preset plays (decision boundary
+shown, `--spf` steps per frame at the page's 30 frames/s), a `requestAnimationFrame` loop in the
+page counts the frames Chromium rendered per second; the page's own timings
+(`window.backpropStudio.state.prof`) and long tasks (> 50 ms) say where the time went.
+Chromium runs without a GPU, so the page is painted in software on the same 2 cores as the
+server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page, sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._server import server
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+BUDGET = 2 * 1024 * 1024
+
+COUNT_FRAMES = """(ms) => new Promise((resolve) => {
+  const times = [];
+  const t0 = performance.now();
+  const prof0 = {...window.backpropStudio.state.prof};
+  const longTasks = [];
+  let obs = null;
+  try {
+    obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) longTasks.push(e.duration);
+    });
+    obs.observe({ type: 'longtask' });
+  } catch (e) { /* older browsers: no long-task timing */ }
+  function tick(now) {
+    times.push(now);
+    if (now - t0 < ms) requestAnimationFrame(tick);
+    else {
+      if (obs) obs.disconnect();
+      const prof = window.backpropStudio.state.prof;
+      const delta = {};
+      for (const k of Object.keys(prof)) delta[k] = prof[k] - (prof0[k] || 0);
+      const gaps = times.slice(1).map((t, i) => t - times[i]).sort((a, b) => a - b);
+      resolve({
+        frames: times.length - 1,
+        seconds: (times[times.length - 1] - times[0]) / 1000,
+        gapP50: gaps[Math.floor(gaps.length / 2)] || 0,
+        gapP99: gaps[Math.floor(gaps.length * 0.99)] || 0,
+        gapMax: gaps[gaps.length - 1] || 0,
+        longTasks,
+        prof: delta,
+      });
+    }
+  }
+  requestAnimationFrame(tick);
+})"""
+
+
+def wait_for(page: Page, expression: str, seconds: float = 30.0) -> None:
+    """Poll an expression (page.evaluate: the page's CSP forbids wait_for_function's eval)."""
+    for _ in range(int(seconds * 20)):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(50)
+    raise TimeoutError(expression)
+
+
+def first_load(page: Page, url: str) -> dict[str, Any]:
+    """Bytes on the wire per response for one navigation, until the network is idle."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    urls: dict[str, str] = {}
+    sizes: dict[str, float] = {}
+    cached: set[str] = set()
+    cdp.on(
+        "Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"])
+    )
+    cdp.on("Network.requestServedFromCache", lambda e: cached.add(e["requestId"]))
+    cdp.on(
+        "Network.responseReceived",
+        lambda e: e["response"].get("fromDiskCache") and cached.add(e["requestId"]),
+    )
+    cdp.on(
+        "Network.loadingFinished",
+        lambda e: sizes.__setitem__(e["requestId"], e["encodedDataLength"]),
+    )
+    page.goto(url, wait_until="networkidle")
+    wait_for(page, "!!(window.backpropStudio && window.backpropStudio.state.frame)")
+    cdp.detach()
+    rows = sorted(
+        ((sizes[r], urls.get(r, "?"), r in cached) for r in sizes), key=lambda row: -row[0]
+    )
+    return {"total": sum(s for s, _, _ in rows), "rows": rows}
+
+
+METRICS = ("TaskDuration", "ScriptDuration", "RecalcStyleDuration", "LayoutDuration")
+
+
+def metrics(cdp: Any) -> dict[str, float]:
+    """Chromium's cumulative main-thread timings (seconds): all tasks, script, style, layout."""
+    got = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {k: float(got.get(k, 0.0)) for k in METRICS}
+
+
+def print_profile(profile: dict[str, Any], base: str, top: int = 25) -> None:
+    """Self time per function of a CDP CPU profile (Profiler.stop), hottest first."""
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    hits: dict[int, int] = {}
+    for sample in profile["samples"]:
+        hits[sample] = hits.get(sample, 0) + 1
+    total = sum(hits.values()) or 1
+    by_fn: dict[str, int] = {}
+    for node_id, n in hits.items():
+        f = nodes[node_id]["callFrame"]
+        where = f["url"].replace(base, "").split("/")[-1]
+        key = f"{f['functionName'] or '(anonymous)'} {where}:{f['lineNumber'] + 1}"
+        by_fn[key] = by_fn.get(key, 0) + n
+    print("  CPU profile, self time:")
+    for key, n in sorted(by_fn.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"    {n / total:6.1%}  {key}")
+
+
+def main() -> None:
+    """Print the first-load bytes, the repeat-visit bytes, the frame rate, and a summary."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--spf", type=int, default=10, help="steps per frame while playing")
+    ap.add_argument("--profile", action="store_true", help="print the page's hottest functions")
+    args = ap.parse_args()
+    with server() as (base, _), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        page = context.new_page()
+        url = f"{base}/?preset=spiral&spf={args.spf}"
+        load = first_load(page, url)
+        print(f"first load: {load['total'] / 1024:.0f} KiB over {len(load['rows'])} responses")
+        for size, where, _ in load["rows"][:6]:
+            print(f"  {size / 1024:8.1f} KiB  {where.replace(base, '')}")
+        page2 = context.new_page()
+        again = first_load(page2, url)
+        hits = sum(1 for _, _, c in again["rows"] if c)
+        print(
+            f"second visit (same browser): {again['total'] / 1024:.0f} KiB, "
+            f"{hits} of {len(again['rows'])} responses from the cache"
+        )
+        page2.close()
+        idle = page.evaluate(COUNT_FRAMES, 2000)  # the ceiling: the same page, not playing
+        page.get_by_test_id("play-button").click()
+        wait_for(page, "window.backpropStudio.state.prof.frames > 30")
+        page.wait_for_timeout(1000)  # warm up: the boundary and the curve have been drawn
+        cdp = context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        m0 = metrics(cdp)
+        if args.profile:
+            cdp.send("Profiler.enable")
+            cdp.send("Profiler.start")
+        r = page.evaluate(COUNT_FRAMES, args.seconds * 1000)
+        m1 = metrics(cdp)
+        if args.profile:
+            print_profile(cdp.send("Profiler.stop")["profile"], base)
+        page.get_by_test_id("play-button").click()
+        browser.close()
+    fps = r["frames"] / r["seconds"]
+    print(f"idle page (not playing): {idle['frames'] / idle['seconds']:.1f} rendered frames/s")
+    prof = r["prof"]
+    print(
+        f"while playing spiral ({args.spf} steps/frame): {fps:.1f} rendered frames/s "
+        f"(rAF gap p50 {r['gapP50']:.1f} ms, p99 {r['gapP99']:.1f} ms, max {r['gapMax']:.0f} ms); "
+        f"{prof.get('frames', 0) / r['seconds']:.1f} stream frames/s received"
+    )
+    per = []
+    for key in ("network", "loss", "data", "matrix"):
+        n = prof.get(f"{key}N", 0)
+        if n:
+            per.append(f"{key} {prof[key] / n:.1f} ms x {n / r['seconds']:.1f}/s")
+    busy = {k: (m1[k] - m0[k]) / r["seconds"] for k in METRICS}
+    shown = [f"{k.removesuffix('Duration').lower()} {v * 1000:.0f} ms" for k, v in busy.items()]
+    print("  main thread per second (CDP Performance.getMetrics): " + ", ".join(shown))
+    long = r["longTasks"]
+    print(
+        "  page's own timings: " + ", ".join(per) + f"; long tasks: {len(long)}"
+        + (f" (longest {max(long):.0f} ms)" if long else "")
+    )  # fmt: skip
+    print(
+        f"summary: first load {load['total'] / 1024:.0f} KiB "
+        f"({'within' if load['total'] <= BUDGET else 'OVER'} 2 MiB), "
+        f"{fps:.1f} rendered frames/s while playing spiral"
+    )
+
+
+if __name__ == "__main__":
+    main()
