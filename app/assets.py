@@ -22,6 +22,7 @@ import mimetypes
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 VERSION = re.compile(r"v[0-9a-f]{12}")
 COMPRESSIBLE = ("text/", "application/javascript", "application/json", "image/svg+xml")
+CHECK_SECONDS = 1.0  # how stale the version may be after a file changes (development)
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css"}
 
 router = APIRouter(include_in_schema=False)
@@ -77,6 +79,7 @@ class StaticAssets:
         self.root = root.resolve()
         self._assets: dict[str, Asset] = {}
         self._version: tuple[tuple[tuple[str, int, int], ...], str] | None = None
+        self._checked = -CHECK_SECONDS
         self._lock = threading.Lock()  # sync routes run in worker threads
 
     def _files(self) -> list[tuple[str, int, int]]:
@@ -94,9 +97,17 @@ class StaticAssets:
 
     @property
     def version(self) -> str:
-        """`v` and 12 hex digits of a digest over every file's path and content."""
-        files = tuple(self._files()) if self.root.is_dir() else ()
+        """`v` and 12 hex digits of a digest over every file's path and content.
+
+        The folder is looked at again at most once a second: a room of 500 opening the page
+        at once asks for it 10,000 times.
+        """
         cached = self._version
+        now = time.monotonic()
+        if cached is not None and now - self._checked < CHECK_SECONDS:
+            return cached[1]
+        self._checked = now
+        files = tuple(self._files()) if self.root.is_dir() else ()
         if cached is not None and cached[0] == files:
             return cached[1]
         digest = hashlib.sha256()

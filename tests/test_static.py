@@ -111,9 +111,10 @@ def test_head_and_not_found(client: TestClient) -> None:
         assert "from app" not in r.text
 
 
-def test_the_version_follows_the_files(tmp_path: Path) -> None:
+def test_the_version_follows_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "js").mkdir()
     (tmp_path / "js" / "a.js").write_text("export const a = 1;\n" * 50)
+    monkeypatch.setattr("app.assets.CHECK_SECONDS", 0.0)  # look at the folder every time
     assets = StaticAssets(tmp_path)
     first = assets.version
     assert re.fullmatch(r"v[0-9a-f]{12}", first)
