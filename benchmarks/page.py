@@ -141,7 +141,7 @@ def main() -> None:
     """Print the first-load bytes, the repeat-visit bytes, the frame rate, and a summary."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--spf", type=int, default=10, help="steps per frame while playing")
+    ap.add_argument("--spf", type=int, default=1, help="steps per frame while playing (page: 1)")
     ap.add_argument("--profile", action="store_true", help="print the page's hottest functions")
     args = ap.parse_args()
     with server() as (base, _), sync_playwright() as pw:
