@@ -24,6 +24,7 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import socket
 import statistics
 import sys
 import time
@@ -94,7 +95,7 @@ class Participant(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         key = base64.b64encode(os.urandom(16)).decode()
-        transport.write(
+        self.transport.write(
             f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n".encode()
@@ -178,9 +179,19 @@ async def connect(
 ) -> Participant:
     """Open one participant and wait for its handshake."""
     loop = asyncio.get_running_loop()
-    _, proto = await loop.create_connection(
-        lambda: Participant(f"{host}:{port}", path, window, arrivals, **kw), host, port
-    )
+    sock = None
+    if kw.get("stall"):
+        # A tiny receive buffer, as a phone that went to sleep: the server's sends back up
+        # within seconds rather than after filling megabytes of loopback buffers.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (host, port))
+    factory = lambda: Participant(f"{host}:{port}", path, window, arrivals, **kw)  # noqa: E731
+    if sock is not None:
+        _, proto = await loop.create_connection(factory, sock=sock)
+    else:
+        _, proto = await loop.create_connection(factory, host, port)
     await proto.ready
     return proto
 
