@@ -17,6 +17,7 @@ import { createToasts, createTooltip, h } from './ui.js';
 const $ = (id) => document.getElementById(id);
 const CSV_KEY = 'backprop-studio.csv';
 const FPS = 30;
+const NETWORK_MS = 45; // the network diagram's shortest redraw interval while playing (~20/s)
 
 const S = {
   id: null,
@@ -31,6 +32,7 @@ const S = {
   view: { mode: 'weights', sample: 0, sel: null, log: false, spf: 1 },
   dirty: false,
   lastLossDraw: 0,
+  lastNetDraw: 0,
   lastDataDraw: 0,
   lastMatrixDraw: 0,
   pending: { loss: false, data: false, matrix: false },
@@ -160,7 +162,13 @@ function render(now) {
   const hasTest = f.test_loss !== null && f.test_loss !== undefined;
   document.querySelector('.test-readout').hidden = !hasTest;
   if (hasTest) setText($('test-loss-value'), String(Number(f.test_loss.toPrecision(6))));
-  timed('network', () => network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel }));
+  // While playing, the diagram redraws at most every NETWORK_MS: its SVG is re-rasterised at
+  // each change, which on a machine without GPU raster costs more than everything else on the
+  // page together (benchmarks/page.py: 44 -> 51 rendered frames/s on 2 shared cores).
+  if (!S.playing || now - S.lastNetDraw >= NETWORK_MS) {
+    S.lastNetDraw = now;
+    timed('network', () => network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel }));
+  } else schedule();
 
   // While playing, a heavy redraw waits at least `ms` and 8x its own last cost (each panel
   // takes at most an eighth of the main thread), so the page stays responsive and keeps
