@@ -5,7 +5,9 @@ Run: .venv/bin/python benchmarks/stream.py [--seconds 5]
 Plays the article net at 60 fps with 100 steps per frame and counts frames and steps a
 client receives; then plays with more steps per frame than the engine can do in 1/60 s, so
 training is the bottleneck, and compares its steps per second with the bare engine's
-(TrainingSession.advance, run in this process right before) — the cost of streaming.
+(TrainingSession.advance in this process, interleaved with 3 rounds of saturated play) — the
+cost of streaming. Also prints a typical frame's encoded size per field and its build and
+encoding cost.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.presets import resolve
 from app.protocol import SessionConfigIn
 from app.training import TrainingSession
-from benchmarks._server import server
+from benchmarks._server import cpu_seconds, machine_busy, server
 
 
 def create(base: str) -> str:
@@ -68,17 +70,14 @@ async def play(base: str, spf: int, fps: float, seconds: float) -> dict[str, flo
         return {"fps": frames / elapsed, "steps": (msg["step"] - step0) / elapsed, "holes": holes}
 
 
-def bare_rate(seconds: float = 2.0) -> float:
-    """The engine's own steps per second on the article net, in this process: the best of
-    short runs, so a moment of load from other users of the machine does not lower it."""
+def bare_rate(seconds: float = 1.0) -> float:
+    """The engine's own steps per second on the article net, in this process."""
     s = TrainingSession(resolve(SessionConfigIn(preset="article")))
     s.advance(2000)
-    best, t_end = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < t_end:
-        t0 = time.perf_counter()
-        n = s.advance(2000)
-        best = max(best, n / (time.perf_counter() - t0))
-    return best
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        n += s.advance(500)
+    return n / (time.perf_counter() - t0)
 
 
 def frame_sizes() -> list[str]:
@@ -120,21 +119,42 @@ def main() -> None:
     args = ap.parse_args()
     sizes = frame_sizes()
     env = {"BACKPROP_MAX_STEPS_PER_FRAME": "100000"}
-    with server(env) as (base, _):
+    with server(env) as (base, proc):
         a = asyncio.run(play(base, 100, 60, args.seconds))
-        bare = bare_rate()
-        # Twice what the engine can do per 1/60 s: training, not the clock, sets the pace.
-        spf = int(2 * bare / 60)
-        sat = asyncio.run(play(base, spf, 60, args.seconds))
-        bare = max(bare, bare_rate())  # before and after, as the machine's load drifts
+        # Saturated play (twice what the engine can do per 1/60 s: training, not the clock,
+        # sets the pace) interleaved with the bare engine, 3 rounds: this machine's speed
+        # drifts by 2x within minutes (shared host), so both are measured side by side.
+        bares, sats, shares = [], [], []
+        busy0 = machine_busy()
+        for _ in range(3):
+            bares.append(bare_rate())
+            spf = int(2 * bares[-1] / 60)
+            cpu0, wall0 = cpu_seconds(proc.pid), time.perf_counter()
+            sats.append(asyncio.run(play(base, spf, 60, args.seconds / 3)))
+            shares.append((cpu_seconds(proc.pid) - cpu0) / (time.perf_counter() - wall0))
+        bares.append(bare_rate())
+        busy = machine_busy(busy0)
+        bare = sum(bares) / len(bares)
+        share = sum(shares) / len(shares)
+        sat = {
+            "steps": sum(x["steps"] for x in sats) / len(sats),
+            "fps": sum(x["fps"] for x in sats) / len(sats),
+            "holes": sum(x["holes"] for x in sats),
+        }
     print(
         f"play 60 fps x 100 steps: {a['fps']:.1f} frames/s, {a['steps']:.0f} steps/s "
         f"(asked 6000), holes in the curve: {a['holes']}"
     )
-    print(f"bare engine (this process): {bare:.0f} steps/s")
+    print(f"bare engine (this process, mean of 4 interleaved runs): {bare:.0f} steps/s")
     print(
-        f"play saturated ({spf} steps/frame): {sat['steps']:.0f} steps/s, "
+        f"play saturated ({spf} steps/frame, 3 rounds): {sat['steps']:.0f} steps/s, "
         f"{sat['fps']:.1f} frames/s, holes: {sat['holes']}"
+    )
+    per_cpu = sat["steps"] / max(share, 1e-9)
+    print(
+        f"  bare per round: {', '.join(f'{b:.0f}' for b in bares)} steps/s; server CPU while "
+        f"saturated: {share:.0%} of a core, {per_cpu:.0f} steps per CPU-second; "
+        f"whole machine {busy:.0%} busy (2 cores = 200%)"
     )
     for line in sizes:
         print(line)
