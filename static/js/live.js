@@ -9,7 +9,7 @@ import { lossFormula, renderChain, renderChainMessage } from './chain-view.js';
 import { createMatrixView } from './matrix-view.js';
 import { createDataView } from './data-view.js';
 import { createGuide, GUIDE_STEPS } from './guide.js';
-import { biasName, weightName } from './nn.js';
+import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
 import { createToasts, createTooltip, h } from './ui.js';
 
@@ -184,23 +184,15 @@ export function createLive({ onUserView, refreshConfig } = {}) {
   // ---------------------------------------------------------------- selection
 
   function sizes() {
-    const W = S.frame?.weights;
-    if (!W || !W.length) return S.config?.layers || [];
-    return [W[0].length, ...W.map((w) => (w[0] ? w[0].length : 0))];
+    return layerSizes(S.frame, S.config);
   }
 
   function validSel(sel) {
-    const sz = sizes();
-    const L = sz.length - 1;
-    if (!sel || typeof sel !== 'object' || !(sel.layer >= 0 && sel.layer < L)) return false;
-    if (!(sel.j >= 0 && sel.j < sz[sel.layer + 1])) return false;
-    if (sel.kind === 'weight') return sel.i >= 0 && sel.i < sz[sel.layer];
-    return sel.kind === 'bias';
+    return isValidSel(sel, sizes());
   }
 
   function defaultSel() {
-    const L = sizes().length - 1;
-    return { kind: 'weight', layer: Math.max(0, L - 1), i: 0, j: 0 };
+    return defaultSelFor(sizes());
   }
 
   function select(sel) {

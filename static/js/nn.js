@@ -38,6 +38,27 @@ export function paramName(sel, nLayers, sharedBias = false) {
   return `${weightName(sel.layer, nLayers)}[${sel.i},${sel.j}]`;
 }
 
+/** Layer widths from a frame's weights (or the config before the first frame). */
+export function layerSizes(frame, config) {
+  const W = frame?.weights;
+  if (!W || !W.length) return config?.layers || [];
+  return [W[0].length, ...W.map((w) => (w[0] ? w[0].length : 0))];
+}
+
+/** Whether a selection ({kind, layer, i, j}) names a parameter of a net with these widths. */
+export function isValidSel(sel, sizes) {
+  const L = sizes.length - 1;
+  if (!sel || typeof sel !== 'object' || !(sel.layer >= 0 && sel.layer < L)) return false;
+  if (!(sel.j >= 0 && sel.j < sizes[sel.layer + 1])) return false;
+  if (sel.kind === 'weight') return sel.i >= 0 && sel.i < sizes[sel.layer];
+  return sel.kind === 'bias';
+}
+
+/** The first weight of the output layer: the article's W_ho[0,0]. */
+export function defaultSel(sizes) {
+  return { kind: 'weight', layer: Math.max(0, sizes.length - 2), i: 0, j: 0 };
+}
+
 export const ACTIVATIONS = {
   sigmoid: (z) => 1 / (1 + Math.exp(-z)),
   tanh: Math.tanh,
