@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import io
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, cast
 
 import segno
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.api_sessions import SettingsDep, StoreDep
+from app.api_sessions import ChainDep, SettingsDep, StoreDep
 from app.protocol import SessionConfigIn, Strict
 from app.responses import json_response
 from app.rooms import Room, RoomRegistry, RoomsFullError
@@ -155,20 +155,9 @@ async def room_matrix(room: RoomDep) -> Response:
 
 
 @router.get("/{code}/chain", responses=ROOM_ERRORS)
-async def room_chain(
-    room: RoomDep,
-    layer: Annotated[int, Query(ge=0, description="weight layer, 0 = input to first hidden")],
-    j: Annotated[int, Query(ge=0, description="neuron of layer+1")],
-    kind: Annotated[Literal["weight", "bias"], Query()] = "weight",
-    i: Annotated[int | None, Query(ge=0, description="neuron of layer (kind=weight)")] = None,
-) -> Response:
+async def room_chain(room: RoomDep, query: ChainDep) -> Response:
     """The chain rule for one weight or bias at the room's current step."""
-    if kind == "weight" and i is None:
-        raise HTTPException(422, "i: required for kind=weight")
-    try:
-        return json_response(room.session.chain(kind, layer, i, j))
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    return query.answer(room.session)
 
 
 @router.get(

@@ -14,6 +14,7 @@ from app.responses import json_response
 from app.schemas import ERRORS, FrameOut, SessionCreated
 from app.settings import Settings
 from app.store import Entry, SessionStore, StoreFullError, new_session
+from app.training import TrainingSession
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
@@ -143,21 +144,35 @@ async def delete_session(session_id: str, store: StoreDep) -> Response:
     return Response(status_code=204)
 
 
+class ChainQuery:
+    """The parameter a chain-rule request names; sessions and rooms answer it alike."""
+
+    def __init__(
+        self,
+        layer: Annotated[int, Query(ge=0, description="weight layer, 0 = input to first hidden")],
+        j: Annotated[int, Query(ge=0, description="neuron of layer+1")],
+        kind: Annotated[Literal["weight", "bias"], Query()] = "weight",
+        i: Annotated[int | None, Query(ge=0, description="neuron of layer (kind=weight)")] = None,
+    ) -> None:
+        self.layer, self.j, self.kind, self.i = layer, j, kind, i
+
+    def answer(self, session: TrainingSession) -> Response:
+        """The session's breakdown, or a 422 naming what is wrong with the parameter."""
+        if self.kind == "weight" and self.i is None:
+            raise HTTPException(422, "i: required for kind=weight")
+        try:
+            return json_response(session.chain(self.kind, self.layer, self.i, self.j))
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+
+
+ChainDep = Annotated[ChainQuery, Depends()]
+
+
 @router.get("/{session_id}/chain", responses=ERRORS)
-async def chain_rule(
-    entry: EntryDep,
-    layer: Annotated[int, Query(ge=0, description="weight layer, 0 = input to first hidden")],
-    j: Annotated[int, Query(ge=0, description="neuron of layer+1")],
-    kind: Annotated[Literal["weight", "bias"], Query()] = "weight",
-    i: Annotated[int | None, Query(ge=0, description="neuron of layer (kind=weight)")] = None,
-) -> Response:
+async def chain_rule(entry: EntryDep, query: ChainDep) -> Response:
     """The chain rule for one weight or bias, with the current numbers filled in."""
-    if kind == "weight" and i is None:
-        raise HTTPException(422, "i: required for kind=weight")
-    try:
-        return json_response(entry.session.chain(kind, layer, i, j))
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    return query.answer(entry.session)
 
 
 @router.get("/{session_id}/matrix", responses=ERRORS)
