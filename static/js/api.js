@@ -72,14 +72,13 @@ export function wsUrl(path) {
 }
 
 /**
- * A session's WebSocket with automatic reconnect and exponential backoff.
- * Before reconnecting it asks GET /api/sessions/{id}: a 404 means the session is gone
- * (say, the server restarted) and `onGone` is called instead.
- * Callbacks: onMessage(msg), onStatus(state, detail), onOpen(), onGone().
+ * A WebSocket on a path of this origin that reconnects with backoff (0.25 s doubling to 5 s).
+ * onClose(event) may return false to stop reconnecting (the room is gone, or full).
+ * Callbacks: onMessage(msg), onStatus(state, detail), onOpen(), onClose(event).
  */
-export class SessionSocket {
-  constructor(sessionId, handlers = {}) {
-    this.id = sessionId;
+export class LiveSocket {
+  constructor(path, handlers = {}) {
+    this.path = path;
     this.h = handlers;
     this.ws = null;
     this.closed = false;
@@ -89,10 +88,10 @@ export class SessionSocket {
 
   connect() {
     if (this.closed) return;
-    this.status('connecting');
+    this.h.onStatus?.('connecting');
     let ws;
     try {
-      ws = new WebSocket(wsUrl(`/ws/sessions/${encodeURIComponent(this.id)}`));
+      ws = new WebSocket(wsUrl(this.path));
     } catch {
       this.retry();
       return;
@@ -101,7 +100,7 @@ export class SessionSocket {
     ws.onopen = () => {
       if (this.closed || ws !== this.ws) return;
       this.attempt = 0;
-      this.status('connected');
+      this.h.onStatus?.('connected');
       this.h.onOpen?.();
     };
     ws.onmessage = (ev) => {
@@ -114,48 +113,33 @@ export class SessionSocket {
       }
       this.h.onMessage?.(msg);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (ws !== this.ws) return;
       this.ws = null;
-      if (!this.closed) this.retry();
+      if (this.closed) return;
+      if (this.h.onClose?.(ev) === false) {
+        this.closed = true;
+        return;
+      }
+      this.retry();
     };
     ws.onerror = () => {};
   }
 
-  /** Backoff: 0.25 s, 0.5 s, 1 s, 2 s, 4 s, then every 5 s. */
-  delay() {
-    return Math.min(5000, 250 * 2 ** this.attempt);
-  }
-
   retry() {
     if (this.closed || this.timer) return;
-    const wait = this.delay();
+    const wait = Math.min(5000, 250 * 2 ** this.attempt);
     this.attempt += 1;
-    this.status('reconnecting', wait);
-    this.timer = setTimeout(() => this.probe(), wait);
+    this.h.onStatus?.('reconnecting', wait);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.reconnect();
+    }, wait);
   }
 
-  async probe() {
-    this.timer = null;
-    if (this.closed) return;
-    try {
-      await api.getSession(this.id);
-    } catch (err) {
-      if (this.closed) return;
-      if (err.status === 404) {
-        this.closed = true;
-        this.status('gone');
-        this.h.onGone?.();
-        return;
-      }
-      this.retry();
-      return;
-    }
+  /** What the backoff timer does: connect again (subclasses may check first). */
+  reconnect() {
     this.connect();
-  }
-
-  status(state, detail) {
-    this.h.onStatus?.(state, detail);
   }
 
   get open() {
@@ -173,9 +157,9 @@ export class SessionSocket {
     this.closed = true;
     clearTimeout(this.timer);
     this.timer = null;
-    if (this.ws) {
-      const ws = this.ws;
-      this.ws = null;
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
       ws.onclose = null;
       ws.onmessage = null;
       try {
@@ -184,6 +168,38 @@ export class SessionSocket {
         /* already closed */
       }
     }
+  }
+}
+
+/**
+ * A session's WebSocket with automatic reconnect and exponential backoff.
+ * Before reconnecting it asks GET /api/sessions/{id}: a 404 means the session is gone
+ * (say, the server restarted) and `onGone` is called instead.
+ * Callbacks: onMessage(msg), onStatus(state, detail), onOpen(), onGone().
+ */
+export class SessionSocket extends LiveSocket {
+  constructor(sessionId, handlers = {}) {
+    super(`/ws/sessions/${encodeURIComponent(sessionId)}`, handlers);
+    this.id = sessionId;
+  }
+
+  /** Before reconnecting, ask whether the session still exists. */
+  async reconnect() {
+    if (this.closed) return;
+    try {
+      await api.getSession(this.id);
+    } catch (err) {
+      if (this.closed) return;
+      if (err.status === 404) {
+        this.closed = true;
+        this.h.onStatus?.('gone');
+        this.h.onGone?.();
+        return;
+      }
+      this.retry();
+      return;
+    }
+    this.connect();
   }
 }
 

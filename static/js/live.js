@@ -2,7 +2,7 @@
 // view (edge, mode, sample, guide step) that a presenter shares and a participant follows.
 // Used by present.js and room.js; the single-user page keeps its own wiring in main.js.
 
-import { latestOnly, request, wsUrl } from './api.js';
+import { latestOnly, request } from './api.js';
 import { LossHistory, createLossView } from './loss-view.js';
 import { createNetworkView } from './network-view.js';
 import { lossFormula, renderChain, renderChainMessage } from './chain-view.js';
@@ -18,100 +18,7 @@ export const $ = (id) => document.getElementById(id);
 /** Room codes as people read them: K7RM3Q -> K7R-M3Q. */
 export const displayCode = (code) => (code.length === 6 ? `${code.slice(0, 3)}-${code.slice(3)}` : code);
 
-/**
- * A WebSocket on a path of this origin that reconnects with backoff (0.25 s doubling to 5 s).
- * onClose(event) may return false to stop reconnecting (the room is gone, or full).
- * Callbacks: onMessage(msg), onStatus(state, detail), onOpen(), onClose(event).
- */
-export class LiveSocket {
-  constructor(path, handlers = {}) {
-    this.path = path;
-    this.h = handlers;
-    this.ws = null;
-    this.closed = false;
-    this.attempt = 0;
-    this.timer = null;
-  }
-
-  connect() {
-    if (this.closed) return;
-    this.h.onStatus?.('connecting');
-    let ws;
-    try {
-      ws = new WebSocket(wsUrl(this.path));
-    } catch {
-      this.retry();
-      return;
-    }
-    this.ws = ws;
-    ws.onopen = () => {
-      if (ws !== this.ws) return;
-      this.attempt = 0;
-      this.h.onStatus?.('connected');
-      this.h.onOpen?.();
-    };
-    ws.onmessage = (ev) => {
-      if (ws !== this.ws) return;
-      let msg;
-      try {
-        msg = JSON.parse(ev.data);
-      } catch {
-        return;
-      }
-      this.h.onMessage?.(msg);
-    };
-    ws.onclose = (ev) => {
-      if (ws !== this.ws) return;
-      this.ws = null;
-      if (this.closed) return;
-      if (this.h.onClose?.(ev) === false) {
-        this.closed = true;
-        return;
-      }
-      this.retry();
-    };
-    ws.onerror = () => {};
-  }
-
-  retry() {
-    if (this.closed || this.timer) return;
-    const wait = Math.min(5000, 250 * 2 ** this.attempt);
-    this.attempt += 1;
-    this.h.onStatus?.('reconnecting', wait);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.connect();
-    }, wait);
-  }
-
-  get open() {
-    return !!this.ws && this.ws.readyState === WebSocket.OPEN;
-  }
-
-  /** Send a message; false when the socket is not open. */
-  send(msg) {
-    if (!this.open) return false;
-    this.ws.send(JSON.stringify(msg));
-    return true;
-  }
-
-  close() {
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.timer = null;
-    const ws = this.ws;
-    this.ws = null;
-    if (ws) {
-      ws.onclose = null;
-      ws.onmessage = null;
-      try {
-        ws.close(1000);
-      } catch {
-        /* already closed */
-      }
-    }
-  }
-}
+export { LiveSocket } from './api.js';
 
 /** Show a connection state in the top bar's status pill. */
 export function showStatus(state, detail) {
