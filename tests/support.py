@@ -1,0 +1,118 @@
+"""What many tests share: free ports, a real server process, waiting on a condition with a deadline."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = Path(sys.executable).with_name("backprop-studio")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# A generous deadline for anything a test waits on: long enough for a machine many times
+# slower than ours, short enough that a regression fails instead of hanging the suite.
+DEADLINE = 30.0
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(
+    probe: Callable[[], T | None], what: str, deadline: float = DEADLINE, poll: float = 0.02
+) -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` after `deadline` s."""
+    end = time.monotonic() + deadline
+    last: T | None = None
+    while time.monotonic() < end:
+        last = probe()
+        if last:
+            return last
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {deadline} s waiting for {what} (last: {last!r})")
+
+
+class ServerProcess:
+    """`backprop-studio` in a subprocess on a free loopback port; restartable on that port."""
+
+    def __init__(self, log_path: Path, env: Mapping[str, str] | None = None) -> None:
+        """Pick the port; the server starts with start()."""
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServerProcess:
+        """Start the process and wait until /healthz answers."""
+        assert SCRIPT.exists(), f"{SCRIPT} missing: install the project (make test does)"
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [str(SCRIPT), "--port", str(self.port)],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+            )
+        proc = self.proc
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited early:\n{self.log()[-4000:]}")
+            try:
+                return bool(httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200)
+            except httpx.TransportError:
+                return False
+
+        wait_for(healthy, "the server's /healthz", deadline=60, poll=0.1)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        """Send `sig` and reap the process; its exit code (None if it was not running)."""
+        if self.proc is None:
+            return None
+        proc, self.proc = self.proc, None
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # a hang on shutdown is a failure, but never a leak
+            proc.kill()
+            proc.wait()
+            raise
+
+    def log(self) -> str:
+        """Everything the server printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """Parse JSON refusing NaN and Infinity."""
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"{token} on the wire")
+
+    return json.loads(text, parse_constant=refuse)
