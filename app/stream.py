@@ -214,7 +214,15 @@ async def pump(
 class Runner:
     """Owns a session's mutations and play loop and publishes each new frame to every slot."""
 
-    def __init__(self, session: TrainingSession, *, chunk_seconds: float = CHUNK_SECONDS) -> None:
+    def __init__(
+        self,
+        session: TrainingSession,
+        *,
+        chunk_seconds: float = CHUNK_SECONDS,
+        chunk: int | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """`chunk` fixes the steps per stretch (no tuning); `clock` replaces the real one."""
         self.session = session
         self.steps_per_frame = 1
         self.fps = 30.0
@@ -222,8 +230,10 @@ class Runner:
         self._lock = asyncio.Lock()
         self._published = session.step_count  # `since` of the next published frame
         self._play_task: asyncio.Task[None] | None = None
-        self._chunk = 1  # steps per uninterrupted stretch, tuned to chunk_seconds
+        self._chunk = chunk or 1  # steps per uninterrupted stretch, tuned to chunk_seconds
+        self._tuned = chunk is None
         self._chunk_seconds = chunk_seconds
+        self._clock = clock or Clock()
 
     # ---- viewers -------------------------------------------------------------------------
 
@@ -336,7 +346,8 @@ class Runner:
 
     async def _play_loop(self) -> None:
         """A frame every 1/fps seconds against a monotonic deadline, not 1/fps plus the work."""
-        deadline = time.monotonic()
+        clock = self._clock
+        deadline = clock.now()
         try:
             while True:
                 async with self._lock:
@@ -355,10 +366,10 @@ class Runner:
                         return
                     self._publish()
                 deadline += 1.0 / self.fps
-                now = time.monotonic()
+                now = clock.now()
                 if deadline < now:
                     deadline = now  # behind schedule: full speed, never a burst to catch up
-                await asyncio.sleep(deadline - now)
+                await clock.sleep(deadline - now)
         finally:
             if self._play_task is asyncio.current_task():
                 self._play_task = None  # a crash must not leave "playing" on forever
@@ -368,7 +379,7 @@ class Runner:
         done = 0
         while done < count:
             chunk = min(count - done, self._chunk)
-            started = time.perf_counter()
+            started = self._clock.work()
             try:
                 ran = self.session.advance(chunk)
             except Exception as exc:
@@ -380,19 +391,15 @@ class Runner:
                     f"the session is kept at step {self.session.step_count}: step again, "
                     "reset, or change the settings"
                 ) from exc
-            elapsed = time.perf_counter() - started
+            elapsed = self._clock.work() - started
             done += ran
             if ran < chunk:
                 break  # diverged: the session stopped early
-            self._tune(ran, elapsed)
+            if self._tuned:
+                self._chunk = next_chunk(self._chunk, ran, elapsed, self._chunk_seconds)
             if done < count:
-                await asyncio.sleep(0)
+                await self._clock.sleep(0)
         return done
-
-    def _tune(self, ran: int, elapsed: float) -> None:
-        """Size the next chunk from the measured steps per second; grow at most 4x at once."""
-        ideal = self._chunk * 4 if elapsed <= 0 else int(self._chunk_seconds * ran / elapsed)
-        self._chunk = max(1, min(ideal, self._chunk * 4, MAX_CHUNK))
 
     def _publish_quietly(self) -> None:
         """Publish after a failure; a session too broken to build a frame is only logged."""
@@ -414,6 +421,28 @@ class Runner:
         merged: dict[Tick, Tick] = {}
         for slot in self._slots:
             slot.offer(tick, merged)
+
+
+def next_chunk(chunk: int, ran: int, elapsed: float, target: float) -> int:
+    """The next chunk size from the last one's speed: about `target` seconds, growing at most 4x."""
+    ideal = chunk * 4 if elapsed <= 0 else int(target * ran / elapsed)
+    return max(1, min(ideal, chunk * 4, MAX_CHUNK))
+
+
+class Clock:
+    """Time and sleeping for the play loop; tests pass a fake one, so no test waits on the wall."""
+
+    def now(self) -> float:
+        """Seconds on a monotonic clock."""
+        return time.monotonic()
+
+    def work(self) -> float:
+        """A fine clock to time a chunk of steps with."""
+        return time.perf_counter()
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` (0: just yield to the event loop)."""
+        await asyncio.sleep(seconds)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -1,4 +1,4 @@
-"""What many tests share: free ports, a real server process, waiting on a condition with a deadline."""
+"""What many tests share: free ports, a real server process, waiting with a deadline."""
 
 from __future__ import annotations
 

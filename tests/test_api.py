@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from support import wait_for
 
 from app.limits import check_config_limits, dataset_rows
 from app.main import STATIC_DIR, create_app
@@ -288,10 +288,12 @@ def test_encode_guard_turns_non_finite_into_null() -> None:
 def test_idle_sessions_expire() -> None:
     with TestClient(create_app(Settings(session_idle_seconds=0.2))) as c:
         sid = create(c)["id"]
-        deadline = time.monotonic() + 5
-        while c.get(f"/api/sessions/{sid}").status_code == 200:
-            assert time.monotonic() < deadline, "idle session never dropped"
-            time.sleep(0.3)  # longer than the idle time: each GET would otherwise keep it
+        # Poll more slowly than the idle time: each GET would otherwise keep the session alive.
+        wait_for(
+            lambda: c.get(f"/api/sessions/{sid}").status_code == 404,
+            "the idle session to be dropped",
+            poll=0.3,
+        )
 
 
 def test_plotly_is_served_gzipped_and_cached(client: TestClient) -> None:

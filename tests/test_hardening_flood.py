@@ -107,7 +107,9 @@ def test_a_connection_flood_is_turned_away_and_the_server_carries_on() -> None:
 
 
 def test_a_message_flood_is_closed_and_others_train_on() -> None:
-    with TestClient(create_app(Settings())) as c:
+    # One message a second after the burst: what the flood gets through hardly depends on how
+    # long the server takes to read it (the burst of 80, plus one per second it spends).
+    with TestClient(create_app(Settings(ws_messages_per_second=1))) as c:
         flooded = c.post("/api/sessions", json={}).json()["id"]
         other = c.post("/api/sessions", json={}).json()["id"]
         with (
@@ -130,5 +132,5 @@ def test_a_message_flood_is_closed_and_others_train_on() -> None:
             assert frame["type"] == "frame" and frame["step"] == 5
         # The flood's burst did step its session, but far from all 2000 times.
         step = c.get(f"/api/sessions/{flooded}").json()["step"]
-        assert 80 <= step < 1000
+        assert 80 <= step < 200
         assert_healthy(c)

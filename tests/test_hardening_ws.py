@@ -146,6 +146,8 @@ def test_random_messages_on_a_room(
                 msg = receive(ws)
                 if msg["type"] == "error" and "presenter" in msg["message"]:
                     break
+            else:
+                raise AssertionError("a participant's step was never refused")
 
 
 def test_server_healthy_after_the_fuzzers(client: TestClient) -> None:

@@ -145,7 +145,7 @@ def test_a_stalled_participant_slows_nobody(server: str) -> None:
                 for a, b in itertools.pairwise(frames):
                     assert b["first_step"] == a["step"] + 1  # not a single loss missing
             # The stalled one is dropped after its send timeout; the others stay.
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30
             while await participants(server, code) != 2:
                 assert time.monotonic() < deadline, "the stalled participant was never dropped"
                 await read_frames(reader1, 0.2)

@@ -229,6 +229,7 @@ function onMessage(msg) {
     S.prof.frames += 1;
     history.addFrame(msg);
     S.frame = msg;
+    document.body.dataset.serverPlaying = String(msg.playing); // what the server last said
     if (msg.diverged && S.playing) S.playing = false;
     else if (!msg.playing && S.playing && performance.now() - S.playSentAt > 1500) S.playing = false;
     S.pending.loss = S.pending.data = S.pending.matrix = true;
