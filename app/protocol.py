@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -243,8 +242,3 @@ class Frame(BaseModel):
     gradients: Gradients
     diverged: bool
     playing: bool
-
-
-def finite_or_none(x: float) -> float | None:
-    """JSON never carries NaN or Infinity."""
-    return x if math.isfinite(x) else None

@@ -29,12 +29,6 @@ def plotly_zipped() -> bytes:
     return gzip.compress(plotly_raw()[0], compresslevel=9, mtime=0)
 
 
-def plotly_asset() -> tuple[bytes, bytes, str]:
-    """The script, gzipped, and its ETag."""
-    raw, etag = plotly_raw()
-    return raw, plotly_zipped(), etag
-
-
 def plotly_tag() -> str:
     """The version in the script's URL: 12 hex digits of its digest."""
     return plotly_raw()[1][1:13]

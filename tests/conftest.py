@@ -1,12 +1,19 @@
-"""Suite-wide rules: no blocking read on a test WebSocket waits for ever."""
+"""Suite-wide fixtures and rules: no blocking read on a test WebSocket waits for ever."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
+from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
-from support import DEADLINE
+from support import CHROMIUM, CHROMIUM_ARGS, DEADLINE
+
+from app.main import create_app
+from app.settings import Settings
 
 
 def _receive_with_deadline(self: WebSocketTestSession) -> Any:
@@ -21,3 +28,25 @@ def _receive_with_deadline(self: WebSocketTestSession) -> Any:
 
 # Every receive_json / receive_text of every test goes through receive(): one place to bound.
 WebSocketTestSession.receive = _receive_with_deadline  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Debian Chromium for the module (never `playwright install`)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """A client on a fresh app; the test module's SETTINGS, if it has one, sets the limits."""
+    settings = getattr(request.module, "SETTINGS", None) or Settings()
+    with TestClient(create_app(settings)) as c:
+        yield c

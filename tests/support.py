@@ -109,6 +109,36 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+class Watched:
+    """A Playwright page plus what it logged as an error and every URL it asked for."""
+
+    def __init__(self, page: Any, base: str = "") -> None:
+        """Attach the listeners; requests outside `base` (if given) are also kept as foreign."""
+        self.page = page
+        self.base = base
+        self.errors: list[str] = []
+        self.urls: list[str] = []
+        self.foreign: list[str] = []
+        page.on("console", lambda m: self._error(m.type == "error", m.text))
+        page.on("pageerror", lambda e: self._error(True, f"pageerror: {e}"))
+        page.on("response", lambda r: self._error(r.status >= 400, f"{r.status} {r.url}"))
+        page.on("request", lambda r: self._url(r.url))
+        page.on("websocket", lambda ws: self._url(ws.url))
+
+    def _error(self, happened: bool, text: str) -> None:
+        """Keep `text` if `happened`."""
+        if happened:
+            self.errors.append(text)
+
+    def _url(self, url: str) -> None:
+        """Keep every URL; those off this server (but data: URLs) as foreign too."""
+        self.urls.append(url)
+        if self.base and not url.startswith(
+            (self.base, self.base.replace("http", "ws", 1), "data:")
+        ):
+            self.foreign.append(url)
+
+
 def strict_loads(text: str | bytes) -> Any:
     """Parse JSON refusing NaN and Infinity."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,13 +24,6 @@ DIVERGING = {
     "loss": "mse",
     "optimizer": {"name": "sgd", "learning_rate": 1e6},
 }
-
-
-@pytest.fixture
-def client() -> Iterator[TestClient]:
-    """A client on a fresh app with default limits."""
-    with TestClient(create_app(Settings())) as c:
-        yield c
 
 
 def create(client: TestClient, config: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from support import ServerProcess, Watched
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -24,94 +18,18 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "tests" / "screenshots"
-CHROMIUM = os.environ.get("BACKPROP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-UVICORN = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-UVICORN += ["--log-level", "warning"]
 T = 30_000  # ms: generous for a loaded CI machine, never reached when things work
 expect.set_options(timeout=T)
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """`uvicorn app.main:app` in a subprocess; restartable on the same port."""
-
-    def __init__(self, port: int, log: Path) -> None:
-        """Remember the port and where the server's output goes."""
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start the server and wait until /healthz answers."""
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [*UVICORN, "--port", str(self.port)],
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> None:
-        """Terminate and reap the process."""
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-        self.proc = None
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One real server for the module."""
-    srv = Server(free_port(), tmp_path_factory.mktemp("server") / "server.log")
-    srv.start()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real server for the module; restartable on its port."""
+    srv = ServerProcess(tmp_path_factory.mktemp("server") / "server.log").start()
     try:
         yield srv
     finally:
         srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the module (never `playwright install`)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")
@@ -123,24 +41,7 @@ def context(browser: Any) -> Iterator[Any]:
     ctx.close()
 
 
-class Watched:
-    """A page plus the console errors and off-machine requests it produced."""
-
-    def __init__(self, page: Any, base: str) -> None:
-        """Attach the listeners."""
-        self.page = page
-        self.errors: list[str] = []
-        self.foreign: list[str] = []
-        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        page.on("response", lambda r: r.status >= 400 and self.errors.append(f"{r.status} {r.url}"))
-        page.on(
-            "request",
-            lambda r: None if r.url.startswith((base, "data:")) else self.foreign.append(r.url),
-        )
-
-
-def open_page(context: Any, server: Server, path: str = "/") -> Watched:
+def open_page(context: Any, server: ServerProcess, path: str = "/") -> Watched:
     """A new page on `path`, loaded and connected (step count shown)."""
     page = context.new_page()
     w = Watched(page, server.url)
@@ -172,7 +73,7 @@ def query(page: Any) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def main(context: Any, server: Server) -> Iterator[Watched]:
+def main(context: Any, server: ServerProcess) -> Iterator[Watched]:
     """The shared page most tests drive, at the article preset."""
     w = open_page(context, server, "/")
     yield w
@@ -426,7 +327,7 @@ def test_no_console_errors_and_nothing_leaves_the_machine(main: Watched) -> None
     assert main.foreign == []
 
 
-def test_url_round_trip(context: Any, server: Server) -> None:
+def test_url_round_trip(context: Any, server: ServerProcess) -> None:
     """A link reproduces the setup: config, view, selection; the rewritten URL too."""
     path = "/?preset=xor&layers=2-3-1&opt=adam&lr=0.02&sel=w.0.1.2&view=gradients&log=1&seed=7"
     w = open_page(context, server, path)
@@ -451,7 +352,7 @@ def test_url_round_trip(context: Any, server: Server) -> None:
     again.page.close()
 
 
-def test_csv_upload_errors_and_escaping(context: Any, server: Server) -> None:
+def test_csv_upload_errors_and_escaping(context: Any, server: ServerProcess) -> None:
     """A bad CSV shows the server's message; a good one loads, its header shown as text."""
     w = open_page(context, server, "/")
     page = w.page
@@ -473,7 +374,7 @@ def test_csv_upload_errors_and_escaping(context: Any, server: Server) -> None:
     page.close()
 
 
-def test_divergence_banner_and_fix(context: Any, server: Server) -> None:
+def test_divergence_banner_and_fix(context: Any, server: ServerProcess) -> None:
     """A run that blows up says so and offers the fix."""
     w = open_page(context, server, "/?preset=article&act=linear&out=linear&lr=50")
     page = w.page
@@ -489,7 +390,7 @@ def test_divergence_banner_and_fix(context: Any, server: Server) -> None:
     page.close()
 
 
-def test_reconnects_after_a_server_restart(context: Any, server: Server) -> None:
+def test_reconnects_after_a_server_restart(context: Any, server: ServerProcess) -> None:
     """The socket comes back; the lost session is recreated from the URL, and says so."""
     w = open_page(context, server, "/?preset=article&lr=0.3")
     page = w.page

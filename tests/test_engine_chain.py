@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ def session(steps=0, **cfg):
     return s
 
 
-NETS = {
+NETS: dict[str, dict[str, Any]] = {
     "article": dict(preset="article"),
     "tanh_mse_2332": dict(
         preset="xor",

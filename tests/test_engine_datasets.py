@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -100,7 +102,9 @@ def test_standardisation_gives_zero_mean_unit_std_on_train(name):
 
 
 def test_standardisation_leaves_a_constant_column_finite():
-    d = from_rows([[1.0, 5.0], [2.0, 5.0], [4.0, 5.0]], [0, 1, 0], None, None, 0.0, True, rng())
+    d = from_rows(
+        [[1.0, 5.0], [2.0, 5.0], [4.0, 5.0]], [0.0, 1.0, 0.0], None, None, 0.0, True, rng()
+    )
     assert np.isfinite(d.X).all()
     np.testing.assert_array_equal(d.X[1], 0.0)
     np.testing.assert_allclose(d.X[0].std(), 1.0)
@@ -120,7 +124,9 @@ def test_session_data_is_deterministic_per_seed():
 
 
 def rows(x, y, **kw):
-    args = dict(feature_names=None, target_names=None, test_fraction=0.0, standardize=False)
+    args: dict[str, Any] = dict(
+        feature_names=None, target_names=None, test_fraction=0.0, standardize=False
+    )
     args |= kw
     return from_rows(x, y, rng=rng(), **args)
 
@@ -239,5 +245,5 @@ def test_datasets_module_lists_what_it_builds():
     for info in DATASET_INFO:
         d = named(str(info["name"]), None, 0.0, 0.0, False, rng())
         assert d.n_inputs == info["inputs"] and d.n_outputs == info["outputs"]
-        assert d.X.shape[1] == info["parameters"]["samples"]
+        assert d.X.shape[1] == info["parameters"]["samples"]  # type: ignore[index]
     assert datasets.HOUSE_UNITS.shape == (4,)

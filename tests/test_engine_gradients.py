@@ -8,6 +8,7 @@ Z = W^T A + b, samples are columns).
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,9 +37,9 @@ PROPS = settings(
 
 def act(name: str, z: np.ndarray) -> np.ndarray:
     if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-z))
+        return np.asarray(1.0 / (1.0 + np.exp(-z)))
     if name == "tanh":
-        return np.tanh(z)
+        return np.asarray(np.tanh(z))
     if name == "relu":
         return np.where(z > 0, z, 0.0)
     if name == "leaky_relu":
@@ -68,7 +69,8 @@ def loss(name: str, O: np.ndarray, Y: np.ndarray) -> float:
 
 def error(Ws, bs, spec, X, Y) -> float:
     O, _ = forward(Ws, bs, spec["hidden"], spec["out"], X)
-    return loss(spec["loss"], O, Y) + 0.5 * spec["l2"] * sum(float(np.sum(W * W)) for W in Ws)
+    l2 = float(spec["l2"]) * sum(float(np.sum(W * W)) for W in Ws)
+    return loss(spec["loss"], O, Y) + 0.5 * l2
 
 
 def central_differences(Ws, bs, spec, X, Y, eps=EPS):
@@ -214,7 +216,7 @@ def test_gradients_match_central_differences_with_l2(data, l2):
 
 def test_gradient_reference_is_not_vacuous():
     """The reference catches a wrong gradient: a sign flip on one entry fails it."""
-    spec = {"sizes": [3, 4, 2], "hidden": "tanh", "out": "sigmoid", "loss": "mse"}
+    spec: dict[str, Any] = {"sizes": [3, 4, 2], "hidden": "tanh", "out": "sigmoid", "loss": "mse"}
     spec |= {"bias": "per_neuron", "l2": 0.0, "samples": 5, "seed": 7}
     net, X, Y = build(spec)
     grads = net.backward(net.forward(X), Y)
@@ -307,13 +309,13 @@ def test_minibatch_gradients_are_the_gradients_on_one_batch(data, n, steps, loss
 
 
 def test_minibatches_of_one_epoch_partition_the_training_set():
-    spec = {"sizes": [2, 3, 1], "hidden": "tanh", "out": "sigmoid", "loss": "mse"}
+    spec: dict[str, Any] = {"sizes": [2, 3, 1], "hidden": "tanh", "out": "sigmoid", "loss": "mse"}
     spec |= {"bias": "per_neuron", "l2": 0.0, "seed": 11}
     n, bs = 6, 2
     s = session_for(spec, n, bs)
     d = s.data()
     X, Y = np.array(d["x"]).T, np.array(d["y"]).T
-    seen = []
+    seen: list[Any] = []
     for _ in range(n // bs):
         frame = s.snapshot()
         Ws, bs_ = arrays(frame)
@@ -333,7 +335,12 @@ def test_minibatches_of_one_epoch_partition_the_training_set():
 
 @pytest.mark.parametrize("batch_size", [None, 1, 3, 5])
 def test_session_gradcheck_passes_on_its_batch(batch_size):
-    spec = {"sizes": [3, 4, 2], "hidden": "sigmoid", "out": "sigmoid", "loss": "half_sse"}
+    spec: dict[str, Any] = {
+        "sizes": [3, 4, 2],
+        "hidden": "sigmoid",
+        "out": "sigmoid",
+        "loss": "half_sse",
+    }
     spec |= {"bias": "per_neuron", "l2": 0.05, "seed": 3}
     s = session_for(spec, 5, batch_size)
     s.step(3)

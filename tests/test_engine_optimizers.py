@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.engine.activations import ACTIVATIONS, sigmoid
-from app.engine.optimizers import make_optimizer
+from app.engine.optimizers import Adam, Momentum, make_optimizer
 from app.presets import resolve
 from app.protocol import SessionConfigIn
 from app.training import TrainingSession
@@ -73,8 +73,9 @@ def test_adam_formula_with_bias_correction(b1, b2, eps):
 
 def test_adam_defaults_are_api_md():
     opt = make_optimizer("adam", 0.1)
-    assert (opt.beta1, opt.beta2, opt.eps) == (0.9, 0.999, 1e-8)
-    assert make_optimizer("momentum", 0.1).momentum == 0.9
+    assert isinstance(opt, Adam) and (opt.beta1, opt.beta2, opt.eps) == (0.9, 0.999, 1e-8)
+    mom = make_optimizer("momentum", 0.1)
+    assert isinstance(mom, Momentum) and mom.momentum == 0.9
 
 
 def test_unknown_optimizer_is_a_value_error():

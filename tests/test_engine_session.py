@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ def json_safe(obj) -> None:
     json.dumps(obj, allow_nan=False)
 
 
-RUNS = {
+RUNS: dict[str, dict[str, Any]] = {
     "article_sgd": dict(preset="article"),
     "article_momentum": dict(
         preset="article", optimizer={"name": "momentum", "learning_rate": 0.3}
@@ -206,7 +207,7 @@ def test_xor_preset_reaches_95_percent_training_accuracy():
     assert frame["loss"] < s.export()["history"]["loss"][0]
 
 
-DIVERGING = {
+DIVERGING: dict[str, dict[str, Any]] = {
     "linear_mse": dict(activation="linear", output_activation="linear", loss="mse"),
     "relu_linear_mse": dict(activation="relu", output_activation="linear", loss="mse"),
     "linear_half_sse_minibatch_test_split": dict(
@@ -221,7 +222,9 @@ DIVERGING = {
 
 @pytest.mark.parametrize("name", list(DIVERGING))
 def test_a_huge_learning_rate_diverges_cleanly(name):
-    cfg = dict(preset="article", init="xavier", optimizer={"name": "sgd", "learning_rate": 1e6})
+    cfg: dict[str, Any] = dict(
+        preset="article", init="xavier", optimizer={"name": "sgd", "learning_rate": 1e6}
+    )
     cfg |= DIVERGING[name]
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -13,7 +13,7 @@ from app.main import create_app
 from app.settings import Settings
 
 # Linear units and a huge rate: the weights overflow within a few dozen steps.
-CONFIGS = {
+CONFIGS: dict[str, dict[str, Any]] = {
     "sgd": {
         "layers": [4, 5, 1],
         "activation": "linear",

@@ -21,7 +21,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_operation_keeps_to_its_schema(case: schemathesis.Case) -> None:
+def test_every_operation_keeps_to_its_schema(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
     # Every default check (no 5xx, documented status codes and content types, answers that
     # match their schema, schema-invalid input refused) but one: schema-valid input may still
     # be over a configurable server limit (neurons, samples, batch size), which is a 422.

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +12,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from support import wait_for
-from test_server_process import SCRIPT, free_port, receive, wait_healthy
+from support import ServerProcess, wait_for
+from test_server_process import receive
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -30,27 +27,11 @@ LIMITS = {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """`backprop-studio` with small limits; its base URL and log file."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("hardened") / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(SCRIPT), "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **LIMITS},
-        )
-    base = f"http://127.0.0.1:{port}"
+    srv = ServerProcess(tmp_path_factory.mktemp("hardened") / "server.log", env=LIMITS).start()
     try:
-        wait_healthy(base, proc, log_path)
-        yield base, log_path
+        yield srv.url, srv.log_path
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a hang is a failure
-            proc.kill()
-            proc.wait()
-            raise
+        srv.stop()
 
 
 @pytest.fixture(autouse=True)

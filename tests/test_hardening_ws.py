@@ -283,7 +283,7 @@ def refused(ws: WebSocketTestSession) -> tuple[str, int]:
         ({"max_connections": 3}, "limit of 3 live connections"),
     ],
 )
-def test_connection_caps(limits: dict[str, int], needle: str) -> None:
+def test_connection_caps(limits: dict[str, Any], needle: str) -> None:
     with TestClient(create_app(Settings(**limits))) as c:
         sid = c.post("/api/sessions", json={}).json()["id"]
         opened = [c.websocket_connect(f"/ws/sessions/{sid}") for _ in range(3)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from app.main import create_app
 from app.presets import resolve
 from app.protocol import SessionConfigIn
 from app.rooms import ALPHABET, RoomRegistry, normalize_code
@@ -21,13 +20,6 @@ from app.training import TrainingSession
 
 SETTINGS = Settings(max_fps=60, max_steps_per_request=500, max_rooms=3, max_participants=4)
 Msg = dict[str, Any]
-
-
-@pytest.fixture
-def client() -> Iterator[TestClient]:
-    """A client on a fresh app with small caps."""
-    with TestClient(create_app(SETTINGS)) as c:
-        yield c
 
 
 def new_room(client: TestClient, config: Msg | None = None) -> tuple[str, str, Msg]:

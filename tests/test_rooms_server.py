@@ -5,67 +5,34 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from support import ServerProcess
 from websockets.asyncio.client import ClientConnection, connect
 
-SCRIPT = Path(sys.executable).with_name("backprop-studio")
 SEND_SECONDS = 1.0  # the server's room_send_seconds here: a stalled reader goes within seconds
 FPS = 30
 # Big frames (a 2-48-48-1 net: about 100 kB of JSON each) fill a stalled reader's buffers fast.
 CONFIG = {"preset": "xor", "layers": [2, 48, 48, 1], "dataset": {"name": "xor", "samples": 40}}
 
 
-def free_port() -> int:
-    """A port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`backprop-studio` in a subprocess with a short send timeout; its base URL."""
-    assert SCRIPT.exists(), f"{SCRIPT} missing: install the project"
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("rooms-server") / "server.log"
-    env = {**os.environ, "BACKPROP_ROOM_SEND_SECONDS": str(SEND_SECONDS)}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(SCRIPT), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env
-        )
-    base = f"http://127.0.0.1:{port}"
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("rooms-server") / "server.log",
+        env={"BACKPROP_ROOM_SEND_SECONDS": str(SEND_SECONDS)},
+    ).start()
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
-        yield base
+        yield srv.url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a hang is a failure
-            proc.kill()
-            proc.wait()
-            raise
-    text = log_path.read_text()
+        srv.stop()
+    text = srv.log()
     assert "Traceback" not in text and "ERROR" not in text, text
 
 

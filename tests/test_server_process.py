@@ -3,74 +3,34 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from support import ServerProcess
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
-
-SCRIPT = Path(sys.executable).with_name("backprop-studio")
-
-
-def free_port() -> int:
-    """A port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from websockets.typing import Origin
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`backprop-studio --port N` in a subprocess; its base URL once /healthz answers."""
-    assert SCRIPT.exists(), f"{SCRIPT} missing: install the project (make test does)"
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    env = {**os.environ, "BACKPROP_MAX_STEPS_PER_REQUEST": "777"}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(SCRIPT), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env
-        )
-    base = f"http://127.0.0.1:{port}"
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("server") / "server.log",
+        env={"BACKPROP_MAX_STEPS_PER_REQUEST": "777"},
+    ).start()
     try:
-        wait_healthy(base, proc, log_path)
-        yield base
+        yield srv.url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a hang is a failure
-            proc.kill()
-            proc.wait()
-            raise
-    log_text = log_path.read_text()
+        code = srv.stop()
+    log_text = srv.log()
     # uvicorn re-raises SIGTERM after its graceful shutdown: -15 is a clean exit here.
     assert code in (0, -signal.SIGTERM), log_text
     assert "Application shutdown complete" in log_text
     assert "ERROR" not in log_text and "Traceback" not in log_text, log_text
-
-
-def wait_healthy(base: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    """Poll /healthz until it answers; fail fast if the process died."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited early:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).json() == {"status": "ok"}:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"server never became healthy:\n{log_path.read_text()}")
 
 
 def receive(ws: ClientConnection) -> dict[str, Any]:
@@ -114,8 +74,11 @@ def test_foreign_origin_is_refused_with_403(server: str) -> None:
     with httpx.Client(base_url=server, timeout=10) as http:
         sid = http.post("/api/sessions", json={}).json()["id"]
     ws_url = server.replace("http://", "ws://") + f"/ws/sessions/{sid}"
-    with pytest.raises(InvalidStatus) as refused, connect(ws_url, origin="http://evil.example"):
+    with (
+        pytest.raises(InvalidStatus) as refused,
+        connect(ws_url, origin=Origin("http://evil.example")),
+    ):
         pass  # pragma: no cover - never reached
     assert refused.value.response.status_code == 403
-    with connect(ws_url, origin=server) as ws:  # the page's own origin is fine
+    with connect(ws_url, origin=Origin(server)) as ws:  # the page's own origin is fine
         assert receive(ws)["type"] == "frame"

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.assets import STATIC, StaticAssets, accepts_gzip
-from app.main import STATIC_DIR, create_app
-from app.settings import Settings
+from app.main import STATIC_DIR
 
 pytestmark = pytest.mark.skipif(
     not (STATIC_DIR / "js" / "main.js").is_file(), reason="no static files in this checkout"
 )
 YEAR = "public, max-age=31536000, immutable"
-
-
-@pytest.fixture
-def client() -> Iterator[TestClient]:
-    with TestClient(create_app(Settings())) as c:
-        yield c
 
 
 def page_prefix(client: TestClient) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,13 +23,6 @@ from app.stream import Clock, Runner, Slot, Tick, merge_frames, next_chunk
 from app.training import TrainingSession
 
 SETTINGS = Settings(max_fps=60, max_steps_per_frame=100, max_steps_per_request=500)
-
-
-@pytest.fixture
-def client() -> Iterator[TestClient]:
-    """A client on a fresh app with a few tighter limits."""
-    with TestClient(create_app(SETTINGS)) as c:
-        yield c
 
 
 def new_session(client: TestClient, config: dict[str, Any] | None = None) -> str:

@@ -15,9 +15,6 @@ import { createToasts, createTooltip, h } from './ui.js';
 
 export const $ = (id) => document.getElementById(id);
 
-/** Room codes as people read them: K7RM3Q -> K7R-M3Q. */
-export const displayCode = (code) => (code.length === 6 ? `${code.slice(0, 3)}-${code.slice(3)}` : code);
-
 export { LiveSocket } from './api.js';
 
 /** Show a connection state in the top bar's status pill. */

@@ -117,21 +117,3 @@ export function toRequestConfig(config) {
   }
   return c;
 }
-
-/** A tiny observable store: set() merges and notifies subscribers with the changed keys. */
-export function createStore(initial) {
-  const state = { ...initial };
-  const subs = new Set();
-  return {
-    state,
-    set(patch) {
-      Object.assign(state, patch);
-      const keys = Object.keys(patch);
-      for (const fn of subs) fn(state, keys);
-    },
-    subscribe(fn) {
-      subs.add(fn);
-      return () => subs.delete(fn);
-    },
-  };
-}
