@@ -6,18 +6,19 @@ import io
 from typing import Annotated, Any, cast
 
 import segno
-from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.api_sessions import ChainDep, SettingsDep, StoreDep
+from app.errors import FullError, NotFoundError
 from app.protocol import SessionConfigIn, Strict
 from app.responses import json_response
-from app.rooms import Room, RoomRegistry, RoomsFullError
+from app.rooms import Room, RoomRegistry
 from app.schemas import ErrorOut, FrameOut, SessionCreated
 from app.settings import Settings
-from app.store import StoreFullError, new_session
+from app.store import new_session
 
 router = APIRouter(prefix="/api/rooms", tags=["rooms"])
 
@@ -64,7 +65,7 @@ def get_room(code: str, rooms: RoomsDep) -> Room:
     """The room named in the path (any case), or 404."""
     room = rooms.get(code)
     if room is None:
-        raise HTTPException(404, NO_ROOM)
+        raise NotFoundError(NO_ROOM)
     return room
 
 
@@ -92,15 +93,9 @@ async def create_room(
 ) -> Response:
     """Start a workshop room: the answer holds its code, the presenter's token and a frame."""
     if rooms.full:  # before building: a full server should not spend CPU on data sets
-        raise HTTPException(429, rooms.full_message())
-    try:
-        session = await run_in_threadpool(new_session, body.config, settings)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    try:
-        room, token = rooms.create(session)
-    except RoomsFullError as exc:
-        raise HTTPException(429, str(exc)) from exc
+        raise FullError(rooms.full_message())
+    session = await run_in_threadpool(new_session, body.config, settings)
+    room, token = rooms.create(session)
     body_out = {"code": room.code, "presenter_token": token, "frame": room.runner.full_frame()}
     return json_response(body_out, 201)
 
@@ -123,11 +118,8 @@ async def get_room_info(room: RoomDep) -> dict[str, Any]:
 async def fork_room(room: RoomDep, store: StoreDep) -> Response:
     """A private session at the room's current state (as POST /api/sessions answers)."""
     if store.full:
-        raise HTTPException(429, store.full_message())
-    try:
-        entry = store.add(room.fork())
-    except StoreFullError as exc:
-        raise HTTPException(429, str(exc)) from exc
+        raise FullError(store.full_message())
+    entry = store.add(room.fork())
     body = {
         "id": entry.id,
         "config": entry.session.config.model_dump(mode="json"),

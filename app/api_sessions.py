@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from app.errors import FullError, NotFoundError
 from app.limits import check_gradcheck, check_patch_limits, check_step_count, step_work
 from app.protocol import SessionConfigIn, SessionPatch, StepRequest
 from app.responses import json_response
 from app.schemas import ERRORS, FrameOut, SessionCreated
 from app.settings import Settings
-from app.store import Entry, SessionStore, StoreFullError, new_session
+from app.store import Entry, SessionStore, new_session
 from app.training import TrainingSession
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+NO_SESSION = "no session with this id (it may have expired)"
 
 
 def get_settings(request: Request) -> Settings:
@@ -37,7 +39,7 @@ def get_entry(session_id: str, store: StoreDep) -> Entry:
     """The session named in the path, or 404."""
     entry = store.get(session_id)
     if entry is None:
-        raise HTTPException(404, "no session with this id (it may have expired)")
+        raise NotFoundError(NO_SESSION)
     return entry
 
 
@@ -73,16 +75,10 @@ async def create_session(
 ) -> Response:
     """Create a session: a preset plus overrides; the answer holds its id and first frame."""
     if store.full:  # before building: a full server should not spend CPU on data sets
-        raise HTTPException(429, store.full_message())
-    try:
-        # Off the event loop: generating or parsing a data set must not stall other sessions.
-        session = await run_in_threadpool(new_session, config, settings)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    try:
-        entry = store.add(session)
-    except StoreFullError as exc:
-        raise HTTPException(429, str(exc)) from exc
+        raise FullError(store.full_message())
+    # Off the event loop: generating or parsing a data set must not stall other sessions.
+    session = await run_in_threadpool(new_session, config, settings)
+    entry = store.add(session)
     body = {
         "id": entry.id,
         "config": session.config.model_dump(mode="json"),
@@ -104,12 +100,9 @@ async def step_session(
     request: Annotated[StepRequest, Body(openapi_examples={"ten": {"value": {"count": 10}}})],
 ) -> Response:
     """Run `count` steps; the frame's `losses` hold the loss after each of them."""
-    try:
-        check_step_count(request.count, settings, step_work(entry.session))
-        frame = await entry.runner.step(request.count)
-    except ValueError as exc:  # a limit, or StepError: the engine failed, the session is kept
-        raise HTTPException(422, str(exc)) from exc
-    return json_response(frame)
+    check_step_count(request.count, settings, step_work(entry.session))
+    # StepError (the engine failed; the session is kept) is answered like a limit: 422.
+    return json_response(await entry.runner.step(request.count))
 
 
 @router.post("/{session_id}/reset", response_model=FrameOut, responses=ERRORS)
@@ -128,19 +121,15 @@ async def patch_session(
     ],
 ) -> Response:
     """Change optimizer, batch size or L2; weights and step are kept."""
-    try:
-        check_patch_limits(patch, settings)
-        frame = await entry.runner.patch(lambda session: session.patch(patch))
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    return json_response(frame)
+    check_patch_limits(patch, settings)
+    return json_response(await entry.runner.patch(lambda session: session.patch(patch)))
 
 
 @router.delete("/{session_id}", status_code=204, responses=ERRORS)
 async def delete_session(session_id: str, store: StoreDep) -> Response:
     """Forget a session; its viewers are disconnected."""
     if not await store.remove(session_id):
-        raise HTTPException(404, "no session with this id (it may have expired)")
+        raise NotFoundError(NO_SESSION)
     return Response(status_code=204)
 
 
@@ -157,13 +146,8 @@ class ChainQuery:
         self.layer, self.j, self.kind, self.i = layer, j, kind, i
 
     def answer(self, session: TrainingSession) -> Response:
-        """The session's breakdown, or a 422 naming what is wrong with the parameter."""
-        if self.kind == "weight" and self.i is None:
-            raise HTTPException(422, "i: required for kind=weight")
-        try:
-            return json_response(session.chain(self.kind, self.layer, self.i, self.j))
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from exc
+        """The session's breakdown; InvalidError names what is wrong with the parameter."""
+        return json_response(session.chain(self.kind, self.layer, self.i, self.j))
 
 
 ChainDep = Annotated[ChainQuery, Depends()]
@@ -190,10 +174,7 @@ async def data_set(entry: EntryDep) -> Response:
 @router.get("/{session_id}/gradcheck", responses=ERRORS)
 async def gradient_check(entry: EntryDep, settings: SettingsDep) -> Response:
     """Analytic vs numerical gradient, relative error per layer."""
-    try:
-        check_gradcheck(entry.session, settings)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    check_gradcheck(entry.session, settings)
     # On a copy, in a thread: the check nudges weights and takes a while; playing goes on.
     copy = entry.session.clone()
     return json_response(await run_in_threadpool(copy.gradcheck))

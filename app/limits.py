@@ -7,6 +7,7 @@ import io
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
+from app.errors import InvalidError
 from app.protocol import (
     CsvDataset,
     DatasetConfig,
@@ -38,40 +39,40 @@ def _csv_rows(text: str) -> int:
     try:
         rows = sum(1 for record in csv.reader(io.StringIO(text)) if any(c.strip() for c in record))
     except csv.Error as exc:  # e.g. a field over the csv module's size limit: bad input, not a bug
-        raise ValueError(f"dataset.csv: cannot be read as CSV ({exc})") from exc
+        raise InvalidError(f"dataset.csv: cannot be read as CSV ({exc})") from exc
     return max(rows - 1, 0)
 
 
 def check_config_limits(config: SessionConfig, settings: Settings) -> None:
-    """Raise ValueError naming the first field over a server limit."""
+    """Raise InvalidError naming the first field over a server limit."""
     layers = config.layers
     if len(layers) > settings.max_layers:
-        raise ValueError(
+        raise InvalidError(
             f"layers: {len(layers)} layers (input and output included) is over the limit "
             f"of {settings.max_layers}"
         )
     for index, width in enumerate(layers):
         if width > settings.max_neurons:
-            raise ValueError(
+            raise InvalidError(
                 f"layers[{index}]: {width} neurons is over the limit of "
                 f"{settings.max_neurons} per layer"
             )
     rows = dataset_rows(config.dataset)
     if rows is not None and rows > settings.max_samples:
-        raise ValueError(f"dataset: {rows} samples is over the limit of {settings.max_samples}")
+        raise InvalidError(f"dataset: {rows} samples is over the limit of {settings.max_samples}")
     check_batch_size(config.batch_size, settings)
 
 
 def check_batch_size(batch_size: int | None, settings: Settings) -> None:
     """A batch can never be larger than the largest data set the server allows."""
     if batch_size is not None and batch_size > settings.max_samples:
-        raise ValueError(
+        raise InvalidError(
             f"batch_size: {batch_size} is over the limit of {settings.max_samples} samples"
         )
 
 
 def check_patch_limits(patch: SessionPatch, settings: Settings) -> None:
-    """Raise ValueError naming the field of a PATCH / `set` over a server limit."""
+    """Raise InvalidError naming the field of a PATCH / `set` over a server limit."""
     check_batch_size(patch.batch_size, settings)
 
 
@@ -92,7 +93,7 @@ def _check_work(field: str, steps: int, work_per_step: int, settings: Settings) 
     if work_per_step <= 0 or steps * work_per_step <= settings.max_work_per_request:
         return
     most = max(1, settings.max_work_per_request // work_per_step)
-    raise ValueError(
+    raise InvalidError(
         f"{field}: {steps} steps of this network are too much work for one request; "
         f"at most {most} at once for this network and data set"
     )
@@ -101,7 +102,7 @@ def _check_work(field: str, steps: int, work_per_step: int, settings: Settings) 
 def check_step_count(count: int, settings: Settings, work_per_step: int = 0) -> None:
     """Steps asked for by one request or message (and their work, when given)."""
     if count > settings.max_steps_per_request:
-        raise ValueError(
+        raise InvalidError(
             f"count: {count} steps is over the limit of {settings.max_steps_per_request} "
             "per request"
         )
@@ -111,13 +112,13 @@ def check_step_count(count: int, settings: Settings, work_per_step: int = 0) -> 
 def check_play(msg: PlayMsg, settings: Settings, work_per_step: int = 0) -> None:
     """Play's speed: steps between frames (and their work, when given) and frames per second."""
     if msg.steps_per_frame > settings.max_steps_per_frame:
-        raise ValueError(
+        raise InvalidError(
             f"steps_per_frame: {msg.steps_per_frame} is over the limit of "
             f"{settings.max_steps_per_frame}"
         )
     _check_work("steps_per_frame", msg.steps_per_frame, work_per_step, settings)
     if msg.fps > settings.max_fps:
-        raise ValueError(f"fps: {msg.fps:g} is over the limit of {settings.max_fps:g}")
+        raise InvalidError(f"fps: {msg.fps:g} is over the limit of {settings.max_fps:g}")
 
 
 def check_gradcheck(session: TrainingSession, settings: Settings) -> None:
@@ -128,7 +129,7 @@ def check_gradcheck(session: TrainingSession, settings: Settings) -> None:
     batch = session.config.batch_size or int(session.dataset.X.shape[1])
     work = 2 * params * batch * weights
     if work > settings.max_work_per_request:
-        raise ValueError(
+        raise InvalidError(
             f"gradcheck: {params} parameters on {batch} samples are too many for a numerical "
             "check on this server; try it on a smaller network or a smaller batch"
         )

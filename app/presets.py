@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.errors import InvalidError
+
 from .protocol import SessionConfig, SessionConfigIn
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -82,7 +84,7 @@ def resolve(cfg: SessionConfigIn) -> SessionConfig:
     """Preset (the article when none is named) plus the client's overrides."""
     name = cfg.preset or DEFAULT_PRESET
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+        raise InvalidError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     merged: dict[str, Any] = dict(PRESETS[name]["config"])
     overrides = cfg.model_dump(exclude_unset=True, exclude={"preset", "dataset", "optimizer"})
     # null means "keep the preset's", except batch_size where null is full batch.

@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from app.errors import ForbiddenError, FullError, InvalidError
 from app.stream import Runner, Slot, encode
 from app.training import TrainingSession
 
@@ -34,7 +35,7 @@ NOT_PRESENTER = "only the presenter drives this room: fork it to experiment on a
 WRONG_TOKEN = "wrong presenter token: this connection stays a participant"
 
 
-class RoomsFullError(Exception):
+class RoomsFullError(FullError):
     """The server holds as many rooms as it allows."""
 
 
@@ -167,25 +168,25 @@ class Room:
     # ---- messages ------------------------------------------------------------------------
 
     def hello(self, member: Member, token: str) -> None:
-        """Make this connection the presenter's if the token is right; ValueError if not."""
+        """Make this connection the presenter's if the token is right; ForbiddenError if not."""
         if not self.check_token(token):
-            raise ValueError(WRONG_TOKEN)
+            raise ForbiddenError(WRONG_TOKEN)
         if not member.presenter:
             member.presenter = True
             self._count_changed()
         member.slot.notify("welcome", _WELCOME)
 
     def require_presenter(self, member: Member) -> None:
-        """ValueError unless this connection may drive the room."""
+        """ForbiddenError unless this connection may drive the room."""
         if not member.presenter:
-            raise ValueError(NOT_PRESENTER)
+            raise ForbiddenError(NOT_PRESENTER)
 
     def select(self, member: Member, selection: dict[str, Any]) -> None:
         """The presenter's selection, to every other connection now and to late joiners."""
         self.require_presenter(member)
         text = encode({"type": "select", "selection": selection})
         if len(text) > MAX_SELECTION_BYTES:
-            raise ValueError(
+            raise InvalidError(
                 f"selection: {len(text)} bytes is over the limit of {MAX_SELECTION_BYTES}"
             )
         self.selection = selection

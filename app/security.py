@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from app.errors import ClientError
 from app.schemas import ErrorOut
 from app.settings import Settings
 from app.stream import encode
@@ -82,8 +83,18 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def on_client_error(request: Request, exc: Exception) -> Response:
+    """A refusal raised on purpose: its status, and its message as the detail."""
+    if not isinstance(exc, ClientError):  # pragma: no cover - registered for it only
+        raise exc
+    headers = None
+    if exc.retry_after is not None:
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+    return JSONResponse({"detail": safe_text(exc.message)}, status_code=exc.status, headers=headers)
+
+
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:
-    """A bug: JSON like every other answer, no traceback or internals (the log has them)."""
+    """A bug: JSON with no internals; Starlette re-raises it after, so the log has the trace."""
     return JSONResponse({"detail": "internal server error"}, status_code=500)
 
 
@@ -97,6 +108,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the safe error answers."""
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(ClientError, on_client_error)
     app.add_exception_handler(Exception, on_unexpected_error)
 
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from app.errors import FullError
 from app.limits import check_config_limits
 from app.presets import resolve
 from app.protocol import SessionConfigIn
@@ -19,12 +20,12 @@ from app.training import TrainingSession
 log = logging.getLogger(__name__)
 
 
-class StoreFullError(Exception):
+class StoreFullError(FullError):
     """The server holds as many sessions as it allows."""
 
 
 def new_session(config: SessionConfigIn, settings: Settings) -> TrainingSession:
-    """Resolve a client's config, check the server's limits, build the session (ValueError)."""
+    """Resolve a client's config, check the server's limits, build the session (InvalidError)."""
     resolved = resolve(config)
     check_config_limits(resolved, settings)
     session = TrainingSession(resolved, max_samples=settings.max_samples)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from app.errors import InvalidError
+
 if TYPE_CHECKING:
     from app.training import TrainingSession
 
@@ -35,8 +37,8 @@ def encode(payload: Any) -> str:
         return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY).decode()
     except orjson.JSONEncodeError as exc:
         # Client-supplied values (a room's selection) may hold what JSON cannot carry, such as
-        # an integer over 64 bits: a ValueError is answered as a bad message, not a crash.
-        raise ValueError(f"cannot be sent as JSON: {exc}") from exc
+        # an integer over 64 bits: answered as a bad message, not a crash.
+        raise InvalidError(f"cannot be sent as JSON: {exc}") from exc
 
 
 def merge_frames(older: Frame, newer: Frame) -> Frame:
@@ -75,7 +77,7 @@ def _merge_parallel(older: Frame, newer: Frame, keep: int) -> list[Any] | None:
     return list(old_tests[:keep]) + list(new_tests)
 
 
-class StepError(ValueError):
+class StepError(InvalidError):
     """The session raised while stepping; a ValueError, so it is answered, not crashed on."""
 
 

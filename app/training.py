@@ -12,6 +12,7 @@ import numpy as np
 from .engine import chain, datasets, gradcheck
 from .engine.network import Cache, Network
 from .engine.optimizers import Optimizer, make_optimizer
+from .errors import InvalidError
 from .protocol import CsvDataset, NamedDataset, OptimizerConfig, SessionConfig, SessionPatch
 
 Array = np.ndarray
@@ -35,7 +36,21 @@ def _nested(a: Array) -> list[Any]:
 def load_data(
     config: SessionConfig, rng: np.random.Generator, max_samples: int
 ) -> datasets.Dataset:
-    """The config's data set, drawn with the run's data generator."""
+    """The config's data set, drawn with the run's generator; InvalidError says what is wrong."""
+    try:
+        return _load_data(config, rng, max_samples)
+    except InvalidError:
+        raise
+    except ValueError as exc:
+        # Everything here is the client's data (rows, CSV text, sizes): the engine's message
+        # names the row, column or field, and is meant for a person.
+        raise InvalidError(str(exc)) from exc
+
+
+def _load_data(
+    config: SessionConfig, rng: np.random.Generator, max_samples: int
+) -> datasets.Dataset:
+    """The data set a config names."""
     d = config.dataset
     if isinstance(d, NamedDataset):
         return datasets.named(
@@ -67,7 +82,7 @@ class TrainingSession:
         layers = [self.dataset.n_inputs, *config.layers[1:-1], self.dataset.n_outputs]
         self.config = config.model_copy(update={"layers": layers})
         if config.batch_size is not None and config.batch_size > self.dataset.X.shape[1]:
-            raise ValueError(
+            raise InvalidError(
                 f"batch_size {config.batch_size} is larger than the "
                 f"{self.dataset.X.shape[1]} training samples"
             )
@@ -142,7 +157,7 @@ class TrainingSession:
             self._idx = self._next_batch() if self._batch_cache is not None else None
         idx = self._idx
         if idx is None:
-            # Full batch (the article): one pass gives the loss and the gradients.
+            # FullError batch (the article): one pass gives the loss and the gradients.
             self._cache, self._Y = self._train_cache, self.dataset.Y
             self.loss = net.backward(self._cache, self._Y, self.grads).error
         else:
@@ -278,7 +293,7 @@ class TrainingSession:
             update["batch_size"] = None
         elif p.batch_size is not None:
             if p.batch_size > self.n_train:
-                raise ValueError(
+                raise InvalidError(
                     f"batch_size {p.batch_size} is larger than the {self.n_train} training samples"
                 )
             update["batch_size"] = p.batch_size
@@ -312,12 +327,29 @@ class TrainingSession:
 
     def chain(self, kind: str, layer: int, i: int | None, j: int) -> dict[str, Any]:
         """The chain rule for one weight or bias, on the batch the next step uses."""
+        self.check_parameter(kind, layer, i, j)
         # A diverged run's products overflow: that is reported (as null), not warned about.
         with np.errstate(all="ignore"):
             return chain.breakdown(
                 self.net, self._cache, self._Y, self.grads, kind, layer, i, j,
                 self.optimizer.learning_rate,
             )  # fmt: skip
+
+    def check_parameter(self, kind: str, layer: int, i: int | None, j: int) -> None:
+        """InvalidError unless (kind, layer, i, j) names a weight or bias of this network."""
+        L = self.net.n_layers
+        if not 0 <= layer < L:
+            raise InvalidError(f"layer must be between 0 and {L - 1}")
+        n_in, n_out = self.net.W[layer].shape
+        if kind == "weight":
+            if i is None:
+                raise InvalidError("i: required for kind=weight")
+            if not 0 <= i < n_in:
+                raise InvalidError(f"i must be between 0 and {n_in - 1} for layer {layer}")
+        elif kind != "bias":
+            raise InvalidError("kind must be 'weight' or 'bias'")
+        if not 0 <= j < n_out:
+            raise InvalidError(f"j must be between 0 and {n_out - 1} for layer {layer}")
 
     def matrix(self) -> list[dict[str, Any]]:
         """dE/dW = A . delta^T per layer with shapes."""

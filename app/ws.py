@@ -14,6 +14,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import TypeAdapter, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected, WebSocketState
 
+from app.errors import ClientError, InvalidError
 from app.limits import check_patch_limits, check_play, check_step_count, step_work
 from app.protocol import (
     ClientMsg,
@@ -43,7 +44,7 @@ _GONE = (WebSocketDisconnect, WebSocketDisconnected, OSError)  # the client left
 CLOSE_SECONDS = 1.0  # longest wait to hand a close frame to a client that may not be reading
 
 
-class MessageError(ValueError):
+class MessageError(InvalidError):
     """A client message that cannot be used; its text goes back to the client."""
 
 
@@ -66,7 +67,7 @@ def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
 
 
 async def refuse(websocket: WebSocket, reason: str) -> None:
-    """Close before accepting: servers answer the handshake with 403 Forbidden."""
+    """Close before accepting: servers answer the handshake with 403 ForbiddenError."""
     # Not send_denial_response(): uvicorn logs a spurious error after it.
     await websocket.close(code=1008, reason=reason)
 
@@ -99,28 +100,33 @@ def describe(exc: ValidationError) -> str:
 
 
 async def drive(runner: Runner, msg: ClientMsg, settings: Settings) -> None:
-    """Apply a driving message (step, play, pause, reset, set); ValueError says why not."""
+    """Apply a driving message (step, play, pause, reset, set); InvalidError says why not."""
     if isinstance(msg, StepMsg):
         check_step_count(msg.count, settings, step_work(runner.session))
         await runner.step(msg.count)
         if runner.session.diverged:
-            raise ValueError(DIVERGED)
+            raise InvalidError(DIVERGED)
     elif isinstance(msg, PlayMsg):
         check_play(msg, settings, step_work(runner.session))
         if not await runner.play(msg.steps_per_frame, msg.fps):
-            raise ValueError(DIVERGED)
+            raise InvalidError(DIVERGED)
     elif isinstance(msg, PauseMsg):
         await runner.pause()
     elif isinstance(msg, ResetMsg):
         await runner.reset()
     elif isinstance(msg, SetMsg):
-        patch = SessionPatch.model_validate(msg.model_dump(exclude={"type"}, exclude_unset=True))
+        try:
+            patch = SessionPatch.model_validate(
+                msg.model_dump(exclude={"type"}, exclude_unset=True)
+            )
+        except ValidationError as exc:
+            raise MessageError(describe(exc)) from exc
         check_patch_limits(patch, settings)
         await runner.patch(lambda session: session.patch(patch))
     elif isinstance(msg, HelloMsg | SelectMsg):
-        raise ValueError(f"{msg.type!r} is for workshop rooms, not sessions")
+        raise InvalidError(f"{msg.type!r} is for workshop rooms, not sessions")
     else:  # pragma: no cover - the union is closed
-        raise ValueError(f"unsupported message {msg!r}")
+        raise InvalidError(f"unsupported message {msg!r}")
 
 
 # ---- a connection: one reader task, one sender task -----------------------------------------
@@ -264,7 +270,7 @@ async def _read(
             raw = message.get("bytes")
         try:
             await handle(parse_message(raw, settings))
-        except ValueError as exc:  # MessageError included
+        except ClientError as exc:  # MessageError, a limit, a participant driving a room
             slot.error(str(exc))
         except Exception:  # a bug must not cost the learner the connection; log it loudly
             log.exception("message handler failed")
