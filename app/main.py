@@ -10,23 +10,19 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app import (
-    __version__,
-    api,
-    api_rooms,
-    api_sessions,
-    assets,
-    pages,
-    pages_rooms,
-    vendor,
-    ws,
-    ws_rooms,
-)
-from app.rooms import RoomRegistry
-from app.rooms import reaper_interval as room_reaper_interval
-from app.security import HARDENING_RESPONSES, install_error_handlers, install_middleware
+from app import __version__
+from app.live.rooms import RoomRegistry
+from app.live.rooms import reaper_interval as room_reaper_interval
+from app.live.sessions import SessionStore
 from app.settings import Settings
-from app.store import SessionStore
+from app.web import pages, pages_rooms, vendor
+from app.web import static as assets
+from app.web.api import catalog as api
+from app.web.api import rooms as api_rooms
+from app.web.api import sessions as api_sessions
+from app.web.middleware import HARDENING_RESPONSES, install_error_handlers, install_middleware
+from app.web.ws import rooms as ws_rooms
+from app.web.ws import sessions as ws
 
 STATIC_DIR: Path = assets.STATIC_DIR
 

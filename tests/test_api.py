@@ -10,12 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from support import wait_for
 
-from app.limits import check_config_limits, dataset_rows
+from app.domain.codec import encode
+from app.domain.limits import check_config_limits, dataset_rows
+from app.domain.protocol import CsvDataset, Frame, SessionConfig
 from app.main import STATIC_DIR, create_app
-from app.protocol import CsvDataset, Frame, SessionConfig
 from app.settings import Settings
-from app.stream import encode
-from app.vendor import plotly_url
+from app.web.vendor import plotly_url
 
 DIVERGING = {
     "layers": [4, 5, 1],
@@ -356,7 +356,13 @@ def test_a_bug_inside_the_engine_is_a_500_not_a_client_error(
 
 
 def test_client_errors_carry_their_own_status() -> None:
-    from app.errors import ClientError, ForbiddenError, FullError, InvalidError, NotFoundError
+    from app.domain.errors import (
+        ClientError,
+        ForbiddenError,
+        FullError,
+        InvalidError,
+        NotFoundError,
+    )
 
     statuses = {InvalidError: 422, ForbiddenError: 403, NotFoundError: 404, FullError: 429}
     for kind, status in statuses.items():

@@ -22,10 +22,10 @@ from hardening import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.domain.session import TrainingSession
 from app.main import create_app
-from app.security import content_security_policy
 from app.settings import Settings
-from app.training import TrainingSession
+from app.web.middleware import content_security_policy
 
 SETTINGS = Settings(max_sessions=40, max_rooms=5, max_body_bytes=512 * 1024)
 FUZZ = settings(

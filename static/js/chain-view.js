@@ -3,19 +3,16 @@
 // and the update W_new = W_old - alpha * dE/dW.
 
 import { fmt, formulaNodes, m, math, mi, mo, mrow, msup, num, partial, symbol } from './mathml.js';
+import { FACTS } from './facts.js';
 import { h } from './ui.js';
 
 const MAX_ROWS = 8;
 
-const LOSS_TEXT = {
-  half_sse: 'E = 1/2 sum (Y - O)^2',
-  mse: 'E = mean (Y - O)^2',
-  bce: 'E = -mean [Y log O + (1 - Y) log(1 - O)]',
-};
+const LOSS_TEXT = FACTS.loss_formulas; // from the server: the formulas the code computes
 
 /** The error's formula for a loss name. */
 export function lossFormula(loss) {
-  return LOSS_TEXT[loss] || LOSS_TEXT.half_sse;
+  return LOSS_TEXT[loss] || LOSS_TEXT.half_sse || '';
 }
 
 /** Split "dE/dO" into ["E", "O"] (null when the name is not a derivative). */

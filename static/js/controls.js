@@ -1,13 +1,14 @@
 // The settings sidebar: training settings (kept state: the WebSocket `set` message), and
 // data/network settings (a new session), the architecture editor and the CSV upload.
 
+import { FACTS } from './facts.js';
 import { h } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
 
-export const MAX_HIDDEN_LAYERS = 6;
-export const MAX_NEURONS = 16;
-export const MAX_CSV_BYTES = 1_000_000;
+export const MAX_HIDDEN_LAYERS = FACTS.max_hidden_layers;
+export const MAX_NEURONS = FACTS.max_neurons;
+export const MAX_CSV_BYTES = FACTS.max_csv_bytes;
 
 /** New layer sizes after an architecture edit (pure). op: add-layer | remove-layer | inc | dec. */
 export function editLayers(layers, op, index = 0) {
@@ -144,7 +145,7 @@ export function createControls(handlers) {
     if (!file) return;
     setCsvError('');
     if (file.size > MAX_CSV_BYTES) {
-      setCsvError(`That file is ${(file.size / 1e6).toFixed(1)} MB; the limit is 1 MB.`);
+      setCsvError(`That file is ${(file.size / 1e6).toFixed(1)} MB; the limit is ${(MAX_CSV_BYTES / 1e6).toFixed(1)} MB.`);
       return;
     }
     const reader = new FileReader();

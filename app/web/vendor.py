@@ -10,8 +10,8 @@ from importlib import resources
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.assets import IMMUTABLE as CACHE
-from app.assets import REVALIDATE, accepts_gzip
+from app.web.static import IMMUTABLE as CACHE
+from app.web.static import REVALIDATE, accepts_gzip
 
 router = APIRouter(include_in_schema=False)
 

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.errors import FullError, NotFoundError
-from app.limits import check_gradcheck, check_patch_limits, check_step_count, step_work
-from app.protocol import SessionConfigIn, SessionPatch, StepRequest
-from app.responses import json_response
-from app.schemas import ERRORS, FrameOut, SessionCreated
+from app.domain.errors import FullError, NotFoundError
+from app.domain.limits import check_gradcheck, check_patch_limits, check_step_count, step_work
+from app.domain.protocol import SessionConfigIn, SessionPatch, StepRequest
+from app.domain.session import TrainingSession
+from app.live.sessions import Entry, SessionStore, new_session
 from app.settings import Settings
-from app.store import Entry, SessionStore, new_session
-from app.training import TrainingSession
+from app.web.responses import json_response
+from app.web.schemas import ERRORS, FrameOut, SessionCreated
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 NO_SESSION = "no session with this id (it may have expired)"

@@ -9,11 +9,11 @@ from typing import cast
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from app.protocol import ClientMsg, HelloMsg, SelectMsg
-from app.rooms import Room, RoomRegistry
+from app.domain.codec import encode
+from app.domain.protocol import ClientMsg, HelloMsg, SelectMsg
+from app.live.rooms import Room, RoomRegistry
 from app.settings import Settings
-from app.stream import encode
-from app.ws import MessageError, drive, origin_allowed, parse_message, refuse, serve
+from app.web.ws.sessions import MessageError, drive, origin_allowed, parse_message, refuse, serve
 
 router = APIRouter()
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from app.stream import encode
+from app.domain.codec import encode
 
 
 def json_response(

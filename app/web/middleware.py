@@ -21,11 +21,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app.errors import ClientError
-from app.schemas import ErrorOut
+from app.domain.codec import encode
+from app.domain.errors import ClientError
 from app.settings import Settings
-from app.stream import encode
-from app.ws import origin_allowed, refuse
+from app.web.schemas import ErrorOut
+from app.web.ws.sessions import origin_allowed, refuse
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ A room is "one runner, many slots" (docs/streaming.md): its Runner is the only t
 every connection (presenter or participant) reads its own latest-frame Slot, so a slow viewer
 never delays the others. The presenter proves itself with a token that only the room's creator
 received; the room keeps nothing but its SHA-256 digest and compares digests in constant time.
-No web imports here: app/api_rooms.py and app/ws_rooms.py translate to HTTP and WebSockets.
+No web imports here: app/web/api/rooms.py and app/web/ws/rooms.py translate to HTTP and WebSockets.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import ForbiddenError, FullError, InvalidError
-from app.stream import Runner, Slot, encode
-from app.training import TrainingSession
+from app.domain.codec import encode
+from app.domain.errors import ForbiddenError, FullError, InvalidError
+from app.domain.session import TrainingSession
+from app.live.stream import Runner, Slot
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from app.errors import FullError
-from app.limits import check_config_limits
-from app.presets import resolve
-from app.protocol import SessionConfigIn
+from app.domain.errors import FullError
+from app.domain.limits import check_config_limits
+from app.domain.presets import resolve
+from app.domain.protocol import SessionConfigIn
+from app.domain.session import TrainingSession
+from app.live.stream import Runner
 from app.settings import Settings
-from app.stream import Runner
-from app.training import TrainingSession
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,14 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.api_sessions import ChainDep, SettingsDep, StoreDep
-from app.errors import FullError, NotFoundError
-from app.protocol import SessionConfigIn, Strict
-from app.responses import json_response
-from app.rooms import Room, RoomRegistry
-from app.schemas import ErrorOut, FrameOut, SessionCreated
+from app.domain.errors import FullError, NotFoundError
+from app.domain.protocol import SessionConfigIn, Strict
+from app.live.rooms import Room, RoomRegistry
+from app.live.sessions import new_session
 from app.settings import Settings
-from app.store import new_session
+from app.web.api.sessions import ChainDep, SettingsDep, StoreDep
+from app.web.responses import json_response
+from app.web.schemas import ErrorOut, FrameOut, SessionCreated
 
 router = APIRouter(prefix="/api/rooms", tags=["rooms"])
 

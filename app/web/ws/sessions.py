@@ -14,9 +14,10 @@ from fastapi import APIRouter, WebSocket
 from pydantic import TypeAdapter, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected, WebSocketState
 
-from app.errors import ClientError, InvalidError
-from app.limits import check_patch_limits, check_play, check_step_count, step_work
-from app.protocol import (
+from app.domain.codec import encode
+from app.domain.errors import ClientError, InvalidError
+from app.domain.limits import check_patch_limits, check_play, check_step_count, step_work
+from app.domain.protocol import (
     ClientMsg,
     HelloMsg,
     PauseMsg,
@@ -27,9 +28,9 @@ from app.protocol import (
     SetMsg,
     StepMsg,
 )
+from app.live.sessions import SessionStore
+from app.live.stream import Runner, Slot, pump
 from app.settings import Settings
-from app.store import SessionStore
-from app.stream import Runner, Slot, encode, pump
 
 log = logging.getLogger(__name__)
 router = APIRouter()

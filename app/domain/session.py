@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from .engine import chain, datasets, gradcheck
-from .engine.network import Cache, Network
-from .engine.optimizers import Optimizer, make_optimizer
+from app.engine import chain, datasets, gradcheck
+from app.engine.network import Cache, Network
+from app.engine.optimizers import Optimizer, make_optimizer
+
 from .errors import InvalidError
 from .protocol import CsvDataset, NamedDataset, OptimizerConfig, SessionConfig, SessionPatch
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.errors import InvalidError
+from app.domain.errors import InvalidError
 
 from .protocol import SessionConfig, SessionConfigIn
 

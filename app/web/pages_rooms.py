@@ -7,15 +7,15 @@ from typing import Annotated, cast
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.api_rooms import join_url
-from app.pages import page_context, templates
-from app.rooms import ALPHABET, CODE_LENGTH, RoomRegistry, normalize_code
+from app.live.rooms import ALPHABET, CODE_LENGTH, RoomRegistry, normalize_code
 from app.settings import Settings
+from app.web.api.rooms import join_url
+from app.web.pages import page_context, templates
 
 router = APIRouter(include_in_schema=False)
 
 # The CSP (scripts from this origin only, never inline), nosniff and no-referrer come from
-# app.security's middleware, as for every page; the token never leaves the URL fragment anyway.
+# the middleware (app.web.middleware), as for every page; the token never leaves the URL fragment.
 HEADERS = {"Cache-Control": "no-cache"}
 
 

@@ -7,8 +7,8 @@ import io
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
-from app.errors import InvalidError
-from app.protocol import (
+from app.domain.errors import InvalidError
+from app.domain.protocol import (
     CsvDataset,
     DatasetConfig,
     NamedDataset,
@@ -20,7 +20,7 @@ from app.protocol import (
 from app.settings import Settings
 
 if TYPE_CHECKING:
-    from app.training import TrainingSession
+    from app.domain.session import TrainingSession
 
 
 def dataset_rows(dataset: DatasetConfig) -> int | None:

@@ -15,12 +15,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from app.errors import InvalidError
+from app.domain.codec import encode
+from app.domain.errors import InvalidError
 
 if TYPE_CHECKING:
-    from app.training import TrainingSession
+    from app.domain.session import TrainingSession
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +28,6 @@ Frame = dict[str, Any]
 MAX_LOSSES = 20_000  # as the session: a frame never carries more than the newest 20,000 losses
 CHUNK_SECONDS = 0.015  # longest stretch of stepping between two yields to the event loop
 MAX_CHUNK = 1_000_000
-
-
-def encode(payload: Any) -> str:
-    """JSON text of a payload; orjson writes NaN and Infinity as null, so none reach the wire."""
-    try:
-        return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    except orjson.JSONEncodeError as exc:
-        # Client-supplied values (a room's selection) may hold what JSON cannot carry, such as
-        # an integer over 64 bits: answered as a bad message, not a crash.
-        raise InvalidError(f"cannot be sent as JSON: {exc}") from exc
 
 
 def merge_frames(older: Frame, newer: Frame) -> Frame:

@@ -9,24 +9,42 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app import __version__
-from app.assets import STATIC
-from app.vendor import plotly_url
+from app.engine.losses import FORMULAS
+from app.settings import Settings
+from app.web.static import STATIC
+from app.web.vendor import plotly_url
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 DEFAULT_PRESET = "article"
 # The CSP (script-src 'self': no inline script or handler anywhere) comes from the app-wide
-# security middleware (app.security), as for every page.
+# security middleware (app.web.middleware), as for every page.
 PAGE_HEADERS = {"Cache-Control": "no-cache"}
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+
+def server_facts(request: Request) -> dict[str, object]:
+    """What the page must know of the server (limits, formulas), so no fact is copied into JS."""
+    settings: Settings = request.app.state.settings
+    return {
+        "facts": {
+            "max_hidden_layers": settings.max_layers - 2,
+            "max_neurons": settings.max_neurons,
+            # A CSV travels inside a JSON body, where escaping can double its size.
+            "max_csv_bytes": settings.max_body_bytes // 2,
+            "loss_formulas": FORMULAS,
+        }
+    }
+
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR), context_processors=[server_facts])
 
 
 def page_context(**extra: object) -> dict[str, object]:
     """Values every page's base template needs (asset paths, version for cache busting)."""
     return {
         "version": __version__,
-        "static_prefix": STATIC.prefix,  # /static/v{hash}: cached for a year (app.assets)
+        "static_prefix": STATIC.prefix,  # /static/v{hash}: cached for a year (app.web.static)
         "plotly_src": plotly_url(),
         "default_preset": DEFAULT_PRESET,
         **extra,

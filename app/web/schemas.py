@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.protocol import Frame, SessionConfig
+from app.domain.protocol import Frame, SessionConfig
 
 _FRAME_EXAMPLE: dict[str, Any] = {
     "type": "frame",

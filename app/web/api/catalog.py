@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from app.domain.presets import preset_list
 from app.engine.datasets import DATASET_INFO
-from app.presets import preset_list
-from app.schemas import DatasetOut, Health, PresetOut
+from app.web.schemas import DatasetOut, Health, PresetOut
 
 health_router = APIRouter(tags=["health"])
 presets_router = APIRouter(prefix="/api/presets", tags=["presets"])
