@@ -20,6 +20,7 @@ from app.web import static as assets
 from app.web.api import catalog as api
 from app.web.api import rooms as api_rooms
 from app.web.api import sessions as api_sessions
+from app.web.deps import Services
 from app.web.middleware import HARDENING_RESPONSES, install_error_handlers, install_middleware
 from app.web.ws import rooms as ws_rooms
 from app.web.ws import sessions as ws
@@ -68,9 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         responses=HARDENING_RESPONSES,  # any route may answer these (SECURITY.md)
     )
-    app.state.settings = settings
-    app.state.store = store
-    app.state.rooms = rooms
+    app.state.services = Services(settings, store, rooms)
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 from app.domain.session import TrainingSession
 from app.main import create_app
 from app.settings import Settings
-from app.web.ws.sessions import MessageRate
+from app.web.ws.base import MessageRate
 
 SETTINGS = Settings(max_steps_per_request=200, max_steps_per_frame=20, max_rooms=5)
 KINDS = {"frame", "error", "room", "select", "welcome"}

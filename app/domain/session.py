@@ -12,9 +12,19 @@ import numpy as np
 from app.engine import chain, datasets, gradcheck
 from app.engine.network import Cache, Network
 from app.engine.optimizers import Optimizer, make_optimizer
+from app.settings import Settings
 
 from .errors import InvalidError
-from .protocol import CsvDataset, NamedDataset, OptimizerConfig, SessionConfig, SessionPatch
+from .limits import check_config_limits
+from .presets import resolve
+from .protocol import (
+    CsvDataset,
+    NamedDataset,
+    OptimizerConfig,
+    SessionConfig,
+    SessionConfigIn,
+    SessionPatch,
+)
 
 Array = np.ndarray
 MAX_FRAME_LOSSES = 20_000  # a frame never carries more losses than this (the newest)
@@ -158,7 +168,7 @@ class TrainingSession:
             self._idx = self._next_batch() if self._batch_cache is not None else None
         idx = self._idx
         if idx is None:
-            # FullError batch (the article): one pass gives the loss and the gradients.
+            # Full batch (the article): one pass gives the loss and the gradients.
             self._cache, self._Y = self._train_cache, self.dataset.Y
             self.loss = net.backward(self._cache, self._Y, self.grads).error
         else:
@@ -415,3 +425,13 @@ class TrainingSession:
 
 
 __all__ = ["Cache", "TrainingSession"]
+
+
+def new_session(config: SessionConfigIn, settings: Settings) -> TrainingSession:
+    """Resolve a client's config, check the server's limits, build the session (InvalidError)."""
+    resolved = resolve(config)
+    check_config_limits(resolved, settings)
+    session = TrainingSession(resolved, max_samples=settings.max_samples)
+    # The data set fixes the input and output widths: check them as well.
+    check_config_limits(session.config, settings)
+    return session

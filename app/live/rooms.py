@@ -285,7 +285,12 @@ class RoomRegistry:
         self._rooms: dict[str, Room] = {}
 
     def __len__(self) -> int:
+        """Rooms open."""
         return len(self._rooms)
+
+    def codes(self) -> list[str]:
+        """The codes of every open room, oldest first."""
+        return list(self._rooms)
 
     @property
     def full(self) -> bool:

@@ -10,28 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.domain.errors import FullError
-from app.domain.limits import check_config_limits
-from app.domain.presets import resolve
-from app.domain.protocol import SessionConfigIn
 from app.domain.session import TrainingSession
 from app.live.stream import Runner
-from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class StoreFullError(FullError):
     """The server holds as many sessions as it allows."""
-
-
-def new_session(config: SessionConfigIn, settings: Settings) -> TrainingSession:
-    """Resolve a client's config, check the server's limits, build the session (InvalidError)."""
-    resolved = resolve(config)
-    check_config_limits(resolved, settings)
-    session = TrainingSession(resolved, max_samples=settings.max_samples)
-    # The data set fixes the input and output widths: check them as well.
-    check_config_limits(session.config, settings)
-    return session
 
 
 @dataclass(eq=False)
@@ -59,7 +45,12 @@ class SessionStore:
         self._entries: dict[str, Entry] = {}
 
     def __len__(self) -> int:
+        """Sessions held."""
         return len(self._entries)
+
+    def ids(self) -> list[str]:
+        """The ids of every session held, oldest first."""
+        return list(self._entries)
 
     @property
     def full(self) -> bool:

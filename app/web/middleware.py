@@ -24,8 +24,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from app.domain.codec import encode
 from app.domain.errors import ClientError
 from app.settings import Settings
+from app.web.origin import origin_allowed
 from app.web.schemas import ErrorOut
-from app.web.ws.sessions import origin_allowed, refuse
 
 log = logging.getLogger(__name__)
 
@@ -323,6 +323,12 @@ class WebSocketGuard:
             await self.app(scope, receive, send)
         finally:
             self.counter.close(ip)
+
+
+async def refuse(websocket: WebSocket, reason: str) -> None:
+    """Close before accepting: servers answer the handshake with 403 Forbidden."""
+    # Not send_denial_response(): uvicorn logs a spurious error after it.
+    await websocket.close(code=1008, reason=reason)
 
 
 def install_middleware(app: FastAPI, settings: Settings) -> ConnectionCounter:

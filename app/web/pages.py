@@ -10,7 +10,7 @@ from fastapi.templating import Jinja2Templates
 
 from app import __version__
 from app.engine.losses import FORMULAS
-from app.settings import Settings
+from app.web.deps import get_settings
 from app.web.static import STATIC
 from app.web.vendor import plotly_url
 
@@ -25,7 +25,7 @@ router = APIRouter(include_in_schema=False)
 
 def server_facts(request: Request) -> dict[str, object]:
     """What the page must know of the server (limits, formulas), so no fact is copied into JS."""
-    settings: Settings = request.app.state.settings
+    settings = get_settings(request)
     return {
         "facts": {
             "max_hidden_layers": settings.max_layers - 2,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.live.rooms import ALPHABET, CODE_LENGTH, RoomRegistry, normalize_code
-from app.settings import Settings
-from app.web.api.rooms import join_url
+from app.live.rooms import ALPHABET, CODE_LENGTH, normalize_code
+from app.web.deps import get_rooms, get_settings, join_url
 from app.web.pages import page_context, templates
 
 router = APIRouter(include_in_schema=False)
@@ -17,11 +16,6 @@ router = APIRouter(include_in_schema=False)
 # The CSP (scripts from this origin only, never inline), nosniff and no-referrer come from
 # the middleware (app.web.middleware), as for every page; the token never leaves the URL fragment.
 HEADERS = {"Cache-Control": "no-cache"}
-
-
-def _rooms(request: Request) -> RoomRegistry:
-    """The app's room registry."""
-    return cast(RoomRegistry, request.app.state.rooms)
 
 
 def _page(request: Request, name: str, status_code: int = 200, **extra: object) -> HTMLResponse:
@@ -45,7 +39,7 @@ def join(request: Request, code: Annotated[str | None, Query()] = None) -> Respo
         return _page(request, "join.html", code="", error=None)
     code = code[:32]  # a page answers any typo with the form again, never a JSON 422
     wanted = normalize_code(code)
-    if _rooms(request).get(wanted) is None:
+    if get_rooms(request).get(wanted) is None:
         error = f"No workshop room with the code {code.strip()!r}. Check it with the presenter."
         return _page(request, "join.html", 404, code=code.strip(), error=error)
     return RedirectResponse(f"/room/{wanted}", status_code=303)
@@ -54,7 +48,7 @@ def join(request: Request, code: Annotated[str | None, Query()] = None) -> Respo
 @router.get("/room/{code}", response_class=HTMLResponse)
 def room_page(request: Request, code: str) -> Response:
     """A participant's view of a room: follows the presenter, can fork."""
-    room = _rooms(request).get(code)
+    room = get_rooms(request).get(code)
     if room is None:
         error = "This workshop room does not exist (any more). Check the code with the presenter."
         return _page(request, "join.html", 404, code=code[:32], error=error)
@@ -64,11 +58,11 @@ def room_page(request: Request, code: str) -> Response:
 @router.get("/present/{code}", response_class=HTMLResponse)
 def present_page(request: Request, code: str) -> Response:
     """The presenter's view: drive the room; the token stays in the URL fragment."""
-    room = _rooms(request).get(code)
+    room = get_rooms(request).get(code)
     if room is None:
         error = "This workshop room does not exist (any more): start a new one from the main page."
         return _page(request, "join.html", 404, code=code[:32], error=error)
-    settings = cast(Settings, request.app.state.settings)
+    settings = get_settings(request)
     url = join_url(request, settings, room.code)
     return _page(
         request,

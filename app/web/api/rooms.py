@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import segno
 from fastapi import APIRouter, Body, Depends, Request
@@ -13,10 +13,10 @@ from starlette.responses import Response
 
 from app.domain.errors import FullError, NotFoundError
 from app.domain.protocol import SessionConfigIn, Strict
-from app.live.rooms import Room, RoomRegistry
-from app.live.sessions import new_session
-from app.settings import Settings
-from app.web.api.sessions import ChainDep, SettingsDep, StoreDep
+from app.domain.session import new_session
+from app.live.rooms import Room
+from app.web.api.sessions import ChainDep
+from app.web.deps import RoomsDep, SettingsDep, StoreDep, join_url
 from app.web.responses import json_response
 from app.web.schemas import ErrorOut, FrameOut, SessionCreated
 
@@ -53,14 +53,6 @@ class RoomInfo(BaseModel):
     playing: bool
 
 
-def get_rooms(request: Request) -> RoomRegistry:
-    """The app's room registry (set by create_app)."""
-    return cast(RoomRegistry, request.app.state.rooms)
-
-
-RoomsDep = Annotated[RoomRegistry, Depends(get_rooms)]
-
-
 def get_room(code: str, rooms: RoomsDep) -> Room:
     """The room named in the path (any case), or 404."""
     room = rooms.get(code)
@@ -70,12 +62,6 @@ def get_room(code: str, rooms: RoomsDep) -> Room:
 
 
 RoomDep = Annotated[Room, Depends(get_room)]
-
-
-def join_url(request: Request, settings: Settings, code: str) -> str:
-    """The link participants open: the configured public URL, else what the browser used."""
-    base = settings.public_url or str(request.base_url)
-    return f"{base.rstrip('/')}/room/{code}"
 
 
 @router.post(

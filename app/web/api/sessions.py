@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.domain.errors import FullError, NotFoundError
 from app.domain.limits import check_gradcheck, check_patch_limits, check_step_count, step_work
 from app.domain.protocol import SessionConfigIn, SessionPatch, StepRequest
-from app.domain.session import TrainingSession
-from app.live.sessions import Entry, SessionStore, new_session
-from app.settings import Settings
+from app.domain.session import TrainingSession, new_session
+from app.live.sessions import Entry
+from app.web.deps import SettingsDep, StoreDep
 from app.web.responses import json_response
 from app.web.schemas import ERRORS, FrameOut, SessionCreated
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 NO_SESSION = "no session with this id (it may have expired)"
-
-
-def get_settings(request: Request) -> Settings:
-    """The app's settings (set by create_app)."""
-    return cast(Settings, request.app.state.settings)
-
-
-def get_store(request: Request) -> SessionStore:
-    """The app's session store (set by create_app)."""
-    return cast(SessionStore, request.app.state.store)
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[SessionStore, Depends(get_store)]
 
 
 def get_entry(session_id: str, store: StoreDep) -> Entry:

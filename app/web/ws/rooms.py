@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import cast
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from app.domain.codec import encode
 from app.domain.protocol import ClientMsg, HelloMsg, SelectMsg
-from app.live.rooms import Room, RoomRegistry
+from app.live.rooms import Room
 from app.settings import Settings
-from app.web.ws.sessions import MessageError, drive, origin_allowed, parse_message, refuse, serve
+from app.web.deps import get_rooms, get_settings
+from app.web.ws.base import MessageError, drive, parse_message, serve
 
 router = APIRouter()
 
@@ -24,11 +24,8 @@ HELLO_SECONDS = 2.0
 @router.websocket("/ws/rooms/{code}")
 async def room_socket(websocket: WebSocket, code: str) -> None:
     """A room: the current frame (whole curve) on connect, then the room's frames live."""
-    settings = cast(Settings, websocket.app.state.settings)
-    rooms = cast(RoomRegistry, websocket.app.state.rooms)
-    if not origin_allowed(websocket, settings):
-        await refuse(websocket, "origin not allowed")
-        return
+    # The Origin and connection caps were checked by the WebSocketGuard middleware.
+    settings, rooms = get_settings(websocket), get_rooms(websocket)
     await websocket.accept()  # then explain any refusal: a browser cannot read a 4xx handshake
     room = rooms.get(code)
     if room is None:
