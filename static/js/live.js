@@ -12,6 +12,9 @@ import { createGuide, GUIDE_STEPS } from './guide.js';
 import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
 import { createToasts, createTooltip, h } from './ui.js';
+import { createPhaseStepper } from './phase-stepper.js';
+import { createTimeline, isLookBack } from './timeline.js';
+import { realUpdate } from './nn.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -48,7 +51,7 @@ export function showTransport(playing, enabled) {
  * (clicks an edge, switches mode, picks a sample, moves through the guide); changes made by
  * applyView() never call it. Returns the controller the page drives.
  */
-export function createLive({ onUserView, refreshConfig } = {}) {
+export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase } = {}) {
   const S = {
     base: null, // REST prefix of the run shown: /api/rooms/CODE or /api/sessions/ID
     config: null,
@@ -61,6 +64,7 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     pending: { loss: false, data: false, matrix: false },
     matrixSig: '',
     learningRate: null,
+    trace: null, // the newest trace: the "Next update" view's real step
   };
   const history = new LossHistory();
   const toasts = createToasts($('toasts'));
@@ -69,6 +73,40 @@ export function createLive({ onUserView, refreshConfig } = {}) {
   const lossView = createLossView($('loss-plot'));
   const matrixView = createMatrixView($('matrix-panel'), { onSelect: (sel) => userChange(() => select(sel)), tooltip });
   const dataView = createDataView($('data-plot'), { onSample: (k) => userChange(() => setSample(k)) });
+  const drives = () => !!send && (canDrive ? canDrive() : true);
+  // One step in phases (the presenter's phase follows to the room) and time travel.
+  const phaser = createPhaseStepper({
+    el: { button: $('phase-button'), label: $('phase-label'), play: $('phase-play'), speed: $('phase-speed'), panel: $('phase-body'), panelRoot: $('panel-phase'), progress: $('phase-progress'), close: $('phase-close') },
+    base: () => S.base,
+    frame: () => S.frame,
+    config: () => S.config,
+    sample: () => S.view.sample,
+    network: { highlight: (spec) => network.highlight(spec) },
+    applyStep: send ? () => send({ type: 'step', count: 1 }) : null,
+    canDrive: drives,
+    onPhase: (k, step) => drives() && onPhase?.(k, step),
+    onTrace: (trace) => {
+      S.trace = trace;
+      schedule();
+    },
+    onError: (err) => toasts.show(`Could not trace this step: ${err.message}`, 'error'),
+  });
+  const timeline = $('timeline')
+    ? createTimeline(
+        { input: $('timeline'), label: $('timeline-label'), back: $('back-step-button'), root: $('timeline-row') },
+        { onSeek: (n) => drives() && send({ type: 'seek', step: n }) },
+      )
+    : null;
+  const traceFetch = latestOnly(
+    () => (S.base && S.view.mode === 'update' && S.frame && S.trace?.step !== S.frame.step ? request('GET', `${S.base}/trace`) : null),
+    250,
+    (trace) => {
+      if (!trace) return;
+      S.trace = trace;
+      schedule();
+    },
+    () => {},
+  );
   const guide = createGuide($('guide'), {
     button: $('guide-button'),
     onAction(a) {
@@ -141,6 +179,7 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     if (!['weights', 'gradients', 'update'].includes(mode)) return;
     S.view.mode = mode;
     for (const r of document.querySelectorAll('input[name="mode"]')) r.checked = r.value === mode;
+    if (mode === 'update') traceFetch.trigger();
     schedule();
   }
   for (const r of document.querySelectorAll('input[name="mode"]')) {
@@ -224,6 +263,8 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     S.data = null;
     S.matrixSig = '';
     S.learningRate = frame?.learning_rate ?? config?.optimizer?.learning_rate ?? null;
+    S.trace = null;
+    phaser.reset();
     history.clear();
     if (frame) history.addFrame(frame);
     network.reset();
@@ -254,8 +295,11 @@ export function createLive({ onUserView, refreshConfig } = {}) {
 
   /** A frame from the stream. */
   function onFrame(msg) {
-    history.addFrame(msg);
+    // A look back (seek) keeps the curve as it is: the run's later steps stay until a new branch.
+    if (!isLookBack(msg)) history.addFrame(msg);
     S.frame = msg;
+    phaser.onFrame(msg);
+    if (S.view.mode === 'update') traceFetch.trigger();
     if (!S.config?.layers || sizes().join() !== S.config.layers.join()) syncPicker();
     S.pending.loss = S.pending.data = S.pending.matrix = true;
     schedule();
@@ -292,7 +336,12 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     const hasTest = f.test_loss !== null && f.test_loss !== undefined;
     document.querySelector('.test-readout').hidden = !hasTest;
     if (hasTest) $('test-loss-value').textContent = String(Number(f.test_loss.toPrecision(6)));
-    network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel });
+    const real = S.view.mode === 'update' ? realUpdate(f, S.trace) : null;
+    network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel, real, optimizer: S.config?.optimizer?.name });
+    if (timeline) {
+      timeline.update(f, history);
+      $('timeline').disabled = !drives() || $('timeline').disabled;
+    }
     const due = (key, ms) => {
       if (!S.pending[key]) return false;
       if (now - S.last[key] < ms && f.playing) {
@@ -303,7 +352,7 @@ export function createLive({ onUserView, refreshConfig } = {}) {
       S.pending[key] = false;
       return true;
     };
-    if (due('loss', 66)) lossView.render(history, { log: S.view.log });
+    if (due('loss', 66)) lossView.render(history, { log: S.view.log, marker: { step: f.step, loss: f.loss } });
     if (due('data', 100)) dataView.update(f, { sample: S.view.sample });
     if (due('matrix', 100)) matrixView.update(f);
   }
@@ -328,6 +377,13 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     view,
     applyView,
     fmt,
+    phaser,
+    timeline,
+    /** Re-read whether this screen drives (the controls follow). */
+    refreshDrive() {
+      schedule();
+      for (const id of ['phase-button', 'phase-play']) if ($(id)) $(id).disabled = !drives();
+    },
   };
 }
 
