@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
@@ -9,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.limits import check_gradcheck, check_patch_limits, check_step_count, step_work
-from app.protocol import SessionConfigIn, SessionPatch, StepRequest
+from app.protocol import SeekRequest, SessionConfigIn, SessionPatch, StepRequest
 from app.responses import json_response
 from app.schemas import ERRORS, FrameOut, SessionCreated
 from app.settings import Settings
@@ -158,10 +159,17 @@ class ChainQuery:
 
     def answer(self, session: TrainingSession) -> Response:
         """The session's breakdown, or a 422 naming what is wrong with the parameter."""
+        return self._call(session.chain)
+
+    def answer_slice(self, session: TrainingSession) -> Response:
+        """E along this one parameter (the slope view), or a 422."""
+        return self._call(session.slice)
+
+    def _call(self, method: Callable[[str, int, int | None, int], dict[str, Any]]) -> Response:
         if self.kind == "weight" and self.i is None:
             raise HTTPException(422, "i: required for kind=weight")
         try:
-            return json_response(session.chain(self.kind, self.layer, self.i, self.j))
+            return json_response(method(self.kind, self.layer, self.i, self.j))
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
 
@@ -173,6 +181,31 @@ ChainDep = Annotated[ChainQuery, Depends()]
 async def chain_rule(entry: EntryDep, query: ChainDep) -> Response:
     """The chain rule for one weight or bias, with the current numbers filled in."""
     return query.answer(entry.session)
+
+
+@router.get("/{session_id}/slice", responses=ERRORS)
+async def error_slice(entry: EntryDep, query: ChainDep) -> Response:
+    """E against one weight or bias around its value (the others fixed), slope, next value."""
+    return query.answer_slice(entry.session)
+
+
+@router.get("/{session_id}/trace", responses=ERRORS)
+async def trace_step(entry: EntryDep) -> Response:
+    """The next step phase by phase: forward, error, backward, the optimizer's real update."""
+    return json_response(entry.session.trace())
+
+
+@router.post("/{session_id}/seek", response_model=FrameOut, responses=ERRORS)
+async def seek_session(
+    entry: EntryDep,
+    request: Annotated[SeekRequest, Body(openapi_examples={"back": {"value": {"step": 12}}})],
+) -> Response:
+    """The frame at an earlier step (0..head), bit for bit as the run had it; playing stops."""
+    try:
+        frame = await entry.runner.seek(request.step)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return json_response(frame)
 
 
 @router.get("/{session_id}/matrix", responses=ERRORS)

@@ -63,7 +63,10 @@ def merge_frames(older: Frame, newer: Frame) -> Frame:
         losses = losses[cut:]
         test_losses = test_losses[cut:] if test_losses is not None else None
         first += cut
-    return {**newer, "losses": losses, "test_losses": test_losses, "first_step": first}
+    merged = {**newer, "losses": losses, "test_losses": test_losses, "first_step": first}
+    if older.get("seeked"):
+        merged["seeked"] = True  # a seek happened since this viewer's last frame: keep saying so
+    return merged
 
 
 def _merge_parallel(older: Frame, newer: Frame, keep: int) -> list[Any] | None:
@@ -284,6 +287,16 @@ class Runner:
         async with self._lock:
             frame = self.session.reset()
             frame["playing"] = self.playing
+            self._published = self.session.step_count
+            self._broadcast(frame)
+            return frame
+
+    async def seek(self, step: int) -> Frame:
+        """Go to `step` (0..head, else ValueError); playing stops; every viewer gets the frame."""
+        self.session.check_seek(step)
+        await self._stop()
+        async with self._lock:
+            frame = self.session.seek(step)
             self._published = self.session.step_count
             self._broadcast(frame)
             return frame

@@ -10,9 +10,11 @@ from typing import Any
 import numpy as np
 
 from .engine import chain, datasets, gradcheck
+from .engine import trace as tracing
 from .engine.network import Cache, Network
 from .engine.optimizers import Optimizer, make_optimizer
 from .protocol import CsvDataset, NamedDataset, OptimizerConfig, SessionConfig, SessionPatch
+from .timeline import Checkpoint, Timeline
 
 Array = np.ndarray
 MAX_FRAME_LOSSES = 20_000  # a frame never carries more losses than this (the newest)
@@ -30,6 +32,21 @@ def _nested(a: Array) -> list[Any]:
     if np.isfinite(a).all():
         return a.tolist()  # type: ignore[no-any-return]
     return [_nested(r) if r.ndim else _clean(float(r)) for r in a]
+
+
+def _plain(x: Any) -> Any:
+    """Arrays and floats anywhere in dicts and lists made JSON-ready (None for non-finite)."""
+    if isinstance(x, np.ndarray):
+        return _nested(x)
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    if isinstance(x, float | np.floating):
+        return _clean(float(x))
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
 
 
 def load_data(
@@ -100,6 +117,9 @@ class TrainingSession:
         self._buffers()
         with np.errstate(all="ignore"):
             self._evaluate()
+        # Seek: checkpoints and the settings log of this run, from step 0 on.
+        self.timeline = Timeline()
+        self.timeline.add(self._capture())
 
     def _children(self) -> tuple[np.random.SeedSequence, ...]:
         """Fresh, identical child seeds every time, so reset() is bit for bit."""
@@ -164,7 +184,27 @@ class TrainingSession:
             self.diverged = True
 
     def advance(self, n: int) -> int:
-        """Up to n steps without building a frame; stops at divergence. Returns steps done."""
+        """Up to n steps without building a frame; stops at divergence. Returns steps done.
+
+        Stepping on from an earlier step (after a seek) starts a new branch: the old future goes.
+        A checkpoint is taken at every multiple of the timeline's spacing.
+        """
+        self._branch()
+        done = 0
+        while done < n and not self.diverged:
+            every = self.timeline.every
+            chunk = min(n - done, every - self.step_count % every)
+            ran = self._run(chunk)
+            done += ran
+            if ran < chunk:
+                break  # diverged
+            if self.timeline.due(self.step_count):
+                self.timeline.add(self._capture())
+        self.timeline.head = self.step_count
+        return done
+
+    def _run(self, n: int) -> int:
+        """Up to n plain steps (no checkpoints); stops at divergence. Returns steps done."""
         done = 0
         theta, g, update = self.net.theta, self.grads.flat, self.optimizer.update
         with np.errstate(all="ignore"):  # divergence is reported by a field, not a warning
@@ -229,8 +269,10 @@ class TrainingSession:
         first = self.step_count if since is None else max(since + 1, 0)
         first = max(first, self.step_count - MAX_FRAME_LOSSES + 1, self.history_start)
         at = first - self.history_start
-        losses = [_clean(v) for v in self.history[at:]]
-        test = [_clean(v) for v in self.test_history[at:]] if self.test_history else None
+        # After a seek the history runs on to the head: a frame stops at its own step.
+        end = max(self.step_count - self.history_start + 1, 0)
+        losses = [_clean(v) for v in self.history[at:end]]
+        test = [_clean(v) for v in self.test_history[at:end]] if self.test_history else None
         return {
             "type": "frame",
             "step": self.step_count,
@@ -248,6 +290,8 @@ class TrainingSession:
             "first_step": first,
             "test_losses": test,
             "learning_rate": self.optimizer.learning_rate,
+            "head": self.timeline.head,
+            "seeked": False,
         }
 
     def step(self, n: int = 1) -> dict[str, Any]:
@@ -266,7 +310,27 @@ class TrainingSession:
         return self.frame(since=-1)
 
     def patch(self, p: SessionPatch) -> dict[str, Any]:
-        """Change optimizer, batch size or L2; weights and step are kept."""
+        """Change optimizer, batch size or L2; weights and step are kept.
+
+        The change is logged at this step and checkpointed, so seeks replay it; from an earlier
+        step (after a seek) it starts a new branch.
+        """
+        self._check_patch(p)
+        self._branch()
+        self._apply_patch(p)
+        self.timeline.record(self.step_count, p)
+        self.timeline.add(self._capture())
+        return self.frame()
+
+    def _check_patch(self, p: SessionPatch) -> None:
+        """ValueError before anything changes, so a refused PATCH leaves the timeline alone."""
+        if not p.full_batch and p.batch_size is not None and p.batch_size > self.n_train:
+            raise ValueError(
+                f"batch_size {p.batch_size} is larger than the {self.n_train} training samples"
+            )
+
+    def _apply_patch(self, p: SessionPatch) -> None:
+        """The settings change itself (also replayed by seek)."""
         update: dict[str, Any] = {}
         if p.optimizer is not None:
             # The fields sent merge into the running optimizer, as preset overrides do:
@@ -306,7 +370,94 @@ class TrainingSession:
             self.history[-1] = self.loss
         if self.test_history and self.test_loss is not None:
             self.test_history[-1] = self.test_loss
-        return self.frame()
+
+    # ---- time travel ------------------------------------------------------------------------
+
+    @property
+    def head(self) -> int:
+        """The furthest step this branch of the run has computed."""
+        return self.timeline.head
+
+    def _capture(self) -> Checkpoint:
+        """The full state at this step: weights, optimizer, settings, batch sampler."""
+        return Checkpoint(
+            step=self.step_count,
+            log_len=len(self.timeline.log),
+            theta=self.net.theta.copy(),
+            optimizer=self.optimizer.clone(),
+            config=self.config,
+            rng_state=self.batch_rng.bit_generator.state,
+            order=self._order,
+            pos=self._pos,
+            idx=self._idx,
+            diverged=self.diverged,
+        )
+
+    def _restore(self, ck: Checkpoint) -> None:
+        """Back to a checkpoint's state; loss and gradients recomputed (bit for bit the same)."""
+        rebuffer = ck.config.batch_size != self.config.batch_size
+        self.config = ck.config
+        self.net.l2 = ck.config.l2
+        self.net.theta[...] = ck.theta  # in place: the forward plans hold views of theta
+        self.optimizer = ck.optimizer.clone()
+        self.batch_rng.bit_generator.state = ck.rng_state
+        self._order, self._pos, self._idx = ck.order, ck.pos, ck.idx
+        self.step_count = ck.step
+        self.diverged = ck.diverged
+        if rebuffer:
+            self._buffers()
+        self._evaluate(record=False, new_batch=False)
+
+    def seek(self, n: int) -> dict[str, Any]:
+        """The frame at step n (0 <= n <= head) as the run first had it; `seeked` is true.
+
+        Restores the nearest checkpoint at or before n and replays the steps (and logged
+        settings changes) after it. The loss history up to the head is kept: stepping on from
+        n is what drops the old future (a new branch).
+        """
+        self.check_seek(n)
+        ck = self.timeline.nearest(n)
+        kept = self.history, self.test_history
+        # Replayed steps record into scratch: the history already holds their losses.
+        self.history, self.test_history = array("d"), array("d")
+        try:
+            with np.errstate(all="ignore"):
+                self._restore(ck)
+                for step, p in self.timeline.log[ck.log_len :]:
+                    if step > n:
+                        break
+                    self._run(step - self.step_count)
+                    self._apply_patch(p)
+                self._run(n - self.step_count)
+        finally:
+            self.history, self.test_history = kept
+        return {**self.frame(since=-1), "seeked": True}
+
+    def check_seek(self, n: int) -> None:
+        """ValueError with a clear message unless 0 <= n <= head."""
+        head = self.timeline.head
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= head:
+            raise ValueError(
+                f"step: {n!r} is outside this run; seek to a step from 0 to the head, {head}"
+            )
+
+    def _branch(self) -> None:
+        """About to change the run at a step before the head: drop the old future."""
+        n = self.step_count
+        if n >= self.timeline.head:
+            return
+        self.timeline.truncate(n)
+        if n >= self.history_start:
+            del self.history[n - self.history_start + 1 :]
+            if self.test_history:
+                del self.test_history[n - self.history_start + 1 :]
+        else:
+            # Back into the thinned archive: the dense history restarts at this very step.
+            self.archive = [p for p in self.archive if p[0] < n]
+            self.history_start = n
+            self.history = array("d", [self.loss])
+            test = self.test_loss if self.test_history else None
+            self.test_history = array("d", [] if test is None else [test])
 
     # ---- explanations -----------------------------------------------------------------------
 
@@ -316,8 +467,36 @@ class TrainingSession:
         with np.errstate(all="ignore"):
             return chain.breakdown(
                 self.net, self._cache, self._Y, self.grads, kind, layer, i, j,
-                self.optimizer.learning_rate,
+                self.optimizer.learning_rate, self._next_theta(),
             )  # fmt: skip
+
+    def _next_theta(self) -> Array:
+        """The parameters after the next step: the optimizer's real update, previewed."""
+        return self.optimizer.preview(self.net.theta, self.grads.flat)
+
+    def batch(self) -> list[int]:
+        """Sample indices the next step trains on (drawn already: looking does not advance)."""
+        if self._idx is None:
+            return list(range(self.n_train))
+        return [int(i) for i in self._idx]
+
+    def trace(self) -> dict[str, Any]:
+        """The next step phase by phase (forward, error, backward, update), JSON-ready."""
+        with np.errstate(all="ignore"):
+            t = tracing.trace(
+                self.net, self._cache, self._Y, self.grads, self.optimizer,
+                np.asarray(self.batch()), self.step_count,
+            )  # fmt: skip
+            return {**_plain(t), "head": self.timeline.head}
+
+    def slice(self, kind: str, layer: int, i: int | None, j: int) -> dict[str, Any]:
+        """E against one parameter around its value, on the next step's batch (ValueError)."""
+        with np.errstate(all="ignore"):
+            view = tracing.slice_view(
+                self.net, self._cache.A[0].copy(), self._Y, self.grads, self.optimizer,
+                kind, layer, i, j,
+            )  # fmt: skip
+            return {**_plain(view), "step": self.step_count}
 
     def matrix(self) -> list[dict[str, Any]]:
         """dE/dW = A . delta^T per layer with shapes."""
@@ -372,8 +551,13 @@ class TrainingSession:
         }
 
     def clone(self) -> TrainingSession:
-        """An independent copy at the same state (a fork)."""
-        new = copy.deepcopy(self)
+        """An independent copy at the same state (a fork), with its own copy of the timeline."""
+        timeline, self.timeline = self.timeline, Timeline()
+        try:
+            new = copy.deepcopy(self)
+        finally:
+            self.timeline = timeline
+        new.timeline = timeline.copy()  # checkpoints are immutable: shared, not copied
         # Buffers are views of the network's theta: rebuild them on the copy's own theta.
         new._buffers()
         with np.errstate(all="ignore"):

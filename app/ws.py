@@ -19,8 +19,10 @@ from app.protocol import (
     ClientMsg,
     HelloMsg,
     PauseMsg,
+    PhaseMsg,
     PlayMsg,
     ResetMsg,
+    SeekMsg,
     SelectMsg,
     SessionPatch,
     SetMsg,
@@ -117,7 +119,9 @@ async def drive(runner: Runner, msg: ClientMsg, settings: Settings) -> None:
         patch = SessionPatch.model_validate(msg.model_dump(exclude={"type"}, exclude_unset=True))
         check_patch_limits(patch, settings)
         await runner.patch(lambda session: session.patch(patch))
-    elif isinstance(msg, HelloMsg | SelectMsg):
+    elif isinstance(msg, SeekMsg):
+        await runner.seek(msg.step)
+    elif isinstance(msg, HelloMsg | SelectMsg | PhaseMsg):
         raise ValueError(f"{msg.type!r} is for workshop rooms, not sessions")
     else:  # pragma: no cover - the union is closed
         raise ValueError(f"unsupported message {msg!r}")

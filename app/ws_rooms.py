@@ -9,7 +9,7 @@ from typing import cast
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from app.protocol import ClientMsg, HelloMsg, SelectMsg
+from app.protocol import ClientMsg, HelloMsg, PhaseMsg, SelectMsg
 from app.rooms import Room, RoomRegistry
 from app.settings import Settings
 from app.stream import encode
@@ -48,6 +48,8 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
             room.hello(member, msg.token)
         elif isinstance(msg, SelectMsg):
             room.select(member, msg.selection)
+        elif isinstance(msg, PhaseMsg):
+            room.phase(member, msg.index)
         else:
             room.require_presenter(member)
             await drive(room.runner, msg, settings)
