@@ -204,7 +204,8 @@ export function createPhaseStepper(opts) {
         return w.step !== frame.step;
       });
       if (S.index === -1 || !S.trace) return;
-      const ours = frame.step === S.trace.step || (isUpdate() && frame.step === S.trace.step + 1);
+      // A seek (back, the timeline) leaves the phases; so does any step but the Update's own.
+      const ours = !frame.seeked && (isUpdate() ? frame.step === S.trace.step + 1 : frame.step === S.trace.step);
       if (!ours && !S.busy) off({ share: false });
     },
     /** Redraw (the sample changed). */

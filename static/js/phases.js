@@ -4,7 +4,7 @@
 // numbers plugged in: operands as small matrices, truncated with an ellipsis when large.
 
 import { ACTIVATION_SYMBOL, layerNames, weightName, biasName } from './nn.js';
-import { fmt, m, math, mi, mn, mo, mrow, msub, msup, mtext, partial, symbol } from './mathml.js';
+import { fmt, m, math, mi, mn, mo, mrow, msub, msup, num, partial, symbol } from './mathml.js';
 import { h } from './ui.js';
 
 /** The phases of one step for a net with L weight layers: labels and what they are. */
@@ -49,23 +49,27 @@ export function shownIndices(n, max) {
   return [...Array.from({ length: max - 2 }, (_, k) => k), null, n - 1];
 }
 
-/** A matrix (rows of numbers) as a bracketed MathML table with its shape underneath. */
+/**
+ * A matrix (rows of numbers) as a bracketed HTML table with its shape underneath: HTML, not
+ * MathML, so the brackets always span the rows and a long equation can wrap between operands.
+ */
 export function matrixNode(M, { digits = 3, shape = true, maxR = MAX_R, maxC = MAX_C } = {}) {
   const rows = M.length;
   const cols = rows && Array.isArray(M[0]) ? M[0].length : 0;
   const ri = shownIndices(rows, maxR);
   const ci = shownIndices(cols, maxC);
-  const trs = ri.map((r) =>
-    m(
-      'mtr',
-      {},
-      ci.map((c) => m('mtd', {}, r === null ? (c === null ? mo('⋱') : mo('⋮')) : c === null ? mo('⋯') : mn(fmt(M[r][c], digits)))),
-    ),
+  const body = h(
+    'tbody',
+    {},
+    ri.map((r) => h('tr', {}, ci.map((c) => h('td', { class: r === null || c === null ? 'ell' : '' }, r === null ? (c === null ? '⋱' : '⋮') : c === null ? '⋯' : fmt(M[r][c], digits))))),
   );
-  const table = m('mtable', { columnspacing: '0.6em', rowspacing: '0.15em', class: 'mx' }, trs);
-  const bracketed = mrow(mo('['), table, mo(']'));
-  if (!shape) return bracketed;
-  return m('munder', {}, bracketed, m('mrow', {}, mtext(`${rows}×${cols}`)));
+  const shownAll = ri.length === rows && ci.length === cols;
+  return h(
+    'span',
+    { class: 'mx', title: shownAll ? `${rows}×${cols}` : `${rows}×${cols}: the middle rows or columns are left out (⋯)` },
+    h('span', { class: 'mx-br' }, h('table', {}, body)),
+    shape ? h('span', { class: 'mx-shape' }, `${rows}×${cols}`) : null,
+  );
 }
 
 /** A vector (one value per neuron) as a column matrix. */
@@ -102,7 +106,35 @@ const DEDO = {
   bce: () => [partial('E', 'O'), mo('='), m('mfrac', {}, mn('1'), mi('m')), m('mfrac', {}, mrow(mi('O'), mo('−'), mi('Y')), mrow(mi('O'), paren(mn('1'), mo('−'), mi('O'))))],
 };
 
-const eq = (...c) => math('block', ...c);
+/**
+ * One equation: MathML runs with matrices (HTML) between them, in a line that wraps between
+ * its operands when the panel is narrow.
+ */
+const BREAK = { break: true }; // a place a long equation may wrap
+
+function eq(...parts) {
+  const out = [];
+  let run = [];
+  const flush = () => {
+    // An operator at either end of a run sits between two matrices: space it as one.
+    for (const node of [run[0], run[run.length - 1]]) if (node?.tagName === 'mo') node.setAttribute('form', 'infix');
+    if (run.length) out.push(math('inline', ...run));
+    run = [];
+  };
+  for (const p of parts.flat()) {
+    if (p === null || p === undefined) continue;
+    if (p === BREAK) flush();
+    else if (p instanceof HTMLElement) {
+      flush();
+      out.push(p);
+    } else run.push(p);
+  }
+  flush();
+  return h('span', { class: 'eq-line' }, ...out);
+}
+/** `(` ... `)` around pieces that may hold matrices (HTML): MathML parentheses around each run. */
+const openP = () => mo('(', { stretchy: 'false' });
+const closeP = () => mo(')', { stretchy: 'false' });
 const note = (text) => h('p', { class: 'phase-note' }, text);
 const row = (...c) => h('div', { class: 'phase-eq' }, ...c);
 
@@ -123,14 +155,14 @@ function forwardBody(trace, phase, ctx) {
   const b = biasColumn(biases[l - 1], nOut);
   const shared = biases[l - 1]?.length === 1 && nOut > 1;
   const f = ACTIVATION_SYMBOL[actOf(l, L, config)] || 'f';
-  const fn = f === 'σ' ? mi('σ') : mi(f, { mathvariant: 'normal' });
+  const fn = () => (f === 'σ' ? mi('σ') : mi(f, { mathvariant: 'normal' }));
   const wName = weightName(l - 1, L);
   const bName = biasName(l - 1, L);
   const parts = [
-    row(eq(sub('Z', l), mo('='), msup(symbol(wName), mi('T')), symbol(names[l - 1]), mo('+'), symbol(bName)), eq(symbol(names[l]), mo('='), fn, paren(sub('Z', l)))),
+    row(eq(sub('Z', l), mo('='), msup(symbol(wName), mi('T')), symbol(names[l - 1]), mo('+'), symbol(bName)), eq(symbol(names[l]), mo('='), fn(), paren(sub('Z', l)))),
     note(`Each column is one sample (${prev.A[0]?.length ?? 0} in this step's batch); ${shared ? `the one shared bias ${bName} is added to every neuron` : `the bias ${bName} adds one number per neuron`}.`),
     row(eq(sub('Z', l), mo('='), matrixNode(transpose(W)), mo('·'), matrixNode(prev.A), mo('+'), column(b))),
-    row(eq(mo('='), matrixNode(cur.Z)), eq(symbol(names[l]), mo('='), fn, paren(sub('Z', l)), mo('='), matrixNode(cur.A))),
+    row(eq(mo('='), matrixNode(cur.Z)), eq(symbol(names[l]), mo('='), fn(), paren(sub('Z', l)), mo('='), matrixNode(cur.A))),
   ];
   // One neuron worked out by hand for the chosen sample: the weighted sum, then the activation.
   const s = Math.min(sample, (cur.Z[0]?.length || 1) - 1);
@@ -139,15 +171,15 @@ function forwardBody(trace, phase, ctx) {
   const nIn = W.length;
   const show = shownIndices(nIn, 5);
   show.forEach((i, k) => {
-    if (k) terms.push(mo('+'));
+    if (k) terms.push(mo('+'), BREAK);
     if (i === null) terms.push(mo('…'));
     else terms.push(mn(fmt(W[i][j], 3)), mo('·'), mn(fmt(prev.A[i][s], 3)));
   });
-  terms.push(mo('+'), mn(fmt(b[j], 3)));
+  terms.push(mo('+'), BREAK, mn(fmt(b[j], 3)), BREAK);
   const zName = mrow(sub('Z', l), mo('[', { stretchy: 'false' }), mn('0'), mo(']', { stretchy: 'false' }));
   parts.push(h('h5', {}, `Neuron 0, sample ${s + 1}`));
   parts.push(row(eq(zName, mo('='), ...terms, mo('='), mn(fmt(cur.Z[j][s], 4)))));
-  parts.push(row(eq(symbol(`${names[l]}[0]`), mo('='), fn, paren(mn(fmt(cur.Z[j][s], 4))), mo('='), mn(fmt(cur.A[j][s], 4)))));
+  parts.push(row(eq(symbol(`${names[l]}[0]`), mo('='), fn(), paren(mn(fmt(cur.Z[j][s], 4))), mo('='), mn(fmt(cur.A[j][s], 4)))));
   return parts;
 }
 
@@ -186,7 +218,11 @@ function backwardBody(trace, phase, ctx) {
         eq(
           delta(l),
           mo('='),
-          paren(matrixNode(Wn), mo('·'), matrixNode(next.delta)),
+          openP(),
+          matrixNode(Wn),
+          mo('·'),
+          matrixNode(next.delta),
+          closeP(),
           mo('⊙'),
           matrixNode(derivValues(trace, l, L, config)),
           mo('='),
@@ -232,21 +268,20 @@ export function derivValues(trace, l, L, config) {
 
 function updateBody(trace, ctx) {
   const { L, config } = ctx;
-  const opt = config?.optimizer || { name: 'sgd' };
+  const opt = trace.optimizer || config?.optimizer || { name: 'sgd' };
   const alpha = opt.learning_rate;
   const parts = [];
-  const W = mi('W');
-  const newW = msup(W, mi('new', { mathvariant: 'italic' }));
-  const oldW = msup(W, mi('old', { mathvariant: 'italic' }));
-  const dEdW = partial('E', 'W');
+  const newW = () => msup(mi('W'), mi('new', { mathvariant: 'italic' }));
+  const oldW = () => msup(mi('W'), mi('old', { mathvariant: 'italic' }));
+  const dEdW = () => partial('E', 'W');
   if (opt.name === 'momentum') {
-    parts.push(row(eq(mi('v'), mo('←'), mi('μ'), mi('v'), mo('+'), dEdW), eq(newW, mo('='), oldW, mo('−'), mi('α'), mi('v'))));
+    parts.push(row(eq(mi('v'), mo('←'), mi('μ'), mi('v'), mo('+'), dEdW()), eq(newW(), mo('='), oldW(), mo('−'), mi('α'), mi('v'))));
     parts.push(note(`Momentum μ = ${fmt(opt.momentum ?? 0.9)}: the step follows a running sum of past gradients, not just this one.`));
   } else if (opt.name === 'adam') {
-    parts.push(row(eq(newW, mo('='), oldW, mo('−'), mi('α'), m('mfrac', {}, m('mover', {}, mi('m'), mo('^')), mrow(m('msqrt', {}, m('mover', {}, mi('v'), mo('^'))), mo('+'), mi('ε'))))));
+    parts.push(row(eq(newW(), mo('='), oldW(), mo('−'), mi('α'), m('mfrac', {}, m('mover', {}, mi('m'), mo('^')), mrow(m('msqrt', {}, m('mover', {}, mi('v'), mo('^'))), mo('+'), mi('ε'))))));
     parts.push(note('Adam divides by the running size of each gradient, so at first every weight moves by about α, whatever its gradient.'));
   } else {
-    parts.push(row(eq(newW, mo('='), oldW, mo('−'), mi('α'), dEdW)));
+    parts.push(row(eq(newW(), mo('='), oldW(), mo('−'), mi('α'), dEdW())));
   }
   if (config?.l2) parts.push(note(`With L2 λ = ${fmt(config.l2)}, ∂E/∂W includes λW.`));
   const ups = trace.update.slice().sort((a, b) => b.layer - a.layer);
@@ -263,18 +298,17 @@ function updateBody(trace, ctx) {
     const bOld = u.b_old;
     const bNew = u.b_new;
     if (bOld && bNew) {
-      const shared = bOld.length === 1;
+      const shared = bOld.length === 1 && back.delta.length > 1;
+      const vec = (v, par = false) => (shared || v.length === 1 ? num(v[0], par) : column(v));
+      const bNewName = msup(symbol(bName), mi('new', { mathvariant: 'italic' }));
       parts.push(
         row(
-          eq(
-            msup(symbol(bName), mi('new', { mathvariant: 'italic' })),
-            mo('='),
-            shared ? mn(fmt(bOld[0], 4)) : column(bOld),
-            mo('→'),
-            shared ? mn(fmt(bNew[0], 4)) : column(bNew),
-          ),
+          opt.name === 'sgd' || !opt.name
+            ? eq(bNewName, mo('='), vec(bOld), mo('−'), mn(fmt(alpha, 4)), mo('·'), vec(back.db, true), mo('='), vec(bNew))
+            : eq(bNewName, mo('='), vec(bOld), mo('+'), vec(diff2([bNew], [bOld])[0], true), mo('='), vec(bNew)),
         ),
       );
+      if (shared) parts.push(note(`${bName} is one number shared by the layer's ${back.delta.length} neurons.`));
     }
   }
   return parts;
