@@ -2,7 +2,7 @@
 // numbers from GET /api/sessions/{id}/chain: factors per sample, products, sum = gradient,
 // and the update W_new = W_old - alpha * dE/dW.
 
-import { fmt, formulaNodes, m, math, mi, mo, mrow, msup, num, partial, symbol } from './mathml.js';
+import { fmt, formulaNodes, m, math, mi, mo, mrow, msub, msup, num, partial, symbol } from './mathml.js';
 import { h } from './ui.js';
 
 const MAX_ROWS = 8;
@@ -76,7 +76,7 @@ export function updateEquations(chain, optimizer) {
   if (optimizer && optimizer !== 'sgd') {
     // Momentum and Adam: the optimizer's own step (from the server), not -alpha * gradient.
     const step = u.new === null || u.old === null ? null : u.new - u.old;
-    const symO = math('block', msup(symbol(chain.name), mi('new', { mathvariant: 'italic' })), mo('='), msup(name, mi('old', { mathvariant: 'italic' })), mo('+'), mi('Δ'), mrow(mi(optimizer, { mathvariant: 'normal' })));
+    const symO = math('block', msup(symbol(chain.name), mi('new', { mathvariant: 'italic' })), mo('='), msup(name, mi('old', { mathvariant: 'italic' })), mo('+'), msub(mi('Δ'), mi(optimizer, { mathvariant: 'normal' })));
     const numbersO = math('block', num(u.new), mo('='), num(u.old), mo('+'), num(step, true));
     return [symO, numbersO];
   }

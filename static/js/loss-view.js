@@ -251,6 +251,9 @@ export function createLossView(div) {
       logScale = log;
       if (testKey.hidden === history.hasTest) testKey.hidden = !history.hasTest;
       layout.yaxis.type = log ? 'log' : 'linear';
+      // Looking back in time: a line at the step shown, the run's later steps still drawn.
+      const back = marker && marker.step < history.train.lastX;
+      layout.shapes = back ? [{ type: 'line', x0: marker.step, x1: marker.step, yref: 'paper', y0: 0, y1: 1, line: { color: NEG_HEX, width: 1.5, dash: 'dot' } }] : [];
       layout.datarevision += 1;
       // The config goes in once: passing it again makes Plotly rebuild its context every time.
       if (div.data) window.Plotly.react(div, lossTraces(history, marker), layout);
