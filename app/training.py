@@ -273,6 +273,9 @@ class TrainingSession:
         end = max(self.step_count - self.history_start + 1, 0)
         losses = [_clean(v) for v in self.history[at:end]]
         test = [_clean(v) for v in self.test_history[at:end]] if self.test_history else None
+        with np.errstate(all="ignore"):
+            # The optimizer's real next step (momentum, Adam), for the page's "next update" view.
+            dW, db, _ = self.net.views(self._next_theta() - self.net.theta)
         return {
             "type": "frame",
             "step": self.step_count,
@@ -285,6 +288,7 @@ class TrainingSession:
                 "weights": [_nested(g) for g in self.grads.dW],
                 "biases": [_nested(g) for g in self.grads.db],
             },
+            "update": {"weights": [_nested(w) for w in dW], "biases": [_nested(b) for b in db]},
             "diverged": self.diverged,
             "playing": playing,
             "first_step": first,
