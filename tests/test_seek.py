@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from typing import Any
@@ -9,9 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app import training
+from app import stream, training
 from app.presets import resolve
 from app.protocol import SessionConfigIn, SessionPatch
+from app.stream import Runner
 from app.timeline import MIN_CHECKPOINTS
 from app.training import TrainingSession
 
@@ -280,3 +282,27 @@ def test_seek_back_into_the_thinned_history(monkeypatch: pytest.MonkeyPatch) -> 
     assert exported["history"]["loss"][-4] == loss20
     assert s.frame(since=-1)["first_step"] == 20
     del losses
+
+
+def test_runner_seek_in_a_thread_equals_the_inline_seek(
+    recorded: tuple[TrainingSession, dict[int, dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original, record = recorded
+
+    async def scenario() -> None:
+        s = original.clone()
+        runner = Runner(s)
+        slot = runner.attach()
+        for threshold, n in [(0, 123), (10**18, 77), (0, 300), (0, 0), (10**18, 299)]:
+            # 0: every seek replays on a copy in a worker thread; huge: on the loop.
+            monkeypatch.setattr(stream, "INLINE_SEEK_WORK", threshold)
+            frame = await runner.seek(n)
+            assert frame["seeked"] is True and frame["step"] == n
+            assert_same(state(s), record[n])
+            pending = slot.pending
+            assert pending is not None and pending["seeked"] is True and pending["step"] == n
+        with pytest.raises(ValueError, match="outside this run"):
+            await runner.seek(301)
+        await runner.close()
+
+    asyncio.run(scenario())
