@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from app.limits import step_work
+
 if TYPE_CHECKING:
     from app.training import TrainingSession
 
@@ -27,6 +29,7 @@ Frame = dict[str, Any]
 MAX_LOSSES = 20_000  # as the session: a frame never carries more than the newest 20,000 losses
 CHUNK_SECONDS = 0.015  # longest stretch of stepping between two yields to the event loop
 MAX_CHUNK = 1_000_000
+INLINE_SEEK_WORK = 5_000_000  # multiply-adds a seek may replay on the event loop (a few ms)
 
 
 def encode(payload: Any) -> str:
@@ -296,7 +299,15 @@ class Runner:
         self.session.check_seek(step)
         await self._stop()
         async with self._lock:
-            frame = self.session.seek(step)
+            session = self.session
+            if session.replay_steps(step) * step_work(session) <= INLINE_SEEK_WORK:
+                frame = session.seek(step)
+            else:
+                # A long replay (a big network, sparse checkpoints) runs on a copy in a thread,
+                # so the event loop and everyone else's sessions go on; the run is locked.
+                # The copy is made here, on the loop: cloning reads the whole session.
+                checkpoint = await asyncio.to_thread(session.clone().replayed, step)
+                frame = session.adopt(checkpoint)
             self._published = self.session.step_count
             self._broadcast(frame)
             return frame

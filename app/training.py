@@ -273,6 +273,9 @@ class TrainingSession:
         end = max(self.step_count - self.history_start + 1, 0)
         losses = [_clean(v) for v in self.history[at:end]]
         test = [_clean(v) for v in self.test_history[at:end]] if self.test_history else None
+        with np.errstate(all="ignore"):
+            # The optimizer's real next step (momentum, Adam), for the page's "next update" view.
+            dW, db, _ = self.net.views(self._next_theta() - self.net.theta)
         return {
             "type": "frame",
             "step": self.step_count,
@@ -285,6 +288,7 @@ class TrainingSession:
                 "weights": [_nested(g) for g in self.grads.dW],
                 "biases": [_nested(g) for g in self.grads.db],
             },
+            "update": {"weights": [_nested(w) for w in dW], "biases": [_nested(b) for b in db]},
             "diverged": self.diverged,
             "playing": playing,
             "first_step": first,
@@ -416,6 +420,31 @@ class TrainingSession:
         n is what drops the old future (a new branch).
         """
         self.check_seek(n)
+        self._replay(n)
+        return self._seek_frame()
+
+    def replay_steps(self, n: int) -> int:
+        """Steps a seek to n replays (from the nearest checkpoint): its cost, in steps."""
+        return n - self.timeline.nearest(n).step
+
+    def replayed(self, n: int) -> Checkpoint:
+        """Replay to step n and capture the state: run it on a clone() in a worker thread."""
+        self.check_seek(n)
+        self._replay(n)
+        return self._capture()
+
+    def adopt(self, ck: Checkpoint) -> dict[str, Any]:
+        """Take a state replayed elsewhere (replayed()) as this run's; the seek frame."""
+        self.check_seek(ck.step)
+        with np.errstate(all="ignore"):
+            self._restore(ck)
+        return self._seek_frame()
+
+    def _seek_frame(self) -> dict[str, Any]:
+        return {**self.frame(since=-1), "seeked": True}
+
+    def _replay(self, n: int) -> None:
+        """Restore the nearest checkpoint at or before n, then replay steps and settings to n."""
         ck = self.timeline.nearest(n)
         kept = self.history, self.test_history
         # Replayed steps record into scratch: the history already holds their losses.
@@ -431,7 +460,6 @@ class TrainingSession:
                 self._run(n - self.step_count)
         finally:
             self.history, self.test_history = kept
-        return {**self.frame(since=-1), "seeked": True}
 
     def check_seek(self, n: int) -> None:
         """ValueError with a clear message unless 0 <= n <= head."""

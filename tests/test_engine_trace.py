@@ -380,3 +380,25 @@ def test_per_neuron_bias_factor_names_the_neuron_on_both_sides() -> None:
     assert c["factors"][-1]["name"] == "dZ1[3]/db_ih[3]"
     assert c["equation"].startswith("dE/db_ih[3] = sum_n dE/dO * dO/dZ2")
     assert s.chain("bias", 1, None, 0)["factors"][-1]["name"] == "dZ2/db_ho[0]"
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=lambda o: o["name"])
+@pytest.mark.parametrize("bias", ["per_neuron", "shared"])
+def test_frames_carry_the_real_next_update(optimizer: dict[str, Any], bias: str) -> None:
+    s = session(preset="article", optimizer=optimizer, bias=bias)
+    s.step(4)
+    frame, t = s.snapshot(), s.trace()
+    for k, u in enumerate(t["update"]):
+        moved = np.array(u["W_new"]) - np.array(u["W_old"])
+        assert np.array_equal(np.array(frame["update"]["weights"][k]), moved)
+        assert np.array_equal(
+            np.array(frame["update"]["biases"][k]), np.array(u["b_new"]) - np.array(u["b_old"])
+        )
+    nxt = s.step(1)
+    for k in range(2):
+        np.testing.assert_allclose(
+            np.array(frame["weights"][k]) + np.array(frame["update"]["weights"][k]),
+            np.array(nxt["weights"][k]),
+            rtol=0,
+            atol=1e-15,
+        )

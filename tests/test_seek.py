@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from typing import Any
@@ -9,9 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app import training
+from app import stream, training
 from app.presets import resolve
 from app.protocol import SessionConfigIn, SessionPatch
+from app.stream import Runner
 from app.timeline import MIN_CHECKPOINTS
 from app.training import TrainingSession
 
@@ -247,14 +249,15 @@ def test_seek_back_before_a_divergence() -> None:
 
 def test_memory_is_bounded_over_a_long_run() -> None:
     s = session(preset="article", optimizer={"name": "adam", "learning_rate": 0.05})
-    s.timeline.budget = 200_000
-    marks = {0: None, 777: None, 5_000: None, 12_345: None, 19_999: None, 20_000: None}
+    s.timeline.budget = 60_000  # about 36 checkpoints of this network
+    marks = {0: None, 777: None, 2_000: None, 4_321: None, 5_999: None, 6_000: None}
     for n in sorted(marks):
         s.advance(n - s.step_count)
         marks[n] = (s.net.theta.copy(), s.optimizer.clone())  # type: ignore[assignment]
-    assert s.timeline.nbytes <= 200_000
-    assert len(s.timeline.checkpoints) >= MIN_CHECKPOINTS
-    for n in [12_345, 0, 19_999, 777, 20_000, 5_000]:
+    assert s.timeline.nbytes <= 60_000
+    assert s.timeline.every >= 128
+    assert len(s.timeline.checkpoints) >= MIN_CHECKPOINTS // 2  # one halving from over MIN
+    for n in [4_321, 0, 5_999, 777, 6_000, 2_000]:
         s.seek(n)
         theta, opt = marks[n]  # type: ignore[misc]
         assert np.array_equal(s.net.theta, theta)
@@ -279,3 +282,27 @@ def test_seek_back_into_the_thinned_history(monkeypatch: pytest.MonkeyPatch) -> 
     assert exported["history"]["loss"][-4] == loss20
     assert s.frame(since=-1)["first_step"] == 20
     del losses
+
+
+def test_runner_seek_in_a_thread_equals_the_inline_seek(
+    recorded: tuple[TrainingSession, dict[int, dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original, record = recorded
+
+    async def scenario() -> None:
+        s = original.clone()
+        runner = Runner(s)
+        slot = runner.attach()
+        for threshold, n in [(0, 123), (10**18, 77), (0, 300), (0, 0), (10**18, 299)]:
+            # 0: every seek replays on a copy in a worker thread; huge: on the loop.
+            monkeypatch.setattr(stream, "INLINE_SEEK_WORK", threshold)
+            frame = await runner.seek(n)
+            assert frame["seeked"] is True and frame["step"] == n
+            assert_same(state(s), record[n])
+            pending = slot.pending
+            assert pending is not None and pending["seeked"] is True and pending["step"] == n
+        with pytest.raises(ValueError, match="outside this run"):
+            await runner.seek(301)
+        await runner.close()
+
+    asyncio.run(scenario())
