@@ -205,21 +205,32 @@ def test_a_link_with_a_step_opens_there_and_copy_link_carries_the_step(
 def test_the_next_update_view_and_the_chain_panel_show_adams_real_step(
     page: Any, server: ServerProcess
 ) -> None:
-    open_demo(page, server, "preset=article&opt=adam&lr=0.05&sel=w.0.0.0")
+    sid = open_demo(page, server, "preset=article&opt=adam&lr=0.05&sel=w.0.0.0")
     page.get_by_test_id("mode-update").click()
-    # Adam's first step moves every weight by about alpha = 0.05, whatever its gradient.
-    page.wait_for_function(
-        """() => { const s = window.backpropStudio.state; return s.trace && s.trace.step === 0; }"""
-    )
-    expect(page.get_by_test_id("chain-update")).to_contain_text("0.05")
-    trace = page.evaluate("() => window.backpropStudio.state.trace")
+    trace = httpx.get(f"{server.url}/api/sessions/{sid}/trace", timeout=10).json()
     w_ih = trace["update"][0]
     steps = [
-        new - old
+        [new - old for new, old in zip(row_new, row_old, strict=True)]
         for row_new, row_old in zip(w_ih["W_new"], w_ih["W_old"], strict=True)
-        for new, old in zip(row_new, row_old, strict=True)
     ]
-    assert all(abs(abs(d) - 0.05) < 1e-3 for d in steps), steps
+    # Adam's first step moves every weight by about alpha = 0.05, whatever its gradient
+    # (plain gradient descent would move them by 0.0001 to 0.0008 here).
+    assert all(abs(abs(d) - 0.05) < 1e-3 for row in steps for d in row), steps
+    shown = page.evaluate(
+        "() => { const s = window.backpropStudio.state; return s.frame.update.weights[0]; }"
+    )
+    assert all(
+        abs(a - b) < 1e-12
+        for ra, rb in zip(shown, steps, strict=True)
+        for a, b in zip(ra, rb, strict=True)
+    )
+    expect(page.get_by_test_id("chain-update")).to_contain_text("0.05")
+    # The edge's tooltip says the same.
+    # The middle of a line is the middle of its box: hovering there is on the edge.
+    page.locator('.edge-hit[data-l="0"][data-i="0"][data-j="0"]').hover(force=True)
+    tooltip = page.get_by_test_id("tooltip")
+    expect(tooltip).to_contain_text("next update (adam)")
+    expect(tooltip).to_contain_text("0.05")
 
 
 def test_the_room_follows_the_presenters_phase(browser: Any, server: ServerProcess) -> None:

@@ -98,7 +98,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
       )
     : null;
   const traceFetch = latestOnly(
-    () => (S.base && S.view.mode === 'update' && S.frame && S.trace?.step !== S.frame.step ? request('GET', `${S.base}/trace`) : null),
+    () => (S.base && S.view.mode === 'update' && S.frame && !S.frame.update && S.trace?.step !== S.frame.step ? request('GET', `${S.base}/trace`) : null),
     250,
     (trace) => {
       if (!trace) return;
