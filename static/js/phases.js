@@ -207,7 +207,9 @@ function backwardBody(trace, phase, ctx) {
   const bName = biasName(l - 1, L);
   const parts = [];
   if (l === L) {
-    parts.push(row(eq(delta(l), mo('='), partial('E', 'O'), mo('⊙'), derivative(l, L, config))));
+    // The article's own form for its loss: delta2 = (O - Y) * O(1 - O).
+    const dEdO = (config?.loss || 'half_sse') === 'half_sse' ? paren(mi('O'), mo('−'), mi('Y')) : partial('E', 'O');
+    parts.push(row(eq(delta(l), mo('='), dEdO, mo('⊙'), derivative(l, L, config))));
     parts.push(row(eq(delta(l), mo('='), matrixNode(trace.error.dE_dO), mo('⊙'), matrixNode(derivValues(trace, l, L, config)), mo('='), matrixNode(back.delta))));
   } else {
     const next = trace.backward.find((b) => b.layer === l + 1);
