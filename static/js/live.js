@@ -14,7 +14,8 @@ import { fmt, formula } from './mathml.js';
 import { createToasts, createTooltip, h } from './ui.js';
 import { createPhaseStepper } from './phase-stepper.js';
 import { createTimeline, isLookBack } from './timeline.js';
-import { realUpdate } from './nn.js';
+import { realUpdate, paramName } from './nn.js';
+import { createSlopeView } from './slope-view.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -146,6 +147,8 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     syncPicker();
     chainFetch.invalidate();
     chainFetch.trigger();
+    sliceFetch.invalidate();
+    sliceFetch.trigger();
     schedule();
   }
 
@@ -247,6 +250,18 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     () => {},
   );
 
+  const slopeView = $('slope-view') ? createSlopeView($('slope-view')) : null;
+  const sliceFetch = latestOnly(
+    () => (slopeView && S.base && S.view.sel && S.frame && !S.frame.diverged ? request('GET', `${S.base}/slice?${chainQuery(S.view.sel)}`) : null),
+    400,
+    (slice) => {
+      if (!slice) return;
+      $('slope-view').hidden = false;
+      slopeView.render(slice, paramName(S.view.sel, sizes().length - 1, S.config?.bias === 'shared'));
+    },
+    () => ($('slope-view').hidden = true),
+  );
+
   function chainQuery(sel) {
     const q = new URLSearchParams({ kind: sel.kind, layer: String(sel.layer), j: String(sel.j) });
     if (sel.kind === 'weight') q.set('i', String(sel.i));
@@ -273,6 +288,8 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     syncPicker();
     chainFetch.invalidate();
     chainFetch.trigger();
+    sliceFetch.invalidate();
+    sliceFetch.trigger();
     matrixFetch.trigger();
     markAll();
     try {
@@ -304,6 +321,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     S.pending.loss = S.pending.data = S.pending.matrix = true;
     schedule();
     chainFetch.trigger();
+    sliceFetch.trigger();
     const lr = msg.learning_rate;
     if (lr !== undefined && lr !== null && lr !== S.learningRate) {
       // The presenter changed the optimizer's settings: the chain panel's notes follow.

@@ -205,7 +205,9 @@ export function createPhaseStepper(opts) {
       });
       if (S.index === -1 || !S.trace) return;
       // A seek (back, the timeline) leaves the phases; so does any step but the Update's own.
-      const ours = !frame.seeked && (isUpdate() ? frame.step === S.trace.step + 1 : frame.step === S.trace.step);
+      const lr = S.trace.optimizer?.learning_rate;
+      const sameSettings = isUpdate() || lr === undefined || frame.learning_rate === undefined || frame.learning_rate === lr;
+      const ours = !frame.seeked && sameSettings && (isUpdate() ? frame.step === S.trace.step + 1 : frame.step === S.trace.step);
       if (!ours && !S.busy) off({ share: false });
     },
     /** Redraw (the sample changed). */

@@ -177,7 +177,8 @@ function forwardBody(trace, phase, ctx) {
   });
   terms.push(mo('+'), BREAK, mn(fmt(b[j], 3)), BREAK);
   const zName = mrow(sub('Z', l), mo('[', { stretchy: 'false' }), mn('0'), mo(']', { stretchy: 'false' }));
-  parts.push(h('h5', {}, `Neuron 0, sample ${s + 1}`));
+  const sampleNo = (trace.batch?.[s] ?? s) + 1; // a mini-batch's column s is data sample batch[s]
+  parts.push(h('h5', {}, `Neuron 0, sample ${sampleNo} (column ${s + 1})`));
   parts.push(row(eq(zName, mo('='), ...terms, mo('='), mn(fmt(cur.Z[j][s], 4)))));
   parts.push(row(eq(symbol(`${names[l]}[0]`), mo('='), fn(), paren(mn(fmt(cur.Z[j][s], 4))), mo('='), mn(fmt(cur.A[j][s], 4)))));
   return parts;
