@@ -537,7 +537,8 @@ class TrainingSession:
             return gradcheck.check(self.net, self._cache.A[0].copy(), self._Y)
 
     def export(self) -> dict[str, Any]:
-        """Config, loss history and weights, for download."""
+        """Config, loss history and weights, for download (up to this step, not the head)."""
+        end = max(self.step_count - self.history_start + 1, 0)
         return {
             "config": self.config.model_dump(mode="json"),
             "step": self.step_count,
@@ -546,10 +547,11 @@ class TrainingSession:
                 # Steps before history_start are thinned (every archive_stride-th step).
                 "steps": [p[0] for p in self.archive]
                 + list(range(self.history_start, self.step_count + 1)),
-                "loss": [_clean(p[1]) for p in self.archive] + [_clean(v) for v in self.history],
+                "loss": [_clean(p[1]) for p in self.archive]
+                + [_clean(v) for v in self.history[:end]],
                 "test_loss": (
                     [None if p[2] is None else _clean(p[2]) for p in self.archive]
-                    + [_clean(v) for v in self.test_history]
+                    + [_clean(v) for v in self.test_history[:end]]
                 )
                 if self.test_history
                 else None,
