@@ -455,11 +455,40 @@ class TrainingSession:
                 for step, p in self.timeline.log[ck.log_len :]:
                     if step > n:
                         break
-                    self._run(step - self.step_count)
+                    self._replay_steps(step - self.step_count)
                     self._apply_patch(p)
-                self._run(n - self.step_count)
+                self._replay_steps(n - self.step_count)
+                # Loss, test loss and the divergence flag at n, as the run computed them.
+                self._evaluate(record=False, new_batch=False)
         finally:
             self.history, self.test_history = kept
+
+    def _replay_steps(self, n: int) -> None:
+        """n steps computing only what the next step needs: the batch's gradients.
+
+        The same operations on the same buffers as advance(), so the weights, optimizer state
+        and batch order are bit for bit the run's; the losses on the way (already in the
+        history) are skipped, which makes a replay several times cheaper than the steps were.
+        """
+        net, grads = self.net, self.grads
+        theta, g, update = net.theta, grads.flat, self.optimizer.update
+        forward, backward = net.forward, net.backward
+        batch = self._batch_cache
+        if batch is None:
+            cache, Y = self._train_cache, self.dataset.Y
+            for _ in range(n):
+                update(theta, g)
+                backward(forward(None, cache), Y, grads)
+        else:
+            X, Y_all = self.dataset.X, self.dataset.Y
+            for _ in range(n):
+                update(theta, g)
+                idx = self._next_batch()
+                assert idx is not None
+                self._idx = idx
+                np.take(X, idx, axis=1, out=batch.A[0])
+                backward(forward(None, batch), Y_all[:, idx], grads)
+        self.step_count += n
 
     def check_seek(self, n: int) -> None:
         """ValueError with a clear message unless 0 <= n <= head."""
