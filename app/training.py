@@ -281,9 +281,13 @@ class TrainingSession:
         end = max(self.step_count - self.history_start + 1, 0)
         losses = _floats(self.history[at:end])
         test = _floats(self.test_history[at:end]) if self.test_history else None
-        with np.errstate(all="ignore"):
-            # The optimizer's real next step (momentum, Adam), for the page's "next update" view.
-            dW, db, _ = self.net.views(self._next_theta() - self.net.theta)
+        update = None
+        if self.optimizer.name != "sgd":
+            # The real next step of momentum or Adam, for the page's "next update" view. Not for
+            # SGD: it is -learning_rate * gradients, and the article's frame stays under 2 KB.
+            with np.errstate(all="ignore"):
+                dW, db, _ = self.net.views(self._next_theta() - self.net.theta)
+            update = {"weights": [_nested(w) for w in dW], "biases": [_nested(b) for b in db]}
         return {
             "type": "frame",
             "step": self.step_count,
@@ -296,7 +300,7 @@ class TrainingSession:
                 "weights": [_nested(g) for g in self.grads.dW],
                 "biases": [_nested(g) for g in self.grads.db],
             },
-            "update": {"weights": [_nested(w) for w in dW], "biases": [_nested(b) for b in db]},
+            "update": update,
             "diverged": self.diverged,
             "playing": playing,
             "first_step": first,
