@@ -169,7 +169,7 @@ async def room_trace(room: RoomDep) -> Response:
 @router.get("/{code}/slice", responses=ROOM_ERRORS)
 async def room_slice(room: RoomDep, query: ChainDep) -> Response:
     """E along one weight or bias at the room's current step (as the session route)."""
-    return query.answer_slice(room.session)
+    return await query.answer_slice(room.session)
 
 
 @router.get(

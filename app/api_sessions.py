@@ -9,12 +9,14 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from app.engine.trace import SLICE_POINTS
 from app.limits import check_gradcheck, check_patch_limits, check_step_count, step_work
 from app.protocol import SeekRequest, SessionConfigIn, SessionPatch, StepRequest
 from app.responses import json_response
 from app.schemas import ERRORS, FrameOut, SessionCreated
 from app.settings import Settings
 from app.store import Entry, SessionStore, StoreFullError, new_session
+from app.stream import INLINE_SEEK_WORK
 from app.training import TrainingSession
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
@@ -161,9 +163,13 @@ class ChainQuery:
         """The session's breakdown, or a 422 naming what is wrong with the parameter."""
         return self._call(session.chain)
 
-    def answer_slice(self, session: TrainingSession) -> Response:
+    async def answer_slice(self, session: TrainingSession) -> Response:
         """E along this one parameter (the slope view), or a 422."""
-        return self._call(session.slice)
+        if SLICE_POINTS * step_work(session) <= INLINE_SEEK_WORK:
+            return self._call(session.slice)
+        # A big network: the forward passes run on a copy in a thread; the loop goes on.
+        copy = session.clone()
+        return await run_in_threadpool(self._call, copy.slice)
 
     def _call(self, method: Callable[[str, int, int | None, int], dict[str, Any]]) -> Response:
         if self.kind == "weight" and self.i is None:
@@ -186,7 +192,7 @@ async def chain_rule(entry: EntryDep, query: ChainDep) -> Response:
 @router.get("/{session_id}/slice", responses=ERRORS)
 async def error_slice(entry: EntryDep, query: ChainDep) -> Response:
     """E against one weight or bias around its value (the others fixed), slope, next value."""
-    return query.answer_slice(entry.session)
+    return await query.answer_slice(entry.session)
 
 
 @router.get("/{session_id}/trace", responses=ERRORS)

@@ -34,6 +34,14 @@ def _nested(a: Array) -> list[Any]:
     return [_nested(r) if r.ndim else _clean(float(r)) for r in a]
 
 
+def _floats(values: array[float]) -> list[float | None]:
+    """Losses for JSON: one NumPy check and tolist() when all are finite (a 20,000-loss curve)."""
+    a = np.frombuffer(values, dtype=float) if len(values) else np.empty(0)
+    if np.isfinite(a).all():
+        return a.tolist()  # type: ignore[no-any-return]
+    return [_clean(v) for v in values]
+
+
 def _plain(x: Any) -> Any:
     """Arrays and floats anywhere in dicts and lists made JSON-ready (None for non-finite)."""
     if isinstance(x, np.ndarray):
@@ -271,11 +279,15 @@ class TrainingSession:
         at = first - self.history_start
         # After a seek the history runs on to the head: a frame stops at its own step.
         end = max(self.step_count - self.history_start + 1, 0)
-        losses = [_clean(v) for v in self.history[at:end]]
-        test = [_clean(v) for v in self.test_history[at:end]] if self.test_history else None
-        with np.errstate(all="ignore"):
-            # The optimizer's real next step (momentum, Adam), for the page's "next update" view.
-            dW, db, _ = self.net.views(self._next_theta() - self.net.theta)
+        losses = _floats(self.history[at:end])
+        test = _floats(self.test_history[at:end]) if self.test_history else None
+        update = None
+        if self.optimizer.name != "sgd":
+            # The real next step of momentum or Adam, for the page's "next update" view. Not for
+            # SGD: it is -learning_rate * gradients, and the article's frame stays under 2 KB.
+            with np.errstate(all="ignore"):
+                dW, db, _ = self.net.views(self._next_theta() - self.net.theta)
+            update = {"weights": [_nested(w) for w in dW], "biases": [_nested(b) for b in db]}
         return {
             "type": "frame",
             "step": self.step_count,
@@ -288,7 +300,7 @@ class TrainingSession:
                 "weights": [_nested(g) for g in self.grads.dW],
                 "biases": [_nested(g) for g in self.grads.db],
             },
-            "update": {"weights": [_nested(w) for w in dW], "biases": [_nested(b) for b in db]},
+            "update": update,
             "diverged": self.diverged,
             "playing": playing,
             "first_step": first,
@@ -455,11 +467,40 @@ class TrainingSession:
                 for step, p in self.timeline.log[ck.log_len :]:
                     if step > n:
                         break
-                    self._run(step - self.step_count)
+                    self._replay_steps(step - self.step_count)
                     self._apply_patch(p)
-                self._run(n - self.step_count)
+                self._replay_steps(n - self.step_count)
+                # Loss, test loss and the divergence flag at n, as the run computed them.
+                self._evaluate(record=False, new_batch=False)
         finally:
             self.history, self.test_history = kept
+
+    def _replay_steps(self, n: int) -> None:
+        """n steps computing only what the next step needs: the batch's gradients.
+
+        The same operations on the same buffers as advance(), so the weights, optimizer state
+        and batch order are bit for bit the run's; the losses on the way (already in the
+        history) are skipped, which makes a replay several times cheaper than the steps were.
+        """
+        net, grads = self.net, self.grads
+        theta, g, update = net.theta, grads.flat, self.optimizer.update
+        forward, backward = net.forward, net.backward
+        batch = self._batch_cache
+        if batch is None:
+            cache, Y = self._train_cache, self.dataset.Y
+            for _ in range(n):
+                update(theta, g)
+                backward(forward(None, cache), Y, grads)
+        else:
+            X, Y_all = self.dataset.X, self.dataset.Y
+            for _ in range(n):
+                update(theta, g)
+                idx = self._next_batch()
+                assert idx is not None
+                self._idx = idx
+                np.take(X, idx, axis=1, out=batch.A[0])
+                backward(forward(None, batch), Y_all[:, idx], grads)
+        self.step_count += n
 
     def check_seek(self, n: int) -> None:
         """ValueError with a clear message unless 0 <= n <= head."""
@@ -537,7 +578,8 @@ class TrainingSession:
             return gradcheck.check(self.net, self._cache.A[0].copy(), self._Y)
 
     def export(self) -> dict[str, Any]:
-        """Config, loss history and weights, for download."""
+        """Config, loss history and weights, for download (up to this step, not the head)."""
+        end = max(self.step_count - self.history_start + 1, 0)
         return {
             "config": self.config.model_dump(mode="json"),
             "step": self.step_count,
@@ -546,10 +588,11 @@ class TrainingSession:
                 # Steps before history_start are thinned (every archive_stride-th step).
                 "steps": [p[0] for p in self.archive]
                 + list(range(self.history_start, self.step_count + 1)),
-                "loss": [_clean(p[1]) for p in self.archive] + [_clean(v) for v in self.history],
+                "loss": [_clean(p[1]) for p in self.archive]
+                + [_clean(v) for v in self.history[:end]],
                 "test_loss": (
                     [None if p[2] is None else _clean(p[2]) for p in self.archive]
-                    + [_clean(v) for v in self.test_history]
+                    + [_clean(v) for v in self.test_history[:end]]
                 )
                 if self.test_history
                 else None,

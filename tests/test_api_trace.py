@@ -294,3 +294,18 @@ def test_room_presenter_seek_and_phase_reach_participants(server: ServerProcess)
         assert until(participant, lambda m: m["type"] == "phase")["index"] == -1
         info = httpx.get(f"{server.url}/api/rooms/{room['code']}").json()
         assert info["step"] == 3
+
+
+def test_slice_of_a_big_network_runs_off_the_loop_and_agrees(client: TestClient) -> None:
+    # Over INLINE_SEEK_WORK: answered from a copy in a worker thread; the same numbers.
+    config = {"layers": [2, 64, 64, 1], "dataset": {"name": "spiral", "samples": 400}}
+    sid = create(client, config)
+    frame = client.post(f"/api/sessions/{sid}/step", json={"count": 2}).json()
+    r = client.get(f"/api/sessions/{sid}/slice", params={"layer": 1, "i": 5, "j": 7})
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert s["value"] == frame["weights"][1][5][7]
+    assert s["dE_dw"] == frame["gradients"]["weights"][1][5][7]
+    assert s["points"][20][0] == s["value"]
+    bad = client.get(f"/api/sessions/{sid}/slice", params={"layer": 1, "i": 64, "j": 0})
+    assert bad.status_code == 422 and "i must be between 0 and 63" in bad.json()["detail"]

@@ -174,6 +174,9 @@ def test_frames_after_a_seek_stop_at_their_step_and_the_branch_cuts_the_curve(
     s = original.clone()
     frame = s.seek(40)
     assert frame["first_step"] == 0 and len(frame["losses"]) == 41
+    seeked_export = s.export()["history"]
+    assert seeked_export["steps"] == list(range(41))
+    assert seeked_export["loss"] == frame["losses"] and len(seeked_export["test_loss"]) == 41
     assert s.snapshot()["losses"] == [record[40]["frame"]["loss"]]
     assert s.snapshot()["seeked"] is False and s.snapshot()["head"] == 300
     stepped = s.step(2)
