@@ -99,7 +99,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
       )
     : null;
   const traceFetch = latestOnly(
-    () => (S.base && S.view.mode === 'update' && S.frame && !S.frame.update && S.trace?.step !== S.frame.step ? request('GET', `${S.base}/trace`) : null),
+    () => (S.base && S.view.mode === 'update' && S.frame && !S.frame.update && (S.config?.optimizer?.name || 'sgd') !== 'sgd' && S.trace?.step !== S.frame.step ? request('GET', `${S.base}/trace`) : null),
     250,
     (trace) => {
       if (!trace) return;

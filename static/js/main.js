@@ -100,7 +100,7 @@ const sliceFetch = latestOnly(
 );
 
 const traceFetch = latestOnly(
-  () => (S.id && S.view.mode === 'update' && S.frame && !S.frame.update && S.trace?.step !== S.frame.step ? api.trace(S.id) : null),
+  () => (S.id && S.view.mode === 'update' && S.frame && !S.frame.update && (S.config?.optimizer?.name || 'sgd') !== 'sgd' && S.trace?.step !== S.frame.step ? api.trace(S.id) : null),
   250,
   (trace) => {
     if (!trace) return;
