@@ -465,9 +465,17 @@ async function startSession(config, { onError } = {}) {
 /** A link's step=n: run the same seed and config forward to step n (the same run, bit for bit). */
 async function openAtStep(n) {
   const id = S.id;
+  let chunk = 1000; // steps per request: smaller when the server finds it too much work (422)
   try {
     for (let at = S.frame?.step ?? 0; at < n && S.id === id; ) {
-      const frame = await api.step(id, Math.min(n - at, 1000));
+      let frame;
+      try {
+        frame = await api.step(id, Math.min(n - at, chunk));
+      } catch (err) {
+        if (err.status !== 422 || chunk === 1) throw err;
+        chunk = Math.max(1, Math.floor(chunk / 4));
+        continue;
+      }
       if (S.id !== id) return;
       onMessage({ ...frame, type: 'frame' });
       at = frame.step;
