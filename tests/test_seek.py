@@ -309,3 +309,15 @@ def test_runner_seek_in_a_thread_equals_the_inline_seek(
         await runner.close()
 
     asyncio.run(scenario())
+
+
+def test_a_merged_frame_still_says_a_seek_happened() -> None:
+    # A slow viewer gets the seek frame merged with the next one: the flag must survive.
+    s = session(preset="article")
+    s.step(10)
+    seeked = s.seek(4)
+    stepped = s.step(2)
+    merged = stream.merge_frames(seeked, stepped)
+    assert merged["seeked"] is True and merged["step"] == 6
+    assert merged["first_step"] == 0 and len(merged["losses"]) == 7
+    assert stream.merge_frames(stepped, s.step(1))["seeked"] is False
