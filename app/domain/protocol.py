@@ -159,6 +159,17 @@ class StepRequest(Strict):
     count: int = Field(1, ge=1)
 
 
+class SeekRequest(Strict):
+    """POST /api/sessions/{id}/seek: 0 <= step <= the frame's head (checked by the session)."""
+
+    step: int
+
+
+# Phases of one step on the page: forward per layer, error, backward per layer, update; with at
+# most 8 layers that is under 20. -1 means "no phase shown".
+MAX_PHASE = 63
+
+
 # ---- WebSocket client messages: a discriminated union on `type` -------------------------
 
 
@@ -209,8 +220,22 @@ class SelectMsg(Strict):
     selection: dict[str, Any]
 
 
+class SeekMsg(Strict):
+    """Go to step n, 0 <= n <= head (rooms: presenter only; everyone follows)."""
+
+    type: Literal["seek"]
+    step: int
+
+
+class PhaseMsg(Strict):
+    """Rooms: the presenter's phase of the step on show (-1: none); participants follow."""
+
+    type: Literal["phase"]
+    index: int = Field(ge=-1, le=MAX_PHASE)
+
+
 ClientMsg = Annotated[
-    StepMsg | PlayMsg | PauseMsg | ResetMsg | SetMsg | HelloMsg | SelectMsg,
+    StepMsg | PlayMsg | PauseMsg | ResetMsg | SetMsg | HelloMsg | SelectMsg | SeekMsg | PhaseMsg,
     Field(discriminator="type"),
 ]
 

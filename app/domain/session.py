@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from app.engine import chain, datasets, gradcheck
+from app.engine import trace as tracing
 from app.engine.network import Cache, Network
 from app.engine.optimizers import Optimizer, make_optimizer
 from app.settings import Settings
@@ -25,6 +26,7 @@ from .protocol import (
     SessionConfigIn,
     SessionPatch,
 )
+from .timeline import Checkpoint, Timeline
 
 Array = np.ndarray
 MAX_FRAME_LOSSES = 20_000  # a frame never carries more losses than this (the newest)
@@ -42,6 +44,29 @@ def _nested(a: Array) -> list[Any]:
     if np.isfinite(a).all():
         return a.tolist()  # type: ignore[no-any-return]
     return [_nested(r) if r.ndim else _clean(float(r)) for r in a]
+
+
+def _floats(values: array[float]) -> list[float | None]:
+    """Losses for JSON: one NumPy check and tolist() when all are finite (a 20,000-loss curve)."""
+    a = np.frombuffer(values, dtype=float) if len(values) else np.empty(0)
+    if np.isfinite(a).all():
+        return a.tolist()  # type: ignore[no-any-return]
+    return [_clean(v) for v in values]
+
+
+def _plain(x: Any) -> Any:
+    """Arrays and floats anywhere in dicts and lists made JSON-ready (None for non-finite)."""
+    if isinstance(x, np.ndarray):
+        return _nested(x)
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    if isinstance(x, float | np.floating):
+        return _clean(float(x))
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
 
 
 def load_data(
@@ -126,6 +151,9 @@ class TrainingSession:
         self._buffers()
         with np.errstate(all="ignore"):
             self._evaluate()
+        # Seek: checkpoints and the settings log of this run, from step 0 on.
+        self.timeline = Timeline()
+        self.timeline.add(self._capture())
 
     def _children(self) -> tuple[np.random.SeedSequence, ...]:
         """Fresh, identical child seeds every time, so reset() is bit for bit."""
@@ -190,7 +218,27 @@ class TrainingSession:
             self.diverged = True
 
     def advance(self, n: int) -> int:
-        """Up to n steps without building a frame; stops at divergence. Returns steps done."""
+        """Up to n steps without building a frame; stops at divergence. Returns steps done.
+
+        Stepping on from an earlier step (after a seek) starts a new branch: the old future goes.
+        A checkpoint is taken at every multiple of the timeline's spacing.
+        """
+        self._branch()
+        done = 0
+        while done < n and not self.diverged:
+            every = self.timeline.every
+            chunk = min(n - done, every - self.step_count % every)
+            ran = self._run(chunk)
+            done += ran
+            if ran < chunk:
+                break  # diverged
+            if self.timeline.due(self.step_count):
+                self.timeline.add(self._capture())
+        self.timeline.head = self.step_count
+        return done
+
+    def _run(self, n: int) -> int:
+        """Up to n plain steps (no checkpoints); stops at divergence. Returns steps done."""
         done = 0
         theta, g, update = self.net.theta, self.grads.flat, self.optimizer.update
         with np.errstate(all="ignore"):  # divergence is reported by a field, not a warning
@@ -255,8 +303,17 @@ class TrainingSession:
         first = self.step_count if since is None else max(since + 1, 0)
         first = max(first, self.step_count - MAX_FRAME_LOSSES + 1, self.history_start)
         at = first - self.history_start
-        losses = [_clean(v) for v in self.history[at:]]
-        test = [_clean(v) for v in self.test_history[at:]] if self.test_history else None
+        # After a seek the history runs on to the head: a frame stops at its own step.
+        end = max(self.step_count - self.history_start + 1, 0)
+        losses = _floats(self.history[at:end])
+        test = _floats(self.test_history[at:end]) if self.test_history else None
+        update = None
+        if self.optimizer.name != "sgd":
+            # The real next step of momentum or Adam, for the page's "next update" view. Not for
+            # SGD: it is -learning_rate * gradients, and the article's frame stays under 2 KB.
+            with np.errstate(all="ignore"):
+                dW, db, _ = self.net.views(self._next_theta() - self.net.theta)
+            update = {"weights": [_nested(w) for w in dW], "biases": [_nested(b) for b in db]}
         return {
             "type": "frame",
             "step": self.step_count,
@@ -269,11 +326,14 @@ class TrainingSession:
                 "weights": [_nested(g) for g in self.grads.dW],
                 "biases": [_nested(g) for g in self.grads.db],
             },
+            "update": update,
             "diverged": self.diverged,
             "playing": playing,
             "first_step": first,
             "test_losses": test,
             "learning_rate": self.optimizer.learning_rate,
+            "head": self.timeline.head,
+            "seeked": False,
         }
 
     def step(self, n: int = 1) -> dict[str, Any]:
@@ -292,7 +352,27 @@ class TrainingSession:
         return self.frame(since=-1)
 
     def patch(self, p: SessionPatch) -> dict[str, Any]:
-        """Change optimizer, batch size or L2; weights and step are kept."""
+        """Change optimizer, batch size or L2; weights and step are kept.
+
+        The change is logged at this step and checkpointed, so seeks replay it; from an earlier
+        step (after a seek) it starts a new branch.
+        """
+        self._check_patch(p)
+        self._branch()
+        self._apply_patch(p)
+        self.timeline.record(self.step_count, p)
+        self.timeline.add(self._capture())
+        return self.frame()
+
+    def _check_patch(self, p: SessionPatch) -> None:
+        """InvalidError before anything changes, so a refused PATCH leaves the timeline alone."""
+        if not p.full_batch and p.batch_size is not None and p.batch_size > self.n_train:
+            raise InvalidError(
+                f"batch_size {p.batch_size} is larger than the {self.n_train} training samples"
+            )
+
+    def _apply_patch(self, p: SessionPatch) -> None:
+        """The settings change itself (also replayed by seek)."""
         update: dict[str, Any] = {}
         if p.optimizer is not None:
             # The fields sent merge into the running optimizer, as preset overrides do:
@@ -332,7 +412,147 @@ class TrainingSession:
             self.history[-1] = self.loss
         if self.test_history and self.test_loss is not None:
             self.test_history[-1] = self.test_loss
-        return self.frame()
+
+    # ---- time travel ------------------------------------------------------------------------
+
+    @property
+    def head(self) -> int:
+        """The furthest step this branch of the run has computed."""
+        return self.timeline.head
+
+    def _capture(self) -> Checkpoint:
+        """The full state at this step: weights, optimizer, settings, batch sampler."""
+        return Checkpoint(
+            step=self.step_count,
+            log_len=len(self.timeline.log),
+            theta=self.net.theta.copy(),
+            optimizer=self.optimizer.clone(),
+            config=self.config,
+            rng_state=self.batch_rng.bit_generator.state,
+            order=self._order,
+            pos=self._pos,
+            idx=self._idx,
+            diverged=self.diverged,
+        )
+
+    def _restore(self, ck: Checkpoint) -> None:
+        """Back to a checkpoint's state; loss and gradients recomputed (bit for bit the same)."""
+        rebuffer = ck.config.batch_size != self.config.batch_size
+        self.config = ck.config
+        self.net.l2 = ck.config.l2
+        self.net.theta[...] = ck.theta  # in place: the forward plans hold views of theta
+        self.optimizer = ck.optimizer.clone()
+        self.batch_rng.bit_generator.state = ck.rng_state
+        self._order, self._pos, self._idx = ck.order, ck.pos, ck.idx
+        self.step_count = ck.step
+        self.diverged = ck.diverged
+        if rebuffer:
+            self._buffers()
+        self._evaluate(record=False, new_batch=False)
+
+    def seek(self, n: int) -> dict[str, Any]:
+        """The frame at step n (0 <= n <= head) as the run first had it; `seeked` is true.
+
+        Restores the nearest checkpoint at or before n and replays the steps (and logged
+        settings changes) after it. The loss history up to the head is kept: stepping on from
+        n is what drops the old future (a new branch).
+        """
+        self.check_seek(n)
+        self._replay(n)
+        return self._seek_frame()
+
+    def replay_steps(self, n: int) -> int:
+        """Steps a seek to n replays (from the nearest checkpoint): its cost, in steps."""
+        return n - self.timeline.nearest(n).step
+
+    def replayed(self, n: int) -> Checkpoint:
+        """Replay to step n and capture the state: run it on a clone() in a worker thread."""
+        self.check_seek(n)
+        self._replay(n)
+        return self._capture()
+
+    def adopt(self, ck: Checkpoint) -> dict[str, Any]:
+        """Take a state replayed elsewhere (replayed()) as this run's; the seek frame."""
+        self.check_seek(ck.step)
+        with np.errstate(all="ignore"):
+            self._restore(ck)
+        return self._seek_frame()
+
+    def _seek_frame(self) -> dict[str, Any]:
+        return {**self.frame(since=-1), "seeked": True}
+
+    def _replay(self, n: int) -> None:
+        """Restore the nearest checkpoint at or before n, then replay steps and settings to n."""
+        ck = self.timeline.nearest(n)
+        kept = self.history, self.test_history
+        # Replayed steps record into scratch: the history already holds their losses.
+        self.history, self.test_history = array("d"), array("d")
+        try:
+            with np.errstate(all="ignore"):
+                self._restore(ck)
+                for step, p in self.timeline.log[ck.log_len :]:
+                    if step > n:
+                        break
+                    self._replay_steps(step - self.step_count)
+                    self._apply_patch(p)
+                self._replay_steps(n - self.step_count)
+                # Loss, test loss and the divergence flag at n, as the run computed them.
+                self._evaluate(record=False, new_batch=False)
+        finally:
+            self.history, self.test_history = kept
+
+    def _replay_steps(self, n: int) -> None:
+        """n steps computing only what the next step needs: the batch's gradients.
+
+        The same operations on the same buffers as advance(), so the weights, optimizer state
+        and batch order are bit for bit the run's; the losses on the way (already in the
+        history) are skipped, which makes a replay several times cheaper than the steps were.
+        """
+        net, grads = self.net, self.grads
+        theta, g, update = net.theta, grads.flat, self.optimizer.update
+        forward, backward = net.forward, net.backward
+        batch = self._batch_cache
+        if batch is None:
+            cache, Y = self._train_cache, self.dataset.Y
+            for _ in range(n):
+                update(theta, g)
+                backward(forward(None, cache), Y, grads)
+        else:
+            X, Y_all = self.dataset.X, self.dataset.Y
+            for _ in range(n):
+                update(theta, g)
+                idx = self._next_batch()
+                assert idx is not None
+                self._idx = idx
+                np.take(X, idx, axis=1, out=batch.A[0])
+                backward(forward(None, batch), Y_all[:, idx], grads)
+        self.step_count += n
+
+    def check_seek(self, n: int) -> None:
+        """InvalidError with a clear message unless 0 <= n <= head."""
+        head = self.timeline.head
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= head:
+            raise InvalidError(
+                f"step: {n!r} is outside this run; seek to a step from 0 to the head, {head}"
+            )
+
+    def _branch(self) -> None:
+        """About to change the run at a step before the head: drop the old future."""
+        n = self.step_count
+        if n >= self.timeline.head:
+            return
+        self.timeline.truncate(n)
+        if n >= self.history_start:
+            del self.history[n - self.history_start + 1 :]
+            if self.test_history:
+                del self.test_history[n - self.history_start + 1 :]
+        else:
+            # Back into the thinned archive: the dense history restarts at this very step.
+            self.archive = [p for p in self.archive if p[0] < n]
+            self.history_start = n
+            self.history = array("d", [self.loss])
+            test = self.test_loss if self.test_history else None
+            self.test_history = array("d", [] if test is None else [test])
 
     # ---- explanations -----------------------------------------------------------------------
 
@@ -343,7 +563,7 @@ class TrainingSession:
         with np.errstate(all="ignore"):
             return chain.breakdown(
                 self.net, self._cache, self._Y, self.grads, kind, layer, i, j,
-                self.optimizer.learning_rate,
+                self.optimizer.learning_rate, self._next_theta(),
             )  # fmt: skip
 
     def check_parameter(self, kind: str, layer: int, i: int | None, j: int) -> None:
@@ -353,14 +573,41 @@ class TrainingSession:
             raise InvalidError(f"layer must be between 0 and {L - 1}")
         n_in, n_out = self.net.W[layer].shape
         if kind == "weight":
-            if i is None:
-                raise InvalidError("i: required for kind=weight")
-            if not 0 <= i < n_in:
+            if i is None or not 0 <= i < n_in:
                 raise InvalidError(f"i must be between 0 and {n_in - 1} for layer {layer}")
         elif kind != "bias":
             raise InvalidError("kind must be 'weight' or 'bias'")
         if not 0 <= j < n_out:
             raise InvalidError(f"j must be between 0 and {n_out - 1} for layer {layer}")
+
+    def _next_theta(self) -> Array:
+        """The parameters after the next step: the optimizer's real update, previewed."""
+        return self.optimizer.preview(self.net.theta, self.grads.flat)
+
+    def batch(self) -> list[int]:
+        """Sample indices the next step trains on (drawn already: looking does not advance)."""
+        if self._idx is None:
+            return list(range(self.n_train))
+        return [int(i) for i in self._idx]
+
+    def trace(self) -> dict[str, Any]:
+        """The next step phase by phase (forward, error, backward, update), JSON-ready."""
+        with np.errstate(all="ignore"):
+            t = tracing.trace(
+                self.net, self._cache, self._Y, self.grads, self.optimizer,
+                np.asarray(self.batch()), self.step_count,
+            )  # fmt: skip
+            return {**_plain(t), "head": self.timeline.head}
+
+    def slice(self, kind: str, layer: int, i: int | None, j: int) -> dict[str, Any]:
+        """E against one parameter around its value, on the next step's batch (InvalidError)."""
+        self.check_parameter(kind, layer, i, j)
+        with np.errstate(all="ignore"):
+            view = tracing.slice_view(
+                self.net, self._cache.A[0].copy(), self._Y, self.grads, self.optimizer,
+                kind, layer, i, j,
+            )  # fmt: skip
+            return {**_plain(view), "step": self.step_count}
 
     def matrix(self) -> list[dict[str, Any]]:
         """dE/dW = A . delta^T per layer with shapes."""
@@ -373,7 +620,8 @@ class TrainingSession:
             return gradcheck.check(self.net, self._cache.A[0].copy(), self._Y)
 
     def export(self) -> dict[str, Any]:
-        """Config, loss history and weights, for download."""
+        """Config, loss history and weights, for download (up to this step, not the head)."""
+        end = max(self.step_count - self.history_start + 1, 0)
         return {
             "config": self.config.model_dump(mode="json"),
             "step": self.step_count,
@@ -382,10 +630,11 @@ class TrainingSession:
                 # Steps before history_start are thinned (every archive_stride-th step).
                 "steps": [p[0] for p in self.archive]
                 + list(range(self.history_start, self.step_count + 1)),
-                "loss": [_clean(p[1]) for p in self.archive] + [_clean(v) for v in self.history],
+                "loss": [_clean(p[1]) for p in self.archive]
+                + [_clean(v) for v in self.history[:end]],
                 "test_loss": (
                     [None if p[2] is None else _clean(p[2]) for p in self.archive]
-                    + [_clean(v) for v in self.test_history]
+                    + [_clean(v) for v in self.test_history[:end]]
                 )
                 if self.test_history
                 else None,
@@ -415,8 +664,13 @@ class TrainingSession:
         }
 
     def clone(self) -> TrainingSession:
-        """An independent copy at the same state (a fork)."""
-        new = copy.deepcopy(self)
+        """An independent copy at the same state (a fork), with its own copy of the timeline."""
+        timeline, self.timeline = self.timeline, Timeline()
+        try:
+            new = copy.deepcopy(self)
+        finally:
+            self.timeline = timeline
+        new.timeline = timeline.copy()  # checkpoints are immutable: shared, not copied
         # Buffers are views of the network's theta: rebuild them on the copy's own theta.
         new._buffers()
         with np.errstate(all="ignore"):

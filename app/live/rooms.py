@@ -83,6 +83,7 @@ class Room:
         self.selection: dict[str, Any] | None = None
         self._digest = token_digest(token)
         self._selection_text: str | None = None
+        self._phase_text: str | None = None  # the presenter's phase message, for late joiners
         self._clock = clock
         self.last_used = clock()
         self.closed = False
@@ -145,6 +146,8 @@ class Room:
         self.members.add(member)
         if self._selection_text is not None:
             member.slot.notify("select", self._selection_text)
+        if self._phase_text is not None:
+            member.slot.notify("phase", self._phase_text)
         if presenter:
             member.slot.notify("welcome", _WELCOME)
         member.slot.notify("room", self._count_text())
@@ -195,6 +198,15 @@ class Room:
         for other in self.members:
             if other is not member:  # the sender knows; echoing could fight its own UI
                 other.slot.notify("select", text)
+
+    def phase(self, member: Member, index: int) -> None:
+        """The presenter's phase of the step (-1: none), to every other member and late joiners."""
+        self.require_presenter(member)
+        text = encode({"type": "phase", "index": index, "step": self.session.step_count})
+        self._phase_text = text
+        for other in self.members:
+            if other is not member:  # as select: the sender's own page already shows it
+                other.slot.notify("phase", text)
 
     def fork(self) -> TrainingSession:
         """An independent copy of the run at this moment; the room does not move."""

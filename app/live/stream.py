@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.domain.codec import encode
 from app.domain.errors import InvalidError
+from app.domain.limits import step_work
 
 if TYPE_CHECKING:
     from app.domain.session import TrainingSession
@@ -28,6 +29,7 @@ Frame = dict[str, Any]
 MAX_LOSSES = 20_000  # as the session: a frame never carries more than the newest 20,000 losses
 CHUNK_SECONDS = 0.015  # longest stretch of stepping between two yields to the event loop
 MAX_CHUNK = 1_000_000
+INLINE_SEEK_WORK = 5_000_000  # multiply-adds a seek may replay on the event loop (a few ms)
 
 
 def merge_frames(older: Frame, newer: Frame) -> Frame:
@@ -54,7 +56,10 @@ def merge_frames(older: Frame, newer: Frame) -> Frame:
         losses = losses[cut:]
         test_losses = test_losses[cut:] if test_losses is not None else None
         first += cut
-    return {**newer, "losses": losses, "test_losses": test_losses, "first_step": first}
+    merged = {**newer, "losses": losses, "test_losses": test_losses, "first_step": first}
+    if older.get("seeked"):
+        merged["seeked"] = True  # a seek happened since this viewer's last frame: keep saying so
+    return merged
 
 
 def _merge_parallel(older: Frame, newer: Frame, keep: int) -> list[Any] | None:
@@ -285,6 +290,24 @@ class Runner:
         async with self._lock:
             frame = self.session.reset()
             frame["playing"] = self.playing
+            self._published = self.session.step_count
+            self._broadcast(frame)
+            return frame
+
+    async def seek(self, step: int) -> Frame:
+        """Go to `step` (0..head, else ValueError); playing stops; every viewer gets the frame."""
+        self.session.check_seek(step)
+        await self._stop()
+        async with self._lock:
+            session = self.session
+            if session.replay_steps(step) * step_work(session) <= INLINE_SEEK_WORK:
+                frame = session.seek(step)
+            else:
+                # A long replay (a big network, sparse checkpoints) runs on a copy in a thread,
+                # so the event loop and everyone else's sessions go on; the run is locked.
+                # The copy is made here, on the loop: cloning reads the whole session.
+                checkpoint = await asyncio.to_thread(session.clone().replayed, step)
+                frame = session.adopt(checkpoint)
             self._published = self.session.step_count
             self._broadcast(frame)
             return frame

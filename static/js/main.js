@@ -13,6 +13,10 @@ import { createGuide } from './guide.js';
 import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
 import { createToasts, createTooltip, h } from './ui.js';
+import { createPhaseStepper } from './phase-stepper.js';
+import { createTimeline, isLookBack } from './timeline.js';
+import { realUpdate, paramName } from './nn.js';
+import { createSlopeView } from './slope-view.js';
 
 const $ = (id) => document.getElementById(id);
 const CSV_KEY = 'backprop-studio.csv';
@@ -39,6 +43,8 @@ const S = {
   matrixSig: '',
   prof: { renders: 0, render: 0, frames: 0 },
   cost: {},
+  trace: null, // the newest trace (GET .../trace): the "Next update" view's real step
+  openAt: null, // step=n from the link: go there once the session is up
 };
 
 const history = new LossHistory();
@@ -53,6 +59,56 @@ const dataView = createDataView($('data-plot'), {
     setSample(k);
   },
 });
+
+// One step in phases (the article's order) and time travel (seek).
+const phaser = createPhaseStepper({
+  el: { button: $('phase-button'), label: $('phase-label'), play: $('phase-play'), speed: $('phase-speed'), panel: $('phase-body'), panelRoot: $('panel-phase'), progress: $('phase-progress'), close: $('phase-close') },
+  base: () => (S.id ? `/api/sessions/${encodeURIComponent(S.id)}` : null),
+  frame: () => S.frame,
+  config: () => S.config,
+  sample: () => S.view.sample,
+  network: { highlight: (spec) => network.highlight(spec) },
+  applyStep: () => send({ type: 'step', count: 1 }),
+  before: () => S.playing && pause(),
+  onTrace: (trace) => {
+    S.trace = trace;
+    schedule();
+  },
+  onError: (err) => toasts.show(`Could not trace this step: ${err.message}`, 'error'),
+});
+const timeline = createTimeline(
+  { input: $('timeline'), label: $('timeline-label'), back: $('back-button'), root: $('timeline-row') },
+  { onSeek: (n) => seek(n) },
+);
+
+/** Go to step n of the run (0..head): the server answers with that step's frame. */
+function seek(n) {
+  if (S.playing) pause();
+  send({ type: 'seek', step: n });
+}
+
+const slopeView = createSlopeView($('slope-view'));
+const sliceFetch = latestOnly(
+  () => (S.id && S.view.sel && S.frame && !S.frame.diverged ? api.slice(S.id, S.view.sel) : null),
+  400,
+  (slice) => {
+    if (!slice) return;
+    $('slope-view').hidden = false;
+    slopeView.render(slice, paramName(S.view.sel, sizes().length - 1, S.config?.bias === 'shared'));
+  },
+  () => ($('slope-view').hidden = true),
+);
+
+const traceFetch = latestOnly(
+  () => (S.id && S.view.mode === 'update' && S.frame && !S.frame.update && (S.config?.optimizer?.name || 'sgd') !== 'sgd' && S.trace?.step !== S.frame.step ? api.trace(S.id) : null),
+  250,
+  (trace) => {
+    if (!trace) return;
+    S.trace = trace;
+    schedule();
+  },
+  () => {},
+);
 
 // ---------------------------------------------------------------- sizes and selection
 
@@ -75,6 +131,7 @@ function select(sel) {
   syncPicker();
   chainFetch.invalidate();
   chainFetch.trigger();
+  sliceFetch.trigger();
   writeUrl();
   schedule();
 }
@@ -159,7 +216,9 @@ function render(now) {
   // page together (benchmarks/page.py: 44 -> 51 rendered frames/s on 2 shared cores).
   if (!S.playing || now - S.lastNetDraw >= NETWORK_MS) {
     S.lastNetDraw = now;
-    timed('network', () => network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel }));
+    const real = S.view.mode === 'update' ? realUpdate(f, S.trace) : null;
+    const optimizer = S.config?.optimizer?.name;
+    timed('network', () => network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel, real, optimizer }));
   } else schedule();
 
   // While playing, a heavy redraw waits at least `ms` and 8x its own last cost (each panel
@@ -176,7 +235,8 @@ function render(now) {
     return true;
   };
   const t0 = performance.now();
-  if (due('loss', 'lastLossDraw', 150)) timed('loss', () => lossView.render(history, { log: S.view.log }));
+  if (due('loss', 'lastLossDraw', 150)) timed('loss', () => lossView.render(history, { log: S.view.log, marker: { step: f.step, loss: f.loss } }));
+  timeline.update(f, history);
   if (due('data', 'lastDataDraw', 250)) timed('data', () => dataView.update(f, { sample: S.view.sample }));
   if (due('matrix', 'lastMatrixDraw', 150)) timed('matrix', () => matrixView.update(f));
   S.prof.renders += 1;
@@ -219,7 +279,7 @@ function updatePlayButton() {
   b.classList.toggle('playing', S.playing);
   document.body.classList.toggle('is-playing', S.playing);
   const off = !S.connected;
-  for (const id of ['play-button', 'step-button', 'reset-button']) $(id).disabled = off;
+  for (const id of ['play-button', 'step-button', 'reset-button', 'phase-button', 'phase-play']) $(id).disabled = off;
 }
 
 // ---------------------------------------------------------------- stream
@@ -227,14 +287,18 @@ function updatePlayButton() {
 function onMessage(msg) {
   if (msg.type === 'frame') {
     S.prof.frames += 1;
-    history.addFrame(msg);
+    // A look back (seek) keeps the curve as it is: the run's later steps stay until a new branch.
+    if (!isLookBack(msg)) history.addFrame(msg);
     S.frame = msg;
     document.body.dataset.serverPlaying = String(msg.playing); // what the server last said
+    phaser.onFrame(msg);
+    if (S.view.mode === 'update') traceFetch.trigger();
     if (msg.diverged && S.playing) S.playing = false;
     else if (!msg.playing && S.playing && performance.now() - S.playSentAt > 1500) S.playing = false;
     S.pending.loss = S.pending.data = S.pending.matrix = true;
     schedule();
     chainFetch.trigger();
+    sliceFetch.trigger();
   } else if (msg.type === 'error') {
     toasts.show(msg.message || 'The server rejected that.', 'error');
   }
@@ -287,6 +351,7 @@ function togglePlay() {
 
 function step() {
   if (S.playing) pause();
+  phaser.stopPlay();
   send({ type: 'step', count: 1 });
 }
 
@@ -342,6 +407,8 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
   S.config = resp.config;
   S.playing = keepPlaying;
   S.matrixSig = '';
+  S.trace = null;
+  phaser.reset();
   history.clear();
   history.addFrame({ ...resp.frame, first_step: resp.frame.first_step ?? resp.frame.step - (resp.frame.losses?.length || 1) + 1 });
   S.frame = resp.frame;
@@ -355,8 +422,15 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
   connect();
   chainFetch.invalidate();
   chainFetch.trigger();
+  sliceFetch.invalidate();
+  sliceFetch.trigger();
   matrixFetch.trigger();
   markAll();
+  if (S.openAt) {
+    const n = S.openAt;
+    S.openAt = null;
+    openAtStep(n);
+  }
   try {
     const data = await api.data(S.id);
     if (S.id !== resp.id) return;
@@ -386,6 +460,29 @@ async function startSession(config, { onError } = {}) {
     else toasts.show(err.message, 'error', 8000);
     if (S.config) controls.setConfig(S.config, S.datasets);
     return false;
+  }
+}
+
+/** A link's step=n: run the same seed and config forward to step n (the same run, bit for bit). */
+async function openAtStep(n) {
+  const id = S.id;
+  let chunk = 1000; // steps per request: smaller when the server finds it too much work (422)
+  try {
+    for (let at = S.frame?.step ?? 0; at < n && S.id === id; ) {
+      let frame;
+      try {
+        frame = await api.step(id, Math.min(n - at, chunk));
+      } catch (err) {
+        if (err.status !== 422 || chunk === 1) throw err;
+        chunk = Math.max(1, Math.floor(chunk / 4));
+        continue;
+      }
+      if (S.id !== id) return;
+      onMessage({ ...frame, type: 'frame' });
+      at = frame.step;
+    }
+  } catch (err) {
+    toasts.show(`Could not open at step ${n}: ${err.message}`, 'error');
   }
 }
 
@@ -502,6 +599,7 @@ for (const r of document.querySelectorAll('input[name="mode"]')) {
 
 function setMode(mode) {
   S.view.mode = mode;
+  if (mode === 'update') traceFetch.trigger();
   for (const r of document.querySelectorAll('input[name="mode"]')) r.checked = r.value === mode;
   writeUrl();
   schedule();
@@ -525,11 +623,14 @@ $('log-toggle').addEventListener('change', () => {
 });
 
 $('share-button').addEventListener('click', async () => {
+  const url = new URL(location.href);
+  if (S.frame?.step) url.searchParams.set('step', String(S.frame.step));
+  else url.searchParams.delete('step');
   try {
-    await navigator.clipboard.writeText(location.href);
+    await navigator.clipboard.writeText(url.href);
     toasts.show('Link copied: it reproduces this exact setup.', 'info', 3000);
   } catch {
-    toasts.show(location.href, 'info', 10000);
+    toasts.show(url.href, 'info', 10000);
   }
 });
 
@@ -558,6 +659,14 @@ document.addEventListener('keydown', (ev) => {
     if (tag === 'INPUT' && t.type === 'radio') return;
     ev.preventDefault();
     step();
+  } else if (ev.key === 'ArrowLeft') {
+    if (tag === 'INPUT' && t.type === 'radio') return;
+    ev.preventDefault();
+    timeline.back();
+  } else if (ev.key === '.') {
+    ev.preventDefault();
+    phaser.stopPlay();
+    phaser.next();
   } else if (ev.key === 'r' || ev.key === 'R') {
     ev.preventDefault();
     reset();
@@ -583,8 +692,11 @@ async function whenPlotly() {
 }
 
 async function init() {
-  const parsed = paramsToConfig(new URLSearchParams(location.search));
+  const query = new URLSearchParams(location.search);
+  const parsed = paramsToConfig(query);
   Object.assign(S.view, parsed.view);
+  const at = Number(query.get('step'));
+  if (Number.isInteger(at) && at > 0) S.openAt = at;
   $('log-toggle').checked = S.view.log;
   controls.el.spf.value = String(S.view.spf);
   for (const r of document.querySelectorAll('input[name="mode"]')) r.checked = r.value === S.view.mode;
@@ -620,4 +732,4 @@ init().catch((err) => {
 });
 
 // Exposed for the tests and the console: read-only view of the state.
-window.backpropStudio = { state: S, history, clone };
+window.backpropStudio = { state: S, history, clone, phaser };

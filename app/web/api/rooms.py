@@ -138,6 +138,18 @@ async def room_chain(room: RoomDep, query: ChainDep) -> Response:
     return query.answer(room.session)
 
 
+@router.get("/{code}/trace", responses=ROOM_ERRORS)
+async def room_trace(room: RoomDep) -> Response:
+    """The room's next step phase by phase (as the session route)."""
+    return json_response(room.session.trace())
+
+
+@router.get("/{code}/slice", responses=ROOM_ERRORS)
+async def room_slice(room: RoomDep, query: ChainDep) -> Response:
+    """E along one weight or bias at the room's current step (as the session route)."""
+    return await query.answer_slice(room.session)
+
+
 @router.get(
     "/{code}/qr.svg",
     responses={**ROOM_ERRORS, 200: {"content": {"image/svg+xml": {}}}},

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.domain.errors import FullError, NotFoundError
+from app.domain.errors import FullError, InvalidError, NotFoundError
 from app.domain.limits import check_gradcheck, check_patch_limits, check_step_count, step_work
-from app.domain.protocol import SessionConfigIn, SessionPatch, StepRequest
+from app.domain.protocol import SeekRequest, SessionConfigIn, SessionPatch, StepRequest
 from app.domain.session import TrainingSession, new_session
+from app.engine.trace import SLICE_POINTS
 from app.live.sessions import Entry
+from app.live.stream import INLINE_SEEK_WORK
 from app.web.deps import SettingsDep, StoreDep
 from app.web.responses import json_response
 from app.web.schemas import ERRORS, FrameOut, SessionCreated
@@ -132,8 +135,22 @@ class ChainQuery:
         self.layer, self.j, self.kind, self.i = layer, j, kind, i
 
     def answer(self, session: TrainingSession) -> Response:
-        """The session's breakdown; InvalidError names what is wrong with the parameter."""
-        return json_response(session.chain(self.kind, self.layer, self.i, self.j))
+        """The session's breakdown, or a 422 naming what is wrong with the parameter."""
+        return self._call(session.chain)
+
+    async def answer_slice(self, session: TrainingSession) -> Response:
+        """E along this one parameter (the slope view), or a 422."""
+        if SLICE_POINTS * step_work(session) <= INLINE_SEEK_WORK:
+            return self._call(session.slice)
+        # A big network: the forward passes run on a copy in a thread; the loop goes on.
+        copy = session.clone()
+        return await run_in_threadpool(self._call, copy.slice)
+
+    def _call(self, method: Callable[[str, int, int | None, int], dict[str, Any]]) -> Response:
+        """The method's answer for this parameter (the session checks its range: InvalidError)."""
+        if self.kind == "weight" and self.i is None:
+            raise InvalidError("i: required for kind=weight")
+        return json_response(method(self.kind, self.layer, self.i, self.j))
 
 
 ChainDep = Annotated[ChainQuery, Depends()]
@@ -143,6 +160,27 @@ ChainDep = Annotated[ChainQuery, Depends()]
 async def chain_rule(entry: EntryDep, query: ChainDep) -> Response:
     """The chain rule for one weight or bias, with the current numbers filled in."""
     return query.answer(entry.session)
+
+
+@router.get("/{session_id}/slice", responses=ERRORS)
+async def error_slice(entry: EntryDep, query: ChainDep) -> Response:
+    """E against one weight or bias around its value (the others fixed), slope, next value."""
+    return await query.answer_slice(entry.session)
+
+
+@router.get("/{session_id}/trace", responses=ERRORS)
+async def trace_step(entry: EntryDep) -> Response:
+    """The next step phase by phase: forward, error, backward, the optimizer's real update."""
+    return json_response(entry.session.trace())
+
+
+@router.post("/{session_id}/seek", response_model=FrameOut, responses=ERRORS)
+async def seek_session(
+    entry: EntryDep,
+    request: Annotated[SeekRequest, Body(openapi_examples={"back": {"value": {"step": 12}}})],
+) -> Response:
+    """The frame at an earlier step (0..head), bit for bit as the run had it; playing stops."""
+    return json_response(await entry.runner.seek(request.step))
 
 
 @router.get("/{session_id}/matrix", responses=ERRORS)

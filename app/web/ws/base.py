@@ -19,8 +19,10 @@ from app.domain.protocol import (
     ClientMsg,
     HelloMsg,
     PauseMsg,
+    PhaseMsg,
     PlayMsg,
     ResetMsg,
+    SeekMsg,
     SelectMsg,
     SessionPatch,
     SetMsg,
@@ -96,7 +98,9 @@ async def drive(runner: Runner, msg: ClientMsg, settings: Settings) -> None:
             raise MessageError(describe(exc)) from exc
         check_patch_limits(patch, settings)
         await runner.patch(lambda session: session.patch(patch))
-    elif isinstance(msg, HelloMsg | SelectMsg):
+    elif isinstance(msg, SeekMsg):
+        await runner.seek(msg.step)
+    elif isinstance(msg, HelloMsg | SelectMsg | PhaseMsg):
         raise InvalidError(f"{msg.type!r} is for workshop rooms, not sessions")
     else:  # pragma: no cover - the union is closed
         raise InvalidError(f"unsupported message {msg!r}")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from app.domain.codec import encode
-from app.domain.protocol import ClientMsg, HelloMsg, SelectMsg
+from app.domain.protocol import ClientMsg, HelloMsg, PhaseMsg, SelectMsg
 from app.live.rooms import Room
 from app.settings import Settings
 from app.web.deps import get_rooms, get_settings
@@ -45,6 +45,8 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
             room.hello(member, msg.token)
         elif isinstance(msg, SelectMsg):
             room.select(member, msg.selection)
+        elif isinstance(msg, PhaseMsg):
+            room.phase(member, msg.index)
         else:
             room.require_presenter(member)
             await drive(room.runner, msg, settings)
