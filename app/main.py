@@ -16,6 +16,7 @@ from app import (
     api_rooms,
     api_sessions,
     assets,
+    docs_offline,
     pages,
     pages_rooms,
     vendor,
@@ -71,6 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=HARDENING_RESPONSES,  # any route may answer these (SECURITY.md)
+        # /docs and /redoc are served from installed files (docs_offline.py), not a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = store
@@ -92,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_rooms.router)
     app.include_router(ws_rooms.router)
     app.include_router(vendor.router)
+    app.include_router(docs_offline.router)
     app.include_router(pages.router)
     app.include_router(pages_rooms.router)
     # /static/v{hash}/...: gzipped once, cached for a year; unversioned paths still answer.

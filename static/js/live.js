@@ -54,7 +54,7 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     config: null,
     frame: null,
     data: null,
-    view: { mode: 'weights', sample: 0, sel: null, log: false, guide: null },
+    view: { mode: 'weights', sample: 0, sel: null, log: true, guide: null }, // log: E's tail stays readable
     applying: false,
     dirty: false,
     last: { loss: 0, data: 0, matrix: 0 },

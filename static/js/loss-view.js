@@ -226,16 +226,21 @@ export function createLossView(div) {
     plot_bgcolor: 'rgba(0,0,0,0)',
     font: { family: 'system-ui, -apple-system, "Segoe UI", sans-serif', size: 12, color: '#3a4352' },
     datarevision: 0,
+    // Zoom and pan survive redraws (Plotly keeps the user's axes while uirevision is the
+    // same); a new run or a new scale starts unzoomed. Double-click resets, as the hint says.
+    uirevision: 'run',
   };
-  const config = { displayModeBar: false, responsive: true, scrollZoom: false };
+  const config = { displayModeBar: false, responsive: true, scrollZoom: false, doubleClick: 'reset+autosize' };
   return {
-    render(history, { log = false } = {}) {
+    render(history, { log = false, revision = 'run' } = {}) {
       if (!window.Plotly) return;
-      if (history.version === drawn && log === logScale) return;
+      if (history.version === drawn && log === logScale && layout.uirevision === revision) return;
       drawn = history.version;
       logScale = log;
       if (testKey.hidden === history.hasTest) testKey.hidden = !history.hasTest;
       layout.yaxis.type = log ? 'log' : 'linear';
+      layout.uirevision = revision;
+      layout.yaxis.uirevision = `${revision}-${log}`; // a new scale resets only the y zoom
       layout.datarevision += 1;
       // The config goes in once: passing it again makes Plotly rebuild its context every time.
       if (div.data) window.Plotly.react(div, lossTraces(history), layout);

@@ -4,7 +4,8 @@
 import { api, ApiError, SessionSocket, latestOnly } from './api.js';
 import { configToParams, paramsToConfig, toRequestConfig, clone } from './state.js';
 import { createNetworkView } from './network-view.js';
-import { LossHistory, createLossView } from './loss-view.js';
+import { CompactSeries, LossHistory, createLossView } from './loss-view.js';
+import { applySettings, createTroubleView, describeChanges } from './trouble.js';
 import { renderChain, renderChainMessage, lossFormula } from './chain-view.js';
 import { createMatrixView } from './matrix-view.js';
 import { createDataView } from './data-view.js';
@@ -29,7 +30,7 @@ const S = {
   playSentAt: 0,
   connected: false,
   datasets: [],
-  view: { mode: 'weights', sample: 0, sel: null, log: false, spf: 1 },
+  view: { mode: 'weights', sample: 0, sel: null, log: true, spf: 1 },
   dirty: false,
   lastLossDraw: 0,
   lastNetDraw: 0,
@@ -48,6 +49,7 @@ const tooltip = createTooltip(document.body);
 const network = createNetworkView($('network-plot'), { onSelect: select, tooltip });
 const lossView = createLossView($('loss-plot'));
 const matrixView = createMatrixView($('matrix-panel'), { onSelect: select, tooltip });
+const troubleView = createTroubleView($('trouble-panel'), { onFix: applyFix });
 const dataView = createDataView($('data-plot'), {
   onSample: (k) => {
     setSample(k);
@@ -176,12 +178,13 @@ function render(now) {
     return true;
   };
   const t0 = performance.now();
-  if (due('loss', 'lastLossDraw', 150)) timed('loss', () => lossView.render(history, { log: S.view.log }));
+  if (due('loss', 'lastLossDraw', 150)) timed('loss', () => lossView.render(history, { log: S.view.log, revision: S.id || 'run' }));
   if (due('data', 'lastDataDraw', 250)) timed('data', () => dataView.update(f, { sample: S.view.sample }));
   if (due('matrix', 'lastMatrixDraw', 150)) timed('matrix', () => matrixView.update(f));
   S.prof.renders += 1;
   S.prof.render += performance.now() - t0;
 
+  troubleView.update(f.trouble, S.config);
   const banner = $('diverged-banner');
   banner.hidden = !f.diverged;
   if (f.diverged) {
@@ -361,6 +364,7 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
     if (S.id !== resp.id) return;
     S.data = data;
     dataView.setData(data);
+    showScale(data);
     network.reset();
     const n = data.x.length;
     S.view.sample = Math.min(S.view.sample, n - 1);
@@ -375,10 +379,10 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
 }
 
 /** Create a session from a request config; on failure show the message and keep the old one. */
-async function startSession(config, { onError } = {}) {
+async function startSession(config, { onError, keepOld = false } = {}) {
   try {
     const resp = await api.createSession(config);
-    await adopt(resp);
+    await adopt(resp, { deleteOld: !keepOld });
     return true;
   } catch (err) {
     if (onError) onError(err.message);
@@ -447,7 +451,8 @@ const controls = createControls({
       layers[layers.length - 1] = info.outputs;
     }
     if (changedName && info?.parameters?.samples && !dataset.samples) dataset.samples = info.parameters.samples;
-    startSession({ ...c, layers, dataset });
+    if (changedName) switchDataset(c, { ...c, layers, dataset }, info);
+    else startSession({ ...c, layers, dataset });
   },
   onTestSplit(fraction) {
     const c = baseConfig();
@@ -467,7 +472,8 @@ const controls = createControls({
     }
     const c = baseConfig();
     const layers = [nIn, ...c.layers.slice(1, -1), nOut];
-    const dataset = { csv: text, test_fraction: testFraction };
+    const scaled = $('scale-toggle').checked;
+    const dataset = { csv: text, test_fraction: testFraction, standardize: scaled, scale_targets: scaled };
     if (targets.length) dataset.targets = targets;
     const ok = await startSession({ ...c, layers, dataset }, { onError: (m) => controls.setCsvError(`${fileName}: ${m}`) });
     if (ok) {
@@ -480,6 +486,124 @@ const controls = createControls({
       toasts.show(`Loaded ${fileName}.`, 'info', 3000);
     }
   },
+});
+
+// ---------------------------------------------------------------- data-set switch, fixes
+
+// The run before the last data-set switch: Undo goes back to it (same session, same step).
+let beforeSwitch = null;
+
+function stashHistory() {
+  const saved = { train: history.train, test: history.test, hasTest: history.hasTest };
+  history.train = new CompactSeries();
+  history.test = new CompactSeries();
+  return saved;
+}
+
+function forgetSwitch() {
+  const old = beforeSwitch;
+  beforeSwitch = null;
+  $('switch-notice').hidden = true;
+  if (old && old.id !== S.id) api.deleteSession(old.id).catch(() => {});
+}
+
+/** Switch data set with the settings that train it; say what changed; keep the old run for Undo. */
+async function switchDataset(before, plain, info) {
+  forgetSwitch();
+  const target = info?.settings ? applySettings(plain, info.settings) : plain;
+  const changes = describeChanges(before, target);
+  const saved = { id: S.id, config: S.config, plain, history: stashHistory() };
+  const ok = await startSession(target, { keepOld: true });
+  if (!ok) {
+    Object.assign(history, saved.history);
+    return;
+  }
+  beforeSwitch = saved;
+  const name = plain.dataset.name;
+  $('switch-text').textContent = changes.length
+    ? `Switched to ${name} with the settings that train it: ${changes.join(', ')}.`
+    : `Switched to ${name}; your settings already suit it.`;
+  $('switch-keep').hidden = !changes.length;
+  $('switch-notice').hidden = false;
+}
+
+$('switch-undo').addEventListener('click', async () => {
+  const old = beforeSwitch;
+  if (!old) return;
+  beforeSwitch = null;
+  $('switch-notice').hidden = true;
+  const dropped = S.id;
+  try {
+    const frame = await api.getSession(old.id);
+    await adopt({ id: old.id, config: old.config, frame }, { deleteOld: false });
+    Object.assign(history, old.history);
+    history.addFrame({ ...frame, losses: [], first_step: frame.step + 1 });
+    history.version += 1;
+    markAll();
+  } catch {
+    // The old session is gone (a restart, or idle too long): start its configuration again.
+    await startSession(toRequestConfig(old.config), { keepOld: true });
+  }
+  toasts.show('Back to the run before the switch.', 'info', 3000);
+  if (dropped && dropped !== S.id) setTimeout(() => api.deleteSession(dropped).catch(() => {}), 3000);
+});
+
+$('switch-keep').addEventListener('click', async () => {
+  const old = beforeSwitch;
+  if (!old) return;
+  forgetSwitch();
+  if (await startSession(old.plain)) {
+    toasts.show('Kept your settings: the panel above the plots says if they stop this network from learning.', 'info', 6000);
+  }
+});
+$('switch-close').addEventListener('click', forgetSwitch);
+
+/** Apply a trouble's fix: the learning rate over the socket (state kept), the rest as a new run. */
+function applyFix(fix) {
+  const rest = { ...fix };
+  delete rest.optimizer;
+  if (fix.optimizer && !Object.keys(rest).length) {
+    controls.el.lr.value = String(fix.optimizer.learning_rate);
+    controls.el.lr.dispatchEvent(new Event('change'));
+    reset();
+    return;
+  }
+  const c = baseConfig();
+  const next = { ...c, ...rest };
+  if (fix.optimizer) next.optimizer = { ...c.optimizer, ...fix.optimizer };
+  if (rest.dataset) next.dataset = { ...c.dataset, ...rest.dataset };
+  startSession(next);
+}
+
+/** The custom data's scaling in words, beside the toggle. */
+function showScale(data) {
+  const el = $('scale-info');
+  const d = S.config?.dataset || {};
+  const custom = !d.name;
+  $('scale-toggle').checked = custom ? d.standardize !== false : $('scale-toggle').checked;
+  if (!custom || !data) {
+    el.hidden = true;
+    return;
+  }
+  const parts = [];
+  const s = data.input_scale;
+  if (s) (data.feature_names || []).forEach((f, k) => parts.push(`${f} = ${fmt(s.mean[k])} + ${fmt(s.std[k])}·X${k + 1}`));
+  const t = data.targets_scaled ? data.target_scale : null;
+  if (t) {
+    const pick = (v) => (Array.isArray(v) ? v[0] : v);
+    const lo = pick(t.min);
+    const hi = pick(t.max);
+    parts.push(`${data.target_names?.[0] ?? 'y'} = ${fmt(lo)} + ${fmt(hi - lo)}·Y`);
+  }
+  el.textContent = parts.length ? `Scaled: ${parts.join('; ')}. The data table shows the original units.` : 'Not scaled: the network sees the numbers as they are in the file.';
+  el.hidden = false;
+}
+
+$('scale-toggle').addEventListener('change', () => {
+  const c = baseConfig();
+  if (c.dataset?.name) return; // the built-in sets are scaled already; the toggle is for CSVs
+  const on = $('scale-toggle').checked;
+  startSession({ ...c, dataset: { ...c.dataset, standardize: on, scale_targets: on } });
 });
 
 $('play-button').addEventListener('click', togglePlay);
@@ -547,6 +671,13 @@ document.addEventListener('keydown', (ev) => {
   if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
   const t = ev.target;
   const tag = t?.tagName || '';
+  if (tag === 'SELECT' && (ev.key === 'ArrowRight' || ev.key === 'ArrowLeft')) {
+    // A closed dropdown takes Left/Right as "next/previous option": after picking a data set
+    // the step key would switch it and throw the run away. Up/Down and letters still choose.
+    ev.preventDefault();
+    if (ev.key === 'ArrowRight') step();
+    return;
+  }
   const typing = tag === 'TEXTAREA' || tag === 'SELECT' || t?.isContentEditable || (tag === 'INPUT' && !['checkbox', 'radio', 'button', 'file'].includes(t.type));
   if (typing) return;
   if (ev.key === ' ' || ev.code === 'Space') {
