@@ -18,6 +18,7 @@ Array = np.ndarray
 MAX_FRAME_LOSSES = 20_000  # a frame never carries more losses than this (the newest)
 HISTORY_KEEP = 100_000  # the newest losses are kept one per step...
 ARCHIVE_POINTS = 10_000  # ...older ones thinned to at most this many, so memory stays bounded
+TROUBLE_EVERY = 10  # steps between two diagnoses (engine/diagnose.py) of a running session
 
 
 def _clean(x: float) -> float | None:
@@ -260,8 +261,13 @@ class TrainingSession:
 
     def trouble(self) -> list[dict[str, Any]] | None:
         """Why the run may not be learning (engine/diagnose.py), or None; cached per step."""
-        if self.step_count != self._trouble_at:
-            self._trouble_at = self.step_count
+        at, last = self.step_count, self._trouble_at
+        # While playing, once every TROUBLE_EVERY steps is enough (a panel, not a plot); the
+        # first steps, where most trouble starts, are each looked at.
+        if last is None or (
+            at != last and (at < last or at - last >= TROUBLE_EVERY or at <= TROUBLE_EVERY)
+        ):
+            self._trouble_at = at
             if self.diverged:
                 self._trouble = None  # the diverged banner says it
             else:

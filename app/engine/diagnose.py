@@ -47,7 +47,8 @@ def _num(x: float) -> float | None:
 
 def _rms(a: Array) -> float:
     """Root mean square of an array."""
-    return float(np.sqrt(np.mean(a * a))) if a.size else 0.0
+    # vdot: one call, no temporary (this runs with every frame).
+    return math.sqrt(float(np.vdot(a, a)) / a.size) if a.size else 0.0
 
 
 def target_range_trouble(output_activation: str, loss: str, Y: Array) -> dict[str, Any] | None:
@@ -173,10 +174,14 @@ def diagnose(
             return found
         step = _step_size(optimizer, learning_rate, momentum, g_norm)
         relative = step / max(theta_norm, 1e-12)
-        baseline = _baseline_error(net, Y) if Y.size else 0.0
-        high = math.isfinite(error) and baseline > 0 and error > 0.5 * baseline
         ratio = rms[0] / rms[-1] if rms[-1] > 0 else 0.0
-        if L >= 3 and rms[-1] > 0 and ratio < VANISHING_RATIO and high:
+        first_layers = L >= 3 and rms[-1] > 0 and ratio < VANISHING_RATIO
+        high = False
+        if first_layers or relative < TINY_UPDATE:
+            # Only then is the baseline (one more loss evaluation) worth computing.
+            baseline = _baseline_error(net, Y) if Y.size else 0.0
+            high = math.isfinite(error) and baseline > 0 and error > 0.5 * baseline
+        if first_layers and high:
             found.append({
                 "kind": "vanishing_gradients",
                 "where": "first_layers",

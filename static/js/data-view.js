@@ -29,6 +29,14 @@ export function originalUnits(data) {
   };
 }
 
+/** A number in a file's own units: 234,512 rather than 2.345e5 (dollars, square feet). */
+export function fmtUnits(v) {
+  if (!Number.isFinite(v)) return fmt(v);
+  const a = Math.abs(v);
+  if (a >= 1000 && a < 1e15) return Math.round(v).toLocaleString('en-US').replace(/^-/, '−');
+  return fmt(v, 4);
+}
+
 /** Range of the targets, used for the colour scale. */
 export function targetRange(data) {
   let lo = Infinity;
@@ -194,10 +202,10 @@ export function createDataView(root, { onSample } = {}) {
       tableRows = all.slice(0, MAX_TABLE_ROWS).map((r) => {
         const tr = h('tr', { class: r.split === 'test' ? 'test' : '', tabindex: r.split === 'train' ? '0' : null });
         tr.append(h('td', { class: 'idx' }, r.split === 'test' ? `t${r.k + 1}` : String(r.k + 1)));
-        r.x.forEach((v, k) => tr.append(h('td', {}, fmt(u.x(v, k), 4))));
+        r.x.forEach((v, k) => tr.append(h('td', {}, u.scaled ? fmtUnits(u.x(v, k)) : fmt(v, 3))));
         const o = h('td', { class: 'o' });
         const e = h('td', { class: 'err' });
-        tr.append(h('td', { class: 'y' }, fmt(u.y(yOf(r.y)), 4)), o, e);
+        tr.append(h('td', { class: 'y' }, u.scaled ? fmtUnits(u.y(yOf(r.y))) : fmt(yOf(r.y), 3)), o, e);
         if (r.split === 'train') {
           const pick = () => onSample?.(r.k);
           tr.addEventListener('click', pick);
@@ -220,9 +228,9 @@ export function createDataView(root, { onSample } = {}) {
     const u = originalUnits(data);
     tableRows.forEach((r, idx) => {
       const o = u.y(outs[idx]?.[0]);
-      r.o.textContent = fmt(o, u.scaled ? 4 : 3);
+      r.o.textContent = u.scaled ? fmtUnits(o) : fmt(o, 3);
       const err = o - u.y(yOf(r.y));
-      r.e.textContent = fmt(err, u.scaled ? 4 : 3);
+      r.e.textContent = u.scaled ? fmtUnits(err) : fmt(err, 3);
       r.e.style.color = Number.isFinite(err) ? (err >= 0 ? POS_HEX : NEG_HEX) : '';
       r.tr.classList.toggle('current', r.split === 'train' && r.k === sample);
     });
