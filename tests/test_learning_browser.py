@@ -146,6 +146,24 @@ def test_undo_brings_the_old_run_back(page: Any) -> None:
     )
 
 
+def test_reset_key_keeps_the_run_for_undo(page: Any) -> None:
+    """R goes to step 0 at once, and Undo brings the run at step 3 back."""
+    for _ in range(3):
+        page.get_by_test_id("step-button").click()
+    expect(page.get_by_test_id("step-count")).to_have_text("3")
+    old_id = state(page, "S.id")
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.keyboard.press("r")
+    expect(page.get_by_test_id("step-count")).to_have_text("0")
+    expect(page.get_by_test_id("switch-text")).to_contain_text("run at step 3 is kept")
+    expect(page.get_by_test_id("switch-keep")).to_be_hidden()
+    page.get_by_test_id("switch-undo").click()
+    page.wait_for_function("id => window.backpropStudio.state.id === id", arg=old_id)
+    expect(page.get_by_test_id("step-count")).to_have_text("3")
+    page.get_by_test_id("step-button").click()
+    expect(page.get_by_test_id("step-count")).to_have_text("4")
+
+
 def test_keeping_unsuitable_settings_warns_and_offers_a_fix(page: Any) -> None:
     """'Keep my old settings' on xor: the trouble panel explains and the fix makes E fall."""
     switch_dataset(page, "xor")

@@ -518,13 +518,41 @@ async function switchDataset(before, plain, info) {
     Object.assign(history, saved.history);
     return;
   }
-  beforeSwitch = saved;
+  offerUndo(saved);
   const name = plain.dataset.name;
   $('switch-text').textContent = changes.length
     ? `Switched to ${name} with the settings that train it: ${changes.join(', ')}.`
     : `Switched to ${name}; your settings already suit it.`;
   $('switch-keep').hidden = !changes.length;
+}
+
+/** Show the notice whose Undo returns to `saved` (a kept session, its config and curve). */
+function offerUndo(saved) {
+  beforeSwitch = saved;
+  $('switch-keep').hidden = true;
   $('switch-notice').hidden = false;
+}
+
+/**
+ * Reset, with a way back: past step 0 the run is kept aside (a new session at step 0 from the
+ * same config and seed is the same start, bit for bit) and the notice offers Undo.
+ */
+async function undoableReset() {
+  const f = S.frame;
+  if (!f || f.step === 0 || f.diverged || !S.config) {
+    reset();
+    return;
+  }
+  forgetSwitch();
+  if (S.playing) pause();
+  const saved = { id: S.id, config: S.config, plain: null, history: stashHistory() };
+  const ok = await startSession(toRequestConfig(S.config), { keepOld: true });
+  if (!ok) {
+    Object.assign(history, saved.history);
+    return;
+  }
+  offerUndo(saved);
+  $('switch-text').textContent = `Reset to step 0. The run at step ${f.step} is kept until you dismiss this.`;
 }
 
 $('switch-undo').addEventListener('click', async () => {
@@ -544,7 +572,7 @@ $('switch-undo').addEventListener('click', async () => {
     // The old session is gone (a restart, or idle too long): start its configuration again.
     await startSession(toRequestConfig(old.config), { keepOld: true });
   }
-  toasts.show('Back to the run before the switch.', 'info', 3000);
+  toasts.show('Back to the earlier run.', 'info', 3000);
   if (dropped && dropped !== S.id) setTimeout(() => api.deleteSession(dropped).catch(() => {}), 3000);
 });
 
@@ -608,7 +636,7 @@ $('scale-toggle').addEventListener('change', () => {
 
 $('play-button').addEventListener('click', togglePlay);
 $('step-button').addEventListener('click', step);
-$('reset-button').addEventListener('click', reset);
+$('reset-button').addEventListener('click', undoableReset);
 $('diverged-reset').addEventListener('click', reset);
 $('diverged-fix').addEventListener('click', () => {
   const lr = (S.frame?.learning_rate ?? S.config.optimizer.learning_rate) / 10;
@@ -690,7 +718,7 @@ document.addEventListener('keydown', (ev) => {
     step();
   } else if (ev.key === 'r' || ev.key === 'R') {
     ev.preventDefault();
-    reset();
+    undoableReset();
   } else if (ev.key === 'Escape' && guide.isOpen()) {
     guide.close();
   }
