@@ -80,7 +80,7 @@ export function planeSetup(data, outs) {
           symbol,
           line,
           showscale: scale,
-          colorbar: { thickness: 10, len: 0.8, outlinewidth: 0, title: { text: 'O, Y', side: 'right' } },
+          colorbar: { thickness: 10, len: 0.8, outlinewidth: 0, title: { text: data.targets_scaled ? 'O, Y (scaled)' : 'O, Y', side: 'right' } },
         },
     hovertemplate: `${name}<br>${data.feature_names?.[0] ?? 'x1'} %{x:.2f}, ${data.feature_names?.[1] ?? 'x2'} %{y:.2f}<br>Y = %{customdata:.3g}<extra></extra>`,
   });
@@ -264,8 +264,9 @@ export function createDataView(root, { onSample } = {}) {
         traces,
         {
           margin: { l: 40, r: 8, t: 8, b: 36 },
-          xaxis: { range: xr, title: { text: data.feature_names?.[0] ?? 'x1' }, zeroline: false, showgrid: false },
-          yaxis: { range: yr, title: { text: data.feature_names?.[1] ?? 'x2' }, zeroline: false, showgrid: false },
+          // Scaled custom data is drawn as the network sees it; the table has the file's units.
+          xaxis: { range: xr, title: { text: `${data.feature_names?.[0] ?? 'x1'}${data.input_scale ? ' (standardised)' : ''}` }, zeroline: false, showgrid: false },
+          yaxis: { range: yr, title: { text: `${data.feature_names?.[1] ?? 'x2'}${data.input_scale ? ' (standardised)' : ''}` }, zeroline: false, showgrid: false },
           legend: { orientation: 'h', x: 0, y: 1.02, yanchor: 'bottom', font: { size: 11 } },
           paper_bgcolor: 'rgba(0,0,0,0)',
           plot_bgcolor: 'rgba(0,0,0,0)',
