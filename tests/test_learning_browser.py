@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from playwright import sync_api as playwright_sync
@@ -303,3 +304,19 @@ def test_docs_work_offline(browser: Any, server: ServerProcess) -> None:
     expect(pg.locator("h1").first).to_contain_text("Backprop Studio")
     ctx.close()
     assert not foreign, foreign
+
+
+def test_a_room_shows_the_lesson_without_fix_buttons(browser: Any, server: ServerProcess) -> None:
+    """A participant sees why the room's run is stuck; fixes need a run of one's own."""
+    cfg = {"preset": "article", "layers": [2, 5, 1], "dataset": {"name": "xor"}}
+    r = httpx.post(f"{server.url}/api/rooms", json={"config": cfg}, timeout=DEADLINE)
+    assert r.status_code == 201, r.text
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    ctx.set_default_timeout(T)
+    pg = ctx.new_page()
+    pg.goto(f"{server.url}/room/{r.json()['code']}", wait_until="domcontentloaded")
+    item = pg.get_by_test_id("trouble-exploding_gradients")
+    expect(item).to_be_visible()
+    expect(item).to_contain_text("200 samples")
+    expect(pg.get_by_test_id("trouble-fix-exploding_gradients")).to_have_count(0)
+    ctx.close()

@@ -8,6 +8,7 @@ import { createNetworkView } from './network-view.js';
 import { lossFormula, renderChain, renderChainMessage } from './chain-view.js';
 import { createMatrixView } from './matrix-view.js';
 import { createDataView } from './data-view.js';
+import { createTroubleView } from './trouble.js';
 import { createGuide, GUIDE_STEPS } from './guide.js';
 import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
@@ -69,6 +70,8 @@ export function createLive({ onUserView, refreshConfig } = {}) {
   const lossView = createLossView($('loss-plot'));
   const matrixView = createMatrixView($('matrix-panel'), { onSelect: (sel) => userChange(() => select(sel)), tooltip });
   const dataView = createDataView($('data-plot'), { onSample: (k) => userChange(() => setSample(k)) });
+  // Rooms show why a run is stuck (a lesson for everyone); the fixes need a new run, so none here.
+  const troubleView = $('trouble-panel') ? createTroubleView($('trouble-panel'), {}) : null;
   const guide = createGuide($('guide'), {
     button: $('guide-button'),
     onAction(a) {
@@ -293,6 +296,7 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     document.querySelector('.test-readout').hidden = !hasTest;
     if (hasTest) $('test-loss-value').textContent = String(Number(f.test_loss.toPrecision(6)));
     network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel });
+    troubleView?.update(f.trouble, S.config);
     const due = (key, ms) => {
       if (!S.pending[key]) return false;
       if (now - S.last[key] < ms && f.playing) {

@@ -168,7 +168,7 @@ export function createTroubleView(root, { onFix }) {
           { class: 'trouble-item', 'data-testid': `trouble-${t.kind}`, 'data-kind': t.kind },
           h('h3', { class: 'trouble-title' }, l.title),
           ...l.text.map((p) => h('p', {}, p)),
-          label ? h('button', { type: 'button', class: 'btn btn-small btn-primary', 'data-testid': `trouble-fix-${t.kind}`, onclick: () => onFix(fix, t) }, `Fix: ${label}`) : null,
+          label && onFix ? h('button', { type: 'button', class: 'btn btn-small btn-primary', 'data-testid': `trouble-fix-${t.kind}`, onclick: () => onFix(fix, t) }, `Fix: ${label}`) : null,
         );
       });
       root.replaceChildren(h('h2', { class: 'trouble-head', id: 'trouble-heading' }, 'Why E is not falling'), ...items);
