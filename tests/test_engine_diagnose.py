@@ -214,3 +214,14 @@ def test_every_data_set_has_settings_that_train_it(name: str) -> None:
         s.advance(100)
         best = min(best, s.loss)
     assert best <= e0 / 2, (name, e0, best)
+
+
+def test_values_too_large_to_scale_are_refused_clearly() -> None:
+    """Near the float limit the mean or the span overflow: a clear error, no NaN, no warning."""
+    rng = np.random.default_rng(0)
+    huge = [[1e308], [-1e308], [5.0]]
+    with pytest.raises(ValueError, match="too large to standardise"):
+        datasets.from_rows(huge, [0.5, 0.2, 0.1], None, None, 0.0, True, rng)
+    d = datasets.from_rows([[1.0], [2.0], [3.0]], [1e308, -1e308, 2.0], None, None, 0.0, False, rng)
+    with pytest.raises(ValueError, match="too large to scale"):
+        datasets.scale_targets(d, "sigmoid")

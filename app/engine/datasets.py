@@ -154,11 +154,14 @@ def _split(
 
 def _standardize(x: Array, x_test: Array) -> tuple[Array, Array, dict[str, list[float]]]:
     """Zero mean, unit variance per feature, with the training split's statistics."""
-    mean = x.mean(axis=0)
-    std = x.std(axis=0)
-    std[std == 0] = 1.0  # a constant column stays constant rather than dividing by zero
-    scale = {"mean": mean.tolist(), "std": std.tolist()}
-    return (x - mean) / std, (x_test - mean) / std, scale
+    with np.errstate(all="ignore"):  # values near the float limit: refused below, not warned
+        mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        std[std == 0] = 1.0  # a constant column stays constant rather than dividing by zero
+        xt, xs = (x - mean) / std, (x_test - mean) / std
+    if not (np.isfinite(std).all() and np.isfinite(xt).all() and np.isfinite(xs).all()):
+        raise ValueError("the inputs are too large to standardise; scale them down first")
+    return xt, xs, {"mean": mean.tolist(), "std": std.tolist()}
 
 
 # Where scaled regression targets go, per output activation: inside the range, off its
@@ -178,6 +181,26 @@ def scale_targets(d: Dataset, output_activation: str) -> Dataset:
     if d.kind == "classification" or d.Y.shape[1] == 0:
         return d
     Y = d.Y
+    with np.errstate(all="ignore"):  # values near the float limit: refused below, not warned
+        at0, at1 = _target_map(Y, output_activation)
+        unit = at1 - at0
+        scaled = (Y - at0[:, None]) / unit[:, None]
+        scaled_test = (d.Y_test - at0[:, None]) / unit[:, None]
+    finite = all(np.isfinite(a).all() for a in (unit, scaled, scaled_test))
+    if not finite or (unit == 0).any():
+        raise ValueError("the targets are too large to scale; scale them down first")
+    d.Y, d.Y_test = scaled, scaled_test
+    one = d.Y.shape[0] == 1
+    d.target_scale = {
+        "min": float(at0[0]) if one else at0.tolist(),
+        "max": float(at1[0]) if one else at1.tolist(),
+    }
+    d.targets_scaled = True
+    return d
+
+
+def _target_map(Y: Array, output_activation: str) -> tuple[Array, Array]:
+    """Original values at scaled 0 and at scaled 1, per output."""
     if output_activation in TARGET_RANGES:
         lo, hi = TARGET_RANGES[output_activation]
         y_min, y_max = Y.min(axis=1), Y.max(axis=1)
@@ -190,16 +213,7 @@ def scale_targets(d: Dataset, output_activation: str) -> Dataset:
         mean, std = Y.mean(axis=1), Y.std(axis=1)
         std = np.where(std > 0, std, 1.0)
         at0, at1 = mean, mean + std
-    unit = at1 - at0
-    d.Y = (Y - at0[:, None]) / unit[:, None]
-    d.Y_test = (d.Y_test - at0[:, None]) / unit[:, None]
-    one = d.Y.shape[0] == 1
-    d.target_scale = {
-        "min": float(at0[0]) if one else at0.tolist(),
-        "max": float(at1[0]) if one else at1.tolist(),
-    }
-    d.targets_scaled = True
-    return d
+    return at0, at1
 
 
 def build(
