@@ -15,7 +15,7 @@ from app.live.rooms import RoomRegistry
 from app.live.rooms import reaper_interval as room_reaper_interval
 from app.live.sessions import SessionStore
 from app.settings import Settings
-from app.web import pages, pages_rooms, vendor
+from app.web import docs_offline, pages, pages_rooms, vendor
 from app.web import static as assets
 from app.web.api import catalog as api
 from app.web.api import rooms as api_rooms
@@ -68,6 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=HARDENING_RESPONSES,  # any route may answer these (SECURITY.md)
+        # /docs and /redoc are served from installed files (docs_offline.py), not a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = Services(settings, store, rooms)
     if settings.allowed_origins:
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_rooms.router)
     app.include_router(ws_rooms.router)
     app.include_router(vendor.router)
+    app.include_router(docs_offline.router)
     app.include_router(pages.router)
     app.include_router(pages_rooms.router)
     # /static/v{hash}/...: gzipped once, cached for a year; unversioned paths still answer.

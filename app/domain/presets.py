@@ -11,7 +11,10 @@ from .protocol import SessionConfig, SessionConfigIn
 PRESETS: dict[str, dict[str, Any]] = {
     "article": {
         "title": "The article: [4, 5, 1] on house prices",
-        "description": "Sigmoid units, E = 1/2 sum (Y - O)^2, weights U(0, 1), full-batch SGD.",
+        "description": (
+            "Sigmoid units, E = 1/2 sum (Y - O)^2, weights U(0, 1), full-batch SGD. One bias "
+            "per neuron; the article's matrix section uses one shared bias per layer instead."
+        ),
         "config": {
             "layers": [4, 5, 1],
             "activation": "sigmoid",
@@ -73,6 +76,50 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 DEFAULT_PRESET = "article"
+
+# Settings that train each built-in data set, applied when the page switches data set (and
+# shown there as what changed): the article's settings saturate a sigmoid net on the 2D sets
+# (E summed over 200 samples with alpha = 1 throws every output to 0 or 1 in one step).
+_SGD = {"name": "sgd", "learning_rate": 1.0}
+DATASET_SETTINGS: dict[str, dict[str, Any]] = {
+    "houses": {
+        "layers": [4, 5, 1], "activation": "sigmoid", "output_activation": "sigmoid",
+        "loss": "half_sse", "optimizer": _SGD, "batch_size": None, "init": "uniform01",
+    },
+    "xor": {
+        "layers": [2, 4, 1], "activation": "tanh", "output_activation": "sigmoid",
+        "loss": "bce", "optimizer": _SGD, "batch_size": None, "init": "xavier",
+    },
+    "circle": {
+        "layers": [2, 4, 1], "activation": "tanh", "output_activation": "sigmoid",
+        "loss": "bce", "optimizer": _SGD, "batch_size": None, "init": "xavier",
+    },
+    "gauss": {
+        "layers": [2, 2, 1], "activation": "tanh", "output_activation": "sigmoid",
+        "loss": "bce", "optimizer": {"name": "sgd", "learning_rate": 0.5}, "batch_size": None,
+        "init": "xavier",
+    },
+    "spiral": {
+        "layers": [2, 12, 12, 1], "activation": "relu", "output_activation": "sigmoid",
+        "loss": "bce", "optimizer": {"name": "adam", "learning_rate": 0.02}, "batch_size": None,
+        "init": "he",
+    },
+    "plane": {
+        "layers": [2, 3, 1], "activation": "tanh", "output_activation": "linear",
+        "loss": "mse", "optimizer": {"name": "sgd", "learning_rate": 0.1}, "batch_size": None,
+        "init": "xavier",
+    },
+    "multi_gauss": {
+        "layers": [2, 8, 8, 1], "activation": "tanh", "output_activation": "sigmoid",
+        "loss": "mse", "optimizer": {"name": "adam", "learning_rate": 0.03}, "batch_size": None,
+        "init": "xavier",
+    },
+}  # fmt: skip
+
+
+def dataset_list(info: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`GET /api/datasets`: each built-in data set with the settings that train it."""
+    return [{**d, "settings": DATASET_SETTINGS.get(str(d["name"]))} for d in info]
 
 
 def preset_list() -> list[dict[str, Any]]:

@@ -67,6 +67,9 @@ class RowsDataset(Strict):
     target_names: list[Name] | None = None
     test_fraction: FiniteFloat = Field(0.0, ge=0, lt=1)
     standardize: bool = False
+    scale_targets: bool = Field(
+        False, description="regression targets into the output activation's range (see CSV)"
+    )
 
 
 class CsvDataset(Strict):
@@ -75,7 +78,14 @@ class CsvDataset(Strict):
     csv: Text = Field(min_length=1, max_length=1_000_000)
     targets: list[Name] | None = None
     test_fraction: FiniteFloat = Field(0.0, ge=0, lt=1)
-    standardize: bool = False
+    # Raw units (square feet, dollars) saturate a sigmoid net at once: scaled by default.
+    standardize: bool = Field(True, description="inputs to zero mean, unit variance")
+    scale_targets: bool = Field(
+        True,
+        description="regression targets into the output activation's range: sigmoid 0.1..0.9, "
+        "tanh -0.8..0.8, ReLU 0..1, linear to zero mean and unit variance; the frame's data "
+        "view maps predictions back (target_scale)",
+    )
 
 
 def _dataset_kind(value: Any) -> str:

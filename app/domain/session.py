@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from app.engine import chain, datasets, gradcheck
+from app.engine import chain, datasets, diagnose, gradcheck
 from app.engine import trace as tracing
 from app.engine.network import Cache, Network
 from app.engine.optimizers import Optimizer, make_optimizer
@@ -32,6 +32,7 @@ Array = np.ndarray
 MAX_FRAME_LOSSES = 20_000  # a frame never carries more losses than this (the newest)
 HISTORY_KEEP = 100_000  # the newest losses are kept one per step...
 ARCHIVE_POINTS = 10_000  # ...older ones thinned to at most this many, so memory stays bounded
+TROUBLE_EVERY = 10  # steps between two diagnoses (engine/diagnose.py) of a running session
 
 
 def _clean(x: float) -> float | None:
@@ -93,10 +94,15 @@ def _load_data(
             d.name, d.samples, d.noise, d.test_fraction, d.standardize, rng, max_samples
         )
     if isinstance(d, CsvDataset):
-        return datasets.from_csv(d.csv, d.targets, d.test_fraction, d.standardize, rng, max_samples)
-    return datasets.from_rows(
-        d.x, d.y, d.feature_names, d.target_names, d.test_fraction, d.standardize, rng, max_samples
-    )
+        data = datasets.from_csv(d.csv, d.targets, d.test_fraction, d.standardize, rng, max_samples)
+    else:
+        data = datasets.from_rows(
+            d.x, d.y, d.feature_names, d.target_names, d.test_fraction, d.standardize, rng,
+            max_samples,
+        )  # fmt: skip
+    if d.scale_targets:
+        datasets.scale_targets(data, config.output_activation)
+    return data
 
 
 def optimizer_for(cfg: OptimizerConfig) -> Optimizer:
@@ -148,6 +154,8 @@ class TrainingSession:
         self.archive_stride = 1
         self.test_loss: float | None = None
         self._idx: Array | None = None
+        self._trouble_at: int | None = None  # the step the cached diagnosis is of
+        self._trouble: list[dict[str, Any]] | None = None
         self._buffers()
         with np.errstate(all="ignore"):
             self._evaluate()
@@ -334,7 +342,28 @@ class TrainingSession:
             "learning_rate": self.optimizer.learning_rate,
             "head": self.timeline.head,
             "seeked": False,
+            "trouble": self.trouble(),
         }
+
+    def trouble(self) -> list[dict[str, Any]] | None:
+        """Why the run may not be learning (engine/diagnose.py), or None; cached per step."""
+        at, last = self.step_count, self._trouble_at
+        # While playing, once every TROUBLE_EVERY steps is enough (a panel, not a plot); the
+        # first steps, where most trouble starts, are each looked at.
+        if last is None or (
+            at != last and (at < last or at - last >= TROUBLE_EVERY or at <= TROUBLE_EVERY)
+        ):
+            self._trouble_at = at
+            if self.diverged:
+                self._trouble = None  # the diverged banner says it
+            else:
+                o = self.config.optimizer
+                found = diagnose.diagnose(
+                    self.net, self._train_cache, self.dataset.Y, self.grads, self.loss,
+                    self.optimizer.learning_rate, o.name, o.momentum,
+                )  # fmt: skip
+                self._trouble = found or None
+        return self._trouble
 
     def step(self, n: int = 1) -> dict[str, Any]:
         """n steps, then a frame holding every step's loss."""
@@ -401,6 +430,7 @@ class TrainingSession:
                         setattr(old, key, getattr(self.optimizer, key))
                 self.optimizer = old
         self.net.l2 = self.config.l2
+        self._trouble_at = None  # the rate, batch or L2 changed: diagnose again
         if "batch_size" in update:
             self._order, self._pos = np.arange(0), 0
             self._buffers()
@@ -661,6 +691,8 @@ class TrainingSession:
             "loss": c.loss,
             "bias": c.bias,
             "target_scale": d.target_scale,
+            "targets_scaled": d.targets_scaled,
+            "input_scale": d.input_scale,
         }
 
     def clone(self) -> TrainingSession:

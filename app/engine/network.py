@@ -151,7 +151,9 @@ class Network:
             n_in, n_out = W.shape
             if scheme == "uniform01":
                 W[...] = rng.uniform(0.0, 1.0, (n_in, n_out))
-                b[...] = rng.uniform(0.0, 1.0, b.size)
+                # One draw per neuron in both bias modes (shared keeps the first), so switching
+                # the bias convention keeps every weight: same seed, same W.
+                b[...] = rng.uniform(0.0, 1.0, (n_out,))[: b.size]
             elif scheme == "xavier":
                 limit = np.sqrt(6.0 / (n_in + n_out))
                 W[...] = rng.uniform(-limit, limit, (n_in, n_out))

@@ -33,6 +33,12 @@ class FrameOut(Frame):
     first_step: int | None = Field(None, description="step of losses[0]")
     test_losses: list[float | None] | None = Field(None, description="parallel to losses")
     learning_rate: float | None = None
+    trouble: list[dict[str, Any]] | None = Field(
+        None,
+        description="why the run may not be learning (kind: output_saturated, hidden_saturated, "
+        "vanishing_gradients, exploding_gradients, targets_out_of_range), each with its numbers "
+        "and a suggested config change `fix`; null when none",
+    )
 
 
 class SessionCreated(BaseModel):
@@ -76,6 +82,9 @@ class DatasetOut(BaseModel):
     inputs: int
     outputs: int
     parameters: Any
+    settings: dict[str, Any] | None = Field(
+        None, description="config fields that train this data set; the page applies them"
+    )
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

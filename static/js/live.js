@@ -8,6 +8,7 @@ import { createNetworkView } from './network-view.js';
 import { lossFormula, renderChain, renderChainMessage } from './chain-view.js';
 import { createMatrixView } from './matrix-view.js';
 import { createDataView } from './data-view.js';
+import { createTroubleView } from './trouble.js';
 import { createGuide, GUIDE_STEPS } from './guide.js';
 import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
@@ -55,7 +56,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     config: null,
     frame: null,
     data: null,
-    view: { mode: 'weights', sample: 0, sel: null, log: false, guide: null },
+    view: { mode: 'weights', sample: 0, sel: null, log: true, guide: null }, // log: E's tail stays readable
     applying: false,
     dirty: false,
     last: { loss: 0, data: 0, matrix: 0 },
@@ -105,6 +106,8 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     },
     () => {},
   );
+  // Rooms show why a run is stuck (a lesson for everyone); the fixes need a new run, so none here.
+  const troubleView = $('trouble-panel') ? createTroubleView($('trouble-panel'), {}) : null;
   const guide = createGuide($('guide'), {
     button: $('guide-button'),
     onAction(a) {
@@ -353,6 +356,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     if (hasTest) $('test-loss-value').textContent = String(Number(f.test_loss.toPrecision(6)));
     const real = S.view.mode === 'update' ? realUpdate(f, S.trace) : null;
     network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel, real, optimizer: S.config?.optimizer?.name });
+    troubleView?.update(f.trouble, S.config);
     if (timeline) {
       timeline.update(f, history);
       $('timeline').disabled = !drives() || $('timeline').disabled;

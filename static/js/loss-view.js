@@ -239,13 +239,16 @@ export function createLossView(div) {
     plot_bgcolor: 'rgba(0,0,0,0)',
     font: { family: 'system-ui, -apple-system, "Segoe UI", sans-serif', size: 12, color: '#3a4352' },
     datarevision: 0,
+    // Zoom and pan survive redraws (Plotly keeps the user's axes while uirevision is the
+    // same); a new run or a new scale starts unzoomed. Double-click resets, as the hint says.
+    uirevision: 'run',
   };
-  const config = { displayModeBar: false, responsive: true, scrollZoom: false };
+  const config = { displayModeBar: false, responsive: true, scrollZoom: false, doubleClick: 'reset+autosize' };
   return {
-    render(history, { log = false, marker = null } = {}) {
+    render(history, { log = false, marker = null, revision = 'run' } = {}) {
       if (!window.Plotly) return;
       const mk = marker ? `${marker.step}:${marker.loss}` : '';
-      if (history.version === drawn && log === logScale && mk === drawnMarker) return;
+      if (history.version === drawn && log === logScale && mk === drawnMarker && layout.uirevision === revision) return;
       drawn = history.version;
       drawnMarker = mk;
       logScale = log;
@@ -254,6 +257,8 @@ export function createLossView(div) {
       // Looking back in time: a line at the step shown, the run's later steps still drawn.
       const back = marker && marker.step < history.train.lastX;
       layout.shapes = back ? [{ type: 'line', x0: marker.step, x1: marker.step, yref: 'paper', y0: 0, y1: 1, line: { color: NEG_HEX, width: 1.5, dash: 'dot' } }] : [];
+      layout.uirevision = revision;
+      layout.yaxis.uirevision = `${revision}-${log}`; // a new scale resets only the y zoom
       layout.datarevision += 1;
       // The config goes in once: passing it again makes Plotly rebuild its context every time.
       if (div.data) window.Plotly.react(div, lossTraces(history, marker), layout);

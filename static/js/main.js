@@ -4,7 +4,8 @@
 import { api, ApiError, SessionSocket, latestOnly } from './api.js';
 import { configToParams, paramsToConfig, toRequestConfig, clone } from './state.js';
 import { createNetworkView } from './network-view.js';
-import { LossHistory, createLossView } from './loss-view.js';
+import { CompactSeries, LossHistory, createLossView } from './loss-view.js';
+import { applySettings, createTroubleView, describeChanges } from './trouble.js';
 import { renderChain, renderChainMessage, lossFormula } from './chain-view.js';
 import { createMatrixView } from './matrix-view.js';
 import { createDataView } from './data-view.js';
@@ -33,7 +34,7 @@ const S = {
   playSentAt: 0,
   connected: false,
   datasets: [],
-  view: { mode: 'weights', sample: 0, sel: null, log: false, spf: 1 },
+  view: { mode: 'weights', sample: 0, sel: null, log: true, spf: 1 },
   dirty: false,
   lastLossDraw: 0,
   lastNetDraw: 0,
@@ -54,6 +55,7 @@ const tooltip = createTooltip(document.body);
 const network = createNetworkView($('network-plot'), { onSelect: select, tooltip });
 const lossView = createLossView($('loss-plot'));
 const matrixView = createMatrixView($('matrix-panel'), { onSelect: select, tooltip });
+const troubleView = createTroubleView($('trouble-panel'), { onFix: applyFix });
 const dataView = createDataView($('data-plot'), {
   onSample: (k) => {
     setSample(k);
@@ -235,13 +237,14 @@ function render(now) {
     return true;
   };
   const t0 = performance.now();
-  if (due('loss', 'lastLossDraw', 150)) timed('loss', () => lossView.render(history, { log: S.view.log, marker: { step: f.step, loss: f.loss } }));
+  if (due('loss', 'lastLossDraw', 150)) timed('loss', () => lossView.render(history, { log: S.view.log, marker: { step: f.step, loss: f.loss }, revision: S.id || 'run' }));
   timeline.update(f, history);
   if (due('data', 'lastDataDraw', 250)) timed('data', () => dataView.update(f, { sample: S.view.sample }));
   if (due('matrix', 'lastMatrixDraw', 150)) timed('matrix', () => matrixView.update(f));
   S.prof.renders += 1;
   S.prof.render += performance.now() - t0;
 
+  troubleView.update(f.trouble, S.config);
   const banner = $('diverged-banner');
   banner.hidden = !f.diverged;
   if (f.diverged) {
@@ -436,6 +439,7 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
     if (S.id !== resp.id) return;
     S.data = data;
     dataView.setData(data);
+    showScale(data);
     network.reset();
     const n = data.x.length;
     S.view.sample = Math.min(S.view.sample, n - 1);
@@ -450,10 +454,10 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
 }
 
 /** Create a session from a request config; on failure show the message and keep the old one. */
-async function startSession(config, { onError } = {}) {
+async function startSession(config, { onError, keepOld = false } = {}) {
   try {
     const resp = await api.createSession(config);
-    await adopt(resp);
+    await adopt(resp, { deleteOld: !keepOld });
     return true;
   } catch (err) {
     if (onError) onError(err.message);
@@ -545,7 +549,8 @@ const controls = createControls({
       layers[layers.length - 1] = info.outputs;
     }
     if (changedName && info?.parameters?.samples && !dataset.samples) dataset.samples = info.parameters.samples;
-    startSession({ ...c, layers, dataset });
+    if (changedName) switchDataset(c, { ...c, layers, dataset }, info);
+    else startSession({ ...c, layers, dataset });
   },
   onTestSplit(fraction) {
     const c = baseConfig();
@@ -565,7 +570,8 @@ const controls = createControls({
     }
     const c = baseConfig();
     const layers = [nIn, ...c.layers.slice(1, -1), nOut];
-    const dataset = { csv: text, test_fraction: testFraction };
+    const scaled = $('scale-toggle').checked;
+    const dataset = { csv: text, test_fraction: testFraction, standardize: scaled, scale_targets: scaled };
     if (targets.length) dataset.targets = targets;
     const ok = await startSession({ ...c, layers, dataset }, { onError: (m) => controls.setCsvError(`${fileName}: ${m}`) });
     if (ok) {
@@ -580,9 +586,155 @@ const controls = createControls({
   },
 });
 
+// ---------------------------------------------------------------- data-set switch, fixes
+
+// The run before the last data-set switch: Undo goes back to it (same session, same step).
+let beforeSwitch = null;
+
+function stashHistory() {
+  const saved = { train: history.train, test: history.test, hasTest: history.hasTest };
+  history.train = new CompactSeries();
+  history.test = new CompactSeries();
+  return saved;
+}
+
+function forgetSwitch() {
+  const old = beforeSwitch;
+  beforeSwitch = null;
+  $('switch-notice').hidden = true;
+  if (old && old.id !== S.id) api.deleteSession(old.id).catch(() => {});
+}
+
+/** Switch data set with the settings that train it; say what changed; keep the old run for Undo. */
+async function switchDataset(before, plain, info) {
+  forgetSwitch();
+  const target = info?.settings ? applySettings(plain, info.settings) : plain;
+  const changes = describeChanges(before, target);
+  const saved = { id: S.id, config: S.config, plain, history: stashHistory() };
+  const ok = await startSession(target, { keepOld: true });
+  if (!ok) {
+    Object.assign(history, saved.history);
+    return;
+  }
+  offerUndo(saved);
+  const name = plain.dataset.name;
+  $('switch-text').textContent = changes.length
+    ? `Switched to ${name} with the settings that train it: ${changes.join(', ')}.`
+    : `Switched to ${name}; your settings already suit it.`;
+  $('switch-keep').hidden = !changes.length;
+}
+
+/** Show the notice whose Undo returns to `saved` (a kept session, its config and curve). */
+function offerUndo(saved) {
+  beforeSwitch = saved;
+  $('switch-keep').hidden = true;
+  $('switch-notice').hidden = false;
+}
+
+/**
+ * Reset, with a way back: past step 0 the run is kept aside (a new session at step 0 from the
+ * same config and seed is the same start, bit for bit) and the notice offers Undo.
+ */
+async function undoableReset() {
+  const f = S.frame;
+  if (!f || f.step === 0 || f.diverged || !S.config) {
+    reset();
+    return;
+  }
+  forgetSwitch();
+  if (S.playing) pause();
+  const saved = { id: S.id, config: S.config, plain: null, history: stashHistory() };
+  const ok = await startSession(toRequestConfig(S.config), { keepOld: true });
+  if (!ok) {
+    Object.assign(history, saved.history);
+    return;
+  }
+  offerUndo(saved);
+  $('switch-text').textContent = `Reset to step 0. The run at step ${f.step} is kept until you dismiss this.`;
+}
+
+$('switch-undo').addEventListener('click', async () => {
+  const old = beforeSwitch;
+  if (!old) return;
+  beforeSwitch = null;
+  $('switch-notice').hidden = true;
+  const dropped = S.id;
+  try {
+    const frame = await api.getSession(old.id);
+    await adopt({ id: old.id, config: old.config, frame }, { deleteOld: false });
+    Object.assign(history, old.history);
+    history.addFrame({ ...frame, losses: [], first_step: frame.step + 1 });
+    history.version += 1;
+    markAll();
+  } catch {
+    // The old session is gone (a restart, or idle too long): start its configuration again.
+    await startSession(toRequestConfig(old.config), { keepOld: true });
+  }
+  toasts.show('Back to the earlier run.', 'info', 3000);
+  if (dropped && dropped !== S.id) setTimeout(() => api.deleteSession(dropped).catch(() => {}), 3000);
+});
+
+$('switch-keep').addEventListener('click', async () => {
+  const old = beforeSwitch;
+  if (!old) return;
+  forgetSwitch();
+  if (await startSession(old.plain)) {
+    toasts.show('Kept your settings: the panel above the plots says if they stop this network from learning.', 'info', 6000);
+  }
+});
+$('switch-close').addEventListener('click', forgetSwitch);
+
+/** Apply a trouble's fix: the learning rate over the socket (state kept), the rest as a new run. */
+function applyFix(fix) {
+  const rest = { ...fix };
+  delete rest.optimizer;
+  if (fix.optimizer && !Object.keys(rest).length) {
+    controls.el.lr.value = String(fix.optimizer.learning_rate);
+    controls.el.lr.dispatchEvent(new Event('change'));
+    reset();
+    return;
+  }
+  const c = baseConfig();
+  const next = { ...c, ...rest };
+  if (fix.optimizer) next.optimizer = { ...c.optimizer, ...fix.optimizer };
+  if (rest.dataset) next.dataset = { ...c.dataset, ...rest.dataset };
+  startSession(next);
+}
+
+/** The custom data's scaling in words, beside the toggle. */
+function showScale(data) {
+  const el = $('scale-info');
+  const d = S.config?.dataset || {};
+  const custom = !d.name;
+  $('scale-toggle').checked = custom ? d.standardize !== false : $('scale-toggle').checked;
+  if (!custom || !data) {
+    el.hidden = true;
+    return;
+  }
+  const parts = [];
+  const s = data.input_scale;
+  if (s) (data.feature_names || []).forEach((f, k) => parts.push(`${f} = ${fmt(s.mean[k])} + ${fmt(s.std[k])}·X${k + 1}`));
+  const t = data.targets_scaled ? data.target_scale : null;
+  if (t) {
+    const pick = (v) => (Array.isArray(v) ? v[0] : v);
+    const lo = pick(t.min);
+    const hi = pick(t.max);
+    parts.push(`${data.target_names?.[0] ?? 'y'} = ${fmt(lo)} + ${fmt(hi - lo)}·Y`);
+  }
+  el.textContent = parts.length ? `Scaled: ${parts.join('; ')}. The data table shows the original units.` : 'Not scaled: the network sees the numbers as they are in the file.';
+  el.hidden = false;
+}
+
+$('scale-toggle').addEventListener('change', () => {
+  const c = baseConfig();
+  if (c.dataset?.name) return; // the built-in sets are scaled already; the toggle is for CSVs
+  const on = $('scale-toggle').checked;
+  startSession({ ...c, dataset: { ...c.dataset, standardize: on, scale_targets: on } });
+});
+
 $('play-button').addEventListener('click', togglePlay);
 $('step-button').addEventListener('click', step);
-$('reset-button').addEventListener('click', reset);
+$('reset-button').addEventListener('click', undoableReset);
 $('diverged-reset').addEventListener('click', reset);
 $('diverged-fix').addEventListener('click', () => {
   const lr = (S.frame?.learning_rate ?? S.config.optimizer.learning_rate) / 10;
@@ -649,6 +801,13 @@ document.addEventListener('keydown', (ev) => {
   if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
   const t = ev.target;
   const tag = t?.tagName || '';
+  if (tag === 'SELECT' && (ev.key === 'ArrowRight' || ev.key === 'ArrowLeft')) {
+    // A closed dropdown takes Left/Right as "next/previous option": after picking a data set
+    // the step key would switch it and throw the run away. Up/Down and letters still choose.
+    ev.preventDefault();
+    if (ev.key === 'ArrowRight') step();
+    return;
+  }
   const typing = tag === 'TEXTAREA' || tag === 'SELECT' || t?.isContentEditable || (tag === 'INPUT' && !['checkbox', 'radio', 'button', 'file'].includes(t.type));
   if (typing) return;
   if (ev.key === ' ' || ev.code === 'Space') {
@@ -669,7 +828,7 @@ document.addEventListener('keydown', (ev) => {
     phaser.next();
   } else if (ev.key === 'r' || ev.key === 'R') {
     ev.preventDefault();
-    reset();
+    undoableReset();
   } else if (ev.key === 'Escape' && guide.isOpen()) {
     guide.close();
   }

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.domain.presets import preset_list
+from app.domain.presets import dataset_list, preset_list
 from app.engine.datasets import DATASET_INFO
 from app.web.schemas import DatasetOut, Health, PresetOut
 
@@ -29,8 +29,8 @@ async def list_presets() -> list[dict[str, Any]]:
 
 @datasets_router.get("", response_model=list[DatasetOut])
 async def list_datasets() -> list[dict[str, Any]]:
-    """Built-in data sets with their inputs, outputs and parameters."""
-    return list(DATASET_INFO)
+    """Built-in data sets: inputs, outputs, parameters and the settings that train them."""
+    return dataset_list(DATASET_INFO)
 
 
 routers = [health_router, presets_router, datasets_router]
