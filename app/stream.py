@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from app.codec import pack_frame
+
 if TYPE_CHECKING:
     from app.training import TrainingSession
 
@@ -82,14 +84,19 @@ class StepError(ValueError):
 class Tick:
     """A published frame and, once asked for, its JSON text: shared by all slots it reaches."""
 
-    __slots__ = ("_text", "frame")
+    __slots__ = ("_packed", "_text", "frame")
 
     def __init__(self, frame: Frame) -> None:
         self.frame = frame
         self._text: str | None = None
+        self._packed: str | None = None
 
-    def text(self) -> str:
-        """Encode at most once, however many viewers send it."""
+    def text(self, packed: bool = False) -> str:
+        """Encode at most once per encoding (app/codec.py), however many viewers send it."""
+        if packed:
+            if self._packed is None:
+                self._packed = encode(pack_frame(self.frame))
+            return self._packed
         if self._text is None:
             self._text = encode(self.frame)
         return self._text
@@ -108,6 +115,7 @@ class Slot:
         self._event = asyncio.Event()
         self.closed = False
         self.sent_step: int | None = None  # step of the newest frame handed to the sender
+        self.packed = False  # frames in the packed encoding (app/codec.py), as the page asks
 
     @property
     def pending(self) -> Frame | None:
@@ -160,7 +168,7 @@ class Slot:
                 return []
             out: list[str] = []
             if self._tick is not None:
-                out.append(self._tick.text())
+                out.append(self._tick.text(self.packed))
                 self.sent_step = self._tick.frame.get("step")
                 self._tick = None
             out.extend(self._notices.values())
