@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterator
@@ -171,3 +172,13 @@ def test_pack_then_unpack_keeps_seven_digits_and_never_invents_infinity(
             assert got_loss == pytest.approx(want, rel=1e-6)
         else:
             assert got_loss is None
+
+
+def test_plotly_is_the_pinned_partial_bundle(client: TestClient) -> None:
+    from app.vendor import PLOTLY_SHA256, PLOTLY_VERSION, plotly_url
+
+    r = client.get(plotly_url(), headers={"accept-encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+    assert hashlib.sha256(r.content).hexdigest() == PLOTLY_SHA256
+    assert f"(basic - minified) v{PLOTLY_VERSION}" in r.content[:200].decode()
+    assert int(r.headers["content-length"]) < 450_000  # gzipped: under a third of the full build

@@ -5,6 +5,7 @@
 import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, divergingArray, outputGrid, predict, POS_HEX, NEG_HEX } from './nn.js';
 import { fmt } from './mathml.js';
 import { h } from './ui.js';
+import { withPlotly } from './plotly-loader.js';
 
 const GRID = 40;
 const MAX_TABLE_ROWS = 60;
@@ -116,6 +117,7 @@ export function createDataView(root, { onSample } = {}) {
   let surface = null;
   let surfaceSrc = null;
   let lastFrame = null;
+  let waiting = null; // the newest {frame, sample} asked for before Plotly was there
 
   /** Put the canvas exactly under Plotly's plot area. */
   function placeSurface() {
@@ -211,11 +213,21 @@ export function createDataView(root, { onSample } = {}) {
   }
 
   function update(frame, { sample = 0 } = {}) {
-    if (!data || !window.Plotly || !frame) return;
+    if (!data || !frame) return;
     const nTrain = data.x.length;
     const nTest = data.x_test?.length ?? 0;
     summary.textContent = `${data.name} · ${data.kind} · ${nTrain} training${nTest ? ` + ${nTest} test` : ''} samples · ${data.feature_names?.length ?? 0} inputs → ${data.target_names?.length ?? 1} output${(data.target_names?.length ?? 1) > 1 ? 's' : ''}`;
     if (tableRows.length) fillTable(frame, sample);
+    if (!window.Plotly) {
+      // The plot waits for Plotly (loaded after the first paint); the newest frame draws then.
+      waiting = { frame, sample };
+      withPlotly(() => {
+        const w = waiting;
+        waiting = null;
+        if (w) update(w.frame, { sample: w.sample });
+      });
+      return;
+    }
     if (mode === 'plane') {
       // Only the output surface changes from frame to frame: Plotly draws the axes and
       // points once; the surface is painted on the canvas underneath (cheap, every frame).

@@ -8,6 +8,7 @@ import { createNetworkView } from './network-view.js';
 import { lossFormula, renderChain, renderChainMessage } from './chain-view.js';
 import { createMatrixView } from './matrix-view.js';
 import { createDataView } from './data-view.js';
+import { loadPlotly } from './plotly-loader.js';
 import { createGuide, GUIDE_STEPS } from './guide.js';
 import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
@@ -199,6 +200,7 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     (items) => {
       if (!items) return;
       const sig = JSON.stringify(items.map((it) => [it.equation, it.A.shape, it.delta.shape, it.result_shape]));
+      S.matrixItems = items;
       if (sig !== S.matrixSig) {
         S.matrixSig = sig;
         matrixView.setMatrix(items, S.data || S.config);
@@ -223,6 +225,8 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     S.frame = frame || null;
     S.data = null;
     S.matrixSig = '';
+    S.matrixItems = null;
+    S.chainAt = frame?.step ?? null;
     S.learningRate = frame?.learning_rate ?? config?.optimizer?.learning_rate ?? null;
     history.clear();
     if (frame) history.addFrame(frame);
@@ -244,8 +248,8 @@ export function createLive({ onUserView, refreshConfig } = {}) {
       $('sample-input').max = String(n);
       $('sample-of').textContent = `of ${n}`;
       setSample(S.view.sample);
-      S.matrixSig = '';
-      matrixFetch.trigger();
+      // No second fetch: the matrices already here are drawn again with the data's names.
+      if (S.matrixItems) matrixView.setMatrix(S.matrixItems, data);
       markAll();
     } catch (err) {
       toasts.show(`Could not load the data: ${err.message}`, 'error');
@@ -259,7 +263,9 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     if (!S.config?.layers || sizes().join() !== S.config.layers.join()) syncPicker();
     S.pending.loss = S.pending.data = S.pending.matrix = true;
     schedule();
-    chainFetch.trigger();
+    // The socket's first frame repeats the source's: its chain is already being fetched.
+    if (msg.step !== S.chainAt) chainFetch.trigger();
+    S.chainAt = null;
     const lr = msg.learning_rate;
     if (lr !== undefined && lr !== null && lr !== S.learningRate) {
       // The presenter changed the optimizer's settings: the chain panel's notes follow.
@@ -331,7 +337,7 @@ export function createLive({ onUserView, refreshConfig } = {}) {
   };
 }
 
-/** Wait for the deferred Plotly script (the panels draw with it). */
+/** Start loading Plotly without waiting for it: the panels draw themselves once it is there. */
 export async function whenPlotly() {
-  for (let k = 0; k < 100 && !window.Plotly; k++) await new Promise((r) => setTimeout(r, 50));
+  loadPlotly().catch(() => {});
 }

@@ -2,6 +2,7 @@
 // min/max buckets, so the plotted arrays stay small (< ~2k points) however long the run.
 
 import { NEG_HEX, POS_HEX } from './nn.js';
+import { withPlotly } from './plotly-loader.js';
 
 /**
  * One series with bounded memory: recent points raw, older ones as min/max pairs per bucket.
@@ -199,6 +200,7 @@ export function lossTraces(history) {
 export function createLossView(div) {
   let drawn = -1;
   let logScale = null;
+  let waiting = null;
   // The key is HTML beside the plot, not Plotly's legend: Plotly measures and redraws its
   // legend at every redraw, which doubled the cost of the curve while playing (benchmarks/page.py).
   const key = document.createElement('div');
@@ -230,7 +232,19 @@ export function createLossView(div) {
   const config = { displayModeBar: false, responsive: true, scrollZoom: false };
   return {
     render(history, { log = false } = {}) {
-      if (!window.Plotly) return;
+      if (!window.Plotly) {
+        // Drawn once Plotly is there (loaded after the first paint), with the newest history.
+        const again = !waiting;
+        waiting = { history, log };
+        if (again) {
+          withPlotly(() => {
+            const w = waiting;
+            waiting = null;
+            this.render(w.history, { log: w.log });
+          });
+        }
+        return;
+      }
       if (history.version === drawn && log === logScale) return;
       drawn = history.version;
       logScale = log;

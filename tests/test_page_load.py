@@ -1,0 +1,87 @@
+"""The page on a slow phone: it draws before Plotly, fetches once, streams packed frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import CHROMIUM, CHROMIUM_ARGS, ServerProcess, wait_for
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.browser
+SHOTS = Path(__file__).resolve().parent / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real server for the module."""
+    srv = ServerProcess(tmp_path_factory.mktemp("server") / "server.log").start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium (never `playwright install`)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_the_page_draws_before_plotly_and_fetches_each_thing_once(
+    server: ServerProcess, browser: Any
+) -> None:
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    page = ctx.new_page()
+    errors: list[str] = []
+    requests: list[str] = []
+    frames: list[str] = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(str(f))))
+    # Plotly's answer is held back until the test lets it go: the page must work without it.
+    held: list[Any] = []
+    page.route("**/vendor/**", lambda route: held.append(route))
+    try:
+        page.goto(f"{server.url}/?preset=article", wait_until="domcontentloaded")
+        wait_for(lambda: page.locator("[data-testid=network-plot] svg circle").count(), "nodes")
+        wait_for(lambda: page.locator("#step-count").text_content() == "0", "the readout")
+        wait_for(lambda: held, "the page to ask for Plotly")
+        assert page.evaluate("typeof window.Plotly") == "undefined"
+        assert page.locator("#play-button").is_enabled()
+        page.locator("#step-button").click()  # the page answers while Plotly is still away
+        wait_for(lambda: page.locator("#step-count").text_content() == "1", "a step")
+        box = page.locator("#loss-plot").bounding_box()
+        assert box and box["height"] > 100  # the placeholder holds the plot's place
+        for route in held:
+            route.continue_()
+        page.unroute("**/vendor/**")
+        wait_for(lambda: page.evaluate("!!window.Plotly"), "Plotly")
+        wait_for(lambda: page.locator("#loss-plot .scatterlayer .trace").count(), "loss curve")
+        wait_for(lambda: page.locator("[data-testid=data-table] tbody tr").count(), "data table")
+        after = page.locator("#loss-plot").bounding_box()
+        assert after and abs(after["y"] - box["y"]) < 1 and abs(after["height"] - box["height"]) < 1
+        page.wait_for_load_state("networkidle")
+        matrix = [u for u in requests if u.endswith("/matrix")]
+        chain = [u for u in requests if "/chain?" in u]
+        data = [u for u in requests if u.endswith("/data")]
+        assert len(matrix) == 1, matrix
+        assert len(chain) == 2, chain  # step 0 at start, step 1 after the click: once each
+        assert len(data) == 1, data
+        assert frames and all('"f32"' in f for f in frames if '"type":"frame"' in f)
+        assert not errors, errors
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / "page-load-phone.png"), full_page=True)
+    finally:
+        ctx.close()
