@@ -85,3 +85,48 @@ def test_the_page_draws_before_plotly_and_fetches_each_thing_once(
         page.screenshot(path=str(SHOTS / "page-load-phone.png"), full_page=True)
     finally:
         ctx.close()
+
+
+def test_fast_grid_equals_the_forward_pass_and_the_curve_is_painted(
+    server: ServerProcess, browser: Any
+) -> None:
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{server.url}/?preset=spiral&layers=2-16-16-16-1", wait_until="networkidle")
+        wait_for(lambda: page.evaluate("!!window.Plotly"), "Plotly")
+        wait_for(lambda: page.locator("[data-testid=data-surface]").count(), "the surface")
+        same = page.evaluate(
+            """async () => {
+              const main = document.querySelector('script[type=module]').src;
+              const base = main.replace(/js\\/main\\.js.*$/, '');
+              const nn = await import(base + 'js/nn.js');
+              const fast = await import(base + 'js/grid-fast.js');
+              const f = window.backpropStudio.state.frame;
+              const out = [];
+              for (const [act, k] of [['tanh', 0], ['relu', 0], ['sigmoid', 'argmax']]) {
+                const args = [f.weights, f.biases, [-1, 1], [-2, 2], 17, act, 'sigmoid', k];
+                const a = nn.outputGrid(...args);
+                const b = fast.outputGridFast(...args);
+                out.push(JSON.stringify(a) === JSON.stringify(b) && a.z.length === 17);
+              }
+              return out;
+            }"""
+        )
+        assert same == [True, True, True]
+        # The curve is on the canvas over the plot: some of its pixels are not transparent.
+        painted = page.evaluate(
+            """() => {
+              const c = document.querySelector('.loss-wrap canvas');
+              const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+              let n = 0;
+              for (let k = 3; k < d.length; k += 4) n += d[k] > 0;
+              return n;
+            }"""
+        )
+        assert painted > 20
+        assert not errors, errors
+    finally:
+        ctx.close()

@@ -6,6 +6,7 @@ import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, divergingArray, out
 import { fmt } from './mathml.js';
 import { h } from './ui.js';
 import { withPlotly } from './plotly-loader.js';
+import { outputGridFast } from './grid-fast.js';
 
 const GRID = 40;
 const MAX_TABLE_ROWS = 60;
@@ -139,7 +140,7 @@ export function createDataView(root, { onSample } = {}) {
   function paint(frame) {
     if (!plane || !surface) return;
     const outs = frame.weights[frame.weights.length - 1][0].length;
-    const grid = outputGrid(frame.weights, frame.biases, plane.xr, plane.yr, GRID, data.activation, data.output_activation, plane.multi ? 'argmax' : 0);
+    const grid = outputGridFast(frame.weights, frame.biases, plane.xr, plane.yr, GRID, data.activation, data.output_activation, plane.multi ? 'argmax' : 0);
     surfaceSrc = paintSurface(surface, grid, plane.zmin, plane.zmax, outs > 1, surfaceSrc || undefined);
   }
   const config = { displayModeBar: false, responsive: true };

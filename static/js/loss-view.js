@@ -3,6 +3,7 @@
 
 import { NEG_HEX, POS_HEX } from './nn.js';
 import { withPlotly } from './plotly-loader.js';
+import { curveRanges, paintCurve } from './loss-canvas.js';
 
 /**
  * One series with bounded memory: recent points raw, older ones as min/max pairs per bucket.
@@ -196,6 +197,13 @@ export function lossTraces(history) {
   return traces;
 }
 
+/** The series the canvas paints: training (with the newest point's dot), then test. */
+export function curveSeries(history) {
+  const out = [{ ...history.train.points(), color: POS_HEX, dash: false, dot: true }];
+  if (history.hasTest) out.push({ ...history.test.points(), color: NEG_HEX, dash: true, dot: false });
+  return out;
+}
+
 /** Create the loss plot in `div`. Returns {render(history, {log}), resize()}. */
 export function createLossView(div) {
   let drawn = -1;
@@ -219,6 +227,37 @@ export function createLossView(div) {
   const testKey = keyItem('test E', NEG_HEX, 'dotted');
   testKey.hidden = true;
   div.before(key);
+  // The curve itself is painted on a canvas over the plot area (loss-canvas.js); Plotly draws
+  // the axes, and, once the curve stops moving, invisible traces that answer hovering.
+  const wrap = document.createElement('div');
+  wrap.className = 'loss-wrap';
+  wrap.style.position = 'relative';
+  div.before(wrap);
+  const canvas = document.createElement('canvas');
+  canvas.setAttribute('aria-hidden', 'true');
+  canvas.style.position = 'absolute';
+  canvas.style.pointerEvents = 'none';
+  wrap.append(div, canvas);
+  let ranges = null;
+  let series = [];
+  let hoverDrawn = -1;
+  let settleTimer = null;
+  const paint = () => {
+    const size = div._fullLayout?._size;
+    if (size && ranges) paintCurve(canvas, size, series, ranges);
+  };
+  const hoverTraces = (history) => lossTraces(history).map((t) => ({ ...t, opacity: 0 }));
+  // Hover needs the traces in Plotly: sent once the curve rests (never while playing).
+  const settle = (history) => {
+    clearTimeout(settleTimer);
+    settleTimer = setTimeout(() => {
+      if (document.body.classList.contains('is-playing')) return settle(history);
+      if (hoverDrawn === drawn || !div.data) return undefined;
+      hoverDrawn = drawn;
+      window.Plotly.react(div, hoverTraces(history), layout);
+      return undefined;
+    }, 250);
+  };
   const layout = {
     margin: { l: 56, r: 12, t: 8, b: 40 },
     xaxis: { title: { text: 'step' }, zeroline: false, gridcolor: '#e8ebf0', rangemode: 'tozero' },
@@ -249,14 +288,24 @@ export function createLossView(div) {
       drawn = history.version;
       logScale = log;
       if (testKey.hidden === history.hasTest) testKey.hidden = !history.hasTest;
-      layout.yaxis.type = log ? 'log' : 'linear';
-      layout.datarevision += 1;
-      // The config goes in once: passing it again makes Plotly rebuild its context every time.
-      if (div.data) window.Plotly.react(div, lossTraces(history), layout);
-      else window.Plotly.react(div, lossTraces(history), layout, config);
+      series = curveSeries(history);
+      const next = curveRanges(series, log, ranges);
+      if (next || !div.data) {
+        ranges = next || ranges;
+        layout.yaxis.type = log ? 'log' : 'linear';
+        layout.xaxis.range = ranges.x;
+        layout.yaxis.range = ranges.y;
+        layout.datarevision += 1;
+        hoverDrawn = drawn;
+        // The config goes in once: passing it again makes Plotly rebuild its context every time.
+        if (div.data) window.Plotly.react(div, hoverTraces(history), layout);
+        else window.Plotly.react(div, hoverTraces(history), layout, config);
+      }
+      paint();
+      settle(history);
     },
     resize() {
-      if (window.Plotly && div.data) window.Plotly.Plots.resize(div);
+      if (window.Plotly && div.data) Promise.resolve(window.Plotly.Plots.resize(div)).then(paint, () => {});
     },
   };
 }
