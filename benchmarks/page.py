@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import BrowserContext, Page, sync_playwright
+from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -191,7 +192,7 @@ def playing(
     return r
 
 
-def lighthouse(url: str) -> dict[str, float]:
+def lighthouse(url: str, save: Path | None = None) -> dict[str, float]:
     """Lighthouse's mobile preset on one URL (npx; Debian's Chromium, headless)."""
     flags = "--headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage"
     with tempfile.TemporaryDirectory() as tmp:
@@ -203,6 +204,8 @@ def lighthouse(url: str) -> dict[str, float]:
         env = {**os.environ, "CHROME_PATH": CHROMIUM}
         subprocess.run(cmd, check=True, env=env, timeout=240, capture_output=True)
         report = json.loads(out.read_text())
+        if save is not None:
+            save.write_text(out.read_text())
     audits = report["audits"]
     return {
         "performance": report["categories"]["performance"]["score"] * 100,
@@ -225,6 +228,7 @@ def main() -> None:
     ap.add_argument("--presets", default="", help="also play these: article,spiral,spiral16")
     ap.add_argument("--lighthouse", action="store_true", help="Lighthouse mobile on / and a room")
     ap.add_argument("--no-load", action="store_true", help="skip the first-load measurements")
+    ap.add_argument("--save", type=Path, default=None, help="keep Lighthouse's reports here")
     ap.add_argument("--app-dir", type=Path, default=ROOT, help="the checkout to serve")
     args = ap.parse_args()
     with server(root=args.app_dir) as (base, _), sync_playwright() as pw:
@@ -253,14 +257,19 @@ def main() -> None:
             browser.close()
             made = httpx.post(f"{base}/api/rooms", json={"config": {"preset": "article"}})
             made.raise_for_status()
+            # A presenter is connected, as in a workshop (else the page says the room waits).
+            presenter = connect(f"{base.replace('http', 'ws')}/ws/rooms/{made.json()['code']}")
+            presenter.send(json.dumps({"type": "hello", "token": made.json()["presenter_token"]}))
             for name, path in (("/", "/"), ("/room/{code}", f"/room/{made.json()['code']}")):
-                lh = lighthouse(base + path)
+                name_json = "room" if "room" in name else "index"
+                lh = lighthouse(base + path, args.save / f"{name_json}.json" if args.save else None)
                 print(
                     f"lighthouse mobile {name}: performance {lh['performance']:.0f}, "
                     f"accessibility {lh['accessibility']:.0f}, "
                     f"TBT {lh['tbt']:.0f} ms, CLS {lh['cls']:.3f}, TTI {lh['tti'] / 1000:.1f} s, "
                     f"FCP {lh['fcp'] / 1000:.1f} s, LCP {lh['lcp'] / 1000:.1f} s"
                 )  # fmt: skip
+            presenter.close()
             return
         if args.no_load:
             browser.close()

@@ -62,6 +62,7 @@ export function paintCurve(canvas, size, series, ranges) {
   canvas.style.top = `${size.t}px`;
   canvas.style.width = `${size.w}px`;
   canvas.style.height = `${size.h}px`;
+  canvas.style.display = '';
   const ctx = canvas.getContext('2d');
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, size.w, size.h);

@@ -237,6 +237,7 @@ export function createLossView(div) {
   canvas.setAttribute('aria-hidden', 'true');
   canvas.style.position = 'absolute';
   canvas.style.pointerEvents = 'none';
+  canvas.style.display = 'none'; // shown once placed: a canvas moving into place is a layout shift
   wrap.append(div, canvas);
   let ranges = null;
   let series = [];
