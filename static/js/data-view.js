@@ -7,6 +7,7 @@ import { fmt } from './mathml.js';
 import { h } from './ui.js';
 import { withPlotly } from './plotly-loader.js';
 import { outputGridFast } from './grid-fast.js';
+import { paintPoints, pointsRange } from './points-canvas.js';
 
 const GRID = 40;
 const MAX_TABLE_ROWS = 60;
@@ -119,6 +120,8 @@ export function createDataView(root, { onSample } = {}) {
   let surfaceSrc = null;
   let lastFrame = null;
   let waiting = null; // the newest {frame, sample} asked for before Plotly was there
+  let pvaCanvas = null; // the predicted-vs-actual markers (points-canvas.js)
+  let pvaRange = null;
 
   /** Put the canvas exactly under Plotly's plot area. */
   function placeSurface() {
@@ -168,6 +171,9 @@ export function createDataView(root, { onSample } = {}) {
     if (mode === 'table' || d.name === 'custom') {
       const pva = mode === 'table' ? h('div', { class: 'plot pva-plot', 'data-testid': 'data-pva' }) : null;
       if (pva) plotDiv = pva;
+      pvaCanvas = pva ? h('canvas', { 'aria-hidden': 'true' }) : null;
+      if (pvaCanvas) Object.assign(pvaCanvas.style, { position: 'absolute', pointerEvents: 'none', display: 'none' });
+      pvaRange = null;
       const table = h('table', { class: 'obs-table', 'data-testid': 'data-table' });
       const head = h('tr', {}, h('th', { scope: 'col' }, '#'));
       (d.feature_names || []).forEach((f, k) => head.append(h('th', { scope: 'col', title: `X[${k}]` }, f)));
@@ -196,7 +202,9 @@ export function createDataView(root, { onSample } = {}) {
         return { ...r, o, e, tr };
       });
       const more = all.length > MAX_TABLE_ROWS ? h('p', { class: 'muted' }, `Showing ${MAX_TABLE_ROWS} of ${all.length} observations.`) : null;
-      root.append(h('div', { class: 'data-split' }, h('div', { class: 'table-wrap' }, table, more), pva));
+      const pvaWrap = pva ? h('div', { class: 'pva-wrap' }, pva, pvaCanvas) : null;
+      if (pvaWrap) pvaWrap.style.position = 'relative';
+      root.append(h('div', { class: 'data-split' }, h('div', { class: 'table-wrap' }, table, more), pvaWrap));
     }
   }
 
@@ -279,15 +287,26 @@ export function createDataView(root, { onSample } = {}) {
     const outs = predict(frame.weights, frame.biases, all, data.activation, data.output_activation);
     const actual = all.map((y, k) => yOf(k < nTrain ? data.y[k] : data.y_test[k - nTrain]));
     const pred = outs.map((o) => o[0]);
-    const lo = Math.min(...actual, ...pred.filter(Number.isFinite));
-    const hi = Math.max(...actual, ...pred.filter(Number.isFinite));
-    const pad = (hi - lo) * 0.08 || 0.1;
+    const range = pointsRange(Math.min(...actual, ...pred.filter(Number.isFinite)), Math.max(...actual, ...pred.filter(Number.isFinite)), pvaRange);
+    const [lo, hi] = range;
+    const pad = 0;
     const split = (arr, test) => arr.filter((_, k) => (k >= nTrain) === test);
+    // The markers are painted on the canvas; Plotly's (invisible) ones answer hovering. While
+    // playing, Plotly redraws only when the range changes.
+    const groups = [{ x: split(actual, false), y: split(pred, false), color: POS_HEX, diamond: false }];
+    if (nTest) groups.push({ x: split(actual, true), y: split(pred, true), color: NEG_HEX, diamond: true });
+    const fresh = range !== pvaRange || !plotDiv.data || !document.body.classList.contains('is-playing');
+    pvaRange = range;
+    if (!fresh) {
+      const size = plotDiv._fullLayout?._size;
+      if (size) paintPoints(pvaCanvas, size, range, groups);
+      return;
+    }
     const traces = [
       { type: 'scatter', mode: 'lines', x: [lo - pad, hi + pad], y: [lo - pad, hi + pad], line: { color: '#9aa3b2', dash: 'dash', width: 1 }, name: 'O = Y', hoverinfo: 'skip' },
-      { type: 'scatter', mode: 'markers', x: split(actual, false), y: split(pred, false), name: 'train', marker: { color: POS_HEX, size: 9, line: { color: '#fff', width: 1 } }, hovertemplate: 'Y %{x:.3f}<br>O %{y:.3f}<extra>train</extra>' },
+      { type: 'scatter', mode: 'markers', x: split(actual, false), y: split(pred, false), name: 'train', opacity: 0, marker: { color: POS_HEX, size: 9, line: { color: '#fff', width: 1 } }, hovertemplate: 'Y %{x:.3f}<br>O %{y:.3f}<extra>train</extra>' },
     ];
-    if (nTest) traces.push({ type: 'scatter', mode: 'markers', x: split(actual, true), y: split(pred, true), name: 'test', marker: { color: NEG_HEX, size: 9, symbol: 'diamond' }, hovertemplate: 'Y %{x:.3f}<br>O %{y:.3f}<extra>test</extra>' });
+    if (nTest) traces.push({ type: 'scatter', mode: 'markers', x: split(actual, true), y: split(pred, true), name: 'test', opacity: 0, marker: { color: NEG_HEX, size: 9, symbol: 'diamond' }, hovertemplate: 'Y %{x:.3f}<br>O %{y:.3f}<extra>test</extra>' });
     window.Plotly.react(
       plotDiv,
       traces,
@@ -302,6 +321,8 @@ export function createDataView(root, { onSample } = {}) {
       },
       config,
     );
+    const size = plotDiv._fullLayout?._size;
+    if (size) paintPoints(pvaCanvas, size, range, groups);
   }
 
   return { setData, update };
