@@ -218,6 +218,25 @@ def lighthouse(url: str, save: Path | None = None) -> dict[str, float]:
     }
 
 
+def lighthouse_pages(base: str, save: Path | None) -> None:
+    """Lighthouse on `/` and on a room's page, with a presenter connected as in a workshop."""
+    made = httpx.post(f"{base}/api/rooms", json={"config": {"preset": "article"}})
+    made.raise_for_status()
+    code = made.json()["code"]
+    # Without a presenter the room's page says the room waits (a banner): not the usual case.
+    with connect(f"{base.replace('http', 'ws')}/ws/rooms/{code}") as presenter:
+        presenter.send(json.dumps({"type": "hello", "token": made.json()["presenter_token"]}))
+        for name, path in (("/", "/"), ("/room/{code}", f"/room/{code}")):
+            report = save / f"{'room' if 'room' in name else 'index'}.json" if save else None
+            lh = lighthouse(base + path, report)
+            print(
+                f"lighthouse mobile {name}: performance {lh['performance']:.0f}, "
+                f"accessibility {lh['accessibility']:.0f}, "
+                f"TBT {lh['tbt']:.0f} ms, CLS {lh['cls']:.3f}, TTI {lh['tti'] / 1000:.1f} s, "
+                f"FCP {lh['fcp'] / 1000:.1f} s, LCP {lh['lcp'] / 1000:.1f} s"
+            )  # fmt: skip
+
+
 def main() -> None:
     """Print first-load and repeat-visit bytes, frame rates, Lighthouse figures, a summary."""
     ap = argparse.ArgumentParser()
@@ -255,21 +274,7 @@ def main() -> None:
             print("  page's own timings: " + ", ".join(per))
         if args.lighthouse:
             browser.close()
-            made = httpx.post(f"{base}/api/rooms", json={"config": {"preset": "article"}})
-            made.raise_for_status()
-            # A presenter is connected, as in a workshop (else the page says the room waits).
-            presenter = connect(f"{base.replace('http', 'ws')}/ws/rooms/{made.json()['code']}")
-            presenter.send(json.dumps({"type": "hello", "token": made.json()["presenter_token"]}))
-            for name, path in (("/", "/"), ("/room/{code}", f"/room/{made.json()['code']}")):
-                name_json = "room" if "room" in name else "index"
-                lh = lighthouse(base + path, args.save / f"{name_json}.json" if args.save else None)
-                print(
-                    f"lighthouse mobile {name}: performance {lh['performance']:.0f}, "
-                    f"accessibility {lh['accessibility']:.0f}, "
-                    f"TBT {lh['tbt']:.0f} ms, CLS {lh['cls']:.3f}, TTI {lh['tti'] / 1000:.1f} s, "
-                    f"FCP {lh['fcp'] / 1000:.1f} s, LCP {lh['lcp'] / 1000:.1f} s"
-                )  # fmt: skip
-            presenter.close()
+            lighthouse_pages(base, args.save)
             return
         if args.no_load:
             browser.close()
