@@ -182,3 +182,30 @@ def test_plotly_is_the_pinned_partial_bundle(client: TestClient) -> None:
     assert hashlib.sha256(r.content).hexdigest() == PLOTLY_SHA256
     assert f"(basic - minified) v{PLOTLY_VERSION}" in r.content[:200].decode()
     assert int(r.headers["content-length"]) < 450_000  # gzipped: under a third of the full build
+
+
+def test_a_room_streams_packed_frames_to_who_asks_and_plain_ones_to_the_rest(
+    client: TestClient,
+) -> None:
+    made = client.post("/api/rooms", json={"config": SPIRAL_16})
+    assert made.status_code == 201, made.text
+    code, token = made.json()["code"], made.json()["presenter_token"]
+    with (
+        client.websocket_connect(f"/ws/rooms/{code}") as presenter,
+        client.websocket_connect(f"/ws/rooms/{code}?frames=packed") as packed,
+    ):
+        presenter.send_json({"type": "hello", "token": token})
+        presenter.send_json({"type": "step", "count": 1})
+
+        def stepped(ws: Any) -> str:
+            for _ in range(50):
+                text = ws.receive_text()
+                msg = strict(text)
+                if msg["type"] == "frame" and msg["step"] == 1:
+                    return text
+            raise AssertionError("no frame at step 1")
+
+        plain_text, packed_text = stepped(presenter), stepped(packed)
+    assert len(packed_text.encode()) <= 8192 < len(plain_text.encode())
+    plain, unpacked = strict(plain_text), unpack_frame(strict(packed_text))
+    np.testing.assert_allclose(flat(unpacked["weights"]), flat(plain["weights"]), rtol=2e-7)
