@@ -234,7 +234,7 @@ export function createDataView(root, { onSample } = {}) {
         const w = waiting;
         waiting = null;
         if (w) update(w.frame, { sample: w.sample });
-      });
+      }, root);
       return;
     }
     if (mode === 'plane') {

@@ -8,7 +8,6 @@ import { createNetworkView } from './network-view.js';
 import { lossFormula, renderChain, renderChainMessage } from './chain-view.js';
 import { createMatrixView } from './matrix-view.js';
 import { createDataView } from './data-view.js';
-import { loadPlotly } from './plotly-loader.js';
 import { createGuide, GUIDE_STEPS } from './guide.js';
 import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
@@ -337,7 +336,5 @@ export function createLive({ onUserView, refreshConfig } = {}) {
   };
 }
 
-/** Start loading Plotly without waiting for it: the panels draw themselves once it is there. */
-export async function whenPlotly() {
-  loadPlotly().catch(() => {});
-}
+/** Nothing to wait for: each view loads Plotly when it needs it (plotly-loader.js). */
+export async function whenPlotly() {}

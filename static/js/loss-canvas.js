@@ -104,3 +104,75 @@ export function paintCurve(canvas, size, series, ranges) {
     ctx.stroke();
   }
 }
+
+/** About `count` round tick values across [lo, hi] (linear axis). */
+export function linearTicks(lo, hi, count = 5) {
+  const span = hi - lo;
+  if (!(span > 0)) return [lo];
+  const raw = span / count;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) || 10 * p;
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  return out;
+}
+
+const AXIS_FONT = '12px system-ui, -apple-system, "Segoe UI", sans-serif';
+
+/**
+ * Axes, grid and titles drawn on a canvas covering the whole plot box, as Plotly would draw
+ * them with the loss view's margins: the curve shows at once, before Plotly has loaded.
+ */
+export function paintAxes(canvas, box, margin, ranges) {
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.max(1, Math.round(box.w * dpr));
+  canvas.height = Math.max(1, Math.round(box.h * dpr));
+  canvas.style.left = '0px';
+  canvas.style.top = '0px';
+  canvas.style.width = `${box.w}px`;
+  canvas.style.height = `${box.h}px`;
+  canvas.style.display = '';
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, box.w, box.h);
+  const w = box.w - margin.l - margin.r;
+  const h = box.h - margin.t - margin.b;
+  const [x0, x1] = ranges.x;
+  const [y0, y1] = ranges.y;
+  ctx.font = AXIS_FONT;
+  ctx.fillStyle = '#3a4352';
+  ctx.strokeStyle = '#e8ebf0';
+  ctx.lineWidth = 1;
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'top';
+  for (const v of linearTicks(x0, x1, Math.max(2, Math.floor(w / 80)))) {
+    const X = Math.round(margin.l + ((v - x0) / (x1 - x0)) * w) + 0.5;
+    ctx.beginPath();
+    ctx.moveTo(X, margin.t);
+    ctx.lineTo(X, margin.t + h);
+    ctx.stroke();
+    ctx.fillText(String(v), X, margin.t + h + 4);
+  }
+  ctx.textAlign = 'right';
+  ctx.textBaseline = 'middle';
+  const yTicks = ranges.log
+    ? linearTicks(Math.ceil(y0), Math.floor(y1), Math.max(1, Math.floor(y1) - Math.ceil(y0))).filter(Number.isInteger)
+    : linearTicks(y0, y1, Math.max(2, Math.floor(h / 40)));
+  for (const v of yTicks) {
+    const Y = Math.round(margin.t + h - ((v - y0) / (y1 - y0)) * h) + 0.5;
+    ctx.beginPath();
+    ctx.moveTo(margin.l, Y);
+    ctx.lineTo(margin.l + w, Y);
+    ctx.stroke();
+    ctx.fillText(ranges.log ? `1e${v}` : String(v), margin.l - 4, Y);
+  }
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'bottom';
+  ctx.fillText('step', margin.l + w / 2, box.h - 2);
+  ctx.save();
+  ctx.translate(12, margin.t + h / 2);
+  ctx.rotate(-Math.PI / 2);
+  ctx.textBaseline = 'middle';
+  ctx.fillText('E', 0, 0);
+  ctx.restore();
+}

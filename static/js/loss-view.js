@@ -2,8 +2,8 @@
 // min/max buckets, so the plotted arrays stay small (< ~2k points) however long the run.
 
 import { NEG_HEX, POS_HEX } from './nn.js';
-import { withPlotly } from './plotly-loader.js';
-import { curveRanges, paintCurve } from './loss-canvas.js';
+import { loadPlotly, onPlotly } from './plotly-loader.js';
+import { curveRanges, paintAxes, paintCurve } from './loss-canvas.js';
 
 /**
  * One series with bounded memory: recent points raw, older ones as min/max pairs per bucket.
@@ -238,7 +238,11 @@ export function createLossView(div) {
   canvas.style.position = 'absolute';
   canvas.style.pointerEvents = 'none';
   canvas.style.display = 'none'; // shown once placed: a canvas moving into place is a layout shift
-  wrap.append(div, canvas);
+  const axes = document.createElement('canvas'); // until Plotly draws them
+  axes.setAttribute('aria-hidden', 'true');
+  Object.assign(axes.style, { position: 'absolute', pointerEvents: 'none', display: 'none' });
+  wrap.append(div, axes, canvas);
+  div.addEventListener('pointerenter', () => loadPlotly().catch(() => {}), { once: true });
   let ranges = null;
   let series = [];
   let hoverDrawn = -1;
@@ -273,15 +277,28 @@ export function createLossView(div) {
   return {
     render(history, { log = false } = {}) {
       if (!window.Plotly) {
-        // Drawn once Plotly is there (loaded after the first paint), with the newest history.
+        // Until Plotly is there the canvas draws the axes too: the curve shows at once, and
+        // Plotly (a long task on a phone) loads when the data panel nears the screen or the
+        // pointer comes to the curve (for hovering); then the newest history is drawn with it.
         const again = !waiting;
         waiting = { history, log };
         if (again) {
-          withPlotly(() => {
+          onPlotly(() => {
             const w = waiting;
             waiting = null;
+            axes.style.display = 'none';
+            div.style.background = '';
             this.render(w.history, { log: w.log });
           });
+        }
+        series = curveSeries(history);
+        ranges = curveRanges(series, log, ranges?.log === log ? ranges : null) || ranges;
+        const box = { w: div.clientWidth, h: div.clientHeight };
+        if (box.w > 0 && box.h > 0) {
+          const m = layout.margin;
+          paintAxes(axes, box, m, ranges);
+          paintCurve(canvas, { l: m.l, t: m.t, w: box.w - m.l - m.r, h: box.h - m.t - m.b }, series, ranges);
+          div.style.background = 'transparent';
         }
         return;
       }

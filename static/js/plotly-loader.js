@@ -4,6 +4,7 @@
 // there. The URL comes from the page (`data-plotly` on <body>: the pinned local bundle).
 
 let promise = null;
+const waiting = []; // callbacks of onPlotly, run when Plotly arrives (whoever loaded it)
 
 /** Plotly, loading it once (after the next paint); rejects if the script cannot load. */
 export function loadPlotly() {
@@ -19,7 +20,14 @@ export function loadPlotly() {
         const script = document.createElement('script');
         script.src = src;
         script.async = true;
-        script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error('Plotly did not load')));
+        script.onload = () => {
+          if (!window.Plotly) {
+            reject(new Error('Plotly did not load'));
+            return;
+          }
+          resolve(window.Plotly);
+          for (const fn of waiting.splice(0)) fn(window.Plotly);
+        };
         script.onerror = () => {
           promise = null; // a later call may try again (a dropped connection)
           reject(new Error('Plotly could not be loaded'));
@@ -33,9 +41,29 @@ export function loadPlotly() {
   return promise;
 }
 
-/** Run `fn` once Plotly is there (now, if it already is); a failed load is left to the placeholder. */
-export function withPlotly(fn) {
+/** Run `fn` when Plotly arrives (now, if it is there), without asking for it to be loaded. */
+export function onPlotly(fn) {
+  if (window.Plotly) fn(window.Plotly);
+  else waiting.push(fn);
+}
+
+/**
+ * Run `fn` once Plotly is there (now, if it already is), loading it: at once, or, with `near`,
+ * once that element comes into the viewport (a phone's panels below the fold do not
+ * cost their Plotly until scrolled to). A failed load is left to the placeholder.
+ */
+export function withPlotly(fn, near = null) {
   if (window.Plotly) return fn(window.Plotly);
+  if (near && 'IntersectionObserver' in window) {
+    onPlotly(fn);
+    const seen = new IntersectionObserver((entries) => {
+      if (!entries.some((e) => e.isIntersecting)) return;
+      seen.disconnect();
+      loadPlotly().catch(() => {});
+    }, { rootMargin: '0px' });
+    seen.observe(near);
+    return undefined;
+  }
   loadPlotly().then(fn, () => {});
   return undefined;
 }
