@@ -25,12 +25,13 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def server(
-    env: dict[str, str] | None = None, ws: str | None = None
+    env: dict[str, str] | None = None, ws: str | None = None, root: Path = ROOT
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Yield the base URL and the process of a running server; stop it afterwards.
 
     `python -m app`, as deployed; with `ws`, uvicorn's own command line with that WebSocket
-    implementation (auto, websockets, websockets-sansio, wsproto), for comparing them.
+    implementation (auto, websockets, websockets-sansio, wsproto), for comparing them. `root`:
+    the checkout to serve (another one gives "before" figures in the same run).
     """
     port = free_port()
     cmd = [sys.executable, "-m", "app", "--port", str(port)]
@@ -40,7 +41,7 @@ def server(
             "--ws", ws, "--ws-per-message-deflate", "false", "--log-level", "warning",
         ]  # fmt: skip
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env={**os.environ, **(env or {})},
+        cmd, cwd=root, env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -1,6 +1,16 @@
 """The visualiser page in headless Chromium: bytes of a first load, frames rendered while playing.
 
-Run: .venv/bin/python benchmarks/page.py [--seconds 10] [--spf 10]
+Run: .venv/bin/python benchmarks/page.py [--seconds 10] [--spf 10] [--throttle 4]
+     [--presets article,spiral16] [--lighthouse] [--app-dir /path/to/another/checkout]
+
+`--throttle 4`: the playing measurements run at 4x CPU slowdown (CDP
+`Emulation.setCPUThrottlingRate`), as Lighthouse's mobile preset does. `--presets`: which runs
+to play: `article` ([4,5,1]), `spiral` ([2,8,8,1]), `spiral16` (spiral on [2,16,16,16,1]); each
+reports rendered frames/s, long tasks and the size of the stream's frames (CDP
+`Network.webSocketFrameReceived`). `--lighthouse`: Lighthouse 12.2.3 (`npx`, mobile preset,
+simulated throttling) on `/` and on a room's `/room/{code}`: performance and accessibility
+scores, total blocking time, cumulative layout shift, time to interactive. `--app-dir`: serve
+another checkout (say, `git worktree add /tmp/before <commit>`) for before/after figures.
 
 First load: a fresh browser context (empty cache) opens `/?preset=spiral`; every response's
 bytes on the wire (CDP `Network.loadingFinished.encodedDataLength`: headers and the body as
@@ -16,15 +26,21 @@ server.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, sync_playwright
+import httpx
+from playwright.sync_api import BrowserContext, Page, sync_playwright
+from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._server import server
+from benchmarks._server import ROOT, server
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -36,6 +52,12 @@ ARGS = [
     "--no-first-run",
 ]
 BUDGET = 2 * 1024 * 1024
+LIGHTHOUSE = "lighthouse@12.2.3"
+PRESETS = {
+    "article": "preset=article",
+    "spiral": "preset=spiral",
+    "spiral16": "preset=spiral&layers=2-16-16-16-1",
+}
 
 COUNT_FRAMES = """(ms) => new Promise((resolve) => {
   const times = [];
@@ -137,16 +159,126 @@ def print_profile(profile: dict[str, Any], base: str, top: int = 25) -> None:
         print(f"    {n / total:6.1%}  {key}")
 
 
+def playing(
+    context: BrowserContext, base: str, query: str, seconds: float, throttle: float
+) -> dict[str, Any]:
+    """Play a run with the decision boundary shown; rendered frames/s, long tasks, frame bytes."""
+    page = context.new_page()
+    page.goto(f"{base}/?{query}&spf=1", wait_until="networkidle")
+    wait_for(
+        page, "!!(window.backpropStudio && window.backpropStudio.state.frame && window.Plotly)"
+    )
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    sizes: list[int] = []
+
+    def frame_bytes(e: dict[str, Any]) -> None:
+        data = e["response"]["payloadData"]
+        if data.startswith('{"type":"frame"'):
+            sizes.append(len(data.encode()))
+
+    cdp.on("Network.webSocketFrameReceived", frame_bytes)
+    cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
+    page.get_by_test_id("play-button").click()
+    wait_for(page, "window.backpropStudio.state.prof.frames > 20")
+    page.wait_for_timeout(1000)  # warm up: the boundary and the curve have been drawn
+    sizes.clear()
+    r = page.evaluate(COUNT_FRAMES, seconds * 1000)
+    page.get_by_test_id("play-button").click()
+    cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
+    cdp.detach()
+    page.close()
+    r["frameBytes"] = sizes
+    return r
+
+
+def lighthouse(url: str, save: Path | None = None) -> dict[str, float]:
+    """Lighthouse's mobile preset on one URL (npx; Debian's Chromium, headless)."""
+    flags = "--headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "lh.json"
+        cmd = [
+            "npx", "--yes", LIGHTHOUSE, url, "--quiet", "--output=json", f"--output-path={out}",
+            "--only-categories=performance,accessibility", f"--chrome-flags={flags}",
+        ]  # fmt: skip
+        env = {**os.environ, "CHROME_PATH": CHROMIUM}
+        subprocess.run(cmd, check=True, env=env, timeout=240, capture_output=True)
+        report = json.loads(out.read_text())
+        if save is not None:
+            save.write_text(out.read_text())
+    audits = report["audits"]
+    return {
+        "performance": report["categories"]["performance"]["score"] * 100,
+        "accessibility": report["categories"]["accessibility"]["score"] * 100,
+        "tbt": audits["total-blocking-time"]["numericValue"],
+        "cls": audits["cumulative-layout-shift"]["numericValue"],
+        "tti": audits["interactive"]["numericValue"],
+        "fcp": audits["first-contentful-paint"]["numericValue"],
+        "lcp": audits["largest-contentful-paint"]["numericValue"],
+    }
+
+
+def lighthouse_pages(base: str, save: Path | None) -> None:
+    """Lighthouse on `/` and on a room's page, with a presenter connected as in a workshop."""
+    made = httpx.post(f"{base}/api/rooms", json={"config": {"preset": "article"}})
+    made.raise_for_status()
+    code = made.json()["code"]
+    # Without a presenter the room's page says the room waits (a banner): not the usual case.
+    with connect(f"{base.replace('http', 'ws')}/ws/rooms/{code}") as presenter:
+        presenter.send(json.dumps({"type": "hello", "token": made.json()["presenter_token"]}))
+        for name, path in (("/", "/"), ("/room/{code}", f"/room/{code}")):
+            report = save / f"{'room' if 'room' in name else 'index'}.json" if save else None
+            lh = lighthouse(base + path, report)
+            print(
+                f"lighthouse mobile {name}: performance {lh['performance']:.0f}, "
+                f"accessibility {lh['accessibility']:.0f}, "
+                f"TBT {lh['tbt']:.0f} ms, CLS {lh['cls']:.3f}, TTI {lh['tti'] / 1000:.1f} s, "
+                f"FCP {lh['fcp'] / 1000:.1f} s, LCP {lh['lcp'] / 1000:.1f} s"
+            )  # fmt: skip
+
+
 def main() -> None:
-    """Print the first-load bytes, the repeat-visit bytes, the frame rate, and a summary."""
+    """Print first-load and repeat-visit bytes, frame rates, Lighthouse figures, a summary."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--spf", type=int, default=1, help="steps per frame while playing (page: 1)")
     ap.add_argument("--profile", action="store_true", help="print the page's hottest functions")
+    ap.add_argument("--throttle", type=float, default=1.0, help="CPU slowdown while playing")
+    ap.add_argument("--presets", default="", help="also play these: article,spiral,spiral16")
+    ap.add_argument("--lighthouse", action="store_true", help="Lighthouse mobile on / and a room")
+    ap.add_argument("--no-load", action="store_true", help="skip the first-load measurements")
+    ap.add_argument("--save", type=Path, default=None, help="keep Lighthouse's reports here")
+    ap.add_argument("--app-dir", type=Path, default=ROOT, help="the checkout to serve")
     args = ap.parse_args()
-    with server() as (base, _), sync_playwright() as pw:
+    with server(root=args.app_dir) as (base, _), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         context = browser.new_context(viewport={"width": 1440, "height": 900})
+        for name in [p for p in args.presets.split(",") if p]:
+            r = playing(context, base, PRESETS[name], args.seconds, args.throttle)
+            fps = r["frames"] / r["seconds"]
+            sizes = r["frameBytes"] or [0]
+            long = r["longTasks"]
+            print(
+                f"playing {name} at {args.throttle:g}x CPU slowdown: {fps:.1f} rendered frames/s "
+                f"(rAF gap p50 {r['gapP50']:.1f} ms, p99 {r['gapP99']:.1f} ms); "
+                f"long tasks {len(long)} ({sum(long):.0f} ms); stream frames "
+                f"{len(r['frameBytes']) / r['seconds']:.1f}/s, mean {sum(sizes) / len(sizes):.0f} "
+                f"bytes, max {max(sizes)} bytes"
+            )  # fmt: skip
+            prof = r["prof"]
+            per = []
+            for key in ("network", "loss", "data", "matrix", "chain"):
+                n = prof.get(f"{key}N", 0)
+                if n:
+                    per.append(f"{key} {prof[key] / n:.1f} ms x {n / r['seconds']:.1f}/s")
+            print("  page's own timings: " + ", ".join(per))
+        if args.lighthouse:
+            browser.close()
+            lighthouse_pages(base, args.save)
+            return
+        if args.no_load:
+            browser.close()
+            return
         page = context.new_page()
         url = f"{base}/?preset=spiral&spf={args.spf}"
         load = first_load(page, url)

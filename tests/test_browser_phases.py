@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from support import CHROMIUM, ServerProcess, Watched
 
@@ -87,12 +88,17 @@ def test_the_phases_run_in_the_articles_order_then_the_step_applies_the_traced_u
     # (delta2 flows back through it) and W_ih; the update every edge.
     assert lit == [20, 5, 0, 5, 25, 25]
     expect(page.get_by_test_id("step-count")).to_have_text("1")
-    # The frame after the Update is the trace's update, bit for bit.
+    # The step applied is the trace's update, bit for bit (REST has full precision; the
+    # page's streamed frame carries float32, good to 7 digits).
     page.wait_for_function("() => window.backpropStudio.state.frame.step === 1")
     frame = page.evaluate(FRAME)
+    applied = httpx.get(f"{server.url}/api/sessions/{sid}", timeout=10).json()
+    assert applied["step"] == 1
     for u in trace["update"]:
-        assert frame["weights"][u["layer"] - 1] == u["W_new"]
-        assert frame["biases"][u["layer"] - 1] == u["b_new"]
+        assert applied["weights"][u["layer"] - 1] == u["W_new"]
+        assert applied["biases"][u["layer"] - 1] == u["b_new"]
+        shown = np.array(frame["weights"][u["layer"] - 1])
+        np.testing.assert_allclose(shown, np.array(u["W_new"]), rtol=1e-6)
     # The Update phase shows W_new with its numbers; the next press starts step 2's forward pass.
     expect(page.get_by_test_id("phase-body")).to_contain_text("LAYER 1: W_IH", ignore_case=True)
     page.keyboard.press(".")
@@ -182,7 +188,12 @@ def test_a_link_with_a_step_opens_there_and_copy_link_carries_the_step(
     ref = httpx.post(
         f"{server.url}/api/sessions/{made['id']}/step", json={"count": 7}, timeout=10
     ).json()
-    assert page.evaluate(FRAME)["weights"] == ref["weights"]
+    sid = page.evaluate("() => window.backpropStudio.state.id")
+    mine = httpx.get(f"{server.url}/api/sessions/{sid}", timeout=10).json()
+    assert mine["step"] == 7 and mine["weights"] == ref["weights"]  # bit for bit, over REST
+    shown = page.evaluate(FRAME)["weights"]  # the page's frame: float32 on the wire
+    for a, b in zip(shown, ref["weights"], strict=True):
+        np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-6)
     page.get_by_test_id("back-button").click()
     expect(page.get_by_test_id("step-count")).to_have_text("6")
     page.get_by_test_id("share-button").click()
@@ -203,8 +214,15 @@ def test_the_next_update_view_and_the_chain_panel_show_adams_real_step(
     # Adam's first step moves every weight by about alpha = 0.05, whatever its gradient
     # (plain gradient descent would move them by 0.0001 to 0.0008 here).
     assert all(abs(abs(d) - 0.05) < 1e-3 for row in steps for d in row), steps
+    # Streamed frames leave the update out (it would double their size): the page asks the
+    # trace for it while the "next update" view is on.
+    page.wait_for_function(
+        "() => { const s = window.backpropStudio.state;"
+        " return !!s.trace && s.trace.step === s.frame.step; }"
+    )
     shown = page.evaluate(
-        "() => { const s = window.backpropStudio.state; return s.frame.update.weights[0]; }"
+        """() => { const u = window.backpropStudio.state.trace.update[0];
+        return u.W_new.map((row, i) => row.map((v, j) => v - u.W_old[i][j])); }"""
     )
     assert all(
         abs(a - b) < 1e-12

@@ -35,7 +35,8 @@ def test_the_page_loads_versioned_files(client: TestClient) -> None:
     assert prefix == STATIC.prefix
     html = client.get("/").text
     assert f'href="{prefix}/css/app.css' in html
-    assert re.search(r'src="/vendor/[0-9a-f]{12}/plotly\.min\.js"', html)
+    assert re.search(r'data-plotly="/vendor/[0-9a-f]{12}/plotly\.min\.js"', html)
+    assert 'src="/vendor/' not in html  # loaded after the first paint (plotly-loader.js)
 
 
 def test_versioned_file_is_gzipped_and_cached_for_a_year(client: TestClient) -> None:

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from app.domain.codec import encode
+from app.domain.codec import encode, pack_frame
 from app.domain.errors import InvalidError
 from app.domain.limits import step_work
 
@@ -78,14 +78,19 @@ class StepError(InvalidError):
 class Tick:
     """A published frame and, once asked for, its JSON text: shared by all slots it reaches."""
 
-    __slots__ = ("_text", "frame")
+    __slots__ = ("_packed", "_text", "frame")
 
     def __init__(self, frame: Frame) -> None:
         self.frame = frame
         self._text: str | None = None
+        self._packed: str | None = None
 
-    def text(self) -> str:
-        """Encode at most once, however many viewers send it."""
+    def text(self, packed: bool = False) -> str:
+        """Encode at most once per encoding (app/domain/codec.py), however many viewers send it."""
+        if packed:
+            if self._packed is None:
+                self._packed = encode(pack_frame(self.frame))
+            return self._packed
         if self._text is None:
             self._text = encode(self.frame)
         return self._text
@@ -104,6 +109,7 @@ class Slot:
         self._event = asyncio.Event()
         self.closed = False
         self.sent_step: int | None = None  # step of the newest frame handed to the sender
+        self.packed = False  # frames in the packed encoding (app/domain/codec.py), as the page asks
 
     @property
     def pending(self) -> Frame | None:
@@ -156,7 +162,7 @@ class Slot:
                 return []
             out: list[str] = []
             if self._tick is not None:
-                out.append(self._tick.text())
+                out.append(self._tick.text(self.packed))
                 self.sent_step = self._tick.frame.get("step")
                 self._tick = None
             out.extend(self._notices.values())

@@ -1,5 +1,7 @@
 // REST and WebSocket client for the public API (shared/API.md). Same origin only.
 
+import { packedPath, unpackFrame } from './frame-codec.js';
+
 /** An API error with the server's {"detail": ...} message. */
 export class ApiError extends Error {
   constructor(status, message) {
@@ -99,7 +101,7 @@ export class LiveSocket {
     this.h.onStatus?.('connecting');
     let ws;
     try {
-      ws = new WebSocket(wsUrl(this.path));
+      ws = new WebSocket(wsUrl(packedPath(this.path)));
     } catch {
       this.retry();
       return;
@@ -115,7 +117,7 @@ export class LiveSocket {
       if (ws !== this.ws) return;
       let msg;
       try {
-        msg = JSON.parse(ev.data);
+        msg = unpackFrame(JSON.parse(ev.data));
       } catch {
         return;
       }

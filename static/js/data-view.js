@@ -5,6 +5,9 @@
 import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, divergingArray, outputGrid, predict, POS_HEX, NEG_HEX } from './nn.js';
 import { fmt } from './mathml.js';
 import { h } from './ui.js';
+import { withPlotly } from './plotly-loader.js';
+import { outputGridFast } from './grid-fast.js';
+import { paintPoints, pointsRange } from './points-canvas.js';
 
 const GRID = 40;
 const MAX_TABLE_ROWS = 60;
@@ -139,6 +142,9 @@ export function createDataView(root, { onSample } = {}) {
   let surface = null;
   let surfaceSrc = null;
   let lastFrame = null;
+  let waiting = null; // the newest {frame, sample} asked for before Plotly was there
+  let pvaCanvas = null; // the predicted-vs-actual markers (points-canvas.js)
+  let pvaRange = null;
 
   /** Put the canvas exactly under Plotly's plot area. */
   function placeSurface() {
@@ -160,7 +166,7 @@ export function createDataView(root, { onSample } = {}) {
   function paint(frame) {
     if (!plane || !surface) return;
     const outs = frame.weights[frame.weights.length - 1][0].length;
-    const grid = outputGrid(frame.weights, frame.biases, plane.xr, plane.yr, GRID, data.activation, data.output_activation, plane.multi ? 'argmax' : 0);
+    const grid = outputGridFast(frame.weights, frame.biases, plane.xr, plane.yr, GRID, data.activation, data.output_activation, plane.multi ? 'argmax' : 0);
     surfaceSrc = paintSurface(surface, grid, plane.zmin, plane.zmax, outs > 1, surfaceSrc || undefined);
   }
   const config = { displayModeBar: false, responsive: true };
@@ -188,6 +194,9 @@ export function createDataView(root, { onSample } = {}) {
     if (mode === 'table' || d.name === 'custom') {
       const pva = mode === 'table' ? h('div', { class: 'plot pva-plot', 'data-testid': 'data-pva' }) : null;
       if (pva) plotDiv = pva;
+      pvaCanvas = pva ? h('canvas', { 'aria-hidden': 'true' }) : null;
+      if (pvaCanvas) Object.assign(pvaCanvas.style, { position: 'absolute', pointerEvents: 'none', display: 'none' });
+      pvaRange = null;
       const table = h('table', { class: 'obs-table', 'data-testid': 'data-table' });
       const head = h('tr', {}, h('th', { scope: 'col' }, '#'));
       (d.feature_names || []).forEach((f, k) => head.append(h('th', { scope: 'col', title: `X[${k}]` }, f)));
@@ -218,7 +227,9 @@ export function createDataView(root, { onSample } = {}) {
       });
       if (u.scaled) root.append(h('p', { class: 'muted', 'data-testid': 'data-units' }, 'In the original units of the file; the network sees them scaled (see Data in the sidebar).'));
       const more = all.length > MAX_TABLE_ROWS ? h('p', { class: 'muted' }, `Showing ${MAX_TABLE_ROWS} of ${all.length} observations.`) : null;
-      root.append(h('div', { class: 'data-split' }, h('div', { class: 'table-wrap' }, table, more), pva));
+      const pvaWrap = pva ? h('div', { class: 'pva-wrap' }, pva, pvaCanvas) : null;
+      if (pvaWrap) pvaWrap.style.position = 'relative';
+      root.append(h('div', { class: 'data-split' }, h('div', { class: 'table-wrap' }, table, more), pvaWrap));
     }
   }
 
@@ -237,11 +248,21 @@ export function createDataView(root, { onSample } = {}) {
   }
 
   function update(frame, { sample = 0 } = {}) {
-    if (!data || !window.Plotly || !frame) return;
+    if (!data || !frame) return;
     const nTrain = data.x.length;
     const nTest = data.x_test?.length ?? 0;
     summary.textContent = `${data.name} · ${data.kind} · ${nTrain} training${nTest ? ` + ${nTest} test` : ''} samples · ${data.feature_names?.length ?? 0} inputs → ${data.target_names?.length ?? 1} output${(data.target_names?.length ?? 1) > 1 ? 's' : ''}`;
     if (tableRows.length) fillTable(frame, sample);
+    if (!window.Plotly) {
+      // The plot waits for Plotly (loaded after the first paint); the newest frame draws then.
+      waiting = { frame, sample };
+      withPlotly(() => {
+        const w = waiting;
+        waiting = null;
+        if (w) update(w.frame, { sample: w.sample });
+      }, root);
+      return;
+    }
     if (mode === 'plane') {
       // Only the output surface changes from frame to frame: Plotly draws the axes and
       // points once; the surface is painted on the canvas underneath (cheap, every frame).
@@ -291,18 +312,29 @@ export function createDataView(root, { onSample } = {}) {
     }
     const all = [...data.x, ...(data.x_test || [])];
     const outs = predict(frame.weights, frame.biases, all, data.activation, data.output_activation);
-    const u = originalUnits(data);
+    const u = originalUnits(data); // a scaled CSV is shown in the file's own units
     const actual = all.map((y, k) => u.y(yOf(k < nTrain ? data.y[k] : data.y_test[k - nTrain])));
     const pred = outs.map((o) => u.y(o[0]));
-    const lo = Math.min(...actual, ...pred.filter(Number.isFinite));
-    const hi = Math.max(...actual, ...pred.filter(Number.isFinite));
-    const pad = (hi - lo) * 0.08 || 0.1;
+    const range = pointsRange(Math.min(...actual, ...pred.filter(Number.isFinite)), Math.max(...actual, ...pred.filter(Number.isFinite)), pvaRange);
+    const [lo, hi] = range;
+    const pad = 0;
     const split = (arr, test) => arr.filter((_, k) => (k >= nTrain) === test);
+    // The markers are painted on the canvas; Plotly's (invisible) ones answer hovering. While
+    // playing, Plotly redraws only when the range changes.
+    const groups = [{ x: split(actual, false), y: split(pred, false), color: POS_HEX, diamond: false }];
+    if (nTest) groups.push({ x: split(actual, true), y: split(pred, true), color: NEG_HEX, diamond: true });
+    const fresh = range !== pvaRange || !plotDiv.data || !document.body.classList.contains('is-playing');
+    pvaRange = range;
+    if (!fresh) {
+      const size = plotDiv._fullLayout?._size;
+      if (size) paintPoints(pvaCanvas, size, range, groups);
+      return;
+    }
     const traces = [
       { type: 'scatter', mode: 'lines', x: [lo - pad, hi + pad], y: [lo - pad, hi + pad], line: { color: '#9aa3b2', dash: 'dash', width: 1 }, name: 'O = Y', hoverinfo: 'skip' },
-      { type: 'scatter', mode: 'markers', x: split(actual, false), y: split(pred, false), name: 'train', marker: { color: POS_HEX, size: 9, line: { color: '#fff', width: 1 } }, hovertemplate: 'Y %{x:.3f}<br>O %{y:.3f}<extra>train</extra>' },
+      { type: 'scatter', mode: 'markers', x: split(actual, false), y: split(pred, false), name: 'train', opacity: 0, marker: { color: POS_HEX, size: 9, line: { color: '#fff', width: 1 } }, hovertemplate: 'Y %{x:.3f}<br>O %{y:.3f}<extra>train</extra>' },
     ];
-    if (nTest) traces.push({ type: 'scatter', mode: 'markers', x: split(actual, true), y: split(pred, true), name: 'test', marker: { color: NEG_HEX, size: 9, symbol: 'diamond' }, hovertemplate: 'Y %{x:.3f}<br>O %{y:.3f}<extra>test</extra>' });
+    if (nTest) traces.push({ type: 'scatter', mode: 'markers', x: split(actual, true), y: split(pred, true), name: 'test', opacity: 0, marker: { color: NEG_HEX, size: 9, symbol: 'diamond' }, hovertemplate: 'Y %{x:.3f}<br>O %{y:.3f}<extra>test</extra>' });
     window.Plotly.react(
       plotDiv,
       traces,
@@ -317,6 +349,8 @@ export function createDataView(root, { onSample } = {}) {
       },
       config,
     );
+    const size = plotDiv._fullLayout?._size;
+    if (size) paintPoints(pvaCanvas, size, range, groups);
   }
 
   return { setData, update };

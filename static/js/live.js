@@ -241,6 +241,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     (items) => {
       if (!items) return;
       const sig = JSON.stringify(items.map((it) => [it.equation, it.A.shape, it.delta.shape, it.result_shape]));
+      S.matrixItems = items;
       if (sig !== S.matrixSig) {
         S.matrixSig = sig;
         matrixView.setMatrix(items, S.data || S.config);
@@ -277,6 +278,8 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     S.frame = frame || null;
     S.data = null;
     S.matrixSig = '';
+    S.matrixItems = null;
+    S.chainAt = frame?.step ?? null;
     S.learningRate = frame?.learning_rate ?? config?.optimizer?.learning_rate ?? null;
     S.trace = null;
     phaser.reset();
@@ -302,8 +305,8 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
       $('sample-input').max = String(n);
       $('sample-of').textContent = `of ${n}`;
       setSample(S.view.sample);
-      S.matrixSig = '';
-      matrixFetch.trigger();
+      // No second fetch: the matrices already here are drawn again with the data's names.
+      if (S.matrixItems) matrixView.setMatrix(S.matrixItems, data);
       markAll();
     } catch (err) {
       toasts.show(`Could not load the data: ${err.message}`, 'error');
@@ -320,8 +323,12 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     if (!S.config?.layers || sizes().join() !== S.config.layers.join()) syncPicker();
     S.pending.loss = S.pending.data = S.pending.matrix = true;
     schedule();
-    chainFetch.trigger();
-    sliceFetch.trigger();
+    // The socket's first frame repeats the source's: its chain is already being fetched.
+    if (msg.step !== S.chainAt) {
+      chainFetch.trigger();
+      sliceFetch.trigger();
+    }
+    S.chainAt = null;
     const lr = msg.learning_rate;
     if (lr !== undefined && lr !== null && lr !== S.learningRate) {
       // The presenter changed the optimizer's settings: the chain panel's notes follow.
@@ -406,7 +413,5 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
   };
 }
 
-/** Wait for the deferred Plotly script (the panels draw with it). */
-export async function whenPlotly() {
-  for (let k = 0; k < 100 && !window.Plotly; k++) await new Promise((r) => setTimeout(r, 50));
-}
+/** Nothing to wait for: each view loads Plotly when it needs it (plotly-loader.js). */
+export async function whenPlotly() {}

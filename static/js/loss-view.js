@@ -2,6 +2,8 @@
 // min/max buckets, so the plotted arrays stay small (< ~2k points) however long the run.
 
 import { NEG_HEX, POS_HEX } from './nn.js';
+import { loadPlotly, onPlotly } from './plotly-loader.js';
+import { curveRanges, paintAxes, paintCurve } from './loss-canvas.js';
 
 /**
  * One series with bounded memory: recent points raw, older ones as min/max pairs per bucket.
@@ -207,11 +209,18 @@ export function lossTraces(history, marker = null) {
   return traces;
 }
 
+/** The series the canvas paints: training (with the newest point's dot), then test. */
+export function curveSeries(history) {
+  const out = [{ ...history.train.points(), color: POS_HEX, dash: false, dot: true }];
+  if (history.hasTest) out.push({ ...history.test.points(), color: NEG_HEX, dash: true, dot: false });
+  return out;
+}
+
 /** Create the loss plot in `div`. Returns {render(history, {log}), resize()}. */
 export function createLossView(div) {
   let drawn = -1;
-  let drawnMarker = '';
   let logScale = null;
+  let waiting = null;
   // The key is HTML beside the plot, not Plotly's legend: Plotly measures and redraws its
   // legend at every redraw, which doubled the cost of the curve while playing (benchmarks/page.py).
   const key = document.createElement('div');
@@ -230,6 +239,66 @@ export function createLossView(div) {
   const testKey = keyItem('test E', NEG_HEX, 'dotted');
   testKey.hidden = true;
   div.before(key);
+  // The curve itself is painted on a canvas over the plot area (loss-canvas.js); Plotly draws
+  // the axes, and, once the curve stops moving, invisible traces that answer hovering.
+  const wrap = document.createElement('div');
+  wrap.className = 'loss-wrap';
+  wrap.style.position = 'relative';
+  div.before(wrap);
+  const canvas = document.createElement('canvas');
+  canvas.setAttribute('aria-hidden', 'true');
+  canvas.style.position = 'absolute';
+  canvas.style.pointerEvents = 'none';
+  canvas.style.display = 'none'; // shown once placed: a canvas moving into place is a layout shift
+  const axes = document.createElement('canvas'); // until Plotly draws them
+  axes.setAttribute('aria-hidden', 'true');
+  Object.assign(axes.style, { position: 'absolute', pointerEvents: 'none', display: 'none' });
+  wrap.append(div, axes, canvas);
+  div.addEventListener('pointerenter', () => loadPlotly().catch(() => {}), { once: true });
+  let ranges = null;
+  let series = [];
+  let hoverDrawn = -1;
+  let settleTimer = null;
+  let zoomed = false; // the learner zoomed or panned: keep their axes until a double-click
+  let drawnMarker = '';
+  let drawnRevision = null;
+  let hoverMarker = null;
+  const view = () => {
+    const fl = div._fullLayout;
+    if (!zoomed || !fl) return ranges;
+    return { x: fl.xaxis.range.slice(), y: fl.yaxis.range.slice(), log: ranges?.log };
+  };
+  const paint = () => {
+    const size = div._fullLayout?._size;
+    const r = ranges && view();
+    if (size && r) paintCurve(canvas, size, series, r);
+  };
+  const bindZoom = () => {
+    if (div.dataset.zoomBound || !div.on) return;
+    div.dataset.zoomBound = '1';
+    div.on('plotly_relayout', (ev) => {
+      if (!ev) return;
+      if (ev['xaxis.autorange'] || ev['yaxis.autorange']) {
+        zoomed = false; // double-click: back to the whole curve
+        if (ranges) window.Plotly.relayout(div, { 'xaxis.range': ranges.x, 'yaxis.range': ranges.y });
+      } else if (Object.keys(ev).some((k) => k.startsWith('xaxis.range') || k.startsWith('yaxis.range'))) {
+        zoomed = true;
+      }
+      paint();
+    });
+  };
+  const hoverTraces = (history) => lossTraces(history, hoverMarker).map((t) => ({ ...t, opacity: 0 }));
+  // Hover needs the traces in Plotly: sent once the curve rests (never while playing).
+  const settle = (history) => {
+    clearTimeout(settleTimer);
+    settleTimer = setTimeout(() => {
+      if (document.body.classList.contains('is-playing')) return settle(history);
+      if (hoverDrawn === drawn || !div.data) return undefined;
+      hoverDrawn = drawn;
+      window.Plotly.react(div, hoverTraces(history), layout);
+      return undefined;
+    }, 250);
+  };
   const layout = {
     margin: { l: 56, r: 12, t: 8, b: 40 },
     xaxis: { title: { text: 'step' }, zeroline: false, gridcolor: '#e8ebf0', rangemode: 'tozero' },
@@ -239,33 +308,73 @@ export function createLossView(div) {
     plot_bgcolor: 'rgba(0,0,0,0)',
     font: { family: 'system-ui, -apple-system, "Segoe UI", sans-serif', size: 12, color: '#3a4352' },
     datarevision: 0,
-    // Zoom and pan survive redraws (Plotly keeps the user's axes while uirevision is the
-    // same); a new run or a new scale starts unzoomed. Double-click resets, as the hint says.
-    uirevision: 'run',
   };
-  const config = { displayModeBar: false, responsive: true, scrollZoom: false, doubleClick: 'reset+autosize' };
+  const config = { displayModeBar: false, responsive: true, scrollZoom: false, doubleClick: 'autosize' };
   return {
     render(history, { log = false, marker = null, revision = 'run' } = {}) {
-      if (!window.Plotly) return;
+      if (!window.Plotly) {
+        // Until Plotly is there the canvas draws the axes too: the curve shows at once, and
+        // Plotly (a long task on a phone) loads when the data panel nears the screen or the
+        // pointer comes to the curve (for hovering); then the newest history is drawn with it.
+        const again = !waiting;
+        waiting = { history, log, marker, revision };
+        if (again) {
+          onPlotly(() => {
+            const w = waiting;
+            waiting = null;
+            axes.style.display = 'none';
+            div.style.background = '';
+            this.render(w.history, { log: w.log, marker: w.marker, revision: w.revision });
+          });
+        }
+        series = curveSeries(history);
+        ranges = curveRanges(series, log, ranges?.log === log ? ranges : null) || ranges;
+        const box = { w: div.clientWidth, h: div.clientHeight };
+        if (box.w > 0 && box.h > 0) {
+          const m = layout.margin;
+          paintAxes(axes, box, m, ranges);
+          paintCurve(canvas, { l: m.l, t: m.t, w: box.w - m.l - m.r, h: box.h - m.t - m.b }, series, ranges);
+          div.style.background = 'transparent';
+        }
+        return;
+      }
       const mk = marker ? `${marker.step}:${marker.loss}` : '';
-      if (history.version === drawn && log === logScale && mk === drawnMarker && layout.uirevision === revision) return;
+      if (history.version === drawn && log === logScale && mk === drawnMarker && revision === drawnRevision) return;
+      // A new run or a new scale starts unzoomed; otherwise the learner's zoom survives redraws.
+      if (revision !== drawnRevision || log !== logScale) zoomed = false;
       drawn = history.version;
       drawnMarker = mk;
+      drawnRevision = revision;
       logScale = log;
+      hoverMarker = marker;
       if (testKey.hidden === history.hasTest) testKey.hidden = !history.hasTest;
-      layout.yaxis.type = log ? 'log' : 'linear';
+      series = curveSeries(history);
+      const next = curveRanges(series, log, ranges?.log === log ? ranges : null);
       // Looking back in time: a line at the step shown, the run's later steps still drawn.
       const back = marker && marker.step < history.train.lastX;
-      layout.shapes = back ? [{ type: 'line', x0: marker.step, x1: marker.step, yref: 'paper', y0: 0, y1: 1, line: { color: NEG_HEX, width: 1.5, dash: 'dot' } }] : [];
-      layout.uirevision = revision;
-      layout.yaxis.uirevision = `${revision}-${log}`; // a new scale resets only the y zoom
-      layout.datarevision += 1;
-      // The config goes in once: passing it again makes Plotly rebuild its context every time.
-      if (div.data) window.Plotly.react(div, lossTraces(history, marker), layout);
-      else window.Plotly.react(div, lossTraces(history, marker), layout, config);
+      const shapes = back ? [{ type: 'line', x0: marker.step, x1: marker.step, yref: 'paper', y0: 0, y1: 1, line: { color: NEG_HEX, width: 1.5, dash: 'dot' } }] : [];
+      const moved = JSON.stringify(shapes) !== JSON.stringify(layout.shapes || []);
+      if (next || !div.data || moved) {
+        ranges = next || ranges;
+        layout.yaxis.type = log ? 'log' : 'linear';
+        if (!zoomed) {
+          layout.xaxis.range = ranges.x;
+          layout.yaxis.range = ranges.y;
+        }
+        layout.shapes = shapes;
+        layout.uirevision = revision;
+        layout.datarevision += 1;
+        hoverDrawn = drawn;
+        // The config goes in once: passing it again makes Plotly rebuild its context every time.
+        if (div.data) window.Plotly.react(div, hoverTraces(history), layout);
+        else window.Plotly.react(div, hoverTraces(history), layout, config);
+        bindZoom();
+      }
+      paint();
+      settle(history);
     },
     resize() {
-      if (window.Plotly && div.data) window.Plotly.Plots.resize(div);
+      if (window.Plotly && div.data) Promise.resolve(window.Plotly.Plots.resize(div)).then(paint, () => {});
     },
   };
 }

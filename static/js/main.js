@@ -187,6 +187,7 @@ const matrixFetch = latestOnly(
   (items) => {
     if (!items) return;
     const sig = JSON.stringify(items.map((it) => [it.equation, it.A.shape, it.delta.shape, it.result_shape]));
+    S.matrixItems = items;
     if (sig !== S.matrixSig) {
       S.matrixSig = sig;
       matrixView.setMatrix(items, S.data || S.config);
@@ -300,8 +301,13 @@ function onMessage(msg) {
     else if (!msg.playing && S.playing && performance.now() - S.playSentAt > 1500) S.playing = false;
     S.pending.loss = S.pending.data = S.pending.matrix = true;
     schedule();
-    chainFetch.trigger();
-    sliceFetch.trigger();
+    // The socket's first frame repeats the one the session was created with: its chain is
+    // already being fetched (it was fetched twice at start).
+    if (msg.step !== S.chainAt) {
+      chainFetch.trigger();
+      sliceFetch.trigger();
+    }
+    S.chainAt = null;
   } else if (msg.type === 'error') {
     toasts.show(msg.message || 'The server rejected that.', 'error');
   }
@@ -412,6 +418,8 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
   S.matrixSig = '';
   S.trace = null;
   phaser.reset();
+  S.matrixItems = null;
+  S.chainAt = resp.frame.step;
   history.clear();
   history.addFrame({ ...resp.frame, first_step: resp.frame.first_step ?? resp.frame.step - (resp.frame.losses?.length || 1) + 1 });
   S.frame = resp.frame;
@@ -446,7 +454,9 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
     $('sample-input').max = String(n);
     $('sample-input').value = String(S.view.sample + 1);
     $('sample-of').textContent = `of ${n}`;
-    matrixFetch.trigger();
+    // The matrices need no second fetch: draw the ones that came with the data's names; if
+    // they have not come yet, the fetch in flight draws them with the data.
+    if (S.matrixItems) matrixView.setMatrix(S.matrixItems, data);
     markAll();
   } catch (err) {
     toasts.show(`Could not load the data: ${err.message}`, 'error');
@@ -846,10 +856,6 @@ window.addEventListener('resize', () => {
 
 // ---------------------------------------------------------------- start
 
-async function whenPlotly() {
-  for (let k = 0; k < 100 && !window.Plotly; k++) await new Promise((r) => setTimeout(r, 50));
-}
-
 async function init() {
   const query = new URLSearchParams(location.search);
   const parsed = paramsToConfig(query);
@@ -878,7 +884,6 @@ async function init() {
   S.datasets = datasets;
   controls.setPresets(presets);
   controls.setDatasets(datasets);
-  await whenPlotly();
   const ok = await startSession(config);
   if (!ok) {
     notice('The link\u2019s configuration was rejected by the server; started the article\u2019s example instead.');

@@ -122,6 +122,7 @@ async def serve(
     With `send_timeout`, a client that takes no message for that long is disconnected (a room's
     stalled participant), so its sender never waits on it forever.
     """
+    slot.packed = websocket.query_params.get("frames") == "packed"  # app/domain/codec.py
     reader = asyncio.create_task(_read(websocket, slot, handle, settings))
     # The timeout is a watchdog in pump(), not a timer per message (benchmarks/room.py).
     sender = asyncio.create_task(pump(slot, websocket.send_text, send_timeout))

@@ -1,0 +1,134 @@
+"""The page on a slow phone: it draws before Plotly, fetches once, streams packed frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import ServerProcess, wait_for
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.browser
+SHOTS = Path(__file__).resolve().parent / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real server for the module."""
+    srv = ServerProcess(tmp_path_factory.mktemp("server") / "server.log").start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def painted(page: Any, selector: str) -> int:
+    """How many pixels of the first canvas matching `selector` are not transparent."""
+    return int(
+        page.evaluate(
+            """(sel) => {
+              const c = document.querySelector(sel);
+              if (!c || !c.width) return 0;
+              const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+              let n = 0;
+              for (let k = 3; k < d.length; k += 4) n += d[k] > 0;
+              return n;
+            }""",
+            selector,
+        )
+    )
+
+
+def test_the_page_draws_before_plotly_and_fetches_each_thing_once(
+    server: ServerProcess, browser: Any
+) -> None:
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    page = ctx.new_page()
+    errors: list[str] = []
+    requests: list[str] = []
+    frames: list[str] = []
+    page.on("console", lambda m: errors.extend([m.text] if m.type == "error" else []))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(str(f))))
+    # Plotly's answer is held back until the test lets it go: the page must work without it.
+    held: list[Any] = []
+    page.route("**/vendor/**", lambda route: held.append(route))
+    try:
+        page.goto(f"{server.url}/?preset=article", wait_until="domcontentloaded")
+        wait_for(lambda: page.locator("[data-testid=network-plot] svg circle").count(), "nodes")
+        wait_for(lambda: page.locator("#step-count").text_content() == "0", "the readout")
+        assert page.evaluate("typeof window.Plotly") == "undefined"
+        wait_for(lambda: page.locator("#play-button").is_enabled(), "the controls")
+        page.locator("#step-button").click()  # the page answers without Plotly
+        wait_for(lambda: page.locator("#step-count").text_content() == "1", "a step")
+        where = "(() => { const r = document.querySelector('#loss-plot').getBoundingClientRect();"
+        where += " return [r.top + scrollY, r.height]; })()"
+        box = page.evaluate(where)
+        assert box[1] > 100  # the curve's box holds its place
+        # On a phone the curve and its axes are painted without Plotly; Plotly is asked for
+        # only when the data panel (below the fold) comes near the screen.
+        wait_for(lambda: painted(page, ".loss-wrap canvas") > 20, "the curve painted")
+        assert not held and page.evaluate("typeof window.Plotly") == "undefined"
+        page.locator("[data-testid=data-plot]").scroll_into_view_if_needed()
+        # page.evaluate lets Playwright run the route handler (the sync API dispatches then).
+        wait_for(lambda: page.evaluate("0") == 0 and held, "the page to ask for Plotly")
+        for route in held:
+            route.continue_()
+        page.unroute("**/vendor/**")
+        wait_for(lambda: page.evaluate("!!window.Plotly"), "Plotly")
+        wait_for(lambda: page.locator("#loss-plot .scatterlayer .trace").count(), "loss curve")
+        wait_for(lambda: page.locator("[data-testid=data-table] tbody tr").count(), "data table")
+        after = page.evaluate(where)
+        assert abs(after[0] - box[0]) < 1 and abs(after[1] - box[1]) < 1  # no layout shift
+        page.wait_for_load_state("networkidle")
+        matrix = [u for u in requests if u.endswith("/matrix")]
+        chain = [u for u in requests if "/chain?" in u]
+        data = [u for u in requests if u.endswith("/data")]
+        assert len(matrix) == 1, matrix
+        assert len(chain) == 2, chain  # step 0 at start, step 1 after the click: once each
+        assert len(data) == 1, data
+        assert frames and all('"f32"' in f for f in frames if '"type":"frame"' in f)
+        assert not errors, errors
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / "page-load-phone.png"), full_page=True)
+    finally:
+        ctx.close()
+
+
+def test_fast_grid_equals_the_forward_pass_and_the_curve_is_painted(
+    server: ServerProcess, browser: Any
+) -> None:
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{server.url}/?preset=spiral&layers=2-16-16-16-1", wait_until="networkidle")
+        wait_for(lambda: page.evaluate("!!window.Plotly"), "Plotly")
+        wait_for(lambda: page.locator("[data-testid=data-surface]").count(), "the surface")
+        same = page.evaluate(
+            """async () => {
+              const main = document.querySelector('script[type=module]').src;
+              const base = main.replace(/js\\/main\\.js.*$/, '');
+              const nn = await import(base + 'js/nn.js');
+              const fast = await import(base + 'js/grid-fast.js');
+              const f = window.backpropStudio.state.frame;
+              const out = [];
+              for (const [act, k] of [['tanh', 0], ['relu', 0], ['sigmoid', 'argmax']]) {
+                const args = [f.weights, f.biases, [-1, 1], [-2, 2], 17, act, 'sigmoid', k];
+                const a = nn.outputGrid(...args);
+                const b = fast.outputGridFast(...args);
+                out.push(JSON.stringify(a) === JSON.stringify(b) && a.z.length === 17);
+              }
+              return out;
+            }"""
+        )
+        assert same == [True, True, True]
+        # The curve is on the canvas over the plot: some of its pixels are not transparent.
+        assert painted(page, ".loss-wrap canvas:last-child") > 20
+        assert not errors, errors
+    finally:
+        ctx.close()
