@@ -178,3 +178,25 @@ def test_a_documented_route_that_does_not_exist_fails_the_check(app: FastAPI, do
     assert unknown(app, doc + marked) == set()
     beside = "`POST /api/nowhere` and `GET /api/elsewhere` (version 2)\n"
     assert unknown(app, doc + beside) == {("POST", "/api/nowhere")}
+
+
+def anchors(text: str) -> set[str]:
+    """GitHub's anchors for a Markdown file's headings."""
+    found = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", text, re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        found.add(slug)
+    return found
+
+
+def test_links_between_the_docs_land_on_a_heading() -> None:
+    """Every `](file.md#anchor)` or `](#anchor)` in README.md and docs/ names a real heading."""
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for source in files:
+        text = source.read_text(encoding="utf-8")
+        for target, anchor in re.findall(r"\]\(([\w./-]*?)#([\w-]+)\)", text):
+            linked = (source.parent / target) if target else source
+            if not linked.is_file() or anchor not in anchors(linked.read_text(encoding="utf-8")):
+                broken.append(f"{source.name}: {target}#{anchor}")
+    assert broken == []
