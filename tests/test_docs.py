@@ -27,6 +27,10 @@ Route = tuple[str, str]  # (method, path with every parameter written `{}`)
 ROUTE = re.compile(r"`(GET|POST|PUT|PATCH|DELETE|WS) (/[^`\s]*)`( \(version 2\))?")
 INDEX_ROW = re.compile(r"^\|\s*`(GET|POST|PUT|PATCH|DELETE|WS) (/[^`\s]*)`", re.MULTILINE)
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+# The version 2 routes (trace, slice, seek) are built on another branch (i10s) at the same time
+# as this doc: until it is merged, a route the doc marks "(version 2)" may be missing from the
+# app. The lead sets this to False after the merge, and every route the doc names must exist.
+VERSION_2_PENDING = True
 
 
 def normalize(path: str) -> str:
@@ -80,14 +84,10 @@ def undocumented(app: FastAPI, text: str) -> set[Route]:
 
 
 def unknown(app: FastAPI, text: str) -> set[Route]:
-    """Routes the doc names that the application does not have.
-
-    Tolerated, for now, when the doc marks the route "(version 2)": those routes (trace, slice,
-    seek) are being built on another branch at the same time. Once that branch is merged the
-    lead drops this exception, so that every route the doc names must exist.
-    """
+    """Routes the doc names that the application does not have (see VERSION_2_PENDING)."""
     _, named, version_2 = documented(text)
-    return named - schema_routes(app) - other_routes(app) - version_2
+    missing = named - schema_routes(app) - other_routes(app)
+    return missing - version_2 if VERSION_2_PENDING else missing
 
 
 def message_types() -> set[str]:
@@ -171,13 +171,15 @@ def test_a_route_added_without_docs_fails_the_check(doc: str) -> None:
 
 
 def test_a_documented_route_that_does_not_exist_fails_the_check(app: FastAPI, doc: str) -> None:
-    """A made-up route fails, unless it is marked version 2; marks bind to their own route."""
+    """A made-up route fails (while version 2 is pending: unless marked so, mark by mark)."""
     made_up = "| `GET /api/sessions/{id}/nowhere` | nothing |\n"
     assert unknown(app, doc + made_up) == {("GET", "/api/sessions/{}/nowhere")}
     marked = "| `GET /api/sessions/{id}/nowhere` (version 2) | nothing |\n"
-    assert unknown(app, doc + marked) == set()
+    pending = set() if VERSION_2_PENDING else {("GET", "/api/sessions/{}/nowhere")}
+    assert unknown(app, doc + marked) == pending
     beside = "`POST /api/nowhere` and `GET /api/elsewhere` (version 2)\n"
-    assert unknown(app, doc + beside) == {("POST", "/api/nowhere")}
+    pending = set() if VERSION_2_PENDING else {("GET", "/api/elsewhere")}
+    assert unknown(app, doc + beside) == {("POST", "/api/nowhere")} | pending
 
 
 def anchors(text: str) -> set[str]:
