@@ -202,3 +202,20 @@ def test_links_between_the_docs_land_on_a_heading() -> None:
             if not linked.is_file() or anchor not in anchors(linked.read_text(encoding="utf-8")):
                 broken.append(f"{source.name}: {target}#{anchor}")
     assert broken == []
+
+
+def test_no_file_points_outside_the_repository_for_its_contract() -> None:
+    """The contract is docs/api.md: nothing cites the team's notes outside the repository."""
+    outside = re.compile(r"\.\./shared|shared/" + r"API|(?<![\w./-])API\." + "md")
+    suffixes = {".py", ".md", ".js", ".html", ".css", ".toml", ".txt", ".cfg"}
+    skipped = {".venv", ".git", "node_modules", "__pycache__"}
+    hits = []
+    for path in sorted(ROOT.rglob("*")):
+        parts = set(path.relative_to(ROOT).parts)
+        if parts & skipped or any(p.endswith(".egg-info") for p in parts) or not path.is_file():
+            continue
+        if path.suffix in suffixes or path.name in {"Makefile", "Dockerfile"}:
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if outside.search(line):
+                    hits.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert hits == []
