@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app
+	$(BIN)/lint-imports
 	# Tests are type-checked too; their functions may leave fixture arguments unannotated.
 	$(BIN)/mypy --allow-untyped-defs --allow-untyped-calls --allow-incomplete-defs tests
 
@@ -41,6 +42,7 @@ test: $(STAMP) chromium lint
 # Short runs of every benchmark (a few minutes in all); BENCHMARKS.md has the full commands.
 bench: $(STAMP) chromium
 	$(BIN)/python benchmarks/engine.py --quick
+	$(BIN)/python benchmarks/seek.py --quick
 	$(BIN)/python benchmarks/stream.py --seconds 3
 	$(BIN)/python benchmarks/room.py --seconds 5
 	$(BIN)/python benchmarks/page.py --seconds 5

@@ -10,23 +10,20 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app import (
-    __version__,
-    api,
-    api_rooms,
-    api_sessions,
-    assets,
-    pages,
-    pages_rooms,
-    vendor,
-    ws,
-    ws_rooms,
-)
-from app.rooms import RoomRegistry
-from app.rooms import reaper_interval as room_reaper_interval
-from app.security import HARDENING_RESPONSES, install_error_handlers, install_middleware
+from app import __version__
+from app.live.rooms import RoomRegistry
+from app.live.rooms import reaper_interval as room_reaper_interval
+from app.live.sessions import SessionStore
 from app.settings import Settings
-from app.store import SessionStore
+from app.web import docs_offline, pages, pages_rooms, vendor
+from app.web import static as assets
+from app.web.api import catalog as api
+from app.web.api import rooms as api_rooms
+from app.web.api import sessions as api_sessions
+from app.web.deps import Services
+from app.web.middleware import HARDENING_RESPONSES, install_error_handlers, install_middleware
+from app.web.ws import rooms as ws_rooms
+from app.web.ws import sessions as ws
 
 STATIC_DIR: Path = assets.STATIC_DIR
 
@@ -71,10 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=HARDENING_RESPONSES,  # any route may answer these (SECURITY.md)
+        # /docs and /redoc are served from installed files (docs_offline.py), not a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.store = store
-    app.state.rooms = rooms
+    app.state.services = Services(settings, store, rooms)
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -92,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_rooms.router)
     app.include_router(ws_rooms.router)
     app.include_router(vendor.router)
+    app.include_router(docs_offline.router)
     app.include_router(pages.router)
     app.include_router(pages_rooms.router)
     # /static/v{hash}/...: gzipped once, cached for a year; unversioned paths still answer.

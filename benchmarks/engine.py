@@ -15,9 +15,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.presets import resolve
-from app.protocol import SessionConfigIn
-from app.training import TrainingSession
+from app.domain.presets import resolve
+from app.domain.protocol import SessionConfigIn
+from app.domain.session import TrainingSession
 
 CASES = [
     ("article [4,5,1] x5", {"preset": "article"}),

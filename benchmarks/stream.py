@@ -24,9 +24,9 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.presets import resolve
-from app.protocol import SessionConfigIn
-from app.training import TrainingSession
+from app.domain.presets import resolve
+from app.domain.protocol import SessionConfigIn
+from app.domain.session import TrainingSession
 from benchmarks._server import cpu_seconds, machine_busy, server
 
 
@@ -83,7 +83,7 @@ def bare_rate(seconds: float = 1.0) -> float:
 def frame_sizes() -> list[str]:
     """Encoded size of a typical mid-run frame (one loss) per field, and the cost of building
     and encoding it; a room encodes each frame once and sends the same text to everyone."""
-    from app.stream import encode
+    from app.domain.codec import encode
 
     lines = []
     cases = (("article [4,5,1]", {"preset": "article"}), ("spiral [2,8,8,1]", {"preset": "spiral"}))

@@ -13,7 +13,7 @@ FIELDS = [
     "learning_rate", "momentum", "beta1", "beta2", "eps", "batch_size", "full_batch", "l2",
     "init", "bias", "seed", "dataset", "samples", "noise", "test_fraction", "standardize", "x",
     "y", "csv", "targets", "feature_names", "target_names", "count", "type", "steps_per_frame",
-    "fps", "token", "selection", "config",
+    "fps", "token", "selection", "config", "scale_targets",
 ]  # fmt: skip
 WORDS = [
     "article", "xor", "spiral", "houses", "sigmoid", "relu", "adam", "sgd", "momentum", "bce",

@@ -10,12 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from support import wait_for
 
-from app.limits import check_config_limits, dataset_rows
+from app.domain.codec import encode
+from app.domain.limits import check_config_limits, dataset_rows
+from app.domain.protocol import CsvDataset, Frame, SessionConfig
 from app.main import STATIC_DIR, create_app
-from app.protocol import CsvDataset, Frame, SessionConfig
 from app.settings import Settings
-from app.stream import encode
-from app.vendor import plotly_url
+from app.web.vendor import plotly_url
 
 DIVERGING = {
     "layers": [4, 5, 1],
@@ -334,3 +334,38 @@ def test_static_files_are_mounted(client: TestClient) -> None:
     r = client.get(f"/static/{path}")
     assert r.status_code == 200 and r.content == files[0].read_bytes()
     assert client.get("/static/no-such-file.js").status_code == 404
+
+
+def test_a_bug_inside_the_engine_is_a_500_not_a_client_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only errors raised on purpose are 4xx: a NumPy failure is the server's, with no internals."""
+    from app.engine import chain
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("shapes (5,5) and (4,1) not aligned")
+
+    monkeypatch.setattr(chain, "breakdown", broken)
+    with TestClient(create_app(Settings()), raise_server_exceptions=False) as c:
+        sid = create(c)["id"]
+        ok = c.get(f"/api/sessions/{sid}/chain", params={"layer": 0, "i": 9, "j": 0})
+        assert ok.status_code == 422 and "i must be between 0 and 3" in ok.json()["detail"]
+        r = c.get(f"/api/sessions/{sid}/chain", params={"layer": 0, "i": 0, "j": 0})
+        assert r.status_code == 500
+        assert r.json() == {"detail": "internal server error"}  # nothing of NumPy's message
+
+
+def test_client_errors_carry_their_own_status() -> None:
+    from app.domain.errors import (
+        ClientError,
+        ForbiddenError,
+        FullError,
+        InvalidError,
+        NotFoundError,
+    )
+
+    statuses = {InvalidError: 422, ForbiddenError: 403, NotFoundError: 404, FullError: 429}
+    for kind, status in statuses.items():
+        err = kind("why, and what to do")
+        assert isinstance(err, ClientError) and err.status == status
+        assert str(err) == "why, and what to do"

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from app.presets import resolve
-from app.protocol import SessionConfigIn
-from app.training import TrainingSession
+from app.domain.presets import resolve
+from app.domain.protocol import SessionConfigIn
+from app.domain.session import TrainingSession
 
 
 def sigmoid(z):

@@ -7,11 +7,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from app.domain.presets import resolve
+from app.domain.protocol import SessionConfigIn
+from app.domain.session import TrainingSession
 from app.engine import datasets
 from app.engine.datasets import DATASET_INFO, from_csv, from_rows, named
-from app.presets import resolve
-from app.protocol import SessionConfigIn
-from app.training import TrainingSession
 
 TWO_D = [d["name"] for d in DATASET_INFO if d["inputs"] == 2]
 

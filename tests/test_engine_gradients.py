@@ -15,15 +15,17 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from app.domain.protocol import SessionConfig
+from app.domain.session import TrainingSession
 from app.engine.network import Network
-from app.protocol import SessionConfig
-from app.training import TrainingSession
 
 ACTS = ["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
 KINKED = {"relu", "leaky_relu"}
 EPS = 1e-6
 TOL = 1e-6
 
+# Central differences with eps 1e-6 in float64: errors below this are rounding, not a bug.
+NOISE = 1e-8
 PROPS = settings(
     max_examples=20,
     deadline=None,
@@ -286,7 +288,9 @@ def test_minibatch_gradients_are_the_gradients_on_one_batch(data, n, steps, loss
 
     # The engine's own check on the session's batch passes...
     check = s.gradcheck()
-    assert check["max_relative_error"] < TOL
+    # (Gradients near zero sit below central differences' own noise, about 1e-10 here: there
+    # the absolute error is the meaningful one.)
+    assert check["max_relative_error"] < TOL or check["max_abs_error"] < NOISE
     # ...and its analytic side is the frame's gradients (the ones the next step applies).
     for k, layer in enumerate(check["layers"]):
         np.testing.assert_allclose(layer["analytic"]["weights"], gW[k], rtol=1e-12, atol=1e-15)

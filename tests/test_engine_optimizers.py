@@ -9,11 +9,11 @@ import warnings
 import numpy as np
 import pytest
 
+from app.domain.presets import resolve
+from app.domain.protocol import SessionConfigIn
+from app.domain.session import TrainingSession
 from app.engine.activations import ACTIVATIONS, sigmoid
 from app.engine.optimizers import Adam, Momentum, make_optimizer
-from app.presets import resolve
-from app.protocol import SessionConfigIn
-from app.training import TrainingSession
 
 GRADS = [
     np.array([0.5, -1.0, 0.0, 2e-3]),

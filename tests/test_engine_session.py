@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.presets import PRESETS, resolve
-from app.protocol import OptimizerConfig, SessionConfigIn, SessionPatch
-from app.training import TrainingSession
+from app.domain.presets import PRESETS, resolve
+from app.domain.protocol import OptimizerConfig, SessionConfigIn, SessionPatch
+from app.domain.session import TrainingSession
 
 
 def session(**cfg) -> TrainingSession:

@@ -13,12 +13,13 @@ from starlette.websockets import WebSocketDisconnect
 
 from app.main import create_app
 from app.settings import Settings
+from app.web.deps import services_of
 
 
 async def _session_flood(cap: int) -> None:
     """Concurrent and sequential creations through the whole middleware stack, in one loop."""
     app = create_app(Settings(max_sessions=cap))
-    store = app.state.store
+    store = services_of(app).store
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
 
@@ -51,7 +52,7 @@ async def _session_flood(cap: int) -> None:
         # Nothing is kept per refused request (a leak of even 1 KB each would show).
         assert after - before < 300_000, f"memory grew by {after - before} bytes"
         # Someone leaves: a normal user gets the seat and trains.
-        sid = next(iter(store._entries))
+        sid = store.ids()[0]
         assert (await c.delete(f"/api/sessions/{sid}")).status_code == 204
         created = await create()
         assert created.status_code == 201
@@ -70,7 +71,7 @@ def test_a_room_flood_meets_the_cap() -> None:
         for _ in range(100):
             r = c.post("/api/rooms", json={})
             assert r.status_code == 429 and "too many workshop rooms" in r.json()["detail"]
-        assert len(c.app.state.rooms) == 3  # type: ignore[attr-defined]
+        assert len(services_of(c.app).rooms) == 3
         assert c.get(f"/api/rooms/{codes[0]}").status_code == 200
         assert_healthy(c)
 

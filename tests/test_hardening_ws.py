@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
+from app.domain.session import TrainingSession
 from app.main import create_app
 from app.settings import Settings
-from app.training import TrainingSession
-from app.ws import MessageRate
+from app.web.ws.base import MessageRate
 
 SETTINGS = Settings(max_steps_per_request=200, max_steps_per_frame=20, max_rooms=5)
 KINDS = {"frame", "error", "room", "select", "welcome"}

@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from app.presets import resolve
-from app.protocol import SessionConfigIn
-from app.rooms import ALPHABET, RoomRegistry, normalize_code
+from app.domain.presets import resolve
+from app.domain.protocol import SessionConfigIn
+from app.domain.session import TrainingSession
+from app.live.rooms import ALPHABET, RoomRegistry, normalize_code
 from app.settings import Settings
-from app.training import TrainingSession
 
 SETTINGS = Settings(max_fps=60, max_steps_per_request=500, max_rooms=3, max_participants=4)
 Msg = dict[str, Any]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import gzip
+import html
+import json
 import re
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from app.assets import STATIC, StaticAssets, accepts_gzip
-from app.main import STATIC_DIR
+from app.engine.losses import FORMULAS
+from app.main import STATIC_DIR, create_app
+from app.settings import Settings
+from app.web.static import STATIC, StaticAssets, accepts_gzip
 
 pytestmark = pytest.mark.skipif(
     not (STATIC_DIR / "js" / "main.js").is_file(), reason="no static files in this checkout"
@@ -106,7 +110,7 @@ def test_head_and_not_found(client: TestClient) -> None:
 def test_the_version_follows_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "js").mkdir()
     (tmp_path / "js" / "a.js").write_text("export const a = 1;\n" * 50)
-    monkeypatch.setattr("app.assets.CHECK_SECONDS", 0.0)  # look at the folder every time
+    monkeypatch.setattr("app.web.static.CHECK_SECONDS", 0.0)  # look at the folder every time
     assets = StaticAssets(tmp_path)
     first = assets.version
     assert re.fullmatch(r"v[0-9a-f]{12}", first)
@@ -128,3 +132,15 @@ def test_accept_encoding_parsing() -> None:
     assert not accepts_gzip("identity")
     assert not accepts_gzip("gzip;q=0")
     assert not accepts_gzip("gzip;q=0.0, br")
+
+
+def test_pages_carry_the_servers_limits_and_formulas() -> None:
+    """The page reads its limits from the server: change the server, the page follows."""
+    with TestClient(create_app(Settings(max_neurons=20, max_layers=5))) as c:
+        for path in ("/", "/join"):
+            page = c.get(path).text
+            found = re.search(r"data-facts='([^']*)'", page)
+            assert found, path
+            facts = json.loads(html.unescape(found.group(1)))
+            assert facts["max_neurons"] == 20 and facts["max_hidden_layers"] == 3, path
+            assert facts["loss_formulas"] == FORMULAS

@@ -15,12 +15,12 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 from support import wait_for
 
+from app.domain.presets import resolve
+from app.domain.protocol import SessionConfigIn
+from app.domain.session import TrainingSession
+from app.live.stream import Clock, Runner, Slot, Tick, merge_frames, next_chunk
 from app.main import create_app
-from app.presets import resolve
-from app.protocol import SessionConfigIn
 from app.settings import Settings
-from app.stream import Clock, Runner, Slot, Tick, merge_frames, next_chunk
-from app.training import TrainingSession
 
 SETTINGS = Settings(max_fps=60, max_steps_per_frame=100, max_steps_per_request=500)
 

@@ -83,20 +83,26 @@ def breakdown(
     i: int | None,
     j: int,
     learning_rate: float,
+    theta_new: Array | None = None,
 ) -> dict[str, Any]:
-    """Factors, per-sample products and their sum, which equals backward's gradient entry."""
+    """Factors, per-sample products and their sum, which equals backward's gradient entry.
+
+    `theta_new`, the parameters after the optimizer's real next step (momentum and Adam
+    included), gives the update's new value; without it, plain gradient descent is shown.
+    """
     L = net.n_layers
     if not 0 <= layer < L:
         raise ValueError(f"layer must be between 0 and {L - 1}")
     n_in, n_out = net.W[layer].shape
     names = layer_names(L)
+    zname = f"Z{layer + 1}" if n_out == 1 else f"Z{layer + 1}[{j}]"
+    sums = "sum_n"  # the sums on the right-hand side of the equation
     if kind == "weight":
         if i is None or not 0 <= i < n_in:
             raise ValueError(f"i must be between 0 and {n_in - 1} for layer {layer}")
         if not 0 <= j < n_out:
             raise ValueError(f"j must be between 0 and {n_out - 1} for layer {layer}")
         factors = _upstream(net, cache, Y, grads, layer, j)
-        zname = f"Z{layer + 1}" if n_out == 1 else f"Z{layer + 1}[{j}]"
         src = _neuron(names, layer, i, n_in) if layer else f"X[{i}]"
         factors.append(
             _factor(f"d{zname}/d{weight_name(layer, L)}[{i},{j}]", src, cache.A[layer][i])
@@ -111,20 +117,36 @@ def breakdown(
         if not 0 <= j < n_out:
             raise ValueError(f"j must be between 0 and {n_out - 1} for layer {layer}")
         if shared:
-            # One bias feeds every neuron of the layer: its delta is summed over them.
+            # One bias feeds every neuron of the layer: dE/db = sum_n sum_j dE/dZ[j] * dZ[j]/db,
+            # and dZ[j]/db = 1, so the first factor is the layer's delta summed over neurons.
             back = grads.delta[layer].sum(axis=0)
-            factors = [_factor(f"dE/d{bname}", f"sum_j delta{layer + 1}[j]", back)]
             value, grad, name = float(net.b[layer][0]), float(grads.db[layer][0]), bname
+            if n_out == 1:
+                factors = [_factor(f"dE/d{zname}", f"delta{layer + 1}", back)]
+            else:
+                zname = f"Z{layer + 1}[j]"
+                factors = [_factor(f"dE/d{zname}", f"sum_j delta{layer + 1}[j]", back)]
+                factors[0]["sum_over"] = "j"
+                sums = "sum_n sum_j"
         else:
             factors = _upstream(net, cache, Y, grads, layer, j)
             value, grad = float(net.b[layer][j]), float(grads.db[layer][j])
             name = f"{bname}[{j}]"
-        factors.append(_factor(f"dZ{layer + 1}/d{name}", "1", np.ones(cache.A[0].shape[1])))
+        factors.append(_factor(f"d{zname}/d{name}", "1", np.ones(cache.A[0].shape[1])))
         l2_term = 0.0
     else:
         raise ValueError("kind must be 'weight' or 'bias'")
     products = np.prod(np.array([f["values"] for f in factors]), axis=0)
     total = float(products.sum())
+    if theta_new is None:
+        new = value - learning_rate * grad
+    else:
+        W_new, b_new, _ = net.views(theta_new)
+        if kind == "weight":
+            assert i is not None
+            new = float(W_new[layer][i, j])
+        else:
+            new = float(b_new[layer][0 if net.bias_mode == "shared" else j])
     return {
         "kind": kind,
         "layer": layer,
@@ -135,6 +157,7 @@ def breakdown(
         "gradient": grad,
         "samples": int(cache.A[0].shape[1]),
         "loss": net.loss_name,
+        "equation": f"dE/d{name} = {sums} " + " * ".join(f["name"] for f in factors),
         "factors": factors,
         "products": [float(p) for p in products],
         "sum": total,
@@ -142,8 +165,9 @@ def breakdown(
         "update": {
             "learning_rate": learning_rate,
             "old": value,
-            "delta": -learning_rate * grad,
-            "new": value - learning_rate * grad,
+            "delta": new - value,
+            "new": new,
+            "plain_delta": -learning_rate * grad,  # what plain gradient descent would do
         },
     }
 

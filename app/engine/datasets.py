@@ -6,6 +6,7 @@ import csv
 import io
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -56,8 +57,12 @@ class Dataset:
     Y_test: Array
     feature_names: list[str]
     target_names: list[str]
-    target_scale: dict[str, float] | None = None
+    # Original units: y = min + Y (max - min), per output (a float when there is one output).
+    target_scale: dict[str, Any] | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    # Standardised inputs: x = mean + X std, per feature; None when the inputs are as given.
+    input_scale: dict[str, list[float]] | None = None
+    targets_scaled: bool = False
 
     @property
     def n_inputs(self) -> int:
@@ -147,12 +152,68 @@ def _split(
     return x[train], y[train], x[test], y[test]
 
 
-def _standardize(x: Array, x_test: Array) -> tuple[Array, Array]:
+def _standardize(x: Array, x_test: Array) -> tuple[Array, Array, dict[str, list[float]]]:
     """Zero mean, unit variance per feature, with the training split's statistics."""
-    mean = x.mean(axis=0)
-    std = x.std(axis=0)
-    std[std == 0] = 1.0  # a constant column stays constant rather than dividing by zero
-    return (x - mean) / std, (x_test - mean) / std
+    with np.errstate(all="ignore"):  # values near the float limit: refused below, not warned
+        mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        std[std == 0] = 1.0  # a constant column stays constant rather than dividing by zero
+        xt, xs = (x - mean) / std, (x_test - mean) / std
+    if not (np.isfinite(std).all() and np.isfinite(xt).all() and np.isfinite(xs).all()):
+        raise ValueError("the inputs are too large to standardise; scale them down first")
+    return xt, xs, {"mean": mean.tolist(), "std": std.tolist()}
+
+
+# Where scaled regression targets go, per output activation: inside the range, off its
+# flat ends, so O(1 - O) stays well away from 0 at the extreme targets.
+TARGET_RANGES: dict[str, tuple[float, float]] = {
+    "sigmoid": (0.1, 0.9),
+    "tanh": (-0.8, 0.8),
+    "relu": (0.0, 1.0),
+}
+
+
+def scale_targets(d: Dataset, output_activation: str) -> Dataset:
+    """Regression targets into the output activation's range (0/1 labels are kept as they are).
+
+    Ranges from the training split; `target_scale` maps back: y = min + Y (max - min).
+    """
+    if d.kind == "classification" or d.Y.shape[1] == 0:
+        return d
+    Y = d.Y
+    with np.errstate(all="ignore"):  # values near the float limit: refused below, not warned
+        at0, at1 = _target_map(Y, output_activation)
+        unit = at1 - at0
+        scaled = (Y - at0[:, None]) / unit[:, None]
+        scaled_test = (d.Y_test - at0[:, None]) / unit[:, None]
+    finite = all(np.isfinite(a).all() for a in (unit, scaled, scaled_test))
+    if not finite or (unit == 0).any():
+        raise ValueError("the targets are too large to scale; scale them down first")
+    d.Y, d.Y_test = scaled, scaled_test
+    one = d.Y.shape[0] == 1
+    d.target_scale = {
+        "min": float(at0[0]) if one else at0.tolist(),
+        "max": float(at1[0]) if one else at1.tolist(),
+    }
+    d.targets_scaled = True
+    return d
+
+
+def _target_map(Y: Array, output_activation: str) -> tuple[Array, Array]:
+    """Original values at scaled 0 and at scaled 1, per output."""
+    if output_activation in TARGET_RANGES:
+        lo, hi = TARGET_RANGES[output_activation]
+        y_min, y_max = Y.min(axis=1), Y.max(axis=1)
+        span = np.where(y_max > y_min, y_max - y_min, 1.0)
+        a = (hi - lo) / span  # scaled = lo + (y - y_min) a
+        at0 = y_min - lo / a
+        at1 = y_min + (1.0 - lo) / a
+    else:
+        # Unbounded output: zero mean, unit variance.
+        mean, std = Y.mean(axis=1), Y.std(axis=1)
+        std = np.where(std > 0, std, 1.0)
+        at0, at1 = mean, mean + std
+    return at0, at1
 
 
 def build(
@@ -169,11 +230,12 @@ def build(
 ) -> Dataset:
     """Split, optionally standardise, and turn rows into the engine's columns."""
     xt, yt, xs, ys = _split(x, y, test_fraction, rng)
+    input_scale = None
     if standardize:
-        xt, xs = _standardize(xt, xs)
+        xt, xs, input_scale = _standardize(xt, xs)
     return Dataset(
         name, kind, xt.T.copy(), yt.T.copy(), xs.T.copy(), ys.T.copy(),
-        feature_names, target_names, target_scale,
+        feature_names, target_names, target_scale, input_scale=input_scale,
     )  # fmt: skip
 
 

@@ -8,6 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 Array = np.ndarray
+# What each loss computes, as the page writes it: the one place the formulas are spelled out.
+FORMULAS = {
+    "half_sse": "E = 1/2 sum (Y - O)^2",
+    "mse": "E = mean (Y - O)^2",
+    "bce": "E = -mean [Y log O + (1 - Y) log(1 - O)]",
+}
 # Predictions are clipped away from 0 and 1 inside bce so log() stays finite.
 BCE_EPS = 1e-12
 

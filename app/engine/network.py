@@ -25,9 +25,6 @@ class Cache:
     A_aug: list[Array]
     A: list[Array]
     Z: list[Array]  # Z[0] is an empty placeholder; Z[l] = W[l-1]^T A[l-1] + b
-    # Per layer, everything forward touches, bound once: (W_aug^T, A_aug in, Z, f, A out).
-    # Views of theta stay valid because the optimizer updates theta in place.
-    plan: list[tuple[Array, Array, Array, Any, Array]] = field(default_factory=list)
 
 
 @dataclass
@@ -154,7 +151,9 @@ class Network:
             n_in, n_out = W.shape
             if scheme == "uniform01":
                 W[...] = rng.uniform(0.0, 1.0, (n_in, n_out))
-                b[...] = rng.uniform(0.0, 1.0, b.size)
+                # One draw per neuron in both bias modes (shared keeps the first), so switching
+                # the bias convention keeps every weight: same seed, same W.
+                b[...] = rng.uniform(0.0, 1.0, (n_out,))[: b.size]
             elif scheme == "xavier":
                 limit = np.sqrt(6.0 / (n_in + n_out))
                 W[...] = rng.uniform(-limit, limit, (n_in, n_out))
@@ -170,13 +169,7 @@ class Network:
         A_aug = [np.ones((n + 1, samples)) for n in self.sizes[:-1]]
         A = [a[:-1] for a in A_aug] + [np.empty((self.sizes[-1], samples))]
         Z = [np.empty((0, 0))] + [np.empty((n, samples)) for n in self.sizes[1:]]
-        plan = []
-        if self.bias_mode == "per_neuron":
-            for k, act in enumerate(self._acts):
-                Wa = self.Wa[k]
-                assert Wa is not None
-                plan.append((Wa.T, A_aug[k], Z[k + 1], act.f_into, A[k + 1]))
-        return Cache(A_aug, A, Z, plan)
+        return Cache(A_aug, A, Z)
 
     def new_grads(self) -> Grads:
         """A zeroed gradient buffer shaped like the parameters."""
@@ -194,16 +187,11 @@ class Network:
             cache = self.new_cache(X.shape[1])
         if X is not None:
             np.copyto(cache.A[0], X)
-        if cache.plan:
-            matmul = np.matmul
-            for WaT, A_in, Z_out, f_into, A_out in cache.plan:
-                matmul(WaT, A_in, Z_out)
-                f_into(Z_out, A_out)
-            return cache
         A_aug, A, Z = cache.A_aug, cache.A, cache.Z
         for k, act in enumerate(self._acts):
             Wa = self.Wa[k]
             if Wa is not None:
+                # Z1 = W_ih^T X + b_ih in one product: [W; b]^T [A; 1].
                 np.matmul(Wa.T, A_aug[k], out=Z[k + 1])
             else:
                 np.matmul(self.W[k].T, A[k], out=Z[k + 1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 Array = np.ndarray
@@ -18,6 +20,23 @@ class Optimizer:
     def update(self, theta: Array, g: Array) -> None:
         """Apply one step to the parameter vector in place."""
         theta -= self.learning_rate * g
+
+    def clone(self) -> Optimizer:
+        """An independent copy, state buffers included (checkpoints, previews)."""
+        new = copy.copy(self)
+        for key, value in vars(self).items():
+            if isinstance(value, np.ndarray):
+                setattr(new, key, value.copy())
+        return new
+
+    def preview(self, theta: Array, g: Array) -> Array:
+        """The parameters update() WOULD produce, without touching theta or this optimizer.
+
+        The very same update() runs on copies, so the answer is bit for bit the next step's.
+        """
+        new = theta.copy()
+        self.clone().update(new, g)
+        return new
 
 
 class Momentum(Optimizer):

@@ -58,6 +58,14 @@ export const api = {
   deleteSession: (id) => request('DELETE', `/api/sessions/${enc(id)}`),
   data: (id) => request('GET', `/api/sessions/${enc(id)}/data`),
   matrix: (id) => request('GET', `/api/sessions/${enc(id)}/matrix`),
+  step: (id, count) => request('POST', `/api/sessions/${enc(id)}/step`, { count }),
+  trace: (id) => request('GET', `/api/sessions/${enc(id)}/trace`),
+  seek: (id, step) => request('POST', `/api/sessions/${enc(id)}/seek`, { step }),
+  slice: (id, sel) => {
+    const q = new URLSearchParams({ kind: sel.kind, layer: String(sel.layer), j: String(sel.j) });
+    if (sel.kind === 'weight') q.set('i', String(sel.i));
+    return request('GET', `/api/sessions/${enc(id)}/slice?${q}`);
+  },
   chain: (id, sel) => {
     const q = new URLSearchParams({ kind: sel.kind, layer: String(sel.layer), j: String(sel.j) });
     if (sel.kind === 'weight') q.set('i', String(sel.i));

@@ -2,20 +2,17 @@
 // numbers from GET /api/sessions/{id}/chain: factors per sample, products, sum = gradient,
 // and the update W_new = W_old - alpha * dE/dW.
 
-import { fmt, formulaNodes, m, math, mi, mo, mrow, msup, num, partial, symbol } from './mathml.js';
+import { FACTS } from './facts.js';
+import { fmt, formulaNodes, m, math, mi, mo, mrow, msub, msup, num, partial, symbol } from './mathml.js';
 import { h } from './ui.js';
 
 const MAX_ROWS = 8;
 
-const LOSS_TEXT = {
-  half_sse: 'E = 1/2 sum (Y - O)^2',
-  mse: 'E = mean (Y - O)^2',
-  bce: 'E = -mean [Y log O + (1 - Y) log(1 - O)]',
-};
+const LOSS_TEXT = FACTS.loss_formulas; // from the server: the formulas the code computes
 
 /** The error's formula for a loss name. */
 export function lossFormula(loss) {
-  return LOSS_TEXT[loss] || LOSS_TEXT.half_sse;
+  return LOSS_TEXT[loss] || LOSS_TEXT.half_sse || '';
 }
 
 /** Split "dE/dO" into ["E", "O"] (null when the name is not a derivative). */
@@ -73,6 +70,13 @@ export function updateEquations(chain, optimizer) {
     mi('α'),
     partial('E', chain.name),
   );
+  if (optimizer && optimizer !== 'sgd') {
+    // Momentum and Adam: the optimizer's own step (from the server), not -alpha * gradient.
+    const step = u.new === null || u.old === null ? null : u.new - u.old;
+    const symO = math('block', msup(symbol(chain.name), mi('new', { mathvariant: 'italic' })), mo('='), msup(name, mi('old', { mathvariant: 'italic' })), mo('+'), msub(mi('Δ'), mi(optimizer, { mathvariant: 'normal' })));
+    const numbersO = math('block', num(u.new), mo('='), num(u.old), mo('+'), num(step, true));
+    return [symO, numbersO];
+  }
   const numbers = math('block', num(u.new), mo('='), num(u.old), mo('−'), num(u.learning_rate), mo('×'), num(chain.gradient, true));
   return [sym, numbers];
 }
@@ -124,11 +128,11 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
     h('div', { class: 'table-wrap' }, table),
     note,
     h('div', { class: 'eq result', 'data-testid': 'chain-gradient' }, gradEq),
-    h('h4', {}, 'Update (gradient descent)'),
+    h('h4', {}, optimizer && optimizer !== 'sgd' ? `Update (${optimizer})` : 'Update (gradient descent)'),
     optimizer && optimizer !== 'sgd'
-      ? h('p', { class: 'note' }, `Plain gradient descent shown; ${optimizer} reshapes this step with its running averages.`)
+      ? h('p', { class: 'note' }, `${optimizer === 'adam' ? 'Adam' : 'Momentum'} reshapes −α ∂E/∂W with its running averages: this is the step it will really take.`)
       : null,
-    h('div', { class: 'eq' }, uSym, uNum),
+    h('div', { class: 'eq', 'data-testid': 'chain-update' }, uSym, uNum),
   ];
   root.replaceChildren(...parts.filter(Boolean));
 }

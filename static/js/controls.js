@@ -1,13 +1,14 @@
 // The settings sidebar: training settings (kept state: the WebSocket `set` message), and
 // data/network settings (a new session), the architecture editor and the CSV upload.
 
+import { FACTS } from './facts.js';
 import { h } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
 
-export const MAX_HIDDEN_LAYERS = 6;
-export const MAX_NEURONS = 16;
-export const MAX_CSV_BYTES = 1_000_000;
+export const MAX_HIDDEN_LAYERS = FACTS.max_hidden_layers;
+export const MAX_NEURONS = FACTS.max_neurons;
+export const MAX_CSV_BYTES = FACTS.max_csv_bytes;
 
 /** New layer sizes after an architecture edit (pure). op: add-layer | remove-layer | inc | dec. */
 export function editLayers(layers, op, index = 0) {
@@ -70,6 +71,7 @@ export function createControls(handlers) {
     init: $('init-select'),
     bias: $('bias-select'),
     seed: $('seed-input'),
+    biasSwitch: $('bias-switch'),
   };
   let config = null;
   let presets = [];
@@ -134,6 +136,8 @@ export function createControls(handlers) {
     [el.bias, 'bias'],
   ];
   for (const [sel, key] of simple) sel.addEventListener('change', () => handlers.onConfig({ [key]: sel.value }));
+  // The article's matrix section uses one shared bias per layer; the preset one per neuron.
+  el.biasSwitch?.addEventListener('click', () => handlers.onConfig({ bias: config?.bias === 'shared' ? 'per_neuron' : 'shared' }));
   el.seed.addEventListener('change', () => {
     const s = Number(el.seed.value);
     if (Number.isInteger(s) && s >= 0) handlers.onConfig({ seed: s });
@@ -144,7 +148,7 @@ export function createControls(handlers) {
     if (!file) return;
     setCsvError('');
     if (file.size > MAX_CSV_BYTES) {
-      setCsvError(`That file is ${(file.size / 1e6).toFixed(1)} MB; the limit is 1 MB.`);
+      setCsvError(`That file is ${(file.size / 1e6).toFixed(1)} MB; the limit is ${(MAX_CSV_BYTES / 1e6).toFixed(1)} MB.`);
       return;
     }
     const reader = new FileReader();
@@ -233,9 +237,15 @@ export function createControls(handlers) {
     el.init.value = c.init;
     el.bias.value = c.bias;
     el.seed.value = String(c.seed ?? 0);
-    const p = presets.find((x) => x.name === c.preset && matchesPreset(c, x.config));
+    // The bias convention is a switch of its own (same seed, same weights): not a new setup.
+    const p = presets.find((x) => x.name === c.preset && matchesPreset(c, { ...x.config, bias: c.bias }));
     el.preset.value = p ? p.name : '';
     el.presetDesc.textContent = p ? p.description || p.title || '' : 'Your own setup: every setting is in the link.';
+    if (p && p.config.bias && p.config.bias !== c.bias) el.presetDesc.textContent += ' Now: one shared bias per layer, as in the matrix section.';
+    if (el.biasSwitch) {
+      el.biasSwitch.hidden = !(p && p.name === 'article');
+      el.biasSwitch.textContent = c.bias === 'shared' ? 'Back to one bias per neuron' : 'Use the article’s one shared bias';
+    }
     renderArch(c.layers);
   }
 

@@ -14,6 +14,29 @@ const PLOT_FONT = { family: 'system-ui, -apple-system, "Segoe UI", sans-serif', 
 /** Scalar target of a row (y rows may be arrays or numbers). */
 export const yOf = (y, k = 0) => (Array.isArray(y) ? y[k] : y);
 
+/**
+ * Maps back to the original units of scaled custom data (pure): inputs x = mean + X std,
+ * targets y = min + Y (max - min). Identity where the data were not scaled.
+ */
+export function originalUnits(data) {
+  const s = data?.input_scale;
+  const t = data?.targets_scaled ? data.target_scale : null;
+  const pick = (v, k) => (Array.isArray(v) ? v[k] : v);
+  return {
+    scaled: Boolean(s || t),
+    x: (v, k) => (s ? s.mean[k] + v * s.std[k] : v),
+    y: (v, k = 0) => (t ? pick(t.min, k) + v * (pick(t.max, k) - pick(t.min, k)) : v),
+  };
+}
+
+/** A number in a file's own units: 234,512 rather than 2.345e5 (dollars, square feet). */
+export function fmtUnits(v) {
+  if (!Number.isFinite(v)) return fmt(v);
+  const a = Math.abs(v);
+  if (a >= 1000 && a < 1e15) return Math.round(v).toLocaleString('en-US').replace(/^-/, '−');
+  return fmt(v, 4);
+}
+
 /** Range of the targets, used for the colour scale. */
 export function targetRange(data) {
   let lo = Infinity;
@@ -57,7 +80,7 @@ export function planeSetup(data, outs) {
           symbol,
           line,
           showscale: scale,
-          colorbar: { thickness: 10, len: 0.8, outlinewidth: 0, title: { text: 'O, Y', side: 'right' } },
+          colorbar: { thickness: 10, len: 0.8, outlinewidth: 0, title: { text: data.targets_scaled ? 'O, Y (scaled)' : 'O, Y', side: 'right' } },
         },
     hovertemplate: `${name}<br>${data.feature_names?.[0] ?? 'x1'} %{x:.2f}, ${data.feature_names?.[1] ?? 'x2'} %{y:.2f}<br>Y = %{customdata:.3g}<extra></extra>`,
   });
@@ -175,13 +198,14 @@ export function createDataView(root, { onSample } = {}) {
       table.append(tableBody);
       const all = d.x.map((x, k) => ({ x, y: d.y[k], split: 'train', k }));
       (d.x_test || []).forEach((x, k) => all.push({ x, y: d.y_test[k], split: 'test', k }));
+      const u = originalUnits(d);
       tableRows = all.slice(0, MAX_TABLE_ROWS).map((r) => {
         const tr = h('tr', { class: r.split === 'test' ? 'test' : '', tabindex: r.split === 'train' ? '0' : null });
         tr.append(h('td', { class: 'idx' }, r.split === 'test' ? `t${r.k + 1}` : String(r.k + 1)));
-        r.x.forEach((v) => tr.append(h('td', {}, fmt(v, 3))));
+        r.x.forEach((v, k) => tr.append(h('td', {}, u.scaled ? fmtUnits(u.x(v, k)) : fmt(v, 3))));
         const o = h('td', { class: 'o' });
         const e = h('td', { class: 'err' });
-        tr.append(h('td', { class: 'y' }, fmt(yOf(r.y), 3)), o, e);
+        tr.append(h('td', { class: 'y' }, u.scaled ? fmtUnits(u.y(yOf(r.y))) : fmt(yOf(r.y), 3)), o, e);
         if (r.split === 'train') {
           const pick = () => onSample?.(r.k);
           tr.addEventListener('click', pick);
@@ -192,6 +216,7 @@ export function createDataView(root, { onSample } = {}) {
         tableBody.append(tr);
         return { ...r, o, e, tr };
       });
+      if (u.scaled) root.append(h('p', { class: 'muted', 'data-testid': 'data-units' }, 'In the original units of the file; the network sees them scaled (see Data in the sidebar).'));
       const more = all.length > MAX_TABLE_ROWS ? h('p', { class: 'muted' }, `Showing ${MAX_TABLE_ROWS} of ${all.length} observations.`) : null;
       root.append(h('div', { class: 'data-split' }, h('div', { class: 'table-wrap' }, table, more), pva));
     }
@@ -200,11 +225,12 @@ export function createDataView(root, { onSample } = {}) {
   function fillTable(frame, sample) {
     const rows = tableRows.map((r) => (r.split === 'train' ? data.x[r.k] : data.x_test[r.k]));
     const outs = predict(frame.weights, frame.biases, rows, data.activation, data.output_activation);
+    const u = originalUnits(data);
     tableRows.forEach((r, idx) => {
-      const o = outs[idx]?.[0];
-      r.o.textContent = fmt(o, 3);
-      const err = o - yOf(r.y);
-      r.e.textContent = fmt(err, 3);
+      const o = u.y(outs[idx]?.[0]);
+      r.o.textContent = u.scaled ? fmtUnits(o) : fmt(o, 3);
+      const err = o - u.y(yOf(r.y));
+      r.e.textContent = u.scaled ? fmtUnits(err) : fmt(err, 3);
       r.e.style.color = Number.isFinite(err) ? (err >= 0 ? POS_HEX : NEG_HEX) : '';
       r.tr.classList.toggle('current', r.split === 'train' && r.k === sample);
     });
@@ -238,8 +264,9 @@ export function createDataView(root, { onSample } = {}) {
         traces,
         {
           margin: { l: 40, r: 8, t: 8, b: 36 },
-          xaxis: { range: xr, title: { text: data.feature_names?.[0] ?? 'x1' }, zeroline: false, showgrid: false },
-          yaxis: { range: yr, title: { text: data.feature_names?.[1] ?? 'x2' }, zeroline: false, showgrid: false },
+          // Scaled custom data is drawn as the network sees it; the table has the file's units.
+          xaxis: { range: xr, title: { text: `${data.feature_names?.[0] ?? 'x1'}${data.input_scale ? ' (standardised)' : ''}` }, zeroline: false, showgrid: false },
+          yaxis: { range: yr, title: { text: `${data.feature_names?.[1] ?? 'x2'}${data.input_scale ? ' (standardised)' : ''}` }, zeroline: false, showgrid: false },
           legend: { orientation: 'h', x: 0, y: 1.02, yanchor: 'bottom', font: { size: 11 } },
           paper_bgcolor: 'rgba(0,0,0,0)',
           plot_bgcolor: 'rgba(0,0,0,0)',
@@ -264,8 +291,9 @@ export function createDataView(root, { onSample } = {}) {
     }
     const all = [...data.x, ...(data.x_test || [])];
     const outs = predict(frame.weights, frame.biases, all, data.activation, data.output_activation);
-    const actual = all.map((y, k) => yOf(k < nTrain ? data.y[k] : data.y_test[k - nTrain]));
-    const pred = outs.map((o) => o[0]);
+    const u = originalUnits(data);
+    const actual = all.map((y, k) => u.y(yOf(k < nTrain ? data.y[k] : data.y_test[k - nTrain])));
+    const pred = outs.map((o) => u.y(o[0]));
     const lo = Math.min(...actual, ...pred.filter(Number.isFinite));
     const hi = Math.max(...actual, ...pred.filter(Number.isFinite));
     const pad = (hi - lo) * 0.08 || 0.1;

@@ -50,7 +50,10 @@ export const GUIDE_STEPS = [
   },
   {
     title: 'The update',
-    text: ['Every weight takes a small step against its gradient. The edges now show that step. Press Step (→) and watch the numbers move, or Play (Space) to train.'],
+    text: [
+      'Every weight takes a small step against its gradient. The edges now show that step. Press Step (→) and watch the numbers move, or Play (Space) to train.',
+      'To see one step in the article’s order, press Phase (key .) again and again: the forward pass layer by layer, the error, the backward pass from the output in, then the update, each with its numbers. ▶ Slow plays them for you; ← goes back one step, and the slider under the error curve moves through the whole run.',
+    ],
     eq: ['W_new = W_old - alpha * dE/dW'],
     panels: ['panel-network', 'panel-chain'],
     action: { mode: 'update' },

@@ -8,10 +8,15 @@ import { createNetworkView } from './network-view.js';
 import { lossFormula, renderChain, renderChainMessage } from './chain-view.js';
 import { createMatrixView } from './matrix-view.js';
 import { createDataView } from './data-view.js';
+import { createTroubleView } from './trouble.js';
 import { createGuide, GUIDE_STEPS } from './guide.js';
 import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
 import { createToasts, createTooltip, h } from './ui.js';
+import { createPhaseStepper } from './phase-stepper.js';
+import { createTimeline, isLookBack } from './timeline.js';
+import { realUpdate, paramName } from './nn.js';
+import { createSlopeView } from './slope-view.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -45,19 +50,20 @@ export function showTransport(playing, enabled) {
  * (clicks an edge, switches mode, picks a sample, moves through the guide); changes made by
  * applyView() never call it. Returns the controller the page drives.
  */
-export function createLive({ onUserView, refreshConfig } = {}) {
+export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase } = {}) {
   const S = {
     base: null, // REST prefix of the run shown: /api/rooms/CODE or /api/sessions/ID
     config: null,
     frame: null,
     data: null,
-    view: { mode: 'weights', sample: 0, sel: null, log: false, guide: null },
+    view: { mode: 'weights', sample: 0, sel: null, log: true, guide: null }, // log: E's tail stays readable
     applying: false,
     dirty: false,
     last: { loss: 0, data: 0, matrix: 0 },
     pending: { loss: false, data: false, matrix: false },
     matrixSig: '',
     learningRate: null,
+    trace: null, // the newest trace: the "Next update" view's real step
   };
   const history = new LossHistory();
   const toasts = createToasts($('toasts'));
@@ -66,6 +72,42 @@ export function createLive({ onUserView, refreshConfig } = {}) {
   const lossView = createLossView($('loss-plot'));
   const matrixView = createMatrixView($('matrix-panel'), { onSelect: (sel) => userChange(() => select(sel)), tooltip });
   const dataView = createDataView($('data-plot'), { onSample: (k) => userChange(() => setSample(k)) });
+  const drives = () => !!send && (canDrive ? canDrive() : true);
+  // One step in phases (the presenter's phase follows to the room) and time travel.
+  const phaser = createPhaseStepper({
+    el: { button: $('phase-button'), label: $('phase-label'), play: $('phase-play'), speed: $('phase-speed'), panel: $('phase-body'), panelRoot: $('panel-phase'), progress: $('phase-progress'), close: $('phase-close') },
+    base: () => S.base,
+    frame: () => S.frame,
+    config: () => S.config,
+    sample: () => S.view.sample,
+    network: { highlight: (spec) => network.highlight(spec) },
+    applyStep: send ? () => send({ type: 'step', count: 1 }) : null,
+    canDrive: drives,
+    onPhase: (k, step) => drives() && onPhase?.(k, step),
+    onTrace: (trace) => {
+      S.trace = trace;
+      schedule();
+    },
+    onError: (err) => toasts.show(`Could not trace this step: ${err.message}`, 'error'),
+  });
+  const timeline = $('timeline')
+    ? createTimeline(
+        { input: $('timeline'), label: $('timeline-label'), back: $('back-step-button'), root: $('timeline-row') },
+        { onSeek: (n) => drives() && send({ type: 'seek', step: n }) },
+      )
+    : null;
+  const traceFetch = latestOnly(
+    () => (S.base && S.view.mode === 'update' && S.frame && !S.frame.update && (S.config?.optimizer?.name || 'sgd') !== 'sgd' && S.trace?.step !== S.frame.step ? request('GET', `${S.base}/trace`) : null),
+    250,
+    (trace) => {
+      if (!trace) return;
+      S.trace = trace;
+      schedule();
+    },
+    () => {},
+  );
+  // Rooms show why a run is stuck (a lesson for everyone); the fixes need a new run, so none here.
+  const troubleView = $('trouble-panel') ? createTroubleView($('trouble-panel'), {}) : null;
   const guide = createGuide($('guide'), {
     button: $('guide-button'),
     onAction(a) {
@@ -105,6 +147,8 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     syncPicker();
     chainFetch.invalidate();
     chainFetch.trigger();
+    sliceFetch.invalidate();
+    sliceFetch.trigger();
     schedule();
   }
 
@@ -138,6 +182,7 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     if (!['weights', 'gradients', 'update'].includes(mode)) return;
     S.view.mode = mode;
     for (const r of document.querySelectorAll('input[name="mode"]')) r.checked = r.value === mode;
+    if (mode === 'update') traceFetch.trigger();
     schedule();
   }
   for (const r of document.querySelectorAll('input[name="mode"]')) {
@@ -205,6 +250,18 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     () => {},
   );
 
+  const slopeView = $('slope-view') ? createSlopeView($('slope-view')) : null;
+  const sliceFetch = latestOnly(
+    () => (slopeView && S.base && S.view.sel && S.frame && !S.frame.diverged ? request('GET', `${S.base}/slice?${chainQuery(S.view.sel)}`) : null),
+    400,
+    (slice) => {
+      if (!slice) return;
+      $('slope-view').hidden = false;
+      slopeView.render(slice, paramName(S.view.sel, sizes().length - 1, S.config?.bias === 'shared'));
+    },
+    () => ($('slope-view').hidden = true),
+  );
+
   function chainQuery(sel) {
     const q = new URLSearchParams({ kind: sel.kind, layer: String(sel.layer), j: String(sel.j) });
     if (sel.kind === 'weight') q.set('i', String(sel.i));
@@ -221,6 +278,8 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     S.data = null;
     S.matrixSig = '';
     S.learningRate = frame?.learning_rate ?? config?.optimizer?.learning_rate ?? null;
+    S.trace = null;
+    phaser.reset();
     history.clear();
     if (frame) history.addFrame(frame);
     network.reset();
@@ -229,6 +288,8 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     syncPicker();
     chainFetch.invalidate();
     chainFetch.trigger();
+    sliceFetch.invalidate();
+    sliceFetch.trigger();
     matrixFetch.trigger();
     markAll();
     try {
@@ -251,12 +312,16 @@ export function createLive({ onUserView, refreshConfig } = {}) {
 
   /** A frame from the stream. */
   function onFrame(msg) {
-    history.addFrame(msg);
+    // A look back (seek) keeps the curve as it is: the run's later steps stay until a new branch.
+    if (!isLookBack(msg)) history.addFrame(msg);
     S.frame = msg;
+    phaser.onFrame(msg);
+    if (S.view.mode === 'update') traceFetch.trigger();
     if (!S.config?.layers || sizes().join() !== S.config.layers.join()) syncPicker();
     S.pending.loss = S.pending.data = S.pending.matrix = true;
     schedule();
     chainFetch.trigger();
+    sliceFetch.trigger();
     const lr = msg.learning_rate;
     if (lr !== undefined && lr !== null && lr !== S.learningRate) {
       // The presenter changed the optimizer's settings: the chain panel's notes follow.
@@ -289,7 +354,13 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     const hasTest = f.test_loss !== null && f.test_loss !== undefined;
     document.querySelector('.test-readout').hidden = !hasTest;
     if (hasTest) $('test-loss-value').textContent = String(Number(f.test_loss.toPrecision(6)));
-    network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel });
+    const real = S.view.mode === 'update' ? realUpdate(f, S.trace) : null;
+    network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel, real, optimizer: S.config?.optimizer?.name });
+    troubleView?.update(f.trouble, S.config);
+    if (timeline) {
+      timeline.update(f, history);
+      $('timeline').disabled = !drives() || $('timeline').disabled;
+    }
     const due = (key, ms) => {
       if (!S.pending[key]) return false;
       if (now - S.last[key] < ms && f.playing) {
@@ -300,7 +371,7 @@ export function createLive({ onUserView, refreshConfig } = {}) {
       S.pending[key] = false;
       return true;
     };
-    if (due('loss', 66)) lossView.render(history, { log: S.view.log });
+    if (due('loss', 66)) lossView.render(history, { log: S.view.log, marker: { step: f.step, loss: f.loss } });
     if (due('data', 100)) dataView.update(f, { sample: S.view.sample });
     if (due('matrix', 100)) matrixView.update(f);
   }
@@ -325,6 +396,13 @@ export function createLive({ onUserView, refreshConfig } = {}) {
     view,
     applyView,
     fmt,
+    phaser,
+    timeline,
+    /** Re-read whether this screen drives (the controls follow). */
+    refreshDrive() {
+      schedule();
+      for (const id of ['phase-button', 'phase-play']) if ($(id)) $(id).disabled = !drives();
+    },
   };
 }
 

@@ -39,6 +39,14 @@ export class CompactSeries {
     while (n > 0 && this.rx[n - 1] >= from) n--;
     this.rx.length = n;
     this.ry.length = n;
+    // A new branch from far back (time travel) cuts into the compacted part too.
+    if (n === 0) {
+      if (this.part && this.part.lastX >= from) this.part = null;
+      let b = this.bx.length;
+      while (b > 0 && this.bx[b - 1] >= from) b--;
+      this.bx.length = b;
+      this.by.length = b;
+    }
   }
 
   compact() {
@@ -155,8 +163,8 @@ export class LossHistory {
   }
 }
 
-/** Plotly traces for the history (pure). */
-export function lossTraces(history) {
+/** Plotly traces for the history (pure); `marker` {step, loss} marks the step shown. */
+export function lossTraces(history, marker = null) {
   const tr = history.train.points();
   const traces = [
     {
@@ -181,8 +189,12 @@ export function lossTraces(history) {
       hovertemplate: 'step %{x}<br>E = %{y:.5g}<extra>test</extra>',
     });
   }
-  const lx = tr.x.length ? tr.x[tr.x.length - 1] : null;
-  const ly = tr.y.length ? tr.y[tr.y.length - 1] : null;
+  let lx = tr.x.length ? tr.x[tr.x.length - 1] : null;
+  let ly = tr.y.length ? tr.y[tr.y.length - 1] : null;
+  if (marker && Number.isFinite(marker.loss)) {
+    lx = marker.step;
+    ly = marker.loss;
+  }
   traces.push({
     x: lx === null ? [] : [lx],
     y: ly === null ? [] : [ly],
@@ -198,6 +210,7 @@ export function lossTraces(history) {
 /** Create the loss plot in `div`. Returns {render(history, {log}), resize()}. */
 export function createLossView(div) {
   let drawn = -1;
+  let drawnMarker = '';
   let logScale = null;
   // The key is HTML beside the plot, not Plotly's legend: Plotly measures and redraws its
   // legend at every redraw, which doubled the cost of the curve while playing (benchmarks/page.py).
@@ -226,20 +239,30 @@ export function createLossView(div) {
     plot_bgcolor: 'rgba(0,0,0,0)',
     font: { family: 'system-ui, -apple-system, "Segoe UI", sans-serif', size: 12, color: '#3a4352' },
     datarevision: 0,
+    // Zoom and pan survive redraws (Plotly keeps the user's axes while uirevision is the
+    // same); a new run or a new scale starts unzoomed. Double-click resets, as the hint says.
+    uirevision: 'run',
   };
-  const config = { displayModeBar: false, responsive: true, scrollZoom: false };
+  const config = { displayModeBar: false, responsive: true, scrollZoom: false, doubleClick: 'reset+autosize' };
   return {
-    render(history, { log = false } = {}) {
+    render(history, { log = false, marker = null, revision = 'run' } = {}) {
       if (!window.Plotly) return;
-      if (history.version === drawn && log === logScale) return;
+      const mk = marker ? `${marker.step}:${marker.loss}` : '';
+      if (history.version === drawn && log === logScale && mk === drawnMarker && layout.uirevision === revision) return;
       drawn = history.version;
+      drawnMarker = mk;
       logScale = log;
       if (testKey.hidden === history.hasTest) testKey.hidden = !history.hasTest;
       layout.yaxis.type = log ? 'log' : 'linear';
+      // Looking back in time: a line at the step shown, the run's later steps still drawn.
+      const back = marker && marker.step < history.train.lastX;
+      layout.shapes = back ? [{ type: 'line', x0: marker.step, x1: marker.step, yref: 'paper', y0: 0, y1: 1, line: { color: NEG_HEX, width: 1.5, dash: 'dot' } }] : [];
+      layout.uirevision = revision;
+      layout.yaxis.uirevision = `${revision}-${log}`; // a new scale resets only the y zoom
       layout.datarevision += 1;
       // The config goes in once: passing it again makes Plotly rebuild its context every time.
-      if (div.data) window.Plotly.react(div, lossTraces(history), layout);
-      else window.Plotly.react(div, lossTraces(history), layout, config);
+      if (div.data) window.Plotly.react(div, lossTraces(history, marker), layout);
+      else window.Plotly.react(div, lossTraces(history, marker), layout, config);
     },
     resize() {
       if (window.Plotly && div.data) window.Plotly.Plots.resize(div);

@@ -4,7 +4,8 @@
 import { api, ApiError, SessionSocket, latestOnly } from './api.js';
 import { configToParams, paramsToConfig, toRequestConfig, clone } from './state.js';
 import { createNetworkView } from './network-view.js';
-import { LossHistory, createLossView } from './loss-view.js';
+import { CompactSeries, LossHistory, createLossView } from './loss-view.js';
+import { applySettings, createTroubleView, describeChanges } from './trouble.js';
 import { renderChain, renderChainMessage, lossFormula } from './chain-view.js';
 import { createMatrixView } from './matrix-view.js';
 import { createDataView } from './data-view.js';
@@ -13,6 +14,10 @@ import { createGuide } from './guide.js';
 import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
 import { createToasts, createTooltip, h } from './ui.js';
+import { createPhaseStepper } from './phase-stepper.js';
+import { createTimeline, isLookBack } from './timeline.js';
+import { realUpdate, paramName } from './nn.js';
+import { createSlopeView } from './slope-view.js';
 
 const $ = (id) => document.getElementById(id);
 const CSV_KEY = 'backprop-studio.csv';
@@ -29,7 +34,7 @@ const S = {
   playSentAt: 0,
   connected: false,
   datasets: [],
-  view: { mode: 'weights', sample: 0, sel: null, log: false, spf: 1 },
+  view: { mode: 'weights', sample: 0, sel: null, log: true, spf: 1 },
   dirty: false,
   lastLossDraw: 0,
   lastNetDraw: 0,
@@ -39,6 +44,8 @@ const S = {
   matrixSig: '',
   prof: { renders: 0, render: 0, frames: 0 },
   cost: {},
+  trace: null, // the newest trace (GET .../trace): the "Next update" view's real step
+  openAt: null, // step=n from the link: go there once the session is up
 };
 
 const history = new LossHistory();
@@ -48,11 +55,62 @@ const tooltip = createTooltip(document.body);
 const network = createNetworkView($('network-plot'), { onSelect: select, tooltip });
 const lossView = createLossView($('loss-plot'));
 const matrixView = createMatrixView($('matrix-panel'), { onSelect: select, tooltip });
+const troubleView = createTroubleView($('trouble-panel'), { onFix: applyFix });
 const dataView = createDataView($('data-plot'), {
   onSample: (k) => {
     setSample(k);
   },
 });
+
+// One step in phases (the article's order) and time travel (seek).
+const phaser = createPhaseStepper({
+  el: { button: $('phase-button'), label: $('phase-label'), play: $('phase-play'), speed: $('phase-speed'), panel: $('phase-body'), panelRoot: $('panel-phase'), progress: $('phase-progress'), close: $('phase-close') },
+  base: () => (S.id ? `/api/sessions/${encodeURIComponent(S.id)}` : null),
+  frame: () => S.frame,
+  config: () => S.config,
+  sample: () => S.view.sample,
+  network: { highlight: (spec) => network.highlight(spec) },
+  applyStep: () => send({ type: 'step', count: 1 }),
+  before: () => S.playing && pause(),
+  onTrace: (trace) => {
+    S.trace = trace;
+    schedule();
+  },
+  onError: (err) => toasts.show(`Could not trace this step: ${err.message}`, 'error'),
+});
+const timeline = createTimeline(
+  { input: $('timeline'), label: $('timeline-label'), back: $('back-button'), root: $('timeline-row') },
+  { onSeek: (n) => seek(n) },
+);
+
+/** Go to step n of the run (0..head): the server answers with that step's frame. */
+function seek(n) {
+  if (S.playing) pause();
+  send({ type: 'seek', step: n });
+}
+
+const slopeView = createSlopeView($('slope-view'));
+const sliceFetch = latestOnly(
+  () => (S.id && S.view.sel && S.frame && !S.frame.diverged ? api.slice(S.id, S.view.sel) : null),
+  400,
+  (slice) => {
+    if (!slice) return;
+    $('slope-view').hidden = false;
+    slopeView.render(slice, paramName(S.view.sel, sizes().length - 1, S.config?.bias === 'shared'));
+  },
+  () => ($('slope-view').hidden = true),
+);
+
+const traceFetch = latestOnly(
+  () => (S.id && S.view.mode === 'update' && S.frame && !S.frame.update && (S.config?.optimizer?.name || 'sgd') !== 'sgd' && S.trace?.step !== S.frame.step ? api.trace(S.id) : null),
+  250,
+  (trace) => {
+    if (!trace) return;
+    S.trace = trace;
+    schedule();
+  },
+  () => {},
+);
 
 // ---------------------------------------------------------------- sizes and selection
 
@@ -75,6 +133,7 @@ function select(sel) {
   syncPicker();
   chainFetch.invalidate();
   chainFetch.trigger();
+  sliceFetch.trigger();
   writeUrl();
   schedule();
 }
@@ -159,7 +218,9 @@ function render(now) {
   // page together (benchmarks/page.py: 44 -> 51 rendered frames/s on 2 shared cores).
   if (!S.playing || now - S.lastNetDraw >= NETWORK_MS) {
     S.lastNetDraw = now;
-    timed('network', () => network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel }));
+    const real = S.view.mode === 'update' ? realUpdate(f, S.trace) : null;
+    const optimizer = S.config?.optimizer?.name;
+    timed('network', () => network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel, real, optimizer }));
   } else schedule();
 
   // While playing, a heavy redraw waits at least `ms` and 8x its own last cost (each panel
@@ -176,12 +237,14 @@ function render(now) {
     return true;
   };
   const t0 = performance.now();
-  if (due('loss', 'lastLossDraw', 150)) timed('loss', () => lossView.render(history, { log: S.view.log }));
+  if (due('loss', 'lastLossDraw', 150)) timed('loss', () => lossView.render(history, { log: S.view.log, marker: { step: f.step, loss: f.loss }, revision: S.id || 'run' }));
+  timeline.update(f, history);
   if (due('data', 'lastDataDraw', 250)) timed('data', () => dataView.update(f, { sample: S.view.sample }));
   if (due('matrix', 'lastMatrixDraw', 150)) timed('matrix', () => matrixView.update(f));
   S.prof.renders += 1;
   S.prof.render += performance.now() - t0;
 
+  troubleView.update(f.trouble, S.config);
   const banner = $('diverged-banner');
   banner.hidden = !f.diverged;
   if (f.diverged) {
@@ -219,7 +282,7 @@ function updatePlayButton() {
   b.classList.toggle('playing', S.playing);
   document.body.classList.toggle('is-playing', S.playing);
   const off = !S.connected;
-  for (const id of ['play-button', 'step-button', 'reset-button']) $(id).disabled = off;
+  for (const id of ['play-button', 'step-button', 'reset-button', 'phase-button', 'phase-play']) $(id).disabled = off;
 }
 
 // ---------------------------------------------------------------- stream
@@ -227,14 +290,18 @@ function updatePlayButton() {
 function onMessage(msg) {
   if (msg.type === 'frame') {
     S.prof.frames += 1;
-    history.addFrame(msg);
+    // A look back (seek) keeps the curve as it is: the run's later steps stay until a new branch.
+    if (!isLookBack(msg)) history.addFrame(msg);
     S.frame = msg;
     document.body.dataset.serverPlaying = String(msg.playing); // what the server last said
+    phaser.onFrame(msg);
+    if (S.view.mode === 'update') traceFetch.trigger();
     if (msg.diverged && S.playing) S.playing = false;
     else if (!msg.playing && S.playing && performance.now() - S.playSentAt > 1500) S.playing = false;
     S.pending.loss = S.pending.data = S.pending.matrix = true;
     schedule();
     chainFetch.trigger();
+    sliceFetch.trigger();
   } else if (msg.type === 'error') {
     toasts.show(msg.message || 'The server rejected that.', 'error');
   }
@@ -287,6 +354,7 @@ function togglePlay() {
 
 function step() {
   if (S.playing) pause();
+  phaser.stopPlay();
   send({ type: 'step', count: 1 });
 }
 
@@ -342,6 +410,8 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
   S.config = resp.config;
   S.playing = keepPlaying;
   S.matrixSig = '';
+  S.trace = null;
+  phaser.reset();
   history.clear();
   history.addFrame({ ...resp.frame, first_step: resp.frame.first_step ?? resp.frame.step - (resp.frame.losses?.length || 1) + 1 });
   S.frame = resp.frame;
@@ -355,13 +425,21 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
   connect();
   chainFetch.invalidate();
   chainFetch.trigger();
+  sliceFetch.invalidate();
+  sliceFetch.trigger();
   matrixFetch.trigger();
   markAll();
+  if (S.openAt) {
+    const n = S.openAt;
+    S.openAt = null;
+    openAtStep(n);
+  }
   try {
     const data = await api.data(S.id);
     if (S.id !== resp.id) return;
     S.data = data;
     dataView.setData(data);
+    showScale(data);
     network.reset();
     const n = data.x.length;
     S.view.sample = Math.min(S.view.sample, n - 1);
@@ -376,16 +454,39 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
 }
 
 /** Create a session from a request config; on failure show the message and keep the old one. */
-async function startSession(config, { onError } = {}) {
+async function startSession(config, { onError, keepOld = false } = {}) {
   try {
     const resp = await api.createSession(config);
-    await adopt(resp);
+    await adopt(resp, { deleteOld: !keepOld });
     return true;
   } catch (err) {
     if (onError) onError(err.message);
     else toasts.show(err.message, 'error', 8000);
     if (S.config) controls.setConfig(S.config, S.datasets);
     return false;
+  }
+}
+
+/** A link's step=n: run the same seed and config forward to step n (the same run, bit for bit). */
+async function openAtStep(n) {
+  const id = S.id;
+  let chunk = 1000; // steps per request: smaller when the server finds it too much work (422)
+  try {
+    for (let at = S.frame?.step ?? 0; at < n && S.id === id; ) {
+      let frame;
+      try {
+        frame = await api.step(id, Math.min(n - at, chunk));
+      } catch (err) {
+        if (err.status !== 422 || chunk === 1) throw err;
+        chunk = Math.max(1, Math.floor(chunk / 4));
+        continue;
+      }
+      if (S.id !== id) return;
+      onMessage({ ...frame, type: 'frame' });
+      at = frame.step;
+    }
+  } catch (err) {
+    toasts.show(`Could not open at step ${n}: ${err.message}`, 'error');
   }
 }
 
@@ -448,7 +549,8 @@ const controls = createControls({
       layers[layers.length - 1] = info.outputs;
     }
     if (changedName && info?.parameters?.samples && !dataset.samples) dataset.samples = info.parameters.samples;
-    startSession({ ...c, layers, dataset });
+    if (changedName) switchDataset(c, { ...c, layers, dataset }, info);
+    else startSession({ ...c, layers, dataset });
   },
   onTestSplit(fraction) {
     const c = baseConfig();
@@ -468,7 +570,8 @@ const controls = createControls({
     }
     const c = baseConfig();
     const layers = [nIn, ...c.layers.slice(1, -1), nOut];
-    const dataset = { csv: text, test_fraction: testFraction };
+    const scaled = $('scale-toggle').checked;
+    const dataset = { csv: text, test_fraction: testFraction, standardize: scaled, scale_targets: scaled };
     if (targets.length) dataset.targets = targets;
     const ok = await startSession({ ...c, layers, dataset }, { onError: (m) => controls.setCsvError(`${fileName}: ${m}`) });
     if (ok) {
@@ -483,9 +586,155 @@ const controls = createControls({
   },
 });
 
+// ---------------------------------------------------------------- data-set switch, fixes
+
+// The run before the last data-set switch: Undo goes back to it (same session, same step).
+let beforeSwitch = null;
+
+function stashHistory() {
+  const saved = { train: history.train, test: history.test, hasTest: history.hasTest };
+  history.train = new CompactSeries();
+  history.test = new CompactSeries();
+  return saved;
+}
+
+function forgetSwitch() {
+  const old = beforeSwitch;
+  beforeSwitch = null;
+  $('switch-notice').hidden = true;
+  if (old && old.id !== S.id) api.deleteSession(old.id).catch(() => {});
+}
+
+/** Switch data set with the settings that train it; say what changed; keep the old run for Undo. */
+async function switchDataset(before, plain, info) {
+  forgetSwitch();
+  const target = info?.settings ? applySettings(plain, info.settings) : plain;
+  const changes = describeChanges(before, target);
+  const saved = { id: S.id, config: S.config, plain, history: stashHistory() };
+  const ok = await startSession(target, { keepOld: true });
+  if (!ok) {
+    Object.assign(history, saved.history);
+    return;
+  }
+  offerUndo(saved);
+  const name = plain.dataset.name;
+  $('switch-text').textContent = changes.length
+    ? `Switched to ${name} with the settings that train it: ${changes.join(', ')}.`
+    : `Switched to ${name}; your settings already suit it.`;
+  $('switch-keep').hidden = !changes.length;
+}
+
+/** Show the notice whose Undo returns to `saved` (a kept session, its config and curve). */
+function offerUndo(saved) {
+  beforeSwitch = saved;
+  $('switch-keep').hidden = true;
+  $('switch-notice').hidden = false;
+}
+
+/**
+ * Reset, with a way back: past step 0 the run is kept aside (a new session at step 0 from the
+ * same config and seed is the same start, bit for bit) and the notice offers Undo.
+ */
+async function undoableReset() {
+  const f = S.frame;
+  if (!f || f.step === 0 || f.diverged || !S.config) {
+    reset();
+    return;
+  }
+  forgetSwitch();
+  if (S.playing) pause();
+  const saved = { id: S.id, config: S.config, plain: null, history: stashHistory() };
+  const ok = await startSession(toRequestConfig(S.config), { keepOld: true });
+  if (!ok) {
+    Object.assign(history, saved.history);
+    return;
+  }
+  offerUndo(saved);
+  $('switch-text').textContent = `Reset to step 0. The run at step ${f.step} is kept until you dismiss this.`;
+}
+
+$('switch-undo').addEventListener('click', async () => {
+  const old = beforeSwitch;
+  if (!old) return;
+  beforeSwitch = null;
+  $('switch-notice').hidden = true;
+  const dropped = S.id;
+  try {
+    const frame = await api.getSession(old.id);
+    await adopt({ id: old.id, config: old.config, frame }, { deleteOld: false });
+    Object.assign(history, old.history);
+    history.addFrame({ ...frame, losses: [], first_step: frame.step + 1 });
+    history.version += 1;
+    markAll();
+  } catch {
+    // The old session is gone (a restart, or idle too long): start its configuration again.
+    await startSession(toRequestConfig(old.config), { keepOld: true });
+  }
+  toasts.show('Back to the earlier run.', 'info', 3000);
+  if (dropped && dropped !== S.id) setTimeout(() => api.deleteSession(dropped).catch(() => {}), 3000);
+});
+
+$('switch-keep').addEventListener('click', async () => {
+  const old = beforeSwitch;
+  if (!old) return;
+  forgetSwitch();
+  if (await startSession(old.plain)) {
+    toasts.show('Kept your settings: the panel above the plots says if they stop this network from learning.', 'info', 6000);
+  }
+});
+$('switch-close').addEventListener('click', forgetSwitch);
+
+/** Apply a trouble's fix: the learning rate over the socket (state kept), the rest as a new run. */
+function applyFix(fix) {
+  const rest = { ...fix };
+  delete rest.optimizer;
+  if (fix.optimizer && !Object.keys(rest).length) {
+    controls.el.lr.value = String(fix.optimizer.learning_rate);
+    controls.el.lr.dispatchEvent(new Event('change'));
+    reset();
+    return;
+  }
+  const c = baseConfig();
+  const next = { ...c, ...rest };
+  if (fix.optimizer) next.optimizer = { ...c.optimizer, ...fix.optimizer };
+  if (rest.dataset) next.dataset = { ...c.dataset, ...rest.dataset };
+  startSession(next);
+}
+
+/** The custom data's scaling in words, beside the toggle. */
+function showScale(data) {
+  const el = $('scale-info');
+  const d = S.config?.dataset || {};
+  const custom = !d.name;
+  $('scale-toggle').checked = custom ? d.standardize !== false : $('scale-toggle').checked;
+  if (!custom || !data) {
+    el.hidden = true;
+    return;
+  }
+  const parts = [];
+  const s = data.input_scale;
+  if (s) (data.feature_names || []).forEach((f, k) => parts.push(`${f} = ${fmt(s.mean[k])} + ${fmt(s.std[k])}·X${k + 1}`));
+  const t = data.targets_scaled ? data.target_scale : null;
+  if (t) {
+    const pick = (v) => (Array.isArray(v) ? v[0] : v);
+    const lo = pick(t.min);
+    const hi = pick(t.max);
+    parts.push(`${data.target_names?.[0] ?? 'y'} = ${fmt(lo)} + ${fmt(hi - lo)}·Y`);
+  }
+  el.textContent = parts.length ? `Scaled: ${parts.join('; ')}. The data table shows the original units.` : 'Not scaled: the network sees the numbers as they are in the file.';
+  el.hidden = false;
+}
+
+$('scale-toggle').addEventListener('change', () => {
+  const c = baseConfig();
+  if (c.dataset?.name) return; // the built-in sets are scaled already; the toggle is for CSVs
+  const on = $('scale-toggle').checked;
+  startSession({ ...c, dataset: { ...c.dataset, standardize: on, scale_targets: on } });
+});
+
 $('play-button').addEventListener('click', togglePlay);
 $('step-button').addEventListener('click', step);
-$('reset-button').addEventListener('click', reset);
+$('reset-button').addEventListener('click', undoableReset);
 $('diverged-reset').addEventListener('click', reset);
 $('diverged-fix').addEventListener('click', () => {
   const lr = (S.frame?.learning_rate ?? S.config.optimizer.learning_rate) / 10;
@@ -502,6 +751,7 @@ for (const r of document.querySelectorAll('input[name="mode"]')) {
 
 function setMode(mode) {
   S.view.mode = mode;
+  if (mode === 'update') traceFetch.trigger();
   for (const r of document.querySelectorAll('input[name="mode"]')) r.checked = r.value === mode;
   writeUrl();
   schedule();
@@ -525,11 +775,14 @@ $('log-toggle').addEventListener('change', () => {
 });
 
 $('share-button').addEventListener('click', async () => {
+  const url = new URL(location.href);
+  if (S.frame?.step) url.searchParams.set('step', String(S.frame.step));
+  else url.searchParams.delete('step');
   try {
-    await navigator.clipboard.writeText(location.href);
+    await navigator.clipboard.writeText(url.href);
     toasts.show('Link copied: it reproduces this exact setup.', 'info', 3000);
   } catch {
-    toasts.show(location.href, 'info', 10000);
+    toasts.show(url.href, 'info', 10000);
   }
 });
 
@@ -548,6 +801,13 @@ document.addEventListener('keydown', (ev) => {
   if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
   const t = ev.target;
   const tag = t?.tagName || '';
+  if (tag === 'SELECT' && (ev.key === 'ArrowRight' || ev.key === 'ArrowLeft')) {
+    // A closed dropdown takes Left/Right as "next/previous option": after picking a data set
+    // the step key would switch it and throw the run away. Up/Down and letters still choose.
+    ev.preventDefault();
+    if (ev.key === 'ArrowRight') step();
+    return;
+  }
   const typing = tag === 'TEXTAREA' || tag === 'SELECT' || t?.isContentEditable || (tag === 'INPUT' && !['checkbox', 'radio', 'button', 'file'].includes(t.type));
   if (typing) return;
   if (ev.key === ' ' || ev.code === 'Space') {
@@ -558,9 +818,17 @@ document.addEventListener('keydown', (ev) => {
     if (tag === 'INPUT' && t.type === 'radio') return;
     ev.preventDefault();
     step();
+  } else if (ev.key === 'ArrowLeft') {
+    if (tag === 'INPUT' && t.type === 'radio') return;
+    ev.preventDefault();
+    timeline.back();
+  } else if (ev.key === '.') {
+    ev.preventDefault();
+    phaser.stopPlay();
+    phaser.next();
   } else if (ev.key === 'r' || ev.key === 'R') {
     ev.preventDefault();
-    reset();
+    undoableReset();
   } else if (ev.key === 'Escape' && guide.isOpen()) {
     guide.close();
   }
@@ -583,8 +851,11 @@ async function whenPlotly() {
 }
 
 async function init() {
-  const parsed = paramsToConfig(new URLSearchParams(location.search));
+  const query = new URLSearchParams(location.search);
+  const parsed = paramsToConfig(query);
   Object.assign(S.view, parsed.view);
+  const at = Number(query.get('step'));
+  if (Number.isInteger(at) && at > 0) S.openAt = at;
   $('log-toggle').checked = S.view.log;
   controls.el.spf.value = String(S.view.spf);
   for (const r of document.querySelectorAll('input[name="mode"]')) r.checked = r.value === S.view.mode;
@@ -620,4 +891,4 @@ init().catch((err) => {
 });
 
 // Exposed for the tests and the console: read-only view of the state.
-window.backpropStudio = { state: S, history, clone };
+window.backpropStudio = { state: S, history, clone, phaser };

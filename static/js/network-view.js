@@ -79,6 +79,23 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
     if (Math.abs((container.clientWidth || 640) - width) > 24) staleWidth = true;
   }).observe(container);
   let haloLabel = null;
+  let lights = null; // the phase stepper's highlight: {edges, nodes, dir}
+
+  /** Light the edges and nodes one phase touches (null: the whole network as usual). */
+  function highlight(spec) {
+    lights = spec;
+    svg.classList.toggle('phased', !!spec);
+    svg.classList.toggle('flow-forward', spec?.dir === 'forward');
+    svg.classList.toggle('flow-backward', spec?.dir === 'backward');
+    edges.forEach((rows, l) => {
+      const on = !!spec && spec.edges.includes(l);
+      for (const r of rows) for (const line of r) line.classList.toggle('lit', on);
+    });
+    nodes.forEach((col, l) => {
+      const on = !!spec && spec.nodes.includes(l);
+      for (const n of col) n.g.classList.toggle('lit', on);
+    });
+  }
 
   function build(newSizes, data) {
     sizes = newSizes.slice();
@@ -155,6 +172,7 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
       }
     });
     svg.append(haloLabel);
+    if (lights) highlight(lights);
     // Feature and target names (user text: textContent only, truncated).
     const feat = data?.feature_names || [];
     layout.layers[0].forEach((p) => {
@@ -214,8 +232,9 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
     }
     const L = sizes.length - 1;
     const mode = opts.mode || 'weights';
-    const vals = edgeValues(frame, mode);
-    const bvals = biasValues(frame, mode);
+    const real = opts.real || null;
+    const vals = edgeValues(frame, mode, real);
+    const bvals = biasValues(frame, mode, real);
     const mx = maxAbs(vals);
     const bmx = maxAbs(bvals);
     for (let l = 0; l < L; l++) {
@@ -312,7 +331,7 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
         rows: [
           ['value', fmt(w)],
           ['gradient ∂E/∂w', fmt(g)],
-          ['next update −α·∂E/∂w', g === null ? '—' : fmt(-lr * g)],
+          nextUpdateRow(g, lr, last.opts.real?.weights?.[l]?.[i]?.[j]),
         ],
       };
     }
@@ -330,7 +349,17 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
     }
     rows.push([`bias ${shared ? biasName(l, L) : `${biasName(l, L)}[${j}]`}`, fmt(shared ? b[0] : b?.[j])]);
     rows.push(['bias gradient', fmt(shared ? gb[0] : gb?.[j])]);
+    const rb = last.opts.real?.biases?.[l];
+    rows.push(nextUpdateRow(shared ? gb[0] : gb?.[j], lr, rb ? (shared ? rb[0] : rb[j]) : undefined));
     return { title: neuronName(l + 1, j, sizes), sub: 'click for the bias chain rule', rows };
+  }
+
+  /** The tooltip's "next update" row: the optimizer's real step when known. */
+  function nextUpdateRow(g, lr, real) {
+    const opt = last.opts.optimizer || 'sgd';
+    if (real !== undefined && real !== null) return [opt === 'sgd' ? 'next update −α·∂E/∂w' : `next update (${opt})`, fmt(real)];
+    if (opt !== 'sgd') return [`next update (${opt})`, '…'];
+    return ['next update −α·∂E/∂w', g === null || g === undefined ? '—' : fmt(-lr * g)];
   }
 
   function targetOf(evTarget) {
@@ -385,6 +414,7 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
 
   return {
     update,
+    highlight,
     resize() {
       if (last) {
         sizes = null;

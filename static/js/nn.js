@@ -212,10 +212,29 @@ export function edgeWidth(v, max, minW = 0.6, maxW = 7) {
   return minW + (maxW - minW) * Math.sqrt(Math.min(1, Math.abs(v) / max));
 }
 
-/** Values shown on the edges for a mode: weights, gradients or the next update -alpha*dE/dW. */
-export function edgeValues(frame, mode) {
+/**
+ * The update the optimizer will really apply, W_new - W_old per layer: the frame's own
+ * `update`, else from a trace of this frame's step (GET .../trace); null when neither.
+ */
+export function realUpdate(frame, trace) {
+  if (frame?.update?.weights) return frame.update; // frames carry it (docs/api.md, "Frames")
+  if (!frame || !trace || trace.step !== frame.step || !Array.isArray(trace.update)) return null;
+  const ups = trace.update.slice().sort((a, b) => a.layer - b.layer);
+  const d = (a, b) => (a === null || b === null || a === undefined || b === undefined ? null : a - b);
+  return {
+    weights: ups.map((u) => u.W_new.map((row, i) => row.map((v, j) => d(v, u.W_old[i][j])))),
+    biases: ups.map((u) => (u.b_new || []).map((v, j) => d(v, u.b_old[j]))),
+  };
+}
+
+/**
+ * Values shown on the edges for a mode: weights, gradients or the next update. `real` is
+ * realUpdate(): the optimizer's own step (momentum, Adam); without it -alpha*dE/dW (SGD's).
+ */
+export function edgeValues(frame, mode, real = null) {
   if (mode === 'gradients') return frame.gradients.weights;
   if (mode === 'update') {
+    if (real) return real.weights;
     const lr = frame.learning_rate ?? 0;
     return frame.gradients.weights.map((W) => W.map((row) => row.map((g) => (g === null ? null : -lr * g))));
   }
@@ -223,9 +242,10 @@ export function edgeValues(frame, mode) {
 }
 
 /** Same as edgeValues for the biases. */
-export function biasValues(frame, mode) {
+export function biasValues(frame, mode, real = null) {
   if (mode === 'gradients') return frame.gradients.biases;
   if (mode === 'update') {
+    if (real) return real.biases;
     const lr = frame.learning_rate ?? 0;
     return frame.gradients.biases.map((b) => b.map((g) => (g === null ? null : -lr * g)));
   }

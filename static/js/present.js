@@ -29,6 +29,10 @@ function readToken() {
 const live = createLive({
   onUserView: share,
   refreshConfig: () => request('GET', `/api/rooms/${CODE}/config`),
+  send: (msg) => send(msg),
+  canDrive: () => S.presenter,
+  // The room follows the presenter's phase (index -1: the phases are closed).
+  onPhase: (index) => S.socket?.send({ type: 'phase', index }),
 });
 
 // ---------------------------------------------------------------- sharing the view
@@ -70,6 +74,7 @@ function onMessage(msg) {
 
 function updateTransport() {
   showTransport(S.playing, S.presenter && !!S.socket?.open);
+  live.refreshDrive();
 }
 
 function connect() {
@@ -126,6 +131,7 @@ function pause() {
 const togglePlay = () => (S.playing ? pause() : play());
 const step = () => {
   if (S.playing) pause();
+  live.phaser.stopPlay();
   send({ type: 'step', count: 1 });
 };
 const reset = () => send({ type: 'reset' });
@@ -172,6 +178,13 @@ document.addEventListener('keydown', (ev) => {
   } else if (ev.key === 'ArrowRight' && !(tag === 'INPUT' && t.type === 'radio')) {
     ev.preventDefault();
     step();
+  } else if (ev.key === 'ArrowLeft' && !(tag === 'INPUT' && t.type === 'radio')) {
+    ev.preventDefault();
+    live.timeline?.back();
+  } else if (ev.key === '.') {
+    ev.preventDefault();
+    live.phaser.stopPlay();
+    live.phaser.next();
   } else if (ev.key === 'r' || ev.key === 'R') {
     ev.preventDefault();
     reset();

@@ -27,6 +27,9 @@ const live = createLive({
     if (S.mode === 'room' && S.following && !closed) setFollowing(false, { tell: true });
   },
   refreshConfig: () => (S.mode === 'room' ? request('GET', `${ROOM}/config`) : Promise.resolve(null)),
+  // A fork drives its own run: its own phases and timeline. In the room, nothing is sent.
+  send: (msg) => send(msg),
+  canDrive: () => S.mode === 'fork',
 });
 
 // ---------------------------------------------------------------- following
@@ -51,6 +54,9 @@ function onRoomMessage(msg) {
   } else if (msg.type === 'select') {
     S.presenterView = msg.selection;
     if (S.following) live.applyView(msg.selection);
+  } else if (msg.type === 'phase') {
+    // The presenter walks a step phase by phase: show the same phase of the same step.
+    if (Number.isInteger(msg.index)) live.phaser.show(msg.index, { share: false, step: Number.isInteger(msg.step) ? msg.step : null }).catch(() => {});
   } else if (msg.type === 'room') {
     showHeadcount(msg.participants);
     $('presenter-away').hidden = msg.presenter;
@@ -180,6 +186,7 @@ function showMode() {
 
 function updateTransport() {
   showTransport(S.playing, S.mode === 'fork' && !!S.socket?.open);
+  live.refreshDrive();
 }
 
 $('fork-button').addEventListener('click', fork);
@@ -211,6 +218,7 @@ function togglePlay() {
 $('play-button').addEventListener('click', togglePlay);
 $('step-button').addEventListener('click', () => {
   if (S.playing) togglePlay();
+  live.phaser.stopPlay();
   send({ type: 'step', count: 1 });
 });
 $('reset-button').addEventListener('click', () => send({ type: 'reset' }));

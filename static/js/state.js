@@ -4,7 +4,8 @@
 const NUM = (s) => (s === null || s === '' ? undefined : Number(s));
 
 /** View options that are not part of the session config, with their defaults. */
-export const VIEW_DEFAULTS = { mode: 'weights', sample: 0, sel: null, log: false, spf: 1 };
+// log: a loss curve falls by decades; on a linear axis everything after the first steps is flat.
+export const VIEW_DEFAULTS = { mode: 'weights', sample: 0, sel: null, log: true, spf: 1 };
 
 /** Encode a selection: w.1.2.0 (weight layer 1, i=2, j=0) or b.1.0. */
 export function selToString(sel) {
@@ -55,7 +56,7 @@ export function configToParams(config, view = {}) {
   if (v.mode !== VIEW_DEFAULTS.mode) q.set('view', v.mode);
   if (v.sample) q.set('sample', String(v.sample));
   if (v.sel) q.set('sel', selToString(v.sel));
-  if (v.log) q.set('log', '1');
+  if (v.log !== VIEW_DEFAULTS.log) q.set('log', v.log ? '1' : '0');
   if (v.spf !== VIEW_DEFAULTS.spf) q.set('spf', String(v.spf));
   return q;
 }
@@ -100,7 +101,7 @@ export function paramsToConfig(q) {
   if (has('view') && ['weights', 'gradients', 'update'].includes(q.get('view'))) view.mode = q.get('view');
   if (has('sample')) view.sample = Math.max(0, Math.floor(NUM(q.get('sample')) || 0));
   if (has('sel')) view.sel = selFromString(q.get('sel'));
-  view.log = q.get('log') === '1';
+  view.log = has('log') ? q.get('log') !== '0' : VIEW_DEFAULTS.log;
   if (has('spf')) view.spf = Math.max(1, Math.floor(NUM(q.get('spf')) || 1));
   return { config: c, view, custom, testFraction: has('test') ? NUM(q.get('test')) : undefined };
 }

@@ -1,0 +1,279 @@
+"""Pydantic models for every message: configs, frames, WebSocket messages, errors."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
+
+ActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
+LossName = Literal["half_sse", "mse", "bce"]
+InitName = Literal["xavier", "he", "uniform01"]
+BiasMode = Literal["per_neuron", "shared"]
+OptimizerName = Literal["sgd", "momentum", "adam"]
+DatasetName = Literal["houses", "xor", "circle", "gauss", "spiral", "plane", "multi_gauss"]
+
+# Hard sanity bounds; the configurable server limits (settings) are checked on top of these.
+MAX_LR = 1e7
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _encodable(text: str) -> str:
+    """Lone surrogates (JSON's `\\ud800`) are not text: they could never be sent back."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogate escapes)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+Name = Annotated[Text, Field(max_length=64)]
+
+
+class Strict(BaseModel):
+    """Base model: unknown fields are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class OptimizerConfig(Strict):
+    """Optimizer name and hyper-parameters (docs/api.md)."""
+
+    name: OptimizerName = "sgd"
+    learning_rate: FiniteFloat = Field(0.5, gt=0, le=MAX_LR)
+    momentum: FiniteFloat = Field(0.9, ge=0, lt=1)
+    beta1: FiniteFloat = Field(0.9, ge=0, lt=1)
+    beta2: FiniteFloat = Field(0.999, ge=0, lt=1)
+    eps: FiniteFloat = Field(1e-8, gt=0, le=1)
+
+
+class NamedDataset(Strict):
+    """A built-in, seeded data set."""
+
+    name: DatasetName
+    samples: int | None = Field(None, ge=1, le=100_000)
+    noise: FiniteFloat = Field(0.0, ge=0, le=10)
+    test_fraction: FiniteFloat = Field(0.0, ge=0, lt=1)
+    standardize: bool = False
+
+
+class RowsDataset(Strict):
+    """Custom data as rows: each row of `x` is one sample; `y` may be flat for one output."""
+
+    x: list[list[FiniteFloat]] = Field(min_length=1)
+    y: list[list[FiniteFloat]] | list[FiniteFloat] = Field(min_length=1)
+    feature_names: list[Name] | None = None
+    target_names: list[Name] | None = None
+    test_fraction: FiniteFloat = Field(0.0, ge=0, lt=1)
+    standardize: bool = False
+    scale_targets: bool = Field(
+        False, description="regression targets into the output activation's range (see CSV)"
+    )
+
+
+class CsvDataset(Strict):
+    """Custom data as CSV text with a header row; targets named, or the last column."""
+
+    csv: Text = Field(min_length=1, max_length=1_000_000)
+    targets: list[Name] | None = None
+    test_fraction: FiniteFloat = Field(0.0, ge=0, lt=1)
+    # Raw units (square feet, dollars) saturate a sigmoid net at once: scaled by default.
+    standardize: bool = Field(True, description="inputs to zero mean, unit variance")
+    scale_targets: bool = Field(
+        True,
+        description="regression targets into the output activation's range: sigmoid 0.1..0.9, "
+        "tanh -0.8..0.8, ReLU 0..1, linear to zero mean and unit variance; the frame's data "
+        "view maps predictions back (target_scale)",
+    )
+
+
+def _dataset_kind(value: Any) -> str:
+    """Which data set a config means, by its keys: errors then name that kind's fields only."""
+    keys = value if isinstance(value, dict) else vars(value) if isinstance(value, BaseModel) else {}
+    if "csv" in keys:
+        return "CsvDataset"
+    if "x" in keys or "y" in keys:
+        return "RowsDataset"
+    return "NamedDataset"
+
+
+DatasetConfig = Annotated[
+    Annotated[NamedDataset, Tag("NamedDataset")]
+    | Annotated[RowsDataset, Tag("RowsDataset")]
+    | Annotated[CsvDataset, Tag("CsvDataset")],
+    Discriminator(_dataset_kind),
+]
+
+
+class SessionConfigIn(Strict):
+    """A session config as a client sends it: a preset plus overrides, all optional."""
+
+    preset: Text | None = Field(None, max_length=64)
+    layers: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(None, min_length=2)
+    activation: ActivationName | None = None
+    output_activation: ActivationName | None = None
+    loss: LossName | None = None
+    optimizer: OptimizerConfig | None = None
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    l2: FiniteFloat | None = Field(None, ge=0, le=100)
+    init: InitName | None = None
+    bias: BiasMode | None = None
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    dataset: DatasetConfig | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"preset": "article"},
+                {
+                    "preset": "xor",
+                    "layers": [2, 8, 1],
+                    "optimizer": {"name": "adam", "learning_rate": 0.03},
+                },
+            ]
+        },
+    )
+
+
+class SessionConfig(Strict):
+    """A fully resolved session config: every field set."""
+
+    preset: str | None = None
+    layers: list[int]
+    activation: ActivationName = "sigmoid"
+    output_activation: ActivationName = "sigmoid"
+    loss: LossName = "half_sse"
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    batch_size: int | None = None
+    l2: float = 0.0
+    init: InitName = "xavier"
+    bias: BiasMode = "per_neuron"
+    seed: int = 0
+    dataset: DatasetConfig = Field(default_factory=lambda: NamedDataset(name="houses"))
+
+
+class SessionPatch(Strict):
+    """PATCH /api/sessions/{id} and the `set` message: training state is kept."""
+
+    optimizer: OptimizerConfig | None = None
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    full_batch: bool = False
+    l2: FiniteFloat | None = Field(None, ge=0, le=100)
+
+
+class StepRequest(Strict):
+    """POST /api/sessions/{id}/step."""
+
+    count: int = Field(1, ge=1)
+
+
+class SeekRequest(Strict):
+    """POST /api/sessions/{id}/seek: 0 <= step <= the frame's head (checked by the session)."""
+
+    step: int
+
+
+# Phases of one step on the page: forward per layer, error, backward per layer, update; with at
+# most 8 layers that is under 20. -1 means "no phase shown".
+MAX_PHASE = 63
+
+
+# ---- WebSocket client messages: a discriminated union on `type` -------------------------
+
+
+class StepMsg(Strict):
+    """n steps, then a frame."""
+
+    type: Literal["step"]
+    count: int = Field(1, ge=1)
+
+
+class PlayMsg(Strict):
+    """Stream frames at `fps`, `steps_per_frame` steps between frames."""
+
+    type: Literal["play"]
+    steps_per_frame: int = Field(1, ge=1)
+    fps: FiniteFloat = Field(30, gt=0, le=60)
+
+
+class PauseMsg(Strict):
+    """Stop streaming."""
+
+    type: Literal["pause"]
+
+
+class ResetMsg(Strict):
+    """Back to step 0, then a frame."""
+
+    type: Literal["reset"]
+
+
+class SetMsg(SessionPatch):
+    """As PATCH on the session."""
+
+    type: Literal["set"]
+
+
+class HelloMsg(Strict):
+    """Rooms only: with the presenter token this connection may drive."""
+
+    type: Literal["hello"]
+    token: str = Field(max_length=256)
+
+
+class SelectMsg(Strict):
+    """Rooms: the presenter's selection (chain-rule edge, guide step) that participants follow."""
+
+    type: Literal["select"]
+    selection: dict[str, Any]
+
+
+class SeekMsg(Strict):
+    """Go to step n, 0 <= n <= head (rooms: presenter only; everyone follows)."""
+
+    type: Literal["seek"]
+    step: int
+
+
+class PhaseMsg(Strict):
+    """Rooms: the presenter's phase of the step on show (-1: none); participants follow."""
+
+    type: Literal["phase"]
+    index: int = Field(ge=-1, le=MAX_PHASE)
+
+
+ClientMsg = Annotated[
+    StepMsg | PlayMsg | PauseMsg | ResetMsg | SetMsg | HelloMsg | SelectMsg | SeekMsg | PhaseMsg,
+    Field(discriminator="type"),
+]
+
+
+class ErrorMsg(BaseModel):
+    """A bad message's answer; the connection stays open."""
+
+    type: Literal["error"] = "error"
+    message: str
+
+
+class Gradients(BaseModel):
+    """Gradients at the frame's weights, same shapes as weights and biases."""
+
+    weights: list[list[list[float | None]]]
+    biases: list[list[float | None]]
+
+
+class Frame(BaseModel):
+    """One consistent moment of a run (docs/api.md, "Frames")."""
+
+    type: Literal["frame"] = "frame"
+    step: int
+    loss: float | None
+    test_loss: float | None
+    losses: list[float | None]
+    weights: list[list[list[float | None]]]
+    biases: list[list[float | None]]
+    gradients: Gradients
+    diverged: bool
+    playing: bool

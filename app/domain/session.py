@@ -1,0 +1,723 @@
+"""A training session: engine + data + optimizer + history. No I/O."""
+
+from __future__ import annotations
+
+import copy
+import math
+from array import array
+from typing import Any
+
+import numpy as np
+
+from app.engine import chain, datasets, diagnose, gradcheck
+from app.engine import trace as tracing
+from app.engine.network import Cache, Network
+from app.engine.optimizers import Optimizer, make_optimizer
+from app.settings import Settings
+
+from .errors import InvalidError
+from .limits import check_config_limits
+from .presets import resolve
+from .protocol import (
+    CsvDataset,
+    NamedDataset,
+    OptimizerConfig,
+    SessionConfig,
+    SessionConfigIn,
+    SessionPatch,
+)
+from .timeline import Checkpoint, Timeline
+
+Array = np.ndarray
+MAX_FRAME_LOSSES = 20_000  # a frame never carries more losses than this (the newest)
+HISTORY_KEEP = 100_000  # the newest losses are kept one per step...
+ARCHIVE_POINTS = 10_000  # ...older ones thinned to at most this many, so memory stays bounded
+TROUBLE_EVERY = 10  # steps between two diagnoses (engine/diagnose.py) of a running session
+
+
+def _clean(x: float) -> float | None:
+    """JSON never carries NaN or Infinity: non-finite becomes None."""
+    return x if math.isfinite(x) else None
+
+
+def _nested(a: Array) -> list[Any]:
+    """An array as nested lists, with None where a value is not finite."""
+    if np.isfinite(a).all():
+        return a.tolist()  # type: ignore[no-any-return]
+    return [_nested(r) if r.ndim else _clean(float(r)) for r in a]
+
+
+def _floats(values: array[float]) -> list[float | None]:
+    """Losses for JSON: one NumPy check and tolist() when all are finite (a 20,000-loss curve)."""
+    a = np.frombuffer(values, dtype=float) if len(values) else np.empty(0)
+    if np.isfinite(a).all():
+        return a.tolist()  # type: ignore[no-any-return]
+    return [_clean(v) for v in values]
+
+
+def _plain(x: Any) -> Any:
+    """Arrays and floats anywhere in dicts and lists made JSON-ready (None for non-finite)."""
+    if isinstance(x, np.ndarray):
+        return _nested(x)
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    if isinstance(x, float | np.floating):
+        return _clean(float(x))
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def load_data(
+    config: SessionConfig, rng: np.random.Generator, max_samples: int
+) -> datasets.Dataset:
+    """The config's data set, drawn with the run's generator; InvalidError says what is wrong."""
+    try:
+        return _load_data(config, rng, max_samples)
+    except InvalidError:
+        raise
+    except ValueError as exc:
+        # Everything here is the client's data (rows, CSV text, sizes): the engine's message
+        # names the row, column or field, and is meant for a person.
+        raise InvalidError(str(exc)) from exc
+
+
+def _load_data(
+    config: SessionConfig, rng: np.random.Generator, max_samples: int
+) -> datasets.Dataset:
+    """The data set a config names."""
+    d = config.dataset
+    if isinstance(d, NamedDataset):
+        return datasets.named(
+            d.name, d.samples, d.noise, d.test_fraction, d.standardize, rng, max_samples
+        )
+    if isinstance(d, CsvDataset):
+        data = datasets.from_csv(d.csv, d.targets, d.test_fraction, d.standardize, rng, max_samples)
+    else:
+        data = datasets.from_rows(
+            d.x, d.y, d.feature_names, d.target_names, d.test_fraction, d.standardize, rng,
+            max_samples,
+        )  # fmt: skip
+    if d.scale_targets:
+        datasets.scale_targets(data, config.output_activation)
+    return data
+
+
+def optimizer_for(cfg: OptimizerConfig) -> Optimizer:
+    """The engine optimizer a config names."""
+    return make_optimizer(
+        cfg.name, cfg.learning_rate, momentum=cfg.momentum, beta1=cfg.beta1, beta2=cfg.beta2,
+        eps=cfg.eps,
+    )  # fmt: skip
+
+
+class TrainingSession:
+    """One run: step(n) and snapshot() give the frame of docs/api.md as plain Python data."""
+
+    def __init__(self, config: SessionConfig, max_samples: int = 1000) -> None:
+        self.max_samples = max_samples
+        data_seq = np.random.SeedSequence(config.seed).spawn(3)[0]
+        self.dataset = load_data(config, np.random.default_rng(data_seq), max_samples)
+        # Input and output widths come from the data; the config's hidden layers stay.
+        layers = [self.dataset.n_inputs, *config.layers[1:-1], self.dataset.n_outputs]
+        self.config = config.model_copy(update={"layers": layers})
+        if config.batch_size is not None and config.batch_size > self.dataset.X.shape[1]:
+            raise InvalidError(
+                f"batch_size {config.batch_size} is larger than the "
+                f"{self.dataset.X.shape[1]} training samples"
+            )
+        self._start()
+
+    # ---- state ------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Step 0: weights, optimizer, batch order and history from the seed alone."""
+        c = self.config
+        _, init_seq, batch_seq = self._children()
+        self.net = Network(
+            c.layers, c.activation, c.output_activation, c.loss, c.bias, c.init, c.l2,
+            np.random.default_rng(init_seq),
+        )  # fmt: skip
+        self.optimizer = optimizer_for(c.optimizer)
+        self.batch_rng = np.random.default_rng(batch_seq)
+        self.step_count = 0
+        self.diverged = False
+        self._order = np.arange(0)
+        self._pos = 0
+        self.history = array("d")  # losses of steps history_start .. step_count
+        self.test_history = array("d")
+        self.history_start = 0
+        # Older losses, thinned: steps that are multiples of archive_stride, with their losses.
+        self.archive: list[tuple[int, float, float | None]] = []
+        self.archive_stride = 1
+        self.test_loss: float | None = None
+        self._idx: Array | None = None
+        self._trouble_at: int | None = None  # the step the cached diagnosis is of
+        self._trouble: list[dict[str, Any]] | None = None
+        self._buffers()
+        with np.errstate(all="ignore"):
+            self._evaluate()
+        # Seek: checkpoints and the settings log of this run, from step 0 on.
+        self.timeline = Timeline()
+        self.timeline.add(self._capture())
+
+    def _children(self) -> tuple[np.random.SeedSequence, ...]:
+        """Fresh, identical child seeds every time, so reset() is bit for bit."""
+        return tuple(np.random.SeedSequence(self.config.seed).spawn(3))
+
+    @property
+    def n_train(self) -> int:
+        """Training samples."""
+        return int(self.dataset.X.shape[1])
+
+    def _next_batch(self) -> Array | None:
+        """Indices of the batch the next step trains on; None for full batch."""
+        bs = self.config.batch_size
+        if bs is None or bs >= self.n_train:
+            return None
+        if self._pos + bs > self._order.size:
+            # A new epoch: reshuffle with the run's own generator.
+            self._order = self.batch_rng.permutation(self.n_train)
+            self._pos = 0
+        idx = self._order[self._pos : self._pos + bs]
+        self._pos += bs
+        return idx
+
+    def _buffers(self) -> None:
+        """Forward buffers for the training set, the test set and a mini-batch, loaded once."""
+        net, d = self.net, self.dataset
+        self._train_cache = net.forward(d.X)
+        self._test_cache = net.forward(d.X_test) if d.X_test.shape[1] else None
+        bs = self.config.batch_size
+        self._batch_cache = net.new_cache(bs) if bs is not None and bs < self.n_train else None
+        self.grads = net.new_grads()
+        self._cache = self._train_cache
+        self._Y = d.Y
+
+    def _evaluate(self, record: bool = True, new_batch: bool = True) -> None:
+        """Loss at the current weights, and the gradients the next step applies."""
+        net = self.net
+        net.forward(None, self._train_cache)
+        if new_batch:
+            self._idx = self._next_batch() if self._batch_cache is not None else None
+        idx = self._idx
+        if idx is None:
+            # Full batch (the article): one pass gives the loss and the gradients.
+            self._cache, self._Y = self._train_cache, self.dataset.Y
+            self.loss = net.backward(self._cache, self._Y, self.grads).error
+        else:
+            self.loss = net.error(self._train_cache.A[-1], self.dataset.Y)
+            assert self._batch_cache is not None
+            np.take(self.dataset.X, idx, axis=1, out=self._batch_cache.A[0])
+            self._cache, self._Y = net.forward(None, self._batch_cache), self.dataset.Y[:, idx]
+            net.backward(self._cache, self._Y, self.grads)
+        if self._test_cache is not None:
+            self.test_loss = net.error(
+                net.forward(None, self._test_cache).A[-1], self.dataset.Y_test
+            )
+        if record:
+            self.history.append(self.loss)
+            if self.test_loss is not None:
+                self.test_history.append(self.test_loss)
+        # Summing theta is one call; a sum that overflows means the weights have too.
+        if not (math.isfinite(self.loss) and math.isfinite(float(net.theta.sum()))):
+            self.diverged = True
+
+    def advance(self, n: int) -> int:
+        """Up to n steps without building a frame; stops at divergence. Returns steps done.
+
+        Stepping on from an earlier step (after a seek) starts a new branch: the old future goes.
+        A checkpoint is taken at every multiple of the timeline's spacing.
+        """
+        self._branch()
+        done = 0
+        while done < n and not self.diverged:
+            every = self.timeline.every
+            chunk = min(n - done, every - self.step_count % every)
+            ran = self._run(chunk)
+            done += ran
+            if ran < chunk:
+                break  # diverged
+            if self.timeline.due(self.step_count):
+                self.timeline.add(self._capture())
+        self.timeline.head = self.step_count
+        return done
+
+    def _run(self, n: int) -> int:
+        """Up to n plain steps (no checkpoints); stops at divergence. Returns steps done."""
+        done = 0
+        theta, g, update = self.net.theta, self.grads.flat, self.optimizer.update
+        with np.errstate(all="ignore"):  # divergence is reported by a field, not a warning
+            if self._batch_cache is None and self._test_cache is None:
+                done = self._advance_full_batch(n)
+            while done < n and not self.diverged:
+                update(theta, g)
+                self.step_count += 1
+                done += 1
+                self._evaluate()
+        if len(self.history) > 2 * HISTORY_KEEP:
+            self._thin_history()
+        return done
+
+    def _thin_history(self) -> None:
+        """Move all but the newest HISTORY_KEEP losses into the thinned archive."""
+        cut = len(self.history) - HISTORY_KEEP
+        steps = np.arange(self.history_start, self.history_start + cut)
+        old = np.frombuffer(self.history, dtype=float, count=cut)
+        tests = (
+            np.frombuffer(self.test_history, dtype=float, count=cut) if self.test_history else None
+        )
+        keep = np.flatnonzero(steps % self.archive_stride == 0)
+        for k in keep.tolist():
+            t = float(tests[k]) if tests is not None else None
+            self.archive.append((int(steps[k]), float(old[k]), t))
+        while len(self.archive) > ARCHIVE_POINTS:
+            # Halve the resolution of the whole archive rather than forget its beginning.
+            self.archive_stride *= 2
+            self.archive = [p for p in self.archive if p[0] % self.archive_stride == 0]
+        del old, tests  # release the buffer views before resizing the arrays
+        del self.history[:cut]
+        if self.test_history:
+            del self.test_history[:cut]
+        self.history_start += cut
+
+    def _advance_full_batch(self, n: int) -> int:
+        """The article's case, the hot path: one forward and one backward pass per step."""
+        net, cache, Y, grads = self.net, self._train_cache, self.dataset.Y, self.grads
+        theta, g, update = net.theta, grads.flat, self.optimizer.update
+        forward, backward, record = net.forward, net.backward, self.history.append
+        isfinite = math.isfinite
+        done = 0
+        while done < n and not self.diverged:
+            update(theta, g)
+            forward(None, cache)
+            E = backward(cache, Y, grads).error
+            record(E)
+            done += 1
+            # Summing theta is one call; a sum that overflows means the weights have too.
+            if not (isfinite(E) and isfinite(theta.sum())):
+                self.diverged = True
+        self.step_count += done
+        if done:
+            self.loss = E
+        return done
+
+    # ---- frames -----------------------------------------------------------------------------
+
+    def frame(self, since: int | None = None, playing: bool = False) -> dict[str, Any]:
+        """The frame (docs/api.md); `losses` are the losses after steps since+1 .. step."""
+        first = self.step_count if since is None else max(since + 1, 0)
+        first = max(first, self.step_count - MAX_FRAME_LOSSES + 1, self.history_start)
+        at = first - self.history_start
+        # After a seek the history runs on to the head: a frame stops at its own step.
+        end = max(self.step_count - self.history_start + 1, 0)
+        losses = _floats(self.history[at:end])
+        test = _floats(self.test_history[at:end]) if self.test_history else None
+        update = None
+        if self.optimizer.name != "sgd":
+            # The real next step of momentum or Adam, for the page's "next update" view. Not for
+            # SGD: it is -learning_rate * gradients, and the article's frame stays under 2 KB.
+            with np.errstate(all="ignore"):
+                dW, db, _ = self.net.views(self._next_theta() - self.net.theta)
+            update = {"weights": [_nested(w) for w in dW], "biases": [_nested(b) for b in db]}
+        return {
+            "type": "frame",
+            "step": self.step_count,
+            "loss": _clean(self.loss),
+            "test_loss": None if self.test_loss is None else _clean(self.test_loss),
+            "losses": losses,
+            "weights": [_nested(W) for W in self.net.W],
+            "biases": [_nested(b) for b in self.net.b],
+            "gradients": {
+                "weights": [_nested(g) for g in self.grads.dW],
+                "biases": [_nested(g) for g in self.grads.db],
+            },
+            "update": update,
+            "diverged": self.diverged,
+            "playing": playing,
+            "first_step": first,
+            "test_losses": test,
+            "learning_rate": self.optimizer.learning_rate,
+            "head": self.timeline.head,
+            "seeked": False,
+            "trouble": self.trouble(),
+        }
+
+    def trouble(self) -> list[dict[str, Any]] | None:
+        """Why the run may not be learning (engine/diagnose.py), or None; cached per step."""
+        at, last = self.step_count, self._trouble_at
+        # While playing, once every TROUBLE_EVERY steps is enough (a panel, not a plot); the
+        # first steps, where most trouble starts, are each looked at.
+        if last is None or (
+            at != last and (at < last or at - last >= TROUBLE_EVERY or at <= TROUBLE_EVERY)
+        ):
+            self._trouble_at = at
+            if self.diverged:
+                self._trouble = None  # the diverged banner says it
+            else:
+                o = self.config.optimizer
+                found = diagnose.diagnose(
+                    self.net, self._train_cache, self.dataset.Y, self.grads, self.loss,
+                    self.optimizer.learning_rate, o.name, o.momentum,
+                )  # fmt: skip
+                self._trouble = found or None
+        return self._trouble
+
+    def step(self, n: int = 1) -> dict[str, Any]:
+        """n steps, then a frame holding every step's loss."""
+        before = self.step_count
+        self.advance(n)
+        return self.frame(since=before)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The current frame, with only the current loss in `losses`."""
+        return self.frame()
+
+    def reset(self) -> dict[str, Any]:
+        """Back to step 0 with the same seed, bit for bit."""
+        self._start()
+        return self.frame(since=-1)
+
+    def patch(self, p: SessionPatch) -> dict[str, Any]:
+        """Change optimizer, batch size or L2; weights and step are kept.
+
+        The change is logged at this step and checkpointed, so seeks replay it; from an earlier
+        step (after a seek) it starts a new branch.
+        """
+        self._check_patch(p)
+        self._branch()
+        self._apply_patch(p)
+        self.timeline.record(self.step_count, p)
+        self.timeline.add(self._capture())
+        return self.frame()
+
+    def _check_patch(self, p: SessionPatch) -> None:
+        """InvalidError before anything changes, so a refused PATCH leaves the timeline alone."""
+        if not p.full_batch and p.batch_size is not None and p.batch_size > self.n_train:
+            raise InvalidError(
+                f"batch_size {p.batch_size} is larger than the {self.n_train} training samples"
+            )
+
+    def _apply_patch(self, p: SessionPatch) -> None:
+        """The settings change itself (also replayed by seek)."""
+        update: dict[str, Any] = {}
+        if p.optimizer is not None:
+            # The fields sent merge into the running optimizer, as preset overrides do:
+            # {"learning_rate": 0.1} changes the rate, not the optimizer or its state.
+            update["optimizer"] = OptimizerConfig.model_validate(
+                {**self.config.optimizer.model_dump(), **p.optimizer.model_dump(exclude_unset=True)}
+            )
+        if p.full_batch:
+            update["batch_size"] = None
+        elif p.batch_size is not None:
+            if p.batch_size > self.n_train:
+                raise InvalidError(
+                    f"batch_size {p.batch_size} is larger than the {self.n_train} training samples"
+                )
+            update["batch_size"] = p.batch_size
+        if p.l2 is not None:
+            update["l2"] = p.l2
+        self.config = self.config.model_copy(update=update)
+        if p.optimizer is not None:
+            old = self.optimizer
+            self.optimizer = optimizer_for(self.config.optimizer)
+            if type(old) is type(self.optimizer):
+                # Same kind: keep its buffers (momentum, Adam moments) and change the rates.
+                for key in ("learning_rate", "momentum", "beta1", "beta2", "eps"):
+                    if hasattr(old, key):
+                        setattr(old, key, getattr(self.optimizer, key))
+                self.optimizer = old
+        self.net.l2 = self.config.l2
+        self._trouble_at = None  # the rate, batch or L2 changed: diagnose again
+        if "batch_size" in update:
+            self._order, self._pos = np.arange(0), 0
+            self._buffers()
+        # Gradients depend on l2 and the batch: recompute them at the same weights, and let
+        # the recorded loss follow (l2 changes E) without adding a step to the history.
+        with np.errstate(all="ignore"):
+            self._evaluate(record=False)
+        if self.history:
+            self.history[-1] = self.loss
+        if self.test_history and self.test_loss is not None:
+            self.test_history[-1] = self.test_loss
+
+    # ---- time travel ------------------------------------------------------------------------
+
+    @property
+    def head(self) -> int:
+        """The furthest step this branch of the run has computed."""
+        return self.timeline.head
+
+    def _capture(self) -> Checkpoint:
+        """The full state at this step: weights, optimizer, settings, batch sampler."""
+        return Checkpoint(
+            step=self.step_count,
+            log_len=len(self.timeline.log),
+            theta=self.net.theta.copy(),
+            optimizer=self.optimizer.clone(),
+            config=self.config,
+            rng_state=self.batch_rng.bit_generator.state,
+            order=self._order,
+            pos=self._pos,
+            idx=self._idx,
+            diverged=self.diverged,
+        )
+
+    def _restore(self, ck: Checkpoint) -> None:
+        """Back to a checkpoint's state; loss and gradients recomputed (bit for bit the same)."""
+        rebuffer = ck.config.batch_size != self.config.batch_size
+        self.config = ck.config
+        self.net.l2 = ck.config.l2
+        self.net.theta[...] = ck.theta  # in place: the forward plans hold views of theta
+        self.optimizer = ck.optimizer.clone()
+        self.batch_rng.bit_generator.state = ck.rng_state
+        self._order, self._pos, self._idx = ck.order, ck.pos, ck.idx
+        self.step_count = ck.step
+        self.diverged = ck.diverged
+        if rebuffer:
+            self._buffers()
+        self._evaluate(record=False, new_batch=False)
+
+    def seek(self, n: int) -> dict[str, Any]:
+        """The frame at step n (0 <= n <= head) as the run first had it; `seeked` is true.
+
+        Restores the nearest checkpoint at or before n and replays the steps (and logged
+        settings changes) after it. The loss history up to the head is kept: stepping on from
+        n is what drops the old future (a new branch).
+        """
+        self.check_seek(n)
+        self._replay(n)
+        return self._seek_frame()
+
+    def replay_steps(self, n: int) -> int:
+        """Steps a seek to n replays (from the nearest checkpoint): its cost, in steps."""
+        return n - self.timeline.nearest(n).step
+
+    def replayed(self, n: int) -> Checkpoint:
+        """Replay to step n and capture the state: run it on a clone() in a worker thread."""
+        self.check_seek(n)
+        self._replay(n)
+        return self._capture()
+
+    def adopt(self, ck: Checkpoint) -> dict[str, Any]:
+        """Take a state replayed elsewhere (replayed()) as this run's; the seek frame."""
+        self.check_seek(ck.step)
+        with np.errstate(all="ignore"):
+            self._restore(ck)
+        return self._seek_frame()
+
+    def _seek_frame(self) -> dict[str, Any]:
+        return {**self.frame(since=-1), "seeked": True}
+
+    def _replay(self, n: int) -> None:
+        """Restore the nearest checkpoint at or before n, then replay steps and settings to n."""
+        ck = self.timeline.nearest(n)
+        kept = self.history, self.test_history
+        # Replayed steps record into scratch: the history already holds their losses.
+        self.history, self.test_history = array("d"), array("d")
+        try:
+            with np.errstate(all="ignore"):
+                self._restore(ck)
+                for step, p in self.timeline.log[ck.log_len :]:
+                    if step > n:
+                        break
+                    self._replay_steps(step - self.step_count)
+                    self._apply_patch(p)
+                self._replay_steps(n - self.step_count)
+                # Loss, test loss and the divergence flag at n, as the run computed them.
+                self._evaluate(record=False, new_batch=False)
+        finally:
+            self.history, self.test_history = kept
+
+    def _replay_steps(self, n: int) -> None:
+        """n steps computing only what the next step needs: the batch's gradients.
+
+        The same operations on the same buffers as advance(), so the weights, optimizer state
+        and batch order are bit for bit the run's; the losses on the way (already in the
+        history) are skipped, which makes a replay several times cheaper than the steps were.
+        """
+        net, grads = self.net, self.grads
+        theta, g, update = net.theta, grads.flat, self.optimizer.update
+        forward, backward = net.forward, net.backward
+        batch = self._batch_cache
+        if batch is None:
+            cache, Y = self._train_cache, self.dataset.Y
+            for _ in range(n):
+                update(theta, g)
+                backward(forward(None, cache), Y, grads)
+        else:
+            X, Y_all = self.dataset.X, self.dataset.Y
+            for _ in range(n):
+                update(theta, g)
+                idx = self._next_batch()
+                assert idx is not None
+                self._idx = idx
+                np.take(X, idx, axis=1, out=batch.A[0])
+                backward(forward(None, batch), Y_all[:, idx], grads)
+        self.step_count += n
+
+    def check_seek(self, n: int) -> None:
+        """InvalidError with a clear message unless 0 <= n <= head."""
+        head = self.timeline.head
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= head:
+            raise InvalidError(
+                f"step: {n!r} is outside this run; seek to a step from 0 to the head, {head}"
+            )
+
+    def _branch(self) -> None:
+        """About to change the run at a step before the head: drop the old future."""
+        n = self.step_count
+        if n >= self.timeline.head:
+            return
+        self.timeline.truncate(n)
+        if n >= self.history_start:
+            del self.history[n - self.history_start + 1 :]
+            if self.test_history:
+                del self.test_history[n - self.history_start + 1 :]
+        else:
+            # Back into the thinned archive: the dense history restarts at this very step.
+            self.archive = [p for p in self.archive if p[0] < n]
+            self.history_start = n
+            self.history = array("d", [self.loss])
+            test = self.test_loss if self.test_history else None
+            self.test_history = array("d", [] if test is None else [test])
+
+    # ---- explanations -----------------------------------------------------------------------
+
+    def chain(self, kind: str, layer: int, i: int | None, j: int) -> dict[str, Any]:
+        """The chain rule for one weight or bias, on the batch the next step uses."""
+        self.check_parameter(kind, layer, i, j)
+        # A diverged run's products overflow: that is reported (as null), not warned about.
+        with np.errstate(all="ignore"):
+            return chain.breakdown(
+                self.net, self._cache, self._Y, self.grads, kind, layer, i, j,
+                self.optimizer.learning_rate, self._next_theta(),
+            )  # fmt: skip
+
+    def check_parameter(self, kind: str, layer: int, i: int | None, j: int) -> None:
+        """InvalidError unless (kind, layer, i, j) names a weight or bias of this network."""
+        L = self.net.n_layers
+        if not 0 <= layer < L:
+            raise InvalidError(f"layer must be between 0 and {L - 1}")
+        n_in, n_out = self.net.W[layer].shape
+        if kind == "weight":
+            if i is None or not 0 <= i < n_in:
+                raise InvalidError(f"i must be between 0 and {n_in - 1} for layer {layer}")
+        elif kind != "bias":
+            raise InvalidError("kind must be 'weight' or 'bias'")
+        if not 0 <= j < n_out:
+            raise InvalidError(f"j must be between 0 and {n_out - 1} for layer {layer}")
+
+    def _next_theta(self) -> Array:
+        """The parameters after the next step: the optimizer's real update, previewed."""
+        return self.optimizer.preview(self.net.theta, self.grads.flat)
+
+    def batch(self) -> list[int]:
+        """Sample indices the next step trains on (drawn already: looking does not advance)."""
+        if self._idx is None:
+            return list(range(self.n_train))
+        return [int(i) for i in self._idx]
+
+    def trace(self) -> dict[str, Any]:
+        """The next step phase by phase (forward, error, backward, update), JSON-ready."""
+        with np.errstate(all="ignore"):
+            t = tracing.trace(
+                self.net, self._cache, self._Y, self.grads, self.optimizer,
+                np.asarray(self.batch()), self.step_count,
+            )  # fmt: skip
+            return {**_plain(t), "head": self.timeline.head}
+
+    def slice(self, kind: str, layer: int, i: int | None, j: int) -> dict[str, Any]:
+        """E against one parameter around its value, on the next step's batch (InvalidError)."""
+        self.check_parameter(kind, layer, i, j)
+        with np.errstate(all="ignore"):
+            view = tracing.slice_view(
+                self.net, self._cache.A[0].copy(), self._Y, self.grads, self.optimizer,
+                kind, layer, i, j,
+            )  # fmt: skip
+            return {**_plain(view), "step": self.step_count}
+
+    def matrix(self) -> list[dict[str, Any]]:
+        """dE/dW = A . delta^T per layer with shapes."""
+        with np.errstate(all="ignore"):
+            return chain.matrix_form(self.net, self._cache, self.grads)
+
+    def gradcheck(self) -> dict[str, Any]:
+        """Analytic vs central-difference gradients on the next step's batch."""
+        with np.errstate(all="ignore"):
+            return gradcheck.check(self.net, self._cache.A[0].copy(), self._Y)
+
+    def export(self) -> dict[str, Any]:
+        """Config, loss history and weights, for download (up to this step, not the head)."""
+        end = max(self.step_count - self.history_start + 1, 0)
+        return {
+            "config": self.config.model_dump(mode="json"),
+            "step": self.step_count,
+            "diverged": self.diverged,
+            "history": {
+                # Steps before history_start are thinned (every archive_stride-th step).
+                "steps": [p[0] for p in self.archive]
+                + list(range(self.history_start, self.step_count + 1)),
+                "loss": [_clean(p[1]) for p in self.archive]
+                + [_clean(v) for v in self.history[:end]],
+                "test_loss": (
+                    [None if p[2] is None else _clean(p[2]) for p in self.archive]
+                    + [_clean(v) for v in self.test_history[:end]]
+                )
+                if self.test_history
+                else None,
+            },
+            "weights": [_nested(W) for W in self.net.W],
+            "biases": [_nested(b) for b in self.net.b],
+        }
+
+    def data(self) -> dict[str, Any]:
+        """The data set for the page, rows as samples."""
+        d, c = self.dataset, self.config
+        return {
+            "name": d.name,
+            "kind": d.kind,
+            "feature_names": d.feature_names,
+            "target_names": d.target_names,
+            "x": d.X.T.tolist(),
+            "y": d.Y.T.tolist(),
+            "x_test": d.X_test.T.tolist(),
+            "y_test": d.Y_test.T.tolist(),
+            "layers": c.layers,
+            "activation": c.activation,
+            "output_activation": c.output_activation,
+            "loss": c.loss,
+            "bias": c.bias,
+            "target_scale": d.target_scale,
+            "targets_scaled": d.targets_scaled,
+            "input_scale": d.input_scale,
+        }
+
+    def clone(self) -> TrainingSession:
+        """An independent copy at the same state (a fork), with its own copy of the timeline."""
+        timeline, self.timeline = self.timeline, Timeline()
+        try:
+            new = copy.deepcopy(self)
+        finally:
+            self.timeline = timeline
+        new.timeline = timeline.copy()  # checkpoints are immutable: shared, not copied
+        # Buffers are views of the network's theta: rebuild them on the copy's own theta.
+        new._buffers()
+        with np.errstate(all="ignore"):
+            new._evaluate(record=False, new_batch=False)
+        return new
+
+
+__all__ = ["Cache", "TrainingSession"]
+
+
+def new_session(config: SessionConfigIn, settings: Settings) -> TrainingSession:
+    """Resolve a client's config, check the server's limits, build the session (InvalidError)."""
+    resolved = resolve(config)
+    check_config_limits(resolved, settings)
+    session = TrainingSession(resolved, max_samples=settings.max_samples)
+    # The data set fixes the input and output widths: check them as well.
+    check_config_limits(session.config, settings)
+    return session

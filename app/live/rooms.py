@@ -1,0 +1,370 @@
+"""Workshop rooms: one presenter drives a training run, a room of participants follows it live.
+
+A room is "one runner, many slots" (docs/streaming.md): its Runner is the only training loop,
+every connection (presenter or participant) reads its own latest-frame Slot, so a slow viewer
+never delays the others. The presenter proves itself with a token that only the room's creator
+received; the room keeps nothing but its SHA-256 digest and compares digests in constant time.
+No web imports here: app/web/api/rooms.py and app/web/ws/rooms.py translate to HTTP and WebSockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from app.domain.codec import encode
+from app.domain.errors import ForbiddenError, FullError, InvalidError
+from app.domain.session import TrainingSession
+from app.live.stream import Runner, Slot
+
+log = logging.getLogger(__name__)
+
+# Easy to read aloud and to type: no 0/O, 1/I/L look-alikes.
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 6
+MAX_SELECTION_BYTES = 2048  # a selection goes to every participant: keep it small
+COUNT_SECONDS = 0.25  # head-count messages at most this often, however fast people come and go
+
+NOT_PRESENTER = "only the presenter drives this room: fork it to experiment on a copy of your own"
+WRONG_TOKEN = "wrong presenter token: this connection stays a participant"
+
+
+class RoomsFullError(FullError):
+    """The server holds as many rooms as it allows."""
+
+
+def new_code() -> str:
+    """A fresh random room code, e.g. `K7RM3Q`."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalize_code(text: str) -> str:
+    """Codes as people type them: any case, spaces or dashes between groups."""
+    return "".join(text.split()).replace("-", "").upper()
+
+
+def token_digest(token: str) -> bytes:
+    """What a room keeps of its presenter token."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+@dataclass(eq=False)
+class Member:
+    """One WebSocket connection in a room."""
+
+    slot: Slot
+    presenter: bool = False
+
+
+class Room:
+    """A shared training run: a runner, the presenter's selection, the connections watching."""
+
+    def __init__(
+        self,
+        code: str,
+        token: str,
+        session: TrainingSession,
+        *,
+        max_participants: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.code = code
+        self.session = session
+        self.runner = Runner(session)
+        self.max_participants = max_participants
+        self.members: set[Member] = set()
+        self.selection: dict[str, Any] | None = None
+        self._digest = token_digest(token)
+        self._selection_text: str | None = None
+        self._phase_text: str | None = None  # the presenter's phase message, for late joiners
+        self._clock = clock
+        self.last_used = clock()
+        self.closed = False
+        self._count_task: asyncio.Task[None] | None = None
+        self._counted: tuple[int, bool] | None = None  # the head count last broadcast
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ---- who is here ---------------------------------------------------------------------
+
+    @property
+    def participants(self) -> int:
+        """Connections that are not the presenter's (yet)."""
+        return sum(1 for m in self.members if not m.presenter)
+
+    @property
+    def presenter_connected(self) -> bool:
+        """At least one presenter connection is open."""
+        return any(m.presenter for m in self.members)
+
+    @property
+    def full(self) -> bool:
+        """No seat for one more participant (the presenter always gets in)."""
+        return self.participants >= self.max_participants
+
+    @property
+    def busy(self) -> bool:
+        """Someone is connected or the run plays: never reap."""
+        return bool(self.members) or self.runner.playing
+
+    def full_message(self) -> str:
+        """What a participant turned away reads."""
+        return (
+            f"this room is full: it seats at most {self.max_participants} participants; "
+            "ask the presenter, or try again later"
+        )
+
+    def info(self) -> dict[str, Any]:
+        """The public state of the room (never the token)."""
+        return {
+            "code": self.code,
+            "participants": self.participants,
+            "presenter": self.presenter_connected,
+            "step": self.session.step_count,
+            "playing": self.runner.playing,
+        }
+
+    def touch(self) -> None:
+        """Mark as used now (the idle reaper counts from here)."""
+        self.last_used = self._clock()
+
+    def check_token(self, token: str) -> bool:
+        """Constant-time comparison of digests: timing says nothing about the token."""
+        return hmac.compare_digest(token_digest(token), self._digest)
+
+    # ---- connections ---------------------------------------------------------------------
+
+    def join(self, *, presenter: bool = False) -> Member:
+        """A new connection: the whole curve first, then the presenter's selection, head count."""
+        member = Member(self.runner.attach(), presenter)
+        self.members.add(member)
+        if self._selection_text is not None:
+            member.slot.notify("select", self._selection_text)
+        if self._phase_text is not None:
+            member.slot.notify("phase", self._phase_text)
+        if presenter:
+            member.slot.notify("welcome", _WELCOME)
+        member.slot.notify("room", self._count_text())
+        self.touch()
+        self._count_changed()
+        return member
+
+    def leave(self, member: Member) -> None:
+        """A connection closed. Synchronous: it also runs while the connection is cancelled."""
+        self.members.discard(member)
+        self.runner.detach(member.slot)
+        self.touch()
+        if member.presenter and not self.presenter_connected and self.runner.playing:
+            # Nobody left to press pause: stop now, then tell the room with a frame. Not
+            # runner.pause(): a presenter back by then may have pressed play again.
+            self.runner.stop()
+            self._spawn(self.runner.patch(_unchanged))
+        elif not self.members:
+            self.runner.stop()
+        self._count_changed()
+
+    # ---- messages ------------------------------------------------------------------------
+
+    def hello(self, member: Member, token: str) -> None:
+        """Make this connection the presenter's if the token is right; ForbiddenError if not."""
+        if not self.check_token(token):
+            raise ForbiddenError(WRONG_TOKEN)
+        if not member.presenter:
+            member.presenter = True
+            self._count_changed()
+        member.slot.notify("welcome", _WELCOME)
+
+    def require_presenter(self, member: Member) -> None:
+        """ForbiddenError unless this connection may drive the room."""
+        if not member.presenter:
+            raise ForbiddenError(NOT_PRESENTER)
+
+    def select(self, member: Member, selection: dict[str, Any]) -> None:
+        """The presenter's selection, to every other connection now and to late joiners."""
+        self.require_presenter(member)
+        text = encode({"type": "select", "selection": selection})
+        if len(text) > MAX_SELECTION_BYTES:
+            raise InvalidError(
+                f"selection: {len(text)} bytes is over the limit of {MAX_SELECTION_BYTES}"
+            )
+        self.selection = selection
+        self._selection_text = text
+        for other in self.members:
+            if other is not member:  # the sender knows; echoing could fight its own UI
+                other.slot.notify("select", text)
+
+    def phase(self, member: Member, index: int) -> None:
+        """The presenter's phase of the step (-1: none), to every other member and late joiners."""
+        self.require_presenter(member)
+        text = encode({"type": "phase", "index": index, "step": self.session.step_count})
+        self._phase_text = text
+        for other in self.members:
+            if other is not member:  # as select: the sender's own page already shows it
+                other.slot.notify("phase", text)
+
+    def fork(self) -> TrainingSession:
+        """An independent copy of the run at this moment; the room does not move."""
+        # On the event loop, never in a thread: the play loop mutates the session between
+        # awaits, so here, between two of its chunks, the session is consistent.
+        return self.session.clone()
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop playing, disconnect everyone, cancel the room's own tasks."""
+        self.closed = True
+        tasks = [t for t in (self._count_task, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        await self.runner.close()
+        self.members.clear()
+
+    def _count_text(self) -> str:
+        """The head-count message."""
+        return encode(
+            {
+                "type": "room",
+                "participants": self.participants,
+                "presenter": self.presenter_connected,
+            }
+        )
+
+    def _count_changed(self) -> None:
+        """Broadcast the head count soon, at most once per COUNT_SECONDS (trailing edge)."""
+        if self._count_task is None:
+            self._count_task = self._spawn(self._send_count())
+
+    async def _send_count(self) -> None:
+        """After a short pause, the newest head count to everyone, if it changed."""
+        try:
+            await asyncio.sleep(COUNT_SECONDS)
+        finally:
+            self._count_task = None
+        counted = (self.participants, self.presenter_connected)
+        if counted == self._counted:
+            return
+        self._counted = counted
+        text = self._count_text()
+        for member in self.members:
+            member.slot.notify("room", text)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
+        """A background task the room owns (cancelled on close); none once closed."""
+        if self.closed:
+            coro.close()
+            return None
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        """Forget a finished task; a failure is a bug worth a log line."""
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("room task failed", exc_info=exc)
+
+
+_WELCOME = encode({"type": "welcome", "role": "presenter"})
+
+
+def _unchanged(_: TrainingSession) -> None:
+    """A patch that changes nothing: Runner.patch then just publishes the current frame."""
+
+
+class RoomRegistry:
+    """Rooms by code; a room with nobody connected is dropped after `idle_seconds`."""
+
+    def __init__(
+        self,
+        max_rooms: int,
+        max_participants: int,
+        idle_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_rooms = max_rooms
+        self.max_participants = max_participants
+        self.idle_seconds = idle_seconds
+        self._clock = clock
+        self._rooms: dict[str, Room] = {}
+
+    def __len__(self) -> int:
+        """Rooms open."""
+        return len(self._rooms)
+
+    def codes(self) -> list[str]:
+        """The codes of every open room, oldest first."""
+        return list(self._rooms)
+
+    @property
+    def full(self) -> bool:
+        """No room for one more room."""
+        return len(self._rooms) >= self.max_rooms
+
+    def full_message(self) -> str:
+        """What a client told 429 reads."""
+        return (
+            f"too many workshop rooms: this server holds at most {self.max_rooms}; try again later"
+        )
+
+    def create(self, session: TrainingSession) -> tuple[Room, str]:
+        """A new room around a session; returns it with its presenter token (shown once)."""
+        if self.full:
+            raise RoomsFullError(self.full_message())
+        code = new_code()
+        while code in self._rooms:  # 31^6 codes and a few dozen rooms: rare, cheap to be sure
+            code = new_code()
+        token = secrets.token_urlsafe(32)
+        room = Room(code, token, session, max_participants=self.max_participants, clock=self._clock)
+        self._rooms[code] = room
+        return room, token
+
+    def get(self, code: str) -> Room | None:
+        """The room with this code (any case, spaces or dashes), or None."""
+        return self._rooms.get(normalize_code(code))
+
+    async def remove(self, code: str) -> bool:
+        """Close and forget a room; False if unknown."""
+        room = self._rooms.pop(normalize_code(code), None)
+        if room is None:
+            return False
+        await room.close()
+        return True
+
+    def idle_codes(self) -> list[str]:
+        """Rooms nobody has used for longer than idle_seconds, with nobody connected."""
+        limit = self._clock() - self.idle_seconds
+        return [c for c, r in self._rooms.items() if r.last_used < limit and not r.busy]
+
+    async def reap(self) -> int:
+        """Drop idle rooms now; returns how many."""
+        codes = self.idle_codes()
+        for code in codes:
+            await self.remove(code)
+        if codes:
+            log.info("dropped %d idle room(s)", len(codes))
+        return len(codes)
+
+    async def run_reaper(self, interval: float) -> None:
+        """Background task (started in the app's lifespan): reap every `interval` seconds."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.reap()
+
+    async def close(self) -> None:
+        """Drop everything (shutdown)."""
+        for code in list(self._rooms):
+            await self.remove(code)
+
+
+def reaper_interval(idle_seconds: float) -> float:
+    """Check often enough to honour the idle time, never in a busy loop."""
+    return max(0.05, min(60.0, idle_seconds / 4))

@@ -1,0 +1,465 @@
+"""Streaming engine: a Runner owns one session's play loop; every viewer reads a latest-frame Slot.
+
+A single-user WebSocket is "one runner, one slot"; a workshop room is "one runner, many slots".
+The runner publishes a frame after every change (a step, a play tick, reset, patch, pause); each
+slot keeps only the newest unsent frame, merging the loss curve of frames it replaces so that a
+viewer's `losses` stay complete however slowly it reads. Training never waits for a viewer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from app.domain.codec import encode
+from app.domain.errors import InvalidError
+from app.domain.limits import step_work
+
+if TYPE_CHECKING:
+    from app.domain.session import TrainingSession
+
+log = logging.getLogger(__name__)
+
+Frame = dict[str, Any]
+
+MAX_LOSSES = 20_000  # as the session: a frame never carries more than the newest 20,000 losses
+CHUNK_SECONDS = 0.015  # longest stretch of stepping between two yields to the event loop
+MAX_CHUNK = 1_000_000
+INLINE_SEEK_WORK = 5_000_000  # multiply-adds a seek may replay on the event loop (a few ms)
+
+
+def merge_frames(older: Frame, newer: Frame) -> Frame:
+    """`newer` with the losses of `older` it does not cover prepended: nothing unsent is lost."""
+    old_losses: list[Any] = older.get("losses") or []
+    new_losses: list[Any] = newer.get("losses") or []
+    old_first = older.get("first_step")
+    new_first = newer.get("first_step")
+    if not old_losses or old_first is None:
+        return newer
+    if not new_losses or new_first is None:
+        if newer["step"] != older["step"]:
+            return newer  # the run moved (a reset) without a curve: the old losses are void
+        new_first = older["step"] + 1  # a patch or pause frame: keep the unsent curve
+    old_end = old_first + len(old_losses) - 1
+    if new_first <= old_first or new_first > old_end + 1:
+        return newer  # newer covers everything (reset, full snapshot), or a gap we cannot fill
+    keep = new_first - old_first
+    losses = old_losses[:keep] + new_losses
+    test_losses = _merge_parallel(older, newer, keep)
+    first = old_first
+    if len(losses) > MAX_LOSSES:
+        cut = len(losses) - MAX_LOSSES
+        losses = losses[cut:]
+        test_losses = test_losses[cut:] if test_losses is not None else None
+        first += cut
+    merged = {**newer, "losses": losses, "test_losses": test_losses, "first_step": first}
+    if older.get("seeked"):
+        merged["seeked"] = True  # a seek happened since this viewer's last frame: keep saying so
+    return merged
+
+
+def _merge_parallel(older: Frame, newer: Frame, keep: int) -> list[Any] | None:
+    """`test_losses` follow `losses` index for index, or are null when there is no test split."""
+    old_tests = older.get("test_losses")
+    new_tests = newer.get("test_losses")
+    if old_tests is None or new_tests is None:
+        return None
+    return list(old_tests[:keep]) + list(new_tests)
+
+
+class StepError(InvalidError):
+    """The session raised while stepping; a ValueError, so it is answered, not crashed on."""
+
+
+class Tick:
+    """A published frame and, once asked for, its JSON text: shared by all slots it reaches."""
+
+    __slots__ = ("_text", "frame")
+
+    def __init__(self, frame: Frame) -> None:
+        self.frame = frame
+        self._text: str | None = None
+
+    def text(self) -> str:
+        """Encode at most once, however many viewers send it."""
+        if self._text is None:
+            self._text = encode(self.frame)
+        return self._text
+
+
+class Slot:
+    """One viewer's outbox: the newest frame (merged) plus a few error messages."""
+
+    def __init__(self, max_errors: int = 16) -> None:
+        self._tick: Tick | None = None
+        # Bounded: a client flooding bad messages without reading cannot grow memory.
+        self._errors: deque[str] = deque(maxlen=max_errors)
+        # Side messages (a room's selection, its head count) by kind: the newest of each wins,
+        # so a slow viewer holds at most one of each however often they change.
+        self._notices: dict[str, str] = {}
+        self._event = asyncio.Event()
+        self.closed = False
+        self.sent_step: int | None = None  # step of the newest frame handed to the sender
+
+    @property
+    def pending(self) -> Frame | None:
+        """The frame waiting to be sent, if any."""
+        return self._tick.frame if self._tick is not None else None
+
+    def offer(self, tick: Tick, merged: dict[Tick, Tick] | None = None) -> None:
+        """Replace the unsent frame by a newer one, keeping the unsent part of the curve.
+
+        `merged` is shared by the slots of one broadcast: slots behind by the same frames hold
+        the same unsent Tick, so they share one merge and one encoding, not one per viewer.
+        """
+        if self.closed:
+            return
+        if self._tick is None:
+            self._tick = tick
+        else:
+            older = self._tick
+            newer = merged.get(older) if merged is not None else None
+            if newer is None:
+                newer = Tick(merge_frames(older.frame, tick.frame))
+                if merged is not None:
+                    merged[older] = newer
+            self._tick = newer
+        self._event.set()
+
+    def error(self, message: str) -> None:
+        """Queue an error message for this viewer only."""
+        if not self.closed:
+            self._errors.append(encode({"type": "error", "message": message}))
+            self._event.set()
+
+    def notify(self, kind: str, text: str) -> None:
+        """Queue a side message (JSON text), replacing any unsent one of the same kind."""
+        if not self.closed:
+            self._notices[kind] = text
+            self._event.set()
+
+    def close(self) -> None:
+        """Wake the sender so it stops."""
+        self.closed = True
+        self._event.set()
+
+    async def next(self) -> list[str]:
+        """Wait for something to send: the newest frame, side messages, errors; [] once closed."""
+        while True:
+            await self._event.wait()
+            self._event.clear()
+            if self.closed:
+                return []
+            out: list[str] = []
+            if self._tick is not None:
+                out.append(self._tick.text())
+                self.sent_step = self._tick.frame.get("step")
+                self._tick = None
+            out.extend(self._notices.values())
+            self._notices.clear()
+            out.extend(self._errors)
+            self._errors.clear()
+            if out:
+                return out
+
+
+async def pump(
+    slot: Slot, send_text: Callable[[str], Awaitable[None]], timeout: float | None = None
+) -> None:
+    """A connection's sender task: send whatever is newest until the slot closes.
+
+    With `timeout`, a message the client takes no part of for that long raises TimeoutError
+    (a viewer that stopped reading). A watchdog checks the send in progress, rather than a timer
+    per message: a room pays the deadline once per `timeout`, not at every frame of every viewer.
+    """
+    if timeout is None:
+        while batch := await slot.next():
+            for text in batch:
+                await send_text(text)
+        return
+    loop = asyncio.get_running_loop()
+    started = 0.0  # loop time at which the send in progress began; 0.0 when none is
+
+    async def run() -> None:
+        nonlocal started
+        while batch := await slot.next():
+            for text in batch:
+                started = loop.time()
+                await send_text(text)
+                started = 0.0
+
+    task = asyncio.create_task(run())
+    try:
+        while not task.done():
+            since = started
+            left = timeout if not since else since + timeout - loop.time()
+            if since and left <= 0:
+                raise TimeoutError(f"a message took over {timeout:g} s to send")
+            await asyncio.wait({task}, timeout=left)
+        task.result()  # the sender's own end: closed slot, or the client gone
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+
+
+class Runner:
+    """Owns a session's mutations and play loop and publishes each new frame to every slot."""
+
+    def __init__(
+        self,
+        session: TrainingSession,
+        *,
+        chunk_seconds: float = CHUNK_SECONDS,
+        chunk: int | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """`chunk` fixes the steps per stretch (no tuning); `clock` replaces the real one."""
+        self.session = session
+        self.steps_per_frame = 1
+        self.fps = 30.0
+        self._slots: set[Slot] = set()
+        self._lock = asyncio.Lock()
+        self._published = session.step_count  # `since` of the next published frame
+        self._play_task: asyncio.Task[None] | None = None
+        self._chunk = chunk or 1  # steps per uninterrupted stretch, tuned to chunk_seconds
+        self._tuned = chunk is None
+        self._chunk_seconds = chunk_seconds
+        self._clock = clock or Clock()
+
+    # ---- viewers -------------------------------------------------------------------------
+
+    @property
+    def playing(self) -> bool:
+        """Whether the play loop runs."""
+        return self._play_task is not None
+
+    @property
+    def watchers(self) -> int:
+        """Slots attached."""
+        return len(self._slots)
+
+    @property
+    def busy(self) -> bool:
+        """Someone watches or the loop plays: the session is in use."""
+        return self.playing or bool(self._slots)
+
+    def attach(self, max_errors: int = 16) -> Slot:
+        """A new viewer's slot, primed with the whole loss curve (`first_step` 0)."""
+        slot = Slot(max_errors)
+        slot.offer(Tick(self.full_frame()))
+        self._slots.add(slot)
+        return slot
+
+    def detach(self, slot: Slot) -> None:
+        """Forget a viewer and stop its sender."""
+        self._slots.discard(slot)
+        slot.close()
+
+    def full_frame(self) -> Frame:
+        """The current frame with the whole loss curve from step 0 (`since=-1`: step 0 included)."""
+        return self.session.frame(since=-1, playing=self.playing)
+
+    def snapshot(self) -> Frame:
+        """The current frame with just this step's loss (GET)."""
+        return self.session.frame(since=None, playing=self.playing)
+
+    # ---- driving -------------------------------------------------------------------------
+
+    async def step(self, count: int) -> Frame:
+        """Run `count` steps (fewer if the run diverges) and publish; the frame holds them all."""
+        async with self._lock:
+            before = self.session.step_count
+            published_before = self._published
+            try:
+                await self._advance(count)
+            except StepError:
+                self._publish_quietly()  # viewers see the steps that did run
+                raise
+            frame = self._publish()
+            if published_before == before:
+                return frame
+            return self.session.frame(since=before, playing=self.playing)
+
+    async def reset(self) -> Frame:
+        """Back to step 0 with the same seed; playing goes on if it was on."""
+        async with self._lock:
+            frame = self.session.reset()
+            frame["playing"] = self.playing
+            self._published = self.session.step_count
+            self._broadcast(frame)
+            return frame
+
+    async def seek(self, step: int) -> Frame:
+        """Go to `step` (0..head, else ValueError); playing stops; every viewer gets the frame."""
+        self.session.check_seek(step)
+        await self._stop()
+        async with self._lock:
+            session = self.session
+            if session.replay_steps(step) * step_work(session) <= INLINE_SEEK_WORK:
+                frame = session.seek(step)
+            else:
+                # A long replay (a big network, sparse checkpoints) runs on a copy in a thread,
+                # so the event loop and everyone else's sessions go on; the run is locked.
+                # The copy is made here, on the loop: cloning reads the whole session.
+                checkpoint = await asyncio.to_thread(session.clone().replayed, step)
+                frame = session.adopt(checkpoint)
+            self._published = self.session.step_count
+            self._broadcast(frame)
+            return frame
+
+    async def patch(self, apply: Callable[[TrainingSession], object]) -> Frame:
+        """Change the session between two steps (optimizer, batch size, ...) and publish."""
+        async with self._lock:
+            apply(self.session)
+            return self._publish()
+
+    async def play(self, steps_per_frame: int, fps: float) -> bool:
+        """Start (or retune) the play loop; False, with a frame published, if the run diverged."""
+        self.steps_per_frame = steps_per_frame
+        self.fps = fps
+        if self.session.diverged:
+            async with self._lock:
+                self._publish()
+            return False
+        if self._play_task is None:
+            self._play_task = asyncio.create_task(self._play_loop())
+            self._play_task.add_done_callback(_log_failure)
+        return True
+
+    async def pause(self) -> Frame:
+        """Stop the play loop and publish a frame with `playing` false."""
+        await self._stop()
+        async with self._lock:
+            return self._publish()
+
+    def stop(self) -> None:
+        """Stop playing now, without a frame (nobody to tell): safe in a cancelled context."""
+        task, self._play_task = self._play_task, None
+        if task is not None:
+            task.cancel()
+
+    async def close(self) -> None:
+        """Stop playing and disconnect every viewer."""
+        await self._stop()
+        for slot in list(self._slots):
+            self.detach(slot)
+
+    # ---- internals -----------------------------------------------------------------------
+
+    async def _stop(self) -> None:
+        """Cancel the play loop and wait for it to end (it ends between two chunks)."""
+        task, self._play_task = self._play_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.wait([task])
+
+    async def _play_loop(self) -> None:
+        """A frame every 1/fps seconds against a monotonic deadline, not 1/fps plus the work."""
+        clock = self._clock
+        deadline = clock.now()
+        try:
+            while True:
+                async with self._lock:
+                    try:
+                        await self._advance(self.steps_per_frame)
+                    except StepError as exc:
+                        # Stop rather than fail the same way 30 times a second; tell every viewer.
+                        self._play_task = None
+                        self._publish_quietly()
+                        for slot in self._slots:
+                            slot.error(str(exc))
+                        return
+                    if self.session.diverged:
+                        self._play_task = None  # so the last frame says playing: false
+                        self._publish()
+                        return
+                    self._publish()
+                deadline += 1.0 / self.fps
+                now = clock.now()
+                if deadline < now:
+                    deadline = now  # behind schedule: full speed, never a burst to catch up
+                await clock.sleep(deadline - now)
+        finally:
+            if self._play_task is asyncio.current_task():
+                self._play_task = None  # a crash must not leave "playing" on forever
+
+    async def _advance(self, count: int) -> int:
+        """Run up to `count` steps in chunks of about chunk_seconds, yielding in between."""
+        done = 0
+        while done < count:
+            chunk = min(count - done, self._chunk)
+            started = self._clock.work()
+            try:
+                ran = self.session.advance(chunk)
+            except Exception as exc:
+                # A bug or a numeric failure in the engine: the session (and the connection)
+                # stay usable; the log gets the traceback, the client a short message.
+                log.exception("training step failed at step %d", self.session.step_count)
+                raise StepError(
+                    f"the training step failed inside the engine ({type(exc).__name__}); "
+                    f"the session is kept at step {self.session.step_count}: step again, "
+                    "reset, or change the settings"
+                ) from exc
+            elapsed = self._clock.work() - started
+            done += ran
+            if ran < chunk:
+                break  # diverged: the session stopped early
+            if self._tuned:
+                self._chunk = next_chunk(self._chunk, ran, elapsed, self._chunk_seconds)
+            if done < count:
+                await self._clock.sleep(0)
+        return done
+
+    def _publish_quietly(self) -> None:
+        """Publish after a failure; a session too broken to build a frame is only logged."""
+        try:
+            self._publish()
+        except Exception:
+            log.exception("cannot build a frame after a failed step")
+
+    def _publish(self) -> Frame:
+        """Build the frame of the steps since the last one published and hand it to all slots."""
+        frame = self.session.frame(since=self._published, playing=self.playing)
+        self._published = self.session.step_count
+        self._broadcast(frame)
+        return frame
+
+    def _broadcast(self, frame: Frame) -> None:
+        """One Tick for all: one encoding for the viewers that are up to date, one per backlog."""
+        tick = Tick(frame)
+        merged: dict[Tick, Tick] = {}
+        for slot in self._slots:
+            slot.offer(tick, merged)
+
+
+def next_chunk(chunk: int, ran: int, elapsed: float, target: float) -> int:
+    """The next chunk size from the last one's speed: about `target` seconds, growing at most 4x."""
+    ideal = chunk * 4 if elapsed <= 0 else int(target * ran / elapsed)
+    return max(1, min(ideal, chunk * 4, MAX_CHUNK))
+
+
+class Clock:
+    """Time and sleeping for the play loop; tests pass a fake one, so no test waits on the wall."""
+
+    def now(self) -> float:
+        """Seconds on a monotonic clock."""
+        return time.monotonic()
+
+    def work(self) -> float:
+        """A fine clock to time a chunk of steps with."""
+        return time.perf_counter()
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` (0: just yield to the event loop)."""
+        await asyncio.sleep(seconds)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A play loop that crashed is a bug: say so in the log rather than dying silently."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("play loop failed", exc_info=exc)

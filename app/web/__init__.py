@@ -1,0 +1,1 @@
+"""FastAPI: middleware, REST routers, WebSocket endpoints, pages, static files. Only translates."""

@@ -1,0 +1,177 @@
+"""REST routes for workshop rooms: create, look up, fork, and read the room's panels' data."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any
+
+import segno
+from fastapi import APIRouter, Body, Depends, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from app.domain.errors import FullError, NotFoundError
+from app.domain.protocol import SessionConfigIn, Strict
+from app.domain.session import new_session
+from app.live.rooms import Room
+from app.web.api.sessions import ChainDep
+from app.web.deps import RoomsDep, SettingsDep, StoreDep, join_url
+from app.web.responses import json_response
+from app.web.schemas import ErrorOut, FrameOut, SessionCreated
+
+router = APIRouter(prefix="/api/rooms", tags=["rooms"])
+
+ROOM_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "unknown room code"},
+    422: {"model": ErrorOut, "description": "invalid input, or a value over a server limit"},
+}
+NO_ROOM = "no workshop room with this code (check the code; rooms end when left idle)"
+
+
+class RoomCreate(Strict):
+    """POST /api/rooms."""
+
+    config: SessionConfigIn = Field(default_factory=SessionConfigIn)
+
+
+class RoomCreated(BaseModel):
+    """The new room; `presenter_token` is shown only here, keep it secret."""
+
+    code: str = Field(description="short code participants type, e.g. K7RM3Q")
+    presenter_token: str = Field(description="proves a connection is the presenter's")
+    frame: FrameOut
+
+
+class RoomInfo(BaseModel):
+    """GET /api/rooms/{code}."""
+
+    code: str
+    participants: int = Field(description="connections other than the presenter's")
+    presenter: bool = Field(description="the presenter is connected")
+    step: int
+    playing: bool
+
+
+def get_room(code: str, rooms: RoomsDep) -> Room:
+    """The room named in the path (any case), or 404."""
+    room = rooms.get(code)
+    if room is None:
+        raise NotFoundError(NO_ROOM)
+    return room
+
+
+RoomDep = Annotated[Room, Depends(get_room)]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=RoomCreated,
+    responses={**ROOM_ERRORS, 429: {"description": "the server holds as many rooms as it allows"}},
+)
+async def create_room(
+    body: Annotated[
+        RoomCreate, Body(openapi_examples={"article": {"value": {"config": {"preset": "article"}}}})
+    ],
+    rooms: RoomsDep,
+    settings: SettingsDep,
+) -> Response:
+    """Start a workshop room: the answer holds its code, the presenter's token and a frame."""
+    if rooms.full:  # before building: a full server should not spend CPU on data sets
+        raise FullError(rooms.full_message())
+    session = await run_in_threadpool(new_session, body.config, settings)
+    room, token = rooms.create(session)
+    body_out = {"code": room.code, "presenter_token": token, "frame": room.runner.full_frame()}
+    return json_response(body_out, 201)
+
+
+@router.get("/{code}", response_model=RoomInfo, responses=ROOM_ERRORS)
+async def get_room_info(room: RoomDep) -> dict[str, Any]:
+    """Who is here and where the run is; never the presenter token."""
+    return room.info()
+
+
+@router.post(
+    "/{code}/fork",
+    status_code=201,
+    response_model=SessionCreated,
+    responses={
+        **ROOM_ERRORS,
+        429: {"description": "the server holds as many sessions as it allows"},
+    },
+)
+async def fork_room(room: RoomDep, store: StoreDep) -> Response:
+    """A private session at the room's current state (as POST /api/sessions answers)."""
+    if store.full:
+        raise FullError(store.full_message())
+    entry = store.add(room.fork())
+    body = {
+        "id": entry.id,
+        "config": entry.session.config.model_dump(mode="json"),
+        "frame": entry.runner.full_frame(),
+    }
+    return json_response(body, 201)
+
+
+@router.get("/{code}/config", responses=ROOM_ERRORS)
+async def room_config(room: RoomDep) -> Response:
+    """The room's session config (the optimizer follows the presenter's changes)."""
+    return json_response(room.session.config.model_dump(mode="json"))
+
+
+@router.get("/{code}/data", responses=ROOM_ERRORS)
+async def room_data(room: RoomDep) -> Response:
+    """The data set, for the participants' data panel."""
+    return json_response(room.session.data())
+
+
+@router.get("/{code}/matrix", responses=ROOM_ERRORS)
+async def room_matrix(room: RoomDep) -> Response:
+    """The matrix form of each layer's gradient, at the room's current step."""
+    return json_response(room.session.matrix())
+
+
+@router.get("/{code}/chain", responses=ROOM_ERRORS)
+async def room_chain(room: RoomDep, query: ChainDep) -> Response:
+    """The chain rule for one weight or bias at the room's current step."""
+    return query.answer(room.session)
+
+
+@router.get("/{code}/trace", responses=ROOM_ERRORS)
+async def room_trace(room: RoomDep) -> Response:
+    """The room's next step phase by phase (as the session route)."""
+    return json_response(room.session.trace())
+
+
+@router.get("/{code}/slice", responses=ROOM_ERRORS)
+async def room_slice(room: RoomDep, query: ChainDep) -> Response:
+    """E along one weight or bias at the room's current step (as the session route)."""
+    return await query.answer_slice(room.session)
+
+
+@router.get(
+    "/{code}/qr.svg",
+    responses={**ROOM_ERRORS, 200: {"content": {"image/svg+xml": {}}}},
+)
+async def room_qr(room: RoomDep, request: Request, settings: SettingsDep) -> Response:
+    """The join link as a QR code (SVG), for the presenter's screen."""
+    svg = qr_svg(join_url(request, settings, room.code))
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
+
+
+def qr_svg(url: str) -> str:
+    """An SVG file of a QR code that scales to its box (a viewBox, no fixed size)."""
+    out = io.BytesIO()
+    segno.make(url, error="m").save(
+        out,
+        kind="svg",
+        scale=1,
+        border=2,
+        dark="#1d2430",
+        light="#ffffff",
+        xmldecl=False,
+        omitsize=True,
+        title=url,
+    )
+    return out.getvalue().decode()

@@ -1,0 +1,215 @@
+"""REST routes for training sessions: the web layer only translates, the session does the work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Query
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from app.domain.errors import FullError, InvalidError, NotFoundError
+from app.domain.limits import check_gradcheck, check_patch_limits, check_step_count, step_work
+from app.domain.protocol import SeekRequest, SessionConfigIn, SessionPatch, StepRequest
+from app.domain.session import TrainingSession, new_session
+from app.engine.trace import SLICE_POINTS
+from app.live.sessions import Entry
+from app.live.stream import INLINE_SEEK_WORK
+from app.web.deps import SettingsDep, StoreDep
+from app.web.responses import json_response
+from app.web.schemas import ERRORS, FrameOut, SessionCreated
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+NO_SESSION = "no session with this id (it may have expired)"
+
+
+def get_entry(session_id: str, store: StoreDep) -> Entry:
+    """The session named in the path, or 404."""
+    entry = store.get(session_id)
+    if entry is None:
+        raise NotFoundError(NO_SESSION)
+    return entry
+
+
+EntryDep = Annotated[Entry, Depends(get_entry)]
+
+_CREATE_EXAMPLES: dict[str, Any] = {
+    "article": {"summary": "The article's network", "value": {"preset": "article"}},
+    "xor": {
+        "summary": "XOR with Adam",
+        "value": {
+            "preset": "xor",
+            "layers": [2, 8, 1],
+            "optimizer": {"name": "adam", "learning_rate": 0.03},
+        },
+    },
+    "rows": {
+        "summary": "Your own data as rows",
+        "value": {"layers": [2, 3, 1], "dataset": {"x": [[0, 0], [0, 1]], "y": [0, 1]}},
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SessionCreated,
+    responses={**ERRORS, 429: {"description": "the server holds as many sessions as it allows"}},
+)
+async def create_session(
+    config: Annotated[SessionConfigIn, Body(openapi_examples=_CREATE_EXAMPLES)],
+    store: StoreDep,
+    settings: SettingsDep,
+) -> Response:
+    """Create a session: a preset plus overrides; the answer holds its id and first frame."""
+    if store.full:  # before building: a full server should not spend CPU on data sets
+        raise FullError(store.full_message())
+    # Off the event loop: generating or parsing a data set must not stall other sessions.
+    session = await run_in_threadpool(new_session, config, settings)
+    entry = store.add(session)
+    body = {
+        "id": entry.id,
+        "config": session.config.model_dump(mode="json"),
+        "frame": entry.runner.full_frame(),
+    }
+    return json_response(body, 201)
+
+
+@router.get("/{session_id}", response_model=FrameOut, responses=ERRORS)
+async def get_session(entry: EntryDep) -> Response:
+    """The current frame."""
+    return json_response(entry.runner.snapshot())
+
+
+@router.post("/{session_id}/step", response_model=FrameOut, responses=ERRORS)
+async def step_session(
+    entry: EntryDep,
+    settings: SettingsDep,
+    request: Annotated[StepRequest, Body(openapi_examples={"ten": {"value": {"count": 10}}})],
+) -> Response:
+    """Run `count` steps; the frame's `losses` hold the loss after each of them."""
+    check_step_count(request.count, settings, step_work(entry.session))
+    # StepError (the engine failed; the session is kept) is answered like a limit: 422.
+    return json_response(await entry.runner.step(request.count))
+
+
+@router.post("/{session_id}/reset", response_model=FrameOut, responses=ERRORS)
+async def reset_session(entry: EntryDep) -> Response:
+    """Back to step 0, bit for bit the same start (same seed)."""
+    return json_response(await entry.runner.reset())
+
+
+@router.patch("/{session_id}", response_model=FrameOut, responses=ERRORS)
+async def patch_session(
+    entry: EntryDep,
+    settings: SettingsDep,
+    patch: Annotated[
+        SessionPatch,
+        Body(openapi_examples={"adam": {"value": {"optimizer": {"name": "adam"}, "l2": 0.001}}}),
+    ],
+) -> Response:
+    """Change optimizer, batch size or L2; weights and step are kept."""
+    check_patch_limits(patch, settings)
+    return json_response(await entry.runner.patch(lambda session: session.patch(patch)))
+
+
+@router.delete("/{session_id}", status_code=204, responses=ERRORS)
+async def delete_session(session_id: str, store: StoreDep) -> Response:
+    """Forget a session; its viewers are disconnected."""
+    if not await store.remove(session_id):
+        raise NotFoundError(NO_SESSION)
+    return Response(status_code=204)
+
+
+class ChainQuery:
+    """The parameter a chain-rule request names; sessions and rooms answer it alike."""
+
+    def __init__(
+        self,
+        layer: Annotated[int, Query(ge=0, description="weight layer, 0 = input to first hidden")],
+        j: Annotated[int, Query(ge=0, description="neuron of layer+1")],
+        kind: Annotated[Literal["weight", "bias"], Query()] = "weight",
+        i: Annotated[int | None, Query(ge=0, description="neuron of layer (kind=weight)")] = None,
+    ) -> None:
+        self.layer, self.j, self.kind, self.i = layer, j, kind, i
+
+    def answer(self, session: TrainingSession) -> Response:
+        """The session's breakdown, or a 422 naming what is wrong with the parameter."""
+        return self._call(session.chain)
+
+    async def answer_slice(self, session: TrainingSession) -> Response:
+        """E along this one parameter (the slope view), or a 422."""
+        if SLICE_POINTS * step_work(session) <= INLINE_SEEK_WORK:
+            return self._call(session.slice)
+        # A big network: the forward passes run on a copy in a thread; the loop goes on.
+        copy = session.clone()
+        return await run_in_threadpool(self._call, copy.slice)
+
+    def _call(self, method: Callable[[str, int, int | None, int], dict[str, Any]]) -> Response:
+        """The method's answer for this parameter (the session checks its range: InvalidError)."""
+        if self.kind == "weight" and self.i is None:
+            raise InvalidError("i: required for kind=weight")
+        return json_response(method(self.kind, self.layer, self.i, self.j))
+
+
+ChainDep = Annotated[ChainQuery, Depends()]
+
+
+@router.get("/{session_id}/chain", responses=ERRORS)
+async def chain_rule(entry: EntryDep, query: ChainDep) -> Response:
+    """The chain rule for one weight or bias, with the current numbers filled in."""
+    return query.answer(entry.session)
+
+
+@router.get("/{session_id}/slice", responses=ERRORS)
+async def error_slice(entry: EntryDep, query: ChainDep) -> Response:
+    """E against one weight or bias around its value (the others fixed), slope, next value."""
+    return await query.answer_slice(entry.session)
+
+
+@router.get("/{session_id}/trace", responses=ERRORS)
+async def trace_step(entry: EntryDep) -> Response:
+    """The next step phase by phase: forward, error, backward, the optimizer's real update."""
+    return json_response(entry.session.trace())
+
+
+@router.post("/{session_id}/seek", response_model=FrameOut, responses=ERRORS)
+async def seek_session(
+    entry: EntryDep,
+    request: Annotated[SeekRequest, Body(openapi_examples={"back": {"value": {"step": 12}}})],
+) -> Response:
+    """The frame at an earlier step (0..head), bit for bit as the run had it; playing stops."""
+    return json_response(await entry.runner.seek(request.step))
+
+
+@router.get("/{session_id}/matrix", responses=ERRORS)
+async def matrix_form(entry: EntryDep) -> Response:
+    """The matrix form of each layer's gradient, with shapes."""
+    return json_response(entry.session.matrix())
+
+
+@router.get("/{session_id}/data", responses=ERRORS)
+async def data_set(entry: EntryDep) -> Response:
+    """The data set, for the page's decision boundary and predicted-vs-actual views."""
+    return json_response(entry.session.data())
+
+
+@router.get("/{session_id}/gradcheck", responses=ERRORS)
+async def gradient_check(entry: EntryDep, settings: SettingsDep) -> Response:
+    """Analytic vs numerical gradient, relative error per layer."""
+    check_gradcheck(entry.session, settings)
+    # On a copy, in a thread: the check nudges weights and takes a while; playing goes on.
+    copy = entry.session.clone()
+    return json_response(await run_in_threadpool(copy.gradcheck))
+
+
+@router.get(
+    "/{session_id}/export",
+    responses={**ERRORS, 200: {"description": "a JSON file: config, loss history, weights"}},
+)
+async def export_session(entry: EntryDep) -> Response:
+    """Download the run: config, history and weights."""
+    step = entry.session.step_count
+    disposition = f'attachment; filename="backprop-studio-step-{step}.json"'
+    return json_response(entry.session.export(), headers={"Content-Disposition": disposition})

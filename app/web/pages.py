@@ -1,0 +1,57 @@
+"""HTML pages rendered with Jinja2: `/` is the visualiser. Scripts are external ES modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app import __version__
+from app.engine.losses import FORMULAS
+from app.web.deps import get_settings
+from app.web.static import STATIC
+from app.web.vendor import plotly_url
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+DEFAULT_PRESET = "article"
+# The CSP (script-src 'self': no inline script or handler anywhere) comes from the app-wide
+# security middleware (app.web.middleware), as for every page.
+PAGE_HEADERS = {"Cache-Control": "no-cache"}
+
+router = APIRouter(include_in_schema=False)
+
+
+def server_facts(request: Request) -> dict[str, object]:
+    """What the page must know of the server (limits, formulas), so no fact is copied into JS."""
+    settings = get_settings(request)
+    return {
+        "facts": {
+            "max_hidden_layers": settings.max_layers - 2,
+            "max_neurons": settings.max_neurons,
+            # A CSV travels inside a JSON body, where escaping can double its size.
+            "max_csv_bytes": settings.max_body_bytes // 2,
+            "loss_formulas": FORMULAS,
+        }
+    }
+
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR), context_processors=[server_facts])
+
+
+def page_context(**extra: object) -> dict[str, object]:
+    """Values every page's base template needs (asset paths, version for cache busting)."""
+    return {
+        "version": __version__,
+        "static_prefix": STATIC.prefix,  # /static/v{hash}: cached for a year (app.web.static)
+        "plotly_src": plotly_url(),
+        "default_preset": DEFAULT_PRESET,
+        **extra,
+    }
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request) -> HTMLResponse:
+    """The visualiser; its whole configuration lives in the query string."""
+    return templates.TemplateResponse(request, "index.html", page_context(), headers=PAGE_HEADERS)

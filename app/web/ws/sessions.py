@@ -1,0 +1,44 @@
+"""The learner's WebSocket: one session, the current frame on connect, then frames as it trains."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, WebSocket
+
+from app.domain.codec import encode
+from app.domain.protocol import ClientMsg
+from app.web.deps import get_settings, get_store
+from app.web.ws.base import drive, serve
+
+router = APIRouter()
+
+
+# ---- endpoints ------------------------------------------------------------------------------
+
+
+@router.websocket("/ws/sessions/{session_id}")
+async def session_socket(websocket: WebSocket, session_id: str) -> None:
+    """One learner's live session: the current frame on connect, then frames as it trains."""
+    settings, store = get_settings(websocket), get_store(websocket)
+    entry = store.get(session_id)
+    if entry is None:
+        # Accept, then explain: a browser cannot read a refused handshake's status.
+        await websocket.accept()
+        await websocket.send_text(encode({"type": "error", "message": "no session with this id"}))
+        await websocket.close(code=4404, reason="unknown session")
+        return
+    await websocket.accept()
+    runner = entry.runner
+    slot = runner.attach()
+
+    async def handle(msg: ClientMsg) -> None:
+        store.touch(entry)
+        await drive(runner, msg, settings)
+
+    try:
+        await serve(websocket, slot, handle, settings)
+    finally:
+        # Synchronous on purpose: this also runs when the connection's task is being cancelled.
+        runner.detach(slot)
+        store.touch(entry)
+        if runner.watchers == 0:
+            runner.stop()  # nobody watches: stop spending CPU on this session
