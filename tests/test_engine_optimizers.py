@@ -1,4 +1,4 @@
-"""Optimizers against API.md's formulas, and the activations' numerics."""
+"""Optimizers against the formulas of docs/api.md, and the activations' numerics."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ class Strict(BaseModel):
 
 
 class OptimizerConfig(Strict):
-    """Optimizer name and hyper-parameters (API.md)."""
+    """Optimizer name and hyper-parameters (docs/api.md)."""
 
     name: OptimizerName = "sgd"
     learning_rate: FiniteFloat = Field(0.5, gt=0, le=MAX_LR)
@@ -265,7 +265,7 @@ class Gradients(BaseModel):
 
 
 class Frame(BaseModel):
-    """One consistent moment of a run (API.md)."""
+    """One consistent moment of a run (docs/api.md, "Frames")."""
 
     type: Literal["frame"] = "frame"
     step: int

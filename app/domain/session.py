@@ -114,7 +114,7 @@ def optimizer_for(cfg: OptimizerConfig) -> Optimizer:
 
 
 class TrainingSession:
-    """One run: step(n) and snapshot() give API.md's frame as plain Python data."""
+    """One run: step(n) and snapshot() give the frame of docs/api.md as plain Python data."""
 
     def __init__(self, config: SessionConfig, max_samples: int = 1000) -> None:
         self.max_samples = max_samples
@@ -307,7 +307,7 @@ class TrainingSession:
     # ---- frames -----------------------------------------------------------------------------
 
     def frame(self, since: int | None = None, playing: bool = False) -> dict[str, Any]:
-        """API.md's frame; `losses` are the losses after steps since+1 .. step."""
+        """The frame (docs/api.md); `losses` are the losses after steps since+1 .. step."""
         first = self.step_count if since is None else max(since + 1, 0)
         first = max(first, self.step_count - MAX_FRAME_LOSSES + 1, self.history_start)
         at = first - self.history_start

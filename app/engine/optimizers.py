@@ -1,4 +1,4 @@
-"""SGD, momentum and Adam, with API.md's formulas; they update the flat parameters in place."""
+"""SGD, momentum and Adam (formulas in docs/api.md); they update the flat parameters in place."""
 
 from __future__ import annotations
 

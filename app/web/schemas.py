@@ -26,7 +26,7 @@ _FRAME_EXAMPLE: dict[str, Any] = {
 
 
 class FrameOut(Frame):
-    """A frame as the server sends it: API.md's fields plus the curve's bookkeeping."""
+    """A frame as the server sends it: the fields of docs/api.md plus the curve's bookkeeping."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_FRAME_EXAMPLE]})
 

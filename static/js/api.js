@@ -1,4 +1,4 @@
-// REST and WebSocket client for the public API (shared/API.md). Same origin only.
+// REST and WebSocket client for the public API (docs/api.md). Same origin only.
 
 import { packedPath, unpackFrame } from './frame-codec.js';
 

@@ -217,7 +217,7 @@ export function edgeWidth(v, max, minW = 0.6, maxW = 7) {
  * `update`, else from a trace of this frame's step (GET .../trace); null when neither.
  */
 export function realUpdate(frame, trace) {
-  if (frame?.update?.weights) return frame.update; // frames carry it (docs/api-v2.md)
+  if (frame?.update?.weights) return frame.update; // frames carry it (docs/api.md, "Frames")
   if (!frame || !trace || trace.step !== frame.step || !Array.isArray(trace.update)) return null;
   const ups = trace.update.slice().sort((a, b) => a.layer - b.layer);
   const d = (a, b) => (a === null || b === null || a === undefined || b === undefined ? null : a - b);
