@@ -2,6 +2,7 @@
 // numbers from GET /api/sessions/{id}/chain: factors per sample, products, sum = gradient,
 // and the update W_new = W_old - alpha * dE/dW.
 
+import { keyboardScrollable } from './a11y.js';
 import { fmt, formulaNodes, m, math, mi, mo, mrow, msup, num, partial, symbol } from './mathml.js';
 import { h } from './ui.js';
 
@@ -120,15 +121,15 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
       h('span', { class: 'chain-name', 'data-testid': 'chain-name' }, chain.name),
       h('span', { class: 'chain-value' }, `= ${fmt(chain.value)}`),
     ),
-    h('div', { class: 'eq' }, symEq, formEq),
-    h('div', { class: 'table-wrap' }, table),
+    keyboardScrollable(h('div', { class: 'eq' }, symEq, formEq), `Chain rule for ${chain.name}`),
+    keyboardScrollable(h('div', { class: 'table-wrap' }, table), 'Factors per sample'),
     note,
-    h('div', { class: 'eq result', 'data-testid': 'chain-gradient' }, gradEq),
-    h('h4', {}, 'Update (gradient descent)'),
+    keyboardScrollable(h('div', { class: 'eq result', 'data-testid': 'chain-gradient' }, gradEq), 'Gradient'),
+    h('h3', { class: 'sub-head' }, 'Update (gradient descent)'),
     optimizer && optimizer !== 'sgd'
       ? h('p', { class: 'note' }, `Plain gradient descent shown; ${optimizer} reshapes this step with its running averages.`)
       : null,
-    h('div', { class: 'eq' }, uSym, uNum),
+    keyboardScrollable(h('div', { class: 'eq' }, uSym, uNum), 'Update'),
   ];
   root.replaceChildren(...parts.filter(Boolean));
 }

@@ -10,6 +10,7 @@ import { createMatrixView } from './matrix-view.js';
 import { createDataView } from './data-view.js';
 import { createControls } from './controls.js';
 import { createGuide } from './guide.js';
+import { bindShortcuts } from './a11y.js';
 import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
 import { createToasts, createTooltip, h } from './ui.js';
@@ -542,27 +543,11 @@ const guide = createGuide($('guide'), {
 });
 $('guide-button').addEventListener('click', () => (guide.isOpen() ? guide.close() : guide.open(0)));
 
-// Keyboard: Space play/pause, Right arrow step, R reset (not while typing in a field).
+// Keyboard: Space play/pause, Right arrow step, R reset; a switch turns them off, and they never
+// fire in a form control, a row or a checkbox (WCAG 2.1.4). Escape closes the guide.
+bindShortcuts({ toggle: $('shortcuts-toggle'), actions: { togglePlay, step, reset } });
 document.addEventListener('keydown', (ev) => {
-  if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
-  const t = ev.target;
-  const tag = t?.tagName || '';
-  const typing = tag === 'TEXTAREA' || tag === 'SELECT' || t?.isContentEditable || (tag === 'INPUT' && !['checkbox', 'radio', 'button', 'file'].includes(t.type));
-  if (typing) return;
-  if (ev.key === ' ' || ev.code === 'Space') {
-    if (tag === 'BUTTON' || tag === 'SUMMARY' || (tag === 'INPUT' && t.type !== 'radio')) return;
-    ev.preventDefault();
-    togglePlay();
-  } else if (ev.key === 'ArrowRight') {
-    if (tag === 'INPUT' && t.type === 'radio') return;
-    ev.preventDefault();
-    step();
-  } else if (ev.key === 'r' || ev.key === 'R') {
-    ev.preventDefault();
-    reset();
-  } else if (ev.key === 'Escape' && guide.isOpen()) {
-    guide.close();
-  }
+  if (ev.key === 'Escape' && !ev.defaultPrevented && guide.isOpen()) guide.close();
 });
 
 let resizeTimer = null;
