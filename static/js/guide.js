@@ -123,6 +123,7 @@ export function createGuide(card, { onAction, button, onStep } = {}) {
     next.textContent = k === GUIDE_STEPS.length - 1 ? 'Done' : 'Next →';
     if (hadFocus && !card.contains(document.activeElement)) next.focus(); // Back just went disabled
     clearHighlight();
+    card.dataset.panel = s.panels[0]; // the panel this step is about (kept in view)
     s.panels.forEach((id, n) => {
       const p = document.getElementById(id);
       if (!p) return;
