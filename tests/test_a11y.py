@@ -423,8 +423,8 @@ def test_phone_guide_keeps_next_on_screen_and_the_panel_in_view(browser: Any, ba
                 """() => {
                 const card = document.getElementById('guide').getBoundingClientRect();
                 const next = document.getElementById('guide-next').getBoundingClientRect();
-                const panel = document.getElementById(document.getElementById('guide').dataset.panel)
-                    .getBoundingClientRect();
+                const id = document.getElementById('guide').dataset.panel;
+                const panel = document.getElementById(id).getBoundingClientRect();
                 return {card: [card.top, card.bottom], next: [next.top, next.bottom],
                         panel: [panel.top, panel.height], vh: innerHeight,
                         sideways: document.documentElement.scrollWidth - innerWidth};
