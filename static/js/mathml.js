@@ -60,7 +60,14 @@ export function linearText(node) {
       return /^[(\[\],)∂]$/.test(t) ? t : ` ${t} `;
     }
     default:
-      return kids.map(part).join('').replace(/\s+/g, ' ').replace(/\( /g, '(').replace(/ \)/g, ')').trim();
+      // Adjacent symbols (W_ho δ_2, a product) keep a space between them.
+      return kids
+        .map(part)
+        .reduce((acc, t) => (/[\w\]′]$/u.test(acc) && /^\p{L}/u.test(t) ? `${acc} ${t}` : acc + t), '')
+        .replace(/\s+/g, ' ')
+        .replace(/\( /g, '(')
+        .replace(/ \)/g, ')')
+        .trim();
   }
 }
 
