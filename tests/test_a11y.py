@@ -324,10 +324,17 @@ def test_shortcuts_skip_form_controls_rows_and_checkboxes_and_can_be_switched_of
         page.keyboard.press("ArrowRight")
         page.keyboard.press("r")
         step_and_count(3)
+        # A drop-down: → neither steps nor picks the next data set (the run would be lost).
+        dataset = page.get_by_test_id("dataset-select")
+        chosen = dataset.input_value()
+        dataset.focus()
+        page.keyboard.press("ArrowRight")
+        step_and_count(4)  # a new data set would have started again at step 0
+        assert dataset.input_value() == chosen
         radio = page.get_by_test_id("mode-gradients")
         radio.focus()
         page.keyboard.press("r")
-        step_and_count(4)
+        step_and_count(5)
 
         # Switched off (a visible checkbox), remembered across a reload.
         page.get_by_test_id("shortcuts-toggle").uncheck()

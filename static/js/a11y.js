@@ -58,6 +58,12 @@ export function bindShortcuts({ toggle, actions, active = () => true }) {
   });
   const keys = { ' ': 'togglePlay', ArrowRight: 'step', r: 'reset', R: 'reset' };
   document.addEventListener('keydown', (ev) => {
+    // Left/Right on a closed drop-down would pick the next option (a new data set throws the
+    // run away) when the person meant "step": they do nothing there; Up/Down still choose.
+    if ((ev.key === 'ArrowRight' || ev.key === 'ArrowLeft') && ev.target instanceof HTMLSelectElement && !ev.altKey) {
+      ev.preventDefault();
+      return;
+    }
     if (!on || ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented || !active()) return;
     const name = keys[ev.key];
     if (!name || keyBelongsToElement(ev.target, ev.key)) return;
