@@ -1,8 +1,8 @@
 // The settings sidebar: training settings (kept state: the WebSocket `set` message), and
 // data/network settings (a new session), the architecture editor and the CSV upload.
 
-import { keepFocusIn } from './a11y.js';
 import { h } from './ui.js';
+import { keepFocusIn } from './a11y.js';
 
 const $ = (id) => document.getElementById(id);
 
