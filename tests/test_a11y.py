@@ -63,7 +63,12 @@ def new_page(browser: Any, viewport: dict[str, int] = DESKTOP) -> tuple[Any, Any
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+
+    def console(message: Any) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    page.on("console", console)
     page.add_init_script(CLS_PROBE)
     return context, page, errors
 
