@@ -451,6 +451,20 @@ def test_phone_guide_keeps_next_on_screen_and_the_panel_in_view(browser: Any, ba
                 page.screenshot(path=str(SHOTS / "a11y-phone-guide-step5.png"))
             page.get_by_test_id("guide-next").click()
         expect(page.get_by_test_id("guide")).to_be_hidden()
+
+        # The W_ih chain is wider than the phone: its box scrolls by keyboard, and keeps the
+        # focus when a new frame rebuilds the panel.
+        expect(page.get_by_test_id("chain-name")).to_have_text("W_ih[0,0]")
+        box = page.locator("#chain-panel .kbd-scroll[tabindex='0']").first
+        box.focus()
+        page.keyboard.press("ArrowRight")  # scrolls the box; no step
+        page.wait_for_function("(b) => b.scrollLeft > 0", arg=box.element_handle())
+        box.evaluate("(b) => { b.dataset.old = '1'; }")  # gone once the panel is rebuilt
+        at = step_count(page)
+        page.evaluate("() => window.backpropStudio.state.socket.send({type: 'step', count: 1})")
+        steps_to(page, at + 1)
+        page.wait_for_function("() => !document.querySelector('#chain-panel [data-old]')")
+        assert page.evaluate("() => document.activeElement.matches('#chain-panel .kbd-scroll')")
         assert errors == []
     finally:
         context.close()

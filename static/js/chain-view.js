@@ -131,7 +131,19 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
       : null,
     keyboardScrollable(h('div', { class: 'eq' }, uSym, uNum), 'Update'),
   ];
+  // The panel is rebuilt with every frame: a focused scroll box keeps its focus and scroll.
+  const boxes = [...root.querySelectorAll('.kbd-scroll')];
+  const k = boxes.indexOf(document.activeElement);
+  const scroll = k >= 0 ? boxes[k].scrollLeft : 0;
   root.replaceChildren(...parts.filter(Boolean));
+  if (k >= 0) {
+    const box = root.querySelectorAll('.kbd-scroll')[k];
+    if (box) {
+      box.tabIndex = 0;
+      box.scrollLeft = scroll;
+      box.focus({ preventScroll: true });
+    }
+  }
 }
 
 /** A short line when nothing is selected yet or the fetch failed. */
