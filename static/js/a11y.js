@@ -37,7 +37,8 @@ export function keyBelongsToElement(target, key) {
 }
 
 /**
- * Bind Space (play/pause), Right arrow (step) and R (reset) to `actions`, with a visible
+ * Bind Space (play/pause), Right arrow (step) and R (reset) to `actions` ({togglePlay, step,
+ * reset}, and optionally `back` for the Left arrow and `nextPhase` for "."), with a visible
  * checkbox `toggle` that switches them off; `active()` says whether this page may use them now.
  */
 export function bindShortcuts({ toggle, actions, active = () => true }) {
@@ -56,7 +57,7 @@ export function bindShortcuts({ toggle, actions, active = () => true }) {
   document.querySelectorAll('[data-shortcut]').forEach((el) => {
     if (!on) el.removeAttribute('aria-keyshortcuts');
   });
-  const keys = { ' ': 'togglePlay', ArrowRight: 'step', r: 'reset', R: 'reset' };
+  const keys = { ' ': 'togglePlay', ArrowRight: 'step', ArrowLeft: 'back', '.': 'nextPhase', r: 'reset', R: 'reset' };
   document.addEventListener('keydown', (ev) => {
     // Left/Right on a closed drop-down would pick the next option (a new data set throws the
     // run away) when the person meant "step": they do nothing there; Up/Down still choose.
@@ -66,10 +67,10 @@ export function bindShortcuts({ toggle, actions, active = () => true }) {
     }
     if (!on || ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented || !active()) return;
     const name = keys[ev.key];
-    if (!name || keyBelongsToElement(ev.target, ev.key)) return;
+    if (!name || !actions[name] || keyBelongsToElement(ev.target, ev.key)) return;
     if (document.querySelector('[role="dialog"][aria-modal="true"]:not([hidden])')) return;
     ev.preventDefault();
-    actions[name]?.();
+    actions[name]();
   });
   return { isOn: () => on };
 }

@@ -2,9 +2,9 @@
 // numbers from GET /api/sessions/{id}/chain: factors per sample, products, sum = gradient,
 // and the update W_new = W_old - alpha * dE/dW.
 
-import { keyboardScrollable } from './a11y.js';
 import { fmt, formulaNodes, m, math, mi, mo, mrow, msup, num, partial, symbol } from './mathml.js';
 import { h } from './ui.js';
+import { keyboardScrollable } from './a11y.js';
 
 const MAX_ROWS = 8;
 
@@ -121,21 +121,21 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
       h('span', { class: 'chain-name', 'data-testid': 'chain-name' }, chain.name),
       h('span', { class: 'chain-value' }, `= ${fmt(chain.value)}`),
     ),
-    keyboardScrollable(h('div', { class: 'eq' }, symEq, formEq), `Chain rule for ${chain.name}`),
-    keyboardScrollable(h('div', { class: 'table-wrap' }, table), 'Factors per sample'),
+    h('div', { class: 'eq' }, symEq, formEq),
+    h('div', { class: 'table-wrap' }, table),
     note,
-    keyboardScrollable(h('div', { class: 'eq result', 'data-testid': 'chain-gradient' }, gradEq), 'Gradient'),
-    h('h3', { class: 'sub-head' }, 'Update (gradient descent)'),
+    h('div', { class: 'eq result', 'data-testid': 'chain-gradient' }, gradEq),
+    h('h4', {}, 'Update (gradient descent)'),
     optimizer && optimizer !== 'sgd'
       ? h('p', { class: 'note' }, `Plain gradient descent shown; ${optimizer} reshapes this step with its running averages.`)
       : null,
-    keyboardScrollable(h('div', { class: 'eq' }, uSym, uNum), 'Update'),
+    h('div', { class: 'eq' }, uSym, uNum),
   ];
   // The panel is rebuilt with every frame: a focused scroll box keeps its focus and scroll.
   const boxes = [...root.querySelectorAll('.kbd-scroll')];
   const k = boxes.indexOf(document.activeElement);
   const scroll = k >= 0 ? boxes[k].scrollLeft : 0;
-  root.replaceChildren(...parts.filter(Boolean));
+  root.replaceChildren(...forKeyboardAndScreenReader(parts.filter(Boolean), chain.name));
   if (k >= 0) {
     const box = root.querySelectorAll('.kbd-scroll')[k];
     if (box) {
@@ -144,6 +144,23 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
       box.focus({ preventScroll: true });
     }
   }
+}
+
+/**
+ * The panel's parts for a keyboard and a screen reader: the wide boxes (equations, the factor
+ * table) become labelled groups a keyboard can scroll; the "Update" sub-heading an h3 under
+ * the panel's h2 (axe: heading order).
+ */
+function forKeyboardAndScreenReader(parts, name) {
+  let eqs = 0;
+  return parts.map((el) => {
+    if (el.tagName === 'H4') return h('h3', { class: 'sub-head' }, ...el.childNodes);
+    if (el.classList.contains('table-wrap')) return keyboardScrollable(el, 'Factors per sample');
+    if (!el.classList.contains('eq')) return el;
+    if (el.classList.contains('result')) return keyboardScrollable(el, 'Gradient');
+    eqs += 1;
+    return keyboardScrollable(el, eqs === 1 ? `Chain rule for ${name}` : 'Update');
+  });
 }
 
 /** A short line when nothing is selected yet or the fetch failed. */
