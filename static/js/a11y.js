@@ -39,24 +39,24 @@ export function keyBelongsToElement(target, key) {
 /**
  * Bind Space (play/pause), Right arrow (step) and R (reset) to `actions` ({togglePlay, step,
  * reset}, and optionally `back` for the Left arrow and `nextPhase` for "."), with a visible
- * checkbox `toggle` that switches them off; `active()` says whether this page may use them now.
+ * checkbox `toggle` that switches them off (made next to the page's `.keys` hint when the
+ * page has none); `active()` says whether this page may use them now.
  */
-export function bindShortcuts({ toggle, actions, active = () => true }) {
+export function bindShortcuts({ toggle = null, actions, active = () => true }) {
   let on = shortcutsOn();
-  if (toggle) {
-    toggle.checked = on;
-    toggle.addEventListener('change', () => {
-      on = toggle.checked;
+  const box = toggle || shortcutsToggle(document.querySelector('.keys'));
+  // The buttons announce their keys (aria-keyshortcuts) only while the keys work.
+  const announced = [...document.querySelectorAll('[aria-keyshortcuts]')].map((el) => [el, el.getAttribute('aria-keyshortcuts')]);
+  const announce = () => announced.forEach(([el, k]) => (on ? el.setAttribute('aria-keyshortcuts', k) : el.removeAttribute('aria-keyshortcuts')));
+  if (box) {
+    box.checked = on;
+    box.addEventListener('change', () => {
+      on = box.checked;
       rememberShortcuts(on);
-      document.querySelectorAll('[data-shortcut]').forEach((el) => {
-        if (on) el.setAttribute('aria-keyshortcuts', el.dataset.shortcut);
-        else el.removeAttribute('aria-keyshortcuts');
-      });
+      announce();
     });
   }
-  document.querySelectorAll('[data-shortcut]').forEach((el) => {
-    if (!on) el.removeAttribute('aria-keyshortcuts');
-  });
+  announce();
   const keys = { ' ': 'togglePlay', ArrowRight: 'step', ArrowLeft: 'back', '.': 'nextPhase', r: 'reset', R: 'reset' };
   document.addEventListener('keydown', (ev) => {
     // Left/Right on a closed drop-down would pick the next option (a new data set throws the
@@ -73,6 +73,20 @@ export function bindShortcuts({ toggle, actions, active = () => true }) {
     actions[name]();
   });
   return { isOn: () => on };
+}
+
+/** The visible on/off switch for the shortcuts, put before the page's key hint `hint`. */
+function shortcutsToggle(hint) {
+  if (!hint) return null;
+  const input = document.createElement('input');
+  Object.assign(input, { type: 'checkbox', id: 'shortcuts-toggle', checked: true });
+  input.dataset.testid = 'shortcuts-toggle';
+  const label = document.createElement('label');
+  label.className = 'check shortcuts-switch';
+  label.title = 'Single-key shortcuts never act while a field, a row or a checkbox has the focus';
+  label.append(input, ' Single-key shortcuts');
+  hint.before(label);
+  return input;
 }
 
 const FOCUSABLE = 'button:not([disabled]), [href], input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';

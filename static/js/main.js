@@ -545,7 +545,7 @@ $('guide-button').addEventListener('click', () => (guide.isOpen() ? guide.close(
 
 // Keyboard: Space play/pause, Right arrow step, R reset; a switch turns them off, and they never
 // fire in a form control, a row or a checkbox (WCAG 2.1.4). Escape closes the guide.
-bindShortcuts({ toggle: $('shortcuts-toggle'), actions: { togglePlay, step, reset } });
+bindShortcuts({ actions: { togglePlay, step, reset } });
 document.addEventListener('keydown', (ev) => {
   if (ev.key === 'Escape' && !ev.defaultPrevented && guide.isOpen()) guide.close();
 });

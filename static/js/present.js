@@ -163,7 +163,7 @@ $('copy-link').addEventListener('click', async () => {
 
 // Keyboard: Space play/pause, Right arrow step, R reset (the presenter's; a switch turns them
 // off, never in a form control, row or checkbox). Escape closes the guide.
-bindShortcuts({ toggle: $('shortcuts-toggle'), actions: { togglePlay, step, reset }, active: () => S.presenter });
+bindShortcuts({ actions: { togglePlay, step, reset }, active: () => S.presenter });
 document.addEventListener('keydown', (ev) => {
   if (ev.key === 'Escape' && !ev.defaultPrevented && live.guide.isOpen()) live.guide.close();
 });

@@ -238,6 +238,7 @@ $('lr-input').addEventListener('change', () => {
 
 // Keyboard on a fork, as the buttons' titles say: Space play/pause, Right arrow step, R reset
 // (a switch turns them off; never in a form control, row or checkbox). Escape closes the guide.
+$('step-button').setAttribute('aria-keyshortcuts', 'ArrowRight');
 bindShortcuts({
   toggle: $('shortcuts-toggle'),
   actions: { togglePlay, step: () => $('step-button').click(), reset: () => send({ type: 'reset' }) },
