@@ -24,6 +24,17 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-dejavu-core; }
 
+# axe-core for tests/test_a11y.py: the version pinned in package.json / package-lock.json,
+# from the npm registry (Debian's nodejs and npm when node is missing).
+AXE := node_modules/axe-core/axe.min.js
+$(AXE): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing Node.js and npm from Debian's packages"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(AXE)
+
 run: $(STAMP)
 	@echo "Backprop Studio on http://$(HOST):$(PORT)/"
 	$(BIN)/backprop-studio --host $(HOST) --port $(PORT)
@@ -36,7 +47,7 @@ lint: $(STAMP)
 	# Tests are type-checked too; their functions may leave fixture arguments unannotated.
 	$(BIN)/mypy --allow-untyped-defs --allow-untyped-calls --allow-incomplete-defs tests
 
-test: $(STAMP) chromium lint
+test: $(STAMP) chromium $(AXE) lint
 	$(BIN)/python -m pytest -q
 
 # Short runs of every benchmark (a few minutes in all); BENCHMARKS.md has the full commands.
@@ -48,4 +59,4 @@ bench: $(STAMP) chromium
 	$(BIN)/python benchmarks/page.py --seconds 5
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache node_modules

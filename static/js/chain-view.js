@@ -5,6 +5,7 @@
 import { FACTS } from './facts.js';
 import { fmt, formulaNodes, m, math, mi, mo, mrow, msub, msup, num, partial, symbol } from './mathml.js';
 import { h } from './ui.js';
+import { keyboardScrollable } from './a11y.js';
 
 const MAX_ROWS = 8;
 
@@ -134,7 +135,36 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
       : null,
     h('div', { class: 'eq', 'data-testid': 'chain-update' }, uSym, uNum),
   ];
-  root.replaceChildren(...parts.filter(Boolean));
+  // The panel is rebuilt with every frame: a focused scroll box keeps its focus and scroll.
+  const boxes = [...root.querySelectorAll('.kbd-scroll')];
+  const k = boxes.indexOf(document.activeElement);
+  const scroll = k >= 0 ? boxes[k].scrollLeft : 0;
+  root.replaceChildren(...forKeyboardAndScreenReader(parts.filter(Boolean), chain.name));
+  if (k >= 0) {
+    const box = root.querySelectorAll('.kbd-scroll')[k];
+    if (box) {
+      box.tabIndex = 0;
+      box.scrollLeft = scroll;
+      box.focus({ preventScroll: true });
+    }
+  }
+}
+
+/**
+ * The panel's parts for a keyboard and a screen reader: the wide boxes (equations, the factor
+ * table) become labelled groups a keyboard can scroll; the "Update" sub-heading an h3 under
+ * the panel's h2 (axe: heading order).
+ */
+function forKeyboardAndScreenReader(parts, name) {
+  let eqs = 0;
+  return parts.map((el) => {
+    if (el.tagName === 'H4') return h('h3', { class: 'sub-head' }, ...el.childNodes);
+    if (el.classList.contains('table-wrap')) return keyboardScrollable(el, 'Factors per sample');
+    if (!el.classList.contains('eq')) return el;
+    if (el.classList.contains('result')) return keyboardScrollable(el, 'Gradient');
+    eqs += 1;
+    return keyboardScrollable(el, eqs === 1 ? `Chain rule for ${name}` : 'Update');
+  });
 }
 
 /** A short line when nothing is selected yet or the fetch failed. */

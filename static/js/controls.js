@@ -3,6 +3,7 @@
 
 import { FACTS } from './facts.js';
 import { h } from './ui.js';
+import { keepFocusIn } from './a11y.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -206,7 +207,15 @@ export function createControls(handlers) {
       { type: 'button', class: 'btn btn-small', 'data-testid': 'arch-add-layer', disabled: layers.length - 2 >= MAX_HIDDEN_LAYERS, onclick: () => handlers.onConfig({ layers: editLayers(layers, 'add-layer') }) },
       '+ hidden layer',
     );
+    // Each edit rebuilds the editor: the button pressed keeps the focus, or (gone, disabled)
+    // its neighbour in the row, else "+ hidden layer".
+    const restore = keepFocusIn(el.arch, (old) => {
+      const row = old.closest('.arch-row');
+      const near = row && el.arch.querySelector(`[data-testid="${row.dataset.testid}"] button:not(:disabled)`);
+      return near || [...el.arch.querySelectorAll('button')].find((b) => !b.disabled);
+    });
     el.arch.replaceChildren(...rows, add);
+    restore();
   }
 
   function setConfig(c, datasets = []) {

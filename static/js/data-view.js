@@ -2,7 +2,7 @@
 // regression surface) under the train/test points; otherwise a table of observations with
 // Y, O and the error, and a predicted-vs-actual plot.
 
-import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, divergingArray, outputGrid, predict, POS_HEX, NEG_HEX } from './nn.js';
+import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, divergingArray, outputGrid, predict, POS_HEX, NEG_HEX, NEG_TEXT } from './nn.js';
 import { fmt } from './mathml.js';
 import { h } from './ui.js';
 import { withPlotly } from './plotly-loader.js';
@@ -219,7 +219,10 @@ export function createDataView(root, { onSample } = {}) {
           const pick = () => onSample?.(r.k);
           tr.addEventListener('click', pick);
           tr.addEventListener('keydown', (ev) => {
-            if (ev.key === 'Enter') pick();
+            if (ev.key === 'Enter' || ev.key === ' ') {
+              ev.preventDefault(); // Space picks the row, it does not scroll the table
+              pick();
+            }
           });
         }
         tableBody.append(tr);
@@ -242,7 +245,7 @@ export function createDataView(root, { onSample } = {}) {
       r.o.textContent = u.scaled ? fmtUnits(o) : fmt(o, 3);
       const err = o - u.y(yOf(r.y));
       r.e.textContent = u.scaled ? fmtUnits(err) : fmt(err, 3);
-      r.e.style.color = Number.isFinite(err) ? (err >= 0 ? POS_HEX : NEG_HEX) : '';
+      r.e.style.color = Number.isFinite(err) ? (err >= 0 ? POS_HEX : NEG_TEXT) : '';
       r.tr.classList.toggle('current', r.split === 'train' && r.k === sample);
     });
   }

@@ -1,5 +1,6 @@
 // The guide: the article's story in seven steps, each pointing at the panel that shows it.
 
+import { focusOn, keyboardScrollable, trapFocus } from './a11y.js';
 import { formula } from './mathml.js';
 import { h, reducedMotion } from './ui.js';
 
@@ -61,9 +62,11 @@ export const GUIDE_STEPS = [
 ];
 
 /**
- * Bind the guide card. onAction(action) applies a step's action (view mode, selection);
- * onStep(k) hears the step shown, null once closed (a workshop presenter shares it).
- * Returns {open(k), close(), isOpen()}.
+ * Bind the guide card, a dialog. onAction(action) applies a step's action (view mode,
+ * selection); onStep(k) hears the step shown, null once closed (a workshop presenter shares it).
+ * Returns {open(k, {remote}), close(), isOpen()}: a card the person opens is modal (focus moves
+ * in, Tab stays in, Escape closes, focus returns to where it was); one a presenter opens on a
+ * participant's screen (`remote`) is not, and leaves focus alone.
  */
 export function createGuide(card, { onAction, button, onStep } = {}) {
   const title = card.querySelector('#guide-title');
@@ -72,9 +75,43 @@ export function createGuide(card, { onAction, button, onStep } = {}) {
   const prev = card.querySelector('#guide-prev');
   const next = card.querySelector('#guide-next');
   let k = 0;
+  let modal = false;
+  let opener = null;
+  const phone = () => window.matchMedia?.('(max-width: 640px)').matches ?? false;
 
   function clearHighlight() {
     document.querySelectorAll('.guide-focus').forEach((p) => p.classList.remove('guide-focus'));
+  }
+
+  /** Put the card in the corner that hides least of the highlighted panels. */
+  function place() {
+    if (card.hidden) return;
+    const panels = GUIDE_STEPS[k].panels.map((id) => document.getElementById(id)).filter(Boolean);
+    const corners = phone() ? ['bottom', 'top'] : ['bottom-right', 'bottom-left', 'top-right', 'top-left'];
+    const vw = window.innerWidth;
+    const vh = window.innerHeight;
+    const w = card.offsetWidth;
+    const ht = card.offsetHeight;
+    const m = phone() ? 6 : 18;
+    const cost = (c) => {
+      const left = c.endsWith('left') || c === 'bottom' || c === 'top' ? m : vw - w - m;
+      const top = c.startsWith('top') ? (phone() ? m : 70) : vh - ht - m; // under the sticky top bar
+      let hidden = 0;
+      panels.forEach((p, n) => {
+        const r = p.getBoundingClientRect();
+        const x = Math.max(0, Math.min(r.right, left + w, vw) - Math.max(r.left, left, 0));
+        const y = Math.max(0, Math.min(r.bottom, top + ht, vh) - Math.max(r.top, top, 0));
+        hidden += x * y * (n === 0 ? 2 : 1); // the first panel is the one the step is about
+      });
+      return hidden;
+    };
+    let best = corners[0];
+    let bestCost = cost(best);
+    for (const c of corners.slice(1)) {
+      const v = cost(c);
+      if (v < bestCost - 1) [best, bestCost] = [c, v];
+    }
+    card.dataset.place = best;
   }
 
   function show(i) {
@@ -82,38 +119,67 @@ export function createGuide(card, { onAction, button, onStep } = {}) {
     const s = GUIDE_STEPS[k];
     title.textContent = s.title;
     count.textContent = `Step ${k + 1} of ${GUIDE_STEPS.length}`;
-    body.replaceChildren(...s.text.map((t) => h('p', {}, t)), ...(s.eq.length ? [h('div', { class: 'eq' }, ...s.eq.map((e) => formula(e, 'block')))] : []));
+    const eqs = s.eq.length ? [keyboardScrollable(h('div', { class: 'eq' }, ...s.eq.map((e) => formula(e, 'block'))), 'Equations')] : [];
+    body.replaceChildren(...s.text.map((t) => h('p', {}, t)), ...eqs);
+    const hadFocus = card.contains(document.activeElement);
     prev.disabled = k === 0;
     next.textContent = k === GUIDE_STEPS.length - 1 ? 'Done' : 'Next →';
+    if (hadFocus && !card.contains(document.activeElement)) next.focus(); // Back just went disabled
     clearHighlight();
+    card.dataset.panel = s.panels[0]; // the panel this step is about (kept in view)
     s.panels.forEach((id, n) => {
       const p = document.getElementById(id);
       if (!p) return;
       p.classList.add('guide-focus');
-      if (n === 0) p.scrollIntoView({ block: 'nearest', behavior: reducedMotion() ? 'auto' : 'smooth' });
+      // On a phone the panel goes to the top, the card to the bottom: it never hides the start.
+      if (n === 0) p.scrollIntoView({ block: phone() ? 'start' : 'nearest', behavior: reducedMotion() || phone() ? 'auto' : 'smooth' });
     });
     if (s.action) onAction?.(s.action);
     onStep?.(k);
+    place();
+    window.addEventListener('scrollend', place, { once: true });
   }
 
-  function open(i = 0) {
+  function open(i = 0, { remote = false } = {}) {
+    const wasOpen = !card.hidden;
     card.hidden = false;
+    document.body.classList.add('guide-open');
+    if (!remote || !wasOpen) modal = !remote;
+    card.setAttribute('aria-modal', String(modal));
     button?.setAttribute('aria-expanded', 'true');
     show(i);
+    if (modal && !wasOpen) {
+      opener = document.activeElement instanceof HTMLElement && document.activeElement !== document.body ? document.activeElement : button;
+      next.focus();
+    }
   }
 
   function close() {
+    const focusWasInside = card.contains(document.activeElement);
     card.hidden = true;
+    document.body.classList.remove('guide-open');
     button?.setAttribute('aria-expanded', 'false');
     onStep?.(null);
     clearHighlight();
+    if (modal || focusWasInside) {
+      // Back where the person was: the opener, else the Guide button, else the panels.
+      const back = [opener, button].find((el) => el && el.isConnected && !el.hidden && el.offsetParent !== null);
+      if (!focusOn(back, { scroll: false })) focusOn(document.getElementById('main'), { scroll: false });
+    }
+    modal = false;
+    opener = null;
   }
 
   prev.addEventListener('click', () => show(k - 1));
   next.addEventListener('click', () => (k === GUIDE_STEPS.length - 1 ? close() : show(k + 1)));
   card.querySelector('#guide-close').addEventListener('click', close);
   card.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape') close();
+    if (ev.key === 'Escape') {
+      ev.preventDefault();
+      close();
+    }
   });
+  trapFocus(card, () => modal && !card.hidden);
+  window.addEventListener('resize', place);
   return { open, close, isOpen: () => !card.hidden };
 }

@@ -217,7 +217,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
       // The guide first: its steps carry actions (mode, edge) the rest of the view overrides.
       const step = Number.isInteger(v.guide) && v.guide >= 0 && v.guide < GUIDE_STEPS.length ? v.guide : null;
       if (step === null && guide.isOpen()) guide.close();
-      else if (step !== null && (!guide.isOpen() || S.view.guide !== step)) guide.open(step);
+      else if (step !== null && (!guide.isOpen() || S.view.guide !== step)) guide.open(step, { remote: true });
       if (typeof v.mode === 'string') setMode(v.mode);
       if (Number.isInteger(v.sample)) setSample(v.sample);
       if (v.edge) select(v.edge);

@@ -11,6 +11,7 @@ import { createMatrixView } from './matrix-view.js';
 import { createDataView } from './data-view.js';
 import { createControls } from './controls.js';
 import { createGuide } from './guide.js';
+import { bindShortcuts } from './a11y.js';
 import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
 import { createToasts, createTooltip, h } from './ui.js';
@@ -806,42 +807,13 @@ const guide = createGuide($('guide'), {
 });
 $('guide-button').addEventListener('click', () => (guide.isOpen() ? guide.close() : guide.open(0)));
 
-// Keyboard: Space play/pause, Right arrow step, R reset (not while typing in a field).
+// Keyboard: Space play/pause, Right arrow step, R reset; a switch turns them off, and they never
+// fire in a form control, a row or a checkbox (WCAG 2.1.4). Escape closes the guide.
+bindShortcuts({
+  actions: { togglePlay, step, reset: undoableReset, back: () => timeline.back(), nextPhase: () => { phaser.stopPlay(); phaser.next(); } },
+});
 document.addEventListener('keydown', (ev) => {
-  if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
-  const t = ev.target;
-  const tag = t?.tagName || '';
-  if (tag === 'SELECT' && (ev.key === 'ArrowRight' || ev.key === 'ArrowLeft')) {
-    // A closed dropdown takes Left/Right as "next/previous option": after picking a data set
-    // the step key would switch it and throw the run away. Up/Down and letters still choose.
-    ev.preventDefault();
-    if (ev.key === 'ArrowRight') step();
-    return;
-  }
-  const typing = tag === 'TEXTAREA' || tag === 'SELECT' || t?.isContentEditable || (tag === 'INPUT' && !['checkbox', 'radio', 'button', 'file'].includes(t.type));
-  if (typing) return;
-  if (ev.key === ' ' || ev.code === 'Space') {
-    if (tag === 'BUTTON' || tag === 'SUMMARY' || (tag === 'INPUT' && t.type !== 'radio')) return;
-    ev.preventDefault();
-    togglePlay();
-  } else if (ev.key === 'ArrowRight') {
-    if (tag === 'INPUT' && t.type === 'radio') return;
-    ev.preventDefault();
-    step();
-  } else if (ev.key === 'ArrowLeft') {
-    if (tag === 'INPUT' && t.type === 'radio') return;
-    ev.preventDefault();
-    timeline.back();
-  } else if (ev.key === '.') {
-    ev.preventDefault();
-    phaser.stopPlay();
-    phaser.next();
-  } else if (ev.key === 'r' || ev.key === 'R') {
-    ev.preventDefault();
-    undoableReset();
-  } else if (ev.key === 'Escape' && guide.isOpen()) {
-    guide.close();
-  }
+  if (ev.key === 'Escape' && !ev.defaultPrevented && guide.isOpen()) guide.close();
 });
 
 let resizeTimer = null;

@@ -25,9 +25,50 @@ export const msup = (a, b) => m('msup', {}, a, b);
 export const mfrac = (a, b) => m('mfrac', {}, a, b);
 export const space = (w = '0.3em') => m('mspace', { width: w });
 
-/** A <math> element; display='block' centres it on its own line. */
+/** A <math> element; display='block' centres it on its own line. It carries its formula as
+ * plain text (alttext and aria-label), so headings and screen readers keep it. */
 export function math(display, ...children) {
-  return m('math', display === 'block' ? { display: 'block' } : {}, mrow(...children));
+  const el = m('math', display === 'block' ? { display: 'block' } : {}, mrow(...children));
+  const text = linearText(el);
+  el.setAttribute('alttext', text);
+  el.setAttribute('aria-label', text);
+  return el;
+}
+
+/** A MathML tree as one line of text: ∂E/∂W_ho[2,0] = (O − Y) · O(1 − O). */
+export function linearText(node) {
+  if (node.nodeType === 3) return node.textContent.trim();
+  if (node.nodeType !== 1) return '';
+  const kids = [...node.childNodes].filter((c) => c.nodeType === 1 || c.textContent.trim());
+  const part = (c) => linearText(c);
+  const group = (c) => {
+    const t = part(c);
+    return /^[\w.∂α-ωΑ-Ω′[\],]+$/u.test(t) ? t : `(${t})`;
+  };
+  switch (node.localName) {
+    case 'mfrac':
+      return `${group(kids[0])}/${group(kids[1])}`;
+    case 'msub':
+    case 'munder':
+      return `${part(kids[0])}_${part(kids[1])}`;
+    case 'msup':
+      return `${part(kids[0])}^${group(kids[1])}`;
+    case 'mspace':
+      return ' ';
+    case 'mo': {
+      const t = node.textContent.trim();
+      return /^[(\[\],)∂]$/.test(t) ? t : ` ${t} `;
+    }
+    default:
+      // Adjacent symbols (W_ho δ_2, a product) keep a space between them.
+      return kids
+        .map(part)
+        .reduce((acc, t) => (/[\w\]′]$/u.test(acc) && /^\p{L}/u.test(t) ? `${acc} ${t}` : acc + t), '')
+        .replace(/\s+/g, ' ')
+        .replace(/\( /g, '(')
+        .replace(/ \)/g, ')')
+        .trim();
+  }
 }
 
 const WORDS = new Set(['if', 'else', 'log', 'exp', 'max', 'min', 'tanh', 'sigmoid', 'mean', 'relu']);

@@ -1,9 +1,28 @@
 // Matrix form per layer: dE/dW = A . delta^T with the operands' shapes (GET /matrix), and
 // live heatmaps of W and dE/dW drawn on canvases from the frame.
 
-import { divergingRGB, maxAbs, weightName, layerNames, ACTIVATION_SYMBOL } from './nn.js';
+import { divergingRGB, inkOn, maxAbs, weightName, layerNames, ACTIVATION_SYMBOL } from './nn.js';
 import { fmt, formulaNodes, math, mi, mn, mo, mrow, msub, msup, partial, symbol } from './mathml.js';
 import { h } from './ui.js';
+import { keyboardScrollable } from './a11y.js';
+
+/** A heat map's text alternative: its shape, range and largest entry (canvases have no text). */
+export function heatmapSummary(label, M) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  let big = null;
+  M.forEach((row, i) =>
+    row.forEach((v, j) => {
+      if (v === null || !Number.isFinite(v)) return;
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+      if (!big || Math.abs(v) > Math.abs(big[2])) big = [i, j, v];
+    }),
+  );
+  const shape = `${M.length}×${M[0]?.length ?? 0}`;
+  if (!big) return `Heat map of ${label} (${shape}): no finite values.`;
+  return `Heat map of ${label} (${shape}): values from ${fmt(lo, 3)} to ${fmt(hi, 3)}; largest in size ${fmt(big[2], 3)} at [${big[0]},${big[1]}]. Blue positive, orange negative.`;
+}
 
 /** "(5×5)·(5×1) = 5×1" as MathML, under the equation. */
 export function shapeLine(item) {
@@ -63,10 +82,11 @@ export function drawHeatmap(canvas, M, { cellW = 22, cellH = 22, numbers = false
     for (let c = 0; c < cols; c++) {
       const v = M[r][c];
       const t = v === null ? null : mx > 0 ? v / mx : 0;
-      ctx.fillStyle = divergingRGB(t);
+      const fill = divergingRGB(t);
+      ctx.fillStyle = fill;
       ctx.fillRect(c * cellW, r * cellH, cellW - 1, cellH - 1);
       if (numbers) {
-        ctx.fillStyle = t !== null && Math.abs(t) > 0.55 ? '#ffffff' : '#1d2430';
+        ctx.fillStyle = inkOn(fill); // white labels on mid-tones were 2.2-2.9:1
         ctx.fillText(fmt(v, 2), c * cellW + cellW / 2, r * cellH + cellH / 2 + 0.5);
       }
     }
@@ -92,16 +112,16 @@ export function createMatrixView(root, { onSelect, tooltip } = {}) {
       const numbers = rows <= 8 && cols <= 6;
       const sq = Math.max(6, Math.min(22, Math.floor(180 / Math.max(rows, cols))));
       const cell = numbers ? { cellW: 50, cellH: 22, numbers } : { cellW: sq, cellH: sq, numbers };
-      const cw = h('canvas', { class: 'heatmap', 'data-testid': `heatmap-W-${item.layer}` });
-      const cg = h('canvas', { class: 'heatmap', 'data-testid': `heatmap-dW-${item.layer}` });
+      const cw = h('canvas', { class: 'heatmap', 'data-testid': `heatmap-W-${item.layer}`, role: 'img', 'aria-label': `Heat map of ${item.name}` });
+      const cg = h('canvas', { class: 'heatmap', 'data-testid': `heatmap-dW-${item.layer}`, role: 'img', 'aria-label': `Heat map of dE/d${item.name}` });
       const wlabel = math('inline', symbol(item.name));
       const glabel = math('inline', partial('E', item.name));
       const [r, c] = item.result_shape;
       const block = h(
         'section',
         { class: 'matrix-block', 'data-testid': `matrix-layer-${item.layer}` },
-        h('h4', {}, `Layer ${item.layer + 1}: `, math('inline', symbol(item.name)), ` (${r}×${c})`),
-        h('div', { class: 'eq' }, eq, shapeLine(item), deltaDefinition(item.layer, L, data?.activation, data?.output_activation)),
+        h('h3', { class: 'sub-head' }, `Layer ${item.layer + 1}: `, math('inline', symbol(item.name)), ` (${r}×${c})`),
+        keyboardScrollable(h('div', { class: 'eq' }, eq, shapeLine(item), deltaDefinition(item.layer, L, data?.activation, data?.output_activation)), `Matrix form, layer ${item.layer + 1}`),
         h(
           'div',
           { class: 'heatmaps' },
@@ -159,6 +179,8 @@ export function createMatrixView(root, { onSelect, tooltip } = {}) {
       if (!W || !G) continue;
       drawHeatmap(b.cw, W, b.cell);
       drawHeatmap(b.cg, G, b.cell);
+      b.cw.setAttribute('aria-label', heatmapSummary(b.item.name, W));
+      b.cg.setAttribute('aria-label', heatmapSummary(`dE/d${b.item.name}`, G));
       b.scale.textContent = ` max |·| ${fmt(maxAbs(G), 2)}`;
     }
   }

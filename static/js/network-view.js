@@ -7,6 +7,7 @@ import {
   biasValues,
   divergingRGB,
   edgeValues,
+  inkOn,
   edgeWidth,
   forward,
   layerNames,
@@ -279,9 +280,10 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
       col.forEach((n, k) => {
         const v = a ? a[k] : NaN;
         const tone = bounded ? (v - 0.5) * 2 : nodeTone(v, l === 0 ? sc : Math.max(1, sc));
-        setStyle(n.circle, 'fill', a ? divergingRGB(tone) : '#f2f3f5');
+        const fill = a ? divergingRGB(tone) : '#f2f3f5';
+        setStyle(n.circle, 'fill', fill);
         setText(n.text, a ? fmt(v, 2) : '');
-        setStyle(n.text, 'fill', Math.abs(tone) > 0.6 ? '#fff' : '#1d2430');
+        setStyle(n.text, 'fill', inkOn(fill)); // the better contrast, never under 4.5:1
         if (l > 0) {
           const b = bvals[l - 1];
           const bv = b ? (b.length === 1 ? b[0] : b[k]) : null;

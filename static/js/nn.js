@@ -173,6 +173,22 @@ export const NEG = [230, 97, 1]; // #e66101
 export const MID = [236, 238, 241];
 export const POS_HEX = '#2166ac';
 export const NEG_HEX = '#e66101';
+// The negative orange as text: #e66101 on white is 3.45:1, this darker one 5.5:1 (WCAG AA).
+export const NEG_TEXT = '#b34700';
+
+/** The label colour (white or black) with the higher contrast on an rgb()/#hex fill. */
+export function inkOn(fill) {
+  const m = /rgb\((\d+),\s*(\d+),\s*(\d+)\)/.exec(fill) || [];
+  const hex = /^#([0-9a-f]{6})$/i.exec(fill);
+  const rgb = hex ? [0, 2, 4].map((k) => parseInt(hex[1].slice(k, k + 2), 16)) : [m[1], m[2], m[3]].map(Number);
+  if (rgb.some((v) => !Number.isFinite(v))) return '#1d2430';
+  const lin = rgb.map((v) => {
+    const c = v / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  const L = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2];
+  return 1.05 / (L + 0.05) >= (L + 0.05) / 0.05 ? '#ffffff' : '#000000';
+}
 
 const mix = (a, b, t) => Math.round(a + (b - a) * t);
 

@@ -2,6 +2,7 @@
 // The presenter token lives in the URL fragment (#token=..., never sent to the server in a URL)
 // and in localStorage, and proves itself over the WebSocket with a `hello`.
 
+import { bindShortcuts } from './a11y.js';
 import { request } from './api.js';
 import { $, LiveSocket, createLive, showStatus, showTransport, whenPlotly } from './live.js';
 
@@ -166,31 +167,14 @@ $('copy-link').addEventListener('click', async () => {
   }
 });
 
-// Keyboard: Space play/pause, Right arrow step, R reset (not while typing in a field).
+// Keyboard: Space play/pause, Right arrow step, R reset (the presenter's; a switch turns them
+// off, never in a form control, row or checkbox). Escape closes the guide.
+bindShortcuts({
+  actions: { togglePlay, step, reset, back: () => live.timeline?.back(), nextPhase: () => { live.phaser.stopPlay(); live.phaser.next(); } },
+  active: () => S.presenter,
+});
 document.addEventListener('keydown', (ev) => {
-  if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented || !S.presenter) return;
-  const t = ev.target;
-  const tag = t?.tagName || '';
-  if (tag === 'TEXTAREA' || tag === 'SELECT' || (tag === 'INPUT' && !['checkbox', 'radio'].includes(t.type))) return;
-  if (ev.key === ' ' && tag !== 'BUTTON' && tag !== 'SUMMARY' && tag !== 'A') {
-    ev.preventDefault();
-    togglePlay();
-  } else if (ev.key === 'ArrowRight' && !(tag === 'INPUT' && t.type === 'radio')) {
-    ev.preventDefault();
-    step();
-  } else if (ev.key === 'ArrowLeft' && !(tag === 'INPUT' && t.type === 'radio')) {
-    ev.preventDefault();
-    live.timeline?.back();
-  } else if (ev.key === '.') {
-    ev.preventDefault();
-    live.phaser.stopPlay();
-    live.phaser.next();
-  } else if (ev.key === 'r' || ev.key === 'R') {
-    ev.preventDefault();
-    reset();
-  } else if (ev.key === 'Escape' && live.guide.isOpen()) {
-    live.guide.close();
-  }
+  if (ev.key === 'Escape' && !ev.defaultPrevented && live.guide.isOpen()) live.guide.close();
 });
 
 $('guide-button').addEventListener('click', () => (live.guide.isOpen() ? live.guide.close() : live.guide.open(0)));

@@ -1,6 +1,7 @@
 // A participant's page: follow the room's run and the presenter's view live; fork the network
 // into a private session (same page, controls enabled) and come back to the room.
 
+import { bindShortcuts, focusOn } from './a11y.js';
 import { request } from './api.js';
 import { $, LiveSocket, createLive, showStatus, showTransport, whenPlotly } from './live.js';
 
@@ -125,6 +126,8 @@ async function fork() {
       },
     });
     S.socket.connect();
+    // The Fork button is gone now: focus the banner that says what happened (Tab goes on to α).
+    if (focusWasOnFork()) focusOn($('fork-banner'), { scroll: false });
     await loaded;
   } catch (err) {
     live.toasts.show(`Could not fork: ${err.message}`, 'error', 8000);
@@ -132,6 +135,12 @@ async function fork() {
     S.forking = false;
     $('fork-button').disabled = false;
   }
+}
+
+/** True when the keyboard focus was on the Fork button, or fell to the page when it went away. */
+function focusWasOnFork() {
+  const a = document.activeElement;
+  return !a || a === document.body || a === $('fork-button');
 }
 
 function onForkMessage(msg) {
@@ -150,7 +159,9 @@ async function backToRoom() {
   S.mode = 'room';
   S.forkId = null;
   S.playing = false;
+  const hadFocus = !document.activeElement || document.activeElement === document.body || document.activeElement === $('back-button');
   showMode();
+  if (hadFocus) focusOn($('fork-button'), { scroll: false }); // where the Back button was
   await enterRoom();
   setFollowing(true);
   // Last: nothing of this page asks for the copy any more once the room is the source.
@@ -231,6 +242,18 @@ $('lr-input').addEventListener('change', () => {
   $('lr-input').removeAttribute('aria-invalid');
   const optimizer = { ...(S.config?.optimizer || { name: 'sgd' }), learning_rate: lr };
   if (send({ type: 'set', optimizer }) && S.config) S.config.optimizer = optimizer;
+});
+
+// Keyboard on a fork, as the buttons' titles say: Space play/pause, Right arrow step, R reset
+// (a switch turns them off; never in a form control, row or checkbox). Escape closes the guide.
+$('step-button').setAttribute('aria-keyshortcuts', 'ArrowRight');
+bindShortcuts({
+  toggle: $('shortcuts-toggle'),
+  actions: { togglePlay, step: () => $('step-button').click(), reset: () => send({ type: 'reset' }), back: () => $('back-step-button')?.click() },
+  active: () => S.mode === 'fork',
+});
+document.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Escape' && !ev.defaultPrevented && live.guide.isOpen()) live.guide.close();
 });
 
 // ---------------------------------------------------------------- start

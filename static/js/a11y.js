@@ -1,0 +1,162 @@
+// Keyboard and screen-reader helpers the pages share: the single-key shortcuts (with their
+// off switch, WCAG 2.1.4), keeping focus somewhere sensible, and scroll boxes a keyboard reaches.
+
+const SHORTCUTS_KEY = 'backprop-studio.shortcuts';
+
+/** True unless the person switched the single-key shortcuts off (remembered in localStorage). */
+export function shortcutsOn() {
+  try {
+    return localStorage.getItem(SHORTCUTS_KEY) !== 'off';
+  } catch {
+    return true; // storage disabled: the default
+  }
+}
+
+function rememberShortcuts(on) {
+  try {
+    localStorage.setItem(SHORTCUTS_KEY, on ? 'on' : 'off');
+  } catch {
+    /* storage disabled: the switch still works for this page */
+  }
+}
+
+// Where a key belongs to the element, never to a shortcut: form controls (checkboxes and radios
+// included), table rows one picks with the keyboard, links, scroll boxes, editable text.
+const OWN_KEYS = 'input, select, textarea, [contenteditable=""], [contenteditable="true"], tr, [role="row"], [role="radio"], [role="checkbox"], [role="slider"]';
+
+/** True when `key` pressed on `target` must go to the element, not to a page shortcut. */
+export function keyBelongsToElement(target, key) {
+  if (!(target instanceof Element)) return false;
+  if (target.closest(OWN_KEYS)) return true;
+  const tag = target.tagName;
+  // Space and Enter activate buttons, links and disclosure summaries.
+  if (key === ' ' && (tag === 'BUTTON' || tag === 'A' || tag === 'SUMMARY')) return true;
+  // A focused scroll box (an equation wider than its panel) scrolls with the arrows.
+  if ((key.startsWith('Arrow') || key === ' ') && target.classList.contains('kbd-scroll')) return true;
+  return false;
+}
+
+/**
+ * Bind Space (play/pause), Right arrow (step) and R (reset) to `actions` ({togglePlay, step,
+ * reset}, and optionally `back` for the Left arrow and `nextPhase` for "."), with a visible
+ * checkbox `toggle` that switches them off (made next to the page's `.keys` hint when the
+ * page has none); `active()` says whether this page may use them now.
+ */
+export function bindShortcuts({ toggle = null, actions, active = () => true }) {
+  let on = shortcutsOn();
+  const box = toggle || shortcutsToggle(document.querySelector('.keys'));
+  // The buttons announce their keys (aria-keyshortcuts) only while the keys work.
+  const announced = [...document.querySelectorAll('[aria-keyshortcuts]')].map((el) => [el, el.getAttribute('aria-keyshortcuts')]);
+  const announce = () => announced.forEach(([el, k]) => (on ? el.setAttribute('aria-keyshortcuts', k) : el.removeAttribute('aria-keyshortcuts')));
+  if (box) {
+    box.checked = on;
+    box.addEventListener('change', () => {
+      on = box.checked;
+      rememberShortcuts(on);
+      announce();
+    });
+  }
+  announce();
+  const keys = { ' ': 'togglePlay', ArrowRight: 'step', ArrowLeft: 'back', '.': 'nextPhase', r: 'reset', R: 'reset' };
+  document.addEventListener('keydown', (ev) => {
+    // Left/Right on a closed drop-down would pick the next option (a new data set throws the
+    // run away) when the person meant "step": they do nothing there; Up/Down still choose.
+    if ((ev.key === 'ArrowRight' || ev.key === 'ArrowLeft') && ev.target instanceof HTMLSelectElement && !ev.altKey) {
+      ev.preventDefault();
+      return;
+    }
+    if (!on || ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented || !active()) return;
+    const name = keys[ev.key];
+    if (!name || !actions[name] || keyBelongsToElement(ev.target, ev.key)) return;
+    if (document.querySelector('[role="dialog"][aria-modal="true"]:not([hidden])')) return;
+    ev.preventDefault();
+    actions[name]();
+  });
+  return { isOn: () => on };
+}
+
+/** The visible on/off switch for the shortcuts, put before the page's key hint `hint`. */
+function shortcutsToggle(hint) {
+  if (!hint) return null;
+  const input = document.createElement('input');
+  Object.assign(input, { type: 'checkbox', id: 'shortcuts-toggle', checked: true });
+  input.dataset.testid = 'shortcuts-toggle';
+  const label = document.createElement('label');
+  label.className = 'check shortcuts-switch';
+  label.title = 'Single-key shortcuts never act while a field, a row or a checkbox has the focus';
+  label.append(input, ' Single-key shortcuts');
+  hint.before(label);
+  return input;
+}
+
+const FOCUSABLE = 'button:not([disabled]), [href], input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+
+/** The elements of `root` Tab can reach, in order. */
+export function focusables(root) {
+  return [...root.querySelectorAll(FOCUSABLE)].filter((el) => !el.hidden && el.offsetParent !== null);
+}
+
+/** Keep Tab and Shift+Tab inside `root` (a modal dialog) while `active()` says so. */
+export function trapFocus(root, active) {
+  root.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Tab' || !active()) return;
+    const items = focusables(root);
+    if (!items.length) return;
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (ev.shiftKey && (document.activeElement === first || !root.contains(document.activeElement))) {
+      ev.preventDefault();
+      last.focus();
+    } else if (!ev.shiftKey && document.activeElement === last) {
+      ev.preventDefault();
+      first.focus();
+    }
+  });
+}
+
+/** Focus `el` (made focusable by script only when it is not already); true when it worked. */
+export function focusOn(el, { scroll = true } = {}) {
+  if (!el || el.hidden) return false;
+  if (el.tabIndex < 0 && !el.hasAttribute('tabindex')) el.setAttribute('tabindex', '-1');
+  el.focus({ preventScroll: !scroll });
+  return document.activeElement === el;
+}
+
+/**
+ * Keep keyboard focus when `container` is rebuilt: call before replacing its children, then
+ * call the returned function after; focus goes back to the element with the same
+ * data-testid, or to `fallback(oldElement)` when that is gone or disabled.
+ */
+export function keepFocusIn(container, fallback) {
+  const active = document.activeElement;
+  const id = active && container.contains(active) ? active.dataset?.testid : null;
+  return () => {
+    if (!id) return;
+    const again = container.querySelector(`[data-testid="${id}"]`);
+    if (again && !again.disabled && focusOn(again, { scroll: false })) return;
+    focusOn(fallback?.(active) || container, { scroll: false });
+  };
+}
+
+/** Make a box that may scroll sideways reachable by keyboard (a labelled group, Tab stop). */
+export function keyboardScrollable(el, label) {
+  el.setAttribute('role', 'group');
+  el.setAttribute('aria-label', label);
+  el.classList.add('kbd-scroll');
+  requestAnimationFrame(() => syncScrollable(el)); // once laid out
+  return el;
+}
+
+/** A Tab stop only while the box has something to scroll (no useless stops otherwise). */
+export function syncScrollable(el) {
+  if (!el.isConnected) return;
+  const scrolls = el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1;
+  if (scrolls) el.tabIndex = 0;
+  else if (document.activeElement !== el) el.removeAttribute('tabindex');
+}
+
+let resizeTimer = null;
+window.addEventListener('resize', () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => document.querySelectorAll('.kbd-scroll').forEach(syncScrollable), 200);
+});
