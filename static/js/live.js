@@ -1,6 +1,7 @@
-// The workshop pages' visualiser: the main page's panels fed by a WebSocket of frames, with a
-// view (edge, mode, sample, guide step) that a presenter shares and a participant follows.
-// Used by present.js and room.js; the single-user page keeps its own wiring in main.js.
+// The visualiser, once for every page: the panels (network, curve, chain, matrices, data,
+// trouble, phases, timeline, slope, guide) fed by a WebSocket of frames, one render scheduler,
+// and a view (edge, mode, sample, guide step) a presenter shares and a participant follows.
+// main.js, present.js and room.js build on it; transport.js holds play, pause, step and keys.
 
 import { latestOnly, request } from './api.js';
 import { LossHistory, createLossView } from './loss-view.js';
@@ -10,47 +11,48 @@ import { createMatrixView } from './matrix-view.js';
 import { createDataView } from './data-view.js';
 import { createTroubleView } from './trouble.js';
 import { createGuide, GUIDE_STEPS } from './guide.js';
-import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, weightName } from './nn.js';
+import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, paramName, realUpdate, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
 import { createToasts, createTooltip, h } from './ui.js';
 import { createPhaseStepper } from './phase-stepper.js';
 import { createTimeline, isLookBack } from './timeline.js';
-import { realUpdate, paramName } from './nn.js';
 import { createSlopeView } from './slope-view.js';
 
 export const $ = (id) => document.getElementById(id);
 
 export { LiveSocket } from './api.js';
 
-/** Show a connection state in the top bar's status pill. */
-export function showStatus(state, detail) {
+const NETWORK_MS = 45; // the network diagram's shortest redraw interval while playing (~20/s)
+
+const STATUS_TEXT = { connecting: 'Connecting…', connected: 'Live', gone: 'Ended' };
+
+/** Show a connection state in the top bar's status pill; `text` overrides the words per state. */
+export function showStatus(state, detail, text = {}) {
   const el = $('connection-status');
   el.dataset.state = state;
-  el.textContent =
-    {
-      connecting: 'Connecting…',
-      connected: 'Live',
-      reconnecting: `Reconnecting${detail ? ` in ${Math.max(1, Math.round(detail / 1000))} s` : ''}…`,
-      gone: 'Ended',
-    }[state] || state;
+  const words = { ...STATUS_TEXT, ...text };
+  el.textContent = state === 'reconnecting' ? `Reconnecting${detail ? ` in ${Math.max(1, Math.round(detail / 1000))} s` : ''}…` : words[state] || state;
 }
 
-/** Update the play button for `playing`, and enable the transport when `enabled`. */
-export function showTransport(playing, enabled) {
-  const b = $('play-button');
-  b.setAttribute('aria-pressed', String(playing));
-  b.querySelector('.play-icon').textContent = playing ? '❚❚' : '▶';
-  b.querySelector('.play-label').textContent = playing ? 'Pause' : 'Play';
-  b.classList.toggle('playing', playing);
-  for (const id of ['play-button', 'step-button', 'reset-button']) $(id).disabled = !enabled;
+/** Change a text only when it differs: the page renders 30-60 times a second while playing. */
+export function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
 }
 
 /**
- * Wire the panels. `onUserView(view)` runs when the person at this screen changes the view
- * (clicks an edge, switches mode, picks a sample, moves through the guide); changes made by
- * applyView() never call it. Returns the controller the page drives.
+ * Wire the panels. Options:
+ *   send(msg): send on this page's socket (null: a follower never sends)
+ *   canDrive(): whether this screen may step, seek and walk phases now
+ *   onUserView(view, {guide, closed}): the person at this screen changed the shareable view
+ *     (changes made by applyView() never call it)
+ *   onViewChange(): any change of the view (the main page writes its URL)
+ *   refreshConfig(): the run's config again, when the frame says someone else changed α
+ *   onPhase(index, step): this screen moved to a phase
+ *   onFix(fix): a trouble's one-click fix (none: the lesson only)
+ *   onData(data): the run's data arrived
+ * Returns the controller the page drives.
  */
-export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase } = {}) {
+export function createLive({ onUserView, onViewChange, refreshConfig, send, canDrive, onPhase, onFix, onData } = {}) {
   const S = {
     base: null, // REST prefix of the run shown: /api/rooms/CODE or /api/sessions/ID
     config: null,
@@ -59,12 +61,17 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     view: { mode: 'weights', sample: 0, sel: null, log: true, guide: null }, // log: E's tail stays readable
     applying: false,
     dirty: false,
-    last: { loss: 0, data: 0, matrix: 0 },
+    last: { loss: 0, data: 0, matrix: 0, network: 0 },
     pending: { loss: false, data: false, matrix: false },
     matrixSig: '',
+    matrixItems: null,
     learningRate: null,
     trace: null, // the newest trace: the "Next update" view's real step
+    prof: { renders: 0, render: 0, frames: 0 },
+    cost: {},
   };
+  let transport = null; // play state and pause, once the page made one (transport.js)
+  const playing = () => !!transport?.playing;
   const history = new LossHistory();
   const toasts = createToasts($('toasts'));
   const tooltip = createTooltip(document.body);
@@ -73,6 +80,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
   const matrixView = createMatrixView($('matrix-panel'), { onSelect: (sel) => userChange(() => select(sel)), tooltip });
   const dataView = createDataView($('data-plot'), { onSample: (k) => userChange(() => setSample(k)) });
   const drives = () => !!send && (canDrive ? canDrive() : true);
+  const pauseFirst = () => playing() && transport.pause();
   // One step in phases (the presenter's phase follows to the room) and time travel.
   const phaser = createPhaseStepper({
     el: { button: $('phase-button'), label: $('phase-label'), play: $('phase-play'), speed: $('phase-speed'), panel: $('phase-body'), panelRoot: $('panel-phase'), progress: $('phase-progress'), close: $('phase-close') },
@@ -82,6 +90,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     sample: () => S.view.sample,
     network: { highlight: (spec) => network.highlight(spec) },
     applyStep: send ? () => send({ type: 'step', count: 1 }) : null,
+    before: pauseFirst,
     canDrive: drives,
     onPhase: (k, step) => drives() && onPhase?.(k, step),
     onTrace: (trace) => {
@@ -90,10 +99,17 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     },
     onError: (err) => toasts.show(`Could not trace this step: ${err.message}`, 'error'),
   });
+  // The step-back button: `back-step-button` on the workshop pages, `back-button` on the main one.
   const timeline = $('timeline')
     ? createTimeline(
-        { input: $('timeline'), label: $('timeline-label'), back: $('back-step-button'), root: $('timeline-row') },
-        { onSeek: (n) => drives() && send({ type: 'seek', step: n }) },
+        { input: $('timeline'), label: $('timeline-label'), back: $('back-step-button') || $('back-button'), root: $('timeline-row') },
+        {
+          onSeek: (n) => {
+            if (!drives()) return;
+            pauseFirst();
+            send({ type: 'seek', step: n });
+          },
+        },
       )
     : null;
   const traceFetch = latestOnly(
@@ -106,8 +122,8 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     },
     () => {},
   );
-  // Rooms show why a run is stuck (a lesson for everyone); the fixes need a new run, so none here.
-  const troubleView = $('trouble-panel') ? createTroubleView($('trouble-panel'), {}) : null;
+  // Rooms show why a run is stuck (a lesson for everyone); fixes only where the page has onFix.
+  const troubleView = $('trouble-panel') ? createTroubleView($('trouble-panel'), onFix ? { onFix } : {}) : null;
   const guide = createGuide($('guide'), {
     button: $('guide-button'),
     onAction(a) {
@@ -120,6 +136,10 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
       if (!S.applying) onUserView?.(view(), { guide: true, closed: k === null });
     },
   });
+  $('guide-button')?.addEventListener('click', () => (guide.isOpen() ? guide.close() : guide.open(0)));
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && !ev.defaultPrevented && guide.isOpen()) guide.close();
+  });
 
   /** Run a change the person made, then report the new view. */
   function userChange(fn) {
@@ -127,8 +147,14 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     if (!S.applying) onUserView?.(view(), {});
   }
 
+  /** The view changed (any way): the page may keep it somewhere (the main page's URL). */
+  function viewChanged() {
+    onViewChange?.();
+  }
+
   // ---------------------------------------------------------------- selection
 
+  /** Layer sizes of the current frame: [n_in, n_h1, ..., n_out]. */
   function sizes() {
     return layerSizes(S.frame, S.config);
   }
@@ -149,6 +175,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     chainFetch.trigger();
     sliceFetch.invalidate();
     sliceFetch.trigger();
+    viewChanged();
     schedule();
   }
 
@@ -183,6 +210,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     S.view.mode = mode;
     for (const r of document.querySelectorAll('input[name="mode"]')) r.checked = r.value === mode;
     if (mode === 'update') traceFetch.trigger();
+    viewChanged();
     schedule();
   }
   for (const r of document.querySelectorAll('input[name="mode"]')) {
@@ -193,6 +221,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     const n = S.data?.x?.length || 1;
     S.view.sample = Math.max(0, Math.min(n - 1, Math.floor(Number(k) || 0)));
     $('sample-input').value = String(S.view.sample + 1);
+    viewChanged();
     S.pending.data = true;
     schedule();
   }
@@ -201,6 +230,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
   $('log-toggle').addEventListener('change', () => {
     S.view.log = $('log-toggle').checked;
     S.pending.loss = true;
+    viewChanged();
     schedule();
   });
 
@@ -231,7 +261,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
   const chainFetch = latestOnly(
     () => (S.base && S.view.sel ? request('GET', `${S.base}/chain?${chainQuery(S.view.sel)}`) : null),
     200,
-    (chain) => chain && renderChain($('chain-panel'), chain, { optimizer: S.config?.optimizer?.name, lossName: S.config?.loss }),
+    (chain) => chain && timed('chain', () => renderChain($('chain-panel'), chain, { optimizer: S.config?.optimizer?.name, lossName: S.config?.loss })),
     (err) => err.status !== 404 && renderChainMessage($('chain-panel'), err.message),
   );
 
@@ -271,7 +301,10 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
 
   // ---------------------------------------------------------------- sources and frames
 
-  /** Show another run: a room or a session, its config and first frame (the whole curve). */
+  /**
+   * Show another run: a room or a session, its config and first frame (the whole curve).
+   * Everything but the data is set before this returns; the promise ends with the data.
+   */
   async function setSource({ base, config, frame }) {
     S.base = base;
     S.config = config;
@@ -284,7 +317,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     S.trace = null;
     phaser.reset();
     history.clear();
-    if (frame) history.addFrame(frame);
+    if (frame) history.addFrame({ ...frame, first_step: frame.first_step ?? frame.step - (frame.losses?.length || 1) + 1 });
     network.reset();
     if (config) $('loss-formula').replaceChildren(formula(lossFormula(config.loss)));
     if (!validSel(S.view.sel)) S.view.sel = defaultSel();
@@ -300,6 +333,7 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
       if (S.base !== base) return;
       S.data = data;
       dataView.setData(data);
+      onData?.(data);
       network.reset();
       const n = data.x.length;
       $('sample-input').max = String(n);
@@ -315,9 +349,11 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
 
   /** A frame from the stream. */
   function onFrame(msg) {
+    S.prof.frames += 1;
     // A look back (seek) keeps the curve as it is: the run's later steps stay until a new branch.
     if (!isLookBack(msg)) history.addFrame(msg);
     S.frame = msg;
+    document.body.dataset.serverPlaying = String(msg.playing); // what the server last said
     phaser.onFrame(msg);
     if (S.view.mode === 'update') traceFetch.trigger();
     if (!S.config?.layers || sizes().join() !== S.config.layers.join()) syncPicker();
@@ -331,11 +367,14 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     S.chainAt = null;
     const lr = msg.learning_rate;
     if (lr !== undefined && lr !== null && lr !== S.learningRate) {
-      // The presenter changed the optimizer's settings: the chain panel's notes follow.
       S.learningRate = lr;
       if (S.config?.optimizer) S.config.optimizer.learning_rate = lr;
-      refreshConfig?.().then((c) => c && S.base && (S.config = c), () => {});
-      matrixFetch.trigger();
+      // Someone else (the presenter) changed the optimizer's settings: the chain panel's
+      // notes and the matrices follow. A page that made the change itself refetches alone.
+      if (refreshConfig) {
+        refreshConfig().then((c) => c && S.base && (S.config = c), () => {});
+        matrixFetch.trigger();
+      }
     }
   }
 
@@ -352,25 +391,42 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     schedule();
   }
 
+  /** Run fn and add its time to S.prof[key] (ms): a cheap built-in profile of the page. */
+  function timed(key, fn) {
+    const t = performance.now();
+    fn();
+    const dt = performance.now() - t;
+    S.prof[key] = (S.prof[key] || 0) + dt;
+    S.prof[`${key}N`] = (S.prof[`${key}N`] || 0) + 1;
+    S.cost[key] = 0.7 * (S.cost[key] || dt) + 0.3 * dt;
+  }
+
   function render(now) {
     S.dirty = false;
     const f = S.frame;
     if (!f) return;
-    $('step-count').textContent = String(f.step);
-    $('loss-value').textContent = f.loss === null || f.loss === undefined ? '—' : String(Number(f.loss.toPrecision(6)));
+    const moving = f.playing || playing();
+    setText($('step-count'), String(f.step));
+    setText($('loss-value'), f.loss === null || f.loss === undefined ? '—' : String(Number(f.loss.toPrecision(6))));
     const hasTest = f.test_loss !== null && f.test_loss !== undefined;
     document.querySelector('.test-readout').hidden = !hasTest;
-    if (hasTest) $('test-loss-value').textContent = String(Number(f.test_loss.toPrecision(6)));
-    const real = S.view.mode === 'update' ? realUpdate(f, S.trace) : null;
-    network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel, real, optimizer: S.config?.optimizer?.name });
-    troubleView?.update(f.trouble, S.config);
-    if (timeline) {
-      timeline.update(f, history);
-      $('timeline').disabled = !drives() || $('timeline').disabled;
-    }
+    if (hasTest) setText($('test-loss-value'), String(Number(f.test_loss.toPrecision(6))));
+    // While playing, the diagram redraws at most every NETWORK_MS: its SVG is re-rasterised at
+    // each change, which on a machine without GPU raster costs more than everything else on the
+    // page together (benchmarks/page.py: 44 -> 51 rendered frames/s on 2 shared cores).
+    if (!moving || now - S.last.network >= NETWORK_MS) {
+      S.last.network = now;
+      const real = S.view.mode === 'update' ? realUpdate(f, S.trace) : null;
+      const optimizer = S.config?.optimizer?.name;
+      timed('network', () => network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel, real, optimizer }));
+    } else schedule();
+
+    // While playing, a heavy redraw waits at least `ms` and 8x its own last cost (each panel
+    // takes at most an eighth of the main thread), so the page stays responsive and keeps
+    // animating on a slow machine (it shows the newest frame, never a backlog).
     const due = (key, ms) => {
       if (!S.pending[key]) return false;
-      if (now - S.last[key] < ms && f.playing) {
+      if (now - S.last[key] < Math.max(ms, 8 * (S.cost[key] || 0)) && moving) {
         schedule();
         return false;
       }
@@ -378,9 +434,26 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
       S.pending[key] = false;
       return true;
     };
-    if (due('loss', 66)) lossView.render(history, { log: S.view.log, marker: { step: f.step, loss: f.loss } });
-    if (due('data', 100)) dataView.update(f, { sample: S.view.sample });
-    if (due('matrix', 100)) matrixView.update(f);
+    const t0 = performance.now();
+    if (due('loss', 150)) timed('loss', () => lossView.render(history, { log: S.view.log, marker: { step: f.step, loss: f.loss }, revision: S.base || 'run' }));
+    if (timeline) {
+      timeline.update(f, history);
+      $('timeline').disabled = !drives() || $('timeline').disabled;
+    }
+    if (due('data', 250)) timed('data', () => dataView.update(f, { sample: S.view.sample }));
+    if (due('matrix', 150)) timed('matrix', () => matrixView.update(f));
+    S.prof.renders += 1;
+    S.prof.render += performance.now() - t0;
+
+    troubleView?.update(f.trouble, S.config);
+    const banner = $('diverged-banner');
+    if (banner) {
+      banner.hidden = !f.diverged;
+      if (f.diverged) {
+        const lr = f.learning_rate ?? S.config?.optimizer?.learning_rate;
+        $('diverged-text').textContent = `At step ${f.step} the error stopped being a finite number: the learning rate α = ${fmt(lr)} is too large for this network. Lower it (try ${fmt(lr / 10)}) and reset.`;
+      }
+    }
   }
 
   let resizeTimer = null;
@@ -402,9 +475,20 @@ export function createLive({ onUserView, refreshConfig, send, canDrive, onPhase 
     onFrame,
     view,
     applyView,
+    setMode,
+    setSample,
+    select,
+    defaultSel,
+    markAll,
     fmt,
     phaser,
     timeline,
+    /** Fetch the matrices again (the page changed a setting they show). */
+    refreshMatrix: () => matrixFetch.trigger(),
+    /** The page's transport (transport.js): the render cadence and pauses follow its play state. */
+    useTransport(t) {
+      transport = t;
+    },
     /** Re-read whether this screen drives (the controls follow). */
     refreshDrive() {
       schedule();

@@ -1,331 +1,60 @@
-// Wiring: session lifecycle, the WebSocket stream, one render per animation frame with the
-// newest frame only, the URL as the single source of the configuration.
+// The visualiser page: the session behind it (created from the URL, re-created after a server
+// restart), the settings sidebar, CSV upload, the data-set switch with Undo and the share link.
+// The panels and their rendering are live.js; play, pause, step and the keys are transport.js.
 
-import { api, ApiError, SessionSocket, latestOnly } from './api.js';
+import { api, ApiError, SessionSocket } from './api.js';
 import { configToParams, paramsToConfig, toRequestConfig, clone } from './state.js';
-import { createNetworkView } from './network-view.js';
-import { CompactSeries, LossHistory, createLossView } from './loss-view.js';
-import { applySettings, createTroubleView, describeChanges } from './trouble.js';
-import { renderChain, renderChainMessage, lossFormula } from './chain-view.js';
-import { createMatrixView } from './matrix-view.js';
-import { createDataView } from './data-view.js';
+import { CompactSeries } from './loss-view.js';
+import { applySettings, describeChanges } from './trouble.js';
 import { createControls } from './controls.js';
-import { createGuide } from './guide.js';
-import { bindShortcuts } from './a11y.js';
-import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, weightName } from './nn.js';
-import { fmt, formula } from './mathml.js';
-import { createToasts, createTooltip, h } from './ui.js';
-import { createPhaseStepper } from './phase-stepper.js';
-import { createTimeline, isLookBack } from './timeline.js';
-import { realUpdate, paramName } from './nn.js';
-import { createSlopeView } from './slope-view.js';
+import { fmt } from './mathml.js';
+import { $, createLive, showStatus } from './live.js';
+import { createTransport } from './transport.js';
 
-const $ = (id) => document.getElementById(id);
 const CSV_KEY = 'backprop-studio.csv';
-const FPS = 30;
-const NETWORK_MS = 45; // the network diagram's shortest redraw interval while playing (~20/s)
 
-const S = {
+const live = createLive({
+  send: (msg) => send(msg),
+  canDrive: () => S.connected,
+  onViewChange: () => writeUrl(),
+  onFix: applyFix,
+  onData: showScale,
+});
+const { history, toasts } = live;
+
+// The page's state is the visualiser's (frame, config, view, data) plus the session's.
+const S = Object.assign(live.state, {
   id: null,
-  config: null,
-  frame: null,
-  data: null,
   socket: null,
-  playing: false,
-  playSentAt: 0,
   connected: false,
   datasets: [],
-  view: { mode: 'weights', sample: 0, sel: null, log: true, spf: 1 },
-  dirty: false,
-  lastLossDraw: 0,
-  lastNetDraw: 0,
-  lastDataDraw: 0,
-  lastMatrixDraw: 0,
-  pending: { loss: false, data: false, matrix: false },
-  matrixSig: '',
-  prof: { renders: 0, render: 0, frames: 0 },
-  cost: {},
-  trace: null, // the newest trace (GET .../trace): the "Next update" view's real step
   openAt: null, // step=n from the link: go there once the session is up
-};
-
-const history = new LossHistory();
-const toasts = createToasts($('toasts'));
-const tooltip = createTooltip(document.body);
-
-const network = createNetworkView($('network-plot'), { onSelect: select, tooltip });
-const lossView = createLossView($('loss-plot'));
-const matrixView = createMatrixView($('matrix-panel'), { onSelect: select, tooltip });
-const troubleView = createTroubleView($('trouble-panel'), { onFix: applyFix });
-const dataView = createDataView($('data-plot'), {
-  onSample: (k) => {
-    setSample(k);
-  },
 });
+S.view.spf = 1;
 
-// One step in phases (the article's order) and time travel (seek).
-const phaser = createPhaseStepper({
-  el: { button: $('phase-button'), label: $('phase-label'), play: $('phase-play'), speed: $('phase-speed'), panel: $('phase-body'), panelRoot: $('panel-phase'), progress: $('phase-progress'), close: $('phase-close') },
-  base: () => (S.id ? `/api/sessions/${encodeURIComponent(S.id)}` : null),
-  frame: () => S.frame,
-  config: () => S.config,
-  sample: () => S.view.sample,
-  network: { highlight: (spec) => network.highlight(spec) },
-  applyStep: () => send({ type: 'step', count: 1 }),
-  before: () => S.playing && pause(),
-  onTrace: (trace) => {
-    S.trace = trace;
-    schedule();
-  },
-  onError: (err) => toasts.show(`Could not trace this step: ${err.message}`, 'error'),
+const transport = createTransport({
+  live,
+  send: (msg) => send(msg),
+  enabled: () => S.connected,
+  spf: () => S.view.spf,
+  reset: () => undoableReset(),
 });
-const timeline = createTimeline(
-  { input: $('timeline'), label: $('timeline-label'), back: $('back-button'), root: $('timeline-row') },
-  { onSeek: (n) => seek(n) },
-);
-
-/** Go to step n of the run (0..head): the server answers with that step's frame. */
-function seek(n) {
-  if (S.playing) pause();
-  send({ type: 'seek', step: n });
-}
-
-const slopeView = createSlopeView($('slope-view'));
-const sliceFetch = latestOnly(
-  () => (S.id && S.view.sel && S.frame && !S.frame.diverged ? api.slice(S.id, S.view.sel) : null),
-  400,
-  (slice) => {
-    if (!slice) return;
-    $('slope-view').hidden = false;
-    slopeView.render(slice, paramName(S.view.sel, sizes().length - 1, S.config?.bias === 'shared'));
-  },
-  () => ($('slope-view').hidden = true),
-);
-
-const traceFetch = latestOnly(
-  () => (S.id && S.view.mode === 'update' && S.frame && !S.frame.update && (S.config?.optimizer?.name || 'sgd') !== 'sgd' && S.trace?.step !== S.frame.step ? api.trace(S.id) : null),
-  250,
-  (trace) => {
-    if (!trace) return;
-    S.trace = trace;
-    schedule();
-  },
-  () => {},
-);
-
-// ---------------------------------------------------------------- sizes and selection
-
-/** Layer sizes of the current frame: [n_in, n_h1, ..., n_out]. */
-function sizes() {
-  return layerSizes(S.frame, S.config);
-}
-
-function validSel(sel) {
-  return isValidSel(sel, sizes());
-}
-
-function defaultSel() {
-  return defaultSelFor(sizes());
-}
-
-function select(sel) {
-  if (!validSel(sel)) return;
-  S.view.sel = sel;
-  syncPicker();
-  chainFetch.invalidate();
-  chainFetch.trigger();
-  sliceFetch.trigger();
-  writeUrl();
-  schedule();
-}
-
-function syncPicker() {
-  const sz = sizes();
-  const L = sz.length - 1;
-  const sel = S.view.sel || defaultSel();
-  const kind = $('pick-kind');
-  const layer = $('pick-layer');
-  const pi = $('pick-i');
-  const pj = $('pick-j');
-  kind.value = sel.kind;
-  const opts = (n) => Array.from({ length: n }, (_, k) => h('option', { value: String(k) }, String(k)));
-  layer.replaceChildren(...Array.from({ length: L }, (_, l) => h('option', { value: String(l) }, sel.kind === 'bias' ? biasName(l, L) : weightName(l, L))));
-  layer.value = String(sel.layer);
-  pi.replaceChildren(...opts(sz[sel.layer] || 0));
-  pi.disabled = sel.kind === 'bias';
-  pi.value = String(sel.i ?? 0);
-  pj.replaceChildren(...opts(sz[sel.layer + 1] || 0));
-  pj.value = String(sel.j);
-}
-
-function pickerChanged() {
-  const kind = $('pick-kind').value;
-  const layer = Number($('pick-layer').value);
-  const sz = sizes();
-  const i = Math.min(Number($('pick-i').value) || 0, (sz[layer] || 1) - 1);
-  const j = Math.min(Number($('pick-j').value) || 0, (sz[layer + 1] || 1) - 1);
-  select(kind === 'bias' ? { kind, layer, j } : { kind, layer, i, j });
-}
-for (const id of ['pick-kind', 'pick-layer', 'pick-i', 'pick-j']) $(id).addEventListener('change', pickerChanged);
-
-// ---------------------------------------------------------------- fetches (newest only)
-
-const chainFetch = latestOnly(
-  () => (S.id && S.view.sel ? api.chain(S.id, S.view.sel) : null),
-  200,
-  (chain) => {
-    if (!chain) return;
-    timed('chain', () => renderChain($('chain-panel'), chain, { optimizer: S.config?.optimizer?.name, lossName: S.config?.loss }));
-  },
-  (err) => {
-    if (err.status !== 404) renderChainMessage($('chain-panel'), err.message);
-  },
-);
-
-const matrixFetch = latestOnly(
-  () => (S.id ? api.matrix(S.id) : null),
-  300,
-  (items) => {
-    if (!items) return;
-    const sig = JSON.stringify(items.map((it) => [it.equation, it.A.shape, it.delta.shape, it.result_shape]));
-    S.matrixItems = items;
-    if (sig !== S.matrixSig) {
-      S.matrixSig = sig;
-      matrixView.setMatrix(items, S.data || S.config);
-    }
-    if (S.frame) matrixView.update(S.frame);
-  },
-  () => {},
-);
-
-// ---------------------------------------------------------------- rendering
-
-function schedule() {
-  if (S.dirty) return;
-  S.dirty = true;
-  requestAnimationFrame(render);
-}
-
-function render(now) {
-  S.dirty = false;
-  const f = S.frame;
-  if (!f) return;
-  setText($('step-count'), String(f.step));
-  setText($('loss-value'), f.loss === null || f.loss === undefined ? '—' : String(Number(f.loss.toPrecision(6))));
-  const hasTest = f.test_loss !== null && f.test_loss !== undefined;
-  document.querySelector('.test-readout').hidden = !hasTest;
-  if (hasTest) setText($('test-loss-value'), String(Number(f.test_loss.toPrecision(6))));
-  // While playing, the diagram redraws at most every NETWORK_MS: its SVG is re-rasterised at
-  // each change, which on a machine without GPU raster costs more than everything else on the
-  // page together (benchmarks/page.py: 44 -> 51 rendered frames/s on 2 shared cores).
-  if (!S.playing || now - S.lastNetDraw >= NETWORK_MS) {
-    S.lastNetDraw = now;
-    const real = S.view.mode === 'update' ? realUpdate(f, S.trace) : null;
-    const optimizer = S.config?.optimizer?.name;
-    timed('network', () => network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel, real, optimizer }));
-  } else schedule();
-
-  // While playing, a heavy redraw waits at least `ms` and 8x its own last cost (each panel
-  // takes at most an eighth of the main thread), so the page stays responsive and keeps
-  // animating on a slow machine (it shows the newest frame, never a backlog).
-  const due = (key, last, ms) => {
-    if (!S.pending[key]) return false;
-    if (now - S[last] < Math.max(ms, 8 * (S.cost[key] || 0)) && S.playing) {
-      schedule();
-      return false;
-    }
-    S[last] = now;
-    S.pending[key] = false;
-    return true;
-  };
-  const t0 = performance.now();
-  if (due('loss', 'lastLossDraw', 150)) timed('loss', () => lossView.render(history, { log: S.view.log, marker: { step: f.step, loss: f.loss }, revision: S.id || 'run' }));
-  timeline.update(f, history);
-  if (due('data', 'lastDataDraw', 250)) timed('data', () => dataView.update(f, { sample: S.view.sample }));
-  if (due('matrix', 'lastMatrixDraw', 150)) timed('matrix', () => matrixView.update(f));
-  S.prof.renders += 1;
-  S.prof.render += performance.now() - t0;
-
-  troubleView.update(f.trouble, S.config);
-  const banner = $('diverged-banner');
-  banner.hidden = !f.diverged;
-  if (f.diverged) {
-    const lr = f.learning_rate ?? S.config?.optimizer?.learning_rate;
-    $('diverged-text').textContent = `At step ${f.step} the error stopped being a finite number: the learning rate α = ${fmt(lr)} is too large for this network. Lower it (try ${fmt(lr / 10)}) and reset.`;
-  }
-  updatePlayButton();
-}
-
-/** Change a text only when it differs: the page renders 30-60 times a second while playing. */
-function setText(node, text) {
-  if (node.textContent !== text) node.textContent = text;
-}
-
-/** Run fn and add its time to S.prof[key] (ms): a cheap built-in profile of the page. */
-function timed(key, fn) {
-  const t = performance.now();
-  fn();
-  const dt = performance.now() - t;
-  S.prof[key] = (S.prof[key] || 0) + dt;
-  S.prof[`${key}N`] = (S.prof[`${key}N`] || 0) + 1;
-  S.cost[key] = 0.7 * (S.cost[key] || dt) + 0.3 * dt;
-}
-
-function markAll() {
-  S.pending.loss = S.pending.data = S.pending.matrix = true;
-  schedule();
-}
-
-function updatePlayButton() {
-  const b = $('play-button');
-  b.setAttribute('aria-pressed', String(S.playing));
-  setText(b.querySelector('.play-icon'), S.playing ? '❚❚' : '▶');
-  setText(b.querySelector('.play-label'), S.playing ? 'Pause' : 'Play');
-  b.classList.toggle('playing', S.playing);
-  document.body.classList.toggle('is-playing', S.playing);
-  const off = !S.connected;
-  for (const id of ['play-button', 'step-button', 'reset-button', 'phase-button', 'phase-play']) $(id).disabled = off;
-}
 
 // ---------------------------------------------------------------- stream
 
 function onMessage(msg) {
   if (msg.type === 'frame') {
-    S.prof.frames += 1;
-    // A look back (seek) keeps the curve as it is: the run's later steps stay until a new branch.
-    if (!isLookBack(msg)) history.addFrame(msg);
-    S.frame = msg;
-    document.body.dataset.serverPlaying = String(msg.playing); // what the server last said
-    phaser.onFrame(msg);
-    if (S.view.mode === 'update') traceFetch.trigger();
-    if (msg.diverged && S.playing) S.playing = false;
-    else if (!msg.playing && S.playing && performance.now() - S.playSentAt > 1500) S.playing = false;
-    S.pending.loss = S.pending.data = S.pending.matrix = true;
-    schedule();
-    // The socket's first frame repeats the one the session was created with: its chain is
-    // already being fetched (it was fetched twice at start).
-    if (msg.step !== S.chainAt) {
-      chainFetch.trigger();
-      sliceFetch.trigger();
-    }
-    S.chainAt = null;
+    live.onFrame(msg);
+    transport.onFrame(msg);
   } else if (msg.type === 'error') {
     toasts.show(msg.message || 'The server rejected that.', 'error');
   }
 }
 
 function setStatus(state, detail) {
-  const el = $('connection-status');
-  el.dataset.state = state;
   S.connected = state === 'connected';
-  const text = {
-    connecting: 'Connecting…',
-    connected: 'Connected',
-    reconnecting: `Reconnecting${detail ? ` in ${Math.max(1, Math.round(detail / 1000))} s` : ''}…`,
-    gone: 'Session lost',
-  }[state];
-  el.textContent = text || state;
-  updatePlayButton();
+  showStatus(state, detail, { connected: 'Connected', gone: 'Session lost' });
+  transport.render();
 }
 
 function send(msg) {
@@ -334,35 +63,6 @@ function send(msg) {
     return false;
   }
   return true;
-}
-
-function play() {
-  if (S.frame?.diverged) {
-    toasts.show('This run diverged: lower the learning rate and reset first.', 'error');
-    return;
-  }
-  if (send({ type: 'play', steps_per_frame: S.view.spf, fps: FPS })) {
-    S.playing = true;
-    S.playSentAt = performance.now();
-    updatePlayButton();
-  }
-}
-
-function pause() {
-  send({ type: 'pause' });
-  S.playing = false;
-  updatePlayButton();
-}
-
-function togglePlay() {
-  if (S.playing) pause();
-  else play();
-}
-
-function step() {
-  if (S.playing) pause();
-  phaser.stopPlay();
-  send({ type: 'step', count: 1 });
 }
 
 function reset() {
@@ -377,19 +77,14 @@ function connect() {
   S.socket = new SessionSocket(id, {
     onMessage,
     onStatus: setStatus,
-    onOpen: () => {
-      if (S.playing) {
-        S.socket.send({ type: 'play', steps_per_frame: S.view.spf, fps: FPS });
-        S.playSentAt = performance.now();
-      }
-    },
+    onOpen: () => transport.resume(),
     onGone: () => recreate(),
   });
   S.socket.connect();
 }
 
 async function recreate() {
-  const wasPlaying = S.playing;
+  const wasPlaying = transport.playing;
   notice('The server restarted and this session was gone, so a new one was started from the configuration in the link (back at step 0).');
   for (let attempt = 0; ; attempt++) {
     try {
@@ -414,54 +109,17 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
   // Later, so requests still in flight for the old session do not meet a 404.
   if (deleteOld && oldId && oldId !== resp.id) setTimeout(() => api.deleteSession(oldId).catch(() => {}), 3000);
   S.id = resp.id;
-  S.config = resp.config;
-  S.playing = keepPlaying;
-  S.matrixSig = '';
-  S.trace = null;
-  phaser.reset();
-  S.matrixItems = null;
-  S.chainAt = resp.frame.step;
-  history.clear();
-  history.addFrame({ ...resp.frame, first_step: resp.frame.first_step ?? resp.frame.step - (resp.frame.losses?.length || 1) + 1 });
-  S.frame = resp.frame;
-  S.data = null;
-  if (!validSel(S.view.sel)) S.view.sel = defaultSel();
-  network.reset();
+  transport.playing = keepPlaying;
+  const loaded = live.setSource({ base: `/api/sessions/${encodeURIComponent(resp.id)}`, config: resp.config, frame: resp.frame });
   controls.setConfig(S.config, S.datasets);
-  $('loss-formula').replaceChildren(formula(lossFormula(S.config.loss)));
-  syncPicker();
   writeUrl();
   connect();
-  chainFetch.invalidate();
-  chainFetch.trigger();
-  sliceFetch.invalidate();
-  sliceFetch.trigger();
-  matrixFetch.trigger();
-  markAll();
   if (S.openAt) {
     const n = S.openAt;
     S.openAt = null;
     openAtStep(n);
   }
-  try {
-    const data = await api.data(S.id);
-    if (S.id !== resp.id) return;
-    S.data = data;
-    dataView.setData(data);
-    showScale(data);
-    network.reset();
-    const n = data.x.length;
-    S.view.sample = Math.min(S.view.sample, n - 1);
-    $('sample-input').max = String(n);
-    $('sample-input').value = String(S.view.sample + 1);
-    $('sample-of').textContent = `of ${n}`;
-    // The matrices need no second fetch: draw the ones that came with the data's names; if
-    // they have not come yet, the fetch in flight draws them with the data.
-    if (S.matrixItems) matrixView.setMatrix(S.matrixItems, data);
-    markAll();
-  } catch (err) {
-    toasts.show(`Could not load the data: ${err.message}`, 'error');
-  }
+  await loaded;
 }
 
 /** Create a session from a request config; on failure show the message and keep the old one. */
@@ -537,11 +195,11 @@ const controls = createControls({
     if (patch.batch_size) S.config.batch_size = patch.batch_size;
     if (patch.l2 !== undefined) S.config.l2 = patch.l2;
     writeUrl();
-    setTimeout(() => matrixFetch.trigger(), 150);
+    setTimeout(() => live.refreshMatrix(), 150);
   },
   onSpf(k) {
     S.view.spf = k;
-    if (S.playing) send({ type: 'play', steps_per_frame: k, fps: FPS });
+    transport.resume();
     writeUrl();
   },
   onConfig(patch) {
@@ -653,7 +311,7 @@ async function undoableReset() {
     return;
   }
   forgetSwitch();
-  if (S.playing) pause();
+  if (transport.playing) transport.pause();
   const saved = { id: S.id, config: S.config, plain: null, history: stashHistory() };
   const ok = await startSession(toRequestConfig(S.config), { keepOld: true });
   if (!ok) {
@@ -676,7 +334,7 @@ $('switch-undo').addEventListener('click', async () => {
     Object.assign(history, old.history);
     history.addFrame({ ...frame, losses: [], first_step: frame.step + 1 });
     history.version += 1;
-    markAll();
+    live.markAll();
   } catch {
     // The old session is gone (a restart, or idle too long): start its configuration again.
     await startSession(toRequestConfig(old.config), { keepOld: true });
@@ -743,46 +401,12 @@ $('scale-toggle').addEventListener('change', () => {
   startSession({ ...c, dataset: { ...c.dataset, standardize: on, scale_targets: on } });
 });
 
-$('play-button').addEventListener('click', togglePlay);
-$('step-button').addEventListener('click', step);
-$('reset-button').addEventListener('click', undoableReset);
 $('diverged-reset').addEventListener('click', reset);
 $('diverged-fix').addEventListener('click', () => {
   const lr = (S.frame?.learning_rate ?? S.config.optimizer.learning_rate) / 10;
   controls.el.lr.value = String(Number(lr.toPrecision(3)));
   controls.el.lr.dispatchEvent(new Event('change'));
   reset();
-});
-
-for (const r of document.querySelectorAll('input[name="mode"]')) {
-  r.addEventListener('change', () => {
-    if (r.checked) setMode(r.value);
-  });
-}
-
-function setMode(mode) {
-  S.view.mode = mode;
-  if (mode === 'update') traceFetch.trigger();
-  for (const r of document.querySelectorAll('input[name="mode"]')) r.checked = r.value === mode;
-  writeUrl();
-  schedule();
-}
-
-function setSample(k) {
-  const n = S.data?.x?.length || 1;
-  S.view.sample = Math.max(0, Math.min(n - 1, k));
-  $('sample-input').value = String(S.view.sample + 1);
-  writeUrl();
-  S.pending.data = true;
-  schedule();
-}
-$('sample-input').addEventListener('change', () => setSample((Number($('sample-input').value) || 1) - 1));
-
-$('log-toggle').addEventListener('change', () => {
-  S.view.log = $('log-toggle').checked;
-  S.pending.loss = true;
-  writeUrl();
-  schedule();
 });
 
 $('share-button').addEventListener('click', async () => {
@@ -795,35 +419,6 @@ $('share-button').addEventListener('click', async () => {
   } catch {
     toasts.show(url.href, 'info', 10000);
   }
-});
-
-const guide = createGuide($('guide'), {
-  button: $('guide-button'),
-  onAction(a) {
-    if (a.mode) setMode(a.mode);
-    if (a.select === 'last') select(defaultSel());
-    if (a.select === 'first') select({ kind: 'weight', layer: 0, i: 0, j: 0 });
-  },
-});
-$('guide-button').addEventListener('click', () => (guide.isOpen() ? guide.close() : guide.open(0)));
-
-// Keyboard: Space play/pause, Right arrow step, R reset; a switch turns them off, and they never
-// fire in a form control, a row or a checkbox (WCAG 2.1.4). Escape closes the guide.
-bindShortcuts({
-  actions: { togglePlay, step, reset: undoableReset, back: () => timeline.back(), nextPhase: () => { phaser.stopPlay(); phaser.next(); } },
-});
-document.addEventListener('keydown', (ev) => {
-  if (ev.key === 'Escape' && !ev.defaultPrevented && guide.isOpen()) guide.close();
-});
-
-let resizeTimer = null;
-window.addEventListener('resize', () => {
-  clearTimeout(resizeTimer);
-  resizeTimer = setTimeout(() => {
-    network.resize();
-    lossView.resize();
-    markAll();
-  }, 150);
 });
 
 // ---------------------------------------------------------------- start
@@ -868,4 +463,4 @@ init().catch((err) => {
 });
 
 // Exposed for the tests and the console: read-only view of the state.
-window.backpropStudio = { state: S, history, clone, phaser };
+window.backpropStudio = { state: S, history, clone, phaser: live.phaser };

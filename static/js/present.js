@@ -2,16 +2,15 @@
 // The presenter token lives in the URL fragment (#token=..., never sent to the server in a URL)
 // and in localStorage, and proves itself over the WebSocket with a `hello`.
 
-import { bindShortcuts } from './a11y.js';
 import { request } from './api.js';
-import { $, LiveSocket, createLive, showStatus, showTransport, whenPlotly } from './live.js';
+import { $, LiveSocket, createLive, showStatus, whenPlotly } from './live.js';
+import { bindLearningRate, createTransport } from './transport.js';
 
 const root = $('room-root');
 const CODE = root.dataset.code;
 const KEY = `backprop-studio.presenter.${CODE}`;
-const FPS = 30;
 
-const S = { token: readToken(), presenter: false, playing: false, playSentAt: 0, spf: 1, config: null, socket: null, shareTimer: null };
+const S = { token: readToken(), presenter: false, spf: 1, config: null, socket: null, shareTimer: null };
 
 /** The token from the fragment (remembered) or from an earlier visit; back into the fragment. */
 function readToken() {
@@ -35,6 +34,7 @@ const live = createLive({
   // The room follows the presenter's phase (index -1: the phases are closed).
   onPhase: (index) => S.socket?.send({ type: 'phase', index }),
 });
+const transport = createTransport({ live, send: (msg) => send(msg), enabled: () => S.presenter && !!S.socket?.open, spf: () => S.spf });
 
 // ---------------------------------------------------------------- sharing the view
 
@@ -51,9 +51,7 @@ function share() {
 function onMessage(msg) {
   if (msg.type === 'frame') {
     live.onFrame(msg);
-    // A play we just asked for may not show in frames for a moment: do not flicker back.
-    if (msg.playing || !S.playing || performance.now() - S.playSentAt > 1500 || msg.diverged) S.playing = msg.playing;
-    updateTransport();
+    transport.onFrame(msg);
   } else if (msg.type === 'welcome') {
     S.presenter = true;
     $('no-token').hidden = true;
@@ -73,10 +71,7 @@ function onMessage(msg) {
   }
 }
 
-function updateTransport() {
-  showTransport(S.playing, S.presenter && !!S.socket?.open);
-  live.refreshDrive();
-}
+const updateTransport = () => transport.render();
 
 function connect() {
   S.socket = new LiveSocket(`/ws/rooms/${CODE}`, {
@@ -111,50 +106,11 @@ function send(msg) {
 
 // ---------------------------------------------------------------- controls
 
-function play() {
-  if (live.state.frame?.diverged) {
-    live.toasts.show('This run diverged: lower the learning rate and reset first.', 'error');
-    return;
-  }
-  if (send({ type: 'play', steps_per_frame: S.spf, fps: FPS })) {
-    S.playing = true;
-    S.playSentAt = performance.now();
-    updateTransport();
-  }
-}
-
-function pause() {
-  send({ type: 'pause' });
-  S.playing = false;
-  updateTransport();
-}
-
-const togglePlay = () => (S.playing ? pause() : play());
-const step = () => {
-  if (S.playing) pause();
-  live.phaser.stopPlay();
-  send({ type: 'step', count: 1 });
-};
-const reset = () => send({ type: 'reset' });
-
-$('play-button').addEventListener('click', togglePlay);
-$('step-button').addEventListener('click', step);
-$('reset-button').addEventListener('click', reset);
-
-$('lr-input').addEventListener('change', () => {
-  const lr = Number($('lr-input').value);
-  if (!(Number.isFinite(lr) && lr > 0)) {
-    $('lr-input').setAttribute('aria-invalid', 'true');
-    return;
-  }
-  $('lr-input').removeAttribute('aria-invalid');
-  const optimizer = { ...(S.config?.optimizer || { name: 'sgd' }), learning_rate: lr };
-  if (send({ type: 'set', optimizer }) && S.config) S.config.optimizer = optimizer;
-});
+bindLearningRate($('lr-input'), (msg) => send(msg), () => S.config);
 
 $('spf-select').addEventListener('change', () => {
   S.spf = Math.max(1, Number($('spf-select').value) || 1);
-  if (S.playing) send({ type: 'play', steps_per_frame: S.spf, fps: FPS });
+  transport.resume();
 });
 
 $('copy-link').addEventListener('click', async () => {
@@ -166,18 +122,6 @@ $('copy-link').addEventListener('click', async () => {
     live.toasts.show(url, 'info', 10000);
   }
 });
-
-// Keyboard: Space play/pause, Right arrow step, R reset (the presenter's; a switch turns them
-// off, never in a form control, row or checkbox). Escape closes the guide.
-bindShortcuts({
-  actions: { togglePlay, step, reset, back: () => live.timeline?.back(), nextPhase: () => { live.phaser.stopPlay(); live.phaser.next(); } },
-  active: () => S.presenter,
-});
-document.addEventListener('keydown', (ev) => {
-  if (ev.key === 'Escape' && !ev.defaultPrevented && live.guide.isOpen()) live.guide.close();
-});
-
-$('guide-button').addEventListener('click', () => (live.guide.isOpen() ? live.guide.close() : live.guide.open(0)));
 
 // ---------------------------------------------------------------- start
 

@@ -1,14 +1,14 @@
 // A participant's page: follow the room's run and the presenter's view live; fork the network
 // into a private session (same page, controls enabled) and come back to the room.
 
-import { bindShortcuts, focusOn } from './a11y.js';
+import { focusOn } from './a11y.js';
 import { request } from './api.js';
-import { $, LiveSocket, createLive, showStatus, showTransport, whenPlotly } from './live.js';
+import { $, LiveSocket, createLive, showStatus, whenPlotly } from './live.js';
+import { bindLearningRate, createTransport } from './transport.js';
 
 const root = $('room-root');
 const CODE = root.dataset.code;
 const ROOM = `/api/rooms/${CODE}`;
-const FPS = 30;
 
 const S = {
   mode: 'room', // 'room' | 'fork'
@@ -17,8 +17,6 @@ const S = {
   forkId: null,
   config: null,
   socket: null,
-  playing: false,
-  playSentAt: 0,
   forking: false,
 };
 
@@ -32,6 +30,7 @@ const live = createLive({
   send: (msg) => send(msg),
   canDrive: () => S.mode === 'fork',
 });
+const transport = createTransport({ live, send: (msg) => send(msg), enabled: () => S.mode === 'fork' && !!S.socket?.open });
 
 // ---------------------------------------------------------------- following
 
@@ -105,7 +104,7 @@ async function fork() {
     S.mode = 'fork';
     S.forkId = created.id;
     S.config = created.config;
-    S.playing = false;
+    transport.playing = false;
     showMode();
     $('fork-text').textContent = `You forked the room’s network at step ${created.frame.step}: train it, change α, break it. The room goes on without you.`;
     $('lr-input').value = String(created.config.optimizer?.learning_rate ?? '');
@@ -146,8 +145,7 @@ function focusWasOnFork() {
 function onForkMessage(msg) {
   if (msg.type === 'frame') {
     live.onFrame(msg);
-    if (msg.playing || !S.playing || performance.now() - S.playSentAt > 1500 || msg.diverged) S.playing = msg.playing;
-    updateTransport();
+    transport.onFrame(msg);
   } else if (msg.type === 'error') {
     live.toasts.show(msg.message || 'The server rejected that.', 'error');
   }
@@ -158,7 +156,7 @@ async function backToRoom() {
   S.socket?.close();
   S.mode = 'room';
   S.forkId = null;
-  S.playing = false;
+  transport.playing = false;
   const hadFocus = !document.activeElement || document.activeElement === document.body || document.activeElement === $('back-button');
   showMode();
   if (hadFocus) focusOn($('fork-button'), { scroll: false }); // where the Back button was
@@ -195,10 +193,7 @@ function showMode() {
   updateTransport();
 }
 
-function updateTransport() {
-  showTransport(S.playing, S.mode === 'fork' && !!S.socket?.open);
-  live.refreshDrive();
-}
+const updateTransport = () => transport.render();
 
 $('fork-button').addEventListener('click', fork);
 $('back-button').addEventListener('click', backToRoom);
@@ -213,48 +208,7 @@ function send(msg) {
   return true;
 }
 
-function togglePlay() {
-  if (S.playing) {
-    send({ type: 'pause' });
-    S.playing = false;
-  } else if (live.state.frame?.diverged) {
-    live.toasts.show('This run diverged: lower the learning rate and reset first.', 'error');
-  } else if (send({ type: 'play', steps_per_frame: 1, fps: FPS })) {
-    S.playing = true;
-    S.playSentAt = performance.now();
-  }
-  updateTransport();
-}
-
-$('play-button').addEventListener('click', togglePlay);
-$('step-button').addEventListener('click', () => {
-  if (S.playing) togglePlay();
-  live.phaser.stopPlay();
-  send({ type: 'step', count: 1 });
-});
-$('reset-button').addEventListener('click', () => send({ type: 'reset' }));
-$('lr-input').addEventListener('change', () => {
-  const lr = Number($('lr-input').value);
-  if (!(Number.isFinite(lr) && lr > 0)) {
-    $('lr-input').setAttribute('aria-invalid', 'true');
-    return;
-  }
-  $('lr-input').removeAttribute('aria-invalid');
-  const optimizer = { ...(S.config?.optimizer || { name: 'sgd' }), learning_rate: lr };
-  if (send({ type: 'set', optimizer }) && S.config) S.config.optimizer = optimizer;
-});
-
-// Keyboard on a fork, as the buttons' titles say: Space play/pause, Right arrow step, R reset
-// (a switch turns them off; never in a form control, row or checkbox). Escape closes the guide.
-$('step-button').setAttribute('aria-keyshortcuts', 'ArrowRight');
-bindShortcuts({
-  toggle: $('shortcuts-toggle'),
-  actions: { togglePlay, step: () => $('step-button').click(), reset: () => send({ type: 'reset' }), back: () => $('back-step-button')?.click() },
-  active: () => S.mode === 'fork',
-});
-document.addEventListener('keydown', (ev) => {
-  if (ev.key === 'Escape' && !ev.defaultPrevented && live.guide.isOpen()) live.guide.close();
-});
+bindLearningRate($('lr-input'), (msg) => send(msg), () => S.config);
 
 // ---------------------------------------------------------------- start
 
