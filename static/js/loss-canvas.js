@@ -3,6 +3,8 @@
 // at every redraw for well under a millisecond. A Plotly.react of the curve cost 12 ms a frame
 // (over 90 ms at 4x CPU slowdown, benchmarks/page.py), more than a frame's budget.
 
+import { fitCanvas } from './ui.js';
+
 const HEADROOM = 1.25; // the x axis reaches 25% past the newest step
 
 /** A round number >= v (1, 2, 5 times a power of ten). */
@@ -51,21 +53,7 @@ export function curveRanges(series, log, current) {
 
 /** Paint series ({x, y, color, dash}) and a dot at the newest training point. */
 export function paintCurve(canvas, size, series, ranges) {
-  const dpr = window.devicePixelRatio || 1;
-  const w = Math.max(1, Math.round(size.w * dpr));
-  const h = Math.max(1, Math.round(size.h * dpr));
-  if (canvas.width !== w || canvas.height !== h) {
-    canvas.width = w;
-    canvas.height = h;
-  }
-  canvas.style.left = `${size.l}px`;
-  canvas.style.top = `${size.t}px`;
-  canvas.style.width = `${size.w}px`;
-  canvas.style.height = `${size.h}px`;
-  canvas.style.display = '';
-  const ctx = canvas.getContext('2d');
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, size.w, size.h);
+  const ctx = fitCanvas(canvas, size);
   const [x0, x1] = ranges.x;
   const [y0, y1] = ranges.y;
   const px = (x) => ((x - x0) / (x1 - x0)) * size.w;
@@ -124,17 +112,7 @@ const AXIS_FONT = '12px system-ui, -apple-system, "Segoe UI", sans-serif';
  * them with the loss view's margins: the curve shows at once, before Plotly has loaded.
  */
 export function paintAxes(canvas, box, margin, ranges) {
-  const dpr = window.devicePixelRatio || 1;
-  canvas.width = Math.max(1, Math.round(box.w * dpr));
-  canvas.height = Math.max(1, Math.round(box.h * dpr));
-  canvas.style.left = '0px';
-  canvas.style.top = '0px';
-  canvas.style.width = `${box.w}px`;
-  canvas.style.height = `${box.h}px`;
-  canvas.style.display = '';
-  const ctx = canvas.getContext('2d');
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, box.w, box.h);
+  const ctx = fitCanvas(canvas, { l: 0, t: 0, w: box.w, h: box.h });
   const w = box.w - margin.l - margin.r;
   const h = box.h - margin.t - margin.b;
   const [x0, x1] = ranges.x;

@@ -2,6 +2,8 @@
 // playing, Plotly redraws that plot only when its axis range must change (benchmarks/page.py:
 // a Plotly.react of five points cost over 150 ms at 4x CPU slowdown; painting them, < 1 ms).
 
+import { fitCanvas } from './ui.js';
+
 /** The range to show for values in [lo, hi]: `current` while it holds them and is not 3x too wide. */
 export function pointsRange(lo, hi, current) {
   const span = hi - lo || 0.2;
@@ -12,21 +14,7 @@ export function pointsRange(lo, hi, current) {
 
 /** Paint groups of points ({x, y, color, diamond}) in a range shared by both axes. */
 export function paintPoints(canvas, size, range, groups) {
-  const dpr = window.devicePixelRatio || 1;
-  const w = Math.max(1, Math.round(size.w * dpr));
-  const h = Math.max(1, Math.round(size.h * dpr));
-  if (canvas.width !== w || canvas.height !== h) {
-    canvas.width = w;
-    canvas.height = h;
-  }
-  canvas.style.left = `${size.l}px`;
-  canvas.style.top = `${size.t}px`;
-  canvas.style.width = `${size.w}px`;
-  canvas.style.height = `${size.h}px`;
-  canvas.style.display = '';
-  const ctx = canvas.getContext('2d');
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, size.w, size.h);
+  const ctx = fitCanvas(canvas, size);
   const [r0, r1] = range;
   const px = (v) => ((v - r0) / (r1 - r0)) * size.w;
   const py = (v) => size.h - ((v - r0) / (r1 - r0)) * size.h;

@@ -65,3 +65,19 @@ export function createToasts(region) {
 
 /** True when the user asked the system for less motion. */
 export const reducedMotion = () => window.matchMedia?.('(prefers-reduced-motion: reduce)').matches ?? false;
+
+/** Size `canvas` to `size` ({l, t, w, h}, CSS pixels) at the screen's pixel ratio; its cleared 2D context. */
+export function fitCanvas(canvas, size) {
+  const dpr = window.devicePixelRatio || 1;
+  const w = Math.max(1, Math.round(size.w * dpr));
+  const h = Math.max(1, Math.round(size.h * dpr));
+  if (canvas.width !== w || canvas.height !== h) {
+    canvas.width = w;
+    canvas.height = h;
+  }
+  Object.assign(canvas.style, { left: `${size.l}px`, top: `${size.t}px`, width: `${size.w}px`, height: `${size.h}px`, display: '' });
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, size.w, size.h);
+  return ctx;
+}
