@@ -7,6 +7,7 @@ import argparse
 import uvicorn
 
 from app.main import create_app
+from app.server import ReapingWebSocketProtocol, configure
 from app.settings import Settings
 
 
@@ -28,7 +29,9 @@ def main(argv: list[str] | None = None) -> None:
         port=settings.port,
         # Pinned, not "auto": the sans-I/O protocol costs the least per frame sent of uvicorn's
         # three (benchmarks/room.py --ws, BENCHMARKS.md); a room sends 15,000 frames a second.
-        ws="websockets-sansio",
+        # uvicorn's sans-I/O protocol, aborting connections whose peer stopped reading.
+        ws=ReapingWebSocketProtocol,
+        http=configure(settings.http_read_seconds),  # httptools with a request-read deadline
         ws_per_message_deflate=settings.ws_compression,
         # Frames far over the message limit are cut by the protocol (close 1009) before they
         # are buffered; up to twice the limit they reach the app, which answers with an error.

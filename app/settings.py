@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     # Workshop join links and QR codes use this base (e.g. http://192.168.1.20:8000) when set,
     # else the address the presenter's browser used, which may be localhost.
     public_url: str | None = None
+    # Fair share under abuse (SECURITY.md, "Availability").
+    ws_send_seconds: float = Field(
+        10, gt=0, description="a session viewer that takes no message for this long is dropped"
+    )
+    http_read_seconds: float = Field(
+        20, gt=0, description="a request (headers and body) must arrive whole within this"
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -303,7 +303,8 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
         await drive(runner, msg, settings)
 
     try:
-        await serve(websocket, slot, handle, settings)
+        # A viewer that stops reading is dropped, so it cannot keep the session playing.
+        await serve(websocket, slot, handle, settings, send_timeout=settings.ws_send_seconds)
     finally:
         # Synchronous on purpose: this also runs when the connection's task is being cancelled.
         runner.detach(slot)
