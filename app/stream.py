@@ -209,6 +209,10 @@ async def pump(
         if not task.done():
             task.cancel()
             await asyncio.wait({task})
+        if not task.cancelled():
+            # Retrieved whatever happens: a send that failed as we were stopped (the client left
+            # mid-frame) is no bug, and an unretrieved one is logged as a traceback.
+            task.exception()
 
 
 class Runner:

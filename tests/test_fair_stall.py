@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import socket
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from support import ServerProcess, wait_for
+from websockets.asyncio.client import connect as aconnect
 from websockets.sync.client import connect
 
 # Big frames (about 150 kB of JSON each) fill a stalled reader's buffers within a few frames.
@@ -18,7 +20,9 @@ ENV = {
     "BACKPROP_WS_SEND_SECONDS": "1",
     "BACKPROP_SESSION_IDLE_SECONDS": "1",
     "BACKPROP_ROOM_SEND_SECONDS": "1",
+    "BACKPROP_MAX_CONNECTIONS_PER_IP": "300",
 }
+PARTICIPANTS = 200
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +112,31 @@ def test_a_stalled_participant_frees_its_descriptor(server: ServerProcess) -> No
     finally:
         for sock in stalled:
             sock.close()
+
+
+def test_participants_leaving_a_playing_room_leave_no_traceback(server: ServerProcess) -> None:
+    r = httpx.post(f"{server.url}/api/rooms", json={"config": {"preset": "xor"}}, timeout=30)
+    assert r.status_code == 201, r.text
+    code, token = r.json()["code"], r.json()["presenter_token"]
+    info = f"{server.url}/api/rooms/{code}"
+    url = f"{server.ws_url}/ws/rooms/{code}"
+
+    async def crowd() -> None:
+        async with aconnect(url, open_timeout=30, max_queue=None) as presenter:
+            await presenter.send(f'{{"type": "hello", "token": "{token}"}}')
+            await presenter.send('{"type": "play", "steps_per_frame": 1, "fps": 60}')
+            people = []
+            for _ in range(PARTICIPANTS // 20):  # in batches: bounded, gentle on a small box
+                people += await asyncio.gather(*(aconnect(url, open_timeout=30) for _ in range(20)))
+            await asyncio.gather(*(p.recv() for p in people))  # all in and receiving frames
+            # Half say goodbye, half vanish mid-frame (the connection just drops).
+            for k, person in enumerate(people):
+                if k % 2:
+                    person.transport.abort()
+            await asyncio.gather(*(p.close() for p in people[::2]))
+            while (await asyncio.to_thread(httpx.get, info, timeout=10)).json()["participants"]:
+                await asyncio.sleep(0.1)
+
+    asyncio.run(asyncio.wait_for(crowd(), 120))
+    log = server.log()
+    assert "Traceback" not in log and "never retrieved" not in log, log[-4000:]
