@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from app.api_sessions import ChainDep, SettingsDep, StoreDep
 from app.protocol import SessionConfigIn, Strict
+from app.quotas import check_rooms, check_sessions, count_room, count_session
 from app.responses import json_response
 from app.rooms import Room, RoomRegistry, RoomsFullError
 from app.schemas import ErrorOut, FrameOut, SessionCreated
@@ -89,10 +90,12 @@ async def create_room(
     ],
     rooms: RoomsDep,
     settings: SettingsDep,
+    http: Request,
 ) -> Response:
     """Start a workshop room: the answer holds its code, the presenter's token and a frame."""
     if rooms.full:  # before building: a full server should not spend CPU on data sets
         raise HTTPException(429, rooms.full_message())
+    check_rooms(http)  # this address's own quota
     try:
         session = await run_in_threadpool(new_session, body.config, settings)
     except ValueError as exc:
@@ -101,6 +104,7 @@ async def create_room(
         room, token = rooms.create(session)
     except RoomsFullError as exc:
         raise HTTPException(429, str(exc)) from exc
+    count_room(http, room.code)
     body_out = {"code": room.code, "presenter_token": token, "frame": room.runner.full_frame()}
     return json_response(body_out, 201)
 
@@ -120,14 +124,16 @@ async def get_room_info(room: RoomDep) -> dict[str, Any]:
         429: {"description": "the server holds as many sessions as it allows"},
     },
 )
-async def fork_room(room: RoomDep, store: StoreDep) -> Response:
+async def fork_room(room: RoomDep, store: StoreDep, http: Request) -> Response:
     """A private session at the room's current state (as POST /api/sessions answers)."""
     if store.full:
         raise HTTPException(429, store.full_message())
+    check_sessions(http)
     try:
         entry = store.add(room.fork())
     except StoreFullError as exc:
         raise HTTPException(429, str(exc)) from exc
+    count_session(http, entry.id)
     body = {
         "id": entry.id,
         "config": entry.session.config.model_dump(mode="json"),

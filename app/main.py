@@ -47,8 +47,17 @@ def reaper_interval(settings: Settings) -> float:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A fresh application with its own settings and session store."""
     settings = settings if settings is not None else Settings()
-    store = SessionStore(settings.max_sessions, settings.session_idle_seconds)
-    rooms = RoomRegistry(settings.max_rooms, settings.max_participants, settings.room_idle_seconds)
+    store = SessionStore(
+        settings.max_sessions,
+        settings.session_idle_seconds,
+        grace_seconds=settings.idle_grace_seconds,
+    )
+    rooms = RoomRegistry(
+        settings.max_rooms,
+        settings.max_participants,
+        settings.room_idle_seconds,
+        grace_seconds=settings.idle_grace_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

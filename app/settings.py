@@ -26,7 +26,17 @@ class Settings(BaseSettings):
     max_steps_per_frame: int = Field(1000, ge=1)
     max_fps: float = Field(60, gt=0, le=60)
     max_message_bytes: int = Field(65_536, ge=256)
-    max_sessions: int = Field(200, ge=1)
+    # Above max_participants: a full room can fork. Per address: below max_sessions, so one
+    # address alone never fills the server, above max_participants for a workshop behind a NAT.
+    max_sessions: int = Field(1000, ge=1)
+    max_sessions_per_ip: int = Field(550, ge=1)
+    max_rooms_per_ip: int = Field(5, ge=1)
+    idle_grace_seconds: float = Field(
+        7200,
+        gt=0,
+        description="a session or room not playing and unused for its idle time plus this "
+        "expires even with sockets open (an idle socket cannot keep it forever)",
+    )
     session_idle_seconds: float = Field(1800, gt=0)
     max_rooms: int = Field(50, ge=0)
     max_participants: int = Field(500, ge=1)
@@ -67,6 +77,13 @@ class Settings(BaseSettings):
     )
     http_read_seconds: float = Field(
         20, gt=0, description="a request (headers and body) must arrive whole within this"
+    )
+    # About a third of one core here (a step of 8 layers of 64 on 1,000 samples is 20 M).
+    client_work_per_second: float = Field(
+        1e9, gt=0, description="multiply-adds of requests per second one client address may use"
+    )
+    client_work_burst: float = Field(
+        4e9, gt=0, description="multiply-adds one client address may use at once"
     )
 
     @field_validator("allowed_origins", mode="before")

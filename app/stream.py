@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from app.fairness import ROOM, SESSION, gate, heavy, turn
+
 if TYPE_CHECKING:
     from app.training import TrainingSession
 
@@ -27,6 +29,9 @@ Frame = dict[str, Any]
 MAX_LOSSES = 20_000  # as the session: a frame never carries more than the newest 20,000 losses
 CHUNK_SECONDS = 0.015  # longest stretch of stepping between two yields to the event loop
 MAX_CHUNK = 1_000_000
+# A frame late by less than this keeps the schedule (the next come a little sooner): a hiccup
+# of the machine costs no frames; later than this, the schedule restarts from now.
+CATCH_UP_SECONDS = 0.25
 
 
 def encode(payload: Any) -> str:
@@ -228,6 +233,8 @@ class Runner:
         self._play_task: asyncio.Task[None] | None = None
         self._chunk = 1  # steps per uninterrupted stretch, tuned to chunk_seconds
         self._chunk_seconds = chunk_seconds
+        self.priority = SESSION  # its place at the CPU gate (app/fairness.py): rooms go first
+        self._stretch = 0.0  # seconds the last stretch of steps took (the gate's estimate)
 
     # ---- viewers -------------------------------------------------------------------------
 
@@ -285,7 +292,7 @@ class Runner:
 
     async def reset(self) -> Frame:
         """Back to step 0 with the same seed; playing goes on if it was on."""
-        async with self._lock:
+        async with self._lock, turn(self.priority):
             frame = self.session.reset()
             frame["playing"] = self.playing
             self._published = self.session.step_count
@@ -294,9 +301,14 @@ class Runner:
 
     async def patch(self, apply: Callable[[TrainingSession], object]) -> Frame:
         """Change the session between two steps (optimizer, batch size, ...) and publish."""
-        async with self._lock:
+        async with self._lock, turn(self.priority):
             apply(self.session)
             return self._publish()
+
+    async def off_loop(self, read: Callable[[TrainingSession], Any]) -> Any:
+        """`read(session)` in a worker thread (one heavy job at a time), the session held still."""
+        async with self._lock:
+            return await heavy(lambda: read(self.session))
 
     async def play(self, steps_per_frame: int, fps: float) -> bool:
         """Start (or retune) the play loop; False, with a frame published, if the run diverged."""
@@ -360,10 +372,13 @@ class Runner:
                     self._publish()
                 deadline += 1.0 / self.fps
                 now = time.monotonic()
-                if deadline < now:
-                    deadline = now  # behind schedule: full speed, never a burst to catch up
+                if deadline < now - CATCH_UP_SECONDS:
+                    deadline = now  # far behind schedule: full speed, never a burst to catch up
+                if self.priority == ROOM:
+                    gate().book(self, deadline)  # sessions let the room's next frame go first
                 await asyncio.sleep(deadline - now)
         finally:
+            gate().unbook(self)
             if self._play_task is asyncio.current_task():
                 self._play_task = None  # a crash must not leave "playing" on forever
 
@@ -372,9 +387,12 @@ class Runner:
         done = 0
         while done < count:
             chunk = min(count - done, self._chunk)
-            started = time.perf_counter()
             try:
-                ran = self.session.advance(chunk)
+                # One stretch at a time, server-wide; rooms first (app/fairness.py).
+                async with turn(self.priority, self._stretch, self):
+                    started = time.perf_counter()
+                    ran = self.session.advance(chunk)
+                    elapsed = time.perf_counter() - started
             except Exception as exc:
                 # A bug or a numeric failure in the engine: the session (and the connection)
                 # stay usable; the log gets the traceback, the client a short message.
@@ -384,11 +402,11 @@ class Runner:
                     f"the session is kept at step {self.session.step_count}: step again, "
                     "reset, or change the settings"
                 ) from exc
-            elapsed = time.perf_counter() - started
             done += ran
             if ran < chunk:
                 break  # diverged: the session stopped early
             self._tune(ran, elapsed)
+            self._stretch = elapsed * self._chunk / ran  # the next stretch, as the gate expects it
             if done < count:
                 await asyncio.sleep(0)
         return done

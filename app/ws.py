@@ -29,6 +29,7 @@ from app.protocol import (
 from app.settings import Settings
 from app.store import SessionStore
 from app.stream import Runner, Slot, encode, pump
+from app.work import charge_message
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -300,6 +301,7 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
 
     async def handle(msg: ClientMsg) -> None:
         store.touch(entry)
+        charge_message(websocket.scope, websocket.app, msg, runner.session)  # a fair share
         await drive(runner, msg, settings)
 
     try:

@@ -13,6 +13,7 @@ from app.protocol import ClientMsg, HelloMsg, SelectMsg
 from app.rooms import Room, RoomRegistry
 from app.settings import Settings
 from app.stream import encode
+from app.work import charge_message
 from app.ws import MessageError, drive, origin_allowed, parse_message, refuse, serve
 
 router = APIRouter()
@@ -50,6 +51,7 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
             room.select(member, msg.selection)
         else:
             room.require_presenter(member)
+            charge_message(websocket.scope, websocket.app, msg, room.session)
             await drive(room.runner, msg, settings)
 
     try:

@@ -1,0 +1,143 @@
+"""Quotas, work budgets and idle expiry on the real server, one loopback address per client."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from support import ServerProcess, wait_for
+from websockets.sync.client import ClientConnection, connect
+
+from app.presets import resolve
+from app.protocol import SessionConfigIn
+from app.store import SessionStore
+from app.training import TrainingSession
+
+ENV = {
+    "BACKPROP_MAX_SESSIONS_PER_IP": "3",
+    "BACKPROP_MAX_ROOMS_PER_IP": "2",
+    # The xor preset: a step is 200 samples x 12 weights = 2,400 multiply-adds, a reset 7,200.
+    "BACKPROP_CLIENT_WORK_PER_SECOND": "100",
+    "BACKPROP_CLIENT_WORK_BURST": "20000",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real server with tiny quotas and a tiny work budget."""
+    proc = ServerProcess(tmp_path_factory.mktemp("limits") / "server.log", ENV).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def client(address: str) -> httpx.Client:
+    """An HTTP client whose requests come from `address` (any 127.x.y.z reaches loopback)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30)
+
+
+def test_sessions_per_address(server: ServerProcess) -> None:
+    with client("127.0.0.2") as mine, client("127.0.0.3") as other:
+        ids = []
+        for _ in range(3):
+            r = mine.post(f"{server.url}/api/sessions", json={"preset": "xor"})
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        refused = mine.post(f"{server.url}/api/sessions", json={"preset": "xor"})
+        assert refused.status_code == 429
+        assert "your address already holds 3 sessions" in refused.json()["detail"]
+        assert "delete one" in refused.json()["detail"]  # says what to do
+        # Another address is not affected ...
+        assert other.post(f"{server.url}/api/sessions", json={"preset": "xor"}).status_code == 201
+        # ... and deleting one frees a place.
+        assert mine.delete(f"{server.url}/api/sessions/{ids[0]}").status_code == 204
+        assert mine.post(f"{server.url}/api/sessions", json={"preset": "xor"}).status_code == 201
+
+
+def test_rooms_per_address_and_forks_count_as_sessions(server: ServerProcess) -> None:
+    with client("127.0.0.4") as mine:
+        codes = []
+        for _ in range(2):
+            r = mine.post(f"{server.url}/api/rooms", json={"config": {"preset": "xor"}})
+            assert r.status_code == 201, r.text
+            codes.append(r.json()["code"])
+        refused = mine.post(f"{server.url}/api/rooms", json={"config": {"preset": "xor"}})
+        assert refused.status_code == 429
+        assert "workshop rooms" in refused.json()["detail"]
+        for _ in range(3):
+            assert mine.post(f"{server.url}/api/rooms/{codes[0]}/fork").status_code == 201
+        fork = mine.post(f"{server.url}/api/rooms/{codes[0]}/fork")
+        assert fork.status_code == 429, fork.text
+        assert "sessions" in fork.json()["detail"]
+
+
+def test_work_budget_over_rest_and_websocket(server: ServerProcess) -> None:
+    with client("127.0.0.5") as mine, client("127.0.0.6") as other:
+        sid = mine.post(f"{server.url}/api/sessions", json={"preset": "xor"}).json()["id"]
+        codes = [mine.post(f"{server.url}/api/sessions/{sid}/reset").status_code for _ in range(4)]
+        assert codes[:2] == [200, 200] and codes[-1] == 429, codes  # 20,000 pays for two
+        r = mine.post(f"{server.url}/api/sessions/{sid}/reset")
+        assert r.status_code == 429
+        assert int(r.headers["retry-after"]) >= 1
+        assert "wait" in r.json()["detail"]
+        # Steps and settings draw on the same budget, over REST ...
+        assert (
+            mine.post(f"{server.url}/api/sessions/{sid}/step", json={"count": 5}).status_code == 429
+        )
+        # 5,600 left (plus a trickle at 100/s): two settings changes of 2,400, not four.
+        patches = [
+            mine.patch(f"{server.url}/api/sessions/{sid}", json={"l2": 0.1}).status_code
+            for _ in range(4)
+        ]
+        assert patches[0] == 200 and patches[-1] == 429, patches
+        # ... and over a WebSocket from the same address: an error, the connection stays.
+        with ws_from("127.0.0.5", server, f"/ws/sessions/{sid}") as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "frame"
+            ws.send('{"type": "reset"}')
+            error = json.loads(ws.recv(timeout=10))
+            assert error["type"] == "error" and "too much computation" in error["message"]
+            ws.send('{"type": "pause"}')  # still connected: a later answer arrives
+            assert json.loads(ws.recv(timeout=10))["type"] in ("frame", "error")
+        # Another address still works.
+        other_sid = other.post(f"{server.url}/api/sessions", json={"preset": "xor"}).json()["id"]
+        assert other.post(f"{server.url}/api/sessions/{other_sid}/reset").status_code == 200
+
+
+def ws_from(address: str, server: ServerProcess, path: str) -> ClientConnection:
+    """A WebSocket whose connection comes from `address`."""
+    sock = socket.create_connection(("127.0.0.1", server.port), 10, source_address=(address, 0))
+    return connect(f"{server.ws_url}{path}", sock=sock, open_timeout=10)
+
+
+def test_idle_sessions_expire_even_with_a_socket_open() -> None:
+    now = [0.0]
+    store = SessionStore(10, idle_seconds=60, clock=lambda: now[0], grace_seconds=600)
+    session = TrainingSession(resolve(SessionConfigIn(preset="xor")))
+    entry = store.add(session)
+    slot = entry.runner.attach()  # an open socket that never sends anything
+    now[0] = 120
+    assert store.idle_ids() == []  # watched: kept past the idle time ...
+    now[0] = 661
+    assert store.idle_ids() == [entry.id]  # ... but not past the grace
+    entry.runner.detach(slot)
+
+
+def test_an_idle_socket_cannot_keep_a_room_forever(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    env = {"BACKPROP_ROOM_IDLE_SECONDS": "1", "BACKPROP_IDLE_GRACE_SECONDS": "2"}
+    proc = ServerProcess(tmp_path_factory.mktemp("idle") / "server.log", env).start()
+    try:
+        r = httpx.post(f"{proc.url}/api/rooms", json={"config": {"preset": "xor"}}, timeout=30)
+        code = r.json()["code"]
+        info = f"{proc.url}/api/rooms/{code}"
+        with connect(f"{proc.ws_url}/ws/rooms/{code}", open_timeout=10) as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "frame"
+            # The socket stays open and silent: the room is kept past its idle time, then goes.
+            wait_for(lambda: httpx.get(info, timeout=10).status_code == 404, "the room to end")
+    finally:
+        proc.stop()
