@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> None:
         # Frames far over the message limit are cut by the protocol (close 1009) before they
         # are buffered; up to twice the limit they reach the app, which answers with an error.
         ws_max_size=2 * settings.max_message_bytes,
+        # X-Forwarded-* only from the configured proxies: by default from nobody, so a client
+        # cannot choose the address its per-address limits are counted against.
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips or "",
         server_header=False,  # no need to tell the world which server version to aim at
         timeout_graceful_shutdown=5,
     )

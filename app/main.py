@@ -22,6 +22,8 @@ from app import (
     ws,
     ws_rooms,
 )
+from app.hosts import install as install_host_checks
+from app.lookups import LookupLimit
 from app.rooms import RoomRegistry
 from app.rooms import reaper_interval as room_reaper_interval
 from app.security import HARDENING_RESPONSES, install_error_handlers, install_middleware
@@ -93,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     # Outside CORS: body cap, security headers and the WebSocket guard see every request.
     app.state.connections = install_middleware(app, settings)
+    app.add_middleware(LookupLimit, settings=settings)  # room codes cannot be enumerated
+    install_host_checks(app, settings)  # outermost: Host (DNS rebinding), cross-site writes
     install_error_handlers(app)
     for router in api.routers:
         app.include_router(router)

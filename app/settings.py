@@ -79,6 +79,21 @@ class Settings(BaseSettings):
         20, gt=0, description="a request (headers and body) must arrive whole within this"
     )
     # About a third of one core here (a step of 8 layers of 64 on 1,000 samples is 20 M).
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="host names the server answers to, besides localhost, IP addresses and "
+        "the host of public_url; '*' for any",
+    )
+    forwarded_allow_ips: str | None = Field(
+        None,
+        description="proxies whose X-Forwarded-For/-Proto are trusted ('10.0.0.5,10.0.0.6'); "
+        "none by default, so a client cannot pick the address its limits are counted on",
+    )
+    room_lookups_per_second: float = Field(
+        10, gt=0, description="room codes not found, per address"
+    )
+    room_lookup_burst: float = Field(20, ge=1)
+    min_fps: float = Field(0.1, gt=0, description="slowest play rate; slower is refused")
     client_work_per_second: float = Field(
         1e9, gt=0, description="multiply-adds of requests per second one client address may use"
     )
@@ -86,7 +101,7 @@ class Settings(BaseSettings):
         4e9, gt=0, description="multiply-adds one client address may use at once"
     )
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         """Env values come as `a,b` or a JSON list; origins never end with a slash."""

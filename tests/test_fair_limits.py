@@ -22,6 +22,9 @@ ENV = {
     # The xor preset: a step is 200 samples x 12 weights = 2,400 multiply-adds, a reset 7,200.
     "BACKPROP_CLIENT_WORK_PER_SECOND": "100",
     "BACKPROP_CLIENT_WORK_BURST": "20000",
+    "BACKPROP_ROOM_LOOKUPS_PER_SECOND": "0.5",
+    "BACKPROP_ROOM_LOOKUP_BURST": "5",
+    "BACKPROP_PUBLIC_URL": "http://workshop.example:8000",
 }
 
 
@@ -141,3 +144,95 @@ def test_an_idle_socket_cannot_keep_a_room_forever(
             wait_for(lambda: httpx.get(info, timeout=10).status_code == 404, "the room to end")
     finally:
         proc.stop()
+
+
+def test_guessing_room_codes_is_rate_limited(server: ServerProcess) -> None:
+    with client("127.0.0.8") as guesser, client("127.0.0.9") as other:
+        code = other.post(f"{server.url}/api/rooms", json={"config": {"preset": "xor"}}).json()[
+            "code"
+        ]
+        answers = [guesser.get(f"{server.url}/api/rooms/ZZZZZ{k}").status_code for k in range(8)]
+        assert answers[:5] == [404] * 5 and answers[-1] == 429, answers
+        refused = guesser.get(f"{server.url}/join", params={"code": code})
+        assert refused.status_code == 429  # even a right guess, while the bucket is empty
+        assert int(refused.headers["retry-after"]) >= 1
+        assert "try again" in refused.json()["detail"]
+        with ws_from("127.0.0.8", server, f"/ws/rooms/{code}") as ws:
+            msg = json.loads(ws.recv(timeout=10))
+            assert msg["type"] == "error" and "room codes" in msg["message"]
+        # Someone who knows the code is not slowed down by their own successful lookups.
+        for _ in range(10):
+            assert other.get(f"{server.url}/api/rooms/{code}").status_code == 200
+
+
+def test_unknown_hosts_are_refused(server: ServerProcess) -> None:
+    with client("127.0.0.10") as c:
+        code = c.post(f"{server.url}/api/rooms", json={"config": {"preset": "xor"}}).json()["code"]
+        evil = {"Host": "evil.example", "Origin": "http://evil.example"}
+        for path in ("/", "/healthz", f"/api/rooms/{code}", f"/api/rooms/{code}/qr.svg"):
+            r = c.get(f"{server.url}{path}", headers=evil)
+            assert r.status_code == 400, (path, r.status_code)
+            assert "BACKPROP_ALLOWED_HOSTS" in r.json()["detail"]
+        assert c.post(f"{server.url}/api/sessions", headers=evil, json={}).status_code == 400
+        # The public URL's host, IP addresses and localhost are fine; qr.svg encodes the public URL.
+        for host in ("workshop.example:8000", "localhost", "127.0.0.1", "[::1]:8000", "10.1.2.3"):
+            r = c.get(f"{server.url}/api/rooms/{code}/qr.svg", headers={"Host": host})
+            assert r.status_code == 200, host
+            assert "http://workshop.example:8000/room/" in r.text
+    assert handshake_status(server, f"/ws/rooms/{code}", "evil.example") == 403
+    assert handshake_status(server, f"/ws/rooms/{code}", f"127.0.0.1:{server.port}") == 101
+
+
+def handshake_status(server: ServerProcess, path: str, host: str) -> int:
+    """The status of a WebSocket handshake that names `host`."""
+    with socket.create_connection(("127.0.0.1", server.port), 10) as sock:
+        sock.sendall(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        while b"\r\n" not in head:
+            chunk = sock.recv(64)
+            if not chunk:
+                break
+            head += chunk
+    return int(head.split()[1])
+
+
+def test_cross_site_writes_are_refused_with_or_without_a_body(server: ServerProcess) -> None:
+    with client("127.0.0.11") as c:
+        code = c.post(f"{server.url}/api/rooms", json={"config": {"preset": "xor"}}).json()["code"]
+        sid = c.post(f"{server.url}/api/sessions", json={"preset": "xor"}).json()["id"]
+        foreign = [
+            {"Origin": "http://evil.example"},
+            {"Origin": "null"},
+            {"Sec-Fetch-Site": "cross-site"},
+        ]
+        for headers in foreign:
+            for url in (f"/api/rooms/{code}/fork", f"/api/sessions/{sid}/reset"):
+                r = c.post(f"{server.url}{url}", headers={**headers, "Content-Type": "text/plain"})
+                assert r.status_code == 403, (headers, url, r.status_code)
+                assert "cross-site" in r.json()["detail"]
+            assert c.delete(f"{server.url}/api/sessions/{sid}", headers=headers).status_code == 403
+        # The server's own pages (same Origin), and clients that send no Origin, are fine.
+        own = {"Origin": server.url, "Sec-Fetch-Site": "same-origin"}
+        assert c.post(f"{server.url}/api/sessions/{sid}/reset", headers=own).status_code == 200
+        assert c.post(f"{server.url}/api/sessions/{sid}/reset").status_code == 200
+
+
+def test_forwarded_headers_are_not_trusted_by_default(server: ServerProcess) -> None:
+    # From 127.0.0.1, which uvicorn trusts by default: a proxy-less server must not.
+    with client("127.0.0.1") as c:
+        made = [
+            c.post(
+                f"{server.url}/api/sessions",
+                json={"preset": "xor"},
+                headers={"X-Forwarded-For": f"10.9.9.{k}"},
+            ).status_code
+            for k in range(4)
+        ]
+        # Counted against the real address: the quota of 3 holds whatever the header claims.
+        assert made == [201, 201, 201, 429], made
