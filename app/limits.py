@@ -118,6 +118,12 @@ def check_play(msg: PlayMsg, settings: Settings, work_per_step: int = 0) -> None
     _check_work("steps_per_frame", msg.steps_per_frame, work_per_step, settings)
     if msg.fps > settings.max_fps:
         raise ValueError(f"fps: {msg.fps:g} is over the limit of {settings.max_fps:g}")
+    if msg.fps < settings.min_fps:
+        # Else a frame would be due in ages while the run reports it plays.
+        raise ValueError(
+            f"fps: {msg.fps:g} is under the minimum of {settings.min_fps:g} frames per second; "
+            "pause instead, or step"
+        )
 
 
 def gradcheck_work(session: TrainingSession) -> tuple[int, int, int]:

@@ -21,6 +21,7 @@ ENV = {
     "BACKPROP_SESSION_IDLE_SECONDS": "1",
     "BACKPROP_ROOM_SEND_SECONDS": "1",
     "BACKPROP_MAX_CONNECTIONS_PER_IP": "300",
+    "BACKPROP_HTTP_READ_SECONDS": "1",
 }
 PARTICIPANTS = 200
 
@@ -140,3 +141,39 @@ def test_participants_leaving_a_playing_room_leave_no_traceback(server: ServerPr
     asyncio.run(asyncio.wait_for(crowd(), 120))
     log = server.log()
     assert "Traceback" not in log and "never retrieved" not in log, log[-4000:]
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """True once the server has closed its end (EOF or reset)."""
+    sock.settimeout(0.05)
+    try:
+        return sock.recv(4096) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_slow_requests_are_timed_out_by_the_server(server: ServerProcess) -> None:
+    baseline = descriptors(server)
+    slow: list[socket.socket] = []
+    try:
+        for k in range(40):
+            sock = socket.create_connection(("127.0.0.1", server.port), 10)
+            if k % 2:  # headers that never end (slowloris)
+                sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n".encode())
+            else:  # a body that never comes whole
+                sock.sendall(
+                    (
+                        f"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+                    ).encode()
+                )
+            slow.append(sock)
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        for sock in slow:
+            wait_for(lambda sock=sock: closed_by_server(sock), "the server to drop a slow request")
+        wait_for(lambda: descriptors(server) <= baseline, f"descriptors back to {baseline}")
+    finally:
+        for sock in slow:
+            sock.close()
