@@ -20,7 +20,7 @@ from app.settings import Settings
 @pytest.fixture
 def client() -> Iterator[TestClient]:
     """A fresh app."""
-    with TestClient(create_app(Settings(max_rooms=60))) as c:
+    with TestClient(create_app(Settings(max_rooms=60, max_rooms_per_ip=60))) as c:
         yield c
 
 
