@@ -90,6 +90,8 @@ async def on_unexpected_error(request: Request, exc: Exception) -> Response:
 HARDENING_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "the body cannot be read (not UTF-8 JSON)"},
     413: {"model": ErrorOut, "description": "the body is over the server's size limit"},
+    403: {"model": ErrorOut, "description": "a change sent by another site's page"},
+    429: {"model": ErrorOut, "description": "over a rate limit, quota or work budget"},
 }
 
 
