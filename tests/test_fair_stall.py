@@ -84,7 +84,12 @@ def test_a_stalled_socket_cannot_keep_a_session_playing(server: ServerProcess) -
             "the session to stop playing",
         )
         # ... the session expires like any unwatched one ...
-        wait_for(lambda: httpx.get(state, timeout=10).status_code == 404, "the session to expire")
+        # (A GET marks the session as used: poll less often than its idle time of 1 s.)
+        wait_for(
+            lambda: httpx.get(state, timeout=10).status_code == 404,
+            "the session to expire",
+            poll=1.5,
+        )
         # ... and the stalled connections' descriptors are freed while the peers still hold them.
         wait_for(lambda: descriptors(server) <= baseline, f"descriptors back to {baseline}")
     finally:
