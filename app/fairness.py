@@ -216,14 +216,16 @@ class WorkBudgets:
     def charge(self, address: str, work: float) -> None:
         """Spend `work`; OverBudgetError (nothing spent) if the bucket holds less.
 
-        A single request over the whole burst still runs when the bucket is full (the per-request
-        limit refuses anything truly huge), leaving the bucket in debt: the next waits longer.
+        Never more than a full bucket at once: a request over the burst runs from a full bucket
+        and empties it, and one the per-request limit then refuses (a typo such as a million
+        steps) costs no more than that, not minutes of waiting.
         """
+        work = min(work, self.burst)
         now = self._clock()
         tokens, at = self._buckets.get(address, (self.burst, now))
         tokens = min(self.burst, tokens + (now - at) * self.rate)
-        if tokens < min(work, self.burst):
-            wait = (min(work, self.burst) - tokens) / self.rate
+        if tokens < work:
+            wait = (work - tokens) / self.rate
             raise OverBudgetError(
                 "too much computation from your address right now: "
                 f"wait {math.ceil(wait)} s and try again (other learners share this server)",

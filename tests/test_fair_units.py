@@ -109,5 +109,6 @@ def test_work_budget_per_address() -> None:
     now[0] = 2.0  # refilled at 100 per second
     budgets.charge("a", 200)
     budgets.charge("c", 5000)  # over the burst: allowed once from a full bucket ...
-    with pytest.raises(OverBudgetError):
-        budgets.charge("c", 1)  # ... leaving the bucket in debt
+    with pytest.raises(OverBudgetError) as empty:
+        budgets.charge("c", 1)  # ... emptying it ...
+    assert empty.value.retry_after <= 0.02  # ... but no more: no debt past one burst
