@@ -39,6 +39,7 @@ MAX_SHARE = 0.9
 MIN_SHARE = 0.01
 LATE_SECONDS = 0.004  # a room's stretch starting this long after its booked time is late
 BOOKING_SLACK = 0.001  # past the booked time, the room is queued: then sessions queue behind
+REST_CHECK_SECONDS = 0.05  # a resting session looks again this often
 
 T = TypeVar("T")
 
@@ -113,7 +114,7 @@ class CpuGate:
         waited = False
         while True:
             while self._bookings and (rest := self._rest_until - self._clock()) > 0:
-                await asyncio.sleep(rest)
+                await asyncio.sleep(min(rest, REST_CHECK_SECONDS))  # the room may stop
             if not waited and self._room_due(expected):
                 await self._clear_of_bookings(expected)
                 waited = True
