@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 
@@ -104,3 +105,59 @@ def test_a_playing_room_keeps_its_frame_rate_beside_heavy_sessions(server: Serve
     # The heavy sessions did get CPU too (they were not simply starved).
     steps = [httpx.get(f"{server.url}/api/sessions/{s}", timeout=10).json()["step"] for s in sids]
     assert all(step > 0 for step in steps), steps
+
+
+def test_a_playing_room_keeps_its_frame_rate_beside_gradchecks_and_resets(
+    server: ServerProcess,
+) -> None:
+    r = httpx.post(f"{server.url}/api/rooms", json={"config": {"preset": "article"}}, timeout=30)
+    assert r.status_code == 201, r.text
+    code, token = r.json()["code"], r.json()["presenter_token"]
+    # Gradient checks that cost ~0.5 G multiply-adds each, asked for eight at a time.
+    check = {"preset": "spiral", "layers": [2, 32, 32, 1], "batch_size": None}
+    sid = httpx.post(f"{server.url}/api/sessions", json=check, timeout=60).json()["id"]
+    big = httpx.post(f"{server.url}/api/sessions", json=HEAVY, timeout=60).json()["id"]
+    stop = threading.Event()
+    answers: list[int] = []
+
+    def checker(address: str) -> None:
+        transport = httpx.HTTPTransport(local_address=address)
+        with httpx.Client(transport=transport, timeout=120) as c:
+            while not stop.is_set():
+                answers.append(c.get(f"{server.url}/api/sessions/{sid}/gradcheck").status_code)
+                answers.append(c.post(f"{server.url}/api/sessions/{big}/reset").status_code)
+
+    async def measure() -> tuple[int, float]:
+        url = f"{server.ws_url}/ws/rooms/{code}"
+        async with aconnect(url, max_queue=None) as presenter, aconnect(url) as watcher:
+            await presenter.send(json.dumps({"type": "hello", "token": token}))
+            await presenter.send(json.dumps({"type": "play", "steps_per_frame": 1, "fps": FPS}))
+            presenting = asyncio.create_task(drain(presenter))
+            first: tuple[int, float] | None = None
+            while True:
+                msg = json.loads(await asyncio.wait_for(watcher.recv(), 30))
+                if msg.get("type") != "frame" or not msg.get("playing"):
+                    continue
+                now = time.monotonic()
+                if first is None:
+                    first = (msg["step"], now)
+                elif msg["step"] - first[0] >= WINDOW_FRAMES or now - first[1] > 60:
+                    presenting.cancel()
+                    return msg["step"] - first[0], now - first[1]
+
+    threads = [
+        threading.Thread(target=checker, args=(f"127.0.1.{k}",), daemon=True) for k in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: len(answers) >= 8, "the first gradient checks")
+        frames, seconds = asyncio.run(asyncio.wait_for(measure(), 180))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
+    ratio = frames / (FPS * seconds)
+    print(f"room beside gradchecks: {frames} frames in {seconds:.2f} s, {ratio:.3f}")
+    assert ratio >= 0.93, f"{frames} frames in {seconds:.2f} s: {ratio:.2f} of {FPS} fps"
+    assert 200 in answers, answers  # the checks did run
