@@ -21,6 +21,8 @@ from app.web.api import catalog as api
 from app.web.api import rooms as api_rooms
 from app.web.api import sessions as api_sessions
 from app.web.deps import Services
+from app.web.hosts import install as install_host_checks
+from app.web.lookups import LookupLimit
 from app.web.middleware import HARDENING_RESPONSES, install_error_handlers, install_middleware
 from app.web.ws import rooms as ws_rooms
 from app.web.ws import sessions as ws
@@ -44,8 +46,17 @@ def reaper_interval(settings: Settings) -> float:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A fresh application with its own settings and session store."""
     settings = settings if settings is not None else Settings()
-    store = SessionStore(settings.max_sessions, settings.session_idle_seconds)
-    rooms = RoomRegistry(settings.max_rooms, settings.max_participants, settings.room_idle_seconds)
+    store = SessionStore(
+        settings.max_sessions,
+        settings.session_idle_seconds,
+        grace_seconds=settings.idle_grace_seconds,
+    )
+    rooms = RoomRegistry(
+        settings.max_rooms,
+        settings.max_participants,
+        settings.room_idle_seconds,
+        grace_seconds=settings.idle_grace_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     # Outside CORS: body cap, security headers and the WebSocket guard see every request.
     app.state.connections = install_middleware(app, settings)
+    app.add_middleware(LookupLimit, settings=settings)  # room codes cannot be enumerated
+    install_host_checks(app, settings)  # outermost: Host (DNS rebinding), cross-site writes
     install_error_handlers(app)
     for router in api.routers:
         app.include_router(router)
