@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
+from app.live.fairness import WorkBudgets
 from app.live.rooms import RoomRegistry
 from app.live.rooms import reaper_interval as room_reaper_interval
 from app.live.sessions import SessionStore
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = Services(settings, store, rooms)
+    app.state.work_budgets = WorkBudgets.from_settings(settings)  # per client address
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -244,10 +244,10 @@ class WorkBudgets:
 
 
 def budgets(app: Any) -> WorkBudgets:
-    """The app's work budgets, created on first use from its settings."""
+    """The app's work budgets (create_app makes them from its settings)."""
     found = getattr(app.state, "work_budgets", None)
-    if found is None:
-        found = app.state.work_budgets = WorkBudgets.from_settings(app.state.settings)
+    if not isinstance(found, WorkBudgets):
+        raise RuntimeError("create_app sets app.state.work_budgets")
     return found
 
 

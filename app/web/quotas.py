@@ -14,6 +14,7 @@ from fastapi import Request
 
 from app.domain.errors import FullError
 from app.live.fairness import client_address
+from app.web.deps import services
 
 
 class AddressQuota:
@@ -54,8 +55,7 @@ def _quota(request: Request, name: str, limit: int, alive: Callable[[str], bool]
 
 def session_quota(request: Request) -> AddressQuota:
     """Sessions (created or forked) per address."""
-    settings = request.app.state.settings
-    store = request.app.state.store
+    settings, store = services(request).settings, services(request).store
     return _quota(
         request, "session_quota", settings.max_sessions_per_ip, lambda sid: store.has(sid)
     )
@@ -63,8 +63,7 @@ def session_quota(request: Request) -> AddressQuota:
 
 def room_quota(request: Request) -> AddressQuota:
     """Workshop rooms per address."""
-    settings = request.app.state.settings
-    rooms = request.app.state.rooms
+    settings, rooms = services(request).settings, services(request).rooms
     return _quota(
         request, "room_quota", settings.max_rooms_per_ip, lambda code: rooms.get(code) is not None
     )
@@ -74,7 +73,7 @@ def check_sessions(request: Request) -> None:
     """429 if this address holds as many sessions as it may."""
     quota = session_quota(request)
     if quota.full(client_address(request.scope)):
-        minutes = request.app.state.settings.session_idle_seconds / 60
+        minutes = services(request).settings.session_idle_seconds / 60
         raise FullError(
             f"your address already holds {quota.limit} sessions, the most one address may: "
             "close tabs you no longer use (their sessions expire after "
@@ -86,7 +85,7 @@ def check_rooms(request: Request) -> None:
     """429 if this address holds as many rooms as it may."""
     quota = room_quota(request)
     if quota.full(client_address(request.scope)):
-        minutes = request.app.state.settings.room_idle_seconds / 60
+        minutes = services(request).settings.room_idle_seconds / 60
         raise FullError(
             f"your address already holds {quota.limit} workshop rooms, the most one address "
             f"may: use one of them, or wait until an unused one ends ({minutes:g} minutes "
