@@ -105,15 +105,11 @@ export function createGuide(card, { onAction, button, onStep } = {}) {
       });
       return hidden;
     };
-    // Another corner only when it hides clearly less (a tenth of the card): a panel taller than
-    // the screen, scrolled to just under its top, hides a few rows less under a top card, and the
-    // card would flip to the top (over the panel's start) whenever the page is measured again.
-    const margin = Math.max(1, 0.1 * w * ht);
     let best = corners[0];
     let bestCost = cost(best);
     for (const c of corners.slice(1)) {
       const v = cost(c);
-      if (v < bestCost - margin) [best, bestCost] = [c, v];
+      if (v < bestCost - 1) [best, bestCost] = [c, v];
     }
     card.dataset.place = best;
   }
