@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 import uvicorn
 
@@ -20,8 +22,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--port", type=int, default=settings.port, help="port (default %(default)s)"
     )
+    parser.add_argument(
+        "--state-dir",
+        # BACKPROP_STATE_DIR set but empty: memory only (the tests' servers).
+        default=settings.state_dir if "BACKPROP_STATE_DIR" in os.environ else default_state_dir(),
+        help="where sessions and rooms are snapshotted, to survive a restart "
+        "(BACKPROP_STATE_DIR; default %(default)s)",
+    )
+    parser.add_argument(
+        "--memory", action="store_true", help="keep sessions and rooms in memory only"
+    )
     args = parser.parse_args(argv)
-    settings = settings.model_copy(update={"host": args.host, "port": args.port})
+    state_dir = None if args.memory else args.state_dir
+    settings = settings.model_copy(
+        update={"host": args.host, "port": args.port, "state_dir": state_dir}
+    )
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -36,6 +51,12 @@ def main(argv: list[str] | None = None) -> None:
         server_header=False,  # no need to tell the world which server version to aim at
         timeout_graceful_shutdown=5,
     )
+
+
+def default_state_dir() -> str:
+    """$XDG_STATE_HOME/backprop-studio, or ~/.local/state/backprop-studio (XDG's default)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / "backprop-studio")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from app.rooms import RoomRegistry
 from app.rooms import reaper_interval as room_reaper_interval
 from app.security import HARDENING_RESPONSES, install_error_handlers, install_middleware
 from app.settings import Settings
+from app.state import open_persister, restore_all
 from app.store import SessionStore
 
 STATIC_DIR: Path = assets.STATIC_DIR
@@ -49,9 +50,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings if settings is not None else Settings()
     store = SessionStore(settings.max_sessions, settings.session_idle_seconds)
     rooms = RoomRegistry(settings.max_rooms, settings.max_participants, settings.room_idle_seconds)
+    persist = open_persister(settings.state_dir)  # None: memory only
+    store.persist = rooms.persist = persist
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if persist is not None:  # before the first request: a page reconnecting finds its run
+            restore_all(persist, store, rooms, settings.max_samples)
+            persist.start()
         reaper = asyncio.create_task(store.run_reaper(reaper_interval(settings)))
         room_reaper = asyncio.create_task(
             rooms.run_reaper(room_reaper_interval(settings.room_idle_seconds))
@@ -62,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reaper.cancel()
             room_reaper.cancel()
             await asyncio.gather(reaper, room_reaper, return_exceptions=True)
+            if persist is not None:
+                await persist.close()  # first: the last snapshots; closing rooms then deletes none
             await rooms.close()
             await store.close()
 

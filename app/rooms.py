@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from app.state import Persister
 from app.stream import Runner, Slot, encode
 from app.training import TrainingSession
 
@@ -281,6 +282,7 @@ class RoomRegistry:
         self.idle_seconds = idle_seconds
         self._clock = clock
         self._rooms: dict[str, Room] = {}
+        self.persist: Persister | None = None  # snapshots (app/state.py), when configured
 
     def __len__(self) -> int:
         return len(self._rooms)
@@ -304,9 +306,21 @@ class RoomRegistry:
         while code in self._rooms:  # 31^6 codes and a few dozen rooms: rare, cheap to be sure
             code = new_code()
         token = secrets.token_urlsafe(32)
-        room = Room(code, token, session, max_participants=self.max_participants, clock=self._clock)
+        return self.restore(code, token_digest(token), session), token
+
+    def restore(
+        self, code: str, digest: bytes, session: TrainingSession, selection: Any = None
+    ) -> Room:
+        """A room under a known code and token digest (new, or brought back by a snapshot)."""
+        room = Room(code, "", session, max_participants=self.max_participants, clock=self._clock)
+        room._digest = digest
+        if isinstance(selection, dict):
+            room.selection = selection
+            room._selection_text = encode({"type": "select", "selection": selection})
         self._rooms[code] = room
-        return room, token
+        if self.persist is not None:
+            self.persist.watch("room", code, room.runner, lambda: _room_extra(room))
+        return room
 
     def get(self, code: str) -> Room | None:
         """The room with this code (any case, spaces or dashes), or None."""
@@ -317,6 +331,8 @@ class RoomRegistry:
         room = self._rooms.pop(normalize_code(code), None)
         if room is None:
             return False
+        if self.persist is not None:
+            self.persist.forget("room", room.code)
         await room.close()
         return True
 
@@ -344,6 +360,11 @@ class RoomRegistry:
         """Drop everything (shutdown)."""
         for code in list(self._rooms):
             await self.remove(code)
+
+
+def _room_extra(room: Room) -> dict[str, Any]:
+    """What a room's snapshot holds beyond its session: never the token, only its digest."""
+    return {"digest": room._digest.hex(), "selection": room.selection}
 
 
 def reaper_interval(idle_seconds: float) -> float:

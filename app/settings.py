@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # Workshop join links and QR codes use this base (e.g. http://192.168.1.20:8000) when set,
     # else the address the presenter's browser used, which may be localhost.
     public_url: str | None = None
+    # Snapshots of every session and room (SQLite, app/state.py): a restart brings them back.
+    # None keeps everything in memory; the `backprop-studio` command defaults to
+    # $XDG_STATE_HOME/backprop-studio (~/.local/state/backprop-studio).
+    state_dir: str | None = None
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from app.limits import check_config_limits
 from app.presets import resolve
 from app.protocol import SessionConfigIn
 from app.settings import Settings
+from app.state import Persister
 from app.stream import Runner
 from app.training import TrainingSession
 
@@ -56,6 +57,7 @@ class SessionStore:
         self.idle_seconds = idle_seconds
         self._clock = clock
         self._entries: dict[str, Entry] = {}
+        self.persist: Persister | None = None  # snapshots (app/state.py), when configured
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -79,8 +81,14 @@ class SessionStore:
         session_id = secrets.token_urlsafe(16)
         while session_id in self._entries:  # 128 random bits: never, but cheap to be sure
             session_id = secrets.token_urlsafe(16)
+        return self.restore(session_id, session)
+
+    def restore(self, session_id: str, session: TrainingSession) -> Entry:
+        """Store a session under a known id (a new one, or one a snapshot brought back)."""
         entry = Entry(session_id, session, Runner(session), self._clock())
         self._entries[session_id] = entry
+        if self.persist is not None:
+            self.persist.watch("session", session_id, entry.runner)
         return entry
 
     def get(self, session_id: str) -> Entry | None:
@@ -99,6 +107,8 @@ class SessionStore:
         entry = self._entries.pop(session_id, None)
         if entry is None:
             return False
+        if self.persist is not None:
+            self.persist.forget("session", session_id)
         await entry.runner.close()
         return True
 

@@ -224,6 +224,9 @@ class Runner:
         self._play_task: asyncio.Task[None] | None = None
         self._chunk = 1  # steps per uninterrupted stretch, tuned to chunk_seconds
         self._chunk_seconds = chunk_seconds
+        # Called after every published frame (app/state.py keeps snapshots); True unless a
+        # play tick, so a step, pause, reset or settings change is saved at once.
+        self.on_change: Callable[[bool], None] | None = None
 
     # ---- viewers -------------------------------------------------------------------------
 
@@ -414,6 +417,8 @@ class Runner:
         merged: dict[Tick, Tick] = {}
         for slot in self._slots:
             slot.offer(tick, merged)
+        if self.on_change is not None:
+            self.on_change(not frame.get("playing", False))
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -40,7 +40,7 @@ def server(
             "--ws", ws, "--ws-per-message-deflate", "false", "--log-level", "warning",
         ]  # fmt: skip
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env={**os.environ, **(env or {})},
+        cmd, cwd=ROOT, env={**os.environ, "BACKPROP_STATE_DIR": "", **(env or {})},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
