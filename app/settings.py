@@ -56,7 +56,11 @@ class Settings(BaseSettings):
     )
     max_connections: int = Field(1000, ge=1, description="open WebSockets, all clients together")
     max_connections_per_ip: int = Field(
-        200, ge=1, description="open WebSockets from one client address (a workshop may share one)"
+        # A full room (max_participants) from one address (a lecture hall behind one NAT), its
+        # presenter and a few spare tabs: one address must never be what fills a room first.
+        520,
+        ge=1,
+        description="open WebSockets from one client address (a workshop may share one)",
     )
     # Workshop join links and QR codes use this base (e.g. http://192.168.1.20:8000) when set,
     # else the address the presenter's browser used, which may be localhost.

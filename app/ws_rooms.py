@@ -11,6 +11,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from app.protocol import ClientMsg, HelloMsg, SelectMsg
 from app.rooms import Room, RoomRegistry
+from app.security import OVER_CAP
 from app.settings import Settings
 from app.stream import encode
 from app.ws import MessageError, drive, origin_allowed, parse_message, refuse, serve
@@ -35,8 +36,13 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
         await _turn_away(websocket, "no workshop room with this code", 4404, "unknown room")
         return
     presenter = False
-    if room.full:
+    # Over a connection cap (security.py let it in to knock) or a full room: only the presenter.
+    over_cap = (websocket.scope.get("state") or {}).get(OVER_CAP)
+    if room.full or over_cap:
         presenter = await _presenter_knocks(websocket, room, settings)
+        if not presenter and over_cap:
+            await _turn_away(websocket, over_cap, 1013, "try again later")
+            return
         if not presenter:
             await _turn_away(websocket, room.full_message(), 4429, "room full")
             return
