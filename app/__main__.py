@@ -10,6 +10,7 @@ import uvicorn
 
 from app.main import create_app
 from app.settings import Settings
+from app.state import StateUnavailableError
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,13 +33,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--memory", action="store_true", help="keep sessions and rooms in memory only"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="peer processes sharing one Redis (BACKPROP_REDIS_URL); only 1 for now",
+    )
     args = parser.parse_args(argv)
+    if args.workers != 1:
+        if not settings.redis_url:
+            parser.error(
+                "--workers N runs N peers that share their rooms and sessions through Redis: "
+                "set BACKPROP_REDIS_URL=redis://host:6379/0"
+            )
+        parser.error(
+            "--workers N: peers sharing one Redis (leases, frame fan-out, takeover) are not "
+            "built yet; run one process per Redis"
+        )
     state_dir = None if args.memory else args.state_dir
     settings = settings.model_copy(
         update={"host": args.host, "port": args.port, "state_dir": state_dir}
     )
+    try:
+        app = create_app(settings)
+    except StateUnavailableError as exc:
+        raise SystemExit(f"backprop-studio: {exc}") from None
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         # Pinned, not "auto": the sans-I/O protocol costs the least per frame sent of uvicorn's

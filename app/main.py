@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings if settings is not None else Settings()
     store = SessionStore(settings.max_sessions, settings.session_idle_seconds)
     rooms = RoomRegistry(settings.max_rooms, settings.max_participants, settings.room_idle_seconds)
-    persist = open_persister(settings.state_dir)  # None: memory only
+    persist = open_persister(settings.state_dir, settings.redis_url)  # None: memory only
     store.persist = rooms.persist = persist
 
     @asynccontextmanager

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # None keeps everything in memory; the `backprop-studio` command defaults to
     # $XDG_STATE_HOME/backprop-studio (~/.local/state/backprop-studio).
     state_dir: str | None = None
+    # Snapshots in a shared Redis instead (redis://host:6379/0); unreachable at start: an error.
+    redis_url: str | None = None
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -136,6 +136,88 @@ class SqliteBackend:
             self._db.close()
 
 
+class StateUnavailableError(RuntimeError):
+    """The configured backend cannot be reached at startup: a clear error, never a hang."""
+
+
+class RedisBackend:
+    """Snapshots in a shared Redis (BACKPROP_REDIS_URL): `bp:run:{kind}:{key}` plus an index set.
+
+    The synchronous client, from the persister's single writer thread: short timeouts, so a
+    Redis that goes away costs a failed write (retried on the next beat), never a stalled loop.
+    The client reconnects by itself on the next command once Redis is back.
+    """
+
+    INDEX = "bp:runs"
+
+    def __init__(self, url: str, timeout: float = 2.0) -> None:
+        import redis  # here: memory-only and SQLite deployments never import it
+
+        self.url = url
+        self._redis = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout, socket_timeout=timeout
+        )
+        try:
+            self._redis.ping()
+        except redis.RedisError as exc:
+            self._redis.close()
+            raise StateUnavailableError(
+                f"cannot reach Redis at {_safe_url(url)} ({exc}); start it, fix "
+                "BACKPROP_REDIS_URL, or unset it to keep state in BACKPROP_STATE_DIR"
+            ) from exc
+
+    @staticmethod
+    def _name(kind: str, key: str) -> str:
+        """The key of one run's snapshot."""
+        return f"bp:run:{kind}:{key}"
+
+    def snapshot(self, kind: str, key: str, blob: bytes) -> None:
+        """Store (replace) the snapshot of one run."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.set(self._name(kind, key), blob)
+        pipe.sadd(self.INDEX, f"{kind}:{key}")
+        pipe.execute()
+
+    def load(self, kind: str, key: str) -> bytes | None:
+        """The stored snapshot, or None."""
+        blob = self._redis.get(self._name(kind, key))
+        return None if blob is None else _as_bytes(blob)
+
+    def delete(self, kind: str, key: str) -> None:
+        """Forget a run."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(self._name(kind, key))
+        pipe.srem(self.INDEX, f"{kind}:{key}")
+        pipe.execute()
+
+    def list(self) -> list[Key]:
+        """Every stored (kind, key)."""
+        members = self._redis.smembers(self.INDEX)
+        pairs = (_as_bytes(m).decode().split(":", 1) for m in members)
+        return sorted((kind, key) for kind, key in pairs)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._redis.close()
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    """Replies are bytes (no decode_responses); the client's types allow str as well."""
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _safe_url(url: str) -> str:
+    """A Redis URL without its password, for messages and logs."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
 # ---- encoding ------------------------------------------------------------------------------
 
 
@@ -184,8 +266,11 @@ class Persister:
         self._urgent = asyncio.Event()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="state-writer")
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
         self.writes = 0  # snapshots written (tests and benchmarks read it)
+        self.failures = 0  # writes that failed (the backend was unreachable)
+        self._failing = False
 
     # ---- hooks for the store and the registry --------------------------------------------
 
@@ -241,7 +326,8 @@ class Persister:
 
     def start(self) -> None:
         """The background writer (in the app's lifespan, after restoring)."""
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run())
 
     async def close(self) -> None:
         """Write every watched run as it is now, then release the backend (shutdown)."""
@@ -277,8 +363,21 @@ class Persister:
         return state
 
     def _write(self, kind: str, key: str, state: dict[str, Any]) -> None:
-        """Encode and store (writer thread)."""
-        self.backend.snapshot(kind, key, encode_state(state))
+        """Encode and store (writer thread); a failure leaves the run dirty, retried next beat."""
+        try:
+            self.backend.snapshot(kind, key, encode_state(state))
+        except Exception as exc:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():  # dirty again, on the loop's thread
+                loop.call_soon_threadsafe(self.mark, (kind, key), False)
+            self.failures += 1
+            if not self._failing:  # one line per outage, not two per second per run
+                self._failing = True
+                log.error("cannot save snapshots (%s); retrying every %g s", exc, self.interval)
+            return
+        if self._failing:
+            self._failing = False
+            log.warning("saving snapshots again after %d failed write(s)", self.failures)
         self.writes += 1
 
     @staticmethod
@@ -314,8 +413,13 @@ class Persister:
                 await asyncio.gather(*pending)
 
 
-def open_persister(state_dir: str | None) -> Persister | None:
-    """The embedded backend in `state_dir`; None keeps everything in memory only."""
+def open_persister(state_dir: str | None, redis_url: str | None = None) -> Persister | None:
+    """Redis when a URL is set, else SQLite in `state_dir`; None keeps memory only.
+
+    StateUnavailableError when Redis cannot be reached now: the server must not start half-up.
+    """
+    if redis_url:
+        return Persister(RedisBackend(redis_url))
     if not state_dir:
         return None
     return Persister(SqliteBackend(state_dir))
