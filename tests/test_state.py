@@ -174,6 +174,8 @@ def test_an_app_restarts_with_its_sessions_and_rooms(tmp_path: Path) -> None:
             ws.send_json({"type": "step", "count": 7})
             while not ((m := ws.receive_json())["type"] == "frame" and m["step"] == 7):
                 pass
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert token.encode() not in stored  # the token's digest only, never the token
     with TestClient(create_app(settings)) as client:
         after = client.get(f"/api/sessions/{sid}/export").json()
         assert after == before

@@ -50,9 +50,9 @@ def test_pages_carry_on_after_a_restart(server: ServerProcess, tmp_path: Path) -
         try:
             context = browser.new_context(viewport={"width": 1440, "height": 900})
             context.set_default_timeout(T)
-            p, q = context.new_page(), context.new_page()
+            p, q, learner = context.new_page(), context.new_page(), context.new_page()
             errors: list[str] = []
-            for page in (p, q):
+            for page in (p, q, learner):
                 page.on("pageerror", lambda e: errors.append(str(e)))
             p.goto(f"{server.url}/present/{code}#token={token}", wait_until="domcontentloaded")
             live(p)
@@ -62,9 +62,18 @@ def test_pages_carry_on_after_a_restart(server: ServerProcess, tmp_path: Path) -
             p.get_by_test_id("step-button").click()
             p.get_by_test_id("step-button").click()
             expect(q.get_by_test_id("step-count")).to_have_text("2")
+            # A learner on the main page, with a session of their own at step 3.
+            learner.goto(server.url + "/", wait_until="domcontentloaded")
+            expect(learner.get_by_test_id("connection-status")).to_have_attribute(
+                "data-state", "connected"
+            )
+            for _ in range(3):
+                learner.get_by_test_id("step-button").click()
+            expect(learner.get_by_test_id("step-count")).to_have_text("3")
+            sid = learner.evaluate("() => window.backpropStudio.state.id")
 
             server.stop(signal.SIGTERM)
-            for page in (p, q):
+            for page in (p, q, learner):
                 expect(page.get_by_test_id("connection-status")).not_to_have_attribute(
                     "data-state", "connected"
                 )
@@ -80,6 +89,13 @@ def test_pages_carry_on_after_a_restart(server: ServerProcess, tmp_path: Path) -
             expect(q.get_by_test_id("step-count")).to_have_text("3")
             for page in (p, q):
                 expect(page.locator("#room-gone")).to_be_hidden()
+            # The learner's page reconnects to the same session: same id, same step, no notice.
+            expect(learner.get_by_test_id("connection-status")).to_have_attribute(
+                "data-state", "connected"
+            )
+            assert learner.evaluate("() => window.backpropStudio.state.id") == sid
+            learner.get_by_test_id("step-button").click()
+            expect(learner.get_by_test_id("step-count")).to_have_text("4")
             p.screenshot(path=str(tmp_path / "presenter-after-restart.png"))
             assert not errors, errors
         finally:
