@@ -191,6 +191,8 @@ class Room:
             )
         self.selection = selection
         self._selection_text = text
+        if self.runner.on_change is not None:  # snapshots keep the selection (app/state.py)
+            self.runner.on_change(True)
         for other in self.members:
             if other is not member:  # the sender knows; echoing could fight its own UI
                 other.slot.notify("select", text)

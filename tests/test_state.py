@@ -174,12 +174,17 @@ def test_an_app_restarts_with_its_sessions_and_rooms(tmp_path: Path) -> None:
             ws.send_json({"type": "step", "count": 7})
             while not ((m := ws.receive_json())["type"] == "frame" and m["step"] == 7):
                 pass
+            ws.send_json({"type": "select", "selection": {"mode": "gradients", "sample": 3}})
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     assert token.encode() not in stored  # the token's digest only, never the token
     with TestClient(create_app(settings)) as client:
         after = client.get(f"/api/sessions/{sid}/export").json()
         assert after == before
         assert client.get(f"/api/rooms/{code}").json()["step"] == 7
+        with client.websocket_connect(f"/ws/rooms/{code}") as ws:  # a participant, late
+            while (m := ws.receive_json())["type"] != "select":
+                pass
+            assert m["selection"] == {"mode": "gradients", "sample": 3}
         with client.websocket_connect(f"/ws/rooms/{code}") as ws:
             ws.send_json({"type": "hello", "token": "not the token"})
             ws.send_json({"type": "hello", "token": token})
