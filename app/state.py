@@ -336,7 +336,7 @@ class Persister:
         self.closed = True
         if self._task is not None:
             self._task.cancel()
-            await asyncio.wait([self._task])
+            await asyncio.wait([self._task], timeout=5)  # bounded: shutdown never hangs here
         # Encoded here, between two steps of every run: a consistent moment for all of them.
         items = [(k, self._state(k)) for k in self._watched]
         self._writer.shutdown(wait=True)
@@ -391,9 +391,12 @@ class Persister:
     async def _run(self) -> None:
         """Write dirty runs: at once when urgent, else once per interval."""
         loop = asyncio.get_running_loop()
-        while True:
+        while not self.closed:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # arrives as the event is set, and close() would then wait on this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._urgent.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._urgent.wait()
             self._urgent.clear()
             dirty, self._dirty = self._dirty, set()
             pending = []

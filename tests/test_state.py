@@ -172,25 +172,27 @@ def test_an_app_restarts_with_its_sessions_and_rooms(tmp_path: Path) -> None:
         with client.websocket_connect(f"/ws/rooms/{code}") as ws:
             ws.send_json({"type": "hello", "token": token})
             ws.send_json({"type": "step", "count": 7})
-            while not ((m := ws.receive_json())["type"] == "frame" and m["step"] == 7):
-                pass
+            until_frame(ws, 7)
             ws.send_json({"type": "select", "selection": {"mode": "gradients", "sample": 3}})
+            ws.send_json({"type": "step", "count": 1})  # handled in order: after the select
+            until_frame(ws, 8)
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     assert token.encode() not in stored  # the token's digest only, never the token
     with TestClient(create_app(settings)) as client:
         after = client.get(f"/api/sessions/{sid}/export").json()
         assert after == before
-        assert client.get(f"/api/rooms/{code}").json()["step"] == 7
+        assert client.get(f"/api/rooms/{code}").json()["step"] == 8
         with client.websocket_connect(f"/ws/rooms/{code}") as ws:  # a participant, late
-            while (m := ws.receive_json())["type"] != "select":
-                pass
-            assert m["selection"] == {"mode": "gradients", "sample": 3}
+            # A new connection gets its frame, the selection and the head count, in one batch.
+            got = {m["type"]: m for m in (ws.receive_json() for _ in range(3))}
+            assert got["select"]["selection"] == {"mode": "gradients", "sample": 3}
         with client.websocket_connect(f"/ws/rooms/{code}") as ws:
             ws.send_json({"type": "hello", "token": "not the token"})
             ws.send_json({"type": "hello", "token": token})
-            kinds = []
-            while "welcome" not in kinds:
+            kinds: list[str] = []
+            while "welcome" not in kinds and len(kinds) < 50:
                 kinds.append(ws.receive_json()["type"])
+            assert "welcome" in kinds
             assert "error" in kinds  # the wrong token was refused, the right one welcomed
         # Stepping on after the restart goes on from step 25, as if nothing happened.
         frame = client.post(f"/api/sessions/{sid}/step", json={"count": 5}).json()
@@ -199,6 +201,15 @@ def test_an_app_restarts_with_its_sessions_and_rooms(tmp_path: Path) -> None:
     with TestClient(create_app(settings)) as client:
         assert client.get(f"/api/sessions/{sid}").status_code == 404  # deleted stays deleted
         assert client.get(f"/api/rooms/{code}").status_code == 200
+
+
+def until_frame(ws: Any, step: int, limit: int = 100) -> None:
+    """Read until the frame at `step` (a bounded number of messages)."""
+    for _ in range(limit):
+        m = ws.receive_json()
+        if m["type"] == "frame" and m["step"] == step:
+            return
+    raise AssertionError(f"no frame at step {step}")
 
 
 def test_no_state_dir_keeps_memory_only(tmp_path: Path) -> None:
