@@ -391,7 +391,8 @@ def test_divergence_banner_and_fix(context: Any, server: ServerProcess) -> None:
 
 
 def test_reconnects_after_a_server_restart(context: Any, server: ServerProcess) -> None:
-    """The socket comes back; the lost session is recreated from the URL, and says so."""
+    """The socket comes back and the run carries on (snapshots outlive the process); a run the
+    server no longer has is recreated from the URL, and the page says so."""
     w = open_page(context, server, "/?preset=article&lr=0.3")
     page = w.page
     page.get_by_test_id("step-button").click()
@@ -400,6 +401,19 @@ def test_reconnects_after_a_server_restart(context: Any, server: ServerProcess) 
     expect(page.get_by_test_id("connection-status")).not_to_have_text("Connected")
     expect(page.get_by_test_id("step-button")).to_be_disabled()
     server.start()
+    expect(page.get_by_test_id("connection-status")).to_have_text("Connected")
+    page.get_by_test_id("step-button").click()
+    expect(page.get_by_test_id("step-count")).to_have_text("2")  # the same run, one step on
+    expect(page.get_by_test_id("notice")).to_be_hidden()
+    # Restarted with no state directory: the run is gone, the page starts it again.
+    server.stop()
+    expect(page.get_by_test_id("connection-status")).not_to_have_text("Connected")
+    keep = server.env["BACKPROP_STATE_DIR"]
+    server.env["BACKPROP_STATE_DIR"] = ""
+    try:
+        server.start()
+    finally:
+        server.env["BACKPROP_STATE_DIR"] = keep
     expect(page.get_by_test_id("connection-status")).to_have_text("Connected")
     expect(page.get_by_test_id("notice")).to_be_visible()
     expect(page.get_by_test_id("notice")).to_contain_text("new one")
