@@ -23,6 +23,7 @@ from app.domain.codec import encode
 from app.domain.errors import ForbiddenError, FullError, InvalidError
 from app.domain.session import TrainingSession
 from app.live.fairness import ROOM
+from app.live.state import Persister
 from app.live.stream import Runner, Slot
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,8 @@ class Room:
             )
         self.selection = selection
         self._selection_text = text
+        if self.runner.on_change is not None:  # snapshots keep the selection (app/live/state.py)
+            self.runner.on_change(True)
         for other in self.members:
             if other is not member:  # the sender knows; echoing could fight its own UI
                 other.slot.notify("select", text)
@@ -299,6 +302,7 @@ class RoomRegistry:
         self.grace_seconds = grace_seconds
         self._clock = clock
         self._rooms: dict[str, Room] = {}
+        self.persist: Persister | None = None  # snapshots (app/live/state.py), when configured
 
     def __len__(self) -> int:
         """Rooms open."""
@@ -327,9 +331,21 @@ class RoomRegistry:
         while code in self._rooms:  # 31^6 codes and a few dozen rooms: rare, cheap to be sure
             code = new_code()
         token = secrets.token_urlsafe(32)
-        room = Room(code, token, session, max_participants=self.max_participants, clock=self._clock)
+        return self.restore(code, token_digest(token), session), token
+
+    def restore(
+        self, code: str, digest: bytes, session: TrainingSession, selection: Any = None
+    ) -> Room:
+        """A room under a known code and token digest (new, or brought back by a snapshot)."""
+        room = Room(code, "", session, max_participants=self.max_participants, clock=self._clock)
+        room._digest = digest
+        if isinstance(selection, dict):
+            room.selection = selection
+            room._selection_text = encode({"type": "select", "selection": selection})
         self._rooms[code] = room
-        return room, token
+        if self.persist is not None:
+            self.persist.watch("room", code, room.runner, lambda: _room_extra(room))
+        return room
 
     def get(self, code: str) -> Room | None:
         """The room with this code (any case, spaces or dashes), or None."""
@@ -340,6 +356,8 @@ class RoomRegistry:
         room = self._rooms.pop(normalize_code(code), None)
         if room is None:
             return False
+        if self.persist is not None:
+            self.persist.forget("room", room.code)
         await room.close()
         return True
 
@@ -374,6 +392,11 @@ class RoomRegistry:
         """Drop everything (shutdown)."""
         for code in list(self._rooms):
             await self.remove(code)
+
+
+def _room_extra(room: Room) -> dict[str, Any]:
+    """What a room's snapshot holds beyond its session: never the token, only its digest."""
+    return {"digest": room._digest.hex(), "selection": room.selection}
 
 
 def reaper_interval(idle_seconds: float) -> float:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from app.domain.errors import FullError
 from app.domain.session import TrainingSession
+from app.live.state import Persister
 from app.live.stream import Runner
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class SessionStore:
         self.grace_seconds = grace_seconds
         self._clock = clock
         self._entries: dict[str, Entry] = {}
+        self.persist: Persister | None = None  # snapshots (app/live/state.py), when configured
 
     def __len__(self) -> int:
         """Sessions held."""
@@ -73,8 +75,14 @@ class SessionStore:
         session_id = secrets.token_urlsafe(16)
         while session_id in self._entries:  # 128 random bits: never, but cheap to be sure
             session_id = secrets.token_urlsafe(16)
+        return self.restore(session_id, session)
+
+    def restore(self, session_id: str, session: TrainingSession) -> Entry:
+        """Store a session under a known id (a new one, or one a snapshot brought back)."""
         entry = Entry(session_id, session, Runner(session), self._clock())
         self._entries[session_id] = entry
+        if self.persist is not None:
+            self.persist.watch("session", session_id, entry.runner)
         return entry
 
     def has(self, session_id: str) -> bool:
@@ -97,6 +105,8 @@ class SessionStore:
         entry = self._entries.pop(session_id, None)
         if entry is None:
             return False
+        if self.persist is not None:
+            self.persist.forget("session", session_id)
         await entry.runner.close()
         return True
 
