@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
+from app.live.fairness import WorkBudgets
 from app.live.rooms import RoomRegistry
 from app.live.rooms import reaper_interval as room_reaper_interval
 from app.live.sessions import SessionStore
@@ -21,6 +22,8 @@ from app.web.api import catalog as api
 from app.web.api import rooms as api_rooms
 from app.web.api import sessions as api_sessions
 from app.web.deps import Services
+from app.web.hosts import install as install_host_checks
+from app.web.lookups import LookupLimit
 from app.web.middleware import HARDENING_RESPONSES, install_error_handlers, install_middleware
 from app.web.ws import rooms as ws_rooms
 from app.web.ws import sessions as ws
@@ -44,8 +47,17 @@ def reaper_interval(settings: Settings) -> float:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A fresh application with its own settings and session store."""
     settings = settings if settings is not None else Settings()
-    store = SessionStore(settings.max_sessions, settings.session_idle_seconds)
-    rooms = RoomRegistry(settings.max_rooms, settings.max_participants, settings.room_idle_seconds)
+    store = SessionStore(
+        settings.max_sessions,
+        settings.session_idle_seconds,
+        grace_seconds=settings.idle_grace_seconds,
+    )
+    rooms = RoomRegistry(
+        settings.max_rooms,
+        settings.max_participants,
+        settings.room_idle_seconds,
+        grace_seconds=settings.idle_grace_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = Services(settings, store, rooms)
+    app.state.work_budgets = WorkBudgets.from_settings(settings)  # per client address
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -82,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     # Outside CORS: body cap, security headers and the WebSocket guard see every request.
     app.state.connections = install_middleware(app, settings)
+    app.add_middleware(LookupLimit, settings=settings)  # room codes cannot be enumerated
+    install_host_checks(app, settings)  # outermost: Host (DNS rebinding), cross-site writes
     install_error_handlers(app)
     for router in api.routers:
         app.include_router(router)

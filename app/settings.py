@@ -26,7 +26,17 @@ class Settings(BaseSettings):
     max_steps_per_frame: int = Field(1000, ge=1)
     max_fps: float = Field(60, gt=0, le=60)
     max_message_bytes: int = Field(65_536, ge=256)
-    max_sessions: int = Field(200, ge=1)
+    # Above max_participants: a full room can fork. Per address: below max_sessions, so one
+    # address alone never fills the server, above max_participants for a workshop behind a NAT.
+    max_sessions: int = Field(1000, ge=1)
+    max_sessions_per_ip: int = Field(550, ge=1)
+    max_rooms_per_ip: int = Field(5, ge=1)
+    idle_grace_seconds: float = Field(
+        7200,
+        gt=0,
+        description="a session or room not playing and unused for its idle time plus this "
+        "expires even with sockets open (an idle socket cannot keep it forever)",
+    )
     session_idle_seconds: float = Field(1800, gt=0)
     max_rooms: int = Field(50, ge=0)
     max_participants: int = Field(500, ge=1)
@@ -61,8 +71,37 @@ class Settings(BaseSettings):
     # Workshop join links and QR codes use this base (e.g. http://192.168.1.20:8000) when set,
     # else the address the presenter's browser used, which may be localhost.
     public_url: str | None = None
+    # Fair share under abuse (SECURITY.md, "Availability").
+    ws_send_seconds: float = Field(
+        10, gt=0, description="a session viewer that takes no message for this long is dropped"
+    )
+    http_read_seconds: float = Field(
+        20, gt=0, description="a request (headers and body) must arrive whole within this"
+    )
+    # About a third of one core here (a step of 8 layers of 64 on 1,000 samples is 20 M).
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="host names the server answers to, besides localhost, IP addresses and "
+        "the host of public_url; '*' for any",
+    )
+    forwarded_allow_ips: str | None = Field(
+        None,
+        description="proxies whose X-Forwarded-For/-Proto are trusted ('10.0.0.5,10.0.0.6'); "
+        "none by default, so a client cannot pick the address its limits are counted on",
+    )
+    room_lookups_per_second: float = Field(
+        10, gt=0, description="room codes not found, per address"
+    )
+    room_lookup_burst: float = Field(20, ge=1)
+    min_fps: float = Field(0.1, gt=0, description="slowest play rate; slower is refused")
+    client_work_per_second: float = Field(
+        1e9, gt=0, description="multiply-adds of requests per second one client address may use"
+    )
+    client_work_burst: float = Field(
+        4e9, gt=0, description="multiply-adds one client address may use at once"
+    )
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         """Env values come as `a,b` or a JSON list; origins never end with a slash."""

@@ -91,7 +91,7 @@ def unknown(app: FastAPI, text: str) -> set[Route]:
 
 
 def message_types() -> set[str]:
-    """The `type` of every WebSocket message model in app.protocol, both directions."""
+    """The `type` of every WebSocket message model in app.domain.protocol, both directions."""
     types: set[str] = set()
     for model in vars(protocol).values():
         if isinstance(model, type) and issubclass(model, BaseModel):

@@ -16,7 +16,7 @@ from app.main import STATIC_DIR
 from app.settings import Settings
 from app.web.deps import services_of
 
-SETTINGS = Settings(max_rooms=60)
+SETTINGS = Settings(max_rooms=60, max_rooms_per_ip=60)
 
 
 def make_room(client: TestClient) -> dict[str, Any]:

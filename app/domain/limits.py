@@ -119,15 +119,26 @@ def check_play(msg: PlayMsg, settings: Settings, work_per_step: int = 0) -> None
     _check_work("steps_per_frame", msg.steps_per_frame, work_per_step, settings)
     if msg.fps > settings.max_fps:
         raise InvalidError(f"fps: {msg.fps:g} is over the limit of {settings.max_fps:g}")
+    if msg.fps < settings.min_fps:
+        # Else a frame would be due in ages while the run reports it plays.
+        raise InvalidError(
+            f"fps: {msg.fps:g} is under the minimum of {settings.min_fps:g} frames per second; "
+            "pause instead, or step"
+        )
 
 
-def check_gradcheck(session: TrainingSession, settings: Settings) -> None:
-    """The numerical check does two forward passes per parameter: refuse it for big networks."""
+def gradcheck_work(session: TrainingSession) -> tuple[int, int, int]:
+    """Multiply-adds of a numerical check (two forward passes per parameter), parameters, batch."""
     layers = session.config.layers
     weights = sum(a * b for a, b in pairwise(layers))
     params = weights + sum(layers[1:])
     batch = session.config.batch_size or int(session.dataset.X.shape[1])
-    work = 2 * params * batch * weights
+    return 2 * params * batch * weights, params, batch
+
+
+def check_gradcheck(session: TrainingSession, settings: Settings) -> None:
+    """The numerical check does two forward passes per parameter: refuse it for big networks."""
+    work, params, batch = gradcheck_work(session)
     if work > settings.max_work_per_request:
         raise InvalidError(
             f"gradcheck: {params} parameters on {batch} samples are too many for a numerical "

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+)
 
 ActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
 LossName = Literal["half_sse", "mse", "bce"]
@@ -76,7 +84,17 @@ class CsvDataset(Strict):
     """Custom data as CSV text with a header row; targets named, or the last column."""
 
     csv: Text = Field(min_length=1, max_length=1_000_000)
+    # A column named twice would be one target counted as two outputs: refused.
     targets: list[Name] | None = None
+
+    @field_validator("targets")
+    @classmethod
+    def _distinct_targets(cls, value: list[str] | None) -> list[str] | None:
+        """Each target column once."""
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("each target column may be named only once")
+        return value
+
     test_fraction: FiniteFloat = Field(0.0, ge=0, lt=1)
     # Raw units (square feet, dollars) saturate a sigmoid net at once: scaled by default.
     standardize: bool = Field(True, description="inputs to zero mean, unit variance")

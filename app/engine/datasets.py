@@ -337,6 +337,17 @@ def from_rows(
     return build("custom", x, y, _kind_of(y), fnames, tnames, test_fraction, standardize, rng)
 
 
+def _hint(text: str) -> str:
+    """A hint when the file looks separated by semicolons (a spreadsheet in many locales)."""
+    first = text.lstrip().split("\n", 1)[0]
+    if ";" in first:
+        return (
+            "; the file looks separated by ';': save it as CSV with commas "
+            "(and '.' as the decimal point)"
+        )
+    return ""
+
+
 def from_csv(
     text: str,
     targets: list[str] | None,
@@ -347,6 +358,8 @@ def from_csv(
     max_columns: int = 64,
 ) -> Dataset:
     """CSV with a header row; target columns named, else the last column."""
+    # Spreadsheets on Windows save UTF-8 with a byte-order mark: not part of the first name.
+    text = text.removeprefix("\ufeff")
     # Blank lines are skipped, but every message names the line as the file numbers it.
     reader = csv.reader(io.StringIO(text))
     numbered = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
@@ -355,7 +368,7 @@ def from_csv(
         raise ValueError("CSV needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
     if len(header) < 2:
-        raise ValueError("CSV needs at least two columns: one feature and one target")
+        raise ValueError("CSV needs at least two columns: one feature and one target" + _hint(text))
     if len(header) > max_columns + 1:
         raise ValueError(f"CSV has {len(header)} columns; at most {max_columns + 1} are allowed")
     if len(set(header)) != len(header):
@@ -380,6 +393,7 @@ def from_csv(
             except ValueError:
                 raise ValueError(
                     f"CSV line {r}, column {header[c]!r}: {cell.strip()[:20]!r} is not a number"
+                    + _hint(text)
                 ) from None
             if not math.isfinite(v):
                 raise ValueError(f"CSV line {r}, column {header[c]!r}: value is not finite")

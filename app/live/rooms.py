@@ -22,6 +22,7 @@ from typing import Any
 from app.domain.codec import encode
 from app.domain.errors import ForbiddenError, FullError, InvalidError
 from app.domain.session import TrainingSession
+from app.live.fairness import ROOM
 from app.live.stream import Runner, Slot
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class Room:
         self.code = code
         self.session = session
         self.runner = Runner(session)
+        self.runner.priority = ROOM  # a live workshop goes first at the CPU gate
         self.max_participants = max_participants
         self.members: set[Member] = set()
         self.selection: dict[str, Any] | None = None
@@ -289,10 +291,12 @@ class RoomRegistry:
         max_participants: int,
         idle_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        grace_seconds: float = 7200,
     ) -> None:
         self.max_rooms = max_rooms
         self.max_participants = max_participants
         self.idle_seconds = idle_seconds
+        self.grace_seconds = grace_seconds
         self._clock = clock
         self._rooms: dict[str, Room] = {}
 
@@ -342,7 +346,14 @@ class RoomRegistry:
     def idle_codes(self) -> list[str]:
         """Rooms nobody has used for longer than idle_seconds, with nobody connected."""
         limit = self._clock() - self.idle_seconds
-        return [c for c, r in self._rooms.items() if r.last_used < limit and not r.busy]
+        # Open sockets alone keep a room that does not play for grace_seconds more, no longer.
+        return [
+            c
+            for c, r in self._rooms.items()
+            if r.last_used < limit
+            and not r.runner.playing
+            and (not r.busy or r.last_used < limit - self.grace_seconds)
+        ]
 
     async def reap(self) -> int:
         """Drop idle rooms now; returns how many."""

@@ -38,9 +38,11 @@ class SessionStore:
         max_sessions: int,
         idle_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        grace_seconds: float = 7200,
     ) -> None:
         self.max_sessions = max_sessions
         self.idle_seconds = idle_seconds
+        self.grace_seconds = grace_seconds
         self._clock = clock
         self._entries: dict[str, Entry] = {}
 
@@ -75,6 +77,10 @@ class SessionStore:
         self._entries[session_id] = entry
         return entry
 
+    def has(self, session_id: str) -> bool:
+        """Whether the session exists (without marking it as used)."""
+        return session_id in self._entries
+
     def get(self, session_id: str) -> Entry | None:
         """The entry, marked as used now, or None."""
         entry = self._entries.get(session_id)
@@ -95,12 +101,18 @@ class SessionStore:
         return True
 
     def idle_ids(self) -> list[str]:
-        """Sessions unused for longer than idle_seconds, with no viewer and not playing."""
+        """Sessions unused for longer than idle_seconds, with no viewer and not playing.
+
+        Viewers alone keep a session for grace_seconds more, no longer: an open socket that
+        never sends anything cannot hold a session (and a place under the cap) forever.
+        """
         limit = self._clock() - self.idle_seconds
         return [
             sid
             for sid, entry in self._entries.items()
-            if entry.last_used < limit and not entry.runner.busy
+            if entry.last_used < limit
+            and not entry.runner.playing
+            and (not entry.runner.busy or entry.last_used < limit - self.grace_seconds)
         ]
 
     async def reap(self) -> int:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from app.domain.codec import encode, pack_frame
 from app.domain.errors import InvalidError
 from app.domain.limits import step_work
+from app.live.fairness import ROOM, SESSION, gate, heavy, turn
 
 if TYPE_CHECKING:
     from app.domain.session import TrainingSession
@@ -30,6 +31,9 @@ MAX_LOSSES = 20_000  # as the session: a frame never carries more than the newes
 CHUNK_SECONDS = 0.015  # longest stretch of stepping between two yields to the event loop
 MAX_CHUNK = 1_000_000
 INLINE_SEEK_WORK = 5_000_000  # multiply-adds a seek may replay on the event loop (a few ms)
+# A frame late by less than this keeps the schedule (the next come a little sooner): a hiccup
+# of the machine costs no frames; later than this, the schedule restarts from now.
+CATCH_UP_SECONDS = 0.25
 
 
 def merge_frames(older: Frame, newer: Frame) -> Frame:
@@ -211,6 +215,10 @@ async def pump(
         if not task.done():
             task.cancel()
             await asyncio.wait({task})
+        if not task.cancelled():
+            # Retrieved whatever happens: a send that failed as we were stopped (the client left
+            # mid-frame) is no bug, and an unretrieved one is logged as a traceback.
+            task.exception()
 
 
 class Runner:
@@ -236,6 +244,8 @@ class Runner:
         self._tuned = chunk is None
         self._chunk_seconds = chunk_seconds
         self._clock = clock or Clock()
+        self.priority = SESSION  # its place at the CPU gate (app/live/fairness.py): rooms go first
+        self._stretch = 0.0  # seconds the last stretch of steps took (the gate's estimate)
 
     # ---- viewers -------------------------------------------------------------------------
 
@@ -293,7 +303,7 @@ class Runner:
 
     async def reset(self) -> Frame:
         """Back to step 0 with the same seed; playing goes on if it was on."""
-        async with self._lock:
+        async with self._lock, turn(self.priority):
             frame = self.session.reset()
             frame["playing"] = self.playing
             self._published = self.session.step_count
@@ -320,9 +330,14 @@ class Runner:
 
     async def patch(self, apply: Callable[[TrainingSession], object]) -> Frame:
         """Change the session between two steps (optimizer, batch size, ...) and publish."""
-        async with self._lock:
+        async with self._lock, turn(self.priority):
             apply(self.session)
             return self._publish()
+
+    async def off_loop(self, read: Callable[[TrainingSession], Any]) -> Any:
+        """`read(session)` in a worker thread (one heavy job at a time), the session held still."""
+        async with self._lock:
+            return await heavy(lambda: read(self.session))
 
     async def play(self, steps_per_frame: int, fps: float) -> bool:
         """Start (or retune) the play loop; False, with a frame published, if the run diverged."""
@@ -387,10 +402,13 @@ class Runner:
                     self._publish()
                 deadline += 1.0 / self.fps
                 now = clock.now()
-                if deadline < now:
-                    deadline = now  # behind schedule: full speed, never a burst to catch up
+                if deadline < now - CATCH_UP_SECONDS:
+                    deadline = now  # far behind schedule: full speed, never a burst to catch up
+                if self.priority == ROOM:
+                    gate().book(self, deadline)  # sessions let the room's next frame go first
                 await clock.sleep(deadline - now)
         finally:
+            gate().unbook(self)
             if self._play_task is asyncio.current_task():
                 self._play_task = None  # a crash must not leave "playing" on forever
 
@@ -399,9 +417,12 @@ class Runner:
         done = 0
         while done < count:
             chunk = min(count - done, self._chunk)
-            started = self._clock.work()
             try:
-                ran = self.session.advance(chunk)
+                # One stretch at a time, server-wide; rooms first (app/live/fairness.py).
+                async with turn(self.priority, self._stretch, self):
+                    started = self._clock.work()
+                    ran = self.session.advance(chunk)
+                    elapsed = self._clock.work() - started
             except Exception as exc:
                 # A bug or a numeric failure in the engine: the session (and the connection)
                 # stay usable; the log gets the traceback, the client a short message.
@@ -411,12 +432,12 @@ class Runner:
                     f"the session is kept at step {self.session.step_count}: step again, "
                     "reset, or change the settings"
                 ) from exc
-            elapsed = self._clock.work() - started
             done += ran
             if ran < chunk:
                 break  # diverged: the session stopped early
             if self._tuned:
                 self._chunk = next_chunk(self._chunk, ran, elapsed, self._chunk_seconds)
+            self._stretch = elapsed * self._chunk / ran  # the next stretch, as the gate expects it
             if done < count:
                 await self._clock.sleep(0)
         return done

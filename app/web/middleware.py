@@ -89,7 +89,7 @@ async def on_client_error(request: Request, exc: Exception) -> Response:
         raise exc
     headers = None
     if exc.retry_after is not None:
-        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        headers = {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}  # whole seconds, up
     return JSONResponse({"detail": safe_text(exc.message)}, status_code=exc.status, headers=headers)
 
 
@@ -101,6 +101,8 @@ async def on_unexpected_error(request: Request, exc: Exception) -> Response:
 HARDENING_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "the body cannot be read (not UTF-8 JSON)"},
     413: {"model": ErrorOut, "description": "the body is over the server's size limit"},
+    403: {"model": ErrorOut, "description": "a change sent by another site's page"},
+    429: {"model": ErrorOut, "description": "over a rate limit, quota or work budget"},
 }
 
 

@@ -51,7 +51,7 @@ def page_context(**extra: object) -> dict[str, object]:
     }
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def index(request: Request) -> HTMLResponse:
     """The visualiser; its whole configuration lives in the query string."""
     return templates.TemplateResponse(request, "index.html", page_context(), headers=PAGE_HEADERS)

@@ -114,6 +114,21 @@ export function createGuide(card, { onAction, button, onStep } = {}) {
     card.dataset.place = best;
   }
 
+  // A step's action redraws panels (a new selection refetches the chain): on a phone, where the
+  // panel sits at the top above the card, keep it there while the page's heights settle.
+  let settle = null;
+  function keepAtTop(p) {
+    settle?.disconnect();
+    if (!window.ResizeObserver) return;
+    const main = document.getElementById('main') || document.body;
+    settle = new ResizeObserver(() => {
+      const top = p.getBoundingClientRect().top;
+      if (!card.hidden && (top < 0 || top > 24)) p.scrollIntoView({ block: 'start', behavior: 'auto' });
+    });
+    settle.observe(main);
+    setTimeout(() => settle?.disconnect(), 2000);
+  }
+
   function show(i) {
     k = Math.max(0, Math.min(GUIDE_STEPS.length - 1, i));
     const s = GUIDE_STEPS[k];
@@ -132,7 +147,10 @@ export function createGuide(card, { onAction, button, onStep } = {}) {
       if (!p) return;
       p.classList.add('guide-focus');
       // On a phone the panel goes to the top, the card to the bottom: it never hides the start.
-      if (n === 0) p.scrollIntoView({ block: phone() ? 'start' : 'nearest', behavior: reducedMotion() || phone() ? 'auto' : 'smooth' });
+      if (n === 0) {
+        p.scrollIntoView({ block: phone() ? 'start' : 'nearest', behavior: reducedMotion() || phone() ? 'auto' : 'smooth' });
+        if (phone()) keepAtTop(p);
+      }
     });
     if (s.action) onAction?.(s.action);
     onStep?.(k);

@@ -17,6 +17,7 @@ from app.domain.session import new_session
 from app.live.rooms import Room
 from app.web.api.sessions import ChainDep
 from app.web.deps import RoomsDep, SettingsDep, StoreDep, join_url
+from app.web.quotas import check_rooms, check_sessions, count_room, count_session
 from app.web.responses import json_response
 from app.web.schemas import ErrorOut, FrameOut, SessionCreated
 
@@ -76,12 +77,15 @@ async def create_room(
     ],
     rooms: RoomsDep,
     settings: SettingsDep,
+    http: Request,
 ) -> Response:
     """Start a workshop room: the answer holds its code, the presenter's token and a frame."""
     if rooms.full:  # before building: a full server should not spend CPU on data sets
         raise FullError(rooms.full_message())
+    check_rooms(http)  # this address's own quota
     session = await run_in_threadpool(new_session, body.config, settings)
     room, token = rooms.create(session)
+    count_room(http, room.code)
     body_out = {"code": room.code, "presenter_token": token, "frame": room.runner.full_frame()}
     return json_response(body_out, 201)
 
@@ -101,11 +105,13 @@ async def get_room_info(room: RoomDep) -> dict[str, Any]:
         429: {"description": "the server holds as many sessions as it allows"},
     },
 )
-async def fork_room(room: RoomDep, store: StoreDep) -> Response:
+async def fork_room(room: RoomDep, store: StoreDep, http: Request) -> Response:
     """A private session at the room's current state (as POST /api/sessions answers)."""
     if store.full:
         raise FullError(store.full_message())
+    check_sessions(http)
     entry = store.add(room.fork())
+    count_session(http, entry.id)
     body = {
         "id": entry.id,
         "config": entry.session.config.model_dump(mode="json"),

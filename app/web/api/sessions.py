@@ -5,20 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from app.domain.codec import encode
 from app.domain.errors import FullError, InvalidError, NotFoundError
 from app.domain.limits import check_gradcheck, check_patch_limits, check_step_count, step_work
 from app.domain.protocol import SeekRequest, SessionConfigIn, SessionPatch, StepRequest
 from app.domain.session import TrainingSession, new_session
 from app.engine.trace import SLICE_POINTS
+from app.live.fairness import heavy
 from app.live.sessions import Entry
 from app.live.stream import INLINE_SEEK_WORK
 from app.web.deps import SettingsDep, StoreDep
+from app.web.quotas import check_sessions, count_session
 from app.web.responses import json_response
 from app.web.schemas import ERRORS, FrameOut, SessionCreated
+from app.web.work import charge_request, frame_cost, gradcheck_cost, reset_cost, steps_cost
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 NO_SESSION = "no session with this id (it may have expired)"
@@ -61,13 +65,16 @@ async def create_session(
     config: Annotated[SessionConfigIn, Body(openapi_examples=_CREATE_EXAMPLES)],
     store: StoreDep,
     settings: SettingsDep,
+    http: Request,
 ) -> Response:
     """Create a session: a preset plus overrides; the answer holds its id and first frame."""
     if store.full:  # before building: a full server should not spend CPU on data sets
         raise FullError(store.full_message())
+    check_sessions(http)  # this address's own quota
     # Off the event loop: generating or parsing a data set must not stall other sessions.
     session = await run_in_threadpool(new_session, config, settings)
     entry = store.add(session)
+    count_session(http, entry.id)
     body = {
         "id": entry.id,
         "config": session.config.model_dump(mode="json"),
@@ -87,16 +94,19 @@ async def step_session(
     entry: EntryDep,
     settings: SettingsDep,
     request: Annotated[StepRequest, Body(openapi_examples={"ten": {"value": {"count": 10}}})],
+    http: Request,
 ) -> Response:
     """Run `count` steps; the frame's `losses` hold the loss after each of them."""
     check_step_count(request.count, settings, step_work(entry.session))
+    charge_request(http, steps_cost(entry.session, request.count))
     # StepError (the engine failed; the session is kept) is answered like a limit: 422.
     return json_response(await entry.runner.step(request.count))
 
 
 @router.post("/{session_id}/reset", response_model=FrameOut, responses=ERRORS)
-async def reset_session(entry: EntryDep) -> Response:
+async def reset_session(entry: EntryDep, http: Request) -> Response:
     """Back to step 0, bit for bit the same start (same seed)."""
+    charge_request(http, reset_cost(entry.session))
     return json_response(await entry.runner.reset())
 
 
@@ -108,9 +118,11 @@ async def patch_session(
         SessionPatch,
         Body(openapi_examples={"adam": {"value": {"optimizer": {"name": "adam"}, "l2": 0.001}}}),
     ],
+    http: Request,
 ) -> Response:
     """Change optimizer, batch size or L2; weights and step are kept."""
     check_patch_limits(patch, settings)
+    charge_request(http, frame_cost(entry.session))
     return json_response(await entry.runner.patch(lambda session: session.patch(patch)))
 
 
@@ -196,20 +208,26 @@ async def data_set(entry: EntryDep) -> Response:
 
 
 @router.get("/{session_id}/gradcheck", responses=ERRORS)
-async def gradient_check(entry: EntryDep, settings: SettingsDep) -> Response:
+async def gradient_check(entry: EntryDep, settings: SettingsDep, http: Request) -> Response:
     """Analytic vs numerical gradient, relative error per layer."""
     check_gradcheck(entry.session, settings)
-    # On a copy, in a thread: the check nudges weights and takes a while; playing goes on.
+    charge_request(http, gradcheck_cost(entry.session))
+    # On a copy, in a thread (one heavy job at a time, app/live/fairness.py): the check nudges
+    # weights and takes a while; playing goes on.
     copy = entry.session.clone()
-    return json_response(await run_in_threadpool(copy.gradcheck))
+    return json_response(await heavy(copy.gradcheck))
 
 
 @router.get(
     "/{session_id}/export",
     responses={**ERRORS, 200: {"description": "a JSON file: config, loss history, weights"}},
 )
-async def export_session(entry: EntryDep) -> Response:
+async def export_session(entry: EntryDep, http: Request) -> Response:
     """Download the run: config, history and weights."""
-    step = entry.session.step_count
+    charge_request(http, 2 * frame_cost(entry.session))
+    # Built and encoded off the event loop (megabytes for a long run), the session held still.
+    step, text = await entry.runner.off_loop(lambda s: (s.step_count, encode(s.export())))
     disposition = f'attachment; filename="backprop-studio-step-{step}.json"'
-    return json_response(entry.session.export(), headers={"Content-Disposition": disposition})
+    return Response(
+        text, media_type="application/json", headers={"Content-Disposition": disposition}
+    )

@@ -13,6 +13,7 @@ from app.domain.protocol import ClientMsg, HelloMsg, PhaseMsg, SelectMsg
 from app.live.rooms import Room
 from app.settings import Settings
 from app.web.deps import get_rooms, get_settings
+from app.web.work import charge_message
 from app.web.ws.base import MessageError, drive, parse_message, serve
 
 router = APIRouter()
@@ -49,6 +50,7 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
             room.phase(member, msg.index)
         else:
             room.require_presenter(member)
+            charge_message(websocket.scope, websocket.app, msg, room.session)
             await drive(room.runner, msg, settings)
 
     try:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, WebSocket
 from app.domain.codec import encode
 from app.domain.protocol import ClientMsg
 from app.web.deps import get_settings, get_store
+from app.web.work import charge_message
 from app.web.ws.base import drive, serve
 
 router = APIRouter()
@@ -32,10 +33,12 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
 
     async def handle(msg: ClientMsg) -> None:
         store.touch(entry)
+        charge_message(websocket.scope, websocket.app, msg, runner.session)  # a fair share
         await drive(runner, msg, settings)
 
     try:
-        await serve(websocket, slot, handle, settings)
+        # A viewer that stops reading is dropped, so it cannot keep the session playing.
+        await serve(websocket, slot, handle, settings, send_timeout=settings.ws_send_seconds)
     finally:
         # Synchronous on purpose: this also runs when the connection's task is being cancelled.
         runner.detach(slot)
