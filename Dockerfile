@@ -15,8 +15,11 @@ COPY static ./static
 # The installed package carries no templates/ or static/: import the copy that sits beside them.
 ENV PYTHONPATH=/srv
 
-RUN useradd --create-home --uid 10001 studio
+RUN useradd --create-home --uid 10001 studio && mkdir /data && chown studio /data
 USER studio
+# Snapshots of every session and room (README, "Restarts keep every workshop").
+ENV BACKPROP_STATE_DIR=/data
+VOLUME /data
 
 EXPOSE 8000
 # No curl in slim images: ask /healthz with the standard library.

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench chromium clean
+.PHONY: run test lint bench chromium redis clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 1; }
@@ -34,6 +34,12 @@ $(AXE): package.json package-lock.json
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm; }
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $(AXE)
+# Redis tests (tests/test_state_redis.py) start Debian's redis-server on a free port.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || { \
+	  echo "installing redis-server from Debian's packages"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server; }
 
 run: $(STAMP)
 	@echo "Backprop Studio on http://$(HOST):$(PORT)/"
@@ -47,7 +53,7 @@ lint: $(STAMP)
 	# Tests are type-checked too; their functions may leave fixture arguments unannotated.
 	$(BIN)/mypy --allow-untyped-defs --allow-untyped-calls --allow-incomplete-defs tests
 
-test: $(STAMP) chromium $(AXE) lint
+test: $(STAMP) chromium redis $(AXE) lint
 	$(BIN)/python -m pytest -q
 
 # Short runs of every benchmark (a few minutes in all); BENCHMARKS.md has the full commands.

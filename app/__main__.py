@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 # One BLAS thread, set before NumPy loads: our matrices are small (64 x 1,000 at most), so
 # threads buy little and, on a busy machine, spin for a time slice each: one step of the largest
@@ -13,6 +14,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import uvicorn  # noqa: E402
 
+from app.live.state import StateUnavailableError  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.server import ReapingWebSocketProtocol, configure  # noqa: E402
 from app.settings import Settings  # noqa: E402
@@ -28,10 +30,43 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--port", type=int, default=settings.port, help="port (default %(default)s)"
     )
+    parser.add_argument(
+        "--state-dir",
+        # BACKPROP_STATE_DIR set but empty: memory only (the tests' servers).
+        default=settings.state_dir if "BACKPROP_STATE_DIR" in os.environ else default_state_dir(),
+        help="where sessions and rooms are snapshotted, to survive a restart "
+        "(BACKPROP_STATE_DIR; default %(default)s)",
+    )
+    parser.add_argument(
+        "--memory", action="store_true", help="keep sessions and rooms in memory only"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="peer processes sharing one Redis (BACKPROP_REDIS_URL); only 1 for now",
+    )
     args = parser.parse_args(argv)
-    settings = settings.model_copy(update={"host": args.host, "port": args.port})
+    if args.workers != 1:
+        if not settings.redis_url:
+            parser.error(
+                "--workers N runs N peers that share their rooms and sessions through Redis: "
+                "set BACKPROP_REDIS_URL=redis://host:6379/0"
+            )
+        parser.error(
+            "--workers N: peers sharing one Redis (leases, frame fan-out, takeover) are not "
+            "built yet; run one process per Redis"
+        )
+    state_dir = None if args.memory else args.state_dir
+    settings = settings.model_copy(
+        update={"host": args.host, "port": args.port, "state_dir": state_dir}
+    )
+    try:
+        app = create_app(settings)
+    except StateUnavailableError as exc:
+        raise SystemExit(f"backprop-studio: {exc}") from None
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         # Pinned, not "auto": the sans-I/O protocol costs the least per frame sent of uvicorn's
@@ -50,6 +85,12 @@ def main(argv: list[str] | None = None) -> None:
         server_header=False,  # no need to tell the world which server version to aim at
         timeout_graceful_shutdown=5,
     )
+
+
+def default_state_dir() -> str:
+    """$XDG_STATE_HOME/backprop-studio, or ~/.local/state/backprop-studio (XDG's default)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / "backprop-studio")
 
 
 if __name__ == "__main__":

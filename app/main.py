@@ -15,6 +15,7 @@ from app.live.fairness import WorkBudgets
 from app.live.rooms import RoomRegistry
 from app.live.rooms import reaper_interval as room_reaper_interval
 from app.live.sessions import SessionStore
+from app.live.state import open_persister, restore_all
 from app.settings import Settings
 from app.web import docs_offline, pages, pages_rooms, vendor
 from app.web import static as assets
@@ -58,9 +59,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.room_idle_seconds,
         grace_seconds=settings.idle_grace_seconds,
     )
+    persist = open_persister(settings.state_dir, settings.redis_url)  # None: memory only
+    store.persist = rooms.persist = persist
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if persist is not None:  # before the first request: a page reconnecting finds its run
+            restore_all(persist, store, rooms, settings.max_samples)
+            persist.start()
         reaper = asyncio.create_task(store.run_reaper(reaper_interval(settings)))
         room_reaper = asyncio.create_task(
             rooms.run_reaper(room_reaper_interval(settings.room_idle_seconds))
@@ -71,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reaper.cancel()
             room_reaper.cancel()
             await asyncio.gather(reaper, room_reaper, return_exceptions=True)
+            if persist is not None:
+                await persist.close()  # first: the last snapshots; closing rooms then deletes none
             await rooms.close()
             await store.close()
 

@@ -66,7 +66,11 @@ class Settings(BaseSettings):
     )
     max_connections: int = Field(1000, ge=1, description="open WebSockets, all clients together")
     max_connections_per_ip: int = Field(
-        200, ge=1, description="open WebSockets from one client address (a workshop may share one)"
+        # A full room (max_participants) from one address (a lecture hall behind one NAT), its
+        # presenter and a few spare tabs: one address must never be what fills a room first.
+        520,
+        ge=1,
+        description="open WebSockets from one client address (a workshop may share one)",
     )
     # Workshop join links and QR codes use this base (e.g. http://192.168.1.20:8000) when set,
     # else the address the presenter's browser used, which may be localhost.
@@ -100,6 +104,12 @@ class Settings(BaseSettings):
     client_work_burst: float = Field(
         4e9, gt=0, description="multiply-adds one client address may use at once"
     )
+    # Snapshots of every session and room (SQLite, app/live/state.py): a restart brings them back.
+    # None keeps everything in memory; the `backprop-studio` command defaults to
+    # $XDG_STATE_HOME/backprop-studio (~/.local/state/backprop-studio).
+    state_dir: str | None = None
+    # Snapshots in a shared Redis instead (redis://host:6379/0); unreachable at start: an error.
+    redis_url: str | None = None
 
     @field_validator("allowed_origins", "allowed_hosts", mode="before")
     @classmethod

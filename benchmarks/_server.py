@@ -41,7 +41,7 @@ def server(
             "--ws", ws, "--ws-per-message-deflate", "false", "--log-level", "warning",
         ]  # fmt: skip
     proc = subprocess.Popen(
-        cmd, cwd=root, env={**os.environ, **(env or {})},
+        cmd, cwd=root, env={**os.environ, "BACKPROP_STATE_DIR": "", **(env or {})},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

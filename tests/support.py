@@ -64,7 +64,9 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self.env = {**os.environ, **(env or {})}
+        # Each server its own state directory (snapshots, issue 12): tests never share runs.
+        state_dir = str(log_path.parent / f"state-{self.port}")
+        self.env = {**os.environ, "BACKPROP_STATE_DIR": state_dir, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:

@@ -15,6 +15,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as aconnect
 
 FPS = 30
+MIN_SHARE = 0.7  # of the room's frames, while the others compete (see the assertions)
 HEAVY_SESSIONS = 4
 WINDOW_FRAMES = 240  # the room's frames the measurement spans (8 s at 30 fps)
 # The largest network the default limits allow, on the largest data set: about 20 M
@@ -101,7 +102,9 @@ def test_a_playing_room_keeps_its_frame_rate_beside_heavy_sessions(server: Serve
     # A ratio, not a speed: frames the room published over those the presenter asked for.
     ratio = frames / (FPS * seconds)
     print(f"room: {frames} frames in {seconds:.2f} s, {ratio:.3f} of {FPS} fps")
-    assert ratio >= 0.93, f"{frames} frames in {seconds:.2f} s: {ratio:.2f} of {FPS} fps"
+    # Without the gate the room got 0.05 of its frames here (BENCHMARKS.md); with it 0.97-1.0
+    # on a quiet machine. The bound leaves room for a busy one: what it tells apart is the gate.
+    assert ratio >= MIN_SHARE, f"{frames} frames in {seconds:.2f} s: {ratio:.2f} of {FPS} fps"
     # The heavy sessions did get CPU too (they were not simply starved).
     steps = [httpx.get(f"{server.url}/api/sessions/{s}", timeout=10).json()["step"] for s in sids]
     assert all(step > 0 for step in steps), steps
@@ -159,5 +162,7 @@ def test_a_playing_room_keeps_its_frame_rate_beside_gradchecks_and_resets(
             thread.join(timeout=120)
     ratio = frames / (FPS * seconds)
     print(f"room beside gradchecks: {frames} frames in {seconds:.2f} s, {ratio:.3f}")
-    assert ratio >= 0.93, f"{frames} frames in {seconds:.2f} s: {ratio:.2f} of {FPS} fps"
+    # Without the gate the room got 0.05 of its frames here (BENCHMARKS.md); with it 0.97-1.0
+    # on a quiet machine. The bound leaves room for a busy one: what it tells apart is the gate.
+    assert ratio >= MIN_SHARE, f"{frames} frames in {seconds:.2f} s: {ratio:.2f} of {FPS} fps"
     assert 200 in answers, answers  # the checks did run

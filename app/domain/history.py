@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -104,3 +105,45 @@ class LossHistory:
             self.train = array("d", [loss])
             test = test_loss if self.test else None
             self.test = array("d", [] if test is None else [test])
+
+    def state(self) -> dict[str, Any]:
+        """What a snapshot keeps: the dense losses, where they start, the thinned archive."""
+        archive = self.archive
+        return {
+            "history_start": self.start,
+            "archive_stride": self.stride,
+            "has_test_history": bool(self.test),
+            "history": np.frombuffer(self.train, dtype=float).copy(),
+            "test_history": np.frombuffer(self.test, dtype=float).copy(),
+            "archive_steps": np.array([p[0] for p in archive], dtype=np.int64),
+            "archive_loss": np.array([p[1] for p in archive], dtype=float),
+            "archive_test": np.array(
+                [np.nan if p[2] is None else p[2] for p in archive], dtype=float
+            ),
+            "archive_has_test": np.array([p[2] is not None for p in archive], dtype=bool),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> LossHistory:
+        """The history state() described."""
+        new = cls()
+        new.train = array("d", np.asarray(state["history"], dtype=float).tobytes())
+        new.test = array(
+            "d",
+            np.asarray(state["test_history"], dtype=float).tobytes()
+            if state["has_test_history"]
+            else b"",
+        )
+        new.start = int(state["history_start"])
+        new.stride = int(state["archive_stride"])
+        new.archive = [
+            (int(s), float(v), float(t) if has else None)
+            for s, v, t, has in zip(
+                state["archive_steps"].tolist(),
+                state["archive_loss"].tolist(),
+                state["archive_test"].tolist(),
+                state["archive_has_test"].tolist(),
+                strict=True,
+            )
+        ]
+        return new

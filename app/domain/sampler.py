@@ -58,3 +58,21 @@ class BatchSampler:
         """Back to a checkpoint's generator state, epoch order, position and drawn batch."""
         self.rng.bit_generator.state = rng_state
         self.order, self.pos, self.idx = order, pos, idx
+
+    def state(self) -> dict[str, Any]:
+        """What a snapshot keeps: the generator's state, the epoch order, position, batch."""
+        return {
+            "pos": self.pos,
+            # PCG64's state holds 128-bit integers: plain JSON numbers, as Python writes them.
+            "batch_rng": self.rng.bit_generator.state,
+            "has_idx": self.idx is not None,
+            "order": self.order.copy(),
+            "idx": np.zeros(0) if self.idx is None else self.idx.copy(),
+        }
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        """Back to the state() of a snapshot."""
+        self.rng.bit_generator.state = state["batch_rng"]
+        self.order = np.array(state["order"], dtype=np.int64)
+        self.pos = int(state["pos"])
+        self.idx = np.array(state["idx"], dtype=np.int64) if state["has_idx"] else None

@@ -422,11 +422,12 @@ class TrainingSession:
         self.step_count += n
 
     def check_seek(self, n: int) -> None:
-        """InvalidError with a clear message unless 0 <= n <= head."""
-        head = self.timeline.head
-        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= head:
+        """InvalidError with a clear message unless first <= n <= head (first is 0 but after a
+        restart, whose earlier steps are not kept)."""
+        head, first = self.timeline.head, self.timeline.checkpoints[0].step
+        if isinstance(n, bool) or not isinstance(n, int) or not first <= n <= head:
             raise InvalidError(
-                f"step: {n!r} is outside this run; seek to a step from 0 to the head, {head}"
+                f"step: {n!r} is outside this run; seek to a step from {first} to the head, {head}"
             )
 
     def _branch(self) -> None:
@@ -547,8 +548,70 @@ class TrainingSession:
             new._evaluate(record=False, new_batch=False)
         return new
 
+    # ---- snapshots (issue 12: state that outlives a process) --------------------------------
 
-__all__ = ["Cache", "TrainingSession"]
+    def state(self) -> dict[str, Any]:
+        """Everything needed to carry on bit for bit: JSON-able values and array copies."""
+        opt = self.optimizer
+        return {
+            "config": self.config.model_dump(mode="json"),
+            "step_count": self.step_count,
+            "diverged": self.diverged,
+            "optimizer": {
+                "t": getattr(opt, "t", None),
+                "learning_rate": opt.learning_rate,
+                **{
+                    k: getattr(opt, k)
+                    for k in ("momentum", "beta1", "beta2", "eps")
+                    if hasattr(opt, k)
+                },
+            },
+            "theta": self.net.theta.copy(),
+            "opt_m": _copy_or_empty(getattr(opt, "m", None)),
+            "opt_v": _copy_or_empty(getattr(opt, "v", None)),
+            **self.sampler.state(),  # generator, epoch order, position, drawn batch
+            **self.history.state(),  # dense losses and the thinned archive
+        }
+
+    @classmethod
+    def restore(cls, state: dict[str, Any], max_samples: int = 1000) -> TrainingSession:
+        """The session state() described, rebuilt from its seed and then overwritten."""
+        config = SessionConfig.model_validate(state["config"])
+        new = cls(config, max_samples=max_samples)
+        theta = np.asarray(state["theta"], dtype=float)
+        if theta.shape != new.net.theta.shape:
+            raise InvalidError("snapshot weights do not fit the configured network")
+        new.net.theta[...] = theta  # in place: W and b are views of theta
+        opt, saved = new.optimizer, state["optimizer"]
+        for key, value in saved.items():
+            if key != "t" and hasattr(opt, key):
+                setattr(opt, key, float(value))
+        if saved.get("t") is not None and hasattr(opt, "t"):
+            opt.t = int(saved["t"])
+        for key in ("m", "v"):
+            if hasattr(opt, key) and state[f"opt_{key}"].size:
+                setattr(opt, key, np.array(state[f"opt_{key}"], dtype=float))
+        new.sampler.load(state)
+        new.step_count = int(state["step_count"])
+        new.history = LossHistory.from_state(state)
+        # Loss, test loss and gradients at the restored weights, on the restored batch.
+        with np.errstate(all="ignore"):
+            new._evaluate(record=False, new_batch=False)
+        new.diverged = bool(state["diverged"])
+        # The timeline starts again here: the steps before a restart cannot be revisited
+        # (their checkpoints stayed in the old process), the ones after it can.
+        new.timeline = Timeline()
+        new.timeline.add(new._capture())
+        new.timeline.head = new.step_count
+        return new
+
+
+def _copy_or_empty(a: Array | None) -> Array:
+    """A copy of an optional array; an empty one for None (arrays travel as arrays)."""
+    return np.zeros(0) if a is None else a.copy()
+
+
+__all__ = ["Cache", "TrainingSession", "new_session"]
 
 
 def new_session(config: SessionConfigIn, settings: Settings) -> TrainingSession:

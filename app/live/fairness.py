@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from app.domain.errors import FullError
 from app.settings import Settings
 
 ROOM = 0  # priorities: lower goes first
@@ -190,12 +191,12 @@ async def turn(priority: int, expected: float = 0.0, owner: object = None) -> As
 # ---- work budget per client address ---------------------------------------------------------
 
 
-class OverBudgetError(ValueError):
+class OverBudgetError(FullError):
     """A client asked for more work than its budget allows now; `retry_after` in seconds."""
 
     def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+        """The refusal, and when to try again."""
+        super().__init__(message, retry_after=retry_after)
 
 
 class WorkBudgets:

@@ -6,9 +6,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from app.domain.errors import FullError
+from app.live.state import Persister
 from app.live.stream import Runner
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ T = TypeVar("T", bound=Held)
 class Registry(Generic[T]):
     """Items by key, oldest first; idle ones (nobody there, not playing) go after idle_seconds."""
 
-    noun = "item"  # for log lines: "dropped 2 idle item(s)"
+    noun = "item"  # for log lines ("dropped 2 idle item(s)") and snapshots' kind
     full_error: type[FullError] = FullError
 
     def __init__(
@@ -55,6 +56,7 @@ class Registry(Generic[T]):
         self.grace_seconds = grace_seconds
         self._clock = clock
         self._items: dict[str, T] = {}
+        self.persist: Persister | None = None  # snapshots (app/live/state.py), when configured
 
     def __len__(self) -> int:
         """Items held."""
@@ -94,9 +96,15 @@ class Registry(Generic[T]):
         return key
 
     def put(self, key: str, item: T) -> T:
-        """Hold an item under a key (a new one, or one brought back)."""
+        """Hold an item under a key (a new one, or one a snapshot brought back)."""
         self._items[key] = item
+        if self.persist is not None:
+            self.persist.watch(self.noun, key, item.runner, self.snapshot_extra(item))
         return item
+
+    def snapshot_extra(self, item: T) -> Callable[[], dict[str, Any]] | None:
+        """What an item's snapshot holds beyond its session (subclasses say); None: nothing."""
+        return None
 
     def has(self, key: str) -> bool:
         """Whether an item is held under this key (without marking it as used)."""
@@ -112,9 +120,12 @@ class Registry(Generic[T]):
 
     async def remove(self, key: str) -> bool:
         """Close and forget an item; False if unknown."""
-        item = self._items.pop(self.normalize(key), None)
+        key = self.normalize(key)
+        item = self._items.pop(key, None)
         if item is None:
             return False
+        if self.persist is not None:
+            self.persist.forget(self.noun, key)
         await item.close()
         return True
 

@@ -198,6 +198,8 @@ class Room:
             )
         self.selection = selection
         self._selection_text = text
+        if self.runner.on_change is not None:  # snapshots keep the selection (app/live/state.py)
+            self.runner.on_change(True)
         for other in self.members:
             if other is not member:  # the sender knows; echoing could fight its own UI
                 other.slot.notify("select", text)
@@ -330,12 +332,31 @@ class RoomRegistry(Registry[Room]):
         self.check_not_full()
         code = self.fresh_key()
         token = secrets.token_urlsafe(32)
-        room = Room(code, token, session, max_participants=self.max_participants, clock=self._clock)
-        return self.put(code, room), token
+        return self.restore(code, token_digest(token), session), token
+
+    def restore(
+        self, code: str, digest: bytes, session: TrainingSession, selection: Any = None
+    ) -> Room:
+        """A room under a known code and token digest (new, or brought back by a snapshot)."""
+        room = Room(code, "", session, max_participants=self.max_participants, clock=self._clock)
+        room._digest = digest
+        if isinstance(selection, dict):
+            room.selection = selection
+            room._selection_text = encode({"type": "select", "selection": selection})
+        return self.put(code, room)
+
+    def snapshot_extra(self, item: Room) -> Callable[[], dict[str, Any]]:
+        """A room's snapshot holds its token's digest (never the token) and the selection."""
+        return lambda: _room_extra(item)
 
     def get(self, code: str) -> Room | None:
         """The room with this code (any case, spaces or dashes), or None."""
         return self.find(code)
+
+
+def _room_extra(room: Room) -> dict[str, Any]:
+    """What a room's snapshot holds beyond its session: never the token, only its digest."""
+    return {"digest": room._digest.hex(), "selection": room.selection}
 
 
 def reaper_interval(idle_seconds: float) -> float:

@@ -68,7 +68,10 @@ class SessionStore(Registry[Entry]):
     def add(self, session: TrainingSession) -> Entry:
         """Store a session under a fresh unguessable id."""
         self.check_not_full()
-        session_id = self.fresh_key()
+        return self.restore(self.fresh_key(), session)
+
+    def restore(self, session_id: str, session: TrainingSession) -> Entry:
+        """Store a session under a known id (a new one, or one a snapshot brought back)."""
         return self.put(session_id, Entry(session_id, session, Runner(session), self._clock()))
 
     def get(self, session_id: str) -> Entry | None:

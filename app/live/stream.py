@@ -246,6 +246,9 @@ class Runner:
         self._clock = clock or Clock()
         self.priority = SESSION  # its place at the CPU gate (app/live/fairness.py): rooms go first
         self._stretch = 0.0  # seconds the last stretch of steps took (the gate's estimate)
+        # Called after every published frame (app/live/state.py keeps snapshots); True unless a
+        # play tick, so a step, pause, reset or settings change is saved at once.
+        self.on_change: Callable[[bool], None] | None = None
 
     # ---- viewers -------------------------------------------------------------------------
 
@@ -462,6 +465,8 @@ class Runner:
         merged: dict[Tick, Tick] = {}
         for slot in self._slots:
             slot.offer(tick, merged)
+        if self.on_change is not None:
+            self.on_change(not frame.get("playing", False))
 
 
 def next_chunk(chunk: int, ran: int, elapsed: float, target: float) -> int:

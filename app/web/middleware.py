@@ -245,6 +245,13 @@ class SecurityHeaders:
 # ---- WebSocket guard: origin and connection counts ------------------------------------------
 
 
+# The presenter is never refused by a cap (issue 12): over a cap, a room connection still gets in
+# to prove it holds the presenter token (ws_rooms.py), or is turned away with the cap's message
+# after at most its hello time. At most KNOCKS such connections per address and in all.
+KNOCKS = 16
+OVER_CAP = "over_cap"  # scope["state"] key: why this room connection was over a cap
+
+
 class ConnectionCounter:
     """Open WebSockets in total and per client address."""
 
@@ -252,14 +259,14 @@ class ConnectionCounter:
         self.total = 0
         self.by_ip: Counter[str] = Counter()
 
-    def refusal(self, ip: str, settings: Settings) -> str | None:
-        """Why one more connection from `ip` is refused, or None to let it in."""
-        if self.total >= settings.max_connections:
+    def refusal(self, ip: str, settings: Settings, slack: int = 0) -> str | None:
+        """Why one more connection from `ip` is refused (with `slack` over the caps), or None."""
+        if self.total >= settings.max_connections + slack:
             return (
                 f"the server is at its limit of {settings.max_connections} live connections; "
                 "try again in a moment"
             )
-        if self.by_ip[ip] >= settings.max_connections_per_ip:
+        if self.by_ip[ip] >= settings.max_connections_per_ip + slack:
             return (
                 f"too many live connections from your address (at most "
                 f"{settings.max_connections_per_ip}); close some tabs and try again"
@@ -310,6 +317,13 @@ class WebSocketGuard:
         client = scope.get("client")
         ip = str(client[0]) if client else "unknown"
         reason = self.counter.refusal(ip, self.settings)
+        if (
+            reason is not None
+            and scope.get("path", "").startswith("/ws/rooms/")
+            and self.counter.refusal(ip, self.settings, KNOCKS) is None
+        ):
+            scope.setdefault("state", {})[OVER_CAP] = reason  # the room decides: presenter?
+            reason = None
         if reason is not None:
             self._log_refusal(reason)
             # Accept, then explain: a browser cannot read a refused handshake's status.

@@ -109,7 +109,7 @@ export class LiveSocket {
     this.ws = ws;
     ws.onopen = () => {
       if (this.closed || ws !== this.ws) return;
-      this.attempt = 0;
+      // Not attempt = 0 here: a refused connection opens too (to read why); a frame resets it.
       this.h.onStatus?.('connected');
       this.h.onOpen?.();
     };
@@ -121,6 +121,7 @@ export class LiveSocket {
       } catch {
         return;
       }
+      if (msg && msg.type !== 'error') this.attempt = 0;
       this.h.onMessage?.(msg);
     };
     ws.onclose = (ev) => {
@@ -131,14 +132,17 @@ export class LiveSocket {
         this.closed = true;
         return;
       }
-      this.retry();
+      this.retry(ev.code === 1013 || ev.code === 4429);
     };
     ws.onerror = () => {};
   }
 
-  retry() {
+  /** Connect again after a backoff; `refused` (a cap, a full room): slower, up to 30 s. */
+  retry(refused = false) {
     if (this.closed || this.timer) return;
-    const wait = Math.min(5000, 250 * 2 ** this.attempt);
+    // Jitter (x0.5 to x1.5): a hall of browsers refused together does not return together.
+    const [base, cap] = refused ? [2000, 30000] : [250, 5000];
+    const wait = Math.round(Math.min(cap, base * 2 ** this.attempt) * (0.5 + Math.random()));
     this.attempt += 1;
     this.h.onStatus?.('reconnecting', wait);
     this.timer = setTimeout(() => {

@@ -93,6 +93,11 @@ export function createGuide(card, { onAction, button, onStep } = {}) {
     const w = card.offsetWidth;
     const ht = card.offsetHeight;
     const m = phone() ? 6 : 18;
+    // On a phone the step's panel is scrolled to the top: the card's place is below it.
+    if (phone() && panels[0] && panels[0].getBoundingClientRect().top < vh / 2) {
+      card.dataset.place = 'bottom';
+      return;
+    }
     const cost = (c) => {
       const left = c.endsWith('left') || c === 'bottom' || c === 'top' ? m : vw - w - m;
       const top = c.startsWith('top') ? (phone() ? m : 70) : vh - ht - m; // under the sticky top bar
@@ -123,7 +128,10 @@ export function createGuide(card, { onAction, button, onStep } = {}) {
     const main = document.getElementById('main') || document.body;
     settle = new ResizeObserver(() => {
       const top = p.getBoundingClientRect().top;
-      if (!card.hidden && (top < 0 || top > 24)) p.scrollIntoView({ block: 'start', behavior: 'auto' });
+      if (!card.hidden && (top < 0 || top > 24)) {
+        p.scrollIntoView({ block: 'start', behavior: 'auto' });
+        place(); // the card goes where it hides least of the panel's new place
+      }
     });
     settle.observe(main);
     setTimeout(() => settle?.disconnect(), 2000);

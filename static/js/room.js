@@ -77,7 +77,7 @@ function connectRoom() {
     onStatus: showStatus,
     onClose(ev) {
       if (ev.code === 4404) {
-        roomGone('This workshop room has ended (or the server restarted).');
+        roomGone('This workshop room has ended.');
         return false;
       }
       return true; // 4429 (full) included: a seat may free up, try again with backoff

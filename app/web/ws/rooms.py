@@ -13,6 +13,7 @@ from app.domain.protocol import ClientMsg, HelloMsg, PhaseMsg, SelectMsg
 from app.live.rooms import Room
 from app.settings import Settings
 from app.web.deps import get_rooms, get_settings
+from app.web.middleware import OVER_CAP
 from app.web.work import charge_message
 from app.web.ws.base import MessageError, drive, parse_message, serve
 
@@ -33,8 +34,13 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
         await _turn_away(websocket, "no workshop room with this code", 4404, "unknown room")
         return
     presenter = False
-    if room.full:
+    # Over a connection cap (security.py let it in to knock) or a full room: only the presenter.
+    over_cap = (websocket.scope.get("state") or {}).get(OVER_CAP)
+    if room.full or over_cap:
         presenter = await _presenter_knocks(websocket, room, settings)
+        if not presenter and over_cap:
+            await _turn_away(websocket, over_cap, 1013, "try again later")
+            return
         if not presenter:
             await _turn_away(websocket, room.full_message(), 4429, "room full")
             return

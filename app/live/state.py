@@ -1,0 +1,469 @@
+"""State that outlives a process: snapshots of sessions and rooms in a StateBackend.
+
+One interface for both kinds of run (a room is a session with a code and a presenter's token
+digest), so the registry that later merges SessionStore and RoomRegistry hooks in the same way:
+`watch(kind, key, runner, extra)` when a run is added, `forget(kind, key)` when it is dropped.
+The Runner calls back after every frame it publishes; the Persister encodes the run's state on
+the event loop (array copies: cheap), zips it and writes it in one writer thread, at once for a
+step, pause, reset or settings change and at most every `interval` seconds while playing.
+The embedded backend is SQLite (stdlib, WAL) in BACKPROP_STATE_DIR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from app.live.stream import Runner
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1  # bump when a snapshot's meaning changes; older ones are skipped, not misread
+PLAY_INTERVAL = 0.5  # while playing, a snapshot at least this often: a kill loses under 1 s
+META = "__meta__"
+
+Key = tuple[str, str]  # (kind, key): ("session", id) or ("room", code)
+
+
+class StateBackend(Protocol):
+    """Where snapshots live: opaque bytes by (kind, key). Called from one thread at a time."""
+
+    def snapshot(self, kind: str, key: str, blob: bytes) -> None:
+        """Store (replace) the snapshot of one run."""
+
+    def load(self, kind: str, key: str) -> bytes | None:
+        """The stored snapshot, or None."""
+
+    def delete(self, kind: str, key: str) -> None:
+        """Forget a run (deleted or reaped)."""
+
+    def list(self) -> list[Key]:
+        """Every stored (kind, key)."""
+
+    def close(self) -> None:
+        """Release files and connections."""
+
+
+class MemoryBackend:
+    """A dict: for tests, and to show what the protocol asks."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[Key, bytes] = {}
+
+    def snapshot(self, kind: str, key: str, blob: bytes) -> None:
+        """Store (replace) the snapshot of one run."""
+        self.blobs[(kind, key)] = blob
+
+    def load(self, kind: str, key: str) -> bytes | None:
+        """The stored snapshot, or None."""
+        return self.blobs.get((kind, key))
+
+    def delete(self, kind: str, key: str) -> None:
+        """Forget a run."""
+        self.blobs.pop((kind, key), None)
+
+    def list(self) -> list[Key]:
+        """Every stored (kind, key)."""
+        return list(self.blobs)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class SqliteBackend:
+    """One SQLite file (WAL: a write never blocks a read, a crash never leaves half a row)."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path / "backprop-studio.sqlite3"
+        # One writer thread uses it after the startup reads: the lock makes that explicit.
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives a process kill (not a power cut): enough.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS runs (kind TEXT NOT NULL, key TEXT NOT NULL,"
+                " blob BLOB NOT NULL, saved REAL NOT NULL, PRIMARY KEY (kind, key))"
+            )
+
+    def snapshot(self, kind: str, key: str, blob: bytes) -> None:
+        """Store (replace) the snapshot of one run."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO runs (kind, key, blob, saved) VALUES (?, ?, ?, ?)",
+                (kind, key, blob, time.time()),
+            )
+
+    def load(self, kind: str, key: str) -> bytes | None:
+        """The stored snapshot, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT blob FROM runs WHERE kind = ? AND key = ?", (kind, key)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def delete(self, kind: str, key: str) -> None:
+        """Forget a run."""
+        with self._lock:
+            self._db.execute("DELETE FROM runs WHERE kind = ? AND key = ?", (kind, key))
+
+    def list(self) -> list[Key]:
+        """Every stored (kind, key)."""
+        with self._lock:
+            rows = self._db.execute("SELECT kind, key FROM runs ORDER BY saved").fetchall()
+        return [(str(k), str(v)) for k, v in rows]
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._db.close()
+
+
+class StateUnavailableError(RuntimeError):
+    """The configured backend cannot be reached at startup: a clear error, never a hang."""
+
+
+class RedisBackend:
+    """Snapshots in a shared Redis (BACKPROP_REDIS_URL): `bp:run:{kind}:{key}` plus an index set.
+
+    The synchronous client, from the persister's single writer thread: short timeouts, so a
+    Redis that goes away costs a failed write (retried on the next beat), never a stalled loop.
+    The client reconnects by itself on the next command once Redis is back.
+    """
+
+    INDEX = "bp:runs"
+
+    def __init__(self, url: str, timeout: float = 2.0) -> None:
+        import redis  # here: memory-only and SQLite deployments never import it
+
+        self.url = url
+        self._redis = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout, socket_timeout=timeout
+        )
+        try:
+            self._redis.ping()
+        except redis.RedisError as exc:
+            self._redis.close()
+            raise StateUnavailableError(
+                f"cannot reach Redis at {_safe_url(url)} ({exc}); start it, fix "
+                "BACKPROP_REDIS_URL, or unset it to keep state in BACKPROP_STATE_DIR"
+            ) from exc
+
+    @staticmethod
+    def _name(kind: str, key: str) -> str:
+        """The key of one run's snapshot."""
+        return f"bp:run:{kind}:{key}"
+
+    def snapshot(self, kind: str, key: str, blob: bytes) -> None:
+        """Store (replace) the snapshot of one run."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.set(self._name(kind, key), blob)
+        pipe.sadd(self.INDEX, f"{kind}:{key}")
+        pipe.execute()
+
+    def load(self, kind: str, key: str) -> bytes | None:
+        """The stored snapshot, or None."""
+        blob = self._redis.get(self._name(kind, key))
+        return None if blob is None else _as_bytes(blob)
+
+    def delete(self, kind: str, key: str) -> None:
+        """Forget a run."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(self._name(kind, key))
+        pipe.srem(self.INDEX, f"{kind}:{key}")
+        pipe.execute()
+
+    def list(self) -> list[Key]:
+        """Every stored (kind, key)."""
+        members = self._redis.smembers(self.INDEX)
+        pairs = (_as_bytes(m).decode().split(":", 1) for m in members)
+        return sorted((kind, key) for kind, key in pairs)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._redis.close()
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    """Replies are bytes (no decode_responses); the client's types allow str as well."""
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _safe_url(url: str) -> str:
+    """A Redis URL without its password, for messages and logs."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+# ---- encoding ------------------------------------------------------------------------------
+
+
+def encode_state(state: dict[str, Any]) -> bytes:
+    """Arrays as .npy members of an uncompressed zip, everything else as one JSON member."""
+    arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+    meta = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+    # Python's json writes big integers (the RNG's 128-bit state) and NaN exactly.
+    text = json.dumps(meta, separators=(",", ":")).encode()
+    buffer = io.BytesIO()
+    arrays[META] = np.frombuffer(text, dtype=np.uint8)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def decode_state(blob: bytes) -> dict[str, Any]:
+    """encode_state's inverse; never unpickles anything (a snapshot is data, not code)."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+        state: dict[str, Any] = {k: npz[k] for k in npz.files if k != META}
+        meta = json.loads(npz[META].tobytes().decode())
+    state.update(meta)
+    return state
+
+
+# ---- the persister -------------------------------------------------------------------------
+
+
+class _Watched:
+    """A run being kept: its runner and the extra fields its kind stores (a room's digest)."""
+
+    __slots__ = ("extra", "runner")
+
+    def __init__(self, runner: Runner, extra: Callable[[], dict[str, Any]] | None) -> None:
+        self.runner = runner
+        self.extra = extra
+
+
+class Persister:
+    """Keeps snapshots of watched runs current in a backend, off the hot path."""
+
+    def __init__(self, backend: StateBackend, interval: float = PLAY_INTERVAL) -> None:
+        self.backend = backend
+        self.interval = interval
+        self._watched: dict[Key, _Watched] = {}
+        self._dirty: set[Key] = set()
+        self._urgent = asyncio.Event()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="state-writer")
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.closed = False
+        self.writes = 0  # snapshots written (tests and benchmarks read it)
+        self.failures = 0  # writes that failed (the backend was unreachable)
+        self._failing = False
+
+    # ---- hooks for the store and the registry --------------------------------------------
+
+    def watch(
+        self,
+        kind: str,
+        key: str,
+        runner: Runner,
+        extra: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        """Keep this run's snapshot current from now on; the first one is written soon."""
+        if self.closed:
+            return
+        k = (kind, key)
+        self._watched[k] = _Watched(runner, extra)
+        runner.on_change = lambda urgent: self.mark(k, urgent)
+        self.mark(k, True)
+
+    def forget(self, kind: str, key: str) -> None:
+        """The run is gone for good (deleted, reaped): drop its snapshot. Not at shutdown."""
+        if self.closed:
+            return
+        k = (kind, key)
+        watched = self._watched.pop(k, None)
+        if watched is not None:
+            watched.runner.on_change = None
+        self._dirty.discard(k)
+        # The same single writer thread: runs after any write of this run already queued.
+        self._writer.submit(self._quietly, self.backend.delete, kind, key)
+
+    def mark(self, key: Key, urgent: bool) -> None:
+        """The run changed; urgent (not a play tick): write it now rather than on the beat."""
+        self._dirty.add(key)
+        if urgent:
+            self._urgent.set()
+
+    # ---- startup and shutdown ------------------------------------------------------------
+
+    def stored(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every readable snapshot as (kind, key, state); unreadable ones are logged, skipped."""
+        for kind, key in self.backend.list():
+            blob = self.backend.load(kind, key)
+            if blob is None:
+                continue
+            try:
+                state = decode_state(blob)
+                if state.get("format") != FORMAT:
+                    raise ValueError(f"snapshot format {state.get('format')!r}")
+            except Exception:
+                log.exception("skipping unreadable snapshot of %s %s", kind, key)
+                continue
+            yield kind, key, state
+
+    def start(self) -> None:
+        """The background writer (in the app's lifespan, after restoring)."""
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run())
+
+    async def close(self) -> None:
+        """Write every watched run as it is now, then release the backend (shutdown)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=5)  # bounded: shutdown never hangs here
+        # Encoded here, between two steps of every run: a consistent moment for all of them.
+        items = [(k, self._state(k)) for k in self._watched]
+        self._writer.shutdown(wait=True)
+        for (kind, key), state in items:
+            self._quietly(self._write, kind, key, state)
+        for watched in self._watched.values():
+            watched.runner.on_change = None
+        self._watched.clear()
+        self.backend.close()
+
+    # ---- internals -----------------------------------------------------------------------
+
+    def _state(self, key: Key) -> dict[str, Any]:
+        """The run's state now: session state plus kind, format and the kind's extras."""
+        watched = self._watched[key]
+        state = watched.runner.session.state()
+        state["kind"], state["key"], state["format"] = key[0], key[1], FORMAT
+        state["runner"] = {
+            "steps_per_frame": watched.runner.steps_per_frame,
+            "fps": watched.runner.fps,
+        }
+        if watched.extra is not None:
+            state.update(watched.extra())
+        return state
+
+    def _write(self, kind: str, key: str, state: dict[str, Any]) -> None:
+        """Encode and store (writer thread); a failure leaves the run dirty, retried next beat."""
+        try:
+            self.backend.snapshot(kind, key, encode_state(state))
+        except Exception as exc:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():  # dirty again, on the loop's thread
+                loop.call_soon_threadsafe(self.mark, (kind, key), False)
+            self.failures += 1
+            if not self._failing:  # one line per outage, not two per second per run
+                self._failing = True
+                log.error("cannot save snapshots (%s); retrying every %g s", exc, self.interval)
+            return
+        if self._failing:
+            self._failing = False
+            log.warning("saving snapshots again after %d failed write(s)", self.failures)
+        self.writes += 1
+
+    @staticmethod
+    def _quietly(fn: Callable[..., None], *args: Any) -> None:
+        """A failed write is logged; the run goes on (the next change writes again)."""
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("state backend call failed")
+
+    async def _run(self) -> None:
+        """Write dirty runs: at once when urgent, else once per interval."""
+        loop = asyncio.get_running_loop()
+        while not self.closed:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # arrives as the event is set, and close() would then wait on this loop forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._urgent.wait()
+            self._urgent.clear()
+            dirty, self._dirty = self._dirty, set()
+            pending = []
+            for key in dirty:
+                if key not in self._watched:
+                    continue
+                try:
+                    state = self._state(key)
+                except Exception:
+                    log.exception("cannot snapshot %s %s", *key)
+                    continue
+                pending.append(
+                    loop.run_in_executor(self._writer, self._quietly, self._write, *key, state)
+                )
+            if pending:
+                # Waiting bounds the queue: a slow disk slows the snapshots, never the training.
+                await asyncio.gather(*pending)
+
+
+def open_persister(state_dir: str | None, redis_url: str | None = None) -> Persister | None:
+    """Redis when a URL is set, else SQLite in `state_dir`; None keeps memory only.
+
+    StateUnavailableError when Redis cannot be reached now: the server must not start half-up.
+    """
+    if redis_url:
+        return Persister(RedisBackend(redis_url))
+    if not state_dir:
+        return None
+    return Persister(SqliteBackend(state_dir))
+
+
+class _Store(Protocol):
+    """What restore_all needs of SessionStore."""
+
+    def restore(self, session_id: str, session: Any) -> Any:
+        """Put a session back under its id."""
+
+
+class _Rooms(Protocol):
+    """What restore_all needs of RoomRegistry."""
+
+    def restore(self, code: str, digest: bytes, session: Any, selection: Any = None) -> Any:
+        """Put a room back under its code and token digest."""
+
+
+def restore_all(persist: Persister, store: _Store, rooms: _Rooms, max_samples: int) -> int:
+    """Bring back every stored session and room (startup); returns how many came back."""
+    from app.domain.session import TrainingSession  # here: the engine is not needed to read bytes
+
+    count = 0
+    for kind, key, state in persist.stored():
+        try:
+            session = TrainingSession.restore(state, max_samples=max_samples)
+            if kind == "session":
+                runner = store.restore(key, session).runner
+            elif kind == "room":
+                digest = bytes.fromhex(str(state["digest"]))
+                runner = rooms.restore(key, digest, session, state.get("selection")).runner
+            else:
+                raise ValueError(f"unknown kind {kind!r}")
+        except Exception:
+            log.exception("cannot restore %s %s", kind, key)
+            continue
+        tempo = state.get("runner") or {}
+        runner.steps_per_frame = int(tempo.get("steps_per_frame", runner.steps_per_frame))
+        runner.fps = float(tempo.get("fps", runner.fps))
+        count += 1
+    if count:
+        log.info("restored %d run(s) from %s", count, type(persist.backend).__name__)
+    return count
