@@ -199,16 +199,33 @@ class OverBudgetError(FullError):
         super().__init__(message, retry_after=retry_after)
 
 
-class WorkBudgets:
-    """A token bucket of multiply-adds per client address (a NAT'ed workshop shares one)."""
+class AddressBuckets:
+    """A token bucket per client address: `rate` tokens a second, at most `burst` held."""
 
     def __init__(
         self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
+        """Every address starts with a full bucket."""
         self.rate = rate
         self.burst = burst
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, at)
+
+    def tokens(self, address: str) -> float:
+        """What `address` holds now."""
+        tokens, at = self._buckets.get(address, (self.burst, self._clock()))
+        return min(self.burst, tokens + (self._clock() - at) * self.rate)
+
+    def spend(self, address: str, tokens: float = 1.0) -> None:
+        """Spend (or, negative, give back) tokens."""
+        self._buckets[address] = (self.tokens(address) - tokens, self._clock())
+        if len(self._buckets) > 10_000:  # bounded memory: full buckets carry no information
+            for key in [a for a in self._buckets if self.tokens(a) >= self.burst]:
+                del self._buckets[key]
+
+
+class WorkBudgets(AddressBuckets):
+    """Multiply-adds per client address (a NAT'ed workshop shares one)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkBudgets:
@@ -223,9 +240,7 @@ class WorkBudgets:
         steps) costs no more than that, not minutes of waiting.
         """
         work = min(work, self.burst)
-        now = self._clock()
-        tokens, at = self._buckets.get(address, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        tokens = self.tokens(address)
         if tokens < work:
             wait = (work - tokens) / self.rate
             raise OverBudgetError(
@@ -233,15 +248,7 @@ class WorkBudgets:
                 f"wait {math.ceil(wait)} s and try again (other learners share this server)",
                 wait,
             )
-        self._buckets[address] = (tokens - work, now)
-        if len(self._buckets) > 10_000:
-            self._forget(now)
-
-    def _forget(self, now: float) -> None:
-        """Drop full buckets: memory stays bounded however many addresses come by."""
-        for address, (tokens, at) in list(self._buckets.items()):
-            if tokens + (now - at) * self.rate >= self.burst:
-                del self._buckets[address]
+        self.spend(address, work)
 
 
 def budgets(app: Any) -> WorkBudgets:

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.settings import Settings
+from app.web.origin import same_origin
 
 # "testserver": the name Starlette's TestClient sends (one label, never a public name).
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "testserver"})
@@ -97,18 +98,6 @@ class HostGuard:
             "BACKPROP_ALLOWED_HOSTS (or set BACKPROP_PUBLIC_URL)"
         )
         await JSONResponse({"detail": detail}, status_code=400)(scope, receive, send)
-
-
-def same_origin(connection: HTTPConnection, origin: str, settings: Settings) -> bool:
-    """The Origin is this server's own (by Host and scheme) or one of allowed_origins."""
-    origin = origin.strip().rstrip("/").lower()
-    allowed = {o.lower() for o in settings.allowed_origins}
-    if "*" in allowed or origin in allowed:
-        return True
-    host = connection.headers.get("host", "").strip().lower()
-    scheme = "https" if connection.url.scheme in ("https", "wss") else "http"
-    parts = urlsplit(origin)
-    return bool(host) and parts.scheme == scheme and parts.netloc == host and not parts.path
 
 
 class CrossSiteGuard:

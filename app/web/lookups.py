@@ -13,45 +13,25 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
-from collections.abc import Callable
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.domain.codec import encode
+from app.live.fairness import AddressBuckets
 from app.settings import Settings
 
 ROOM_PREFIXES = ("/api/rooms/", "/room/", "/present/", "/ws/rooms/")
 
 
-class MissBudget:
-    """A token bucket per address, spent by failed lookups."""
-
-    def __init__(
-        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def _tokens(self, address: str) -> float:
-        tokens, at = self._buckets.get(address, (self.burst, self._clock()))
-        return min(self.burst, tokens + (self._clock() - at) * self.rate)
+class MissBudget(AddressBuckets):
+    """Failed room-code lookups per address."""
 
     def wait(self, address: str) -> float:
         """Seconds until `address` may look up again; 0 if it may now."""
-        tokens = self._tokens(address)
+        tokens = self.tokens(address)
         return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-
-    def spend(self, address: str, tokens: float = 1.0) -> None:
-        """Spend (or, negative, give back) tokens."""
-        self._buckets[address] = (self._tokens(address) - tokens, self._clock())
-        if len(self._buckets) > 10_000:  # bounded memory: full buckets carry no information
-            for key in [a for a in self._buckets if self._tokens(a) >= self.burst]:
-                del self._buckets[key]
 
 
 def is_lookup(scope: Scope) -> bool:

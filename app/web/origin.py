@@ -12,8 +12,11 @@ from app.settings import Settings
 def origin_allowed(conn: HTTPConnection, settings: Settings) -> bool:
     """No Origin (not a browser), the server's own origin, or one of settings.allowed_origins."""
     origin = conn.headers.get("origin")
-    if origin is None:
-        return True
+    return origin is None or same_origin(conn, origin, settings)
+
+
+def same_origin(conn: HTTPConnection, origin: str, settings: Settings) -> bool:
+    """The Origin is this server's own (by Host and scheme) or one of allowed_origins."""
     origin = origin.strip().rstrip("/").lower()
     allowed = {o.lower() for o in settings.allowed_origins}
     if "*" in allowed or origin in allowed:

@@ -120,7 +120,7 @@ export function createGuide(card, { onAction, button, onStep } = {}) {
   }
 
   // A step's action redraws panels (a new selection refetches the chain): on a phone, where the
-  // panel sits at the top above the card, keep it there while the page's heights settle.
+  // panel sits at the top above the card, keep it there while the page's heights change.
   let settle = null;
   function keepAtTop(p) {
     settle?.disconnect();
@@ -133,8 +133,7 @@ export function createGuide(card, { onAction, button, onStep } = {}) {
         place(); // the card goes where it hides least of the panel's new place
       }
     });
-    settle.observe(main);
-    setTimeout(() => settle?.disconnect(), 2000);
+    settle.observe(main); // until the next step or the card closes
   }
 
   function show(i) {
@@ -183,6 +182,7 @@ export function createGuide(card, { onAction, button, onStep } = {}) {
   function close() {
     const focusWasInside = card.contains(document.activeElement);
     card.hidden = true;
+    settle?.disconnect();
     document.body.classList.remove('guide-open');
     button?.setAttribute('aria-expanded', 'false');
     onStep?.(null);
