@@ -21,9 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.domain.history import HISTORY_KEEP
 from app.domain.presets import resolve
 from app.domain.protocol import SessionConfigIn
-from app.domain.session import HISTORY_KEEP, TrainingSession
+from app.domain.session import TrainingSession
 from app.live.state import Persister, SqliteBackend, encode_state
 from app.live.stream import Runner
 

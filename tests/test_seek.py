@@ -10,7 +10,7 @@ from typing import Any, cast
 import numpy as np
 import pytest
 
-from app.domain import session as session_module
+from app.domain import history as history_module
 from app.domain.presets import resolve
 from app.domain.protocol import SessionConfigIn, SessionPatch
 from app.domain.session import TrainingSession
@@ -280,7 +280,7 @@ def test_memory_is_bounded_over_a_long_run() -> None:
 
 def test_seek_back_into_the_thinned_history(monkeypatch: pytest.MonkeyPatch) -> None:
     # A long run's oldest losses are thinned; a branch there restarts the dense curve cleanly.
-    monkeypatch.setattr(session_module, "HISTORY_KEEP", 50)
+    monkeypatch.setattr(history_module, "HISTORY_KEEP", 50)
     s = session(preset="article")
     s.advance(300)
     assert s.history_start > 20

@@ -11,9 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.domain.errors import InvalidError
+from app.domain.history import HISTORY_KEEP
 from app.domain.presets import resolve
 from app.domain.protocol import SessionConfigIn, SessionPatch
-from app.domain.session import HISTORY_KEEP, TrainingSession
+from app.domain.session import TrainingSession
 from app.live.sessions import SessionStore
 from app.live.state import MemoryBackend, Persister, SqliteBackend, decode_state, encode_state
 from app.main import create_app
@@ -42,8 +43,8 @@ def assert_same(a: TrainingSession, b: TrainingSession) -> None:
     """Bit for bit: weights, step, history, frames."""
     assert a.step_count == b.step_count
     assert a.net.theta.tobytes() == b.net.theta.tobytes()
-    assert a.history.tobytes() == b.history.tobytes()
-    assert a.test_history.tobytes() == b.test_history.tobytes()
+    assert a.history.train.tobytes() == b.history.train.tobytes()
+    assert a.history.test.tobytes() == b.history.test.tobytes()
     assert a.frame(since=-1) == b.frame(since=-1)
     assert a.export() == b.export()
 
@@ -79,7 +80,7 @@ def test_thinned_history_and_divergence_survive() -> None:
     """The archive of old losses and a diverged run come back as they were."""
     original = session_for({"preset": "article"})
     original.advance(2 * HISTORY_KEEP + 5)
-    assert original.archive, "the run is long enough to thin its history"
+    assert original.history.archive, "the run is long enough to thin its history"
     restored = round_trip(original)
     assert_same(original, restored)
     # Linear units and a huge rate: the weights overflow within a few dozen steps.

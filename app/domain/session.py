@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-from array import array
 from typing import Any
 
 import numpy as np
@@ -12,62 +11,20 @@ import numpy as np
 from app.engine import chain, datasets, diagnose, gradcheck
 from app.engine import trace as tracing
 from app.engine.network import Cache, Network
-from app.engine.optimizers import Optimizer, make_optimizer
 from app.settings import Settings
 
+from . import frames, retune
 from .errors import InvalidError
+from .history import LossHistory
 from .limits import check_config_limits
 from .presets import resolve
-from .protocol import (
-    CsvDataset,
-    NamedDataset,
-    OptimizerConfig,
-    SessionConfig,
-    SessionConfigIn,
-    SessionPatch,
-)
+from .protocol import CsvDataset, NamedDataset, SessionConfig, SessionConfigIn, SessionPatch
+from .retune import optimizer_for
+from .sampler import BatchSampler
 from .timeline import Checkpoint, Timeline
 
 Array = np.ndarray
-MAX_FRAME_LOSSES = 20_000  # a frame never carries more losses than this (the newest)
-HISTORY_KEEP = 100_000  # the newest losses are kept one per step...
-ARCHIVE_POINTS = 10_000  # ...older ones thinned to at most this many, so memory stays bounded
 TROUBLE_EVERY = 10  # steps between two diagnoses (engine/diagnose.py) of a running session
-
-
-def _clean(x: float) -> float | None:
-    """JSON never carries NaN or Infinity: non-finite becomes None."""
-    return x if math.isfinite(x) else None
-
-
-def _nested(a: Array) -> list[Any]:
-    """An array as nested lists, with None where a value is not finite."""
-    if np.isfinite(a).all():
-        return a.tolist()  # type: ignore[no-any-return]
-    return [_nested(r) if r.ndim else _clean(float(r)) for r in a]
-
-
-def _floats(values: array[float]) -> list[float | None]:
-    """Losses for JSON: one NumPy check and tolist() when all are finite (a 20,000-loss curve)."""
-    a = np.frombuffer(values, dtype=float) if len(values) else np.empty(0)
-    if np.isfinite(a).all():
-        return a.tolist()  # type: ignore[no-any-return]
-    return [_clean(v) for v in values]
-
-
-def _plain(x: Any) -> Any:
-    """Arrays and floats anywhere in dicts and lists made JSON-ready (None for non-finite)."""
-    if isinstance(x, np.ndarray):
-        return _nested(x)
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_plain(v) for v in x]
-    if isinstance(x, float | np.floating):
-        return _clean(float(x))
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
 
 
 def load_data(
@@ -105,14 +62,6 @@ def _load_data(
     return data
 
 
-def optimizer_for(cfg: OptimizerConfig) -> Optimizer:
-    """The engine optimizer a config names."""
-    return make_optimizer(
-        cfg.name, cfg.learning_rate, momentum=cfg.momentum, beta1=cfg.beta1, beta2=cfg.beta2,
-        eps=cfg.eps,
-    )  # fmt: skip
-
-
 class TrainingSession:
     """One run: step(n) and snapshot() give the frame of docs/api.md as plain Python data."""
 
@@ -141,19 +90,11 @@ class TrainingSession:
             np.random.default_rng(init_seq),
         )  # fmt: skip
         self.optimizer = optimizer_for(c.optimizer)
-        self.batch_rng = np.random.default_rng(batch_seq)
+        self.sampler = BatchSampler(np.random.default_rng(batch_seq), self.n_train)
         self.step_count = 0
         self.diverged = False
-        self._order = np.arange(0)
-        self._pos = 0
-        self.history = array("d")  # losses of steps history_start .. step_count
-        self.test_history = array("d")
-        self.history_start = 0
-        # Older losses, thinned: steps that are multiples of archive_stride, with their losses.
-        self.archive: list[tuple[int, float, float | None]] = []
-        self.archive_stride = 1
+        self.history = LossHistory()
         self.test_loss: float | None = None
-        self._idx: Array | None = None
         self._trouble_at: int | None = None  # the step the cached diagnosis is of
         self._trouble: list[dict[str, Any]] | None = None
         self._buffers()
@@ -172,18 +113,25 @@ class TrainingSession:
         """Training samples."""
         return int(self.dataset.X.shape[1])
 
-    def _next_batch(self) -> Array | None:
-        """Indices of the batch the next step trains on; None for full batch."""
-        bs = self.config.batch_size
-        if bs is None or bs >= self.n_train:
-            return None
-        if self._pos + bs > self._order.size:
-            # A new epoch: reshuffle with the run's own generator.
-            self._order = self.batch_rng.permutation(self.n_train)
-            self._pos = 0
-        idx = self._order[self._pos : self._pos + bs]
-        self._pos += bs
-        return idx
+    @property
+    def history_start(self) -> int:
+        """The first step whose loss the history holds one per step (older ones are thinned)."""
+        return self.history.start
+
+    @property
+    def batch_rng(self) -> np.random.Generator:
+        """The run's own generator of batch orders."""
+        return self.sampler.rng
+
+    @property
+    def _order(self) -> Array:
+        """The epoch's batch order (tests compare a seek's sampler with the run's)."""
+        return self.sampler.order
+
+    @property
+    def _pos(self) -> int:
+        """Where the next batch starts in the order."""
+        return self.sampler.pos
 
     def _buffers(self) -> None:
         """Forward buffers for the training set, the test set and a mini-batch, loaded once."""
@@ -201,8 +149,8 @@ class TrainingSession:
         net = self.net
         net.forward(None, self._train_cache)
         if new_batch:
-            self._idx = self._next_batch() if self._batch_cache is not None else None
-        idx = self._idx
+            self.sampler.draw(self.config.batch_size)
+        idx = self.sampler.idx
         if idx is None:
             # Full batch (the article): one pass gives the loss and the gradients.
             self._cache, self._Y = self._train_cache, self.dataset.Y
@@ -218,9 +166,7 @@ class TrainingSession:
                 net.forward(None, self._test_cache).A[-1], self.dataset.Y_test
             )
         if record:
-            self.history.append(self.loss)
-            if self.test_loss is not None:
-                self.test_history.append(self.test_loss)
+            self.history.record(self.loss, self.test_loss)
         # Summing theta is one call; a sum that overflows means the weights have too.
         if not (math.isfinite(self.loss) and math.isfinite(float(net.theta.sum()))):
             self.diverged = True
@@ -257,37 +203,14 @@ class TrainingSession:
                 self.step_count += 1
                 done += 1
                 self._evaluate()
-        if len(self.history) > 2 * HISTORY_KEEP:
-            self._thin_history()
+        self.history.trim()
         return done
-
-    def _thin_history(self) -> None:
-        """Move all but the newest HISTORY_KEEP losses into the thinned archive."""
-        cut = len(self.history) - HISTORY_KEEP
-        steps = np.arange(self.history_start, self.history_start + cut)
-        old = np.frombuffer(self.history, dtype=float, count=cut)
-        tests = (
-            np.frombuffer(self.test_history, dtype=float, count=cut) if self.test_history else None
-        )
-        keep = np.flatnonzero(steps % self.archive_stride == 0)
-        for k in keep.tolist():
-            t = float(tests[k]) if tests is not None else None
-            self.archive.append((int(steps[k]), float(old[k]), t))
-        while len(self.archive) > ARCHIVE_POINTS:
-            # Halve the resolution of the whole archive rather than forget its beginning.
-            self.archive_stride *= 2
-            self.archive = [p for p in self.archive if p[0] % self.archive_stride == 0]
-        del old, tests  # release the buffer views before resizing the arrays
-        del self.history[:cut]
-        if self.test_history:
-            del self.test_history[:cut]
-        self.history_start += cut
 
     def _advance_full_batch(self, n: int) -> int:
         """The article's case, the hot path: one forward and one backward pass per step."""
         net, cache, Y, grads = self.net, self._train_cache, self.dataset.Y, self.grads
         theta, g, update = net.theta, grads.flat, self.optimizer.update
-        forward, backward, record = net.forward, net.backward, self.history.append
+        forward, backward, record = net.forward, net.backward, self.history.train.append
         isfinite = math.isfinite
         done = 0
         while done < n and not self.diverged:
@@ -308,42 +231,18 @@ class TrainingSession:
 
     def frame(self, since: int | None = None, playing: bool = False) -> dict[str, Any]:
         """The frame (docs/api.md); `losses` are the losses after steps since+1 .. step."""
-        first = self.step_count if since is None else max(since + 1, 0)
-        first = max(first, self.step_count - MAX_FRAME_LOSSES + 1, self.history_start)
-        at = first - self.history_start
-        # After a seek the history runs on to the head: a frame stops at its own step.
-        end = max(self.step_count - self.history_start + 1, 0)
-        losses = _floats(self.history[at:end])
-        test = _floats(self.test_history[at:end]) if self.test_history else None
         update = None
         if self.optimizer.name != "sgd":
             # The real next step of momentum or Adam, for the page's "next update" view. Not for
             # SGD: it is -learning_rate * gradients, and the article's frame stays under 2 KB.
             with np.errstate(all="ignore"):
-                dW, db, _ = self.net.views(self._next_theta() - self.net.theta)
-            update = {"weights": [_nested(w) for w in dW], "biases": [_nested(b) for b in db]}
-        return {
-            "type": "frame",
-            "step": self.step_count,
-            "loss": _clean(self.loss),
-            "test_loss": None if self.test_loss is None else _clean(self.test_loss),
-            "losses": losses,
-            "weights": [_nested(W) for W in self.net.W],
-            "biases": [_nested(b) for b in self.net.b],
-            "gradients": {
-                "weights": [_nested(g) for g in self.grads.dW],
-                "biases": [_nested(g) for g in self.grads.db],
-            },
-            "update": update,
-            "diverged": self.diverged,
-            "playing": playing,
-            "first_step": first,
-            "test_losses": test,
-            "learning_rate": self.optimizer.learning_rate,
-            "head": self.timeline.head,
-            "seeked": False,
-            "trouble": self.trouble(),
-        }
+                update = self._next_theta() - self.net.theta
+        return frames.frame(
+            net=self.net, grads=self.grads, history=self.history, since=since,
+            step=self.step_count, loss=self.loss, test_loss=self.test_loss, update=update,
+            diverged=self.diverged, playing=playing, learning_rate=self.optimizer.learning_rate,
+            head=self.timeline.head, trouble=self.trouble(),
+        )  # fmt: skip
 
     def trouble(self) -> list[dict[str, Any]] | None:
         """Why the run may not be learning (engine/diagnose.py), or None; cached per step."""
@@ -386,62 +285,28 @@ class TrainingSession:
         The change is logged at this step and checkpointed, so seeks replay it; from an earlier
         step (after a seek) it starts a new branch.
         """
-        self._check_patch(p)
+        retune.check_patch(p, self.n_train)
         self._branch()
         self._apply_patch(p)
         self.timeline.record(self.step_count, p)
         self.timeline.add(self._capture())
         return self.frame()
 
-    def _check_patch(self, p: SessionPatch) -> None:
-        """InvalidError before anything changes, so a refused PATCH leaves the timeline alone."""
-        if not p.full_batch and p.batch_size is not None and p.batch_size > self.n_train:
-            raise InvalidError(
-                f"batch_size {p.batch_size} is larger than the {self.n_train} training samples"
-            )
-
     def _apply_patch(self, p: SessionPatch) -> None:
         """The settings change itself (also replayed by seek)."""
-        update: dict[str, Any] = {}
+        self.config = retune.patched(self.config, p, self.n_train)
         if p.optimizer is not None:
-            # The fields sent merge into the running optimizer, as preset overrides do:
-            # {"learning_rate": 0.1} changes the rate, not the optimizer or its state.
-            update["optimizer"] = OptimizerConfig.model_validate(
-                {**self.config.optimizer.model_dump(), **p.optimizer.model_dump(exclude_unset=True)}
-            )
-        if p.full_batch:
-            update["batch_size"] = None
-        elif p.batch_size is not None:
-            if p.batch_size > self.n_train:
-                raise InvalidError(
-                    f"batch_size {p.batch_size} is larger than the {self.n_train} training samples"
-                )
-            update["batch_size"] = p.batch_size
-        if p.l2 is not None:
-            update["l2"] = p.l2
-        self.config = self.config.model_copy(update=update)
-        if p.optimizer is not None:
-            old = self.optimizer
-            self.optimizer = optimizer_for(self.config.optimizer)
-            if type(old) is type(self.optimizer):
-                # Same kind: keep its buffers (momentum, Adam moments) and change the rates.
-                for key in ("learning_rate", "momentum", "beta1", "beta2", "eps"):
-                    if hasattr(old, key):
-                        setattr(old, key, getattr(self.optimizer, key))
-                self.optimizer = old
+            self.optimizer = retune.retune(self.optimizer, self.config.optimizer)
         self.net.l2 = self.config.l2
         self._trouble_at = None  # the rate, batch or L2 changed: diagnose again
-        if "batch_size" in update:
-            self._order, self._pos = np.arange(0), 0
+        if retune.changes_batch(p):
+            self.sampler.restart()
             self._buffers()
         # Gradients depend on l2 and the batch: recompute them at the same weights, and let
         # the recorded loss follow (l2 changes E) without adding a step to the history.
         with np.errstate(all="ignore"):
             self._evaluate(record=False)
-        if self.history:
-            self.history[-1] = self.loss
-        if self.test_history and self.test_loss is not None:
-            self.test_history[-1] = self.test_loss
+        self.history.amend(self.loss, self.test_loss)
 
     # ---- time travel ------------------------------------------------------------------------
 
@@ -458,10 +323,10 @@ class TrainingSession:
             theta=self.net.theta.copy(),
             optimizer=self.optimizer.clone(),
             config=self.config,
-            rng_state=self.batch_rng.bit_generator.state,
-            order=self._order,
-            pos=self._pos,
-            idx=self._idx,
+            rng_state=self.sampler.rng_state(),
+            order=self.sampler.order,
+            pos=self.sampler.pos,
+            idx=self.sampler.idx,
             diverged=self.diverged,
         )
 
@@ -472,8 +337,7 @@ class TrainingSession:
         self.net.l2 = ck.config.l2
         self.net.theta[...] = ck.theta  # in place: the forward plans hold views of theta
         self.optimizer = ck.optimizer.clone()
-        self.batch_rng.bit_generator.state = ck.rng_state
-        self._order, self._pos, self._idx = ck.order, ck.pos, ck.idx
+        self.sampler.restore(ck.rng_state, ck.order, ck.pos, ck.idx)
         self.step_count = ck.step
         self.diverged = ck.diverged
         if rebuffer:
@@ -514,9 +378,9 @@ class TrainingSession:
     def _replay(self, n: int) -> None:
         """Restore the nearest checkpoint at or before n, then replay steps and settings to n."""
         ck = self.timeline.nearest(n)
-        kept = self.history, self.test_history
+        kept = self.history
         # Replayed steps record into scratch: the history already holds their losses.
-        self.history, self.test_history = array("d"), array("d")
+        self.history = LossHistory()
         try:
             with np.errstate(all="ignore"):
                 self._restore(ck)
@@ -529,7 +393,7 @@ class TrainingSession:
                 # Loss, test loss and the divergence flag at n, as the run computed them.
                 self._evaluate(record=False, new_batch=False)
         finally:
-            self.history, self.test_history = kept
+            self.history = kept
 
     def _replay_steps(self, n: int) -> None:
         """n steps computing only what the next step needs: the batch's gradients.
@@ -541,7 +405,7 @@ class TrainingSession:
         net, grads = self.net, self.grads
         theta, g, update = net.theta, grads.flat, self.optimizer.update
         forward, backward = net.forward, net.backward
-        batch = self._batch_cache
+        batch, draw, bs = self._batch_cache, self.sampler.draw, self.config.batch_size
         if batch is None:
             cache, Y = self._train_cache, self.dataset.Y
             for _ in range(n):
@@ -551,9 +415,8 @@ class TrainingSession:
             X, Y_all = self.dataset.X, self.dataset.Y
             for _ in range(n):
                 update(theta, g)
-                idx = self._next_batch()
+                idx = draw(bs)
                 assert idx is not None
-                self._idx = idx
                 np.take(X, idx, axis=1, out=batch.A[0])
                 backward(forward(None, batch), Y_all[:, idx], grads)
         self.step_count += n
@@ -573,17 +436,7 @@ class TrainingSession:
         if n >= self.timeline.head:
             return
         self.timeline.truncate(n)
-        if n >= self.history_start:
-            del self.history[n - self.history_start + 1 :]
-            if self.test_history:
-                del self.test_history[n - self.history_start + 1 :]
-        else:
-            # Back into the thinned archive: the dense history restarts at this very step.
-            self.archive = [p for p in self.archive if p[0] < n]
-            self.history_start = n
-            self.history = array("d", [self.loss])
-            test = self.test_loss if self.test_history else None
-            self.test_history = array("d", [] if test is None else [test])
+        self.history.branch(n, self.loss, self.test_loss)
 
     # ---- explanations -----------------------------------------------------------------------
 
@@ -617,9 +470,7 @@ class TrainingSession:
 
     def batch(self) -> list[int]:
         """Sample indices the next step trains on (drawn already: looking does not advance)."""
-        if self._idx is None:
-            return list(range(self.n_train))
-        return [int(i) for i in self._idx]
+        return self.sampler.indices()
 
     def trace(self) -> dict[str, Any]:
         """The next step phase by phase (forward, error, backward, update), JSON-ready."""
@@ -628,7 +479,7 @@ class TrainingSession:
                 self.net, self._cache, self._Y, self.grads, self.optimizer,
                 np.asarray(self.batch()), self.step_count,
             )  # fmt: skip
-            return {**_plain(t), "head": self.timeline.head}
+            return {**frames.plain(t), "head": self.timeline.head}
 
     def slice(self, kind: str, layer: int, i: int | None, j: int) -> dict[str, Any]:
         """E against one parameter around its value, on the next step's batch (InvalidError)."""
@@ -638,7 +489,7 @@ class TrainingSession:
                 self.net, self._cache.A[0].copy(), self._Y, self.grads, self.optimizer,
                 kind, layer, i, j,
             )  # fmt: skip
-            return {**_plain(view), "step": self.step_count}
+            return {**frames.plain(view), "step": self.step_count}
 
     def matrix(self) -> list[dict[str, Any]]:
         """dE/dW = A . delta^T per layer with shapes."""
@@ -652,26 +503,13 @@ class TrainingSession:
 
     def export(self) -> dict[str, Any]:
         """Config, loss history and weights, for download (up to this step, not the head)."""
-        end = max(self.step_count - self.history_start + 1, 0)
         return {
             "config": self.config.model_dump(mode="json"),
             "step": self.step_count,
             "diverged": self.diverged,
-            "history": {
-                # Steps before history_start are thinned (every archive_stride-th step).
-                "steps": [p[0] for p in self.archive]
-                + list(range(self.history_start, self.step_count + 1)),
-                "loss": [_clean(p[1]) for p in self.archive]
-                + [_clean(v) for v in self.history[:end]],
-                "test_loss": (
-                    [None if p[2] is None else _clean(p[2]) for p in self.archive]
-                    + [_clean(v) for v in self.test_history[:end]]
-                )
-                if self.test_history
-                else None,
-            },
-            "weights": [_nested(W) for W in self.net.W],
-            "biases": [_nested(b) for b in self.net.b],
+            # Steps before the history's start are thinned (every stride-th step).
+            "history": frames.curve(self.history, self.step_count),
+            **frames.parameters(self.net),
         }
 
     def data(self) -> dict[str, Any]:
@@ -715,16 +553,10 @@ class TrainingSession:
     def state(self) -> dict[str, Any]:
         """Everything needed to carry on bit for bit: JSON-able values and array copies."""
         opt = self.optimizer
-        archive = self.archive
         return {
             "config": self.config.model_dump(mode="json"),
             "step_count": self.step_count,
             "diverged": self.diverged,
-            "pos": self._pos,
-            "history_start": self.history_start,
-            "archive_stride": self.archive_stride,
-            # PCG64's state holds 128-bit integers: plain JSON numbers, as Python writes them.
-            "batch_rng": self.batch_rng.bit_generator.state,
             "optimizer": {
                 "t": getattr(opt, "t", None),
                 "learning_rate": opt.learning_rate,
@@ -734,21 +566,11 @@ class TrainingSession:
                     if hasattr(opt, k)
                 },
             },
-            "has_idx": self._idx is not None,
-            "has_test_history": bool(self.test_history),
             "theta": self.net.theta.copy(),
             "opt_m": _copy_or_empty(getattr(opt, "m", None)),
             "opt_v": _copy_or_empty(getattr(opt, "v", None)),
-            "order": self._order.copy(),
-            "idx": _copy_or_empty(self._idx),
-            "history": np.frombuffer(self.history, dtype=float).copy(),
-            "test_history": np.frombuffer(self.test_history, dtype=float).copy(),
-            "archive_steps": np.array([p[0] for p in archive], dtype=np.int64),
-            "archive_loss": np.array([p[1] for p in archive], dtype=float),
-            "archive_test": np.array(
-                [np.nan if p[2] is None else p[2] for p in archive], dtype=float
-            ),
-            "archive_has_test": np.array([p[2] is not None for p in archive], dtype=bool),
+            **self.sampler.state(),  # generator, epoch order, position, drawn batch
+            **self.history.state(),  # dense losses and the thinned archive
         }
 
     @classmethod
@@ -769,30 +591,9 @@ class TrainingSession:
         for key in ("m", "v"):
             if hasattr(opt, key) and state[f"opt_{key}"].size:
                 setattr(opt, key, np.array(state[f"opt_{key}"], dtype=float))
-        new.batch_rng.bit_generator.state = state["batch_rng"]
-        new._order = np.array(state["order"], dtype=np.int64)
-        new._pos = int(state["pos"])
-        new._idx = np.array(state["idx"], dtype=np.int64) if state["has_idx"] else None
+        new.sampler.load(state)
         new.step_count = int(state["step_count"])
-        new.history = array("d", np.asarray(state["history"], dtype=float).tobytes())
-        new.test_history = array(
-            "d",
-            np.asarray(state["test_history"], dtype=float).tobytes()
-            if state["has_test_history"]
-            else b"",
-        )
-        new.history_start = int(state["history_start"])
-        new.archive_stride = int(state["archive_stride"])
-        new.archive = [
-            (int(s), float(v), float(t) if has else None)
-            for s, v, t, has in zip(
-                state["archive_steps"].tolist(),
-                state["archive_loss"].tolist(),
-                state["archive_test"].tolist(),
-                state["archive_has_test"].tolist(),
-                strict=True,
-            )
-        ]
+        new.history = LossHistory.from_state(state)
         # Loss, test loss and gradients at the restored weights, on the restored batch.
         with np.errstate(all="ignore"):
             new._evaluate(record=False, new_batch=False)

@@ -23,7 +23,7 @@ from app.domain.codec import encode
 from app.domain.errors import ForbiddenError, FullError, InvalidError
 from app.domain.session import TrainingSession
 from app.live.fairness import ROOM
-from app.live.state import Persister
+from app.live.registry import Registry
 from app.live.stream import Runner, Slot
 
 log = logging.getLogger(__name__)
@@ -285,8 +285,11 @@ def _unchanged(_: TrainingSession) -> None:
     """A patch that changes nothing: Runner.patch then just publishes the current frame."""
 
 
-class RoomRegistry:
+class RoomRegistry(Registry[Room]):
     """Rooms by code; a room with nobody connected is dropped after `idle_seconds`."""
+
+    noun = "room"
+    full_error = RoomsFullError
 
     def __init__(
         self,
@@ -296,40 +299,38 @@ class RoomRegistry:
         clock: Callable[[], float] = time.monotonic,
         grace_seconds: float = 7200,
     ) -> None:
-        self.max_rooms = max_rooms
+        super().__init__(max_rooms, idle_seconds, clock, grace_seconds)
         self.max_participants = max_participants
-        self.idle_seconds = idle_seconds
-        self.grace_seconds = grace_seconds
-        self._clock = clock
-        self._rooms: dict[str, Room] = {}
-        self.persist: Persister | None = None  # snapshots (app/live/state.py), when configured
-
-    def __len__(self) -> int:
-        """Rooms open."""
-        return len(self._rooms)
-
-    def codes(self) -> list[str]:
-        """The codes of every open room, oldest first."""
-        return list(self._rooms)
 
     @property
-    def full(self) -> bool:
-        """No room for one more room."""
-        return len(self._rooms) >= self.max_rooms
+    def max_rooms(self) -> int:
+        """The cap."""
+        return self.cap
 
     def full_message(self) -> str:
         """What a client told 429 reads."""
-        return (
-            f"too many workshop rooms: this server holds at most {self.max_rooms}; try again later"
-        )
+        return f"too many workshop rooms: this server holds at most {self.cap}; try again later"
+
+    def new_key(self) -> str:
+        """A room code (31^6 codes and a few dozen rooms: collisions are rare)."""
+        return new_code()
+
+    def normalize(self, key: str) -> str:
+        """Codes as people type them."""
+        return normalize_code(key)
+
+    def codes(self) -> list[str]:
+        """The codes of every open room, oldest first."""
+        return self.keys()
+
+    def idle_codes(self) -> list[str]:
+        """Rooms the reaper would drop now (Registry.idle_keys)."""
+        return self.idle_keys()
 
     def create(self, session: TrainingSession) -> tuple[Room, str]:
         """A new room around a session; returns it with its presenter token (shown once)."""
-        if self.full:
-            raise RoomsFullError(self.full_message())
-        code = new_code()
-        while code in self._rooms:  # 31^6 codes and a few dozen rooms: rare, cheap to be sure
-            code = new_code()
+        self.check_not_full()
+        code = self.fresh_key()
         token = secrets.token_urlsafe(32)
         return self.restore(code, token_digest(token), session), token
 
@@ -342,56 +343,15 @@ class RoomRegistry:
         if isinstance(selection, dict):
             room.selection = selection
             room._selection_text = encode({"type": "select", "selection": selection})
-        self._rooms[code] = room
-        if self.persist is not None:
-            self.persist.watch("room", code, room.runner, lambda: _room_extra(room))
-        return room
+        return self.put(code, room)
+
+    def snapshot_extra(self, item: Room) -> Callable[[], dict[str, Any]]:
+        """A room's snapshot holds its token's digest (never the token) and the selection."""
+        return lambda: _room_extra(item)
 
     def get(self, code: str) -> Room | None:
         """The room with this code (any case, spaces or dashes), or None."""
-        return self._rooms.get(normalize_code(code))
-
-    async def remove(self, code: str) -> bool:
-        """Close and forget a room; False if unknown."""
-        room = self._rooms.pop(normalize_code(code), None)
-        if room is None:
-            return False
-        if self.persist is not None:
-            self.persist.forget("room", room.code)
-        await room.close()
-        return True
-
-    def idle_codes(self) -> list[str]:
-        """Rooms nobody has used for longer than idle_seconds, with nobody connected."""
-        limit = self._clock() - self.idle_seconds
-        # Open sockets alone keep a room that does not play for grace_seconds more, no longer.
-        return [
-            c
-            for c, r in self._rooms.items()
-            if r.last_used < limit
-            and not r.runner.playing
-            and (not r.busy or r.last_used < limit - self.grace_seconds)
-        ]
-
-    async def reap(self) -> int:
-        """Drop idle rooms now; returns how many."""
-        codes = self.idle_codes()
-        for code in codes:
-            await self.remove(code)
-        if codes:
-            log.info("dropped %d idle room(s)", len(codes))
-        return len(codes)
-
-    async def run_reaper(self, interval: float) -> None:
-        """Background task (started in the app's lifespan): reap every `interval` seconds."""
-        while True:
-            await asyncio.sleep(interval)
-            await self.reap()
-
-    async def close(self) -> None:
-        """Drop everything (shutdown)."""
-        for code in list(self._rooms):
-            await self.remove(code)
+        return self.find(code)
 
 
 def _room_extra(room: Room) -> dict[str, Any]:

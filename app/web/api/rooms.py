@@ -13,9 +13,9 @@ from starlette.responses import Response
 
 from app.domain.errors import FullError, NotFoundError
 from app.domain.protocol import SessionConfigIn, Strict
-from app.domain.session import new_session
+from app.domain.session import TrainingSession, new_session
 from app.live.rooms import Room
-from app.web.api.sessions import ChainDep
+from app.web.api.explain import add_explanations
 from app.web.deps import RoomsDep, SettingsDep, StoreDep, join_url
 from app.web.quotas import check_rooms, check_sessions, count_room, count_session
 from app.web.responses import json_response
@@ -126,36 +126,6 @@ async def room_config(room: RoomDep) -> Response:
     return json_response(room.session.config.model_dump(mode="json"))
 
 
-@router.get("/{code}/data", responses=ROOM_ERRORS)
-async def room_data(room: RoomDep) -> Response:
-    """The data set, for the participants' data panel."""
-    return json_response(room.session.data())
-
-
-@router.get("/{code}/matrix", responses=ROOM_ERRORS)
-async def room_matrix(room: RoomDep) -> Response:
-    """The matrix form of each layer's gradient, at the room's current step."""
-    return json_response(room.session.matrix())
-
-
-@router.get("/{code}/chain", responses=ROOM_ERRORS)
-async def room_chain(room: RoomDep, query: ChainDep) -> Response:
-    """The chain rule for one weight or bias at the room's current step."""
-    return query.answer(room.session)
-
-
-@router.get("/{code}/trace", responses=ROOM_ERRORS)
-async def room_trace(room: RoomDep) -> Response:
-    """The room's next step phase by phase (as the session route)."""
-    return json_response(room.session.trace())
-
-
-@router.get("/{code}/slice", responses=ROOM_ERRORS)
-async def room_slice(room: RoomDep, query: ChainDep) -> Response:
-    """E along one weight or bias at the room's current step (as the session route)."""
-    return await query.answer_slice(room.session)
-
-
 @router.get(
     "/{code}/qr.svg",
     responses={**ROOM_ERRORS, 200: {"content": {"image/svg+xml": {}}}},
@@ -181,3 +151,12 @@ def qr_svg(url: str) -> str:
         title=url,
     )
     return out.getvalue().decode()
+
+
+def _session_of(room: RoomDep) -> TrainingSession:
+    """The session of the room a path's code names."""
+    return room.session
+
+
+# The read-only explanations (data, matrix, chain, slice, trace), at the room's current step.
+add_explanations(router, "/{code}", _session_of, ROOM_ERRORS)

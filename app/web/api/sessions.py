@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.domain.codec import encode
-from app.domain.errors import FullError, InvalidError, NotFoundError
+from app.domain.errors import FullError, NotFoundError
 from app.domain.limits import check_gradcheck, check_patch_limits, check_step_count, step_work
 from app.domain.protocol import SeekRequest, SessionConfigIn, SessionPatch, StepRequest
 from app.domain.session import TrainingSession, new_session
-from app.engine.trace import SLICE_POINTS
 from app.live.fairness import heavy
 from app.live.sessions import Entry
-from app.live.stream import INLINE_SEEK_WORK
+from app.web.api.explain import add_explanations
 from app.web.deps import SettingsDep, StoreDep
 from app.web.quotas import check_sessions, count_session
 from app.web.responses import json_response
@@ -134,58 +132,6 @@ async def delete_session(session_id: str, store: StoreDep) -> Response:
     return Response(status_code=204)
 
 
-class ChainQuery:
-    """The parameter a chain-rule request names; sessions and rooms answer it alike."""
-
-    def __init__(
-        self,
-        layer: Annotated[int, Query(ge=0, description="weight layer, 0 = input to first hidden")],
-        j: Annotated[int, Query(ge=0, description="neuron of layer+1")],
-        kind: Annotated[Literal["weight", "bias"], Query()] = "weight",
-        i: Annotated[int | None, Query(ge=0, description="neuron of layer (kind=weight)")] = None,
-    ) -> None:
-        self.layer, self.j, self.kind, self.i = layer, j, kind, i
-
-    def answer(self, session: TrainingSession) -> Response:
-        """The session's breakdown, or a 422 naming what is wrong with the parameter."""
-        return self._call(session.chain)
-
-    async def answer_slice(self, session: TrainingSession) -> Response:
-        """E along this one parameter (the slope view), or a 422."""
-        if SLICE_POINTS * step_work(session) <= INLINE_SEEK_WORK:
-            return self._call(session.slice)
-        # A big network: the forward passes run on a copy in a thread; the loop goes on.
-        copy = session.clone()
-        return await run_in_threadpool(self._call, copy.slice)
-
-    def _call(self, method: Callable[[str, int, int | None, int], dict[str, Any]]) -> Response:
-        """The method's answer for this parameter (the session checks its range: InvalidError)."""
-        if self.kind == "weight" and self.i is None:
-            raise InvalidError("i: required for kind=weight")
-        return json_response(method(self.kind, self.layer, self.i, self.j))
-
-
-ChainDep = Annotated[ChainQuery, Depends()]
-
-
-@router.get("/{session_id}/chain", responses=ERRORS)
-async def chain_rule(entry: EntryDep, query: ChainDep) -> Response:
-    """The chain rule for one weight or bias, with the current numbers filled in."""
-    return query.answer(entry.session)
-
-
-@router.get("/{session_id}/slice", responses=ERRORS)
-async def error_slice(entry: EntryDep, query: ChainDep) -> Response:
-    """E against one weight or bias around its value (the others fixed), slope, next value."""
-    return await query.answer_slice(entry.session)
-
-
-@router.get("/{session_id}/trace", responses=ERRORS)
-async def trace_step(entry: EntryDep) -> Response:
-    """The next step phase by phase: forward, error, backward, the optimizer's real update."""
-    return json_response(entry.session.trace())
-
-
 @router.post("/{session_id}/seek", response_model=FrameOut, responses=ERRORS)
 async def seek_session(
     entry: EntryDep,
@@ -193,18 +139,6 @@ async def seek_session(
 ) -> Response:
     """The frame at an earlier step (0..head), bit for bit as the run had it; playing stops."""
     return json_response(await entry.runner.seek(request.step))
-
-
-@router.get("/{session_id}/matrix", responses=ERRORS)
-async def matrix_form(entry: EntryDep) -> Response:
-    """The matrix form of each layer's gradient, with shapes."""
-    return json_response(entry.session.matrix())
-
-
-@router.get("/{session_id}/data", responses=ERRORS)
-async def data_set(entry: EntryDep) -> Response:
-    """The data set, for the page's decision boundary and predicted-vs-actual views."""
-    return json_response(entry.session.data())
 
 
 @router.get("/{session_id}/gradcheck", responses=ERRORS)
@@ -231,3 +165,12 @@ async def export_session(entry: EntryDep, http: Request) -> Response:
     return Response(
         text, media_type="application/json", headers={"Content-Disposition": disposition}
     )
+
+
+def _session_of(entry: EntryDep) -> TrainingSession:
+    """The session a path's id names."""
+    return entry.session
+
+
+# The read-only explanations (data, matrix, chain, slice, trace): as for rooms.
+add_explanations(router, "/{session_id}", _session_of, ERRORS)

@@ -1,0 +1,113 @@
+"""Frame serialisation: a session's state as the JSON-ready dicts of docs/api.md.
+
+JSON never carries NaN or Infinity: every float that is not finite becomes None here.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from typing import Any
+
+import numpy as np
+
+from app.engine.network import Grads, Network
+
+from .history import LossHistory
+
+Array = np.ndarray
+
+
+def clean(x: float) -> float | None:
+    """JSON never carries NaN or Infinity: non-finite becomes None."""
+    return x if math.isfinite(x) else None
+
+
+def nested(a: Array) -> list[Any]:
+    """An array as nested lists, with None where a value is not finite."""
+    if np.isfinite(a).all():
+        return a.tolist()  # type: ignore[no-any-return]
+    return [nested(r) if r.ndim else clean(float(r)) for r in a]
+
+
+def floats(values: array[float]) -> list[float | None]:
+    """Losses for JSON: one NumPy check and tolist() when all are finite (a 20,000-loss curve)."""
+    a = np.frombuffer(values, dtype=float) if len(values) else np.empty(0)
+    if np.isfinite(a).all():
+        return a.tolist()  # type: ignore[no-any-return]
+    return [clean(v) for v in values]
+
+
+def plain(x: Any) -> Any:
+    """Arrays and floats anywhere in dicts and lists made JSON-ready (None for non-finite)."""
+    if isinstance(x, np.ndarray):
+        return nested(x)
+    if isinstance(x, dict):
+        return {k: plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [plain(v) for v in x]
+    if isinstance(x, float | np.floating):
+        return clean(float(x))
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def parameters(net: Network) -> dict[str, list[list[Any]]]:
+    """The network's weights and biases, per layer."""
+    return {"weights": [nested(W) for W in net.W], "biases": [nested(b) for b in net.b]}
+
+
+def frame(
+    *,
+    net: Network,
+    grads: Grads,
+    history: LossHistory,
+    since: int | None,
+    step: int,
+    loss: float,
+    test_loss: float | None,
+    update: Array | None,
+    diverged: bool,
+    playing: bool,
+    learning_rate: float,
+    head: int,
+    trouble: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """The frame at `step`; `losses` are the losses after steps since+1 .. step (None: step's)."""
+    first, losses, test = history.window(since, step)
+    moves = None
+    if update is not None:
+        dW, db, _ = net.views(update)
+        moves = {"weights": [nested(w) for w in dW], "biases": [nested(b) for b in db]}
+    return {
+        "type": "frame",
+        "step": step,
+        "loss": clean(loss),
+        "test_loss": None if test_loss is None else clean(test_loss),
+        "losses": floats(losses),
+        **parameters(net),
+        "gradients": {
+            "weights": [nested(g) for g in grads.dW],
+            "biases": [nested(g) for g in grads.db],
+        },
+        "update": moves,
+        "diverged": diverged,
+        "playing": playing,
+        "first_step": first,
+        "test_losses": None if test is None else floats(test),
+        "learning_rate": learning_rate,
+        "head": head,
+        "seeked": False,
+        "trouble": trouble,
+    }
+
+
+def curve(history: LossHistory, step: int) -> dict[str, Any]:
+    """The loss curve up to `step` for an export: thinned steps first, then every step."""
+    steps, losses, tests = history.upto(step)
+    return {
+        "steps": steps,
+        "loss": [clean(v) for v in losses],
+        "test_loss": None if tests is None else [None if v is None else clean(v) for v in tests],
+    }
