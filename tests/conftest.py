@@ -10,7 +10,7 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
-from support import CHROMIUM, CHROMIUM_ARGS, DEADLINE
+from support import CHROMIUM, CHROMIUM_ARGS, DEADLINE, ServerProcess
 
 from app.main import create_app
 from app.settings import Settings
@@ -50,3 +50,16 @@ def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
     settings = getattr(request.module, "SETTINGS", None) or Settings()
     with TestClient(create_app(settings)) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """`backprop-studio` on a free loopback port for the module (its SERVER_ENV, if any)."""
+    env = getattr(request.module, "SERVER_ENV", None)
+    srv = ServerProcess(tmp_path_factory.mktemp("server") / "server.log", env).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()

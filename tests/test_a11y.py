@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
-from support import CHROMIUM, CHROMIUM_ARGS, DEADLINE, ROOT, ServerProcess
+from playwright.sync_api import expect
+from support import CHROMIUM, DEADLINE, ROOT, ServerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -37,17 +37,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(base: str) -> Iterator[Any]:
-    """One headless Chromium for the module (the machine is small)."""
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def new_page(browser: Any, viewport: dict[str, int] = DESKTOP) -> tuple[Any, Any, list[str]]:

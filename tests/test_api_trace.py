@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -186,16 +185,6 @@ def test_seek_bad_input_is_a_clear_422(client: TestClient, body: Msg, needle: st
 
 
 # ---- WebSockets, on a real server -------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real server process for the WebSocket tests of this module."""
-    proc = ServerProcess(Path(tmp_path_factory.mktemp("server")) / "server.log").start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 def recv(ws: ClientConnection) -> Msg:

@@ -23,16 +23,6 @@ expect.set_options(timeout=T)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real server for the module; restartable on its port."""
-    srv = ServerProcess(tmp_path_factory.mktemp("server") / "server.log").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
 def context(browser: Any) -> Iterator[Any]:
     """One browser context: pages share the HTTP cache, so Plotly is fetched once."""
     ctx = browser.new_context(viewport={"width": 1440, "height": 900})

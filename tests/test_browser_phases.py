@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from support import CHROMIUM, ServerProcess, Watched
+from support import ServerProcess, Watched
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -28,18 +27,6 @@ ARTICLE_PHASES = [
     "Update",
 ]
 FRAME = "() => window.backpropStudio.state.frame"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """`backprop-studio` on a free loopback port."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    srv = ServerProcess(tmp_path_factory.mktemp("phases") / "server.log").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

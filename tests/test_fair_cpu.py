@@ -6,10 +6,8 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from support import ServerProcess, wait_for
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as aconnect
@@ -26,27 +24,37 @@ HEAVY = {
     "dataset": {"name": "spiral", "samples": 1000},
 }
 HEAVY_PLAY = {"type": "play", "steps_per_frame": 96, "fps": 60}
-ENV = {
+SERVER_ENV = {  # the conftest `server` starts with these
     # The budget per address is tested elsewhere: here every client shares 127.0.0.1 and
     # the scheduler alone must keep the room's frame rate (anonymous load from many addresses).
     "BACKPROP_CLIENT_WORK_BURST": "1e15",
 }
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A real server with the default limits."""
-    proc = ServerProcess(tmp_path_factory.mktemp("fair") / "server.log", ENV).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
 async def drain(ws: ClientConnection) -> None:
     """Read and drop frames, as a page does (a socket that stops reading is dropped)."""
     async for _ in ws:
         pass
+
+
+async def room_frames(server: ServerProcess, code: str, token: str) -> tuple[int, float]:
+    """Play the room at FPS and count a watcher's frames: (frames, seconds) over the window."""
+    url = f"{server.ws_url}/ws/rooms/{code}"
+    async with aconnect(url, max_queue=None) as presenter, aconnect(url) as watcher:
+        await presenter.send(json.dumps({"type": "hello", "token": token}))
+        await presenter.send(json.dumps({"type": "play", "steps_per_frame": 1, "fps": FPS}))
+        presenting = asyncio.create_task(drain(presenter))
+        first: tuple[int, float] | None = None
+        while True:
+            msg = json.loads(await asyncio.wait_for(watcher.recv(), 30))
+            if msg.get("type") != "frame" or not msg.get("playing"):
+                continue
+            now = time.monotonic()
+            if first is None:
+                first = (msg["step"], now)
+            elif msg["step"] - first[0] >= WINDOW_FRAMES or now - first[1] > 60:
+                presenting.cancel()
+                return msg["step"] - first[0], now - first[1]
 
 
 def test_a_playing_room_keeps_its_frame_rate_beside_heavy_sessions(server: ServerProcess) -> None:
@@ -76,22 +84,7 @@ def test_a_playing_room_keeps_its_frame_rate_beside_heavy_sessions(server: Serve
                 )
 
             await asyncio.to_thread(wait_for, all_playing, "the heavy sessions to play")
-            url = f"{server.ws_url}/ws/rooms/{code}"
-            async with aconnect(url, max_queue=None) as presenter, aconnect(url) as watcher:
-                await presenter.send(json.dumps({"type": "hello", "token": token}))
-                await presenter.send(json.dumps({"type": "play", "steps_per_frame": 1, "fps": FPS}))
-                presenting = asyncio.create_task(drain(presenter))
-                first: tuple[int, float] | None = None
-                while True:
-                    msg = json.loads(await asyncio.wait_for(watcher.recv(), 30))
-                    if msg.get("type") != "frame" or not msg.get("playing"):
-                        continue
-                    now = time.monotonic()
-                    if first is None:
-                        first = (msg["step"], now)
-                    elif msg["step"] - first[0] >= WINDOW_FRAMES or now - first[1] > 60:
-                        presenting.cancel()
-                        return msg["step"] - first[0], now - first[1]
+            return await room_frames(server, code, token)
         finally:
             for task in drains:
                 task.cancel()
@@ -131,22 +124,7 @@ def test_a_playing_room_keeps_its_frame_rate_beside_gradchecks_and_resets(
                 answers.append(c.post(f"{server.url}/api/sessions/{big}/reset").status_code)
 
     async def measure() -> tuple[int, float]:
-        url = f"{server.ws_url}/ws/rooms/{code}"
-        async with aconnect(url, max_queue=None) as presenter, aconnect(url) as watcher:
-            await presenter.send(json.dumps({"type": "hello", "token": token}))
-            await presenter.send(json.dumps({"type": "play", "steps_per_frame": 1, "fps": FPS}))
-            presenting = asyncio.create_task(drain(presenter))
-            first: tuple[int, float] | None = None
-            while True:
-                msg = json.loads(await asyncio.wait_for(watcher.recv(), 30))
-                if msg.get("type") != "frame" or not msg.get("playing"):
-                    continue
-                now = time.monotonic()
-                if first is None:
-                    first = (msg["step"], now)
-                elif msg["step"] - first[0] >= WINDOW_FRAMES or now - first[1] > 60:
-                    presenting.cancel()
-                    return msg["step"] - first[0], now - first[1]
+        return await room_frames(server, code, token)
 
     threads = [
         threading.Thread(target=checker, args=(f"127.0.1.{k}",), daemon=True) for k in range(8)

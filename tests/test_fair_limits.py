@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -16,7 +15,7 @@ from app.domain.protocol import SessionConfigIn
 from app.domain.session import TrainingSession
 from app.live.sessions import SessionStore
 
-ENV = {
+SERVER_ENV = {  # the conftest `server` starts with these
     "BACKPROP_MAX_SESSIONS_PER_IP": "3",
     "BACKPROP_MAX_ROOMS_PER_IP": "2",
     # The xor preset: a step is 200 samples x 12 weights = 2,400 multiply-adds, a reset 7,200.
@@ -26,16 +25,6 @@ ENV = {
     "BACKPROP_ROOM_LOOKUP_BURST": "5",
     "BACKPROP_PUBLIC_URL": "http://workshop.example:8000",
 }
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A real server with tiny quotas and a tiny work budget."""
-    proc = ServerProcess(tmp_path_factory.mktemp("limits") / "server.log", ENV).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 def client(address: str) -> httpx.Client:

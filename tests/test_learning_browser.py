@@ -13,35 +13,11 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from playwright import sync_api as playwright_sync
 from playwright.sync_api import expect
-from support import CHROMIUM, CHROMIUM_ARGS, DEADLINE, ServerProcess
+from support import DEADLINE, ServerProcess
 
 T = DEADLINE * 1000  # Playwright counts in ms
 SHOTS = Path(__file__).resolve().parent / "screenshots"  # ignored by git; looked at by people
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real server for the module."""
-    srv = ServerProcess(tmp_path_factory.mktemp("learning") / "server.log").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium (never `playwright install`)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

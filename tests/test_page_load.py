@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +11,6 @@ from support import ServerProcess, wait_for
 playwright_sync = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parent / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real server for the module."""
-    srv = ServerProcess(tmp_path_factory.mktemp("server") / "server.log").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def painted(page: Any, selector: str) -> int:
