@@ -72,13 +72,12 @@ def pack_frame(frame: dict[str, Any]) -> dict[str, Any]:
     # leaves it out, and a page whose "next update" view is on asks GET .../trace for it.
     if out.get("update") is not None:
         out["update"] = None
-    for group in ("gradients",):
-        arrays = frame.get(group)
-        if isinstance(arrays, dict):
-            out[group] = {
-                k: [pack_array(a) for a in v] if k in PACKED_KEYS and isinstance(v, list) else v
-                for k, v in arrays.items()
-            }
+    grads = frame.get("gradients")
+    if isinstance(grads, dict):
+        out["gradients"] = {
+            k: [pack_array(a) for a in v] if k in PACKED_KEYS and isinstance(v, list) else v
+            for k, v in grads.items()
+        }
     for key in ("losses", "test_losses"):
         if isinstance(frame.get(key), list):
             out[key] = [round_sig(v) for v in frame[key]]
@@ -100,12 +99,10 @@ def unpack_frame(frame: dict[str, Any]) -> dict[str, Any]:
     for key in PACKED_KEYS:
         if isinstance(frame.get(key), list):
             out[key] = [unpack_array(a) for a in frame[key]]
-    for group in ("gradients", "update"):
-        arrays = frame.get(group)
-        if isinstance(arrays, dict):
-            out[group] = {
-                k: [unpack_array(a) for a in v] if isinstance(v, list) else v
-                for k, v in arrays.items()
-            }
+    grads = frame.get("gradients")
+    if isinstance(grads, dict):
+        out["gradients"] = {
+            k: [unpack_array(a) for a in v] if isinstance(v, list) else v for k, v in grads.items()
+        }
     out.pop("packed", None)
     return out

@@ -55,7 +55,8 @@ def _quota(request: Request, name: str, limit: int, alive: Callable[[str], bool]
 
 def session_quota(request: Request) -> AddressQuota:
     """Sessions (created or forked) per address."""
-    settings, store = services(request).settings, services(request).store
+    found = services(request)
+    settings, store = found.settings, found.store
     return _quota(
         request, "session_quota", settings.max_sessions_per_ip, lambda sid: store.has(sid)
     )
@@ -63,7 +64,8 @@ def session_quota(request: Request) -> AddressQuota:
 
 def room_quota(request: Request) -> AddressQuota:
     """Workshop rooms per address."""
-    settings, rooms = services(request).settings, services(request).rooms
+    found = services(request)
+    settings, rooms = found.settings, found.rooms
     return _quota(
         request, "room_quota", settings.max_rooms_per_ip, lambda code: rooms.get(code) is not None
     )

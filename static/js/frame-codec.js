@@ -40,10 +40,7 @@ export function unpackFrame(msg) {
   const list = (a) => (Array.isArray(a) ? a.map(unpackArray) : a);
   msg.weights = list(msg.weights);
   msg.biases = list(msg.biases);
-  for (const group of ['gradients', 'update']) {
-    const g = msg[group];
-    if (g) msg[group] = { ...g, weights: list(g.weights), biases: list(g.biases) };
-  }
+  if (msg.gradients) msg.gradients = { ...msg.gradients, weights: list(msg.gradients.weights), biases: list(msg.gradients.biases) };
   delete msg.packed;
   return msg;
 }
