@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
+from app.live.cluster import open_cluster
 from app.live.fairness import WorkBudgets
 from app.live.rooms import RoomRegistry
 from app.live.rooms import reaper_interval as room_reaper_interval
@@ -61,12 +62,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     persist = open_persister(settings.state_dir, settings.redis_url)  # None: memory only
     store.persist = rooms.persist = persist
+    cluster = open_cluster(settings.redis_url, settings)  # peers sharing Redis (None: one process)
+    if cluster is not None:
+        store.cluster = rooms.cluster = cluster
+        cluster.registries = {store.noun: store, rooms.noun: rooms}
+        cluster.notice_handlers[rooms.noun] = rooms.noticed
+        cluster.tick_hooks.append(rooms.share_counts)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if persist is not None:  # before the first request: a page reconnecting finds its run
-            restore_all(persist, store, rooms, settings.max_samples)
+            if cluster is None:  # a cluster peer takes runs over as they are asked for
+                restore_all(persist, store, rooms, settings.max_samples)
             persist.start()
+        if cluster is not None:
+            await cluster.start()
         reaper = asyncio.create_task(store.run_reaper(reaper_interval(settings)))
         room_reaper = asyncio.create_task(
             rooms.run_reaper(room_reaper_interval(settings.room_idle_seconds))
@@ -79,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.gather(reaper, room_reaper, return_exceptions=True)
             if persist is not None:
                 await persist.close()  # first: the last snapshots; closing rooms then deletes none
+            if cluster is not None:
+                await cluster.close()  # leases given back: another peer takes over at once
             await rooms.close()
             await store.close()
 

@@ -10,7 +10,7 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
-from support import CHROMIUM, CHROMIUM_ARGS, DEADLINE, ServerProcess
+from support import CHROMIUM, CHROMIUM_ARGS, DEADLINE, REDIS_SERVER, RedisProcess, ServerProcess
 
 from app.main import create_app
 from app.settings import Settings
@@ -63,3 +63,15 @@ def server(
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A running redis-server on a free port (make test installs Debian's package if missing)."""
+    if not Path(REDIS_SERVER).exists():
+        pytest.skip("no redis-server: `make test` installs it")
+    proc = RedisProcess(tmp_path).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()

@@ -4,72 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import redis
-from support import SCRIPT, ServerProcess, free_port, wait_for
+from support import SCRIPT, RedisProcess, ServerProcess, free_port, wait_for
 from websockets.asyncio.client import connect
 
 from app.live.state import decode_state
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-class RedisProcess:
-    """redis-server on a free loopback port, nothing saved to disk; restartable on that port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> RedisProcess:
-        """Start and wait until it answers PING."""
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--appendonly", "no", "--dir", str(self.workdir)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = self.client()
-
-        def answers() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.RedisError:
-                return False
-
-        wait_for(answers, "redis-server to answer PING")
-        client.close()
-        return self
-
-    def stop(self) -> None:
-        """Stop it (its data goes: nothing is saved)."""
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-            self.proc = None
-
-    def client(self) -> redis.Redis:
-        """A client with short timeouts."""
-        return redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
-    """A running redis-server (make test installs Debian's package when missing)."""
-    if not Path(REDIS_SERVER).exists():
-        pytest.skip("no redis-server: `make test` installs it")
-    proc = RedisProcess(tmp_path).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 def peer(tmp_path: Path, url: str) -> ServerProcess:

@@ -44,3 +44,9 @@ class FullError(ClientError):
     """The server holds as many as it allows right now: 429."""
 
     status = 429
+
+
+class UnavailableError(ClientError):
+    """The run is between two peers (its owner died, another takes it over): 503, retry soon."""
+
+    status = 503

@@ -11,6 +11,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    TypeAdapter,
     field_validator,
 )
 
@@ -266,6 +267,13 @@ ClientMsg = Annotated[
     StepMsg | PlayMsg | PauseMsg | ResetMsg | SetMsg | HelloMsg | SelectMsg | SeekMsg | PhaseMsg,
     Field(discriminator="type"),
 ]
+
+_CLIENT_MSG: TypeAdapter[ClientMsg] = TypeAdapter(ClientMsg)
+
+
+def client_message(text: str | bytes) -> ClientMsg:
+    """A client message from its JSON text (pydantic's ValidationError if it is not one)."""
+    return _CLIENT_MSG.validate_json(text)
 
 
 class ErrorMsg(BaseModel):

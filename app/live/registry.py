@@ -6,11 +6,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from app.domain.errors import FullError
 from app.live.state import Persister
 from app.live.stream import Runner
+
+if TYPE_CHECKING:
+    from app.domain.session import TrainingSession
+    from app.live.cluster import Cluster, Link
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +23,7 @@ class Held(Protocol):
     """What a registry holds: a runner, when it was last used, whether it is busy, close()."""
 
     last_used: float
+    session: TrainingSession
 
     @property
     def runner(self) -> Runner:
@@ -57,6 +62,7 @@ class Registry(Generic[T]):
         self._clock = clock
         self._items: dict[str, T] = {}
         self.persist: Persister | None = None  # snapshots (app/live/state.py), when configured
+        self.cluster: Cluster | None = None  # peers sharing one Redis (app/live/cluster.py)
 
     def __len__(self) -> int:
         """Items held."""
@@ -68,7 +74,9 @@ class Registry(Generic[T]):
 
     @property
     def full(self) -> bool:
-        """No place for one more item."""
+        """No place for one more item (in the whole cluster, when there is one)."""
+        if self.cluster is not None:
+            return self.cluster.full(self.noun, len(self._items), self.cap)
         return len(self._items) >= self.cap
 
     def full_message(self) -> str:
@@ -96,11 +104,46 @@ class Registry(Generic[T]):
         return key
 
     def put(self, key: str, item: T) -> T:
-        """Hold an item under a key (a new one, or one a snapshot brought back)."""
+        """Hold an item under a key (a new one, one a snapshot brought back, or a follower)."""
         self._items[key] = item
+        trained_here = item.runner.remote is None
+        if self.persist is not None and trained_here:
+            self.persist.watch(self.noun, key, item.runner, self.snapshot_extra(item))
+        if self.cluster is not None:
+            self.cluster.held(self.noun, key, item.runner)
+        return item
+
+    async def lookup(self, key: str) -> T | None:
+        """The item under a key; in a cluster, also one another peer holds (followed from here)."""
+        item = self.find(key)
+        if item is not None or self.cluster is None:
+            return item
+        found: T | None = await self.cluster.find(self, self.normalize(key))
+        return found
+
+    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Link | None) -> T:
+        """Hold a run a snapshot brought back; `remote`: another peer trains it (subclasses)."""
+        raise NotImplementedError
+
+    def promote(self, key: str, session: TrainingSession) -> T:
+        """A followed run is trained here from now on, from `session` (its last snapshot)."""
+        item = self._items[key]
+        item.session = session
+        item.runner.adopt_session(session)
         if self.persist is not None:
             self.persist.watch(self.noun, key, item.runner, self.snapshot_extra(item))
+        if self.cluster is not None:
+            self.cluster.held(self.noun, key, item.runner)
         return item
+
+    def demote(self, key: str, remote: Link) -> None:
+        """Another peer trains this run now: stop here, follow it (its snapshot stays)."""
+        item = self._items[key]
+        item.runner.stop()
+        item.runner.remote = remote
+        remote.runner = item.runner
+        if self.persist is not None:
+            self.persist.unwatch(self.noun, key)
 
     def snapshot_extra(self, item: T) -> Callable[[], dict[str, Any]] | None:
         """What an item's snapshot holds beyond its session (subclasses say); None: nothing."""
@@ -119,15 +162,35 @@ class Registry(Generic[T]):
         item.last_used = self._clock()
 
     async def remove(self, key: str) -> bool:
-        """Close and forget an item; False if unknown."""
+        """Close and forget an item for good (its snapshot too); False if unknown here.
+
+        A followed item is deleted at the peer that trains it, then dropped here.
+        """
         key = self.normalize(key)
-        item = self._items.pop(key, None)
+        item = self._items.get(key)
         if item is None:
             return False
+        remote = item.runner.remote
+        if remote is not None:
+            await remote.delete()
+            await self.drop(key)
+            return True
+        self._items.pop(key, None)
         if self.persist is not None:
             self.persist.forget(self.noun, key)
+        if self.cluster is not None:
+            self.cluster.dropped(self.noun, key, item.runner, deleted=True)
         await item.close()
         return True
+
+    async def drop(self, key: str) -> None:
+        """Close an item here only: a follower nobody watches here, or every item at shutdown."""
+        item = self._items.pop(key, None)
+        if item is None:
+            return
+        if self.cluster is not None:
+            self.cluster.dropped(self.noun, key, item.runner, deleted=False)
+        await item.close()
 
     def idle_keys(self) -> list[str]:
         """Items unused for longer than idle_seconds, not playing, and nobody there.
@@ -136,19 +199,25 @@ class Registry(Generic[T]):
         never sends anything cannot hold an item (and a place under the cap) forever.
         """
         limit = self._clock() - self.idle_seconds
+        cluster = self.cluster
         return [
             key
             for key, item in self._items.items()
             if item.last_used < limit
-            and not item.runner.playing
+            and (not item.runner.playing or item.runner.remote is not None)
             and (not item.busy or item.last_used < limit - self.grace_seconds)
+            and (cluster is None or not cluster.followed(self.noun, key))
         ]
 
     async def reap(self) -> int:
-        """Drop idle items now; returns how many."""
+        """Drop idle items now (a followed one only here); returns how many."""
         keys = self.idle_keys()
         for key in keys:
-            await self.remove(key)
+            item = self._items.get(key)
+            if item is not None and item.runner.remote is not None:
+                await self.drop(key)
+            else:
+                await self.remove(key)
         if keys:
             log.info("dropped %d idle %s(s)", len(keys), self.noun)
         return len(keys)
@@ -160,6 +229,9 @@ class Registry(Generic[T]):
             await self.reap()
 
     async def close(self) -> None:
-        """Drop everything (shutdown)."""
+        """Drop everything (shutdown): snapshots stay, for a restart or another peer."""
         for key in list(self._items):
-            await self.remove(key)
+            if self.persist is None and self.cluster is None:
+                await self.remove(key)
+            else:
+                await self.drop(key)

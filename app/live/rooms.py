@@ -17,14 +17,20 @@ import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from app.domain.codec import encode
 from app.domain.errors import ForbiddenError, FullError, InvalidError
+from app.domain.protocol import PauseMsg
 from app.domain.session import TrainingSession
 from app.live.fairness import ROOM
 from app.live.registry import Registry
 from app.live.stream import Runner, Slot
+
+if TYPE_CHECKING:
+    from app.live.cluster import Cluster, Link
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,8 @@ ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
 MAX_SELECTION_BYTES = 2048  # a selection goes to every participant: keep it small
 COUNT_SECONDS = 0.25  # head-count messages at most this often, however fast people come and go
+COUNT_TTL = 15.0  # a peer's head count in Redis counts this long unless refreshed (a dead peer)
+COUNT_REFRESH = 5.0  # how often a peer with people in a room refreshes its head count
 
 NOT_PRESENTER = "only the presenter drives this room: fork it to experiment on a copy of your own"
 WRONG_TOKEN = "wrong presenter token: this connection stays a participant"
@@ -93,18 +101,22 @@ class Room:
         self._count_task: asyncio.Task[None] | None = None
         self._counted: tuple[int, bool] | None = None  # the head count last broadcast
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Peers sharing one Redis (app/live/cluster.py): the head count of the others.
+        self.cluster: Cluster | None = None
+        self.elsewhere: tuple[int, int] = (0, 0)  # (participants, presenters) on other peers
+        self._count_written = 0.0  # when this peer last wrote its head count to Redis
 
     # ---- who is here ---------------------------------------------------------------------
 
     @property
     def participants(self) -> int:
-        """Connections that are not the presenter's (yet)."""
-        return sum(1 for m in self.members if not m.presenter)
+        """Connections that are not the presenter's (yet), on every peer."""
+        return self.elsewhere[0] + sum(1 for m in self.members if not m.presenter)
 
     @property
     def presenter_connected(self) -> bool:
-        """At least one presenter connection is open."""
-        return any(m.presenter for m in self.members)
+        """At least one presenter connection is open (on any peer)."""
+        return self.elsewhere[1] > 0 or any(m.presenter for m in self.members)
 
     @property
     def full(self) -> bool:
@@ -129,7 +141,7 @@ class Room:
             "code": self.code,
             "participants": self.participants,
             "presenter": self.presenter_connected,
-            "step": self.session.step_count,
+            "step": self.runner.step_count,
             "playing": self.runner.playing,
         }
 
@@ -164,11 +176,14 @@ class Room:
         self.runner.detach(member.slot)
         self.touch()
         if member.presenter and not self.presenter_connected and self.runner.playing:
-            # Nobody left to press pause: stop now, then tell the room with a frame. Not
-            # runner.pause(): a presenter back by then may have pressed play again.
-            self.runner.stop()
-            self._spawn(self.runner.patch(_unchanged))
-        elif not self.members:
+            if self.runner.remote is not None:  # the peer that trains it pauses, tells everyone
+                self._spawn(self.runner.remote.command(PauseMsg(type="pause")))
+            else:
+                # Nobody left to press pause: stop now, then tell the room with a frame. Not
+                # runner.pause(): a presenter back by then may have pressed play again.
+                self.runner.stop()
+                self._spawn(self.runner.patch(_unchanged))
+        elif not self.members and self.elsewhere == (0, 0):
             self.runner.stop()
         self._count_changed()
 
@@ -196,22 +211,45 @@ class Room:
             raise InvalidError(
                 f"selection: {len(text)} bytes is over the limit of {MAX_SELECTION_BYTES}"
             )
+        self._selected(selection, text, member)
+        if self.cluster is not None:
+            self.cluster.notice("room", self.code, "select", text)
+
+    def _selected(self, selection: dict[str, Any], text: str, sender: Member | None) -> None:
+        """Keep a selection (for late joiners and snapshots) and show it here."""
         self.selection = selection
         self._selection_text = text
         if self.runner.on_change is not None:  # snapshots keep the selection (app/live/state.py)
             self.runner.on_change(True)
         for other in self.members:
-            if other is not member:  # the sender knows; echoing could fight its own UI
+            if other is not sender:  # the sender knows; echoing could fight its own UI
                 other.slot.notify("select", text)
 
     def phase(self, member: Member, index: int) -> None:
         """The presenter's phase of the step (-1: none), to every other member and late joiners."""
         self.require_presenter(member)
-        text = encode({"type": "phase", "index": index, "step": self.session.step_count})
+        text = encode({"type": "phase", "index": index, "step": self.runner.step_count})
+        self._phased(text, member)
+        if self.cluster is not None:
+            self.cluster.notice("room", self.code, "phase", text)
+
+    def _phased(self, text: str, sender: Member | None) -> None:
+        """Keep the presenter's phase (for late joiners) and show it here."""
         self._phase_text = text
         for other in self.members:
-            if other is not member:  # as select: the sender's own page already shows it
+            if other is not sender:  # as select: the sender's own page already shows it
                 other.slot.notify("phase", text)
+
+    def noticed(self, what: str, text: str) -> None:
+        """A side message from another peer's connection (app/live/cluster.py)."""
+        if what == "select":
+            message = orjson.loads(text)
+            if isinstance(message, dict) and isinstance(message.get("selection"), dict):
+                self._selected(message["selection"], text, None)
+        elif what == "phase":
+            self._phased(text, None)
+        elif what == "count":
+            self._spawn(self._read_counts())
 
     def fork(self) -> TrainingSession:
         """An independent copy of the run at this moment; the room does not move."""
@@ -253,6 +291,46 @@ class Room:
             await asyncio.sleep(COUNT_SECONDS)
         finally:
             self._count_task = None
+        if self.cluster is not None:
+            await self.share_count()
+            self.cluster.notice("room", self.code, "count", "")
+        self._broadcast_count()
+
+    async def share_count(self) -> None:
+        """Write this peer's head count to Redis (it expires: a dead peer stops counting)."""
+        cluster = self.cluster
+        if cluster is None:
+            return
+        here = sum(1 for m in self.members if not m.presenter)
+        presenters = sum(1 for m in self.members if m.presenter)
+        value = f"{here} {presenters} {time.time() + COUNT_TTL:.3f}"
+        self._count_written = self._clock()
+        try:
+            await cluster.redis.hset(f"bp:n:room:{self.code}", cluster.peer, value)
+        except Exception as exc:
+            log.debug("cannot share the head count (%s)", exc)
+
+    async def _read_counts(self) -> None:
+        """The other peers' head counts from Redis; tell the room if the total changed."""
+        cluster = self.cluster
+        if cluster is None:
+            return
+        try:
+            fields = await cluster.redis.hgetall(f"bp:n:room:{self.code}")
+        except Exception as exc:
+            log.debug("cannot read head counts (%s)", exc)
+            return
+        now, participants, presenters = time.time(), 0, 0
+        for peer, value in fields.items():
+            name = peer.decode() if isinstance(peer, bytes) else str(peer)
+            here, there, until = (value.decode() if isinstance(value, bytes) else value).split()
+            if name != cluster.peer and float(until) > now:
+                participants, presenters = participants + int(here), presenters + int(there)
+        self.elsewhere = (participants, presenters)
+        self._broadcast_count()
+
+    def _broadcast_count(self) -> None:
+        """The head count to everyone here, if it changed."""
         counted = (self.participants, self.presenter_connected)
         if counted == self._counted:
             return
@@ -335,15 +413,41 @@ class RoomRegistry(Registry[Room]):
         return self.restore(code, token_digest(token), session), token
 
     def restore(
-        self, code: str, digest: bytes, session: TrainingSession, selection: Any = None
+        self,
+        code: str,
+        digest: bytes,
+        session: TrainingSession,
+        selection: Any = None,
+        remote: Link | None = None,
     ) -> Room:
-        """A room under a known code and token digest (new, or brought back by a snapshot)."""
+        """A room under a known code and token digest (new, brought back, or followed)."""
         room = Room(code, "", session, max_participants=self.max_participants, clock=self._clock)
         room._digest = digest
+        room.cluster = self.cluster
+        if remote is not None:
+            room.runner.remote, remote.runner = remote, room.runner
         if isinstance(selection, dict):
             room.selection = selection
             room._selection_text = encode({"type": "select", "selection": selection})
         return self.put(code, room)
+
+    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Link | None) -> Room:
+        """A room its snapshot brought back (the cluster's lookups)."""
+        digest = bytes.fromhex(str(state["digest"]))
+        return self.restore(key, digest, session, state.get("selection"), remote)
+
+    def noticed(self, code: str, what: str, text: str) -> None:
+        """Another peer's side message for one room: to this peer's connections, if any."""
+        room = self.find(code)
+        if room is not None:
+            room.noticed(what, text)
+
+    async def share_counts(self) -> None:
+        """Refresh this peer's head count of every room with people here (the cluster's tick)."""
+        due = self._clock() - COUNT_REFRESH
+        for room in list(self._items.values()):
+            if room.members and room._count_written < due:
+                await room.share_count()
 
     def snapshot_extra(self, item: Room) -> Callable[[], dict[str, Any]]:
         """A room's snapshot holds its token's digest (never the token) and the selection."""

@@ -5,11 +5,15 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from app.domain.errors import FullError
 from app.domain.session import TrainingSession
 from app.live.registry import Registry
 from app.live.stream import Runner
+
+if TYPE_CHECKING:
+    from app.live.cluster import Link
 
 
 class StoreFullError(FullError):
@@ -70,9 +74,18 @@ class SessionStore(Registry[Entry]):
         self.check_not_full()
         return self.restore(self.fresh_key(), session)
 
-    def restore(self, session_id: str, session: TrainingSession) -> Entry:
-        """Store a session under a known id (a new one, or one a snapshot brought back)."""
-        return self.put(session_id, Entry(session_id, session, Runner(session), self._clock()))
+    def restore(
+        self, session_id: str, session: TrainingSession, remote: Link | None = None
+    ) -> Entry:
+        """Store a session under a known id (a new one, one a snapshot brought back, a follower)."""
+        runner = Runner(session)
+        if remote is not None:
+            runner.remote, remote.runner = remote, runner
+        return self.put(session_id, Entry(session_id, session, runner, self._clock()))
+
+    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Link | None) -> Entry:
+        """A session its snapshot brought back (the cluster's lookups)."""
+        return self.restore(key, session, remote)
 
     def get(self, session_id: str) -> Entry | None:
         """The entry, marked as used now, or None."""

@@ -301,6 +301,13 @@ class Persister:
         # The same single writer thread: runs after any write of this run already queued.
         self._writer.submit(self._quietly, self.backend.delete, kind, key)
 
+    def unwatch(self, kind: str, key: str) -> None:
+        """Stop keeping this run's snapshot, leaving it stored (another peer trains it now)."""
+        watched = self._watched.pop((kind, key), None)
+        if watched is not None:
+            watched.runner.on_change = None
+        self._dirty.discard((kind, key))
+
     def mark(self, key: Key, urgent: bool) -> None:
         """The run changed; urgent (not a play tick): write it now rather than on the beat."""
         self._dirty.add(key)
@@ -357,6 +364,7 @@ class Persister:
         state["runner"] = {
             "steps_per_frame": watched.runner.steps_per_frame,
             "fps": watched.runner.fps,
+            "playing": watched.runner.playing,  # a takeover plays on (a restart comes back paused)
         }
         if watched.extra is not None:
             state.update(watched.extra())
@@ -440,6 +448,13 @@ class _Rooms(Protocol):
 
     def restore(self, code: str, digest: bytes, session: Any, selection: Any = None) -> Any:
         """Put a room back under its code and token digest."""
+
+
+def restore_session(state: dict[str, Any], max_samples: int) -> Any:
+    """The TrainingSession a snapshot holds (its data set rebuilt from the seed)."""
+    from app.domain.session import TrainingSession  # here: the engine is not needed to read bytes
+
+    return TrainingSession.restore(state, max_samples=max_samples)
 
 
 def restore_all(persist: Persister, store: _Store, rooms: _Rooms, max_samples: int) -> int:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.domain.codec import encode, pack_frame
 from app.domain.errors import InvalidError
@@ -21,7 +21,9 @@ from app.domain.limits import step_work
 from app.live.fairness import ROOM, SESSION, gate, heavy, turn
 
 if TYPE_CHECKING:
+    from app.domain.protocol import ClientMsg
     from app.domain.session import TrainingSession
+    from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +223,36 @@ async def pump(
             task.exception()
 
 
+class Remote(Protocol):
+    """The peer that trains a run, seen from a peer that only follows it (app/live/cluster.py)."""
+
+    async def command(self, msg: ClientMsg) -> Frame:
+        """Forward a driving message; the frame the owner published."""
+        ...
+
+    async def read(self, name: str, params: dict[str, Any]) -> Any:
+        """Forward a read-only question (app/live/ops.py READS)."""
+        ...
+
+    def prime(self, slot: Slot) -> None:
+        """Give a new viewer the whole curve, fetched from the owner."""
+        ...
+
+    async def delete(self) -> None:
+        """Delete the run for good, at the owner."""
+        ...
+
+    def halt(self) -> None:
+        """Nobody watches here any more: ask the owner to pause, without waiting."""
+        ...
+
+
 class Runner:
-    """Owns a session's mutations and play loop and publishes each new frame to every slot."""
+    """Owns a session's mutations and play loop and publishes each new frame to every slot.
+
+    On a cluster peer that does not train the run, a runner *follows*: `remote` is set, frames
+    arrive from the owner (`follow`), commands and questions go to it; the slots are the same.
+    """
 
     def __init__(
         self,
@@ -249,12 +279,62 @@ class Runner:
         # Called after every published frame (app/live/state.py keeps snapshots); True unless a
         # play tick, so a step, pause, reset or settings change is saved at once.
         self.on_change: Callable[[bool], None] | None = None
+        # Called with every published frame (app/live/cluster.py sends it to the other peers).
+        self.on_frame: Callable[[Tick], None] | None = None
+        self.remote: Remote | None = None  # set while another peer trains this run
+        self._followed: Frame | None = None  # the newest frame from that peer
+
+    # ---- what the web layer asks (app/live/ops.py): here, or at the peer that trains -----
+
+    async def command(self, msg: ClientMsg, settings: Settings) -> Frame:
+        """Apply a driving message (step, play, pause, reset, set, seek); the frame it made."""
+        if self.remote is not None:
+            return await self.remote.command(msg)
+        from app.live.ops import apply
+
+        return await apply(self, msg, settings)
+
+    async def read(self, name: str, **params: Any) -> Any:
+        """A read-only question about the run (app/live/ops.py READS)."""
+        if self.remote is not None:
+            return await self.remote.read(name, params)
+        from app.live.ops import read
+
+        return await read(self, name, params)
+
+    @property
+    def step_count(self) -> int:
+        """The run's step, here or at the peer that trains it."""
+        if self.remote is not None and self._followed is not None:
+            return int(self._followed.get("step", 0))
+        return self.session.step_count
+
+    def adopt_session(self, session: TrainingSession) -> None:
+        """Train here from now on (a takeover), from this session: no longer following."""
+        self.session = session
+        self._published = session.step_count
+        self.remote = None
+        self._followed = None
+
+    def publish_full(self) -> None:
+        """Send every viewer (and every peer's) the whole curve: after a takeover."""
+        self._broadcast(self.full_frame())
+
+    def follow(self, frame: Frame) -> None:
+        """A frame the training peer published: to every viewer here, as if made here."""
+        self._followed = frame
+        tick = Tick(frame)
+        merged: dict[Tick, Tick] = {}
+        for slot in self._slots:
+            slot.offer(tick, merged)
 
     # ---- viewers -------------------------------------------------------------------------
 
     @property
     def playing(self) -> bool:
-        """Whether the play loop runs."""
+        """Whether the play loop runs (at the peer that trains the run, when it is not here)."""
+        if self.remote is not None:
+            return bool(self._followed and self._followed.get("playing"))
         return self._play_task is not None
 
     @property
@@ -270,7 +350,10 @@ class Runner:
     def attach(self, max_errors: int = 16) -> Slot:
         """A new viewer's slot, primed with the whole loss curve (`first_step` 0)."""
         slot = Slot(max_errors)
-        slot.offer(Tick(self.full_frame()))
+        if self.remote is not None:
+            self.remote.prime(slot)  # this peer's copy of the session is not the live one
+        else:
+            slot.offer(Tick(self.full_frame()))
         self._slots.add(slot)
         return slot
 
@@ -366,6 +449,8 @@ class Runner:
         task, self._play_task = self._play_task, None
         if task is not None:
             task.cancel()
+        elif self.remote is not None and self.playing:
+            self.remote.halt()
 
     async def close(self) -> None:
         """Stop playing and disconnect every viewer."""
@@ -465,6 +550,8 @@ class Runner:
         merged: dict[Tick, Tick] = {}
         for slot in self._slots:
             slot.offer(tick, merged)
+        if self.on_frame is not None:
+            self.on_frame(tick)
         if self.on_change is not None:
             self.on_change(not frame.get("playing", False))
 

@@ -7,14 +7,10 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.domain.errors import InvalidError
-from app.domain.limits import step_work
-from app.domain.session import TrainingSession
-from app.engine.trace import SLICE_POINTS
-from app.live.stream import INLINE_SEEK_WORK
+from app.live.stream import Runner
 from app.web.responses import json_response
 
 
@@ -30,23 +26,12 @@ class ChainQuery:
     ) -> None:
         self.layer, self.j, self.kind, self.i = layer, j, kind, i
 
-    def answer(self, session: TrainingSession) -> Response:
-        """The session's breakdown, or a 422 naming what is wrong with the parameter."""
-        return self._call(session.chain)
-
-    async def answer_slice(self, session: TrainingSession) -> Response:
-        """E along this one parameter (the slope view), or a 422."""
-        if SLICE_POINTS * step_work(session) <= INLINE_SEEK_WORK:
-            return self._call(session.slice)
-        # A big network: the forward passes run on a copy in a thread; the loop goes on.
-        copy = session.clone()
-        return await run_in_threadpool(self._call, copy.slice)
-
-    def _call(self, method: Callable[[str, int, int | None, int], dict[str, Any]]) -> Response:
-        """The method's answer for this parameter (the session checks its range: InvalidError)."""
+    async def answer(self, runner: Runner, name: str) -> Response:
+        """The run's chain breakdown or slope view, or a 422 naming what is wrong."""
         if self.kind == "weight" and self.i is None:
             raise InvalidError("i: required for kind=weight")
-        return json_response(method(self.kind, self.layer, self.i, self.j))
+        params = {"kind": self.kind, "layer": self.layer, "i": self.i, "j": self.j}
+        return json_response(await runner.read(name, **params))
 
 
 ChainDep = Annotated[ChainQuery, Depends()]
@@ -55,33 +40,33 @@ ChainDep = Annotated[ChainQuery, Depends()]
 def add_explanations(
     router: APIRouter,
     path: str,
-    session_of: Callable[..., TrainingSession],
+    runner_of: Callable[..., Runner],
     responses: dict[int | str, dict[str, Any]],
 ) -> None:
     """GET {path}/data, /matrix, /chain, /slice and /trace on `router`."""
-    Run = Annotated[TrainingSession, Depends(session_of)]
+    Run = Annotated[Runner, Depends(runner_of)]
 
     @router.get(f"{path}/data", responses=responses)
-    async def data_set(session: Run) -> Response:
+    async def data_set(runner: Run) -> Response:
         """The data set, for the decision boundary and predicted-vs-actual views."""
-        return json_response(session.data())
+        return json_response(await runner.read("data"))
 
     @router.get(f"{path}/matrix", responses=responses)
-    async def matrix_form(session: Run) -> Response:
+    async def matrix_form(runner: Run) -> Response:
         """The matrix form of each layer's gradient, with shapes."""
-        return json_response(session.matrix())
+        return json_response(await runner.read("matrix"))
 
     @router.get(f"{path}/chain", responses=responses)
-    async def chain_rule(session: Run, query: ChainDep) -> Response:
+    async def chain_rule(runner: Run, query: ChainDep) -> Response:
         """The chain rule for one weight or bias, with the current numbers filled in."""
-        return query.answer(session)
+        return await query.answer(runner, "chain")
 
     @router.get(f"{path}/slice", responses=responses)
-    async def error_slice(session: Run, query: ChainDep) -> Response:
+    async def error_slice(runner: Run, query: ChainDep) -> Response:
         """E against one weight or bias around its value (the others fixed), slope, next value."""
-        return await query.answer_slice(session)
+        return await query.answer(runner, "slice")
 
     @router.get(f"{path}/trace", responses=responses)
-    async def trace_step(session: Run) -> Response:
+    async def trace_step(runner: Run) -> Response:
         """The next step phase by phase: forward, error, backward, the optimizer's real update."""
-        return json_response(session.trace())
+        return json_response(await runner.read("trace"))

@@ -13,8 +13,9 @@ from starlette.responses import Response
 
 from app.domain.errors import FullError, NotFoundError
 from app.domain.protocol import SessionConfigIn, Strict
-from app.domain.session import TrainingSession, new_session
+from app.domain.session import new_session
 from app.live.rooms import Room
+from app.live.stream import Runner
 from app.web.api.explain import add_explanations
 from app.web.deps import RoomsDep, SettingsDep, StoreDep, join_url
 from app.web.quotas import check_rooms, check_sessions, count_room, count_session
@@ -54,9 +55,9 @@ class RoomInfo(BaseModel):
     playing: bool
 
 
-def get_room(code: str, rooms: RoomsDep) -> Room:
-    """The room named in the path (any case), or 404."""
-    room = rooms.get(code)
+async def get_room(code: str, rooms: RoomsDep) -> Room:
+    """The room named in the path (any case; held here or by another peer), or 404."""
+    room = await rooms.lookup(code)
     if room is None:
         raise NotFoundError(NO_ROOM)
     return room
@@ -110,7 +111,7 @@ async def fork_room(room: RoomDep, store: StoreDep, http: Request) -> Response:
     if store.full:
         raise FullError(store.full_message())
     check_sessions(http)
-    entry = store.add(room.fork())
+    entry = store.add(await room.runner.read("fork"))
     count_session(http, entry.id)
     body = {
         "id": entry.id,
@@ -123,7 +124,7 @@ async def fork_room(room: RoomDep, store: StoreDep, http: Request) -> Response:
 @router.get("/{code}/config", responses=ROOM_ERRORS)
 async def room_config(room: RoomDep) -> Response:
     """The room's session config (the optimizer follows the presenter's changes)."""
-    return json_response(room.session.config.model_dump(mode="json"))
+    return json_response(await room.runner.read("config"))
 
 
 @router.get(
@@ -153,10 +154,10 @@ def qr_svg(url: str) -> str:
     return out.getvalue().decode()
 
 
-def _session_of(room: RoomDep) -> TrainingSession:
-    """The session of the room a path's code names."""
-    return room.session
+def _runner_of(room: RoomDep) -> Runner:
+    """The runner of the room a path's code names."""
+    return room.runner
 
 
 # The read-only explanations (data, matrix, chain, slice, trace), at the room's current step.
-add_explanations(router, "/{code}", _session_of, ROOM_ERRORS)
+add_explanations(router, "/{code}", _runner_of, ROOM_ERRORS)

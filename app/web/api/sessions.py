@@ -8,13 +8,21 @@ from fastapi import APIRouter, Body, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.domain.codec import encode
 from app.domain.errors import FullError, NotFoundError
 from app.domain.limits import check_gradcheck, check_patch_limits, check_step_count, step_work
-from app.domain.protocol import SeekRequest, SessionConfigIn, SessionPatch, StepRequest
-from app.domain.session import TrainingSession, new_session
-from app.live.fairness import heavy
+from app.domain.protocol import (
+    ResetMsg,
+    SeekMsg,
+    SeekRequest,
+    SessionConfigIn,
+    SessionPatch,
+    SetMsg,
+    StepMsg,
+    StepRequest,
+)
+from app.domain.session import new_session
 from app.live.sessions import Entry
+from app.live.stream import Runner
 from app.web.api.explain import add_explanations
 from app.web.deps import SettingsDep, StoreDep
 from app.web.quotas import check_sessions, count_session
@@ -26,11 +34,12 @@ router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 NO_SESSION = "no session with this id (it may have expired)"
 
 
-def get_entry(session_id: str, store: StoreDep) -> Entry:
-    """The session named in the path, or 404."""
-    entry = store.get(session_id)
+async def get_entry(session_id: str, store: StoreDep) -> Entry:
+    """The session named in the path (held here or, in a cluster, by another peer), or 404."""
+    entry = await store.lookup(session_id)
     if entry is None:
         raise NotFoundError(NO_SESSION)
+    store.touch(entry)
     return entry
 
 
@@ -84,7 +93,7 @@ async def create_session(
 @router.get("/{session_id}", response_model=FrameOut, responses=ERRORS)
 async def get_session(entry: EntryDep) -> Response:
     """The current frame."""
-    return json_response(entry.runner.snapshot())
+    return json_response(await entry.runner.read("frame"))
 
 
 @router.post("/{session_id}/step", response_model=FrameOut, responses=ERRORS)
@@ -98,14 +107,15 @@ async def step_session(
     check_step_count(request.count, settings, step_work(entry.session))
     charge_request(http, steps_cost(entry.session, request.count))
     # StepError (the engine failed; the session is kept) is answered like a limit: 422.
-    return json_response(await entry.runner.step(request.count))
+    step = StepMsg(type="step", count=request.count)
+    return json_response(await entry.runner.command(step, settings))
 
 
 @router.post("/{session_id}/reset", response_model=FrameOut, responses=ERRORS)
-async def reset_session(entry: EntryDep, http: Request) -> Response:
+async def reset_session(entry: EntryDep, settings: SettingsDep, http: Request) -> Response:
     """Back to step 0, bit for bit the same start (same seed)."""
     charge_request(http, reset_cost(entry.session))
-    return json_response(await entry.runner.reset())
+    return json_response(await entry.runner.command(ResetMsg(type="reset"), settings))
 
 
 @router.patch("/{session_id}", response_model=FrameOut, responses=ERRORS)
@@ -121,13 +131,14 @@ async def patch_session(
     """Change optimizer, batch size or L2; weights and step are kept."""
     check_patch_limits(patch, settings)
     charge_request(http, frame_cost(entry.session))
-    return json_response(await entry.runner.patch(lambda session: session.patch(patch)))
+    change = SetMsg.model_validate({"type": "set", **patch.model_dump(exclude_unset=True)})
+    return json_response(await entry.runner.command(change, settings))
 
 
 @router.delete("/{session_id}", status_code=204, responses=ERRORS)
 async def delete_session(session_id: str, store: StoreDep) -> Response:
     """Forget a session; its viewers are disconnected."""
-    if not await store.remove(session_id):
+    if await store.lookup(session_id) is None or not await store.remove(session_id):
         raise NotFoundError(NO_SESSION)
     return Response(status_code=204)
 
@@ -135,10 +146,12 @@ async def delete_session(session_id: str, store: StoreDep) -> Response:
 @router.post("/{session_id}/seek", response_model=FrameOut, responses=ERRORS)
 async def seek_session(
     entry: EntryDep,
+    settings: SettingsDep,
     request: Annotated[SeekRequest, Body(openapi_examples={"back": {"value": {"step": 12}}})],
 ) -> Response:
     """The frame at an earlier step (0..head), bit for bit as the run had it; playing stops."""
-    return json_response(await entry.runner.seek(request.step))
+    seek = SeekMsg(type="seek", step=request.step)
+    return json_response(await entry.runner.command(seek, settings))
 
 
 @router.get("/{session_id}/gradcheck", responses=ERRORS)
@@ -148,8 +161,7 @@ async def gradient_check(entry: EntryDep, settings: SettingsDep, http: Request) 
     charge_request(http, gradcheck_cost(entry.session))
     # On a copy, in a thread (one heavy job at a time, app/live/fairness.py): the check nudges
     # weights and takes a while; playing goes on.
-    copy = entry.session.clone()
-    return json_response(await heavy(copy.gradcheck))
+    return json_response(await entry.runner.read("gradcheck"))
 
 
 @router.get(
@@ -160,17 +172,17 @@ async def export_session(entry: EntryDep, http: Request) -> Response:
     """Download the run: config, history and weights."""
     charge_request(http, 2 * frame_cost(entry.session))
     # Built and encoded off the event loop (megabytes for a long run), the session held still.
-    step, text = await entry.runner.off_loop(lambda s: (s.step_count, encode(s.export())))
+    step, text = await entry.runner.read("export")
     disposition = f'attachment; filename="backprop-studio-step-{step}.json"'
     return Response(
         text, media_type="application/json", headers={"Content-Disposition": disposition}
     )
 
 
-def _session_of(entry: EntryDep) -> TrainingSession:
-    """The session a path's id names."""
-    return entry.session
+def _runner_of(entry: EntryDep) -> Runner:
+    """The runner of the session a path's id names."""
+    return entry.runner
 
 
 # The read-only explanations (data, matrix, chain, slice, trace): as for rooms.
-add_explanations(router, "/{session_id}", _session_of, ERRORS)
+add_explanations(router, "/{session_id}", _runner_of, ERRORS)

@@ -14,30 +14,22 @@ from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected, Web
 
 from app.domain.codec import encode
 from app.domain.errors import ClientError, InvalidError
-from app.domain.limits import check_patch_limits, check_play, check_step_count, step_work
 from app.domain.protocol import (
     ClientMsg,
     HelloMsg,
-    PauseMsg,
     PhaseMsg,
-    PlayMsg,
-    ResetMsg,
-    SeekMsg,
     SelectMsg,
     SessionPatch,
     SetMsg,
     StepMsg,
 )
+from app.live.ops import DIVERGED
 from app.live.stream import Runner, Slot, pump
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CLIENT_MSG: TypeAdapter[ClientMsg] = TypeAdapter(ClientMsg)
-DIVERGED = (
-    "the run has diverged (its loss or weights are no longer finite): "
-    "reset it, or lower the learning rate and reset"
-)
 Handler = Callable[[ClientMsg], Awaitable[None]]
 _GONE = (WebSocketDisconnect, WebSocketDisconnected, OSError)  # the client left: not a bug
 CLOSE_SECONDS = 1.0  # longest wait to hand a close frame to a client that may not be reading
@@ -75,35 +67,20 @@ def describe(exc: ValidationError) -> str:
 
 
 async def drive(runner: Runner, msg: ClientMsg, settings: Settings) -> None:
-    """Apply a driving message (step, play, pause, reset, set); InvalidError says why not."""
-    if isinstance(msg, StepMsg):
-        check_step_count(msg.count, settings, step_work(runner.session))
-        await runner.step(msg.count)
-        if runner.session.diverged:
-            raise InvalidError(DIVERGED)
-    elif isinstance(msg, PlayMsg):
-        check_play(msg, settings, step_work(runner.session))
-        if not await runner.play(msg.steps_per_frame, msg.fps):
-            raise InvalidError(DIVERGED)
-    elif isinstance(msg, PauseMsg):
-        await runner.pause()
-    elif isinstance(msg, ResetMsg):
-        await runner.reset()
-    elif isinstance(msg, SetMsg):
+    """Apply a driving message (step, play, pause, reset, set, seek); InvalidError says why not.
+
+    The runner applies it here, or forwards it to the peer that trains the run (app/live/ops.py).
+    """
+    if isinstance(msg, HelloMsg | SelectMsg | PhaseMsg):
+        raise InvalidError(f"{msg.type!r} is for workshop rooms, not sessions")
+    if isinstance(msg, SetMsg):
         try:
-            patch = SessionPatch.model_validate(
-                msg.model_dump(exclude={"type"}, exclude_unset=True)
-            )
+            SessionPatch.model_validate(msg.model_dump(exclude={"type"}, exclude_unset=True))
         except ValidationError as exc:
             raise MessageError(describe(exc)) from exc
-        check_patch_limits(patch, settings)
-        await runner.patch(lambda session: session.patch(patch))
-    elif isinstance(msg, SeekMsg):
-        await runner.seek(msg.step)
-    elif isinstance(msg, HelloMsg | SelectMsg | PhaseMsg):
-        raise InvalidError(f"{msg.type!r} is for workshop rooms, not sessions")
-    else:  # pragma: no cover - the union is closed
-        raise InvalidError(f"unsupported message {msg!r}")
+    frame = await runner.command(msg, settings)
+    if isinstance(msg, StepMsg) and frame.get("diverged"):
+        raise InvalidError(DIVERGED)
 
 
 # ---- a connection: one reader task, one sender task -----------------------------------------

@@ -9,6 +9,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from app.domain.codec import encode
+from app.domain.errors import UnavailableError
 from app.domain.protocol import ClientMsg, HelloMsg, PhaseMsg, SelectMsg
 from app.live.rooms import Room
 from app.settings import Settings
@@ -29,7 +30,11 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
     # The Origin and connection caps were checked by the WebSocketGuard middleware.
     settings, rooms = get_settings(websocket), get_rooms(websocket)
     await websocket.accept()  # then explain any refusal: a browser cannot read a 4xx handshake
-    room = rooms.get(code)
+    try:
+        room = await rooms.lookup(code)  # a cluster peer may follow a room another one trains
+    except UnavailableError as exc:
+        await _turn_away(websocket, str(exc), 1013, "try again later")
+        return
     if room is None:
         await _turn_away(websocket, "no workshop room with this code", 4404, "unknown room")
         return

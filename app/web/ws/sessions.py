@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, WebSocket
 
 from app.domain.codec import encode
+from app.domain.errors import UnavailableError
 from app.domain.protocol import ClientMsg
 from app.web.deps import get_settings, get_store
 from app.web.work import charge_message
@@ -20,7 +21,15 @@ router = APIRouter()
 async def session_socket(websocket: WebSocket, session_id: str) -> None:
     """One learner's live session: the current frame on connect, then frames as it trains."""
     settings, store = get_settings(websocket), get_store(websocket)
-    entry = store.get(session_id)
+    try:
+        entry = await store.lookup(session_id)  # a cluster peer may follow another's session
+    except UnavailableError as exc:
+        await websocket.accept()
+        await websocket.send_text(encode({"type": "error", "message": str(exc)}))
+        await websocket.close(code=1013, reason="try again later")
+        return
+    if entry is not None:
+        store.touch(entry)
     if entry is None:
         # Accept, then explain: a browser cannot read a refused handshake's status.
         await websocket.accept()

@@ -1,0 +1,655 @@
+"""Peers sharing one Redis: one peer trains each run, every peer serves its viewers.
+
+- A lease (`bp:lease:{kind}:{key}`, the owner's peer id, expiring after LEASE_MS, renewed every
+  TICK) says which peer trains a run. A peer asked about a run it does not hold *follows* it:
+  its Runner gets a `remote` (a Link) and its own slots, fed by the owner's frames.
+- The owner publishes each frame once on `bp:f:{kind}:{key}` with a sequence number; followers
+  hand it to their viewers. Pub/sub is at-most-once: a gap in the numbers (or a new owner) makes
+  the follower fetch the whole curve again, so no viewer's loss curve keeps a hole.
+- Commands and questions go to the owner on its own channel `bp:p:{peer}`; answers come back on
+  the asker's. Any peer serves any request: no sticky routing.
+- When an owner dies its lease expires; a follower that sees it gone twice in a row takes the run
+  over from the last snapshot (app/live/state.py, written at least every 0.5 s while playing),
+  plays on if it was playing, and sends everyone the whole curve.
+- Redis restarting under the peers: the listener reconnects and resubscribes, followers fetch
+  the whole curve again, owners take their leases back and rewrite their snapshots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+from app.domain.codec import encode
+from app.domain.errors import (
+    ClientError,
+    ForbiddenError,
+    FullError,
+    InvalidError,
+    NotFoundError,
+    UnavailableError,
+)
+from app.domain.protocol import ClientMsg, client_message
+from app.live.state import decode_state, encode_state, restore_session
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from app.live.stream import Frame, Runner, Slot, Tick
+
+log = logging.getLogger(__name__)
+
+LEASE_MS = 3000  # an owner dead for this long loses its runs: followers take over
+TICK = 0.5  # leases renewed, followers' checks, head counts refreshed
+RPC_SECONDS = 5.0  # longest wait for the owner's answer
+FOLLOW_MS = 3000  # a peer with viewers of a run says so this often (owners publish only then)
+MISSES = 2  # ticks in a row without a lease before a follower takes over
+
+# GET the lease: ours → extend; nobody's (expired, or Redis restarted empty) → ours again.
+RENEW = """
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
+return 0
+"""
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_ERRORS: dict[int, type[ClientError]] = {
+    403: ForbiddenError,
+    404: NotFoundError,
+    422: InvalidError,
+    429: FullError,
+    503: UnavailableError,
+}
+
+
+class Held(Protocol):
+    """What a registry holds, as the cluster sees it."""
+
+    @property
+    def runner(self) -> Runner:
+        """The item's runner."""
+        ...
+
+
+class Registry(Protocol):
+    """What the cluster needs of SessionStore and RoomRegistry (app/live/registry.py)."""
+
+    noun: str
+
+    def find(self, key: str) -> Any:
+        """The item held here under `key`, or None."""
+
+    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Link | None) -> Any:
+        """Hold a run brought back from its snapshot (following it when `remote` is set)."""
+
+    def promote(self, key: str, session: Any) -> Any:
+        """A followed run is ours now: train it from this session."""
+
+    def demote(self, key: str, remote: Link) -> None:
+        """Another peer trains this run now: follow it."""
+
+    async def remove(self, key: str) -> bool:
+        """Close and forget an item, deleting its snapshot."""
+
+
+def lease_key(kind: str, key: str) -> str:
+    """The lease of one run."""
+    return f"bp:lease:{kind}:{key}"
+
+
+def frames_channel(kind: str, key: str) -> str:
+    """Where the owner publishes a run's frames and everyone its notices."""
+    return f"bp:f:{kind}:{key}"
+
+
+def watch_key(kind: str, key: str) -> str:
+    """Set (expiring) while some follower has viewers of the run."""
+    return f"bp:w:{kind}:{key}"
+
+
+class Owned:
+    """A run this peer trains: its frame counter and whether anyone elsewhere watches it."""
+
+    __slots__ = ("followed_until", "runner", "seq")
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.seq = 0
+        self.followed_until = 0.0
+
+
+class Link:
+    """A followed run's way to its owner: commands, questions, the whole curve for a viewer."""
+
+    def __init__(self, cluster: Cluster, kind: str, key: str) -> None:
+
+        self.cluster = cluster
+        self.kind = kind
+        self.key = key
+        self.runner: Runner  # set once the registry holds the follower
+        self.owner: str | None = None  # peer id of the frames last received
+        self.seq = -1  # their sequence number
+        self.misses = 0  # ticks in a row that found no lease
+        self._resyncing = False
+
+    async def command(self, msg: ClientMsg) -> Frame:
+        """Forward a driving message; the frame the owner published."""
+        frame: Frame = await self.cluster.call(self, "command", {"msg": msg.model_dump_json()})
+        return frame
+
+    async def read(self, name: str, params: dict[str, Any]) -> Any:
+        """Forward a question; the owner's answer (a fork comes back as a session)."""
+        answer = await self.cluster.call(self, "read", {"name": name, "params": params})
+        if name == "fork":
+            return restore_session(decode_state(bytes.fromhex(answer)), self.cluster.max_samples)
+        return answer
+
+    async def delete(self) -> None:
+        """Delete the run at its owner (DELETE from a peer that only follows it)."""
+        await self.cluster.call(self, "delete", {})
+
+    def halt(self) -> None:
+        """Nobody watches here any more: ask the owner to pause, without waiting."""
+        from app.domain.protocol import PauseMsg
+
+        async def pause() -> None:
+            with contextlib.suppress(ClientError):
+                await self.command(PauseMsg(type="pause"))
+
+        self.cluster.spawn(pause())
+
+    def prime(self, slot: Slot) -> None:
+        """A new viewer here: the whole curve, fetched from the owner."""
+        self.cluster.spawn(self._prime(slot))
+
+    async def _prime(self, slot: Slot) -> None:
+        """Fetch the whole curve for one slot; a failure is told to that viewer."""
+        from app.live.stream import Tick
+
+        try:
+            frame = await self.read("full_frame", {})
+        except ClientError as exc:
+            slot.error(str(exc))
+            return
+        slot.offer(Tick(frame))
+
+    def received(self, seq: int, owner: str, frame: Frame) -> None:
+        """A frame from the owner; a gap or a new owner means fetching the whole curve."""
+        expected = self.owner == owner and seq == self.seq + 1
+        self.owner, self.seq = owner, seq
+        self.runner.follow(frame)
+        if not expected and self.runner.watchers:
+            self.resync()
+
+    def resync(self) -> None:
+        """Fetch the whole curve for every viewer here (once at a time)."""
+        if not self._resyncing:
+            self._resyncing = True
+            self.cluster.spawn(self._resync())
+
+    async def _resync(self) -> None:
+        """The whole curve to every viewer; it covers whatever frames were lost."""
+        try:
+            self.runner.follow(await self.read("full_frame", {}))
+        except ClientError as exc:
+            log.info("cannot resync %s %s: %s", self.kind, self.key, exc)
+        finally:
+            self._resyncing = False
+
+
+class Cluster:
+    """This peer's part: leases, the listener, publishing, forwarding, takeovers."""
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        import redis.asyncio as aioredis  # here: single-process deployments never import it
+
+        self.url = url
+        self.settings = settings
+        self.max_samples = settings.max_samples
+        self.peer = secrets.token_hex(6)
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=5
+        )
+        self.registries: dict[str, Registry] = {}
+        self.owned: dict[tuple[str, str], Owned] = {}
+        self.links: dict[tuple[str, str], Link] = {}
+        self.counts: dict[str, int] = {}  # runs of each kind cluster-wide (caps), each tick
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._main: list[asyncio.Task[None]] = []
+        self._listening = asyncio.Event()
+        self.notice_handlers: dict[str, Callable[[str, str, str], None]] = {}
+        self.tick_hooks: list[Callable[[], Awaitable[None]]] = []  # the rooms' head counts
+        self.closed = False
+        self.takeovers = 0  # runs taken over from a dead owner (tests and logs)
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen, publish and tick in the background; returns once the listener subscribed."""
+        self._main = [
+            asyncio.create_task(self._listen()),
+            asyncio.create_task(self._publish()),
+            asyncio.create_task(self._tick()),
+        ]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await self._listening.wait()
+
+    async def close(self) -> None:
+        """Stop the background tasks, give the leases back (a restart takes over at once)."""
+        self.closed = True
+        for task in (*self._main, *self._tasks):
+            task.cancel()
+        if self._main or self._tasks:
+            await asyncio.wait([*self._main, *self._tasks], timeout=5)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                for kind, key in list(self.owned):
+                    await self.redis.eval(RELEASE, 1, lease_key(kind, key), self.peer)
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """A background task the cluster keeps (and cancels at close)."""
+        if self.closed:
+            coro.close()
+            return
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        """Forget a finished task; a failure is worth a log line."""
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("cluster task failed", exc_info=exc)
+
+    # ---- runs held here --------------------------------------------------------------------
+
+    def held(self, kind: str, key: str, runner: Runner) -> None:
+        """A run is held here: trained (take the lease now) or followed."""
+        if runner.remote is None:
+            self._own(kind, key, runner)
+            self.spawn(self._take_lease(kind, key))
+
+    def dropped(self, kind: str, key: str, runner: Runner, deleted: bool) -> None:
+        """A run is no longer held here; `deleted`: gone for good (its lease goes too)."""
+        self.links.pop((kind, key), None)
+        if self.owned.pop((kind, key), None) is not None:
+            runner.on_frame = None
+            if deleted:
+                self.spawn(self._release(kind, key))
+
+    def link(self, kind: str, key: str) -> Link:
+        """Follow a run another peer trains (the registry sets the link's runner)."""
+        link = Link(self, kind, key)
+        self.links[(kind, key)] = link
+        return link
+
+    def _own(self, kind: str, key: str, runner: Runner) -> None:
+        """Train a run here: its frames go to the other peers while they watch."""
+        self.links.pop((kind, key), None)
+        owned = Owned(runner)
+        self.owned[(kind, key)] = owned
+        channel = frames_channel(kind, key)
+
+        def publish(tick: Tick) -> None:
+            owned.seq += 1
+            if owned.followed_until > time.monotonic():
+                header = f"F {owned.seq} {self.peer}\n".encode()
+                self._outbox.put_nowait((channel, header + tick.text().encode()))
+
+        runner.on_frame = publish
+
+    async def _take_lease(self, kind: str, key: str) -> None:
+        """The lease of a run made here (renewed every tick from now on)."""
+        with contextlib.suppress(Exception):
+            await self.redis.set(lease_key(kind, key), self.peer, px=LEASE_MS)
+
+    async def _release(self, kind: str, key: str) -> None:
+        """Give a deleted run's lease back."""
+        with contextlib.suppress(Exception):
+            await self.redis.eval(RELEASE, 1, lease_key(kind, key), self.peer)
+
+    def full(self, kind: str, local: int, cap: int) -> bool:
+        """Whether the cluster holds `cap` runs of this kind (counted each tick)."""
+        return max(local, self.counts.get(kind, 0)) >= cap
+
+    def followed(self, kind: str, key: str) -> bool:
+        """Whether viewers on another peer watch a run trained here (the reaper keeps it)."""
+        owned = self.owned.get((kind, key))
+        return owned is not None and owned.followed_until > time.monotonic()
+
+    # ---- finding a run held elsewhere ------------------------------------------------------
+
+    async def find(self, registry: Registry, key: str) -> Any:
+        """A run this peer does not hold: follow it, or take it over if nobody trains it."""
+        kind = registry.noun
+        try:
+            owner, blob = await self.redis.mget(lease_key(kind, key), f"bp:run:{kind}:{key}")
+        except Exception as exc:
+            raise UnavailableError(
+                "the shared store is unreachable right now; try again in a few seconds",
+                retry_after=3,
+            ) from exc
+        if blob is None:
+            return None
+        state = decode_state(_bytes(blob))
+        session = await asyncio.to_thread(restore_session, state, self.max_samples)
+        found = registry.find(key)
+        if found is not None:  # another request brought it here meanwhile
+            return found
+        if owner is None and await self.redis.set(
+            lease_key(kind, key), self.peer, px=LEASE_MS, nx=True
+        ):
+            item = registry.revive(key, state, session, None)
+            await self._resume(item.runner, state)
+            return item
+        return registry.revive(key, state, session, self.link(kind, key))
+
+    async def _resume(self, runner: Runner, state: dict[str, Any]) -> None:
+        """Play on if the run was playing when its snapshot was taken."""
+        tempo = state.get("runner") or {}
+        runner.steps_per_frame = int(tempo.get("steps_per_frame", runner.steps_per_frame))
+        runner.fps = float(tempo.get("fps", runner.fps))
+        if tempo.get("playing"):
+            await runner.play(runner.steps_per_frame, runner.fps)
+
+    async def _take_over(self, link: Link) -> None:
+        """The owner is gone: train the run here from its last snapshot."""
+        kind, key = link.kind, link.key
+        if not await self.redis.set(lease_key(kind, key), self.peer, px=LEASE_MS, nx=True):
+            return  # another peer was quicker: keep following it
+        blob = await self.redis.get(f"bp:run:{kind}:{key}")
+        if blob is None:  # nothing to start from (Redis restarted empty): wait for the owner
+            await self._release(kind, key)
+            return
+        state = decode_state(_bytes(blob))
+        session = await asyncio.to_thread(restore_session, state, self.max_samples)
+        registry = self.registries[kind]
+        if (kind, key) not in self.links or registry.find(key) is None:
+            await self._release(kind, key)  # dropped here meanwhile
+            return
+        item = registry.promote(key, session)
+        self.takeovers += 1
+        log.warning("took over %s %s at step %d", kind, key, session.step_count)
+        runner: Runner = item.runner
+        self.owned[(kind, key)].followed_until = time.monotonic() + FOLLOW_MS / 1000
+        runner.publish_full()
+        await self._resume(runner, state)
+
+    # ---- asking the owner ------------------------------------------------------------------
+
+    async def call(self, link: Link, op: str, args: dict[str, Any]) -> Any:
+        """Ask the run's owner; its answer, or its error raised here as the same error."""
+        kind, key = link.kind, link.key
+        try:
+            owner = await self.redis.get(lease_key(kind, key))
+        except Exception as exc:
+            raise _unavailable() from exc
+        if owner is None:
+            raise _unavailable()
+        owner_id = owner.decode() if isinstance(owner, bytes) else str(owner)
+        if owner_id == self.peer:  # ours since (a takeover): answer here
+            return await self.answer(kind, key, op, args)
+        rid = secrets.token_hex(8)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = future
+        request = {"op": op, "id": rid, "from": self.peer, "kind": kind, "key": key, **args}
+        try:
+            if not await self.redis.publish(f"bp:p:{owner_id}", encode(request)):
+                raise _unavailable()  # nobody listens there: the owner is gone
+            async with asyncio.timeout(RPC_SECONDS):
+                reply = await future
+        except (TimeoutError, OSError) as exc:
+            raise _unavailable() from exc
+        except ClientError:
+            raise
+        except Exception as exc:
+            if type(exc).__module__.startswith("redis"):
+                raise _unavailable() from exc
+            raise
+        finally:
+            self._pending.pop(rid, None)
+        if "error" in reply:
+            error = _ERRORS.get(int(reply.get("status", 422)), InvalidError)
+            raise error(str(reply["error"]), retry_after=reply.get("retry_after"))
+        return reply.get("ok")
+
+    async def answer(self, kind: str, key: str, op: str, args: dict[str, Any]) -> Any:
+        """Do what another peer asked of a run trained here."""
+        registry = self.registries.get(kind)
+        item = registry.find(key) if registry is not None else None
+        if item is None or item.runner.remote is not None:
+            raise _unavailable()
+        owned = self.owned.get((kind, key))
+        if owned is not None:  # someone elsewhere watches: publish its frames from now on
+            owned.followed_until = max(owned.followed_until, time.monotonic() + FOLLOW_MS / 1000)
+        touch = getattr(registry, "touch", None)
+        if touch is not None:
+            touch(item)
+        runner: Runner = item.runner
+        if op == "command":
+            return await runner.command(client_message(args["msg"]), self.settings)
+        if op == "read":
+            result = await runner.read(str(args["name"]), **dict(args.get("params") or {}))
+            if args["name"] == "fork":
+                return encode_state(result.state()).hex()
+            return result
+        if op == "delete":
+            assert registry is not None
+            return await registry.remove(key)
+        raise InvalidError(f"unknown operation {op!r}")
+
+    async def _serve(self, request: dict[str, Any]) -> None:
+        """Answer one request from another peer on its channel."""
+        reply: dict[str, Any] = {"re": request.get("id")}
+        try:
+            reply["ok"] = await self.answer(
+                str(request["kind"]), str(request["key"]), str(request["op"]), request
+            )
+        except ClientError as exc:
+            reply.update(error=str(exc), status=exc.status, retry_after=exc.retry_after)
+        except Exception:
+            log.exception("cannot answer %s for another peer", request.get("op"))
+            reply.update(error="internal error on the peer that runs this", status=422)
+        self._outbox.put_nowait((f"bp:p:{request['from']}", encode(reply).encode()))
+
+    # ---- notices (select, phase, head counts) ------------------------------------------------
+
+    def notice(self, kind: str, key: str, what: str, text: str) -> None:
+        """A side message for every other peer's viewers of this run."""
+        header = f"N {self.peer} {what}\n".encode()
+        self._outbox.put_nowait((frames_channel(kind, key), header + text.encode()))
+
+    # ---- background tasks ------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        """Receive frames, notices, requests and answers; reconnect when Redis goes away."""
+        delay = 0.2
+        first = True
+        while not self.closed:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.psubscribe("bp:f:*")
+                await pubsub.subscribe(f"bp:p:{self.peer}")
+                if not first:
+                    log.warning("listening to Redis again")
+                    self._reconnected()
+                first, delay = False, 0.2
+                self._listening.set()
+                quiet = 0.0
+                while not self.closed:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is None:
+                        quiet += 1.0
+                        if quiet >= 2:  # a listener can die silently: ask something now and then
+                            await pubsub.ping()
+                            quiet = 0.0
+                        continue
+                    quiet = 0.0
+                    if message.get("type") in ("message", "pmessage"):  # not a pong
+                        try:
+                            self._dispatch(message)
+                        except Exception:  # one bad message must not end the listener
+                            log.exception("cannot handle a message from Redis")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not self.closed:
+                    log.warning("lost the Redis listener (%s); reconnecting", exc)
+                    await asyncio.sleep(delay * (0.5 + secrets.randbelow(1000) / 1000))
+                    delay = min(2.0, delay * 2)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
+
+    def _reconnected(self) -> None:
+        """Messages may have been lost: followers fetch the whole curve, owners resave."""
+        for link in self.links.values():
+            link.resync()
+        for kind, key in self.owned:
+            registry = self.registries.get(kind)
+            persist = getattr(registry, "persist", None)
+            if persist is not None:
+                persist.mark((kind, key), True)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        """One pub/sub message."""
+        channel = message["channel"]
+        channel = channel.decode() if isinstance(channel, bytes) else str(channel)
+        data = message["data"]
+        data = data if isinstance(data, bytes) else str(data).encode()
+        if channel.startswith("bp:f:"):
+            _, _, kind, key = channel.split(":", 3)
+            self._on_run_message(kind, key, data)
+            return
+        payload = orjson.loads(data)
+        if "re" in payload:
+            future = self._pending.get(str(payload["re"]))
+            if future is not None and not future.done():
+                future.set_result(payload)
+        elif "op" in payload:
+            self.spawn(self._serve(payload))
+
+    def _on_run_message(self, kind: str, key: str, data: bytes) -> None:
+        """A frame or a notice of some run: for this peer's viewers, if any."""
+        head, _, body = data.partition(b"\n")
+        parts = head.decode().split(" ")
+        if parts[0] == "F":
+            link = self.links.get((kind, key))
+            if link is not None and parts[2] != self.peer:
+                link.received(int(parts[1]), parts[2], orjson.loads(body))
+        elif parts[0] == "N" and parts[1] != self.peer:
+            handler = self.notice_handlers.get(kind)
+            if handler is not None:
+                handler(key, parts[2], body.decode())
+
+    async def _publish(self) -> None:
+        """Send queued messages in order, many per round trip; drop them while Redis is away."""
+        while True:
+            channel, data = await self._outbox.get()
+            batch = [(channel, data)]
+            while not self._outbox.empty() and len(batch) < 256:
+                batch.append(self._outbox.get_nowait())
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for name, payload in batch:
+                        pipe.publish(name, payload)
+                    await pipe.execute()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # at-most-once: followers resync after the gap
+                log.debug("cannot publish (%s)", exc)
+
+    async def _tick(self) -> None:
+        """Every TICK: renew leases, say which runs have viewers here, check followed owners."""
+        while True:
+            await asyncio.sleep(TICK)
+            try:
+                await self._beat()
+                for hook in self.tick_hooks:
+                    await hook()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("cluster tick failed (%s)", exc)
+
+    async def _beat(self) -> None:
+        """One tick's work, in one pipeline."""
+        owned = list(self.owned.items())
+        links = list(self.links.values())
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for (kind, key), _ in owned:
+                pipe.eval(RENEW, 1, lease_key(kind, key), self.peer, LEASE_MS)
+                pipe.exists(watch_key(kind, key))
+            for link in links:
+                pipe.exists(lease_key(link.kind, link.key))
+                if link.runner.watchers:
+                    pipe.set(watch_key(link.kind, link.key), "1", px=FOLLOW_MS)
+                else:
+                    pipe.echo("-")
+            pipe.smembers("bp:runs")
+            replies = await pipe.execute()
+        now = time.monotonic()
+        for index, ((kind, key), run) in enumerate(owned):
+            renewed, watched = replies[2 * index], replies[2 * index + 1]
+            if watched:
+                run.followed_until = max(run.followed_until, now + FOLLOW_MS / 1000)
+            if int(renewed) == 0 and (kind, key) in self.owned:
+                self._lose(kind, key)
+        offset = 2 * len(owned)
+        for index, link in enumerate(links):
+            if replies[offset + 2 * index]:
+                link.misses = 0
+            else:
+                link.misses += 1
+                if link.misses >= MISSES:
+                    link.misses = 0
+                    self.spawn(self._take_over(link))
+        counts: dict[str, int] = {}
+        for member in replies[-1]:
+            kind = (member.decode() if isinstance(member, bytes) else str(member)).split(":")[0]
+            counts[kind] = counts.get(kind, 0) + 1
+        self.counts = counts
+
+    def _lose(self, kind: str, key: str) -> None:
+        """Another peer holds this run's lease now: stop training it, follow it."""
+        registry = self.registries.get(kind)
+        if registry is None or registry.find(key) is None:
+            return
+        log.warning("%s %s is trained by another peer now; following it", kind, key)
+        registry.demote(key, self.link(kind, key))
+
+
+def _bytes(value: bytes | str) -> bytes:
+    """Replies are bytes (no decode_responses); the client's types allow str as well."""
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _unavailable() -> UnavailableError:
+    """The owner did not answer: it may have died, another peer takes over within seconds."""
+    return UnavailableError(
+        "the server process that runs this did not answer (another takes it over within a "
+        "few seconds); try again",
+        retry_after=3,
+    )
+
+
+def open_cluster(url: str | None, settings: Settings) -> Cluster | None:
+    """A cluster peer when a Redis URL is set; None: one process, nothing shared."""
+    return Cluster(url, settings) if url else None

@@ -1,0 +1,115 @@
+"""What a run answers, by name: the driving messages and the read-only questions.
+
+The web layer asks a Runner for these (`runner.command(msg)`, `runner.read(name, ...)`); the
+runner answers from its own session, or, on a cluster peer that does not train the run,
+forwards the same names to the peer that does (app/live/cluster.py). Names, not closures: they
+must travel over Redis as data.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from app.domain.codec import encode
+from app.domain.errors import InvalidError
+from app.domain.limits import check_patch_limits, check_play, check_step_count, step_work
+from app.domain.protocol import (
+    ClientMsg,
+    PauseMsg,
+    PlayMsg,
+    ResetMsg,
+    SeekMsg,
+    SessionPatch,
+    SetMsg,
+    StepMsg,
+)
+from app.engine.trace import SLICE_POINTS
+from app.live.fairness import heavy
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.live.stream import Frame, Runner
+
+DIVERGED = (
+    "the run has diverged (its loss or weights are no longer finite): "
+    "reset it, or lower the learning rate and reset"
+)
+INLINE_SLICE_WORK = 5_000_000  # as a seek: a slice's forward passes inline up to a few ms
+
+# The read-only questions a run answers (GET routes); anything else is refused.
+READS = (
+    "frame",
+    "full_frame",
+    "config",
+    "data",
+    "matrix",
+    "chain",
+    "slice",
+    "trace",
+    "export",
+    "gradcheck",
+    "fork",
+    "info",
+)
+
+
+async def apply(runner: Runner, msg: ClientMsg, settings: Settings) -> Frame:
+    """Apply a driving message (step, play, pause, reset, set, seek); the frame it published."""
+    if isinstance(msg, StepMsg):
+        check_step_count(msg.count, settings, step_work(runner.session))
+        return await runner.step(msg.count)
+    if isinstance(msg, PlayMsg):
+        check_play(msg, settings, step_work(runner.session))
+        if not await runner.play(msg.steps_per_frame, msg.fps):
+            raise InvalidError(DIVERGED)
+        return runner.snapshot()
+    if isinstance(msg, PauseMsg):
+        return await runner.pause()
+    if isinstance(msg, ResetMsg):
+        return await runner.reset()
+    if isinstance(msg, SetMsg):
+        patch = SessionPatch.model_validate(msg.model_dump(exclude={"type"}, exclude_unset=True))
+        check_patch_limits(patch, settings)
+        return await runner.patch(lambda session: session.patch(patch))
+    if isinstance(msg, SeekMsg):
+        return await runner.seek(msg.step)
+    raise InvalidError(f"{msg.type!r} is for workshop rooms, not sessions")
+
+
+async def read(runner: Runner, name: str, params: dict[str, Any]) -> Any:
+    """The answer to a read-only question about the run, from this process's session."""
+    session = runner.session
+    if name == "frame":
+        return runner.snapshot()
+    if name == "full_frame":
+        return runner.full_frame()
+    if name == "config":
+        return session.config.model_dump(mode="json")
+    if name == "data":
+        return session.data()
+    if name == "matrix":
+        return session.matrix()
+    if name == "trace":
+        return session.trace()
+    if name in ("chain", "slice"):
+        kind, layer, i, j = params["kind"], params["layer"], params["i"], params["j"]
+        if name == "chain":
+            return session.chain(kind, layer, i, j)
+        if SLICE_POINTS * step_work(session) <= INLINE_SLICE_WORK:
+            return session.slice(kind, layer, i, j)
+        # A big network: the forward passes run on a copy in a thread; the loop goes on.
+        copy = session.clone()
+        return await heavy(lambda: copy.slice(kind, layer, i, j))
+    if name == "export":
+        # Built and encoded off the event loop (megabytes for a long run), the session held still.
+        step, text = await runner.off_loop(lambda s: (s.step_count, encode(s.export())))
+        return [step, text]
+    if name == "gradcheck":
+        # On a copy, in a thread (one heavy job at a time): the check nudges weights for a while.
+        return await heavy(session.clone().gradcheck)
+    if name == "fork":
+        # On the event loop, never in a thread: the play loop mutates the session between awaits.
+        return session.clone()
+    if name == "info":
+        return {"step": session.step_count, "playing": runner.playing}
+    raise InvalidError(f"unknown question {name!r}; one of {', '.join(READS)}")

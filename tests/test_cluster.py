@@ -1,0 +1,240 @@
+"""Peers sharing one Redis (BACKPROP_REDIS_URL): any peer serves any room or session.
+
+Real processes throughout: redis-server on a free port, two or three `backprop-studio` peers on
+loopback, WebSocket clients reading frames with deadlines. One peer trains each run (a lease);
+the others follow it: frames over Redis pub/sub, commands forwarded to the owner, and a takeover
+from the last snapshot when the owner is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support import DEADLINE, RedisProcess, ServerProcess, wait_for
+from websockets.asyncio.client import ClientConnection, connect
+
+FPS = 20
+SPF = 2  # steps per frame while playing: a second of play is FPS * SPF steps
+
+
+def peers(tmp_path: Path, url: str, count: int) -> list[ServerProcess]:
+    """`count` peers on one Redis, no state directory (Redis keeps the snapshots)."""
+    env = {"BACKPROP_REDIS_URL": url, "BACKPROP_STATE_DIR": ""}
+    return [ServerProcess(tmp_path / f"peer{i}.log", env=env).start() for i in range(count)]
+
+
+@pytest.fixture
+def two(redis_server: RedisProcess, tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    """Two running peers."""
+    started = peers(tmp_path, redis_server.url, 2)
+    yield from _stopped(started)
+
+
+@pytest.fixture
+def three(redis_server: RedisProcess, tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    """Three running peers."""
+    started = peers(tmp_path, redis_server.url, 3)
+    yield from _stopped(started)
+
+
+def _stopped(started: list[ServerProcess]) -> Iterator[list[ServerProcess]]:
+    """Yield the peers; stop them after, and fail on any traceback they logged."""
+    try:
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+    for server in started:
+        assert "Traceback" not in server.log(), server.log()[-4000:]
+
+
+async def next_message(ws: ClientConnection, kind: str, check: Any = None) -> dict[str, Any]:
+    """The next message of `kind` (for which `check(msg)` holds), within the deadline."""
+    async with asyncio.timeout(DEADLINE):
+        while True:
+            msg: dict[str, Any] = json.loads(await ws.recv())
+            if msg["type"] == kind and (check is None or check(msg)):
+                return msg
+
+
+def make_room(server: ServerProcess) -> tuple[str, str]:
+    """A room on `server`: its code and presenter token."""
+    made = httpx.post(f"{server.url}/api/rooms", json={"config": {"preset": "article"}})
+    assert made.status_code == 201, made.text
+    body = made.json()
+    return body["code"], body["presenter_token"]
+
+
+def test_a_room_made_on_one_peer_is_joined_and_driven_from_another(
+    two: list[ServerProcess],
+) -> None:
+    """Presenter and a participant on peer B, a participant on A (which trains the room)."""
+    a, b = two
+    code, token = make_room(a)
+
+    async def scenario() -> None:
+        async with (
+            connect(f"{b.ws_url}/ws/rooms/{code}") as on_b,
+            connect(f"{a.ws_url}/ws/rooms/{code}") as on_a,
+            connect(f"{b.ws_url}/ws/rooms/{code}") as presenter,
+        ):
+            first = await next_message(on_b, "frame")
+            assert first["step"] == 0 and first["first_step"] == 0  # the whole curve
+            # The token is checked on B, against the digest in the snapshot.
+            await presenter.send(json.dumps({"type": "hello", "token": "wrong"}))
+            refused = await next_message(presenter, "error")
+            assert "wrong presenter token" in refused["message"]
+            await presenter.send(json.dumps({"type": "hello", "token": token}))
+            await next_message(presenter, "welcome")
+            await presenter.send(json.dumps({"type": "step", "count": 5}))
+            for ws in (on_a, on_b, presenter):
+                frame = await next_message(ws, "frame", lambda m: m["step"] == 5)
+                assert len(frame["losses"]) >= 1
+            # A participant on B may not drive: the refusal comes from the room's rules.
+            await on_b.send(json.dumps({"type": "step", "count": 1}))
+            assert "only the presenter" in (await next_message(on_b, "error"))["message"]
+            # The presenter's selection and phase reach the other peer's participant.
+            selection = {"kind": "weight", "layer": 0, "i": 1, "j": 2}
+            await presenter.send(json.dumps({"type": "select", "selection": selection}))
+            assert (await next_message(on_a, "select"))["selection"] == selection
+            await presenter.send(json.dumps({"type": "phase", "index": 2}))
+            phase = await next_message(on_a, "phase")
+            assert phase["index"] == 2 and phase["step"] == 5
+            # Head counts are the cluster's: two participants, on two peers, and the presenter.
+            await next_message(on_a, "room", lambda m: m["participants"] == 2 and m["presenter"])
+            info = httpx.get(f"{a.url}/api/rooms/{code}").json()
+            assert info["step"] == 5 and info["participants"] == 2 and info["presenter"]
+
+    asyncio.run(scenario())
+    # Everyone left: both peers' head counts agree again (they travel through Redis).
+    wait_for(
+        lambda: httpx.get(f"{a.url}/api/rooms/{code}").json()
+        == httpx.get(f"{b.url}/api/rooms/{code}").json(),
+        "the same room info on both peers",
+    )
+    # Reads on the follower are the owner's answers, number for number.
+    for path in ("/config", "/matrix", "/trace", "/chain?layer=0&i=1&j=2"):
+        on_a = httpx.get(f"{a.url}/api/rooms/{code}{path}")
+        on_b = httpx.get(f"{b.url}/api/rooms/{code}{path}")
+        assert on_a.status_code == on_b.status_code == 200, (path, on_b.text)
+        assert on_a.json() == on_b.json(), path
+    # A fork made through B is B's own session at the room's step.
+    fork = httpx.post(f"{b.url}/api/rooms/{code}/fork")
+    assert fork.status_code == 201 and fork.json()["frame"]["step"] == 5
+
+
+def test_a_session_made_on_one_peer_is_stepped_on_another(two: list[ServerProcess]) -> None:
+    """Every REST call through B reaches the session A trains; A sees the same run."""
+    a, b = two
+    made = httpx.post(f"{a.url}/api/sessions", json={"preset": "xor"})
+    sid = made.json()["id"]
+    stepped = httpx.post(f"{b.url}/api/sessions/{sid}/step", json={"count": 7})
+    assert stepped.status_code == 200 and stepped.json()["step"] == 7
+    assert len(stepped.json()["losses"]) == 7
+    assert httpx.get(f"{a.url}/api/sessions/{sid}").json()["step"] == 7
+    patched = httpx.patch(f"{b.url}/api/sessions/{sid}", json={"optimizer": {"name": "adam"}})
+    assert patched.status_code == 200
+    exported = httpx.get(f"{a.url}/api/sessions/{sid}/export").json()
+    assert exported["config"]["optimizer"]["name"] == "adam"
+    httpx.post(f"{b.url}/api/sessions/{sid}/step", json={"count": 3})
+    seek = httpx.post(f"{b.url}/api/sessions/{sid}/seek", json={"step": 4})
+    assert seek.status_code == 200 and seek.json()["step"] == 4
+    # An error at the owner comes back as the same error, with its message.
+    bad = httpx.post(f"{b.url}/api/sessions/{sid}/seek", json={"step": 999})
+    assert bad.status_code == 422 and "999" in bad.json()["detail"]
+    assert httpx.get(f"{b.url}/api/sessions/{sid}/export").json() == (
+        httpx.get(f"{a.url}/api/sessions/{sid}/export").json()
+    )
+    # The learner's socket on B streams A's frames.
+
+    async def socket() -> None:
+        async with connect(f"{b.ws_url}/ws/sessions/{sid}") as ws:
+            assert (await next_message(ws, "frame"))["step"] == 4
+            await ws.send(json.dumps({"type": "step", "count": 2}))
+            assert (await next_message(ws, "frame", lambda m: m["step"] == 6))["losses"]
+
+    asyncio.run(socket())
+    assert httpx.delete(f"{b.url}/api/sessions/{sid}").status_code == 204
+    wait_for(
+        lambda: httpx.get(f"{a.url}/api/sessions/{sid}").status_code == 404,
+        "the session gone on A",
+    )
+    assert httpx.get(f"{b.url}/api/sessions/{sid}").status_code == 404
+
+
+def test_killing_the_owner_mid_play_hands_the_room_to_another_peer(
+    three: list[ServerProcess],
+) -> None:
+    """SIGKILL the peer that trains a playing room: it plays on from another, losing < 1 s."""
+    a, b, c = three
+    code, token = make_room(a)
+
+    async def scenario() -> tuple[int, int]:
+        async with (
+            connect(f"{b.ws_url}/ws/rooms/{code}") as presenter,
+            connect(f"{c.ws_url}/ws/rooms/{code}") as on_c,
+            connect(f"{b.ws_url}/ws/rooms/{code}") as on_b,
+        ):
+            await presenter.send(json.dumps({"type": "hello", "token": token}))
+            await next_message(presenter, "welcome")
+            play = {"type": "play", "steps_per_frame": SPF, "fps": FPS}
+            await presenter.send(json.dumps(play))
+            seen = (await next_message(on_c, "frame", lambda m: m["step"] >= 3 * SPF * FPS))[
+                "step"
+            ]
+            a.stop(signal.SIGKILL)
+            # Frames on C stop, then come back from the new owner: the whole curve first.
+            resumed = await next_message(on_c, "frame", lambda m: m["first_step"] == 0)
+            # It plays on: later frames, still from the new owner, on both followers' peers.
+            later = await next_message(on_c, "frame", lambda m: m["step"] > resumed["step"])
+            assert later["playing"]
+            await next_message(on_b, "frame", lambda m: m["step"] > resumed["step"])
+            # The presenter, connected to a surviving peer, still drives.
+            await presenter.send(json.dumps({"type": "pause"}))
+            await next_message(on_c, "frame", lambda m: not m["playing"])
+            return seen, resumed["step"]
+
+    seen, resumed = asyncio.run(scenario())
+    # Snapshots every 0.5 s while playing: at most about a second of play is lost.
+    assert resumed >= seen - SPF * FPS, (seen, resumed)
+    log = b.log() + c.log()
+    assert "took over room" in log, log[-3000:]
+
+
+def test_redis_restarted_under_running_peers(
+    redis_server: RedisProcess, two: list[ServerProcess]
+) -> None:
+    """Redis goes away and comes back empty: the followers' frames come back, the room plays on."""
+    a, b = two
+    code, token = make_room(a)
+
+    async def scenario() -> None:
+        async with (
+            connect(f"{b.ws_url}/ws/rooms/{code}") as presenter,
+            connect(f"{b.ws_url}/ws/rooms/{code}") as on_b,
+        ):
+            await presenter.send(json.dumps({"type": "hello", "token": token}))
+            await next_message(presenter, "welcome")
+            await presenter.send(json.dumps({"type": "play", "steps_per_frame": SPF, "fps": FPS}))
+            before = (await next_message(on_b, "frame", lambda m: m["step"] >= 20))["step"]
+            redis_server.stop()
+            redis_server.start()  # the same port, and empty
+            # The listener reconnects and resubscribes; the follower catches up.
+            await next_message(on_b, "frame", lambda m: m["step"] > before + 5 * SPF * FPS)
+            await presenter.send(json.dumps({"type": "pause"}))
+            await next_message(on_b, "frame", lambda m: not m["playing"])
+
+    asyncio.run(scenario())
+    r = redis_server.client()
+    # The run is owned again, by exactly one peer, and its snapshot is back in Redis.
+    wait_for(lambda: r.get(f"bp:lease:room:{code}"), "the room's lease in the new Redis")
+    wait_for(lambda: r.get(f"bp:run:room:{code}"), "the room's snapshot in the new Redis")
+    r.close()
+    assert "listening to Redis again" in a.log() + b.log()
