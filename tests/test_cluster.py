@@ -115,8 +115,10 @@ def test_a_room_made_on_one_peer_is_joined_and_driven_from_another(
     asyncio.run(scenario())
     # Everyone left: both peers' head counts agree again (they travel through Redis).
     wait_for(
-        lambda: httpx.get(f"{a.url}/api/rooms/{code}").json()
-        == httpx.get(f"{b.url}/api/rooms/{code}").json(),
+        lambda: (
+            httpx.get(f"{a.url}/api/rooms/{code}").json()
+            == httpx.get(f"{b.url}/api/rooms/{code}").json()
+        ),
         "the same room info on both peers",
     )
     # Reads on the follower are the owner's answers, number for number.
@@ -186,9 +188,7 @@ def test_killing_the_owner_mid_play_hands_the_room_to_another_peer(
             await next_message(presenter, "welcome")
             play = {"type": "play", "steps_per_frame": SPF, "fps": FPS}
             await presenter.send(json.dumps(play))
-            seen = (await next_message(on_c, "frame", lambda m: m["step"] >= 3 * SPF * FPS))[
-                "step"
-            ]
+            seen = (await next_message(on_c, "frame", lambda m: m["step"] >= 3 * SPF * FPS))["step"]
             a.stop(signal.SIGKILL)
             # Frames on C stop, then come back from the new owner: the whole curve first.
             resumed = await next_message(on_c, "frame", lambda m: m["first_step"] == 0)
