@@ -44,19 +44,22 @@ def main(argv: list[str] | None = None) -> None:
         "--workers",
         type=int,
         default=1,
-        help="peer processes sharing one Redis (BACKPROP_REDIS_URL); only 1 for now",
+        help="peer processes on this machine, sharing one port and one Redis "
+        "(BACKPROP_REDIS_URL; default %(default)s)",
     )
+    parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # a worker's shared socket
     args = parser.parse_args(argv)
-    if args.workers != 1:
+    if args.workers < 1:
+        parser.error("--workers: at least 1")
+    if args.workers > 1:
         if not settings.redis_url:
             parser.error(
                 "--workers N runs N peers that share their rooms and sessions through Redis: "
                 "set BACKPROP_REDIS_URL=redis://host:6379/0"
             )
-        parser.error(
-            "--workers N: peers sharing one Redis (leases, frame fan-out, takeover) are not "
-            "built yet; run one process per Redis"
-        )
+        from app.workers import supervise
+
+        raise SystemExit(supervise(args.workers, args.host, args.port, worker_argv(argv)))
     state_dir = None if args.memory else args.state_dir
     settings = settings.model_copy(
         update={"host": args.host, "port": args.port, "state_dir": state_dir}
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         app,
         host=settings.host,
         port=settings.port,
+        fd=args.fd,  # a worker of --workers N: the supervisor's listening socket
         # Pinned, not "auto": the sans-I/O protocol costs the least per frame sent of uvicorn's
         # three (benchmarks/room.py --ws, BENCHMARKS.md); a room sends 15,000 frames a second.
         # uvicorn's sans-I/O protocol, aborting connections whose peer stopped reading.
@@ -85,6 +89,23 @@ def main(argv: list[str] | None = None) -> None:
         server_header=False,  # no need to tell the world which server version to aim at
         timeout_graceful_shutdown=5,
     )
+
+
+def worker_argv(argv: list[str] | None) -> list[str]:
+    """The command line of one worker: this one without --workers."""
+    import sys
+
+    given = list(sys.argv[1:] if argv is None else argv)
+    out: list[str] = []
+    skip = False
+    for arg in given:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return out
 
 
 def default_state_dir() -> str:

@@ -69,7 +69,7 @@ def deep(depth: int) -> str:
 
 def assert_healthy(client: TestClient) -> None:
     """The server answers, and a normal user can still create a session and step it."""
-    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok", "peer": None}
     r = client.post("/api/sessions", json={"preset": "article"})
     assert r.status_code == 201, r.text
     sid = r.json()["id"]

@@ -43,7 +43,7 @@ def strict_json(text: str) -> Any:
 
 
 def test_healthz_and_docs(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok", "peer": None}
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     assert "/api/sessions/{session_id}/step" in spec["paths"]

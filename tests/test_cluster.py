@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from support import DEADLINE, RedisProcess, ServerProcess, wait_for
+from support import DEADLINE, SCRIPT, RedisProcess, ServerProcess, free_port, wait_for
 from websockets.asyncio.client import ClientConnection, connect
 
 FPS = 20
@@ -238,3 +240,46 @@ def test_redis_restarted_under_running_peers(
     wait_for(lambda: r.get(f"bp:run:room:{code}"), "the room's snapshot in the new Redis")
     r.close()
     assert "listening to Redis again" in a.log() + b.log()
+
+
+def test_workers_run_peers_on_one_port(redis_server: RedisProcess, tmp_path: Path) -> None:
+    """`--workers 2`: two peers behind one port; a session made by one is stepped by the other."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "BACKPROP_REDIS_URL": redis_server.url, "BACKPROP_STATE_DIR": ""}
+    with (tmp_path / "workers.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [str(SCRIPT), "--workers", "2", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        peers_seen: dict[str, str] = {}  # peer id -> a session that peer made
+
+        def both_answered() -> bool:
+            try:
+                with httpx.Client() as fresh:  # a new connection: the kernel picks a worker
+                    peer = fresh.get(f"{url}/healthz").json()["peer"]
+                    if peer not in peers_seen:
+                        made = fresh.post(f"{url}/api/sessions", json={"preset": "xor"})
+                        peers_seen[peer] = made.json()["id"]
+            except httpx.TransportError:
+                return False
+            return len(peers_seen) == 2
+
+        wait_for(both_answered, "both workers to answer", deadline=60, poll=0.05)
+        # Whichever worker each request reaches, every session answers: 20 fresh connections.
+        for index in range(20):
+            sid = list(peers_seen.values())[index % 2]
+            with httpx.Client() as fresh:
+                stepped = fresh.post(f"{url}/api/sessions/{sid}/step", json={"count": 1})
+            assert stepped.status_code == 200, stepped.text
+        assert all(
+            httpx.get(f"{url}/api/sessions/{sid}").json()["step"] == 10
+            for sid in peers_seen.values()
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert "Traceback" not in (tmp_path / "workers.log").read_text()

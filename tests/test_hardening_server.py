@@ -57,7 +57,7 @@ def ws_url(base: str, sid: str) -> str:
 
 def healthy(base: str) -> None:
     """/healthz answers and a session steps."""
-    assert httpx.get(f"{base}/healthz", timeout=10).json() == {"status": "ok"}
+    assert httpx.get(f"{base}/healthz", timeout=10).json() == {"status": "ok", "peer": None}
     sid = session(base)
     r = httpx.post(f"{base}/api/sessions/{sid}/step", json={"count": 2}, timeout=10)
     assert r.json()["step"] == 2

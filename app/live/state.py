@@ -162,7 +162,7 @@ class RedisBackend:
         except redis.RedisError as exc:
             self._redis.close()
             raise StateUnavailableError(
-                f"cannot reach Redis at {_safe_url(url)} ({exc}); start it, fix "
+                f"cannot reach Redis at {safe_url(url)} ({exc}); start it, fix "
                 "BACKPROP_REDIS_URL, or unset it to keep state in BACKPROP_STATE_DIR"
             ) from exc
 
@@ -206,7 +206,7 @@ def _as_bytes(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """A Redis URL without its password, for messages and logs."""
     from urllib.parse import urlsplit
 

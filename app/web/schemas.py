@@ -53,6 +53,7 @@ class Health(BaseModel):
     """GET /healthz."""
 
     status: Literal["ok"] = "ok"
+    peer: str | None = Field(None, description="the cluster peer that answered; null: one process")
 
 
 class ErrorOut(BaseModel):

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from app.domain.presets import dataset_list, preset_list
 from app.engine.datasets import DATASET_INFO
+from app.web.deps import StoreDep
 from app.web.schemas import DatasetOut, Health, PresetOut
 
 health_router = APIRouter(tags=["health"])
@@ -16,9 +17,10 @@ datasets_router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 
 
 @health_router.get("/healthz", response_model=Health)
-async def healthz() -> dict[str, str]:
-    """Liveness probe."""
-    return {"status": "ok"}
+async def healthz(store: StoreDep) -> dict[str, str | None]:
+    """Liveness probe; `peer` names the cluster peer that answered (null: one process)."""
+    cluster = store.cluster
+    return {"status": "ok", "peer": cluster.peer if cluster is not None else None}
 
 
 @presets_router.get("", response_model=list[PresetOut])
