@@ -2,6 +2,12 @@
 
 Run: .venv/bin/python benchmarks/room.py [--participants 500] [--seconds 20] [--fps 30]
      .venv/bin/python benchmarks/room.py --seconds 300 --no-baseline   # the memory soak
+     .venv/bin/python benchmarks/room.py --peers 1,2 --no-stall        # one peer, then two
+
+With `--peers 1,2`: the same room first on one process (no Redis), then on two peers sharing a
+redis-server started here: the room is trained by the first peer, the participants are split
+evenly over the peers (the second peer follows the room through Redis pub/sub), and the server
+CPU is that of every peer plus Redis.
 
 The presenter plays the article net (1 step per frame); every participant notes when each
 frame arrives. Reported: frames per second per participant (median, p5), the spread of one
@@ -20,22 +26,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import multiprocessing as mp
 import os
 import resource
 import socket
 import statistics
+import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._server import cpu_seconds, machine_busy, rss_mb, server
+from benchmarks._server import cpu_seconds, free_port, machine_busy, rss_mb, server
 
 PREFIX = b'{"type":"frame","step":'
 GRACE = 1.0  # seconds after the window in which arrivals still count towards a frame's spread
@@ -232,9 +241,20 @@ def crowd_process(host: str, port: int, path: str, n: int, pipe: Connection) -> 
 
 
 async def run(
-    base: str, pid: int, n: int, seconds: float, fps: float, stall: bool, procs: int
+    bases: list[str],
+    pids: list[int],
+    n: int,
+    seconds: float,
+    fps: float,
+    stall: bool,
+    procs: int,
 ) -> dict[str, Any]:
-    """One measurement: n participants (+1 stalled), the presenter playing for `seconds`."""
+    """One measurement: n participants (+1 stalled), the presenter playing for `seconds`.
+
+    The room is made on the first server; load-generator process k joins through server
+    k % len(bases), so participants are split evenly over the peers of a cluster.
+    """
+    base = bases[0]
     code, token = create_room(base)
     host, port = base.split("//")[1].split(":")
     path = f"/ws/rooms/{code}"
@@ -242,8 +262,11 @@ async def run(
     pipes, children = [], []
     for k in range(procs):
         share = n // procs + (1 if k < n % procs else 0)
+        peer_host, peer_port = bases[k % len(bases)].split("//")[1].split(":")
         mine, theirs = ctx.Pipe()
-        child = ctx.Process(target=crowd_process, args=(host, int(port), path, share, theirs))
+        child = ctx.Process(
+            target=crowd_process, args=(peer_host, int(peer_port), path, share, theirs)
+        )
         child.start()
         pipes.append(mine)
         children.append(child)
@@ -263,13 +286,13 @@ async def run(
     end = start + seconds
     for pipe in pipes:
         pipe.send((start, end))
-    cpu0, busy0 = cpu_seconds(pid), machine_busy()
+    cpu0, busy0 = sum(cpu_seconds(p) for p in pids), machine_busy()
     interval = max(1.0, min(10.0, seconds / 30))
-    samples = [(0.0, rss_mb(pid))]
+    samples = [(0.0, sum(rss_mb(p) for p in pids))]
     while (now := time.monotonic()) < end:
         await asyncio.sleep(min(interval, end - now))
-        samples.append((time.monotonic() - start, rss_mb(pid)))
-    server_cpu = (cpu_seconds(pid) - cpu0) / seconds
+        samples.append((time.monotonic() - start, sum(rss_mb(p) for p in pids)))
+    server_cpu = (sum(cpu_seconds(p) for p in pids) - cpu0) / seconds
     busy = machine_busy(busy0)
     results = [await loop.run_in_executor(None, pipe.recv) for pipe in pipes]
     presenter.send_text(json.dumps({"type": "pause"}))
@@ -339,19 +362,26 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=2, help="load-generator processes")
     ap.add_argument("--no-baseline", action="store_true", help="only the run with a stall")
     ap.add_argument("--ws", default=None, help="uvicorn WebSocket implementation to serve with")
+    ap.add_argument("--peers", default=None, help="e.g. 1,2: one process, then two Redis peers")
+    ap.add_argument("--no-stall", action="store_true", help="with --peers: no stalled run")
     args = ap.parse_args()
     env = {
         "BACKPROP_MAX_PARTICIPANTS": str(args.participants + 10),
         "BACKPROP_MAX_CONNECTIONS": str(args.participants * 3),
         "BACKPROP_MAX_CONNECTIONS_PER_IP": str(args.participants * 3),
     }
+    if args.peers:
+        compare_peers(args, env, [int(k) for k in args.peers.split(",")])
+        return
     results = {}
     with server(env, ws=args.ws) as (base, proc):
         for stall in (False, True):
             if not stall and args.no_baseline:
                 continue
             r = asyncio.run(
-                run(base, proc.pid, args.participants, args.seconds, args.fps, stall, args.procs)
+                run(
+                    [base], [proc.pid], args.participants, args.seconds, args.fps, stall, args.procs
+                )
             )
             results[stall] = r
             describe("with a stalled participant" if stall else "without a stall", r)
@@ -369,6 +399,58 @@ def main() -> None:
         b = results[False]
         line += f" (without: {b['fps_median']:.1f}, {b['spread_p99']:.0f} ms)"
     print(line + f"; server RSS {r['rss'][0][1]:.0f} -> {r['rss'][-1][1]:.0f} MiB")
+
+
+def compare_peers(args: argparse.Namespace, env: dict[str, str], counts: list[int]) -> None:
+    """The same room on 1 process (no Redis) and on k peers sharing a redis-server."""
+    summary = []
+    for count in counts:
+        with contextlib.ExitStack() as stack:
+            if count == 1:
+                base, proc = stack.enter_context(server(env))
+                bases, pids = [base], [proc.pid]
+                label = "1 process (no Redis)"
+            else:
+                redis_url, redis_pid = stack.enter_context(redis_server())
+                peer_env = {**env, "BACKPROP_REDIS_URL": redis_url}
+                started = [stack.enter_context(server(peer_env)) for _ in range(count)]
+                bases = [b for b, _ in started]
+                pids = [p.pid for _, p in started] + [redis_pid]
+                label = f"{count} peers + Redis"
+            procs = max(args.procs, len(bases))
+            for stall in (False,) if args.no_stall else (False, True):
+                r = asyncio.run(
+                    run(bases, pids, args.participants, args.seconds, args.fps, stall, procs)
+                )
+                describe(f"{label}{', a stalled participant' if stall else ''}", r)
+                summary.append((label, stall, r))
+    print("summary:")
+    for label, stall, r in summary:
+        print(
+            f"  {label}{' (stall)' if stall else ''}: median {r['fps_median']:.1f} frames/s, "
+            f"p99 spread {r['spread_p99']:.0f} ms, {r['us_per_send']:.0f} us of server CPU "
+            f"per frame delivered, servers {r['server_cpu']:.0%} of a core"
+        )
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[tuple[str, int]]:
+    """A throwaway redis-server on a free port (nothing saved); its URL and pid."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 if __name__ == "__main__":
