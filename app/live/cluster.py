@@ -52,6 +52,7 @@ TICK = 0.5  # leases renewed, followers' checks, head counts refreshed
 RPC_SECONDS = 5.0  # longest wait for the owner's answer
 FOLLOW_MS = 3000  # a peer with viewers of a run says so this often (owners publish only then)
 MISSES = 2  # ticks in a row without a lease before a follower takes over
+JANITOR_TICKS = 60  # every 30 s: forget runs nobody has trained or saved for their idle time
 
 # GET the lease: ours → extend; nobody's (expired, or Redis restarted empty) → ours again.
 RENEW = """
@@ -234,6 +235,7 @@ class Cluster:
         self.notice_handlers: dict[str, Callable[[str, str, str], None]] = {}
         self.tick_hooks: list[Callable[[], Awaitable[None]]] = []  # the rooms' head counts
         self.closed = False
+        self._beats = 0
         self.takeovers = 0  # runs taken over from a dead owner (tests and logs)
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -584,6 +586,9 @@ class Cluster:
                 await self._beat()
                 for hook in self.tick_hooks:
                     await hook()
+                self._beats += 1
+                if self._beats % JANITOR_TICKS == 0:
+                    await self.sweep()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -626,6 +631,40 @@ class Cluster:
             kind = (member.decode() if isinstance(member, bytes) else str(member)).split(":")[0]
             counts[kind] = counts.get(kind, 0) + 1
         self.counts = counts
+
+    async def sweep(self) -> int:
+        """Delete snapshots of runs no peer holds that were idle longer than their kind allows.
+
+        In one process the reaper does this; in a cluster, a run whose every peer went away
+        (or that nobody asked for since a restart) has no reaper: its lease is gone and its
+        snapshot ages. Returns how many were deleted.
+        """
+        idle = {
+            "session": self.settings.session_idle_seconds,
+            "room": self.settings.room_idle_seconds,
+        }
+        saved = await self.redis.hgetall("bp:saved")
+        now = time.time()
+        old = []
+        for member, at in saved.items():
+            name = member.decode() if isinstance(member, bytes) else str(member)
+            kind, _, key = name.partition(":")
+            if now - float(at) > idle.get(kind, float("inf")) and (kind, key) not in self.owned:
+                old.append((kind, key))
+        deleted = 0
+        for kind, key in old:
+            if await self.redis.exists(lease_key(kind, key)):
+                continue  # trained somewhere (its owner saves it only when it changes)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(f"bp:run:{kind}:{key}")
+                pipe.srem("bp:runs", f"{kind}:{key}")
+                pipe.hdel("bp:saved", f"{kind}:{key}")
+                pipe.delete(f"bp:n:{kind}:{key}")
+                await pipe.execute()
+            deleted += 1
+        if deleted:
+            log.info("forgot %d run(s) no peer held for their idle time", deleted)
+        return deleted
 
     def _lose(self, kind: str, key: str) -> None:
         """Another peer holds this run's lease now: stop training it, follow it."""

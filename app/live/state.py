@@ -149,6 +149,7 @@ class RedisBackend:
     """
 
     INDEX = "bp:runs"
+    SAVED = "bp:saved"  # when each run's snapshot was last written (the cluster's janitor)
 
     def __init__(self, url: str, timeout: float = 2.0) -> None:
         import redis  # here: memory-only and SQLite deployments never import it
@@ -176,6 +177,7 @@ class RedisBackend:
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self._name(kind, key), blob)
         pipe.sadd(self.INDEX, f"{kind}:{key}")
+        pipe.hset(self.SAVED, f"{kind}:{key}", f"{time.time():.3f}")
         pipe.execute()
 
     def load(self, kind: str, key: str) -> bytes | None:
@@ -188,6 +190,7 @@ class RedisBackend:
         pipe = self._redis.pipeline(transaction=True)
         pipe.delete(self._name(kind, key))
         pipe.srem(self.INDEX, f"{kind}:{key}")
+        pipe.hdel(self.SAVED, f"{kind}:{key}")
         pipe.execute()
 
     def list(self) -> list[Key]:
