@@ -283,3 +283,32 @@ def test_workers_run_peers_on_one_port(redis_server: RedisProcess, tmp_path: Pat
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     assert "Traceback" not in (tmp_path / "workers.log").read_text()
+
+
+def test_a_subscriber_redis_disconnects_comes_back(
+    redis_server: RedisProcess, two: list[ServerProcess]
+) -> None:
+    """Redis drops a slow subscriber (output-buffer limit): here, every listener is killed."""
+    a, b = two
+    code, token = make_room(a)
+    r = redis_server.client()
+
+    async def scenario() -> None:
+        async with (
+            connect(f"{b.ws_url}/ws/rooms/{code}") as presenter,
+            connect(f"{b.ws_url}/ws/rooms/{code}") as on_b,
+        ):
+            await presenter.send(json.dumps({"type": "hello", "token": token}))
+            await next_message(presenter, "welcome")
+            await presenter.send(json.dumps({"type": "play", "steps_per_frame": SPF, "fps": FPS}))
+            before = (await next_message(on_b, "frame", lambda m: m["step"] >= 20))["step"]
+            # What Redis does to a subscriber over client-output-buffer-limit: drop it.
+            assert int(r.client_kill_filter(_type="pubsub")) >= 2
+            # B's listener reconnects; its viewer gets the whole curve, then frames go on.
+            await next_message(on_b, "frame", lambda m: m["first_step"] == 0)
+            await next_message(on_b, "frame", lambda m: m["step"] > before + 2 * SPF * FPS)
+            await presenter.send(json.dumps({"type": "pause"}))
+
+    asyncio.run(scenario())
+    r.close()
+    assert "listening to Redis again" in b.log()

@@ -10,6 +10,7 @@ from typing import Any
 import redis
 from support import RedisProcess
 
+from app.domain.errors import UnavailableError
 from app.domain.presets import resolve
 from app.domain.protocol import SessionConfigIn
 from app.domain.session import TrainingSession
@@ -37,12 +38,17 @@ class OwnerStub:
 
     def __init__(self) -> None:
         self.head = 0
+        self.links: dict[tuple[str, str], Link] = {}  # the runs followed, as Cluster keeps them
         self.asked: list[str] = []
+        self.failing = 0
         self.tasks: list[asyncio.Task[Any]] = []
 
     async def call(self, link: Link, op: str, args: dict[str, Any]) -> Any:
-        """The owner's answer: the whole curve."""
+        """The owner's answer: the whole curve (or 503 while `failing` is above 0)."""
         self.asked.append(args.get("name", op))
+        if self.failing > 0:
+            self.failing -= 1
+            raise UnavailableError("the owner is being taken over")
         return frame(self.head, first=0)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -61,6 +67,7 @@ def test_a_gap_in_sequence_numbers_or_a_new_owner_fetches_the_whole_curve() -> N
     async def scenario() -> None:
         owner = OwnerStub()
         link = Link(owner, "room", "ABCDEF")  # type: ignore[arg-type]
+        owner.links[("room", "ABCDEF")] = link
         runner = Runner(TrainingSession(resolve(SessionConfigIn(preset="article"))))
         runner.remote, link.runner = link, runner
         slot = runner.attach()
@@ -88,6 +95,13 @@ def test_a_gap_in_sequence_numbers_or_a_new_owner_fetches_the_whole_curve() -> N
         await owner.settle()
         assert len(owner.asked) == 4
         assert runner.step_count == 6 and runner.playing
+
+        # The owner cannot answer twice (its listener reconnects): asked again until it can.
+        owner.head, owner.failing = 9, 2
+        link.received(3, "peer-b", frame(9))
+        await owner.settle()
+        assert len(owner.asked) == 7
+        assert any('"first_step":0' in m and '"step":9' in m for m in await slot.next())
 
     asyncio.run(scenario())
 

@@ -51,6 +51,7 @@ LEASE_MS = 3000  # an owner dead for this long loses its runs: followers take ov
 TICK = 0.5  # leases renewed, followers' checks, head counts refreshed
 RPC_SECONDS = 5.0  # longest wait for the owner's answer
 FOLLOW_MS = 3000  # a peer with viewers of a run says so this often (owners publish only then)
+RESYNC_SECONDS = 0.25  # first wait before asking the owner for the whole curve again
 MISSES = 2  # ticks in a row without a lease before a follower takes over
 JANITOR_TICKS = 60  # every 30 s: forget runs nobody has trained or saved for their idle time
 
@@ -201,11 +202,21 @@ class Link:
             self.cluster.spawn(self._resync())
 
     async def _resync(self) -> None:
-        """The whole curve to every viewer; it covers whatever frames were lost."""
+        """The whole curve to every viewer; it covers whatever frames were lost.
+
+        Retried while it fails (the owner's own listener may be reconnecting too, or the owner
+        is being taken over): a viewer's curve must not keep the hole.
+        """
+        delay = RESYNC_SECONDS
         try:
-            self.runner.follow(await self.read("full_frame", {}))
-        except ClientError as exc:
-            log.info("cannot resync %s %s: %s", self.kind, self.key, exc)
+            while self.cluster.links.get((self.kind, self.key)) is self:
+                try:
+                    self.runner.follow(await self.read("full_frame", {}))
+                    return
+                except ClientError as exc:
+                    log.info("cannot resync %s %s yet: %s", self.kind, self.key, exc)
+                await asyncio.sleep(delay)
+                delay = min(2.0, delay * 2)
         finally:
             self._resyncing = False
 
