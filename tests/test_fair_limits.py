@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 
@@ -152,6 +153,20 @@ def test_guessing_room_codes_is_rate_limited(server: ServerProcess) -> None:
         # Someone who knows the code is not slowed down by their own successful lookups.
         for _ in range(10):
             assert other.get(f"{server.url}/api/rooms/{code}").status_code == 200
+
+
+def test_a_whole_room_joins_from_one_address_past_the_lookup_burst(server: ServerProcess) -> None:
+    """Sockets that found their room give their token back when accepted, not when closed."""
+    with client("127.0.0.11") as c:
+        code = c.post(f"{server.url}/api/rooms", json={"config": {"preset": "xor"}}).json()["code"]
+    with contextlib.ExitStack() as stack:
+        for _ in range(12):  # 12 open at once from one address, with a burst of 5
+            ws = stack.enter_context(ws_from("127.0.0.12", server, f"/ws/rooms/{code}"))
+            assert json.loads(ws.recv(timeout=10))["type"] == "frame"
+        # A miss after that still costs: the guesses run out as before.
+        with client("127.0.0.12") as c:
+            answers = [c.get(f"{server.url}/api/rooms/ZZZZZ{k}").status_code for k in range(8)]
+        assert answers[:5] == [404] * 5 and answers[-1] == 429, answers
 
 
 def test_unknown_hosts_are_refused(server: ServerProcess) -> None:

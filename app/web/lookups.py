@@ -3,7 +3,8 @@
 Every path that names a room code (`/api/rooms/{code}...`, `/room/{code}`, `/present/{code}`,
 `/join?code=`, `/ws/rooms/{code}`) is a lookup. Each takes a token of its address's bucket
 (`room_lookups_per_second` on average, bursts of `room_lookup_burst`), given back if the room
-was found; a miss (a 404, or a WebSocket closed with 4404) keeps it. With the bucket empty,
+was found (a WebSocket's at once when accepted); a miss (a 404, or a WebSocket closed with
+4404) keeps it. With the bucket empty,
 every lookup from that address is answered 429 with Retry-After (a WebSocket: an error, then
 close 1013) until it refills. Lookups that find their room cost nothing: a workshop of
 hundreds behind one NAT joins at once, while guessing codes is all misses.
@@ -61,13 +62,20 @@ class LookupLimit:
             await self._refuse(scope, receive, send, wait)
             return
         # Spent up front, given back on a hit: concurrent guesses cannot outrun the bucket.
+        # A WebSocket is given back as soon as it is accepted (it may stay open for hours: a
+        # whole workshop's sockets must not hold the address's tokens) and charged again if it
+        # is then closed with 4404.
         self.budget.spend(address)
+        held = True
         missed = False
 
         async def watch(message: Message) -> None:
-            nonlocal missed
+            nonlocal held, missed
             kind = message["type"]
-            if (kind == "http.response.start" and message.get("status") == 404) or (
+            if kind == "websocket.accept" and held:
+                held = False
+                self.budget.spend(address, -1.0)
+            elif (kind == "http.response.start" and message.get("status") == 404) or (
                 kind == "websocket.close" and message.get("code") == 4404
             ):
                 missed = True
@@ -76,7 +84,9 @@ class LookupLimit:
         try:
             await self.app(scope, receive, watch)
         finally:
-            if not missed:
+            if missed and not held:
+                self.budget.spend(address)  # given back at accept: a miss after all
+            elif not missed and held:
                 self.budget.spend(address, -1.0)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, wait: float) -> None:
