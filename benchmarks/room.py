@@ -286,13 +286,14 @@ async def run(
     end = start + seconds
     for pipe in pipes:
         pipe.send((start, end))
-    cpu0, busy0 = sum(cpu_seconds(p) for p in pids), machine_busy()
+    each0, busy0 = [cpu_seconds(p) for p in pids], machine_busy()
     interval = max(1.0, min(10.0, seconds / 30))
     samples = [(0.0, sum(rss_mb(p) for p in pids))]
     while (now := time.monotonic()) < end:
         await asyncio.sleep(min(interval, end - now))
         samples.append((time.monotonic() - start, sum(rss_mb(p) for p in pids)))
-    server_cpu = (sum(cpu_seconds(p) for p in pids) - cpu0) / seconds
+    each = [(cpu_seconds(p) - c0) / seconds for p, c0 in zip(pids, each0, strict=True)]
+    server_cpu = sum(each)
     busy = machine_busy(busy0)
     results = [await loop.run_in_executor(None, pipe.recv) for pipe in pipes]
     presenter.send_text(json.dumps({"type": "pause"}))
@@ -325,6 +326,7 @@ async def run(
         "everyone": sum(1 for v in full if v[2] >= n) / len(full) if full else 0.0,
         "rss": samples,
         "server_cpu": server_cpu,
+        "server_cpu_each": each,  # per process: the busiest peer is the ceiling
         # Server CPU per frame delivered to a participant: the cost of the fan-out, which
         # does not depend on how much of the machine other users take.
         "us_per_send": 1e6 * server_cpu * seconds / max(1, sum(counts)),
@@ -429,7 +431,9 @@ def compare_peers(args: argparse.Namespace, env: dict[str, str], counts: list[in
         print(
             f"  {label}{' (stall)' if stall else ''}: median {r['fps_median']:.1f} frames/s, "
             f"p99 spread {r['spread_p99']:.0f} ms, {r['us_per_send']:.0f} us of server CPU "
-            f"per frame delivered, servers {r['server_cpu']:.0%} of a core"
+            f"per frame delivered, servers {r['server_cpu']:.0%} of a core ("
+            + " + ".join(f"{c:.0%}" for c in r["server_cpu_each"])
+            + ")"
         )
 
 
