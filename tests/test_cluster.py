@@ -66,6 +66,14 @@ async def next_message(ws: ClientConnection, kind: str, check: Any = None) -> di
                 return msg
 
 
+async def present(presenter: ClientConnection, token: str, play: bool = False) -> None:
+    """Prove the presenter token on this socket; then, if asked, play at FPS x SPF."""
+    await presenter.send(json.dumps({"type": "hello", "token": token}))
+    await next_message(presenter, "welcome")
+    if play:
+        await presenter.send(json.dumps({"type": "play", "steps_per_frame": SPF, "fps": FPS}))
+
+
 def make_room(server: ServerProcess) -> tuple[str, str]:
     """A room on `server`: its code and presenter token."""
     made = httpx.post(f"{server.url}/api/rooms", json={"config": {"preset": "article"}})
@@ -93,8 +101,7 @@ def test_a_room_made_on_one_peer_is_joined_and_driven_from_another(
             await presenter.send(json.dumps({"type": "hello", "token": "wrong"}))
             refused = await next_message(presenter, "error")
             assert "wrong presenter token" in refused["message"]
-            await presenter.send(json.dumps({"type": "hello", "token": token}))
-            await next_message(presenter, "welcome")
+            await present(presenter, token)
             await presenter.send(json.dumps({"type": "step", "count": 5}))
             for ws in (on_a, on_b, presenter):
                 frame = await next_message(ws, "frame", lambda m: m["step"] == 5)
@@ -186,10 +193,7 @@ def test_killing_the_owner_mid_play_hands_the_room_to_another_peer(
             connect(f"{c.ws_url}/ws/rooms/{code}") as on_c,
             connect(f"{b.ws_url}/ws/rooms/{code}") as on_b,
         ):
-            await presenter.send(json.dumps({"type": "hello", "token": token}))
-            await next_message(presenter, "welcome")
-            play = {"type": "play", "steps_per_frame": SPF, "fps": FPS}
-            await presenter.send(json.dumps(play))
+            await present(presenter, token, play=True)
             seen = (await next_message(on_c, "frame", lambda m: m["step"] >= 3 * SPF * FPS))["step"]
             a.stop(signal.SIGKILL)
             # Frames on C stop, then come back from the new owner: the whole curve first.
@@ -222,9 +226,7 @@ def test_redis_restarted_under_running_peers(
             connect(f"{b.ws_url}/ws/rooms/{code}") as presenter,
             connect(f"{b.ws_url}/ws/rooms/{code}") as on_b,
         ):
-            await presenter.send(json.dumps({"type": "hello", "token": token}))
-            await next_message(presenter, "welcome")
-            await presenter.send(json.dumps({"type": "play", "steps_per_frame": SPF, "fps": FPS}))
+            await present(presenter, token, play=True)
             before = (await next_message(on_b, "frame", lambda m: m["step"] >= 20))["step"]
             redis_server.stop()
             redis_server.start()  # the same port, and empty
@@ -298,9 +300,7 @@ def test_a_subscriber_redis_disconnects_comes_back(
             connect(f"{b.ws_url}/ws/rooms/{code}") as presenter,
             connect(f"{b.ws_url}/ws/rooms/{code}") as on_b,
         ):
-            await presenter.send(json.dumps({"type": "hello", "token": token}))
-            await next_message(presenter, "welcome")
-            await presenter.send(json.dumps({"type": "play", "steps_per_frame": SPF, "fps": FPS}))
+            await present(presenter, token, play=True)
             before = (await next_message(on_b, "frame", lambda m: m["step"] >= 20))["step"]
             # What Redis does to a subscriber over client-output-buffer-limit: drop it.
             assert int(r.client_kill_filter(_type="pubsub")) >= 2

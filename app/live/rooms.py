@@ -294,6 +294,8 @@ class Room:
         if self.cluster is not None:
             await self.share_count()
             self.cluster.notice("room", self.code, "count", "")
+            await self._read_counts()  # the others' too: a peer new to the room knows none yet
+            return
         self._broadcast_count()
 
     async def share_count(self) -> None:
@@ -319,6 +321,7 @@ class Room:
             fields = await cluster.redis.hgetall(f"bp:n:room:{self.code}")
         except Exception as exc:
             log.debug("cannot read head counts (%s)", exc)
+            self._broadcast_count()  # this peer's change, with the others' last known counts
             return
         now, participants, presenters = time.time(), 0, 0
         for peer, value in fields.items():
