@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.live.rooms import ALPHABET, CODE_LENGTH, normalize_code
+from app.domain.errors import UnavailableError
+from app.live.rooms import ALPHABET, CODE_LENGTH, Room, normalize_code
 from app.web.deps import get_rooms, get_settings, join_url
 from app.web.pages import page_context, templates
 
@@ -32,23 +33,31 @@ def _display(code: str) -> str:
     return f"{code[:half]}-{code[half:]}" if len(code) == CODE_LENGTH else code
 
 
+async def _lookup(request: Request, code: str) -> Room | None:
+    """The room (held here or, in a cluster, by another peer); None if unknown or unreachable."""
+    try:
+        return await get_rooms(request).lookup(code)
+    except UnavailableError:
+        return None  # the page's form says so; a reload a few seconds later finds it
+
+
 @router.get("/join", response_class=HTMLResponse)
-def join(request: Request, code: Annotated[str | None, Query()] = None) -> Response:
+async def join(request: Request, code: Annotated[str | None, Query()] = None) -> Response:
     """Type a room code; a known code goes straight to the room."""
     if code is None or not code.strip():
         return _page(request, "join.html", code="", error=None)
     code = code[:32]  # a page answers any typo with the form again, never a JSON 422
     wanted = normalize_code(code)
-    if get_rooms(request).get(wanted) is None:
+    if await _lookup(request, wanted) is None:
         error = f"No workshop room with the code {code.strip()!r}. Check it with the presenter."
         return _page(request, "join.html", 404, code=code.strip(), error=error)
     return RedirectResponse(f"/room/{wanted}", status_code=303)
 
 
 @router.get("/room/{code}", response_class=HTMLResponse)
-def room_page(request: Request, code: str) -> Response:
+async def room_page(request: Request, code: str) -> Response:
     """A participant's view of a room: follows the presenter, can fork."""
-    room = get_rooms(request).get(code)
+    room = await _lookup(request, code)
     if room is None:
         error = "This workshop room does not exist (any more). Check the code with the presenter."
         return _page(request, "join.html", 404, code=code[:32], error=error)
@@ -56,9 +65,9 @@ def room_page(request: Request, code: str) -> Response:
 
 
 @router.get("/present/{code}", response_class=HTMLResponse)
-def present_page(request: Request, code: str) -> Response:
+async def present_page(request: Request, code: str) -> Response:
     """The presenter's view: drive the room; the token stays in the URL fragment."""
-    room = get_rooms(request).get(code)
+    room = await _lookup(request, code)
     if room is None:
         error = "This workshop room does not exist (any more): start a new one from the main page."
         return _page(request, "join.html", 404, code=code[:32], error=error)

@@ -1,0 +1,78 @@
+"""Peers in a real browser: the presenter's page on one peer, a participant's on another."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support import RedisProcess, ServerProcess, Watched
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+pytestmark = pytest.mark.browser
+
+T = 15_000  # ms: generous for a loaded machine, never reached when things work
+
+
+@pytest.fixture
+def peers(redis_server: RedisProcess, tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    """Two peers sharing the test's redis-server."""
+    env = {"BACKPROP_REDIS_URL": redis_server.url, "BACKPROP_STATE_DIR": ""}
+    started = [ServerProcess(tmp_path / f"peer{i}.log", env=env).start() for i in range(2)]
+    try:
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+    for server in started:
+        assert "Traceback" not in server.log(), server.log()[-4000:]
+
+
+def live(page: Any) -> None:
+    """Wait for the socket and the first frame."""
+    expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+    page.wait_for_function("() => window.backpropRoom && window.backpropRoom.live.state.frame")
+
+
+def test_presenter_on_one_peer_participant_on_another(
+    browser: Any, peers: list[ServerProcess]
+) -> None:
+    """Steps, the selection and the head count cross peers; the participant's panels load."""
+    a, b = peers
+    made = httpx.post(f"{a.url}/api/rooms", json={"config": {"preset": "article"}}).json()
+    code, token = made["code"], made["presenter_token"]
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(T)
+    try:
+        presenter = Watched(context.new_page())
+        participant = Watched(context.new_page())
+        p, q = presenter.page, participant.page
+        p.goto(f"{a.url}/present/{code}#token={token}", wait_until="domcontentloaded")
+        live(p)
+        expect(p.get_by_test_id("step-button")).to_be_enabled()  # the hello was accepted
+        q.goto(f"{b.url}/room/{code}", wait_until="domcontentloaded")
+        live(q)
+        expect(q.get_by_test_id("step-count")).to_have_text("0")
+        expect(p.get_by_test_id("join-count")).to_have_text("1")  # counted across peers
+
+        p.get_by_test_id("step-button").click()
+        p.get_by_test_id("step-button").click()
+        expect(q.get_by_test_id("step-count")).to_have_text("2")
+
+        p.select_option("#pick-layer", "0")
+        p.select_option("#pick-i", "1")
+        p.select_option("#pick-j", "2")
+        expect(q.get_by_test_id("chain-name")).to_have_text("W_ih[1,2]")
+        # The participant's chain-rule numbers come from the peer that trains the room.
+        chain = httpx.get(f"{a.url}/api/rooms/{code}/chain?layer=0&i=1&j=2").json()
+        assert chain == httpx.get(f"{b.url}/api/rooms/{code}/chain?layer=0&i=1&j=2").json()
+        q.screenshot(path=str(Path(a.log_path).parent / "participant-on-peer-b.png"))
+
+        assert not presenter.errors, presenter.errors
+        assert not participant.errors, participant.errors
+    finally:
+        context.close()
