@@ -16,7 +16,7 @@ from app.live.fairness import WorkBudgets
 from app.live.rooms import RoomRegistry
 from app.live.rooms import reaper_interval as room_reaper_interval
 from app.live.sessions import SessionStore
-from app.live.state import open_persister, restore_all
+from app.live.state import RedisBackend, open_persister, restore_all
 from app.settings import Settings
 from app.web import docs_offline, pages, pages_rooms, vendor
 from app.web import static as assets
@@ -68,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cluster.registries = {store.noun: store, rooms.noun: rooms}
         cluster.notice_handlers[rooms.noun] = rooms.noticed
         cluster.tick_hooks.append(rooms.share_counts)
+        if persist is not None and isinstance(persist.backend, RedisBackend):
+            persist.backend.peer = cluster.peer
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -9,6 +9,7 @@ from the last snapshot when the owner is killed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ import httpx
 import pytest
 from support import DEADLINE, SCRIPT, RedisProcess, ServerProcess, free_port, wait_for
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 FPS = 20
 SPF = 2  # steps per frame while playing: a second of play is FPS * SPF steps
@@ -72,6 +74,11 @@ async def present(presenter: ClientConnection, token: str, play: bool = False) -
     await next_message(presenter, "welcome")
     if play:
         await presenter.send(json.dumps({"type": "play", "steps_per_frame": SPF, "fps": FPS}))
+
+
+def whole(frame: dict[str, Any]) -> bool:
+    """A frame carrying the whole curve, with no hole: a loss for every step from 0."""
+    return bool(frame["first_step"] == 0 and len(frame["losses"]) == frame["step"] + 1)
 
 
 def make_room(server: ServerProcess) -> tuple[str, str]:
@@ -146,6 +153,12 @@ def test_a_session_made_on_one_peer_is_stepped_on_another(two: list[ServerProces
     a, b = two
     made = httpx.post(f"{a.url}/api/sessions", json={"preset": "xor"})
     sid = made.json()["id"]
+
+    async def straight_away() -> None:  # before A's first snapshot may have been written
+        async with connect(f"{b.ws_url}/ws/sessions/{sid}") as ws:
+            assert (await next_message(ws, "frame"))["step"] == 0
+
+    asyncio.run(straight_away())
     stepped = httpx.post(f"{b.url}/api/sessions/{sid}/step", json={"count": 7})
     assert stepped.status_code == 200 and stepped.json()["step"] == 7
     assert len(stepped.json()["losses"]) == 7
@@ -172,12 +185,29 @@ def test_a_session_made_on_one_peer_is_stepped_on_another(two: list[ServerProces
             assert (await next_message(ws, "frame", lambda m: m["step"] == 6))["losses"]
 
     asyncio.run(socket())
-    assert httpx.delete(f"{b.url}/api/sessions/{sid}").status_code == 204
+
+    async def deleted_elsewhere() -> None:  # a viewer on B, the session deleted on A
+        async with connect(f"{b.ws_url}/ws/sessions/{sid}") as ws:
+            await next_message(ws, "frame")
+            assert httpx.delete(f"{a.url}/api/sessions/{sid}").status_code == 204
+            async with asyncio.timeout(DEADLINE):
+                with pytest.raises(ConnectionClosed) as closed:
+                    while True:
+                        await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+    asyncio.run(deleted_elsewhere())
     wait_for(
         lambda: httpx.get(f"{a.url}/api/sessions/{sid}").status_code == 404,
         "the session gone on A",
     )
     assert httpx.get(f"{b.url}/api/sessions/{sid}").status_code == 404
+    again = httpx.post(f"{a.url}/api/sessions", json={"preset": "xor"}).json()["id"]
+    assert httpx.delete(f"{b.url}/api/sessions/{again}").status_code == 204  # through B
+    wait_for(
+        lambda: httpx.get(f"{a.url}/api/sessions/{again}").status_code == 404,
+        "the session deleted through B gone on A",
+    )
 
 
 def test_killing_the_owner_mid_play_hands_the_room_to_another_peer(
@@ -197,11 +227,25 @@ def test_killing_the_owner_mid_play_hands_the_room_to_another_peer(
             seen = (await next_message(on_c, "frame", lambda m: m["step"] >= 3 * SPF * FPS))["step"]
             a.stop(signal.SIGKILL)
             # Frames on C stop, then come back from the new owner: the whole curve first.
-            resumed = await next_message(on_c, "frame", lambda m: m["first_step"] == 0)
+            resumed = await next_message(on_c, "frame", whole)
             # It plays on: later frames, still from the new owner, on both followers' peers.
             later = await next_message(on_c, "frame", lambda m: m["step"] > resumed["step"])
             assert later["playing"]
             await next_message(on_b, "frame", lambda m: m["step"] > resumed["step"])
+            # A crowd arriving at once on C (pages that were on A, reconnecting) all follow.
+            async with contextlib.AsyncExitStack() as stack:
+                crowd = [
+                    await stack.enter_async_context(connect(f"{c.ws_url}/ws/rooms/{code}"))
+                    for _ in range(6)
+                ]
+                firsts = await asyncio.gather(*(next_message(ws, "frame") for ws in crowd))
+                assert all(whole(f) and f["step"] >= resumed["step"] for f in firsts)
+                await asyncio.gather(
+                    *(
+                        next_message(ws, "frame", lambda m: m["step"] > later["step"])
+                        for ws in crowd
+                    )
+                )
             # The presenter, connected to a surviving peer, still drives.
             await presenter.send(json.dumps({"type": "pause"}))
             await next_message(on_c, "frame", lambda m: not m["playing"])
@@ -238,7 +282,9 @@ def test_redis_restarted_under_running_peers(
     asyncio.run(scenario())
     r = redis_server.client()
     # The run is owned again, by exactly one peer, and its snapshot is back in Redis.
-    wait_for(lambda: r.get(f"bp:lease:room:{code}"), "the room's lease in the new Redis")
+    peers_ids = {httpx.get(f"{p.url}/healthz").json()["peer"] for p in (a, b)}
+    holder = wait_for(lambda: r.get(f"bp:lease:room:{code}"), "the room's lease in the new Redis")
+    assert isinstance(holder, bytes) and holder.decode() in peers_ids
     wait_for(lambda: r.get(f"bp:run:room:{code}"), "the room's snapshot in the new Redis")
     r.close()
     assert "listening to Redis again" in a.log() + b.log()
@@ -305,10 +351,49 @@ def test_a_subscriber_redis_disconnects_comes_back(
             # What Redis does to a subscriber over client-output-buffer-limit: drop it.
             assert int(r.client_kill_filter(_type="pubsub")) >= 2
             # B's listener reconnects; its viewer gets the whole curve, then frames go on.
-            await next_message(on_b, "frame", lambda m: m["first_step"] == 0)
+            await next_message(on_b, "frame", whole)  # no hole where frames were lost
             await next_message(on_b, "frame", lambda m: m["step"] > before + 2 * SPF * FPS)
             await presenter.send(json.dumps({"type": "pause"}))
 
     asyncio.run(scenario())
     r.close()
     assert "listening to Redis again" in b.log()
+
+
+def test_an_owner_that_lost_its_lease_follows_and_the_run_goes_on(
+    redis_server: RedisProcess, two: list[ServerProcess]
+) -> None:
+    """The lease taken from the owner (as after a long stall): it follows; the run goes on."""
+    a, b = two
+    code, token = make_room(a)
+    r = redis_server.client()
+
+    async def scenario() -> None:
+        async with (
+            connect(f"{b.ws_url}/ws/rooms/{code}") as presenter,
+            connect(f"{a.ws_url}/ws/rooms/{code}") as on_a,
+        ):
+            await present(presenter, token)
+            await presenter.send(json.dumps({"type": "step", "count": 3}))
+            await next_message(on_a, "frame", lambda m: m["step"] == 3)
+            r.set(f"bp:lease:room:{code}", "a-peer-that-went-away", px=60_000)
+            wait_for(lambda: "trained by another peer now" in a.log(), "A to give the run up")
+            r.delete(f"bp:lease:room:{code}")  # ... and that peer is gone: someone takes over
+            # A step sent while nobody holds the lease is refused with an error: step again.
+            async with asyncio.timeout(DEADLINE):
+                while True:
+                    await presenter.send(json.dumps({"type": "step", "count": 2}))
+                    answer = json.loads(await presenter.recv())
+                    while answer["type"] not in ("frame", "error"):
+                        answer = json.loads(await presenter.recv())
+                    if answer["type"] == "frame" and answer["step"] >= 5:
+                        break
+                    if answer["type"] == "error":
+                        await asyncio.sleep(0.2)  # paced: the takeover takes a second or two
+            await next_message(on_a, "frame", lambda m: m["step"] >= 5)
+
+    asyncio.run(scenario())
+    assert r.get(f"bp:lease:room:{code}").decode() in {  # type: ignore[union-attr]
+        httpx.get(f"{p.url}/healthz").json()["peer"] for p in (a, b)
+    }
+    r.close()

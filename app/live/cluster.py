@@ -50,8 +50,14 @@ log = logging.getLogger(__name__)
 LEASE_MS = 3000  # an owner dead for this long loses its runs: followers take over
 TICK = 0.5  # leases renewed, followers' checks, head counts refreshed
 RPC_SECONDS = 5.0  # longest wait for the owner's answer
+HEAVY_RPC_SECONDS = 120.0  # ... to a question that queues for the one heavy job at a time
+HEAVY_READS = ("gradcheck", "export", "slice")
+BIG_ANSWER = 256 * 1024  # answers over this go through a short-lived key, not pub/sub
+FIRST_SNAPSHOT_SECONDS = 3.0  # a run made on another peer an instant ago: wait for it
 FOLLOW_MS = 3000  # a peer with viewers of a run says so this often (owners publish only then)
 RESYNC_SECONDS = 0.25  # first wait before asking the owner for the whole curve again
+PING_SECONDS = 2.0  # a quiet listener asks Redis this often
+SILENT_SECONDS = 6.0  # ... and reconnects when nothing at all came back for this long
 MISSES = 2  # ticks in a row without a lease before a follower takes over
 JANITOR_TICKS = 60  # every 30 s: forget runs nobody has trained or saved for their idle time
 
@@ -65,6 +71,15 @@ return 0
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+# Delete a run's snapshot, index entries and head counts, unless some peer holds its lease.
+SWEEP = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', KEYS[2], ARGV[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+return 1
 """
 
 _ERRORS: dict[int, type[ClientError]] = {
@@ -102,6 +117,9 @@ class Registry(Protocol):
     def demote(self, key: str, remote: Link) -> None:
         """Another peer trains this run now: follow it."""
 
+    async def drop(self, key: str) -> None:
+        """Close an item here only."""
+
     async def remove(self, key: str) -> bool:
         """Close and forget an item, deleting its snapshot."""
 
@@ -136,7 +154,6 @@ class Link:
     """A followed run's way to its owner: commands, questions, the whole curve for a viewer."""
 
     def __init__(self, cluster: Cluster, kind: str, key: str) -> None:
-
         self.cluster = cluster
         self.kind = kind
         self.key = key
@@ -145,6 +162,10 @@ class Link:
         self.seq = -1  # their sequence number
         self.misses = 0  # ticks in a row that found no lease
         self._resyncing = False
+        # Frames received while a whole curve is being fetched: the answer may come after them
+        # (another connection), and must not set a viewer's curve back (app/live/stream.py).
+        self._fetching = 0
+        self._meanwhile: list[Frame] = []
 
     async def command(self, msg: ClientMsg) -> Frame:
         """Forward a driving message; the frame the owner published."""
@@ -155,7 +176,8 @@ class Link:
         """Forward a question; the owner's answer (a fork comes back as a session)."""
         answer = await self.cluster.call(self, "read", {"name": name, "params": params})
         if name == "fork":
-            return restore_session(decode_state(bytes.fromhex(answer)), self.cluster.max_samples)
+            state = decode_state(bytes.fromhex(answer))
+            return await asyncio.to_thread(restore_session, state, self.cluster.max_samples)
         return answer
 
     async def delete(self) -> None:
@@ -163,14 +185,13 @@ class Link:
         await self.cluster.call(self, "delete", {})
 
     def halt(self) -> None:
-        """Nobody watches here any more: ask the owner to pause, without waiting."""
-        from app.domain.protocol import PauseMsg
+        """Nobody watches here any more: the owner pauses if nobody watches there either."""
 
-        async def pause() -> None:
+        async def halt() -> None:
             with contextlib.suppress(ClientError):
-                await self.command(PauseMsg(type="pause"))
+                await self.cluster.call(self, "halt", {})
 
-        self.cluster.spawn(pause())
+        self.cluster.spawn(halt())
 
     def prime(self, slot: Slot) -> None:
         """A new viewer here: the whole curve, fetched from the owner."""
@@ -181,16 +202,36 @@ class Link:
         from app.live.stream import Tick
 
         try:
-            frame = await self.read("full_frame", {})
+            frame = await self.whole_curve()
         except ClientError as exc:
             slot.error(str(exc))
+            self.resync()  # retried for every viewer until the owner answers
             return
         slot.offer(Tick(frame))
+
+    async def whole_curve(self) -> Frame:
+        """The owner's frame with the whole curve, brought up to the newest frame received."""
+        from app.live.stream import merge_frames
+
+        self._fetching += 1
+        start = len(self._meanwhile)
+        try:
+            frame: Frame = await self.read("full_frame", {})
+            for newer in self._meanwhile[start:]:
+                if newer.get("step", 0) > frame.get("step", 0) or newer.get("first_step") == 0:
+                    frame = merge_frames(frame, newer)
+            return frame
+        finally:
+            self._fetching -= 1
+            if not self._fetching:
+                self._meanwhile.clear()
 
     def received(self, seq: int, owner: str, frame: Frame) -> None:
         """A frame from the owner; a gap or a new owner means fetching the whole curve."""
         expected = self.owner == owner and seq == self.seq + 1
         self.owner, self.seq = owner, seq
+        if self._fetching:
+            self._meanwhile.append(frame)
         self.runner.follow(frame)
         if not expected and self.runner.watchers:
             self.resync()
@@ -211,7 +252,7 @@ class Link:
         try:
             while self.cluster.links.get((self.kind, self.key)) is self:
                 try:
-                    self.runner.follow(await self.read("full_frame", {}))
+                    self.runner.follow(await self.whole_curve())
                     return
                 except ClientError as exc:
                     log.info("cannot resync %s %s yet: %s", self.kind, self.key, exc)
@@ -239,6 +280,7 @@ class Cluster:
         self.links: dict[tuple[str, str], Link] = {}
         self.counts: dict[str, int] = {}  # runs of each kind cluster-wide (caps), each tick
         self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._finding: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._main: list[asyncio.Task[None]] = []
@@ -305,6 +347,8 @@ class Cluster:
         if self.owned.pop((kind, key), None) is not None:
             runner.on_frame = None
             if deleted:
+                # Every follower's viewers are told, as this peer's are: the run is gone.
+                self.notice(kind, key, "gone", "")
                 self.spawn(self._release(kind, key))
 
     def link(self, kind: str, key: str) -> Link:
@@ -334,9 +378,10 @@ class Cluster:
             await self.redis.set(lease_key(kind, key), self.peer, px=LEASE_MS)
 
     async def _release(self, kind: str, key: str) -> None:
-        """Give a deleted run's lease back."""
+        """Give a deleted run's lease back (and forget its head counts)."""
         with contextlib.suppress(Exception):
             await self.redis.eval(RELEASE, 1, lease_key(kind, key), self.peer)
+            await self.redis.delete(f"bp:n:{kind}:{key}")
 
     def full(self, kind: str, local: int, cap: int) -> bool:
         """Whether the cluster holds `cap` runs of this kind (counted each tick)."""
@@ -350,29 +395,69 @@ class Cluster:
     # ---- finding a run held elsewhere ------------------------------------------------------
 
     async def find(self, registry: Registry, key: str) -> Any:
-        """A run this peer does not hold: follow it, or take it over if nobody trains it."""
+        """A run this peer does not hold: follow it, or take it over if nobody trains it.
+
+        Concurrent lookups of one run (a whole room reconnecting) share one: the first builds
+        the follower (or owner), the others get the same item.
+        """
+        kind = registry.noun
+        pending = self._finding.get((kind, key))
+        if pending is None:
+            pending = asyncio.ensure_future(self._find(registry, key))
+            self._finding[(kind, key)] = pending
+            pending.add_done_callback(lambda _: self._finding.pop((kind, key), None))
+        return await asyncio.shield(pending)
+
+    async def _find(self, registry: Registry, key: str) -> Any:
+        """find()'s work, once per run at a time; Redis failing is a 503, never a 500."""
         kind = registry.noun
         try:
             owner, blob = await self.redis.mget(lease_key(kind, key), f"bp:run:{kind}:{key}")
+            if blob is None and owner is not None:
+                # Just made on another peer: its first snapshot is on its way (the writer
+                # thread); a page sent straight to this peer must not be told "no such run".
+                blob = await self._first_snapshot(kind, key)
+            if blob is None:
+                return None
+            try:
+                state = decode_state(_bytes(blob))
+                session = await asyncio.to_thread(restore_session, state, self.max_samples)
+            except Exception:
+                log.exception("cannot restore %s %s from its snapshot", kind, key)
+                return None
+            found = registry.find(key)
+            if found is not None:  # brought here meanwhile (a takeover, a create)
+                return found
+            mine = owner is None and await self.redis.set(
+                lease_key(kind, key), self.peer, px=LEASE_MS, nx=True
+            )
+        except ClientError:
+            raise
         except Exception as exc:
             raise UnavailableError(
                 "the shared store is unreachable right now; try again in a few seconds",
                 retry_after=3,
             ) from exc
-        if blob is None:
-            return None
-        state = decode_state(_bytes(blob))
-        session = await asyncio.to_thread(restore_session, state, self.max_samples)
         found = registry.find(key)
-        if found is not None:  # another request brought it here meanwhile
+        if found is not None:
             return found
-        if owner is None and await self.redis.set(
-            lease_key(kind, key), self.peer, px=LEASE_MS, nx=True
-        ):
+        if mine:
             item = registry.revive(key, state, session, None)
             await self._resume(item.runner, state)
             return item
         return registry.revive(key, state, session, self.link(kind, key))
+
+    async def _first_snapshot(self, kind: str, key: str) -> bytes | None:
+        """Wait up to FIRST_SNAPSHOT_SECONDS for a new run's first snapshot."""
+        deadline = time.monotonic() + FIRST_SNAPSHOT_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            blob = await self.redis.get(f"bp:run:{kind}:{key}")
+            if blob is not None:
+                return _bytes(blob)
+        if await self.redis.exists(lease_key(kind, key)):
+            raise UnavailableError("this run was just made and is not ready yet; try again")
+        return None
 
     async def _resume(self, runner: Runner, state: dict[str, Any]) -> None:
         """Play on if the run was playing when its snapshot was taken."""
@@ -426,8 +511,14 @@ class Cluster:
         try:
             if not await self.redis.publish(f"bp:p:{owner_id}", encode(request)):
                 raise _unavailable()  # nobody listens there: the owner is gone
-            async with asyncio.timeout(RPC_SECONDS):
+            heavy = op == "read" and args.get("name") in HEAVY_READS
+            async with asyncio.timeout(HEAVY_RPC_SECONDS if heavy else RPC_SECONDS):
                 reply = await future
+            if "key" in reply:  # a big answer, left in a key that expires by itself
+                text = await self.redis.getdel(str(reply["key"]))
+                if text is None:
+                    raise _unavailable()
+                reply = orjson.loads(text)
         except (TimeoutError, OSError) as exc:
             raise _unavailable() from exc
         except ClientError:
@@ -439,8 +530,10 @@ class Cluster:
         finally:
             self._pending.pop(rid, None)
         if "error" in reply:
-            error = _ERRORS.get(int(reply.get("status", 422)), InvalidError)
-            raise error(str(reply["error"]), retry_after=reply.get("retry_after"))
+            status = int(reply.get("status", 500))
+            if status not in _ERRORS:  # a bug at the owner (logged there): a bug here too
+                raise RuntimeError(f"the owning peer failed: {reply['error']}")
+            raise _ERRORS[status](str(reply["error"]), retry_after=reply.get("retry_after"))
         return reply.get("ok")
 
     async def answer(self, kind: str, key: str, op: str, args: dict[str, Any]) -> Any:
@@ -460,16 +553,26 @@ class Cluster:
             return await runner.command(client_message(args["msg"]), self.settings)
         if op == "read":
             result = await runner.read(str(args["name"]), **dict(args.get("params") or {}))
-            if args["name"] == "fork":
-                return encode_state(result.state()).hex()
+            if args["name"] == "fork":  # state() on the loop (consistent), encoding in a thread
+                blob = await asyncio.to_thread(encode_state, result.state())
+                return blob.hex()
             return result
         if op == "delete":
             assert registry is not None
             return await registry.remove(key)
+        if op == "halt":  # a follower's last viewer left: pause unless someone watches here
+            if not runner.watchers:
+                runner.stop()
+                await runner.patch(lambda _: None)  # tell every viewer: playing is off
+            return None
         raise InvalidError(f"unknown operation {op!r}")
 
     async def _serve(self, request: dict[str, Any]) -> None:
         """Answer one request from another peer on its channel."""
+        asker = request.get("from")
+        if not isinstance(asker, str):
+            log.warning("ignoring a request with no sender")
+            return
         reply: dict[str, Any] = {"re": request.get("id")}
         try:
             reply["ok"] = await self.answer(
@@ -479,8 +582,19 @@ class Cluster:
             reply.update(error=str(exc), status=exc.status, retry_after=exc.retry_after)
         except Exception:
             log.exception("cannot answer %s for another peer", request.get("op"))
-            reply.update(error="internal error on the peer that runs this", status=422)
-        self._outbox.put_nowait((f"bp:p:{request['from']}", encode(reply).encode()))
+            reply.update(error="internal error on the peer that runs this", status=500)
+        text = encode(reply).encode()
+        if len(text) > BIG_ANSWER:
+            # Megabytes over pub/sub could push the asker's listener over Redis's output-buffer
+            # limit (and drop it): leave the answer in a key for a minute instead.
+            name = f"bp:a:{secrets.token_hex(8)}"
+            try:
+                await self.redis.set(name, text, px=60_000)
+            except Exception as exc:
+                log.warning("cannot hand a big answer over (%s)", exc)
+                return  # the asker times out: a 503
+            text = encode({"re": request.get("id"), "key": name}).encode()
+        self._outbox.put_nowait((f"bp:p:{asker}", text))
 
     # ---- notices (select, phase, head counts) ------------------------------------------------
 
@@ -505,16 +619,21 @@ class Cluster:
                     self._reconnected()
                 first, delay = False, 0.2
                 self._listening.set()
-                quiet = 0.0
+                loop = asyncio.get_running_loop()
+                heard = pinged = loop.time()
                 while not self.closed:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    now = loop.time()
                     if message is None:
-                        quiet += 1.0
-                        if quiet >= 2:  # a listener can die silently: ask something now and then
+                        # A listener can die silently (a half-open connection): ask now and
+                        # then, and give up on it when not even the PONG comes back.
+                        if now - heard > SILENT_SECONDS:
+                            raise ConnectionError(f"no answer from Redis for {now - heard:.0f} s")
+                        if now - max(heard, pinged) >= PING_SECONDS:
                             await pubsub.ping()
-                            quiet = 0.0
+                            pinged = now
                         continue
-                    quiet = 0.0
+                    heard = now
                     if message.get("type") in ("message", "pmessage"):  # not a pong
                         try:
                             self._dispatch(message)
@@ -568,6 +687,12 @@ class Cluster:
             if link is not None and parts[2] != self.peer:
                 link.received(int(parts[1]), parts[2], orjson.loads(body))
         elif parts[0] == "N" and parts[1] != self.peer:
+            if parts[2] == "gone":  # deleted or reaped at its owner: drop it here too
+                registry = self.registries.get(kind)
+                item = registry.find(key) if registry is not None else None
+                if registry is not None and item is not None and item.runner.remote is not None:
+                    self.spawn(registry.drop(key))
+                return
             handler = self.notice_handlers.get(kind)
             if handler is not None:
                 handler(key, parts[2], body.decode())
@@ -664,21 +789,22 @@ class Cluster:
                 old.append((kind, key))
         deleted = 0
         for kind, key in old:
-            if await self.redis.exists(lease_key(kind, key)):
-                continue  # trained somewhere (its owner saves it only when it changes)
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.delete(f"bp:run:{kind}:{key}")
-                pipe.srem("bp:runs", f"{kind}:{key}")
-                pipe.hdel("bp:saved", f"{kind}:{key}")
-                pipe.delete(f"bp:n:{kind}:{key}")
-                await pipe.execute()
-            deleted += 1
+            # One script: a peer taking the run over between a check and a delete keeps it.
+            deleted += int(
+                await self.redis.eval(
+                    SWEEP, 4, lease_key(kind, key), f"bp:run:{kind}:{key}", "bp:runs",
+                    "bp:saved", f"{kind}:{key}", f"bp:n:{kind}:{key}",
+                )
+            )  # fmt: skip
         if deleted:
             log.info("forgot %d run(s) no peer held for their idle time", deleted)
         return deleted
 
     def _lose(self, kind: str, key: str) -> None:
         """Another peer holds this run's lease now: stop training it, follow it."""
+        owned = self.owned.pop((kind, key), None)
+        if owned is not None:
+            owned.runner.on_frame = None
         registry = self.registries.get(kind)
         if registry is None or registry.find(key) is None:
             return

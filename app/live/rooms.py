@@ -183,9 +183,29 @@ class Room:
                 # runner.pause(): a presenter back by then may have pressed play again.
                 self.runner.stop()
                 self._spawn(self.runner.patch(_unchanged))
-        elif not self.members and self.elsewhere == (0, 0):
+        elif not self.members and self.elsewhere == (0, 0) and not self._watched_elsewhere():
+            # Nobody here and, as far as this peer knows, nowhere else: stop spending CPU. A
+            # follower leaves that to the owner (its head count of the others may be stale).
             self.runner.stop()
         self._count_changed()
+
+    def stop_if_unwatched(self) -> None:
+        """Trained here, playing, and nobody watches on any peer: stop, and say so."""
+        if (
+            self.runner.remote is None
+            and self.runner.playing
+            and not self.members
+            and self.elsewhere == (0, 0)
+            and not self._watched_elsewhere()
+        ):
+            self.runner.stop()
+            self._spawn(self.runner.patch(_unchanged))
+
+    def _watched_elsewhere(self) -> bool:
+        """A follower (the owner decides), or an owner whose room has viewers on other peers."""
+        if self.runner.remote is not None:
+            return True
+        return self.cluster is not None and self.cluster.followed("room", self.code)
 
     # ---- messages ------------------------------------------------------------------------
 
@@ -308,7 +328,11 @@ class Room:
         value = f"{here} {presenters} {time.time() + COUNT_TTL:.3f}"
         self._count_written = self._clock()
         try:
-            await cluster.redis.hset(f"bp:n:room:{self.code}", cluster.peer, value)
+            name = f"bp:n:room:{self.code}"
+            async with cluster.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(name, cluster.peer, value)
+                pipe.pexpire(name, int(COUNT_TTL * 2000))  # a room gone with every peer: gone
+                await pipe.execute()
         except Exception as exc:
             log.debug("cannot share the head count (%s)", exc)
 
@@ -451,6 +475,8 @@ class RoomRegistry(Registry[Room]):
         for room in list(self._items.values()):
             if room.members and room._count_written < due:
                 await room.share_count()
+                await room._read_counts()  # a dead peer's count expires: the total drops
+            room.stop_if_unwatched()
 
     def snapshot_extra(self, item: Room) -> Callable[[], dict[str, Any]]:
         """A room's snapshot holds its token's digest (never the token) and the selection."""

@@ -155,6 +155,7 @@ class RedisBackend:
         import redis  # here: memory-only and SQLite deployments never import it
 
         self.url = url
+        self.peer: str | None = None  # set on a cluster peer: writes only the runs it holds
         self._redis = redis.Redis.from_url(
             url, socket_connect_timeout=timeout, socket_timeout=timeout
         )
@@ -172,12 +173,31 @@ class RedisBackend:
         """The key of one run's snapshot."""
         return f"bp:run:{kind}:{key}"
 
+    # A cluster peer writes only runs whose lease it holds (or nobody does): an owner that
+    # lost its lease while stalled must not overwrite the new owner's snapshot.
+    GUARDED = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
+return 1
+"""
+
     def snapshot(self, kind: str, key: str, blob: bytes) -> None:
         """Store (replace) the snapshot of one run."""
+        member, saved = f"{kind}:{key}", f"{time.time():.3f}"
+        if self.peer is not None:
+            lease = f"bp:lease:{kind}:{key}"
+            self._redis.eval(
+                self.GUARDED, 4, lease, self._name(kind, key), self.INDEX, self.SAVED,
+                self.peer, blob, member, saved,
+            )  # fmt: skip
+            return
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self._name(kind, key), blob)
-        pipe.sadd(self.INDEX, f"{kind}:{key}")
-        pipe.hset(self.SAVED, f"{kind}:{key}", f"{time.time():.3f}")
+        pipe.sadd(self.INDEX, member)
+        pipe.hset(self.SAVED, member, saved)
         pipe.execute()
 
     def load(self, kind: str, key: str) -> bytes | None:

@@ -52,5 +52,6 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
         # Synchronous on purpose: this also runs when the connection's task is being cancelled.
         runner.detach(slot)
         store.touch(entry)
-        if runner.watchers == 0:
-            runner.stop()  # nobody watches: stop spending CPU on this session
+        cluster = store.cluster
+        if runner.watchers == 0 and (cluster is None or not cluster.followed("session", entry.id)):
+            runner.stop()  # nobody watches (here or on another peer): stop spending CPU
