@@ -372,6 +372,16 @@ class Cluster:
 
         runner.on_frame = publish
 
+    async def claim(self, kind: str, key: str) -> None:
+        """Take a new run's lease now (its creation waits for it); a 503 if Redis is away."""
+        try:
+            await self.redis.set(lease_key(kind, key), self.peer, px=LEASE_MS)
+        except Exception as exc:
+            raise UnavailableError(
+                "the shared store is unreachable right now; try again in a few seconds",
+                retry_after=3,
+            ) from exc
+
     async def _take_lease(self, kind: str, key: str) -> None:
         """The lease of a run made here (renewed every tick from now on)."""
         with contextlib.suppress(Exception):

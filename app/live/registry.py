@@ -113,6 +113,17 @@ class Registry(Generic[T]):
             self.cluster.held(self.noun, key, item.runner)
         return item
 
+    async def settle(self, key: str) -> None:
+        """In a cluster, before a new item's id is handed out: its lease and first snapshot.
+
+        Otherwise a page sent to another peer an instant later could be told it does not exist.
+        """
+        if self.cluster is None:
+            return
+        await self.cluster.claim(self.noun, key)
+        if self.persist is not None:
+            await self.persist.flush(self.noun, key)
+
     async def lookup(self, key: str) -> T | None:
         """The item under a key; in a cluster, also one another peer holds (followed from here)."""
         item = self.find(key)

@@ -324,6 +324,16 @@ class Persister:
         # The same single writer thread: runs after any write of this run already queued.
         self._writer.submit(self._quietly, self.backend.delete, kind, key)
 
+    async def flush(self, kind: str, key: str) -> None:
+        """Write this run's snapshot now and wait for it (a run made on one peer, found on all)."""
+        k = (kind, key)
+        if self.closed or k not in self._watched:
+            return
+        state = self._state(k)
+        self._dirty.discard(k)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, self._quietly, self._write, kind, key, state)
+
     def unwatch(self, kind: str, key: str) -> None:
         """Stop keeping this run's snapshot, leaving it stored (another peer trains it now)."""
         watched = self._watched.pop((kind, key), None)

@@ -86,6 +86,7 @@ async def create_room(
     check_rooms(http)  # this address's own quota
     session = await run_in_threadpool(new_session, body.config, settings)
     room, token = rooms.create(session)
+    await rooms.settle(room.code)  # peers sharing a Redis: findable on every peer from now on
     count_room(http, room.code)
     body_out = {"code": room.code, "presenter_token": token, "frame": room.runner.full_frame()}
     return json_response(body_out, 201)
@@ -112,6 +113,7 @@ async def fork_room(room: RoomDep, store: StoreDep, http: Request) -> Response:
         raise FullError(store.full_message())
     check_sessions(http)
     entry = store.add(await room.runner.read("fork"))
+    await store.settle(entry.id)
     count_session(http, entry.id)
     body = {
         "id": entry.id,

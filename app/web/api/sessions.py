@@ -81,6 +81,7 @@ async def create_session(
     # Off the event loop: generating or parsing a data set must not stall other sessions.
     session = await run_in_threadpool(new_session, config, settings)
     entry = store.add(session)
+    await store.settle(entry.id)  # peers sharing a Redis: findable on every peer from now on
     count_session(http, entry.id)
     body = {
         "id": entry.id,
