@@ -61,7 +61,7 @@ function nodeTone(v, scale) {
  * Create the network view in `container`. Returns {update(frame, data, opts), resize()}.
  * opts: {mode, sample, selection}; onSelect(sel) is called when an edge or node is clicked.
  */
-export function createNetworkView(container, { onSelect, tooltip } = {}) {
+export function createNetworkView(container, { onSelect, tooltip, onStale } = {}) {
   const svg = el('svg', { class: 'network-svg', role: 'img', 'aria-label': 'Network diagram' });
   container.append(svg);
   let sizes = null;
@@ -75,9 +75,15 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
   let names = null;
   let halo = null;
   let staleWidth = false;
-  // Width changes (window, grid reflow) rebuild on the next update; never read layout per frame.
-  new ResizeObserver(() => {
-    if (Math.abs((container.clientWidth || 640) - width) > 24) staleWidth = true;
+  let seenWidth = 0; // the container's width as the ResizeObserver last saw it (0: not yet)
+  // Width changes (window, grid reflow) rebuild on the next update; never read layout per frame,
+  // nor at the first build (reading clientWidth there forced a whole-page layout at load).
+  new ResizeObserver((entries) => {
+    seenWidth = entries[entries.length - 1].contentRect.width;
+    if (width && Math.abs((seenWidth || 640) - width) > 24 && !staleWidth) {
+      staleWidth = true;
+      onStale?.(); // the page draws again: the next update rebuilds at the new width
+    }
   }).observe(container);
   let haloLabel = null;
   let lights = null; // the phase stepper's highlight: {edges, nodes, dir}
@@ -100,7 +106,7 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
 
   function build(newSizes, data) {
     sizes = newSizes.slice();
-    width = Math.max(320, Math.round(container.clientWidth || 640));
+    width = Math.max(320, Math.round(seenWidth || container.clientWidth || 640));
     const maxN = Math.min(MAX_DRAWN, Math.max(...sizes));
     height = Math.max(260, Math.min(520, 80 + maxN * 46));
     svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
