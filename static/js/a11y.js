@@ -152,13 +152,19 @@ const scrollables = new ResizeObserver((entries) => {
 
 /** Make a box that may scroll sideways reachable by keyboard (a labelled group, Tab stop). */
 export function keyboardScrollable(el, label) {
-  el.setAttribute('role', 'group');
-  el.setAttribute('aria-label', label);
-  el.classList.add('kbd-scroll');
+  labelScrollable(el, label);
   // Once laid out, and again when its size changes: a ResizeObserver reads the sizes after the
   // browser's own layout (no forced layout at load) and not at all while the box is off screen
   // in a content-visibility: auto panel.
   scrollables.observe(el);
+  return el;
+}
+
+/** keyboardScrollable's role, label and class alone: for a tree only copied into a live one (ui.js morph). */
+export function labelScrollable(el, label) {
+  el.setAttribute('role', 'group');
+  el.setAttribute('aria-label', label);
+  el.classList.add('kbd-scroll');
   return el;
 }
 
