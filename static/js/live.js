@@ -24,6 +24,9 @@ export const $ = (id) => document.getElementById(id);
 export { LiveSocket } from './api.js';
 
 const NETWORK_MS = 45; // the network diagram's shortest redraw interval while playing (~20/s)
+// The slope chart's while playing: a Plotly redraw whose axes are measured again each time,
+// the costliest panel of a playing page (16 redraws in 6 s cost more than the network's 120).
+const SLOPE_MS = 1500;
 
 const STATUS_TEXT = { connecting: 'Connecting…', connected: 'Live', gone: 'Ended' };
 
@@ -62,7 +65,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     view: { mode: 'weights', sample: 0, sel: null, log: true, guide: null }, // log: E's tail stays readable
     applying: false,
     dirty: false,
-    last: { loss: 0, data: 0, matrix: 0, network: 0 },
+    last: { loss: 0, data: 0, matrix: 0, network: 0, slice: -Infinity },
     pending: { loss: false, data: false, matrix: false },
     matrixSig: '',
     matrixItems: null,
@@ -329,6 +332,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     S.matrixItems = null;
     S.chainAt = frame?.step ?? null;
     S.chainStale = false;
+    S.sliceStale = false;
     S.learningRate = frame?.learning_rate ?? config?.optimizer?.learning_rate ?? null;
     S.trace = null;
     phaser.reset();
@@ -392,7 +396,15 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
       // While playing, an off-screen chain panel is fetched again only once it comes near.
       if (near.chain() || !moving()) {
         chainFetch.trigger();
-        sliceFetch.trigger();
+        const t = performance.now();
+        if (!moving() || !(t - S.last.slice < SLOPE_MS)) {
+          S.last.slice = t;
+          S.sliceStale = false;
+          sliceFetch.trigger();
+        } else {
+          S.sliceStale = true; // drawn at the next turn, or when the run rests
+          checkAtRest();
+        }
       } else S.chainStale = true;
     }
     S.chainAt = null;
@@ -443,6 +455,10 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
       restCheck = null;
       if (!moving()) {
         if (S.chainStale) wake('chain');
+        if (S.sliceStale) {
+          S.sliceStale = false;
+          sliceFetch.trigger();
+        }
         schedule();
       } else checkAtRest();
     }, 400);
