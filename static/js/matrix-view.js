@@ -186,6 +186,7 @@ export function createMatrixView(root, { onSelect, tooltip } = {}) {
       built = [];
       want = null;
       root.replaceChildren(...blocks.map((b) => b.block));
+      if (chunk) return true; // the heat maps next time
     }
     for (const b of blocks) {
       const l = b.item.layer;
