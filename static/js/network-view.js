@@ -123,9 +123,9 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
     names = layerNames(L);
     const gEdges = el('g', { class: 'edges' }, svg);
     halo = el('line', { class: 'edge-halo' }, gEdges);
-    halo.style.display = 'none';
+    setStyle(halo, 'display', 'none');
     haloLabel = el('text', { class: 'edge-label', 'text-anchor': 'middle', dy: '-0.5em' });
-    haloLabel.style.display = 'none';
+    setStyle(haloLabel, 'display', 'none');
     const gHits = el('g', { class: 'edge-hits' });
     edges = [];
     for (let l = 0; l < L; l++) {
@@ -151,8 +151,9 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
         const ring = el('circle', { r: layout.r + 3.5, class: 'node-ring' }, g);
         const circle = el('circle', { r: layout.r, class: 'node-body' }, g);
         const text = el('text', { class: 'node-value', 'text-anchor': 'middle', dy: '0.35em' }, g);
-        if (layout.r < 13) text.style.display = 'none';
-        return { g, ring, circle, text };
+        const hidden = layout.r < 13;
+        if (hidden) text.style.display = 'none';
+        return { g, ring, circle, text, hidden };
       }),
     );
     // Layer captions on top, matrix names between columns at the bottom.
@@ -214,6 +215,11 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
   /** Change a text only when it differs: a rewrite costs a text relayout even when equal. */
   function setText(node, text) {
     if (node.textContent !== text) node.textContent = text;
+  }
+
+  /** Set an attribute only when it changes. */
+  function setAttr(node, name, value) {
+    if (node.getAttribute(name) !== value) node.setAttribute(name, value);
   }
 
   /** Set a style property only when it changes (remembered on the element, not read back). */
@@ -290,15 +296,18 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
       col.forEach((n, k) => {
         const v = a ? a[k] : NaN;
         const tone = bounded ? (v - 0.5) * 2 : nodeTone(v, l === 0 ? sc : Math.max(1, sc));
-        const fill = a ? divergingRGB(tone) : '#f2f3f5';
+        // Tones in the edges' steps (48 a side), rings to quarter pixels: fewer restyles.
+        const fill = a ? divergingRGB(Number.isFinite(tone) ? Math.round(tone * 48) / 48 : tone) : '#f2f3f5';
         setStyle(n.circle, 'fill', fill);
-        setText(n.text, a ? fmt(v, 2) : '');
-        setStyle(n.text, 'fill', inkOn(fill)); // the better contrast, never under 4.5:1
+        if (!n.hidden) {
+          setText(n.text, a ? fmt(v, 2) : ''); // too small to show on a big network: not written
+          setStyle(n.text, 'fill', inkOn(fill)); // the better contrast, never under 4.5:1
+        }
         if (l > 0) {
           const b = bvals[l - 1];
           const bv = b ? (b.length === 1 ? b[0] : b[k]) : null;
-          setStyle(n.ring, 'stroke', divergingRGB(bmx > 0 && bv !== null ? (bv / bmx) * 0.55 + Math.sign(bv) * 0.45 : null));
-          setStyle(n.ring, 'strokeWidth', edgeWidth(bv, bmx, 0.5, 4).toFixed(1));
+          setStyle(n.ring, 'stroke', divergingRGB(bmx > 0 && bv !== null ? Math.round(((bv / bmx) * 0.55 + Math.sign(bv) * 0.45) * 48) / 48 : null));
+          setStyle(n.ring, 'strokeWidth', (Math.round(edgeWidth(bv, bmx, 0.5, 4) * 4) / 4).toFixed(2));
         } else {
           setStyle(n.ring, 'strokeWidth', '0');
         }
@@ -306,25 +315,26 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
     });
     // Selection halo.
     const sel = opts.selection;
+    // Written only when they change, as the edges: at 30 frames a second a rewrite is a restyle.
     svg.querySelectorAll('.node.selected').forEach((g) => g.classList.remove('selected'));
-    halo.style.display = 'none';
-    haloLabel.style.display = 'none';
+    let haloShown = false;
     if (sel && sel.kind === 'weight' && layout.layers[sel.layer] && layout.layers[sel.layer + 1]) {
       const a = layout.layers[sel.layer][sel.i];
       const b = layout.layers[sel.layer + 1][sel.j];
       if (a && b) {
-        for (const [k, v] of Object.entries({ x1: a.x, y1: a.y, x2: b.x, y2: b.y })) halo.setAttribute(k, v);
-        halo.style.display = '';
+        haloShown = true;
+        for (const [k, v] of Object.entries({ x1: a.x, y1: a.y, x2: b.x, y2: b.y })) setAttr(halo, k, String(v));
         // The name at 60% of the way, away from the crowded source column.
-        haloLabel.setAttribute('x', String(a.x + (b.x - a.x) * 0.6));
-        haloLabel.setAttribute('y', String(a.y + (b.y - a.y) * 0.6));
+        setAttr(haloLabel, 'x', String(a.x + (b.x - a.x) * 0.6));
+        setAttr(haloLabel, 'y', String(a.y + (b.y - a.y) * 0.6));
         const nm = paramName(sel, L);
-        haloLabel.textContent = width < 520 ? nm : `${nm} = ${fmt(frame.weights[sel.layer]?.[sel.i]?.[sel.j], 3)}`;
-        haloLabel.style.display = '';
+        setText(haloLabel, width < 520 ? nm : `${nm} = ${fmt(frame.weights[sel.layer]?.[sel.i]?.[sel.j], 3)}`);
       }
     } else if (sel && sel.kind === 'bias' && nodes[sel.layer + 1]?.[sel.j]) {
       nodes[sel.layer + 1][sel.j].g.classList.add('selected');
     }
+    setStyle(halo, 'display', haloShown ? '' : 'none');
+    setStyle(haloLabel, 'display', haloShown ? '' : 'none');
     if (hover) showTooltip(hover);
   }
 
