@@ -363,6 +363,8 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
       S.dataWait = false;
       S.data = data;
       dataView.setData(data);
+      // Filled in the same task: a table painted empty, then filled, shifts its columns.
+      if (S.frame) timed('data', () => drawPanel('data', S.frame));
       onData?.(data);
       network.reset();
       const n = data.x.length;
