@@ -138,12 +138,33 @@ export function keepFocusIn(container, fallback) {
   };
 }
 
+// A removed box reports a last size (0 x 0): it is dropped then, so rebuilt panels leak nothing
+// (a box built before it is added to the page reports 0 x 0 too, and is kept).
+const shown = new WeakSet();
+const scrollables = new ResizeObserver((entries) => {
+  for (const e of entries) {
+    if (e.target.isConnected) {
+      shown.add(e.target);
+      syncScrollable(e.target);
+    } else if (shown.has(e.target)) scrollables.unobserve(e.target);
+  }
+});
+
 /** Make a box that may scroll sideways reachable by keyboard (a labelled group, Tab stop). */
 export function keyboardScrollable(el, label) {
+  labelScrollable(el, label);
+  // Once laid out, and again when its size changes: a ResizeObserver reads the sizes after the
+  // browser's own layout (no forced layout at load) and not at all while the box is off screen
+  // in a content-visibility: auto panel.
+  scrollables.observe(el);
+  return el;
+}
+
+/** keyboardScrollable's role, label and class alone: for a tree only copied into a live one (ui.js morph). */
+export function labelScrollable(el, label) {
   el.setAttribute('role', 'group');
   el.setAttribute('aria-label', label);
   el.classList.add('kbd-scroll');
-  requestAnimationFrame(() => syncScrollable(el)); // once laid out
   return el;
 }
 

@@ -4,8 +4,12 @@
 
 import { FACTS } from './facts.js';
 import { fmt, formulaNodes, m, math, mi, mo, mrow, msub, msup, num, partial, symbol } from './mathml.js';
-import { h } from './ui.js';
-import { keyboardScrollable } from './a11y.js';
+import { h, morph } from './ui.js';
+import { keyboardScrollable, labelScrollable } from './a11y.js';
+
+// The shape each panel shows (names, formulas, rows): a frame of the same shape only changes
+// numbers, which are updated in place (ui.js morph) instead of rebuilding the panel.
+const shapes = new WeakMap();
 
 const MAX_ROWS = 8;
 
@@ -135,11 +139,20 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
       : null,
     h('div', { class: 'eq', 'data-testid': 'chain-update' }, uSym, uNum),
   ];
-  // The panel is rebuilt with every frame: a focused scroll box keeps its focus and scroll.
+  const shape = JSON.stringify([chain.name, chain.factors.map((f) => [f.name, f.formula]), n, shown, optimizer, lossName, !!chain.l2_term, sampleOffset]);
+  const kept = parts.filter(Boolean);
+  if (shapes.get(root) === shape && root.childNodes.length === kept.length) {
+    const now = forKeyboardAndScreenReader(kept, chain.name, labelScrollable);
+    const was = [...root.childNodes];
+    now.forEach((el, k) => morph(was[k], el));
+    return;
+  }
+  shapes.set(root, shape);
+  // A new shape rebuilds the panel: a focused scroll box keeps its focus and scroll.
   const boxes = [...root.querySelectorAll('.kbd-scroll')];
   const k = boxes.indexOf(document.activeElement);
   const scroll = k >= 0 ? boxes[k].scrollLeft : 0;
-  root.replaceChildren(...forKeyboardAndScreenReader(parts.filter(Boolean), chain.name));
+  root.replaceChildren(...forKeyboardAndScreenReader(kept, chain.name, keyboardScrollable));
   if (k >= 0) {
     const box = root.querySelectorAll('.kbd-scroll')[k];
     if (box) {
@@ -155,19 +168,20 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
  * table) become labelled groups a keyboard can scroll; the "Update" sub-heading an h3 under
  * the panel's h2 (axe: heading order).
  */
-function forKeyboardAndScreenReader(parts, name) {
+function forKeyboardAndScreenReader(parts, name, scrollable) {
   let eqs = 0;
   return parts.map((el) => {
     if (el.tagName === 'H4') return h('h3', { class: 'sub-head' }, ...el.childNodes);
-    if (el.classList.contains('table-wrap')) return keyboardScrollable(el, 'Factors per sample');
+    if (el.classList.contains('table-wrap')) return scrollable(el, 'Factors per sample');
     if (!el.classList.contains('eq')) return el;
-    if (el.classList.contains('result')) return keyboardScrollable(el, 'Gradient');
+    if (el.classList.contains('result')) return scrollable(el, 'Gradient');
     eqs += 1;
-    return keyboardScrollable(el, eqs === 1 ? `Chain rule for ${name}` : 'Update');
+    return scrollable(el, eqs === 1 ? `Chain rule for ${name}` : 'Update');
   });
 }
 
 /** A short line when nothing is selected yet or the fetch failed. */
 export function renderChainMessage(root, text) {
+  shapes.delete(root);
   root.replaceChildren(h('p', { class: 'muted' }, text));
 }

@@ -129,6 +129,14 @@ export function paintSurface(canvas, grid, zmin, zmax, multi, src = document.cre
   return src;
 }
 
+/** The line above the data: name, kind, how many samples, inputs and outputs. */
+function summaryText(data) {
+  const nTrain = data.x.length;
+  const nTest = data.x_test?.length ?? 0;
+  const outs = data.target_names?.length ?? 1;
+  return `${data.name} · ${data.kind} · ${nTrain} training${nTest ? ` + ${nTest} test` : ''} samples · ${data.feature_names?.length ?? 0} inputs → ${outs} output${outs > 1 ? 's' : ''}`;
+}
+
 /** Create the data view in `root`. Returns {setData(data), update(frame, opts)}. */
 export function createDataView(root, { onSample } = {}) {
   let data = null;
@@ -184,7 +192,7 @@ export function createDataView(root, { onSample } = {}) {
     if (!d) return;
     const inputs = d.x[0]?.length ?? 0;
     mode = inputs === 2 ? 'plane' : 'table';
-    summary = h('p', { class: 'data-summary' });
+    summary = h('p', { class: 'data-summary' }, summaryText(d)); // now: set by update() it moved the panel
     root.append(summary);
     if (mode === 'plane') {
       plotDiv = h('div', { class: 'plot plane-plot', 'data-testid': 'data-plane' });
@@ -254,7 +262,8 @@ export function createDataView(root, { onSample } = {}) {
     if (!data || !frame) return;
     const nTrain = data.x.length;
     const nTest = data.x_test?.length ?? 0;
-    summary.textContent = `${data.name} · ${data.kind} · ${nTrain} training${nTest ? ` + ${nTest} test` : ''} samples · ${data.feature_names?.length ?? 0} inputs → ${data.target_names?.length ?? 1} output${(data.target_names?.length ?? 1) > 1 ? 's' : ''}`;
+    const text = summaryText(data);
+    if (summary.textContent !== text) summary.textContent = text;
     if (tableRows.length) fillTable(frame, sample);
     if (!window.Plotly) {
       // The plot waits for Plotly (loaded after the first paint); the newest frame draws then.

@@ -17,12 +17,16 @@ import { createToasts, createTooltip, h } from './ui.js';
 import { createPhaseStepper } from './phase-stepper.js';
 import { createTimeline, isLookBack } from './timeline.js';
 import { createSlopeView } from './slope-view.js';
+import { nextTask, watchNear, whenIdle } from './visibility.js';
 
 export const $ = (id) => document.getElementById(id);
 
 export { LiveSocket } from './api.js';
 
 const NETWORK_MS = 45; // the network diagram's shortest redraw interval while playing (~20/s)
+// The slope chart's while playing: a Plotly redraw whose axes are measured again each time,
+// the costliest panel of a playing page (16 redraws in 6 s cost more than the network's 120).
+const SLOPE_MS = 1500;
 
 const STATUS_TEXT = { connecting: 'Connecting…', connected: 'Live', gone: 'Ended' };
 
@@ -61,7 +65,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     view: { mode: 'weights', sample: 0, sel: null, log: true, guide: null }, // log: E's tail stays readable
     applying: false,
     dirty: false,
-    last: { loss: 0, data: 0, matrix: 0, network: 0 },
+    last: { loss: 0, data: 0, matrix: 0, network: 0, slice: -Infinity },
     pending: { loss: false, data: false, matrix: false },
     matrixSig: '',
     matrixItems: null,
@@ -75,10 +79,23 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
   const history = new LossHistory();
   const toasts = createToasts($('toasts'));
   const tooltip = createTooltip(document.body);
-  const network = createNetworkView($('network-plot'), { onSelect: (sel) => userChange(() => select(sel)), tooltip });
+  const network = createNetworkView($('network-plot'), {
+    onSelect: (sel) => userChange(() => select(sel)),
+    tooltip,
+    onStale: () => {
+      S.netKey = null;
+      schedule();
+    },
+  });
   const lossView = createLossView($('loss-plot'));
   const matrixView = createMatrixView($('matrix-panel'), { onSelect: (sel) => userChange(() => select(sel)), tooltip });
   const dataView = createDataView($('data-plot'), { onSample: (k) => userChange(() => setSample(k)) });
+  // Panels near the screen draw while playing; the others wait until they come near or the run
+  // rests, then draw in idle time (a phone's first screen shows two of six panels).
+  const near = {};
+  for (const key of ['network', 'loss', 'data', 'matrix', 'chain']) {
+    near[key] = watchNear($(`panel-${key}`), (on) => on && wake(key));
+  }
   const drives = () => !!send && (canDrive ? canDrive() : true);
   const pauseFirst = () => playing() && transport.pause();
   // One step in phases (the presenter's phase follows to the room) and time travel.
@@ -276,7 +293,8 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
         S.matrixSig = sig;
         matrixView.setMatrix(items, S.data || S.config);
       }
-      if (S.frame) matrixView.update(S.frame);
+      S.pending.matrix = true; // drawn by the scheduler: near the screen soon, else when idle
+      schedule();
     },
     () => {},
   );
@@ -313,12 +331,22 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     S.matrixSig = '';
     S.matrixItems = null;
     S.chainAt = frame?.step ?? null;
+    S.chainStale = false;
+    S.sliceStale = false;
     S.learningRate = frame?.learning_rate ?? config?.optimizer?.learning_rate ?? null;
     S.trace = null;
     phaser.reset();
     history.clear();
     if (frame) history.addFrame({ ...frame, first_step: frame.first_step ?? frame.step - (frame.losses?.length || 1) + 1 });
     network.reset();
+    S.netKey = null;
+    S.dataWait = true;
+    const waited = setTimeout(() => {
+      if (S.base === base && S.dataWait) {
+        S.dataWait = false; // slow or failed: draw without the names
+        schedule();
+      }
+    }, 1000);
     if (config) $('loss-formula').replaceChildren(formula(lossFormula(config.loss)));
     if (!validSel(S.view.sel)) S.view.sel = defaultSel();
     syncPicker();
@@ -331,8 +359,12 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     try {
       const data = await request('GET', `${base}/data`);
       if (S.base !== base) return;
+      clearTimeout(waited);
+      S.dataWait = false;
       S.data = data;
       dataView.setData(data);
+      // Filled in the same task: a table painted empty, then filled, shifts its columns.
+      if (S.frame) timed('data', () => drawPanel('data', S.frame));
       onData?.(data);
       network.reset();
       const n = data.x.length;
@@ -340,9 +372,11 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
       $('sample-of').textContent = `of ${n}`;
       setSample(S.view.sample);
       // No second fetch: the matrices already here are drawn again with the data's names.
-      if (S.matrixItems) matrixView.setMatrix(S.matrixItems, data);
+      if (S.matrixItems) matrixView.setMatrix(S.matrixItems, data); // built when next drawn
       markAll();
     } catch (err) {
+      if (S.base === base) S.dataWait = false;
+      schedule();
       toasts.show(`Could not load the data: ${err.message}`, 'error');
     }
   }
@@ -361,8 +395,19 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     schedule();
     // The socket's first frame repeats the source's: its chain is already being fetched.
     if (msg.step !== S.chainAt) {
-      chainFetch.trigger();
-      sliceFetch.trigger();
+      // While playing, an off-screen chain panel is fetched again only once it comes near.
+      if (near.chain() || !moving()) {
+        chainFetch.trigger();
+        const t = performance.now();
+        if (!moving() || !(t - S.last.slice < SLOPE_MS)) {
+          S.last.slice = t;
+          S.sliceStale = false;
+          sliceFetch.trigger();
+        } else {
+          S.sliceStale = true; // drawn at the next turn, or when the run rests
+          checkAtRest();
+        }
+      } else S.chainStale = true;
     }
     S.chainAt = null;
     const lr = msg.learning_rate;
@@ -386,6 +431,71 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     requestAnimationFrame(render);
   }
 
+  /** Whether the run is playing here (the server says so, or this page asked it to). */
+  function moving() {
+    return !!S.frame?.playing || playing();
+  }
+
+  /** A panel came near the screen: draw what it skipped. */
+  function wake(key) {
+    if (key === 'chain') {
+      if (S.chainStale) {
+        S.chainStale = false;
+        chainFetch.trigger();
+        sliceFetch.trigger();
+      }
+      return;
+    }
+    schedule();
+  }
+
+  // While playing, a panel skipped off screen is drawn once the run rests: checked now and then.
+  let restCheck = null;
+  function checkAtRest() {
+    if (restCheck) return;
+    restCheck = setTimeout(() => {
+      restCheck = null;
+      if (!moving()) {
+        if (S.chainStale) wake('chain');
+        if (S.sliceStale) {
+          S.sliceStale = false;
+          sliceFetch.trigger();
+        }
+        schedule();
+      } else checkAtRest();
+    }, 400);
+  }
+
+  const PANELS = ['loss', 'data', 'matrix'];
+  let restQueued = false;
+  /**
+   * At rest (the first frames, a step, a seek) each panel draws in a task of its own after the
+   * network: those near the screen next, the others in idle time. One long task of everything
+   * was most of the page's blocking time at load (Lighthouse, mobile).
+   */
+  function queueRest() {
+    if (restQueued) return;
+    const soon = PANELS.some((k) => S.pending[k] && near[k]());
+    if (!soon && !PANELS.some((k) => S.pending[k])) return;
+    restQueued = true;
+    (soon ? nextTask : whenIdle)(() => {
+      restQueued = false;
+      if (!S.frame || moving()) return; // the frame loop draws while playing
+      const key = PANELS.find((k) => S.pending[k] && near[k]()) || PANELS.find((k) => S.pending[k]);
+      if (!key) return;
+      S.pending[key] = false;
+      S.last[key] = performance.now();
+      timed(key, () => drawPanel(key, S.frame));
+      queueRest();
+    });
+  }
+
+  function drawPanel(key, f) {
+    if (key === 'loss') lossView.render(history, { log: S.view.log, marker: { step: f.step, loss: f.loss }, revision: S.base || 'run' });
+    else if (key === 'data') dataView.update(f, { sample: S.view.sample });
+    else if (matrixView.update(f, { chunk: !near.matrix() })) S.pending.matrix = true; // layers left
+  }
+
   function markAll() {
     S.pending.loss = S.pending.data = S.pending.matrix = true;
     schedule();
@@ -405,7 +515,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     S.dirty = false;
     const f = S.frame;
     if (!f) return;
-    const moving = f.playing || playing();
+    const moving = !!f.playing || playing();
     setText($('step-count'), String(f.step));
     setText($('loss-value'), f.loss === null || f.loss === undefined ? '—' : String(Number(f.loss.toPrecision(6))));
     const hasTest = f.test_loss !== null && f.test_loss !== undefined;
@@ -414,10 +524,20 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     // While playing, the diagram redraws at most every NETWORK_MS: its SVG is re-rasterised at
     // each change, which on a machine without GPU raster costs more than everything else on the
     // page together (benchmarks/page.py: 44 -> 51 rendered frames/s on 2 shared cores).
-    if (!moving || now - S.last.network >= NETWORK_MS) {
+    // What the diagram shows: drawn again only when one of these changed (at load the page
+    // renders several times while the chain, matrices and data arrive; each redraw of the
+    // diagram cost a style and layout pass). Until the data come (their names and activations
+    // label the diagram) it waits, briefly: drawing it twice was a long task on a phone.
+    const optimizer = S.config?.optimizer?.name;
+    const netKey = [f, S.data, S.view.mode, S.view.sample, S.view.sel, S.view.mode === 'update' ? S.trace : null, optimizer];
+    const netSame = S.netKey && netKey.every((v, k) => v === S.netKey[k]);
+    if (netSame || (S.dataWait && !moving)) {
+      /* nothing new for the diagram */
+    } else if (moving && !near.network()) checkAtRest();
+    else if (!moving || now - S.last.network >= NETWORK_MS) {
       S.last.network = now;
+      S.netKey = netKey;
       const real = S.view.mode === 'update' ? realUpdate(f, S.trace) : null;
-      const optimizer = S.config?.optimizer?.name;
       timed('network', () => network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel, real, optimizer }));
     } else schedule();
 
@@ -426,6 +546,10 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     // animating on a slow machine (it shows the newest frame, never a backlog).
     const due = (key, ms) => {
       if (!S.pending[key]) return false;
+      if (!near[key]()) {
+        checkAtRest(); // off screen: drawn when it comes near or the run rests
+        return false;
+      }
       if (now - S.last[key] < Math.max(ms, 8 * (S.cost[key] || 0)) && moving) {
         schedule();
         return false;
@@ -435,13 +559,14 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
       return true;
     };
     const t0 = performance.now();
-    if (due('loss', 150)) timed('loss', () => lossView.render(history, { log: S.view.log, marker: { step: f.step, loss: f.loss }, revision: S.base || 'run' }));
+    if (moving && due('loss', 150)) timed('loss', () => drawPanel('loss', f));
     if (timeline) {
       timeline.update(f, history);
       $('timeline').disabled = !drives() || $('timeline').disabled;
     }
-    if (due('data', 250)) timed('data', () => dataView.update(f, { sample: S.view.sample }));
-    if (due('matrix', 150)) timed('matrix', () => matrixView.update(f));
+    if (moving && due('data', 250)) timed('data', () => drawPanel('data', f));
+    if (moving && due('matrix', 150)) timed('matrix', () => drawPanel('matrix', f));
+    if (!moving) queueRest();
     S.prof.renders += 1;
     S.prof.render += performance.now() - t0;
 
@@ -461,6 +586,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => {
       network.resize();
+      S.netKey = null;
       lossView.resize();
       markAll();
     }, 150);

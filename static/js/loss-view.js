@@ -255,6 +255,14 @@ export function createLossView(div) {
   Object.assign(axes.style, { position: 'absolute', pointerEvents: 'none', display: 'none' });
   wrap.append(div, axes, canvas);
   div.addEventListener('pointerenter', () => loadPlotly().catch(() => {}), { once: true });
+  // The plot's size as last laid out: read from a ResizeObserver, so painting the curve before
+  // Plotly never forces a layout of the page (at load that was a whole-page layout).
+  let box = null;
+  let painted = ''; // what the canvas shows before Plotly: history version, scale, marker, size
+  new ResizeObserver((entries) => {
+    const r = entries[entries.length - 1].contentRect;
+    box = { w: r.width, h: r.height };
+  }).observe(div);
   let ranges = null;
   let series = [];
   let hoverDrawn = -1;
@@ -327,10 +335,13 @@ export function createLossView(div) {
             this.render(w.history, { log: w.log, marker: w.marker, revision: w.revision });
           });
         }
+        if (!box) box = { w: div.clientWidth, h: div.clientHeight };
+        const seen = `${history.version} ${log} ${marker?.step}:${marker?.loss} ${revision} ${box.w}x${box.h}`;
+        if (seen === painted) return; // the same picture (the page renders again as panels load)
         series = curveSeries(history);
         ranges = curveRanges(series, log, ranges?.log === log ? ranges : null) || ranges;
-        const box = { w: div.clientWidth, h: div.clientHeight };
         if (box.w > 0 && box.h > 0) {
+          painted = seen;
           const m = layout.margin;
           paintAxes(axes, box, m, ranges);
           paintCurve(canvas, { l: m.l, t: m.t, w: box.w - m.l - m.r, h: box.h - m.t - m.b }, series, ranges);

@@ -100,51 +100,51 @@ export function drawHeatmap(canvas, M, { cellW = 22, cellH = 22, numbers = false
 export function createMatrixView(root, { onSelect, tooltip } = {}) {
   let blocks = [];
   let frame = null;
+  let want = null; // the equations to build: {items (output layer first), data}
+  let built = []; // blocks built so far for `want`, shown together once all are there
 
+  /** New equations (shapes change with the batch): built at the next update(). */
   function setMatrix(items, data) {
-    root.replaceChildren();
-    blocks = [];
-    const L = items.length;
-    const ordered = items.slice().sort((a, b) => b.layer - a.layer);
-    ordered.forEach((item) => {
-      const eq = math('block', ...formulaNodes(item.equation));
-      const [rows, cols] = item.result_shape;
-      const numbers = rows <= 8 && cols <= 6;
-      const sq = Math.max(6, Math.min(22, Math.floor(180 / Math.max(rows, cols))));
-      const cell = numbers ? { cellW: 50, cellH: 22, numbers } : { cellW: sq, cellH: sq, numbers };
-      const cw = h('canvas', { class: 'heatmap', 'data-testid': `heatmap-W-${item.layer}`, role: 'img', 'aria-label': `Heat map of ${item.name}` });
-      const cg = h('canvas', { class: 'heatmap', 'data-testid': `heatmap-dW-${item.layer}`, role: 'img', 'aria-label': `Heat map of dE/d${item.name}` });
-      const wlabel = math('inline', symbol(item.name));
-      const glabel = math('inline', partial('E', item.name));
-      const [r, c] = item.result_shape;
-      const block = h(
-        'section',
-        { class: 'matrix-block', 'data-testid': `matrix-layer-${item.layer}` },
-        h('h3', { class: 'sub-head' }, `Layer ${item.layer + 1}: `, math('inline', symbol(item.name)), ` (${r}×${c})`),
-        keyboardScrollable(h('div', { class: 'eq' }, eq, shapeLine(item), deltaDefinition(item.layer, L, data?.activation, data?.output_activation)), `Matrix form, layer ${item.layer + 1}`),
-        h(
-          'div',
-          { class: 'heatmaps' },
-          h('figure', {}, cw, h('figcaption', {}, wlabel)),
-          h('figure', {}, cg, h('figcaption', {}, glabel, h('span', { class: 'scale' }))),
-        ),
-      );
-      root.append(block);
-      const entry = { item, cw, cg, cell, scale: block.querySelector('.scale') };
-      for (const [canvas, which] of [
-        [cw, 'weights'],
-        [cg, 'gradients'],
-      ]) {
-        canvas.addEventListener('pointermove', (ev) => hoverCell(ev, entry, which));
-        canvas.addEventListener('pointerleave', () => tooltip?.hide());
-        canvas.addEventListener('click', (ev) => {
-          const rc = cellAt(ev, entry);
-          if (rc) onSelect?.({ kind: 'weight', layer: item.layer, i: rc[0], j: rc[1] });
-        });
-      }
-      blocks.push(entry);
-    });
-    if (frame) update(frame);
+    want = { items: items.slice().sort((a, b) => b.layer - a.layer), data };
+    built = [];
+  }
+
+  function buildBlock(item, L, data) {
+    const eq = math('block', ...formulaNodes(item.equation));
+    const [rows, cols] = item.result_shape;
+    const numbers = rows <= 8 && cols <= 6;
+    const sq = Math.max(6, Math.min(22, Math.floor(180 / Math.max(rows, cols))));
+    const cell = numbers ? { cellW: 50, cellH: 22, numbers } : { cellW: sq, cellH: sq, numbers };
+    const cw = h('canvas', { class: 'heatmap', 'data-testid': `heatmap-W-${item.layer}`, role: 'img', 'aria-label': `Heat map of ${item.name}` });
+    const cg = h('canvas', { class: 'heatmap', 'data-testid': `heatmap-dW-${item.layer}`, role: 'img', 'aria-label': `Heat map of dE/d${item.name}` });
+    const wlabel = math('inline', symbol(item.name));
+    const glabel = math('inline', partial('E', item.name));
+    const [r, c] = item.result_shape;
+    const block = h(
+      'section',
+      { class: 'matrix-block', 'data-testid': `matrix-layer-${item.layer}` },
+      h('h3', { class: 'sub-head' }, `Layer ${item.layer + 1}: `, math('inline', symbol(item.name)), ` (${r}×${c})`),
+      keyboardScrollable(h('div', { class: 'eq' }, eq, shapeLine(item), deltaDefinition(item.layer, L, data?.activation, data?.output_activation)), `Matrix form, layer ${item.layer + 1}`),
+      h(
+        'div',
+        { class: 'heatmaps' },
+        h('figure', {}, cw, h('figcaption', {}, wlabel)),
+        h('figure', {}, cg, h('figcaption', {}, glabel, h('span', { class: 'scale' }))),
+      ),
+    );
+    const entry = { item, cw, cg, cell, block, scale: block.querySelector('.scale') };
+    for (const [canvas, which] of [
+      [cw, 'weights'],
+      [cg, 'gradients'],
+    ]) {
+      canvas.addEventListener('pointermove', (ev) => hoverCell(ev, entry, which));
+      canvas.addEventListener('pointerleave', () => tooltip?.hide());
+      canvas.addEventListener('click', (ev) => {
+        const rc = cellAt(ev, entry);
+        if (rc) onSelect?.({ kind: 'weight', layer: item.layer, i: rc[0], j: rc[1] });
+      });
+    }
+    return entry;
   }
 
   function cellAt(ev, entry) {
@@ -170,8 +170,24 @@ export function createMatrixView(root, { onSelect, tooltip } = {}) {
     });
   }
 
-  function update(f) {
+  /**
+   * Draw frame f's heat maps, building new equations first. chunk: one layer's equations per
+   * call (off screen, in idle time: no long task); returns true while work is left.
+   */
+  function update(f, { chunk = false } = {}) {
     frame = f;
+    if (want) {
+      const L = want.items.length;
+      while (built.length < L) {
+        built.push(buildBlock(want.items[built.length], L, want.data));
+        if (chunk && built.length < L) return true;
+      }
+      blocks = built;
+      built = [];
+      want = null;
+      root.replaceChildren(...blocks.map((b) => b.block));
+      if (chunk) return true; // the heat maps next time
+    }
     for (const b of blocks) {
       const l = b.item.layer;
       const W = f.weights[l];
@@ -183,6 +199,7 @@ export function createMatrixView(root, { onSelect, tooltip } = {}) {
       b.cg.setAttribute('aria-label', heatmapSummary(`dE/d${b.item.name}`, G));
       b.scale.textContent = ` max |·| ${fmt(maxAbs(G), 2)}`;
     }
+    return false;
   }
 
   return { setMatrix, update };

@@ -61,7 +61,7 @@ function nodeTone(v, scale) {
  * Create the network view in `container`. Returns {update(frame, data, opts), resize()}.
  * opts: {mode, sample, selection}; onSelect(sel) is called when an edge or node is clicked.
  */
-export function createNetworkView(container, { onSelect, tooltip } = {}) {
+export function createNetworkView(container, { onSelect, tooltip, onStale } = {}) {
   const svg = el('svg', { class: 'network-svg', role: 'img', 'aria-label': 'Network diagram' });
   container.append(svg);
   let sizes = null;
@@ -75,9 +75,15 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
   let names = null;
   let halo = null;
   let staleWidth = false;
-  // Width changes (window, grid reflow) rebuild on the next update; never read layout per frame.
-  new ResizeObserver(() => {
-    if (Math.abs((container.clientWidth || 640) - width) > 24) staleWidth = true;
+  let seenWidth = 0; // the container's width as the ResizeObserver last saw it (0: not yet)
+  // Width changes (window, grid reflow) rebuild on the next update; never read layout per frame,
+  // nor at the first build (reading clientWidth there forced a whole-page layout at load).
+  new ResizeObserver((entries) => {
+    seenWidth = entries[entries.length - 1].contentRect.width;
+    if (width && Math.abs((seenWidth || 640) - width) > 24 && !staleWidth) {
+      staleWidth = true;
+      onStale?.(); // the page draws again: the next update rebuilds at the new width
+    }
   }).observe(container);
   let haloLabel = null;
   let lights = null; // the phase stepper's highlight: {edges, nodes, dir}
@@ -100,7 +106,7 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
 
   function build(newSizes, data) {
     sizes = newSizes.slice();
-    width = Math.max(320, Math.round(container.clientWidth || 640));
+    width = Math.max(320, Math.round(seenWidth || container.clientWidth || 640));
     const maxN = Math.min(MAX_DRAWN, Math.max(...sizes));
     height = Math.max(260, Math.min(520, 80 + maxN * 46));
     svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
@@ -117,9 +123,9 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
     names = layerNames(L);
     const gEdges = el('g', { class: 'edges' }, svg);
     halo = el('line', { class: 'edge-halo' }, gEdges);
-    halo.style.display = 'none';
+    setStyle(halo, 'display', 'none');
     haloLabel = el('text', { class: 'edge-label', 'text-anchor': 'middle', dy: '-0.5em' });
-    haloLabel.style.display = 'none';
+    setStyle(haloLabel, 'display', 'none');
     const gHits = el('g', { class: 'edge-hits' });
     edges = [];
     for (let l = 0; l < L; l++) {
@@ -145,8 +151,9 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
         const ring = el('circle', { r: layout.r + 3.5, class: 'node-ring' }, g);
         const circle = el('circle', { r: layout.r, class: 'node-body' }, g);
         const text = el('text', { class: 'node-value', 'text-anchor': 'middle', dy: '0.35em' }, g);
-        if (layout.r < 13) text.style.display = 'none';
-        return { g, ring, circle, text };
+        const hidden = layout.r < 13;
+        if (hidden) text.style.display = 'none';
+        return { g, ring, circle, text, hidden };
       }),
     );
     // Layer captions on top, matrix names between columns at the bottom.
@@ -210,6 +217,11 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
     if (node.textContent !== text) node.textContent = text;
   }
 
+  /** Set an attribute only when it changes. */
+  function setAttr(node, name, value) {
+    if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+  }
+
   /** Set a style property only when it changes (remembered on the element, not read back). */
   function setStyle(node, prop, value) {
     const seen = node.looks || (node.looks = {});
@@ -247,11 +259,15 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
           // Written only when they change, widths to 0.1 px and opacities to 0.01 (what shows):
           // while playing most edges keep their look from one frame to the next, and an edge
           // left alone costs the browser no style, layout or paint work (benchmarks/page.py).
-          const stroke = divergingRGB(mx > 0 && v !== null ? (v / mx) * 0.55 + Math.sign(v) * 0.45 : null);
-          const sw = edgeWidth(v, mx).toFixed(1);
+          // In steps a little finer than the eye tells apart on a thin line (48 tones a side,
+          // quarter pixels, 5% opacity): while a big network plays most edges then keep their
+          // look between frames, and each edge restyled cost a style recalc (560 edges on
+          // [2,16,16,16,1]: 35-50 ms a frame at 4x CPU slowdown, benchmarks/page.py).
+          const stroke = divergingRGB(mx > 0 && v !== null ? Math.round(((v / mx) * 0.55 + Math.sign(v) * 0.45) * 48) / 48 : null);
+          const sw = (Math.round(edgeWidth(v, mx) * 4) / 4).toFixed(2);
           // stroke-opacity, not opacity: the same look for a single stroke, but opacity makes
           // Chromium paint every edge in its own offscreen layer.
-          const so = (v === null ? 0.5 : 0.35 + 0.65 * Math.sqrt(Math.min(1, Math.abs(v) / (mx || 1)))).toFixed(2);
+          const so = (v === null ? 0.5 : Math.round((0.35 + 0.65 * Math.sqrt(Math.min(1, Math.abs(v) / (mx || 1)))) * 20) / 20).toFixed(2);
           if (line.look !== `${stroke} ${sw} ${so}`) {
             line.look = `${stroke} ${sw} ${so}`; // a JS property: an attribute would restyle
             line.style.stroke = stroke;
@@ -280,15 +296,18 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
       col.forEach((n, k) => {
         const v = a ? a[k] : NaN;
         const tone = bounded ? (v - 0.5) * 2 : nodeTone(v, l === 0 ? sc : Math.max(1, sc));
-        const fill = a ? divergingRGB(tone) : '#f2f3f5';
+        // Tones in the edges' steps (48 a side), rings to quarter pixels: fewer restyles.
+        const fill = a ? divergingRGB(Number.isFinite(tone) ? Math.round(tone * 48) / 48 : tone) : '#f2f3f5';
         setStyle(n.circle, 'fill', fill);
-        setText(n.text, a ? fmt(v, 2) : '');
-        setStyle(n.text, 'fill', inkOn(fill)); // the better contrast, never under 4.5:1
+        if (!n.hidden) {
+          setText(n.text, a ? fmt(v, 2) : ''); // too small to show on a big network: not written
+          setStyle(n.text, 'fill', inkOn(fill)); // the better contrast, never under 4.5:1
+        }
         if (l > 0) {
           const b = bvals[l - 1];
           const bv = b ? (b.length === 1 ? b[0] : b[k]) : null;
-          setStyle(n.ring, 'stroke', divergingRGB(bmx > 0 && bv !== null ? (bv / bmx) * 0.55 + Math.sign(bv) * 0.45 : null));
-          setStyle(n.ring, 'strokeWidth', edgeWidth(bv, bmx, 0.5, 4).toFixed(1));
+          setStyle(n.ring, 'stroke', divergingRGB(bmx > 0 && bv !== null ? Math.round(((bv / bmx) * 0.55 + Math.sign(bv) * 0.45) * 48) / 48 : null));
+          setStyle(n.ring, 'strokeWidth', (Math.round(edgeWidth(bv, bmx, 0.5, 4) * 4) / 4).toFixed(2));
         } else {
           setStyle(n.ring, 'strokeWidth', '0');
         }
@@ -296,25 +315,26 @@ export function createNetworkView(container, { onSelect, tooltip } = {}) {
     });
     // Selection halo.
     const sel = opts.selection;
+    // Written only when they change, as the edges: at 30 frames a second a rewrite is a restyle.
     svg.querySelectorAll('.node.selected').forEach((g) => g.classList.remove('selected'));
-    halo.style.display = 'none';
-    haloLabel.style.display = 'none';
+    let haloShown = false;
     if (sel && sel.kind === 'weight' && layout.layers[sel.layer] && layout.layers[sel.layer + 1]) {
       const a = layout.layers[sel.layer][sel.i];
       const b = layout.layers[sel.layer + 1][sel.j];
       if (a && b) {
-        for (const [k, v] of Object.entries({ x1: a.x, y1: a.y, x2: b.x, y2: b.y })) halo.setAttribute(k, v);
-        halo.style.display = '';
+        haloShown = true;
+        for (const [k, v] of Object.entries({ x1: a.x, y1: a.y, x2: b.x, y2: b.y })) setAttr(halo, k, String(v));
         // The name at 60% of the way, away from the crowded source column.
-        haloLabel.setAttribute('x', String(a.x + (b.x - a.x) * 0.6));
-        haloLabel.setAttribute('y', String(a.y + (b.y - a.y) * 0.6));
+        setAttr(haloLabel, 'x', String(a.x + (b.x - a.x) * 0.6));
+        setAttr(haloLabel, 'y', String(a.y + (b.y - a.y) * 0.6));
         const nm = paramName(sel, L);
-        haloLabel.textContent = width < 520 ? nm : `${nm} = ${fmt(frame.weights[sel.layer]?.[sel.i]?.[sel.j], 3)}`;
-        haloLabel.style.display = '';
+        setText(haloLabel, width < 520 ? nm : `${nm} = ${fmt(frame.weights[sel.layer]?.[sel.i]?.[sel.j], 3)}`);
       }
     } else if (sel && sel.kind === 'bias' && nodes[sel.layer + 1]?.[sel.j]) {
       nodes[sel.layer + 1][sel.j].g.classList.add('selected');
     }
+    setStyle(halo, 'display', haloShown ? '' : 'none');
+    setStyle(haloLabel, 'display', haloShown ? '' : 'none');
     if (hover) showTooltip(hover);
   }
 

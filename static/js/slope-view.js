@@ -3,6 +3,7 @@
 
 import { NEG_HEX, POS_HEX } from './nn.js';
 import { fmt } from './mathml.js';
+import { onPlotly } from './plotly-loader.js';
 
 /** E at w on the slice's sampled curve, by linear interpolation (null outside it). */
 export function interpolate(points, w) {
@@ -48,8 +49,21 @@ export function createSlopeView(root) {
   root.append(plot, note);
   const config = { displayModeBar: false, responsive: true, scrollZoom: false };
 
+  let waiting = null; // the newest slice asked for before Plotly was there
   function render(s, name) {
-    if (!window.Plotly || !s || !Array.isArray(s.points)) return;
+    if (!s || !Array.isArray(s.points)) return;
+    if (!window.Plotly) {
+      // Drawn when another view has loaded Plotly (the slope alone does not ask for it).
+      if (!waiting) {
+        onPlotly(() => {
+          const w = waiting;
+          waiting = null;
+          if (w) render(w[0], w[1]);
+        });
+      }
+      waiting = [s, name];
+      return;
+    }
     const xs = s.points.map((p) => p[0]);
     const ys = s.points.map((p) => p[1]);
     const finite = ys.filter((y) => y !== null && Number.isFinite(y));

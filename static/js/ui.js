@@ -81,3 +81,31 @@ export function fitCanvas(canvas, size) {
   ctx.clearRect(0, 0, size.w, size.h);
   return ctx;
 }
+
+const KEEP = new Set(['tabindex']); // set on the page's own elements (a11y.js), not by builders
+
+/**
+ * Make `old` look like `neu`, a freshly built tree of the same shape: texts and attributes
+ * change in place; a subtree whose shape differs is replaced by the new one. The elements kept
+ * keep their focus, scroll position and the browser's computed style (a panel rebuilt with
+ * every frame was a style and layout pass over all of it).
+ */
+export function morph(old, neu) {
+  if (old.nodeType !== neu.nodeType || old.nodeName !== neu.nodeName) {
+    old.replaceWith(neu);
+    return;
+  }
+  if (old.nodeType !== 1) {
+    if (old.nodeValue !== neu.nodeValue) old.nodeValue = neu.nodeValue;
+    return;
+  }
+  for (const a of neu.attributes) if (old.getAttribute(a.name) !== a.value) old.setAttribute(a.name, a.value);
+  for (const a of [...old.attributes]) if (!neu.hasAttribute(a.name) && !KEEP.has(a.name)) old.removeAttribute(a.name);
+  const kids = [...neu.childNodes];
+  if (old.childNodes.length !== kids.length) {
+    old.replaceChildren(...kids);
+    return;
+  }
+  const was = [...old.childNodes];
+  for (let k = 0; k < kids.length; k++) morph(was[k], kids[k]);
+}

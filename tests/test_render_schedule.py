@@ -1,0 +1,87 @@
+"""How the page renders: off-screen panels wait while playing, the chain panel updates in place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from support import ServerProcess, wait_for
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.browser
+
+PROF = "(k) => window.backpropStudio.state.prof[k] || 0"
+STEP = "() => window.backpropStudio.state.frame.step"
+
+
+def open_page(
+    browser: Any, server: ServerProcess, width: int, height: int
+) -> tuple[Any, Any, list[str]]:
+    """A fresh page at the article preset, once its matrices are drawn."""
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server.url}/?preset=article", wait_until="domcontentloaded")
+    wait_for(lambda: page.locator("[data-testid=heatmap-W-0]").count() == 1, "the matrix panel")
+    wait_for(lambda: page.locator("[data-testid=chain-table]").count() == 1, "the chain panel")
+    return ctx, page, errors
+
+
+def test_an_off_screen_panel_waits_while_playing_and_catches_up_at_rest(
+    server: ServerProcess, browser: Any
+) -> None:
+    """On a phone the matrix panel, three screens down, is not drawn while the run plays."""
+    ctx, page, errors = open_page(browser, server, 390, 844)
+    try:
+        canvas = page.get_by_test_id("heatmap-W-0")
+        # Idle-time drawing at load is over once the heat map has its summary.
+        wait_for(lambda: "values from" in (canvas.get_attribute("aria-label") or ""), "heat map")
+        before = canvas.get_attribute("aria-label")
+        drawn = page.evaluate(PROF, "matrixN")
+        page.get_by_test_id("play-button").click()
+        wait_for(lambda: page.evaluate(STEP) >= 20, "twenty steps")
+        assert page.evaluate(PROF, "matrixN") == drawn  # not drawn off screen
+        assert canvas.get_attribute("aria-label") == before
+        page.get_by_test_id("play-button").click()
+        # At rest it catches up: drawn again, with the newest weights.
+        wait_for(lambda: page.evaluate(PROF, "matrixN") > drawn, "the matrix at rest")
+        wait_for(lambda: canvas.get_attribute("aria-label") != before, "new heat map summary")
+        # Scrolled to while playing, it is drawn while playing.
+        page.get_by_test_id("play-button").click()
+        wait_for(lambda: page.evaluate("document.body.classList.contains('is-playing')"), "play")
+        canvas.scroll_into_view_if_needed()
+        at = page.evaluate(PROF, "matrixN")
+        wait_for(lambda: page.evaluate(PROF, "matrixN") > at + 2, "the matrix, on screen")
+        page.get_by_test_id("play-button").click()
+        assert errors == []
+    finally:
+        ctx.close()
+
+
+def test_the_chain_panel_updates_its_numbers_in_place(server: ServerProcess, browser: Any) -> None:
+    """A step changes the chain's numbers, not its elements; a new parameter rebuilds it."""
+    ctx, page, errors = open_page(browser, server, 1440, 900)
+    try:
+        page.evaluate("window.__table = document.querySelector('[data-testid=chain-table]')")
+        before = page.get_by_test_id("chain-sum").text_content()
+        page.get_by_test_id("step-button").click()
+        wait_for(lambda: page.get_by_test_id("chain-sum").text_content() != before, "new sum")
+        same = "window.__table === document.querySelector('[data-testid=chain-table]')"
+        assert page.evaluate(same)
+        # The numbers are the new frame's: the sum is the gradient of W_ho[0,0].
+        grad = page.evaluate("window.backpropStudio.state.frame.gradients.weights[1][0][0]")
+        shown = float(page.get_by_test_id("chain-sum").text_content().replace("−", "-"))
+        assert shown == pytest.approx(grad, rel=1e-3, abs=1e-12)
+        # Every formula's text for screen readers follows its numbers.
+        maths = page.evaluate(
+            "[...document.querySelectorAll('#chain-panel math')].map((m) =>"
+            " [m.getAttribute('alttext'), m.getAttribute('aria-label')])"
+        )
+        assert maths and all(alt and alt == label for alt, label in maths), maths
+        page.get_by_test_id("pick-layer").select_option("0")
+        wait_for(lambda: page.get_by_test_id("chain-name").text_content() == "W_ih[0,0]", "W_ih")
+        assert not page.evaluate(same)  # another shape: rebuilt
+        assert errors == []
+    finally:
+        ctx.close()
