@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cluster.registries = {store.noun: store, rooms.noun: rooms}
         cluster.notice_handlers[rooms.noun] = rooms.noticed
         cluster.tick_hooks.append(rooms.share_counts)
+        cluster.tick_hooks.append(store.stop_unwatched)
         if persist is not None and isinstance(persist.backend, RedisBackend):
             persist.backend.peer = cluster.peer
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -41,24 +42,42 @@ class OwnerStub:
         self.links: dict[tuple[str, str], Link] = {}  # the runs followed, as Cluster keeps them
         self.asked: list[str] = []
         self.failing = 0
+        self.seq: int | None = None  # the owner's frame number of its answer (None: the latest)
+        self.gate: asyncio.Event | None = None
         self.tasks: list[asyncio.Task[Any]] = []
 
     async def call(self, link: Link, op: str, args: dict[str, Any]) -> Any:
-        """The owner's answer: the whole curve (or 503 while `failing` is above 0)."""
+        """The owner's answer: the whole curve up to `head`, numbered as the frames it covers.
+
+        503 while `failing` is above 0; held until `gate` opens, when there is one.
+        """
         self.asked.append(args.get("name", op))
+        if self.gate is not None:
+            await self.gate.wait()
         if self.failing > 0:
             self.failing -= 1
             raise UnavailableError("the owner is being taken over")
-        return frame(self.head, first=0)
+        seq = self.seq if self.seq is not None else max(link.seq, 0)
+        return {"frame": frame(self.head, first=0), "seq": seq, "owner": link.owner or "peer-a"}
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run it as a task, kept to be awaited."""
         self.tasks.append(asyncio.get_running_loop().create_task(coro))
 
     async def settle(self) -> None:
-        """Wait for every task spawned so far."""
+        """Wait for every task spawned so far (and those they spawn)."""
         while self.tasks:
             await self.tasks.pop()
+
+    async def asked_more_than(self, count: int) -> None:
+        """Let the loop run until the follower has sent its next question."""
+        while len(self.asked) <= count:
+            await asyncio.sleep(0)
+
+    def whole(self, sent: list[str]) -> dict[str, Any] | None:
+        """The last whole-curve frame among sent texts, decoded."""
+        frames = [json.loads(m) for m in sent if '"first_step":0' in m]
+        return frames[-1] if frames else None
 
 
 def test_a_gap_in_sequence_numbers_or_a_new_owner_fetches_the_whole_curve() -> None:
@@ -130,3 +149,53 @@ def test_the_janitor_forgets_only_old_runs_nobody_holds(redis_server: RedisProce
     assert r.get("bp:run:session:held") == b"blob" and r.get("bp:run:session:recent") == b"blob"
     assert {m.decode() for m in r.smembers("bp:runs")} == {"session:held", "session:recent"}  # type: ignore[union-attr]
     r.close()
+
+
+def test_frames_that_overtake_the_whole_curve_are_merged_on_and_gaps_refetched() -> None:
+    """The answer comes after newer frames, one of them after a lost one: no hole, no going back."""
+
+    async def scenario() -> None:
+        owner = OwnerStub()
+        link = Link(owner, "room", "ABCDEF")  # type: ignore[arg-type]
+        owner.links[("room", "ABCDEF")] = link
+        runner = Runner(TrainingSession(resolve(SessionConfigIn(preset="article"))))
+        runner.remote, link.runner = link, runner
+        slot = runner.attach()
+        await owner.settle()
+        for n in range(1, 6):  # frames 1..5 in order, from peer-a
+            link.received(n, "peer-a", frame(n))
+        await owner.settle()
+        await slot.next()
+        asked = len(owner.asked)
+
+        owner.gate = asyncio.Event()
+        owner.head, owner.seq = 8, 8  # the owner's answer will cover frames up to 8
+        link.received(7, "peer-a", frame(7))  # 6 was lost: a fetch starts, held at the gate
+        await owner.asked_more_than(asked)
+        link.received(8, "peer-a", frame(8))  # already in the answer
+        link.received(10, "peer-a", frame(10))  # 9 lost too, while the fetch is on its way
+        owner.gate.set()
+        await asyncio.sleep(0)
+        owner.head, owner.seq = 10, 10  # fetched again: now up to 10
+        await owner.settle()
+        assert len(owner.asked) >= asked + 2  # the first answer did not join on: asked again
+        last = owner.whole(await slot.next())
+        assert last is not None and last["step"] == 10
+        assert last["losses"] == frame(10, first=0)["losses"]  # every step, 0..10
+
+        # A same-step frame after the answer (a pause between two ticks) is not dropped.
+        owner.gate = asyncio.Event()
+        owner.seq = 12  # the answer is made after frame 12, before the pause's frame 13
+        asked = len(owner.asked)
+        link.received(12, "peer-a", frame(11))  # 11 lost: fetch
+        await owner.asked_more_than(asked)
+        paused = {**frame(11), "first_step": None, "losses": [], "playing": False}
+        link.received(13, "peer-a", paused)
+        owner.head = 11
+        owner.gate.set()
+        await owner.settle()
+        assert runner.step_count == 11 and not runner.playing
+        sent = [json.loads(m) for m in await slot.next() if m.startswith('{"type":"frame"')]
+        assert sent[-1]["playing"] is False and sent[-1]["step"] == 11
+
+    asyncio.run(scenario())

@@ -73,10 +73,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# Delete a run's snapshot, index entries and head counts, unless some peer holds its lease.
+# Delete a run's snapshot, index entries and head counts, unless some peer holds its lease, a
+# follower has viewers of it (a takeover under way), or it was saved since the cutoff.
 SWEEP = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('DEL', KEYS[2], ARGV[2])
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[6]) == 1 then return 0 end
+local at = redis.call('HGET', KEYS[4], ARGV[1])
+if at and tonumber(at) > tonumber(ARGV[2]) then return 0 end
+redis.call('DEL', KEYS[2], KEYS[5])
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
 return 1
@@ -165,7 +168,9 @@ class Link:
         # Frames received while a whole curve is being fetched: the answer may come after them
         # (another connection), and must not set a viewer's curve back (app/live/stream.py).
         self._fetching = 0
-        self._meanwhile: list[Frame] = []
+        self._meanwhile: list[tuple[int, str, Frame]] = []
+        self._stale = False  # a gap seen while a resync was under way
+        self._inflight: asyncio.Future[Frame] | None = None
 
     async def command(self, msg: ClientMsg) -> Frame:
         """Forward a driving message; the frame the owner published."""
@@ -198,28 +203,54 @@ class Link:
         self.cluster.spawn(self._prime(slot))
 
     async def _prime(self, slot: Slot) -> None:
-        """Fetch the whole curve for one slot; a failure is told to that viewer."""
+        """The whole curve for one new slot; if it cannot be had, for every viewer, retried."""
         from app.live.stream import Tick
 
         try:
-            frame = await self.whole_curve()
-        except ClientError as exc:
-            slot.error(str(exc))
+            frame = await self.shared_curve()
+        except (ClientError, StaleError) as exc:
+            if isinstance(exc, ClientError):
+                slot.error(str(exc))
             self.resync()  # retried for every viewer until the owner answers
             return
         slot.offer(Tick(frame))
 
+    async def shared_curve(self) -> Frame:
+        """The whole curve; viewers arriving together (a crowd reconnecting) share one fetch."""
+        if self._inflight is None or self._inflight.done():
+            inflight = asyncio.ensure_future(self.whole_curve())
+            self._inflight = inflight
+
+            def done(_: asyncio.Future[Frame]) -> None:
+                if self._inflight is inflight:
+                    self._inflight = None
+
+            inflight.add_done_callback(done)
+        return await asyncio.shield(self._inflight)
+
     async def whole_curve(self) -> Frame:
-        """The owner's frame with the whole curve, brought up to the newest frame received."""
+        """The owner's whole curve, brought up to the newest frame received since it was made.
+
+        The owner says which of its frames the curve includes (its sequence number); frames
+        numbered after it are merged on in order. A gap among them, or another owner, is a
+        StaleError: the caller fetches again.
+        """
         from app.live.stream import merge_frames
 
         self._fetching += 1
         start = len(self._meanwhile)
         try:
-            frame: Frame = await self.read("full_frame", {})
-            for newer in self._meanwhile[start:]:
-                if newer.get("step", 0) > frame.get("step", 0) or newer.get("first_step") == 0:
-                    frame = merge_frames(frame, newer)
+            answer = await self.read("full_frame", {})
+            frame: Frame = answer["frame"]
+            seq, owner = int(answer["seq"]), str(answer["owner"])
+            for number, sender, newer in self._meanwhile[start:]:
+                if sender != owner:
+                    raise StaleError("the run changed owners meanwhile")
+                if number <= seq:
+                    continue  # already in the whole curve
+                if number != seq + 1:
+                    raise StaleError("a frame was lost meanwhile")
+                frame, seq = merge_frames(frame, newer), number
             return frame
         finally:
             self._fetching -= 1
@@ -231,9 +262,10 @@ class Link:
         expected = self.owner == owner and seq == self.seq + 1
         self.owner, self.seq = owner, seq
         if self._fetching:
-            self._meanwhile.append(frame)
+            self._meanwhile.append((seq, owner, frame))
         self.runner.follow(frame)
         if not expected and self.runner.watchers:
+            self._stale = True
             self.resync()
 
     def resync(self) -> None:
@@ -246,20 +278,30 @@ class Link:
         """The whole curve to every viewer; it covers whatever frames were lost.
 
         Retried while it fails (the owner's own listener may be reconnecting too, or the owner
-        is being taken over): a viewer's curve must not keep the hole.
+        is being taken over) and again if another gap was seen meanwhile: a viewer's curve must
+        not keep a hole.
         """
         delay = RESYNC_SECONDS
         try:
             while self.cluster.links.get((self.kind, self.key)) is self:
+                self._stale = False
                 try:
-                    self.runner.follow(await self.whole_curve())
-                    return
+                    self.runner.follow(await self.shared_curve())
+                    if not self._stale:
+                        return
+                    continue  # another gap while this one was fetched: again, at once
+                except StaleError:
+                    continue
                 except ClientError as exc:
                     log.info("cannot resync %s %s yet: %s", self.kind, self.key, exc)
                 await asyncio.sleep(delay)
                 delay = min(2.0, delay * 2)
         finally:
             self._resyncing = False
+
+
+class StaleError(Exception):
+    """Frames seen while the whole curve was fetched do not join on it: fetch again."""
 
 
 class Cluster:
@@ -415,6 +457,8 @@ class Cluster:
         if pending is None:
             pending = asyncio.ensure_future(self._find(registry, key))
             self._finding[(kind, key)] = pending
+            self._tasks.add(pending)
+            pending.add_done_callback(self._tasks.discard)
             pending.add_done_callback(lambda _: self._finding.pop((kind, key), None))
         return await asyncio.shield(pending)
 
@@ -453,6 +497,9 @@ class Cluster:
             return found
         if mine:
             item = registry.revive(key, state, session, None)
+            owned = self.owned.get((kind, key))
+            if owned is not None:  # the page that asked is about to connect: do not stop yet
+                owned.followed_until = time.monotonic() + FOLLOW_MS / 1000
             await self._resume(item.runner, state)
             return item
         return registry.revive(key, state, session, self.link(kind, key))
@@ -553,7 +600,8 @@ class Cluster:
         if item is None or item.runner.remote is not None:
             raise _unavailable()
         owned = self.owned.get((kind, key))
-        if owned is not None:  # someone elsewhere watches: publish its frames from now on
+        if owned is not None and op not in ("halt", "delete"):
+            # Someone elsewhere watches: publish its frames from now on.
             owned.followed_until = max(owned.followed_until, time.monotonic() + FOLLOW_MS / 1000)
         touch = getattr(registry, "touch", None)
         if touch is not None:
@@ -561,6 +609,10 @@ class Cluster:
         runner: Runner = item.runner
         if op == "command":
             return await runner.command(client_message(args["msg"]), self.settings)
+        if op == "read" and args["name"] == "full_frame":
+            # With the number of the last frame it includes: the asker merges the later ones.
+            seq = owned.seq if owned is not None else 0
+            return {"frame": await runner.read("full_frame"), "seq": seq, "owner": self.peer}
         if op == "read":
             result = await runner.read(str(args["name"]), **dict(args.get("params") or {}))
             if args["name"] == "fork":  # state() on the loop (consistent), encoding in a thread
@@ -570,11 +622,15 @@ class Cluster:
         if op == "delete":
             assert registry is not None
             return await registry.remove(key)
-        if op == "halt":  # a follower's last viewer left: pause unless someone watches here
-            if not runner.watchers:
+        if op == "halt":  # a follower's last viewer left: pause unless someone watches still
+            if (
+                runner.playing
+                and not runner.watchers
+                and not await self.redis.exists(watch_key(kind, key))
+            ):
                 runner.stop()
                 await runner.patch(lambda _: None)  # tell every viewer: playing is off
-            return None
+            return None  # else the owner's tick stops it once nobody anywhere watches
         raise InvalidError(f"unknown operation {op!r}")
 
     async def _serve(self, request: dict[str, Any]) -> None:
@@ -799,11 +855,11 @@ class Cluster:
                 old.append((kind, key))
         deleted = 0
         for kind, key in old:
-            # One script: a peer taking the run over between a check and a delete keeps it.
+            member = f"{kind}:{key}"
             deleted += int(
                 await self.redis.eval(
-                    SWEEP, 4, lease_key(kind, key), f"bp:run:{kind}:{key}", "bp:runs",
-                    "bp:saved", f"{kind}:{key}", f"bp:n:{kind}:{key}",
+                    SWEEP, 6, lease_key(kind, key), f"bp:run:{kind}:{key}", "bp:runs", "bp:saved",
+                    f"bp:n:{kind}:{key}", watch_key(kind, key), member, f"{now - idle[kind]:.3f}",
                 )
             )  # fmt: skip
         if deleted:

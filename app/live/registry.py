@@ -120,9 +120,13 @@ class Registry(Generic[T]):
         """
         if self.cluster is None:
             return
-        await self.cluster.claim(self.noun, key)
-        if self.persist is not None:
-            await self.persist.flush(self.noun, key)
+        try:
+            await self.cluster.claim(self.noun, key)
+            if self.persist is not None:
+                await self.persist.flush(self.noun, key)
+        except Exception:
+            await self.remove(key)  # its id was never handed out: nobody could use it
+            raise
 
     async def lookup(self, key: str) -> T | None:
         """The item under a key; in a cluster, also one another peer holds (followed from here)."""

@@ -105,6 +105,7 @@ class Room:
         self.cluster: Cluster | None = None
         self.elsewhere: tuple[int, int] = (0, 0)  # (participants, presenters) on other peers
         self._count_written = 0.0  # when this peer last wrote its head count to Redis
+        self._count_read = 0.0  # ... and last read the others'
 
     # ---- who is here ---------------------------------------------------------------------
 
@@ -341,6 +342,7 @@ class Room:
         cluster = self.cluster
         if cluster is None:
             return
+        self._count_read = self._clock()
         try:
             fields = await cluster.redis.hgetall(f"bp:n:room:{self.code}")
         except Exception as exc:
@@ -475,7 +477,12 @@ class RoomRegistry(Registry[Room]):
         for room in list(self._items.values()):
             if room.members and room._count_written < due:
                 await room.share_count()
-                await room._read_counts()  # a dead peer's count expires: the total drops
+            # Re-read where others' counts matter: a dead peer's count expires, the total drops.
+            counted_elsewhere = room.elsewhere != (0, 0) or (
+                room.runner.remote is None and room.runner.playing
+            )
+            if (room.members or counted_elsewhere) and room._count_read < due:
+                await room._read_counts()
             room.stop_if_unwatched()
 
     def snapshot_extra(self, item: Room) -> Callable[[], dict[str, Any]]:

@@ -87,6 +87,20 @@ class SessionStore(Registry[Entry]):
         """A session its snapshot brought back (the cluster's lookups)."""
         return self.restore(key, session, remote)
 
+    async def stop_unwatched(self) -> None:
+        """The cluster's tick: a session trained here, playing, watched nowhere, stops."""
+        cluster = self.cluster
+        for key, entry in list(self._items.items()):
+            runner = entry.runner
+            if (
+                runner.remote is None
+                and runner.playing
+                and not runner.watchers
+                and (cluster is None or not cluster.followed(self.noun, key))
+            ):
+                runner.stop()
+                await runner.patch(lambda _: None)  # viewers elsewhere see playing: false
+
     def get(self, session_id: str) -> Entry | None:
         """The entry, marked as used now, or None."""
         entry = self.find(session_id)

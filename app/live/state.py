@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from app.domain.errors import UnavailableError
+
 if TYPE_CHECKING:
     from app.live.stream import Runner
 
@@ -332,7 +334,16 @@ class Persister:
         state = self._state(k)
         self._dirty.discard(k)
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._writer, self._quietly, self._write, kind, key, state)
+        try:
+            await loop.run_in_executor(
+                self._writer, lambda: self.backend.snapshot(kind, key, encode_state(state))
+            )
+        except Exception as exc:
+            self.mark(k, False)  # retried on the next beat, as any failed write
+            raise UnavailableError(
+                "cannot save the new run in the shared store right now; try again in a few seconds",
+                retry_after=3,
+            ) from exc
 
     def unwatch(self, kind: str, key: str) -> None:
         """Stop keeping this run's snapshot, leaving it stored (another peer trains it now)."""
