@@ -204,8 +204,6 @@ class Link:
 
     async def _prime(self, slot: Slot) -> None:
         """The whole curve for one new slot; if it cannot be had, for every viewer, retried."""
-        from app.live.stream import Tick
-
         try:
             frame = await self.shared_curve()
         except (ClientError, StaleError) as exc:
@@ -213,7 +211,7 @@ class Link:
                 slot.error(str(exc))
             self.resync()  # retried for every viewer until the owner answers
             return
-        slot.offer(Tick(frame))
+        self.runner.primed(slot, frame)
 
     async def shared_curve(self) -> Frame:
         """The whole curve; viewers arriving together (a crowd reconnecting) share one fetch."""

@@ -283,6 +283,7 @@ class Runner:
         self.on_frame: Callable[[Tick], None] | None = None
         self.remote: Remote | None = None  # set while another peer trains this run
         self._followed: Frame | None = None  # the newest frame from that peer
+        self._unprimed: set[Slot] = set()  # followers' new viewers waiting for the whole curve
 
     # ---- what the web layer asks (app/live/ops.py): here, or at the peer that trains -----
 
@@ -315,18 +316,33 @@ class Runner:
         self._published = session.step_count
         self.remote = None
         self._followed = None
+        self._unprimed.clear()  # publish_full() gives every viewer the whole curve next
 
     def publish_full(self) -> None:
         """Send every viewer (and every peer's) the whole curve: after a takeover."""
         self._broadcast(self.full_frame())
 
     def follow(self, frame: Frame) -> None:
-        """A frame the training peer published: to every viewer here, as if made here."""
+        """A frame the training peer published: to every viewer here, as if made here.
+
+        A viewer still waiting for its whole curve gets only a whole curve (`first_step` 0):
+        its first frame must not be a piece of the curve, as in one process.
+        """
         self._followed = frame
         tick = Tick(frame)
         merged: dict[Tick, Tick] = {}
+        whole = frame.get("first_step") == 0
         for slot in self._slots:
-            slot.offer(tick, merged)
+            if whole or slot not in self._unprimed:
+                slot.offer(tick, merged)
+        if whole:
+            self._unprimed.clear()
+
+    def primed(self, slot: Slot, frame: Frame) -> None:
+        """A new viewer's whole curve has come from the training peer: frames flow from now on."""
+        if slot in self._slots:
+            slot.offer(Tick(frame))
+            self._unprimed.discard(slot)
 
     # ---- viewers -------------------------------------------------------------------------
 
@@ -351,6 +367,7 @@ class Runner:
         """A new viewer's slot, primed with the whole loss curve (`first_step` 0)."""
         slot = Slot(max_errors)
         if self.remote is not None:
+            self._unprimed.add(slot)
             self.remote.prime(slot)  # this peer's copy of the session is not the live one
         else:
             slot.offer(Tick(self.full_frame()))
@@ -360,6 +377,7 @@ class Runner:
     def detach(self, slot: Slot) -> None:
         """Forget a viewer and stop its sender."""
         self._slots.discard(slot)
+        self._unprimed.discard(slot)
         slot.close()
 
     def full_frame(self) -> Frame:
