@@ -223,6 +223,15 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
             painter = new Worker(new URL('./edge-worker.js', import.meta.url), { type: 'module' });
             const off = canvas.transferControlToOffscreen();
             painter.postMessage({ canvas: off }, [off]);
+            // A worker that cannot start (a failed load): paint here, on a fresh canvas (the
+            // transferred one has no context on this thread).
+            painter.addEventListener('error', () => {
+              painter = null;
+              const fresh = canvas.cloneNode();
+              canvas.replaceWith(fresh);
+              canvas = fresh;
+              if (cv) paintCanvas();
+            });
           }
         } catch {
           painter = null; // painted here instead
