@@ -10,6 +10,9 @@ import { outputGridFast } from './grid-fast.js';
 import { paintPoints, pointsRange } from './points-canvas.js';
 
 const GRID = 40;
+// While playing the surface moves 3-4 times a second: a coarser grid (CSS scales it smoothly)
+// costs half as much; at rest it is drawn at GRID again.
+const GRID_PLAYING = 28;
 const MAX_TABLE_ROWS = 60;
 
 const PLOT_FONT = { family: 'system-ui, -apple-system, "Segoe UI", sans-serif', size: 12, color: '#3a4352' };
@@ -102,13 +105,21 @@ export function surfaceColor(z, zmin, zmax, multi) {
   return divergingArray(2 * t - 1);
 }
 
-/** Paint an n x n output grid (rows from the bottom) onto `canvas`, smoothly scaled. */
-export function paintSurface(canvas, grid, zmin, zmax, multi, src = document.createElement('canvas')) {
+/**
+ * Paint an n x n output grid (rows from the bottom) onto `canvas`, one pixel a cell: CSS scales
+ * it to the plot area (smoothly; `pixelated` for classes) and app.css gives it its 0.8 opacity.
+ * Scaling it here (drawImage onto a plot-sized canvas) cost the page's thread a big raster at
+ * each repaint and commit while playing (benchmarks/page.py).
+ */
+export function paintSurface(canvas, grid, zmin, zmax, multi) {
   const n = grid.z.length;
-  src.width = n;
-  src.height = n;
-  const sctx = src.getContext('2d');
-  const img = sctx.createImageData(n, n);
+  if (canvas.width !== n || canvas.height !== n) {
+    canvas.width = n;
+    canvas.height = n;
+  }
+  canvas.classList.toggle('pixelated', !!multi);
+  const ctx = canvas.getContext('2d');
+  const img = ctx.createImageData(n, n);
   for (let r = 0; r < n; r++) {
     for (let c = 0; c < n; c++) {
       const [R, G, B] = surfaceColor(grid.z[r][c], zmin, zmax, multi);
@@ -119,14 +130,7 @@ export function paintSurface(canvas, grid, zmin, zmax, multi, src = document.cre
       img.data[o + 3] = 255;
     }
   }
-  sctx.putImageData(img, 0, 0);
-  const ctx = canvas.getContext('2d');
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  ctx.imageSmoothingEnabled = !multi;
-  ctx.globalAlpha = 0.8;
-  ctx.drawImage(src, 0, 0, canvas.width, canvas.height);
-  ctx.globalAlpha = 1;
-  return src;
+  ctx.putImageData(img, 0, 0);
 }
 
 /** The line above the data: name, kind, how many samples, inputs and outputs. */
@@ -148,7 +152,6 @@ export function createDataView(root, { onSample } = {}) {
   let planeSample = -1;
   let plane = null; // {xr, yr, zmin, zmax, multi}
   let surface = null;
-  let surfaceSrc = null;
   let lastFrame = null;
   let waiting = null; // the newest {frame, sample} asked for before Plotly was there
   let pvaCanvas = null; // the predicted-vs-actual markers (points-canvas.js)
@@ -158,24 +161,18 @@ export function createDataView(root, { onSample } = {}) {
   function placeSurface() {
     const sz = plotDiv?._fullLayout?._size;
     if (!sz || !surface) return;
-    const dpr = window.devicePixelRatio || 1;
     surface.style.left = `${sz.l}px`;
     surface.style.top = `${sz.t}px`;
     surface.style.width = `${sz.w}px`;
     surface.style.height = `${sz.h}px`;
-    const w = Math.max(1, Math.round(sz.w * dpr));
-    const ht = Math.max(1, Math.round(sz.h * dpr));
-    if (surface.width !== w || surface.height !== ht) {
-      surface.width = w;
-      surface.height = ht;
-    }
   }
 
   function paint(frame) {
     if (!plane || !surface) return;
     const outs = frame.weights[frame.weights.length - 1][0].length;
-    const grid = outputGridFast(frame.weights, frame.biases, plane.xr, plane.yr, GRID, data.activation, data.output_activation, plane.multi ? 'argmax' : 0);
-    surfaceSrc = paintSurface(surface, grid, plane.zmin, plane.zmax, outs > 1, surfaceSrc || undefined);
+    const n = document.body.classList.contains('is-playing') ? GRID_PLAYING : GRID;
+    const grid = outputGridFast(frame.weights, frame.biases, plane.xr, plane.yr, n, data.activation, data.output_activation, plane.multi ? 'argmax' : 0);
+    paintSurface(surface, grid, plane.zmin, plane.zmax, outs > 1);
   }
   const config = { displayModeBar: false, responsive: true };
 

@@ -18,9 +18,15 @@ import {
   ACTIVATION_SYMBOL,
 } from './nn.js';
 import { fmt } from './mathml.js';
+import { paintEdges } from './edge-paint.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const MAX_DRAWN = 16; // neurons drawn per layer; the rest are summarised as "+N more"
+// Above this many edges they are painted on a canvas under the SVG's nodes: on [2,16,16,16,1]
+// (560 edges) restyling SVG lines cost most of a frame at 4x CPU slowdown (benchmarks/page.py).
+// Smaller networks (the article's 25) keep one SVG line per edge.
+export const CANVAS_EDGES = 100;
+const HIT = 6; // half the width of an SVG edge's hit line (.edge-hit: 12px)
 
 function el(tag, attrs = {}, parent = null) {
   const e = document.createElementNS(SVG, tag);
@@ -87,6 +93,76 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
   }).observe(container);
   let haloLabel = null;
   let lights = null; // the phase stepper's highlight: {edges, nodes, dir}
+  // The canvas path (networks over CANVAS_EDGES edges): one entry per edge, in the SVG's order.
+  let canvas = null;
+  let cv = null; // {geo: {n, l, i, j, x1, y1, x2, y2}, tone, lw, alpha, hover, halo, flow}
+  let painter = null; // the worker painting the canvas (edge-worker.js), where there is one
+  let ink = '#1d2430';
+
+  /** Paint the edges (the worker paints at its next animation frame; else here, now). */
+  function paintCanvas() {
+    if (!cv) return;
+    const look = {
+      width,
+      height,
+      dpr: window.devicePixelRatio || 1,
+      tone: cv.tone,
+      lw: cv.lw,
+      alpha: cv.alpha,
+      hover: cv.hover,
+      halo: cv.halo,
+      lit: lights ? lights.edges : null,
+      dir: lights?.dir || null,
+      flow: cv.flow,
+      ink,
+    };
+    if (painter) {
+      painter.postMessage(cv.sent ? { look } : { look, geo: cv.geo }); // arrays are copied
+      cv.sent = true;
+    } else {
+      paintEdges(canvas, cv.geo, look);
+    }
+  }
+
+  /** The dashes travel while a phase flows (the SVG's CSS animation), unless motion is reduced. */
+  function flowLoop() {
+    if (!cv || !lights?.dir || cv.flowing) return;
+    if (window.matchMedia?.('(prefers-reduced-motion: reduce)').matches) return;
+    cv.flowing = true;
+    const tick = (t) => {
+      if (!cv || !lights?.dir) {
+        if (cv) cv.flowing = false;
+        return;
+      }
+      cv.flow = ((t / 900) % 1) * 12; // 12 px every 0.9 s, as @keyframes flow-forward
+      paintCanvas();
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  }
+
+  /** The edge under a point of the diagram (viewBox units), or -1: the nearest within HIT. */
+  function edgeAt(px, py) {
+    const g = cv.geo;
+    let best = -1;
+    let bestD = HIT * HIT;
+    for (let e = 0; e < g.n; e++) {
+      const x1 = g.x1[e];
+      const y1 = g.y1[e];
+      const dx = g.x2[e] - x1;
+      const dy = g.y2[e] - y1;
+      const len = dx * dx + dy * dy;
+      const u = len > 0 ? Math.max(0, Math.min(1, ((px - x1) * dx + (py - y1) * dy) / len)) : 0;
+      const ex = x1 + u * dx - px;
+      const ey = y1 + u * dy - py;
+      const d = ex * ex + ey * ey;
+      if (d <= bestD) {
+        bestD = d;
+        best = e;
+      }
+    }
+    return best;
+  }
 
   /** Light the edges and nodes one phase touches (null: the whole network as usual). */
   function highlight(spec) {
@@ -102,6 +178,10 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
       const on = !!spec && spec.nodes.includes(l);
       for (const n of col) n.g.classList.toggle('lit', on);
     });
+    if (cv) {
+      paintCanvas();
+      flowLoop();
+    }
   }
 
   function build(newSizes, data) {
@@ -128,7 +208,62 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
     setStyle(haloLabel, 'display', 'none');
     const gHits = el('g', { class: 'edge-hits' });
     edges = [];
-    for (let l = 0; l < L; l++) {
+    const count = layout.layers.slice(1).reduce((s, col, l) => s + col.length * layout.layers[l].length, 0);
+    cv = null;
+    if (count > CANVAS_EDGES) {
+      // The edges on a canvas under the SVG (same size and scale: the viewBox's aspect ratio).
+      if (!canvas) {
+        canvas = document.createElement('canvas');
+        canvas.className = 'network-canvas';
+        canvas.setAttribute('aria-hidden', 'true'); // the SVG (role=img) describes the diagram
+        canvas.dataset.testid = 'network-canvas';
+        // Rasterised in a worker where the browser can (not on the page's thread at each commit).
+        try {
+          if (canvas.transferControlToOffscreen) {
+            painter = new Worker(new URL('./edge-worker.js', import.meta.url), { type: 'module' });
+            const off = canvas.transferControlToOffscreen();
+            painter.postMessage({ canvas: off }, [off]);
+            // A worker that cannot start (a failed load): paint here, on a fresh canvas (the
+            // transferred one has no context on this thread).
+            painter.addEventListener('error', () => {
+              painter = null;
+              const fresh = canvas.cloneNode();
+              canvas.replaceWith(fresh);
+              canvas = fresh;
+              if (cv) paintCanvas();
+            });
+          }
+        } catch {
+          painter = null; // painted here instead
+        }
+      }
+      container.insertBefore(canvas, svg);
+      canvas.style.aspectRatio = `${width} / ${height}`;
+      container.classList.add('edges-on-canvas');
+      ink = getComputedStyle(container).getPropertyValue('--ink').trim() || ink;
+      const f32 = () => new Float32Array(count);
+      const geo = { n: count, l: new Uint8Array(count), i: new Uint16Array(count), j: new Uint16Array(count), x1: f32(), y1: f32(), x2: f32(), y2: f32() };
+      cv = { geo, tone: new Float64Array(count).fill(NaN), lw: f32().fill(0.6), alpha: f32().fill(0.5), hover: -1, halo: null, flow: 0, sent: false };
+      let e = 0;
+      for (let l = 0; l < L; l++) {
+        for (const a of layout.layers[l]) {
+          for (const b of layout.layers[l + 1]) {
+            geo.l[e] = l;
+            geo.i[e] = a.k;
+            geo.j[e] = b.k;
+            geo.x1[e] = a.x;
+            geo.y1[e] = a.y;
+            geo.x2[e] = b.x;
+            geo.y2[e] = b.y;
+            e++;
+          }
+        }
+      }
+    } else if (canvas) {
+      canvas.remove();
+      container.classList.remove('edges-on-canvas');
+    }
+    for (let l = 0; l < L && !cv; l++) {
       const rows = [];
       for (const a of layout.layers[l]) {
         const row = [];
@@ -250,7 +385,17 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
     const bvals = biasValues(frame, mode, real);
     const mx = maxAbs(vals);
     const bmx = maxAbs(bvals);
-    for (let l = 0; l < L; l++) {
+    if (cv) {
+      // The canvas path: the same looks (steps included), into arrays; painted below.
+      const { geo } = cv;
+      for (let e = 0; e < geo.n; e++) {
+        const v = vals[geo.l[e]][geo.i[e]][geo.j[e]];
+        cv.tone[e] = mx > 0 && v !== null ? Math.round(((v / mx) * 0.55 + Math.sign(v) * 0.45) * 48) / 48 : NaN;
+        cv.lw[e] = Math.round(edgeWidth(v, mx) * 4) / 4;
+        cv.alpha[e] = v === null ? 0.5 : Math.round((0.35 + 0.65 * Math.sqrt(Math.min(1, Math.abs(v) / (mx || 1)))) * 20) / 20;
+      }
+    }
+    for (let l = 0; l < L && !cv; l++) {
       const rows = edges[l];
       for (let i = 0; i < rows.length; i++) {
         for (let j = 0; j < rows[i].length; j++) {
@@ -333,8 +478,12 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
     } else if (sel && sel.kind === 'bias' && nodes[sel.layer + 1]?.[sel.j]) {
       nodes[sel.layer + 1][sel.j].g.classList.add('selected');
     }
-    setStyle(halo, 'display', haloShown ? '' : 'none');
+    setStyle(halo, 'display', haloShown && !cv ? '' : 'none');
     setStyle(haloLabel, 'display', haloShown ? '' : 'none');
+    if (cv) {
+      cv.halo = haloShown ? ['x1', 'y1', 'x2', 'y2'].map((k) => Number(halo.getAttribute(k))) : null;
+      paintCanvas();
+    }
     if (hover) showTooltip(hover);
   }
 
@@ -410,8 +559,26 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
     if (d) tooltip.show(h.x, h.y, d);
   }
 
+  /** On the canvas path: the edge under the pointer, hit-tested in the diagram's units. */
+  function canvasTarget(ev) {
+    if (!cv) return null;
+    const box = svg.getBoundingClientRect(); // on pointer events only, never per frame
+    if (!box.width || !box.height) return null;
+    const e = edgeAt(((ev.clientX - box.left) * width) / box.width, ((ev.clientY - box.top) * height) / box.height);
+    return e < 0 ? null : { kind: 'weight', layer: cv.geo.l[e], i: cv.geo.i[e], j: cv.geo.j[e], e };
+  }
+
+  /** Light the hovered edge on the canvas (-1: none); repainted only when it changes. */
+  function hoverCanvas(e) {
+    if (!cv || cv.hover === e) return;
+    cv.hover = e;
+    setStyle(svg, 'cursor', e < 0 ? '' : 'pointer');
+    paintCanvas();
+  }
+
   svg.addEventListener('pointermove', (ev) => {
-    const t = targetOf(ev.target);
+    const t = targetOf(ev.target) || canvasTarget(ev);
+    hoverCanvas(t?.e ?? -1);
     if (!t) {
       if (hover) tooltip?.hide();
       hover = null;
@@ -425,11 +592,12 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
   });
   svg.addEventListener('pointerleave', () => {
     hover = null;
+    hoverCanvas(-1);
     tooltip?.hide();
     svg.querySelectorAll('.edge.hovered').forEach((e) => e.classList.remove('hovered'));
   });
   svg.addEventListener('click', (ev) => {
-    const t = targetOf(ev.target);
+    const t = targetOf(ev.target) || canvasTarget(ev);
     if (!t || t.kind === 'input') return;
     onSelect?.(t.kind === 'weight' ? { kind: 'weight', layer: t.layer, i: t.i, j: t.j } : { kind: 'bias', layer: t.layer, j: t.j });
   });
@@ -448,5 +616,9 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
       sizes = null;
     },
     element: svg,
+    /** The canvas the edges are painted on (null: SVG lines, a network of CANVAS_EDGES or fewer). */
+    get canvas() {
+      return cv ? canvas : null;
+    },
   };
 }
