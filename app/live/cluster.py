@@ -94,15 +94,6 @@ _ERRORS: dict[int, type[ClientError]] = {
 }
 
 
-class Held(Protocol):
-    """What a registry holds, as the cluster sees it."""
-
-    @property
-    def runner(self) -> Runner:
-        """The item's runner."""
-        ...
-
-
 class Registry(Protocol):
     """What the cluster needs of SessionStore and RoomRegistry (app/live/registry.py)."""
 
@@ -376,10 +367,10 @@ class Cluster:
     # ---- runs held here --------------------------------------------------------------------
 
     def held(self, kind: str, key: str, runner: Runner) -> None:
-        """A run is held here: trained (take the lease now) or followed."""
+        """A run is held here: trained (its lease is already ours: claim(), or a SET NX won by a
+        lookup or a takeover) or followed."""
         if runner.remote is None:
             self._own(kind, key, runner)
-            self.spawn(self._take_lease(kind, key))
 
     def dropped(self, kind: str, key: str, runner: Runner, deleted: bool) -> None:
         """A run is no longer held here; `deleted`: gone for good (its lease goes too)."""
@@ -422,11 +413,6 @@ class Cluster:
                 retry_after=3,
             ) from exc
 
-    async def _take_lease(self, kind: str, key: str) -> None:
-        """The lease of a run made here (renewed every tick from now on)."""
-        with contextlib.suppress(Exception):
-            await self.redis.set(lease_key(kind, key), self.peer, px=LEASE_MS)
-
     async def _release(self, kind: str, key: str) -> None:
         """Give a deleted run's lease back (and forget its head counts)."""
         with contextlib.suppress(Exception):
@@ -466,8 +452,8 @@ class Cluster:
         try:
             owner, blob = await self.redis.mget(lease_key(kind, key), f"bp:run:{kind}:{key}")
             if blob is None and owner is not None:
-                # Just made on another peer: its first snapshot is on its way (the writer
-                # thread); a page sent straight to this peer must not be told "no such run".
+                # Held, but its snapshot not (yet) in Redis: Redis came back empty and the
+                # owner is rewriting it. Wait a moment rather than say "no such run".
                 blob = await self._first_snapshot(kind, key)
             if blob is None:
                 return None

@@ -25,6 +25,7 @@ from app.domain.protocol import (
 )
 from app.engine.trace import SLICE_POINTS
 from app.live.fairness import heavy
+from app.live.stream import INLINE_SEEK_WORK
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ DIVERGED = (
     "the run has diverged (its loss or weights are no longer finite): "
     "reset it, or lower the learning rate and reset"
 )
-INLINE_SLICE_WORK = 5_000_000  # as a seek: a slice's forward passes inline up to a few ms
 
 # The read-only questions a run answers (GET routes); anything else is refused.
 READS = (
@@ -49,7 +49,6 @@ READS = (
     "export",
     "gradcheck",
     "fork",
-    "info",
 )
 
 
@@ -95,7 +94,7 @@ async def read(runner: Runner, name: str, params: dict[str, Any]) -> Any:
         kind, layer, i, j = params["kind"], params["layer"], params["i"], params["j"]
         if name == "chain":
             return session.chain(kind, layer, i, j)
-        if SLICE_POINTS * step_work(session) <= INLINE_SLICE_WORK:
+        if SLICE_POINTS * step_work(session) <= INLINE_SEEK_WORK:  # inline, as a short seek
             return session.slice(kind, layer, i, j)
         # A big network: the forward passes run on a copy in a thread; the loop goes on.
         copy = session.clone()
@@ -110,6 +109,4 @@ async def read(runner: Runner, name: str, params: dict[str, Any]) -> Any:
     if name == "fork":
         # On the event loop, never in a thread: the play loop mutates the session between awaits.
         return session.clone()
-    if name == "info":
-        return {"step": session.step_count, "playing": runner.playing}
     raise InvalidError(f"unknown question {name!r}; one of {', '.join(READS)}")

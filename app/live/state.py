@@ -503,12 +503,10 @@ def restore_session(state: dict[str, Any], max_samples: int) -> Any:
 
 def restore_all(persist: Persister, store: _Store, rooms: _Rooms, max_samples: int) -> int:
     """Bring back every stored session and room (startup); returns how many came back."""
-    from app.domain.session import TrainingSession  # here: the engine is not needed to read bytes
-
     count = 0
     for kind, key, state in persist.stored():
         try:
-            session = TrainingSession.restore(state, max_samples=max_samples)
+            session = restore_session(state, max_samples)
             if kind == "session":
                 runner = store.restore(key, session).runner
             elif kind == "room":
