@@ -17,8 +17,9 @@ from app.domain.session import new_session
 from app.live.rooms import Room
 from app.live.stream import Runner
 from app.web.api.explain import add_explanations
+from app.web.api.sessions import hold_session
 from app.web.deps import RoomsDep, SettingsDep, StoreDep, join_url
-from app.web.quotas import check_rooms, check_sessions, count_room, count_session
+from app.web.quotas import check_rooms, check_sessions, count_room
 from app.web.responses import json_response
 from app.web.schemas import ErrorOut, FrameOut, SessionCreated
 
@@ -112,15 +113,7 @@ async def fork_room(room: RoomDep, store: StoreDep, http: Request) -> Response:
     if store.full:
         raise FullError(store.full_message())
     check_sessions(http)
-    entry = store.add(await room.runner.read("fork"))
-    await store.settle(entry.id)
-    count_session(http, entry.id)
-    body = {
-        "id": entry.id,
-        "config": entry.session.config.model_dump(mode="json"),
-        "frame": entry.runner.full_frame(),
-    }
-    return json_response(body, 201)
+    return await hold_session(store, await room.runner.read("fork"), http)
 
 
 @router.get("/{code}/config", responses=ROOM_ERRORS)

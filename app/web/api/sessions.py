@@ -20,8 +20,8 @@ from app.domain.protocol import (
     StepMsg,
     StepRequest,
 )
-from app.domain.session import new_session
-from app.live.sessions import Entry
+from app.domain.session import TrainingSession, new_session
+from app.live.sessions import Entry, SessionStore
 from app.live.stream import Runner
 from app.web.api.explain import add_explanations
 from app.web.deps import SettingsDep, StoreDep
@@ -80,6 +80,11 @@ async def create_session(
     check_sessions(http)  # this address's own quota
     # Off the event loop: generating or parsing a data set must not stall other sessions.
     session = await run_in_threadpool(new_session, config, settings)
+    return await hold_session(store, session, http)
+
+
+async def hold_session(store: SessionStore, session: TrainingSession, http: Request) -> Response:
+    """Hold a new session (created, or forked from a room) and answer 201 with its id."""
     entry = store.add(session)
     await store.settle(entry.id)  # peers sharing a Redis: findable on every peer from now on
     count_session(http, entry.id)
