@@ -254,8 +254,8 @@ def test_killing_the_owner_mid_play_hands_the_room_to_another_peer(
     seen, resumed = asyncio.run(scenario())
     # Snapshots every 0.5 s while playing: at most about a second of play is lost.
     assert resumed >= seen - SPF * FPS, (seen, resumed)
-    log = b.log() + c.log()
-    assert "took over room" in log, log[-3000:]
+    # The takeover is logged (by whichever surviving peer took it): a condition, read as it lands.
+    wait_for(lambda: "took over room" in b.log() + c.log(), "the takeover in a peer's log")
 
 
 def test_redis_restarted_under_running_peers(

@@ -17,7 +17,7 @@ from app.domain.protocol import SessionConfigIn
 from app.domain.session import TrainingSession
 from app.live.cluster import Cluster, Link, lease_key
 from app.live.state import RedisBackend
-from app.live.stream import Runner
+from app.live.stream import Runner, Slot
 from app.settings import Settings
 
 
@@ -80,16 +80,21 @@ class OwnerStub:
         return frames[-1] if frames else None
 
 
+def follower() -> tuple[OwnerStub, Link, Runner, Slot]:
+    """A runner following a room through a Link to the stub owner, with one viewer attached."""
+    owner = OwnerStub()
+    link = Link(owner, "room", "ABCDEF")  # type: ignore[arg-type]
+    owner.links[("room", "ABCDEF")] = link
+    runner = Runner(TrainingSession(resolve(SessionConfigIn(preset="article"))))
+    runner.remote, link.runner = link, runner
+    return owner, link, runner, runner.attach()
+
+
 def test_a_gap_in_sequence_numbers_or_a_new_owner_fetches_the_whole_curve() -> None:
     """Pub/sub is at-most-once: a lost frame must not leave a hole in a viewer's curve."""
 
     async def scenario() -> None:
-        owner = OwnerStub()
-        link = Link(owner, "room", "ABCDEF")  # type: ignore[arg-type]
-        owner.links[("room", "ABCDEF")] = link
-        runner = Runner(TrainingSession(resolve(SessionConfigIn(preset="article"))))
-        runner.remote, link.runner = link, runner
-        slot = runner.attach()
+        owner, link, runner, slot = follower()
         await owner.settle()
         assert owner.asked == ["full_frame"]  # a new viewer gets the whole curve first
         assert [m for m in await slot.next() if '"first_step":0' in m]
@@ -155,12 +160,7 @@ def test_frames_that_overtake_the_whole_curve_are_merged_on_and_gaps_refetched()
     """The answer comes after newer frames, one of them after a lost one: no hole, no going back."""
 
     async def scenario() -> None:
-        owner = OwnerStub()
-        link = Link(owner, "room", "ABCDEF")  # type: ignore[arg-type]
-        owner.links[("room", "ABCDEF")] = link
-        runner = Runner(TrainingSession(resolve(SessionConfigIn(preset="article"))))
-        runner.remote, link.runner = link, runner
-        slot = runner.attach()
+        owner, link, runner, slot = follower()
         await owner.settle()
         for n in range(1, 6):  # frames 1..5 in order, from peer-a
             link.received(n, "peer-a", frame(n))
