@@ -85,3 +85,49 @@ def test_the_chain_panel_updates_its_numbers_in_place(server: ServerProcess, bro
         assert errors == []
     finally:
         ctx.close()
+
+
+SPY = """() => { window.__plotly = []; for (const fn of ['react', 'relayout', 'newPlot']) {
+  const orig = window.Plotly[fn];
+  window.Plotly[fn] = function (div, ...rest) {
+    window.__plotly.push([fn, div.dataset.testid || div.id]);
+    return orig.call(this, div, ...rest);
+  };
+} }"""
+CALLS = "(id) => window.__plotly.filter((c) => c[1] === id).length"
+
+
+def test_plots_whose_axes_change_while_playing_are_drawn_on_canvases(
+    server: ServerProcess, browser: Any
+) -> None:
+    """Playing never waits for a Plotly redraw: the loss curve's growing axes, the slope view
+    and the predicted-vs-actual plot are painted on canvases, and Plotly draws them at rest."""
+    ctx, page, errors = open_page(browser, server, 1440, 900)
+    try:
+        wait_for(lambda: page.evaluate("!!window.Plotly"), "Plotly")
+        wait_for(lambda: page.locator("[data-testid=slope-plot] .main-svg").count() > 0, "slope")
+        wait_for(lambda: page.locator("[data-testid=data-pva] .main-svg").count() > 0, "pva")
+        page.evaluate(SPY)
+        x_max = "() => document.querySelector('[data-testid=loss-plot]').layout.xaxis.range[1]"
+        before = page.evaluate(x_max)
+        slope_note = page.get_by_test_id("slope-note").text_content()
+        page.get_by_test_id("play-button").click()
+        # Past the x axis's first range: its axes had to grow while playing.
+        wait_for(lambda: page.evaluate(STEP) > before + 5, "steps past the first x range")
+        wait_for(lambda: page.get_by_test_id("slope-note").text_content() != slope_note, "slope")
+        loss_axes = page.locator(".loss-wrap canvas").first
+        assert loss_axes.is_visible()
+        assert page.evaluate("document.querySelector('[data-testid=loss-plot]').style.visibility")
+        assert page.locator("#slope-view canvas").is_visible()
+        for plot in ("loss-plot", "slope-plot", "data-pva"):
+            assert page.evaluate(CALLS, plot) == 0, plot
+        page.get_by_test_id("play-button").click()
+        # At rest Plotly draws them again (hover, zoom), with axes that hold the whole run.
+        wait_for(lambda: page.evaluate(CALLS, "loss-plot") > 0, "the loss plot at rest")
+        wait_for(lambda: page.evaluate(CALLS, "slope-plot") > 0, "the slope plot at rest")
+        wait_for(lambda: not loss_axes.is_visible(), "Plotly's axes back")
+        assert page.evaluate(x_max) >= page.evaluate(STEP)
+        wait_for(lambda: not page.locator("#slope-view canvas").is_visible(), "slope canvas gone")
+        assert errors == []
+    finally:
+        ctx.close()

@@ -4,7 +4,7 @@
 
 import { FACTS } from './facts.js';
 import { fmt, formulaNodes, m, math, mi, mo, mrow, msub, msup, num, partial, symbol } from './mathml.js';
-import { h, morph } from './ui.js';
+import { h, morph, setText } from './ui.js';
 import { keyboardScrollable, labelScrollable } from './a11y.js';
 
 // The shape each panel shows (names, formulas, rows): a frame of the same shape only changes
@@ -86,11 +86,43 @@ export function updateEquations(chain, optimizer) {
   return [sym, numbers];
 }
 
+/**
+ * A chain of the shape already shown: only its numbers are written (table cells, sums, the
+ * gradient and the update lines). Building the whole panel again to morph it was 12-15 ms a
+ * frame at 4x CPU slowdown while playing; the symbolic equations never change with a step.
+ * False when the panel is not as expected (then it is rebuilt).
+ */
+function renderNumbers(root, chain, optimizer) {
+  const value = root.querySelector('.chain-value');
+  const body = root.querySelector('[data-testid=chain-table] tbody');
+  const sum = root.querySelector('[data-testid=chain-sum]');
+  const grad = root.querySelector('[data-testid=chain-gradient] math');
+  const upd = root.querySelectorAll('[data-testid=chain-update] math');
+  const l2 = root.querySelector('[data-testid=chain-l2]');
+  if (!value || !body || !sum || !grad || upd.length !== 2 || !!l2 !== !!chain.l2_term) return false;
+  const shown = Math.min(chain.products.length, MAX_ROWS);
+  const rows = body.rows;
+  if (rows.length < shown) return false;
+  setText(value, `= ${fmt(chain.value)}`);
+  for (let s = 0; s < shown; s++) {
+    const cells = rows[s].cells;
+    chain.factors.forEach((f, k) => setText(cells[k + 1], fmt(f.values[s])));
+    setText(cells[chain.factors.length + 1], fmt(chain.products[s]));
+  }
+  setText(sum, fmt(chain.sum));
+  if (l2) setText(l2, fmt(chain.l2_term));
+  morph(grad, math('block', partial('E', chain.name), mo('='), num(chain.gradient)));
+  morph(upd[1], updateEquations(chain, optimizer)[1]);
+  return true;
+}
+
 /** Render a chain breakdown into `root` (replaces its content). */
 export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, lossName } = {}) {
-  const [symEq, formEq] = chainEquations(chain);
   const n = chain.products.length;
   const shown = Math.min(n, MAX_ROWS);
+  const shape = JSON.stringify([chain.name, chain.factors.map((f) => [f.name, f.formula]), n, shown, optimizer, lossName, !!chain.l2_term, sampleOffset]);
+  if (shapes.get(root) === shape && renderNumbers(root, chain, optimizer)) return;
+  const [symEq, formEq] = chainEquations(chain);
   const table = h('table', { class: 'chain-table', 'data-testid': 'chain-table' });
   const head = h('tr', {}, h('th', { scope: 'col' }, 'n'));
   chain.factors.forEach((f) => head.append(h('th', { scope: 'col', title: f.formula }, factorHead(f))));
@@ -112,7 +144,7 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
     h('tr', {}, h('th', { scope: 'row', colspan: String(chain.factors.length + 1) }, `Σ over ${n} sample${n === 1 ? '' : 's'}`), h('td', { class: 'prod', 'data-testid': 'chain-sum' }, fmt(chain.sum))),
   );
   if (chain.l2_term) {
-    foot.append(h('tr', {}, h('th', { scope: 'row', colspan: String(chain.factors.length + 1) }, '+ L2 term λ·w'), h('td', { class: 'prod' }, fmt(chain.l2_term))));
+    foot.append(h('tr', {}, h('th', { scope: 'row', colspan: String(chain.factors.length + 1) }, '+ L2 term λ·w'), h('td', { class: 'prod', 'data-testid': 'chain-l2' }, fmt(chain.l2_term))));
   }
   table.append(foot);
 
@@ -139,7 +171,6 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
       : null,
     h('div', { class: 'eq', 'data-testid': 'chain-update' }, uSym, uNum),
   ];
-  const shape = JSON.stringify([chain.name, chain.factors.map((f) => [f.name, f.formula]), n, shown, optimizer, lossName, !!chain.l2_term, sampleOffset]);
   const kept = parts.filter(Boolean);
   if (shapes.get(root) === shape && root.childNodes.length === kept.length) {
     const now = forKeyboardAndScreenReader(kept, chain.name, labelScrollable);

@@ -4,10 +4,11 @@
 
 import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, divergingArray, outputGrid, predict, POS_HEX, NEG_HEX, NEG_TEXT } from './nn.js';
 import { fmt } from './mathml.js';
-import { h } from './ui.js';
+import { h, setText } from './ui.js';
 import { withPlotly } from './plotly-loader.js';
 import { outputGridFast } from './grid-fast.js';
 import { paintPoints, pointsRange } from './points-canvas.js';
+import { paintAxes } from './loss-canvas.js';
 
 const GRID = 40;
 // While playing the surface moves 3-4 times a second: a coarser grid (CSS scales it smoothly)
@@ -156,6 +157,10 @@ export function createDataView(root, { onSample } = {}) {
   let waiting = null; // the newest {frame, sample} asked for before Plotly was there
   let pvaCanvas = null; // the predicted-vs-actual markers (points-canvas.js)
   let pvaRange = null;
+  let pvaAxes = null; // while playing, axes that had to change are drawn here, Plotly's hidden
+  let pvaOwn = false;
+  let pvaRest = null;
+  let pvaLast = null; // the newest {frame, sample}: drawn by Plotly once the run rests
 
   /** Put the canvas exactly under Plotly's plot area. */
   function placeSurface() {
@@ -201,7 +206,10 @@ export function createDataView(root, { onSample } = {}) {
       if (pva) plotDiv = pva;
       pvaCanvas = pva ? h('canvas', { 'aria-hidden': 'true' }) : null;
       if (pvaCanvas) Object.assign(pvaCanvas.style, { position: 'absolute', pointerEvents: 'none', display: 'none' });
+      pvaAxes = pva ? h('canvas', { 'aria-hidden': 'true' }) : null;
+      if (pvaAxes) Object.assign(pvaAxes.style, { position: 'absolute', pointerEvents: 'none', display: 'none' });
       pvaRange = null;
+      pvaOwn = false;
       const table = h('table', { class: 'obs-table', 'data-testid': 'data-table' });
       const head = h('tr', {}, h('th', { scope: 'col' }, '#'));
       (d.feature_names || []).forEach((f, k) => head.append(h('th', { scope: 'col', title: `X[${k}]` }, f)));
@@ -235,7 +243,7 @@ export function createDataView(root, { onSample } = {}) {
       });
       if (u.scaled) root.append(h('p', { class: 'muted', 'data-testid': 'data-units' }, 'In the original units of the file; the network sees them scaled (see Data in the sidebar).'));
       const more = all.length > MAX_TABLE_ROWS ? h('p', { class: 'muted' }, `Showing ${MAX_TABLE_ROWS} of ${all.length} observations.`) : null;
-      const pvaWrap = pva ? h('div', { class: 'pva-wrap' }, pva, pvaCanvas) : null;
+      const pvaWrap = pva ? h('div', { class: 'pva-wrap' }, pva, pvaAxes, pvaCanvas) : null;
       if (pvaWrap) pvaWrap.style.position = 'relative';
       root.append(h('div', { class: 'data-split' }, h('div', { class: 'table-wrap' }, table, more), pvaWrap));
     }
@@ -247,10 +255,11 @@ export function createDataView(root, { onSample } = {}) {
     const u = originalUnits(data);
     tableRows.forEach((r, idx) => {
       const o = u.y(outs[idx]?.[0]);
-      r.o.textContent = u.scaled ? fmtUnits(o) : fmt(o, 3);
+      setText(r.o, u.scaled ? fmtUnits(o) : fmt(o, 3));
       const err = o - u.y(yOf(r.y));
-      r.e.textContent = u.scaled ? fmtUnits(err) : fmt(err, 3);
-      r.e.style.color = Number.isFinite(err) ? (err >= 0 ? POS_HEX : NEG_TEXT) : '';
+      setText(r.e, u.scaled ? fmtUnits(err) : fmt(err, 3));
+      const color = Number.isFinite(err) ? (err >= 0 ? POS_HEX : NEG_TEXT) : '';
+      if (r.color !== color) r.e.style.color = r.color = color;
       r.tr.classList.toggle('current', r.split === 'train' && r.k === sample);
     });
   }
@@ -332,13 +341,33 @@ export function createDataView(root, { onSample } = {}) {
     // playing, Plotly redraws only when the range changes.
     const groups = [{ x: split(actual, false), y: split(pred, false), color: POS_HEX, diamond: false }];
     if (nTest) groups.push({ x: split(actual, true), y: split(pred, true), color: NEG_HEX, diamond: true });
-    const fresh = range !== pvaRange || !plotDiv.data || !document.body.classList.contains('is-playing');
+    const playing = document.body.classList.contains('is-playing');
+    const fresh = range !== pvaRange || !plotDiv.data || !playing;
     pvaRange = range;
-    if (!fresh) {
-      const size = plotDiv._fullLayout?._size;
-      if (size) paintPoints(pvaCanvas, size, range, groups);
+    const fl = plotDiv._fullLayout;
+    if (fresh && playing && fl?._size) {
+      // A new range while playing: the canvas draws the axes (a Plotly redraw was a 115 ms
+      // task at 4x CPU slowdown); Plotly draws them again once the run rests.
+      const sz = fl._size;
+      const ctx = paintAxes(pvaAxes, { w: fl.width, h: fl.height }, { l: sz.l, t: sz.t, r: fl.width - sz.l - sz.w, b: fl.height - sz.t - sz.h }, { x: range, y: range, log: false }, { titles: ['actual Y', 'predicted O'] });
+      ctx.strokeStyle = '#9aa3b2';
+      ctx.setLineDash([5, 4]);
+      ctx.beginPath();
+      ctx.moveTo(sz.l, sz.t + sz.h);
+      ctx.lineTo(sz.l + sz.w, sz.t);
+      ctx.stroke();
+      pvaOwn = true;
+      plotDiv.style.visibility = 'hidden';
+    }
+    if (!fresh || (playing && pvaOwn)) {
+      pvaLast = { frame, sample };
+      if (fl?._size) paintPoints(pvaCanvas, fl._size, range, groups);
+      if (pvaOwn) pvaAtRest();
       return;
     }
+    pvaOwn = false;
+    pvaAxes.style.display = 'none';
+    plotDiv.style.visibility = '';
     const traces = [
       { type: 'scatter', mode: 'lines', x: [lo - pad, hi + pad], y: [lo - pad, hi + pad], line: { color: '#9aa3b2', dash: 'dash', width: 1 }, name: 'O = Y', hoverinfo: 'skip' },
       { type: 'scatter', mode: 'markers', x: split(actual, false), y: split(pred, false), name: 'train', opacity: 0, marker: { color: POS_HEX, size: 9, line: { color: '#fff', width: 1 } }, hovertemplate: 'Y %{x:.3f}<br>O %{y:.3f}<extra>train</extra>' },
@@ -360,6 +389,16 @@ export function createDataView(root, { onSample } = {}) {
     );
     const size = plotDiv._fullLayout?._size;
     if (size) paintPoints(pvaCanvas, size, range, groups);
+  }
+
+  /** Once the run rests, Plotly draws the predicted-vs-actual axes the canvas stood in for. */
+  function pvaAtRest() {
+    clearTimeout(pvaRest);
+    pvaRest = setTimeout(() => {
+      if (!pvaOwn || !pvaLast) return;
+      if (document.body.classList.contains('is-playing')) pvaAtRest();
+      else update(pvaLast.frame, { sample: pvaLast.sample });
+    }, 250);
   }
 
   return { setData, update };

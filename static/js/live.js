@@ -13,7 +13,7 @@ import { createTroubleView } from './trouble.js';
 import { createGuide, GUIDE_STEPS } from './guide.js';
 import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, paramName, realUpdate, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
-import { createToasts, createTooltip, h } from './ui.js';
+import { createToasts, createTooltip, h, setFlag, setText } from './ui.js';
 import { createPhaseStepper } from './phase-stepper.js';
 import { createTimeline, isLookBack } from './timeline.js';
 import { createSlopeView } from './slope-view.js';
@@ -38,10 +38,7 @@ export function showStatus(state, detail, text = {}) {
   el.textContent = state === 'reconnecting' ? `Reconnecting${detail ? ` in ${Math.max(1, Math.round(detail / 1000))} s` : ''}…` : words[state] || state;
 }
 
-/** Change a text only when it differs: the page renders 30-60 times a second while playing. */
-export function setText(node, text) {
-  if (node.textContent !== text) node.textContent = text;
-}
+export { setText }; // the pages' one way to write a changing text (ui.js)
 
 /**
  * Wire the panels. Options:
@@ -519,7 +516,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     setText($('step-count'), String(f.step));
     setText($('loss-value'), f.loss === null || f.loss === undefined ? '—' : String(Number(f.loss.toPrecision(6))));
     const hasTest = f.test_loss !== null && f.test_loss !== undefined;
-    document.querySelector('.test-readout').hidden = !hasTest;
+    setFlag(document.querySelector('.test-readout'), 'hidden', !hasTest);
     if (hasTest) setText($('test-loss-value'), String(Number(f.test_loss.toPrecision(6))));
     // While playing, the diagram redraws at most every NETWORK_MS: its SVG is re-rasterised at
     // each change, which on a machine without GPU raster costs more than everything else on the
@@ -562,7 +559,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     if (moving && due('loss', 150)) timed('loss', () => drawPanel('loss', f));
     if (timeline) {
       timeline.update(f, history);
-      $('timeline').disabled = !drives() || $('timeline').disabled;
+      setFlag($('timeline'), 'disabled', !drives() || $('timeline').disabled);
     }
     if (moving && due('data', 250)) timed('data', () => drawPanel('data', f));
     if (moving && due('matrix', 150)) timed('matrix', () => drawPanel('matrix', f));
@@ -573,7 +570,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     troubleView?.update(f.trouble, S.config);
     const banner = $('diverged-banner');
     if (banner) {
-      banner.hidden = !f.diverged;
+      setFlag(banner, 'hidden', !f.diverged);
       if (f.diverged) {
         const lr = f.learning_rate ?? S.config?.optimizer?.learning_rate;
         $('diverged-text').textContent = `At step ${f.step} the error stopped being a finite number: the learning rate α = ${fmt(lr)} is too large for this network. Lower it (try ${fmt(lr / 10)}) and reset.`;
@@ -618,7 +615,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     /** Re-read whether this screen drives (the controls follow). */
     refreshDrive() {
       schedule();
-      for (const id of ['phase-button', 'phase-play']) if ($(id)) $(id).disabled = !drives();
+      for (const id of ['phase-button', 'phase-play']) if ($(id)) setFlag($(id), 'disabled', !drives());
     },
   };
 }

@@ -276,10 +276,24 @@ export function createLossView(div) {
     if (!zoomed || !fl) return ranges;
     return { x: fl.xaxis.range.slice(), y: fl.yaxis.range.slice(), log: ranges?.log };
   };
+  let axesOwn = false; // the canvas draws the axes (playing), Plotly's are hidden and stale
   const paint = () => {
     const size = div._fullLayout?._size;
     const r = ranges && view();
-    if (size && r) paintCurve(canvas, size, series, r);
+    if (!size || !r) return;
+    if (axesOwn) {
+      // Plotly's plot area (its automargin may have widened it) with the ranges now in force.
+      const margin = { l: size.l, t: size.t, r: box.w - size.l - size.w, b: box.h - size.t - size.h };
+      paintAxes(axes, box, margin, r);
+    }
+    paintCurve(canvas, size, series, r);
+  };
+  /** Plotly's axes again (at rest, or for a zoom): the canvas's are put away. */
+  const plotlyAxes = () => {
+    if (!axesOwn) return;
+    axesOwn = false;
+    axes.style.display = 'none';
+    div.style.visibility = '';
   };
   const bindZoom = () => {
     if (div.dataset.zoomBound || !div.on) return;
@@ -301,9 +315,14 @@ export function createLossView(div) {
     clearTimeout(settleTimer);
     settleTimer = setTimeout(() => {
       if (document.body.classList.contains('is-playing')) return settle(history);
-      if (hoverDrawn === drawn || !div.data) return undefined;
+      if ((hoverDrawn === drawn && !axesOwn) || !div.data) return undefined;
       hoverDrawn = drawn;
+      if (axesOwn && !zoomed) {
+        layout.xaxis.range = ranges.x;
+        layout.yaxis.range = ranges.y;
+      }
       window.Plotly.react(div, hoverTraces(history), layout);
+      plotlyAxes();
       return undefined;
     }, 250);
   };
@@ -365,8 +384,15 @@ export function createLossView(div) {
       const back = marker && marker.step < history.train.lastX;
       const shapes = back ? [{ type: 'line', x0: marker.step, x1: marker.step, yref: 'paper', y0: 0, y1: 1, line: { color: NEG_HEX, width: 1.5, dash: 'dot' } }] : [];
       const moved = JSON.stringify(shapes) !== JSON.stringify(layout.shapes || []);
-      if (next || !div.data || moved) {
+      // Playing, axes that must grow are drawn on the canvas; Plotly catches up at rest.
+      const playingNow = document.body.classList.contains('is-playing');
+      if (next && div.data && !moved && !zoomed && playingNow && box && log === (layout.yaxis.type === 'log')) {
+        ranges = next;
+        axesOwn = true;
+        div.style.visibility = 'hidden';
+      } else if (next || !div.data || moved) {
         ranges = next || ranges;
+        plotlyAxes();
         layout.yaxis.type = log ? 'log' : 'linear';
         if (!zoomed) {
           layout.xaxis.range = ranges.x;

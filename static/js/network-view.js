@@ -18,6 +18,7 @@ import {
   ACTIVATION_SYMBOL,
 } from './nn.js';
 import { fmt } from './mathml.js';
+import { setText } from './ui.js';
 import { paintEdges } from './edge-paint.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -345,11 +346,6 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
       at = mt.index + mt[0].length;
     }
     textEl.append(str.slice(at));
-  }
-
-  /** Change a text only when it differs: a rewrite costs a text relayout even when equal. */
-  function setText(node, text) {
-    if (node.textContent !== text) node.textContent = text;
   }
 
   /** Set an attribute only when it changes. */

@@ -4,6 +4,7 @@
 import { NEG_HEX, POS_HEX } from './nn.js';
 import { fmt } from './mathml.js';
 import { onPlotly } from './plotly-loader.js';
+import { paintAxes } from './loss-canvas.js';
 
 /** E at w on the slice's sampled curve, by linear interpolation (null outside it). */
 export function interpolate(points, w) {
@@ -38,6 +39,99 @@ export function slopeSentence(s, name) {
     : `${head} A much larger α would jump past the bottom of this curve and land higher: an overshoot.`;
 }
 
+const MARGIN = { l: 52, r: 10, t: 6, b: 36 };
+
+/** What the plot shows of a slice: the curve's y range, the tangent, E after the step. */
+function shapeOf(s) {
+  const finite = s.points.map((p) => p[1]).filter((y) => y !== null && Number.isFinite(y));
+  const lo = Math.min(...finite);
+  const hi = Math.max(...finite);
+  const pad = (hi - lo) * 0.15 || 0.01;
+  // The tangent over a fifth of the span each side: long enough to read its slope.
+  const half = (s.span[1] - s.span[0]) / 5;
+  const tx = [s.value - half, s.value + half];
+  const ty = tx.map((w) => s.E + (s.dE_dw ?? 0) * (w - s.value));
+  return { lo, hi, pad, tx, ty, eNext: interpolate(s.points, s.next_value), yArrow: lo - pad * 0.5, du: updateOf(s) };
+}
+
+/**
+ * The whole slope plot on a canvas, as Plotly draws it: while a run plays a Plotly redraw
+ * (its axes change with every slice) was a 85-135 ms task at 4x CPU slowdown.
+ */
+export function paintSlope(canvas, box, s, name) {
+  const k = shapeOf(s);
+  const m = MARGIN;
+  const w = box.w - m.l - m.r;
+  const h = box.h - m.t - m.b;
+  const xs = s.points.map((p) => p[0]);
+  const x = [Math.min(...xs, k.tx[0]), Math.max(...xs, k.tx[1])];
+  const y = [k.lo - k.pad, k.hi + k.pad];
+  const ctx = paintAxes(canvas, box, m, { x, y, log: false }, { titles: [name, 'E'], px: 11 });
+  const X = (v) => m.l + ((v - x[0]) / (x[1] - x[0])) * w;
+  const Y = (v) => m.t + h - ((v - y[0]) / (y[1] - y[0])) * h;
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(m.l, m.t, w, h);
+  ctx.clip();
+  ctx.lineJoin = 'round';
+  ctx.strokeStyle = POS_HEX;
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  let pen = false;
+  for (const [pw, pe] of s.points) {
+    if (pe === null || !Number.isFinite(pe)) {
+      pen = false;
+      continue;
+    }
+    if (pen) ctx.lineTo(X(pw), Y(pe));
+    else ctx.moveTo(X(pw), Y(pe));
+    pen = true;
+  }
+  ctx.stroke();
+  ctx.strokeStyle = '#1d2430';
+  ctx.lineWidth = 1.5;
+  ctx.setLineDash([6, 4]);
+  ctx.beginPath();
+  ctx.moveTo(X(k.tx[0]), Y(k.ty[0]));
+  ctx.lineTo(X(k.tx[1]), Y(k.ty[1]));
+  ctx.stroke();
+  ctx.setLineDash([]);
+  ctx.restore();
+  const dot = (cx, cy, r, fill, stroke) => {
+    ctx.beginPath();
+    ctx.arc(cx, cy, r, 0, 2 * Math.PI);
+    if (fill) {
+      ctx.fillStyle = fill;
+      ctx.fill();
+    }
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = stroke;
+    ctx.stroke();
+  };
+  if (Number.isFinite(s.E)) dot(X(s.value), Y(s.E), 4.5, POS_HEX, '#fff');
+  if (k.eNext !== null) dot(X(s.next_value), Y(k.eNext), 3.5, null, NEG_HEX);
+  if (k.du !== null && Math.abs(k.du) > 0) {
+    const [a, b, ya] = [X(s.value), X(s.next_value), Y(k.yArrow)];
+    const dir = Math.sign(b - a) || 1;
+    ctx.strokeStyle = NEG_HEX;
+    ctx.fillStyle = NEG_HEX;
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    ctx.moveTo(a, ya);
+    ctx.lineTo(b - dir * 5, ya);
+    ctx.stroke();
+    ctx.beginPath();
+    ctx.moveTo(b, ya);
+    ctx.lineTo(b - dir * 8, ya - 4);
+    ctx.lineTo(b - dir * 8, ya + 4);
+    ctx.closePath();
+    ctx.fill();
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'bottom';
+    ctx.fillText(`update ${fmt(k.du, 3)}`, (a + b) / 2, ya - 4);
+  }
+}
+
 /** Create the view in `root` (a div with a plot and a note). render(slice, name) redraws. */
 export function createSlopeView(root) {
   const plot = document.createElement('div');
@@ -46,12 +140,48 @@ export function createSlopeView(root) {
   const note = document.createElement('p');
   note.className = 'slope-note';
   note.dataset.testid = 'slope-note';
-  root.append(plot, note);
+  // While playing the plot is painted on a canvas over Plotly's (hidden) one; Plotly draws the
+  // newest slice again once the run rests, for hovering.
+  const wrap = document.createElement('div');
+  wrap.style.position = 'relative';
+  const canvas = document.createElement('canvas');
+  canvas.setAttribute('aria-hidden', 'true');
+  Object.assign(canvas.style, { position: 'absolute', pointerEvents: 'none', display: 'none' });
+  wrap.append(plot, canvas);
+  root.append(wrap, note);
   const config = { displayModeBar: false, responsive: true, scrollZoom: false };
+  let box = null;
+  new ResizeObserver((entries) => {
+    const r = entries[entries.length - 1].contentRect;
+    box = { w: r.width, h: r.height };
+  }).observe(plot);
+
+  let stale = null; // the newest slice, painted on the canvas, not yet drawn by Plotly
+  let restTimer = null;
+  const playing = () => document.body.classList.contains('is-playing');
+  function atRest() {
+    clearTimeout(restTimer);
+    restTimer = setTimeout(() => {
+      if (!stale) return;
+      if (playing()) atRest();
+      else render(stale[0], stale[1]);
+    }, 250);
+  }
 
   let waiting = null; // the newest slice asked for before Plotly was there
   function render(s, name) {
     if (!s || !Array.isArray(s.points)) return;
+    if (playing() && box && box.w > 0 && plot.data) {
+      stale = [s, name];
+      paintSlope(canvas, { l: 0, t: 0, w: box.w, h: box.h }, s, name);
+      plot.style.visibility = 'hidden';
+      if (note.textContent !== slopeSentence(s, name)) note.textContent = slopeSentence(s, name);
+      atRest();
+      return;
+    }
+    stale = null;
+    canvas.style.display = 'none';
+    plot.style.visibility = '';
     if (!window.Plotly) {
       // Drawn when another view has loaded Plotly (the slope alone does not ask for it).
       if (!waiting) {
@@ -66,16 +196,7 @@ export function createSlopeView(root) {
     }
     const xs = s.points.map((p) => p[0]);
     const ys = s.points.map((p) => p[1]);
-    const finite = ys.filter((y) => y !== null && Number.isFinite(y));
-    const lo = Math.min(...finite);
-    const hi = Math.max(...finite);
-    const pad = (hi - lo) * 0.15 || 0.01;
-    const g = s.dE_dw ?? 0;
-    // The tangent over a fifth of the span each side: long enough to read its slope.
-    const half = (s.span[1] - s.span[0]) / 5;
-    const tx = [s.value - half, s.value + half];
-    const ty = tx.map((w) => s.E + g * (w - s.value));
-    const eNext = interpolate(s.points, s.next_value);
+    const { lo, hi, pad, tx, ty, eNext, yArrow, du } = shapeOf(s);
     const traces = [
       { x: xs, y: ys, type: 'scatter', mode: 'lines', line: { color: POS_HEX, width: 2 }, name: 'E', hovertemplate: `${name} = %{x:.4g}<br>E = %{y:.5g}<extra></extra>` },
       { x: tx, y: ty, type: 'scatter', mode: 'lines', line: { color: '#1d2430', width: 1.5, dash: 'dash' }, name: 'tangent', hoverinfo: 'skip' },
@@ -84,10 +205,8 @@ export function createSlopeView(root) {
     if (eNext !== null) {
       traces.push({ x: [s.next_value], y: [eNext], type: 'scatter', mode: 'markers', marker: { color: NEG_HEX, size: 8, symbol: 'circle-open', line: { width: 2 } }, hovertemplate: `after the step: ${name} = %{x:.4g}<br>E = %{y:.5g}<extra></extra>` });
     }
-    const yArrow = lo - pad * 0.5;
-    const du = updateOf(s);
     const layout = {
-      margin: { l: 52, r: 10, t: 6, b: 36 },
+      margin: { ...MARGIN },
       showlegend: false,
       xaxis: { title: { text: name, standoff: 4 }, zeroline: false, gridcolor: '#e8ebf0' },
       yaxis: { title: { text: 'E' }, zeroline: false, gridcolor: '#e8ebf0', range: [lo - pad, hi + pad], exponentformat: 'power' },

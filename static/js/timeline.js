@@ -2,6 +2,8 @@
 // seek. The frame at an earlier step is the one the run had then; stepping on from it starts
 // a new branch (the server drops the old steps after it, and the error curve shows the cut).
 
+import { setFlag, setText } from './ui.js';
+
 /** The furthest step of the run: the frame's `head`, else what the curve has seen. */
 export function headOf(frame, history) {
   if (!frame) return 0;
@@ -55,8 +57,7 @@ export function createTimeline(el, { onSeek, throttle = 120 } = {}) {
   }
 
   function showLabel(n) {
-    const t = `step ${n} of ${head}`;
-    if (el.label.textContent !== t) el.label.textContent = t;
+    setText(el.label, `step ${n} of ${head}`);
   }
 
   return {
@@ -66,9 +67,9 @@ export function createTimeline(el, { onSeek, throttle = 120 } = {}) {
       head = headOf(f, history);
       if (String(el.input.max) !== String(head)) el.input.max = String(head);
       if (!dragging && el.input.value !== String(f.step)) el.input.value = String(f.step);
-      el.input.disabled = head === 0;
+      setFlag(el.input, 'disabled', head === 0); // 30 times a second: write only what changed
       el.input.setAttribute('aria-valuetext', `step ${f.step} of ${head}`);
-      if (el.back) el.back.disabled = f.step <= 0;
+      if (el.back) setFlag(el.back, 'disabled', f.step <= 0);
       if (!dragging) showLabel(f.step);
       el.root?.classList.toggle('looking-back', f.step < head);
     },

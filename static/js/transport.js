@@ -4,6 +4,7 @@
 
 import { bindShortcuts } from './a11y.js';
 import { $, setText } from './live.js';
+import { setAttr, setFlag } from './ui.js';
 
 const FPS = 30;
 const GRACE_MS = 1500; // a play or pause just sent may not show in frames for a moment
@@ -20,13 +21,13 @@ export function createTransport({ live, send, enabled = () => true, spf = () => 
 
   function render() {
     const b = $('play-button');
-    b.setAttribute('aria-pressed', String(T.playing));
+    setAttr(b, 'aria-pressed', String(T.playing)); // every frame: only what changed is written
     setText(b.querySelector('.play-icon'), T.playing ? '❚❚' : '▶');
     setText(b.querySelector('.play-label'), T.playing ? 'Pause' : 'Play');
     b.classList.toggle('playing', T.playing);
     document.body.classList.toggle('is-playing', T.playing);
     const on = enabled();
-    for (const id of ['play-button', 'step-button', 'reset-button']) $(id).disabled = !on;
+    for (const id of ['play-button', 'step-button', 'reset-button']) setFlag($(id), 'disabled', !on);
     live.refreshDrive();
   }
 

@@ -82,6 +82,28 @@ export function fitCanvas(canvas, size) {
   return ctx;
 }
 
+/**
+ * Change a text only when it differs, in place in its text node: assigning textContent removes
+ * the node and inserts a new one (a style and layout invalidation each), 30-60 times a second
+ * while playing.
+ */
+export function setText(el, text) {
+  const t = el.firstChild;
+  if (t && t.nodeType === 3 && !t.nextSibling) {
+    if (t.data !== text) t.data = text;
+  } else if (el.textContent !== text) el.textContent = text;
+}
+
+/** Set a boolean property (hidden, disabled) only when it changes: each write invalidates style. */
+export function setFlag(el, name, on) {
+  if (el[name] !== on) el[name] = on;
+}
+
+/** Set an attribute only when it changes. */
+export function setAttr(el, name, value) {
+  if (el.getAttribute(name) !== value) el.setAttribute(name, value);
+}
+
 const KEEP = new Set(['tabindex']); // set on the page's own elements (a11y.js), not by builders
 
 /**
