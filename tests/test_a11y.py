@@ -242,6 +242,11 @@ def test_keyboard_only_walk_through_the_main_controls(browser: Any, base: str) -
         page.wait_for_function(
             "() => !window.backpropStudio.state.frame.playing"
         )  # the server stopped too
+        # ... and the page has drawn that last frame (at its next animation frame).
+        page.wait_for_function(
+            "() => +document.querySelector('[data-testid=step-count]').textContent"
+            " === window.backpropStudio.state.frame.step"
+        )
         n = step_count(page)
 
         # The Guide: a dialog that takes the focus, keeps Tab inside, closes on Escape and

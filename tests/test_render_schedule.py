@@ -131,3 +131,38 @@ def test_plots_whose_axes_change_while_playing_are_drawn_on_canvases(
         assert errors == []
     finally:
         ctx.close()
+
+
+def test_the_numbers_drawn_each_frame_sit_in_boxes_laid_out_alone(
+    server: ServerProcess, browser: Any
+) -> None:
+    """The readouts and the timeline's label are fixed-size boxes with strict containment (a
+    change lays out that box, not the page); a text longer than its box widens it."""
+    ctx, page, errors = open_page(browser, server, 1440, 900)
+    try:
+        ids = ["step-count", "loss-value", "timeline-label"]
+        for name in ids:
+            contain = page.evaluate(
+                "(id) => getComputedStyle(document.getElementById(id)).contain", name
+            )
+            assert contain in ("strict", "size layout paint style"), (name, contain)
+        fits = (
+            "(id) => { const e = document.getElementById(id);"
+            " return e.scrollWidth <= e.clientWidth; }"
+        )
+        page.get_by_test_id("step-button").click()
+        wait_for(lambda: page.evaluate(STEP) == 1, "a step")
+        assert all(page.evaluate(fits, name) for name in ids)
+        # A run long past what the boxes were sized for: each box widens to its text.
+        grow = """async ([id, text]) => {
+            const { setFixedText } = await import('/static/js/ui.js');
+            setFixedText(document.getElementById(id), text, 5);
+        }"""
+        for name, text in (("step-count", "12345678"), ("loss-value", "1.23457e-12"),
+                           ("timeline-label", "step 1234567 of 1234567")):  # fmt: skip
+            page.evaluate(grow, [name, text])
+            assert page.get_by_test_id(name).text_content() == text
+            assert page.evaluate(fits, name), name
+        assert errors == []
+    finally:
+        ctx.close()

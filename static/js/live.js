@@ -13,7 +13,7 @@ import { createTroubleView } from './trouble.js';
 import { createGuide, GUIDE_STEPS } from './guide.js';
 import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, paramName, realUpdate, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
-import { createToasts, createTooltip, h, setFlag, setText } from './ui.js';
+import { createToasts, createTooltip, h, setFixedText, setFlag, setText } from './ui.js';
 import { createPhaseStepper } from './phase-stepper.js';
 import { createTimeline, isLookBack } from './timeline.js';
 import { createSlopeView } from './slope-view.js';
@@ -62,7 +62,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     view: { mode: 'weights', sample: 0, sel: null, log: true, guide: null }, // log: E's tail stays readable
     applying: false,
     dirty: false,
-    last: { loss: 0, data: 0, matrix: 0, network: 0, slice: -Infinity },
+    last: { draw: 0, loss: 0, data: 0, matrix: 0, network: 0, slice: -Infinity },
     pending: { loss: false, data: false, matrix: false },
     matrixSig: '',
     matrixItems: null,
@@ -508,16 +508,54 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     S.cost[key] = 0.7 * (S.cost[key] || dt) + 0.3 * dt;
   }
 
+  // While playing, a heavy redraw waits at least `ms` and 8x its own last cost (each panel
+  // takes at most an eighth of the main thread), so the page stays responsive and keeps
+  // animating on a slow machine (it shows the newest frame, never a backlog).
+  const PLAYING_MS = { loss: 150, data: 250, matrix: 150 };
+  function due(key, now) {
+    if (!S.pending[key]) return false;
+    if (!near[key]()) {
+      checkAtRest(); // off screen: drawn when it comes near or the run rests
+      return false;
+    }
+    if (now - S.last[key] < Math.max(PLAYING_MS[key], 8 * (S.cost[key] || 0))) {
+      schedule();
+      return false;
+    }
+    S.last[key] = now;
+    S.pending[key] = false;
+    return true;
+  }
+
+  /** While playing: at most one heavy panel (the curve, the data, the matrices) per frame. */
+  function drawOnePanel(now, f) {
+    const key = PANELS.find((k) => due(k, now));
+    if (key) timed(key, () => drawPanel(key, f));
+  }
+
   function render(now) {
     S.dirty = false;
     const f = S.frame;
     if (!f) return;
     const moving = !!f.playing || playing();
-    setText($('step-count'), String(f.step));
-    setText($('loss-value'), f.loss === null || f.loss === undefined ? '—' : String(Number(f.loss.toPrecision(6))));
+    // While playing, the page writes a frame at most every NETWORK_MS (~20 times a second, as
+    // the diagram always did): each write is a style, layout and paint of the page, and frames
+    // come 30 a second; between writes the browser has whole frames free for scrolling and input.
+    if (moving && now - S.last.draw < NETWORK_MS) {
+      // A frame between writes: a panel that is due draws here, alone (a frame that wrote the
+      // numbers, the diagram and a panel or two was a 50-80 ms long task at 4x CPU slowdown).
+      S.gap = true;
+      drawOnePanel(now, f);
+      schedule();
+      return;
+    }
+    S.last.draw = now;
+    // Boxes of fixed width (app.css .readouts dd): 5 and 8 characters.
+    setFixedText($('step-count'), String(f.step), 5);
+    setFixedText($('loss-value'), f.loss === null || f.loss === undefined ? '—' : String(Number(f.loss.toPrecision(6))), 8);
     const hasTest = f.test_loss !== null && f.test_loss !== undefined;
     setFlag(document.querySelector('.test-readout'), 'hidden', !hasTest);
-    if (hasTest) setText($('test-loss-value'), String(Number(f.test_loss.toPrecision(6))));
+    if (hasTest) setFixedText($('test-loss-value'), String(Number(f.test_loss.toPrecision(6))), 8);
     // While playing, the diagram redraws at most every NETWORK_MS: its SVG is re-rasterised at
     // each change, which on a machine without GPU raster costs more than everything else on the
     // page together (benchmarks/page.py: 44 -> 51 rendered frames/s on 2 shared cores).
@@ -538,32 +576,14 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
       timed('network', () => network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel, real, optimizer }));
     } else schedule();
 
-    // While playing, a heavy redraw waits at least `ms` and 8x its own last cost (each panel
-    // takes at most an eighth of the main thread), so the page stays responsive and keeps
-    // animating on a slow machine (it shows the newest frame, never a backlog).
-    const due = (key, ms) => {
-      if (!S.pending[key]) return false;
-      if (!near[key]()) {
-        checkAtRest(); // off screen: drawn when it comes near or the run rests
-        return false;
-      }
-      if (now - S.last[key] < Math.max(ms, 8 * (S.cost[key] || 0)) && moving) {
-        schedule();
-        return false;
-      }
-      S.last[key] = now;
-      S.pending[key] = false;
-      return true;
-    };
     const t0 = performance.now();
-    if (moving && due('loss', 150)) timed('loss', () => drawPanel('loss', f));
     if (timeline) {
       timeline.update(f, history);
       setFlag($('timeline'), 'disabled', !drives() || $('timeline').disabled);
     }
-    if (moving && due('data', 250)) timed('data', () => drawPanel('data', f));
-    if (moving && due('matrix', 150)) timed('matrix', () => drawPanel('matrix', f));
     if (!moving) queueRest();
+    else if (!S.gap) drawOnePanel(now, f); // no frame between writes here (a slow machine)
+    S.gap = false;
     S.prof.renders += 1;
     S.prof.render += performance.now() - t0;
 

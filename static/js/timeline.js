@@ -2,7 +2,7 @@
 // seek. The frame at an earlier step is the one the run had then; stepping on from it starts
 // a new branch (the server drops the old steps after it, and the error curve shows the cut).
 
-import { setFlag, setText } from './ui.js';
+import { setFixedText, setFlag } from './ui.js';
 
 /** The furthest step of the run: the frame's `head`, else what the curve has seen. */
 export function headOf(frame, history) {
@@ -57,7 +57,7 @@ export function createTimeline(el, { onSeek, throttle = 120 } = {}) {
   }
 
   function showLabel(n) {
-    setText(el.label, `step ${n} of ${head}`);
+    setFixedText(el.label, `step ${n} of ${head}`, 15); // a box 15ch wide (phases.css)
   }
 
   return {

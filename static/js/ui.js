@@ -94,6 +94,18 @@ export function setText(el, text) {
   } else if (el.textContent !== text) el.textContent = text;
 }
 
+/**
+ * setText for a box `chars` wide (CSS: `width: <chars>ch`, strict containment, laid out alone):
+ * a longer text widens the box to fit, once per extra character (a step count past 99999).
+ */
+export function setFixedText(el, text, chars) {
+  setText(el, text);
+  if (text.length > (el.fitChars || chars)) {
+    el.fitChars = text.length;
+    el.style.width = `${text.length}ch`;
+  }
+}
+
 /** Set a boolean property (hidden, disabled) only when it changes: each write invalidates style. */
 export function setFlag(el, name, on) {
   if (el[name] !== on) el[name] = on;
