@@ -166,3 +166,46 @@ def test_the_numbers_drawn_each_frame_sit_in_boxes_laid_out_alone(
         assert errors == []
     finally:
         ctx.close()
+
+
+SURFACE = """() => { const c = document.querySelector('[data-testid=data-surface]');
+  if (!c) return '';
+  return c.width + ':' + Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data
+    .filter((_, k) => k % 16 === 0)).join(','); }"""
+WORKERS = """() => { window.__workers = []; const W = window.Worker;
+  window.Worker = function (url, opts) {
+    window.__workers.push(String(url));
+    if (String(url).includes(window.__refuse || '\\u0000')) throw new Error('no workers here');
+    return new W(url, opts);
+  }; }"""
+
+
+@pytest.mark.parametrize("refuse", ["", "surface-worker"])
+def test_the_data_plane_is_computed_off_the_page_while_playing(
+    server: ServerProcess, browser: Any, refuse: str
+) -> None:
+    """Playing the spiral, the decision boundary moves, its grid computed in a worker; where no
+    worker can start, on the page's thread; at rest it is drawn at full resolution again."""
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    ctx.add_init_script(f"window.__refuse = {refuse!r};" if refuse else "")
+    ctx.add_init_script(f"({WORKERS})();")
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{server.url}/?preset=spiral&layers=2-8-8-1", wait_until="domcontentloaded")
+        wait_for(lambda: page.evaluate(SURFACE).startswith("40:"), "the surface at rest")
+        page.get_by_test_id("play-button").click()
+        wait_for(lambda: page.evaluate(SURFACE).startswith("28:"), "the coarser surface")
+        seen = {page.evaluate(SURFACE)}
+        wait_for(lambda: seen.add(page.evaluate(SURFACE)) or len(seen) >= 3, "it moves")
+        made = page.evaluate("() => window.__workers")
+        assert any("surface-worker" in u for u in made), made
+        by = page.get_by_test_id("data-surface").get_attribute("data-by")
+        assert by == ("page" if refuse else "worker")
+        page.get_by_test_id("play-button").click()
+        wait_for(lambda: page.evaluate(SURFACE).startswith("40:"), "full resolution at rest")
+        assert page.get_by_test_id("data-surface").get_attribute("data-by") == "page"
+        assert errors == []
+    finally:
+        ctx.close()

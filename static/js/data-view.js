@@ -2,11 +2,11 @@
 // regression surface) under the train/test points; otherwise a table of observations with
 // Y, O and the error, and a predicted-vs-actual plot.
 
-import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, divergingArray, outputGrid, predict, POS_HEX, NEG_HEX, NEG_TEXT } from './nn.js';
+import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, outputGrid, predict, POS_HEX, NEG_HEX, NEG_TEXT } from './nn.js';
 import { fmt } from './mathml.js';
 import { h, setText } from './ui.js';
 import { withPlotly } from './plotly-loader.js';
-import { outputGridFast } from './grid-fast.js';
+import { outputGridFast, surfacePixels } from './grid-fast.js';
 import { paintPoints, pointsRange } from './points-canvas.js';
 import { paintAxes } from './loss-canvas.js';
 
@@ -96,16 +96,6 @@ export function planeSetup(data, outs) {
   return { traces, xr, yr, zmin, zmax, multi };
 }
 
-const hexRGB = (hex) => [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16));
-
-/** Colour [r, g, b] of one output value on the surface (matches the Plotly colour scale). */
-export function surfaceColor(z, zmin, zmax, multi) {
-  if (multi) return hexRGB(CATEGORICAL[z % CATEGORICAL.length]);
-  if (z === null || !Number.isFinite(z)) return [160, 160, 160];
-  const t = zmax > zmin ? (z - zmin) / (zmax - zmin) : 0.5;
-  return divergingArray(2 * t - 1);
-}
-
 /**
  * Paint an n x n output grid (rows from the bottom) onto `canvas`, one pixel a cell: CSS scales
  * it to the plot area (smoothly; `pixelated` for classes) and app.css gives it its 0.8 opacity.
@@ -113,25 +103,17 @@ export function surfaceColor(z, zmin, zmax, multi) {
  * each repaint and commit while playing (benchmarks/page.py).
  */
 export function paintSurface(canvas, grid, zmin, zmax, multi) {
-  const n = grid.z.length;
+  putSurface(canvas, surfacePixels(grid, zmin, zmax, multi), grid.z.length, multi);
+}
+
+/** Put n x n RGBA pixels (surfacePixels) on the surface canvas. */
+function putSurface(canvas, px, n, multi) {
   if (canvas.width !== n || canvas.height !== n) {
     canvas.width = n;
     canvas.height = n;
   }
   canvas.classList.toggle('pixelated', !!multi);
-  const ctx = canvas.getContext('2d');
-  const img = ctx.createImageData(n, n);
-  for (let r = 0; r < n; r++) {
-    for (let c = 0; c < n; c++) {
-      const [R, G, B] = surfaceColor(grid.z[r][c], zmin, zmax, multi);
-      const o = ((n - 1 - r) * n + c) * 4;
-      img.data[o] = R;
-      img.data[o + 1] = G;
-      img.data[o + 2] = B;
-      img.data[o + 3] = 255;
-    }
-  }
-  ctx.putImageData(img, 0, 0);
+  canvas.getContext('2d').putImageData(new ImageData(px, n, n), 0, 0);
 }
 
 /** The line above the data: name, kind, how many samples, inputs and outputs. */
@@ -172,12 +154,61 @@ export function createDataView(root, { onSample } = {}) {
     surface.style.height = `${sz.h}px`;
   }
 
+  // While playing, the grid is computed in a worker (surface-worker.js): 8-10 ms of the page's
+  // thread at 4x CPU slowdown for [2,16,16,16,1], 3-4 times a second. At rest, and where a
+  // worker cannot start, it is computed here, at once.
+  let worker; // undefined: not tried yet; null: none
+  let asked = 0; // the newest request: an answer to an older one is dropped
+  let inFlight = false;
+  let queued = null;
+  function surfaceWorker() {
+    if (worker !== undefined) return worker;
+    try {
+      worker = new Worker(new URL('./surface-worker.js', import.meta.url), { type: 'module' });
+      worker.onmessage = (ev) => {
+        inFlight = false;
+        const m = ev.data;
+        if (m.id === asked && surface) {
+          putSurface(surface, m.px, m.n, m.multi);
+          if (surface.dataset.by !== 'worker') surface.dataset.by = 'worker'; // who computed it
+        }
+        if (queued) post(queued);
+      };
+      worker.onerror = () => {
+        worker = null; // painted here from now on
+        inFlight = false;
+        queued = null;
+        if (lastFrame) paint(lastFrame);
+      };
+    } catch {
+      worker = null;
+    }
+    return worker;
+  }
+  function post(job) {
+    queued = null;
+    if (inFlight) {
+      queued = job; // the newest waits; older ones are skipped
+      return;
+    }
+    inFlight = true;
+    worker.postMessage(job);
+  }
+
   function paint(frame) {
     if (!plane || !surface) return;
     const outs = frame.weights[frame.weights.length - 1][0].length;
-    const n = document.body.classList.contains('is-playing') ? GRID_PLAYING : GRID;
-    const grid = outputGridFast(frame.weights, frame.biases, plane.xr, plane.yr, n, data.activation, data.output_activation, plane.multi ? 'argmax' : 0);
+    const playing = document.body.classList.contains('is-playing');
+    const n = playing ? GRID_PLAYING : GRID;
+    const k = plane.multi ? 'argmax' : 0;
+    asked += 1;
+    if (playing && surfaceWorker()) {
+      post({ id: asked, weights: frame.weights, biases: frame.biases, xr: plane.xr, yr: plane.yr, n, activation: data.activation, outputActivation: data.output_activation, k, zmin: plane.zmin, zmax: plane.zmax, multi: outs > 1 });
+      return;
+    }
+    const grid = outputGridFast(frame.weights, frame.biases, plane.xr, plane.yr, n, data.activation, data.output_activation, k);
     paintSurface(surface, grid, plane.zmin, plane.zmax, outs > 1);
+    if (surface.dataset.by !== 'page') surface.dataset.by = 'page';
   }
   const config = { displayModeBar: false, responsive: true };
 

@@ -3,7 +3,7 @@
 // at every layer), at a fraction of its cost, so a repaint fits a frame's budget while playing
 // (benchmarks/page.py: spiral on [2,16,16,16,1] at 4x CPU slowdown).
 
-import { ACTIVATIONS, argmax, biasAt } from './nn.js';
+import { ACTIVATIONS, CATEGORICAL, argmax, biasAt, divergingArray } from './nn.js';
 
 const val = (v) => (v === null || v === undefined ? NaN : v);
 
@@ -57,4 +57,31 @@ export function outputGridFast(weights, biases, xRange, yRange, n, activation, o
     z.push(row);
   }
   return { xs, ys, z };
+}
+
+const hexRGB = (hex) => [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16));
+
+/** Colour [r, g, b] of one output value on the surface (matches the Plotly colour scale). */
+export function surfaceColor(z, zmin, zmax, multi) {
+  if (multi) return hexRGB(CATEGORICAL[z % CATEGORICAL.length]);
+  if (z === null || !Number.isFinite(z)) return [160, 160, 160];
+  const t = zmax > zmin ? (z - zmin) / (zmax - zmin) : 0.5;
+  return divergingArray(2 * t - 1);
+}
+
+/** The RGBA pixels of an n x n output grid, one a cell, the grid's first row at the bottom. */
+export function surfacePixels(grid, zmin, zmax, multi) {
+  const n = grid.z.length;
+  const px = new Uint8ClampedArray(n * n * 4);
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < n; c++) {
+      const [R, G, B] = surfaceColor(grid.z[r][c], zmin, zmax, multi);
+      const o = ((n - 1 - r) * n + c) * 4;
+      px[o] = R;
+      px[o + 1] = G;
+      px[o + 2] = B;
+      px[o + 3] = 255;
+    }
+  }
+  return px;
 }
