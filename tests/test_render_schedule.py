@@ -198,7 +198,12 @@ def test_the_data_plane_is_computed_off_the_page_while_playing(
         page.get_by_test_id("play-button").click()
         wait_for(lambda: page.evaluate(SURFACE).startswith("28:"), "the coarser surface")
         seen = {page.evaluate(SURFACE)}
-        wait_for(lambda: seen.add(page.evaluate(SURFACE)) or len(seen) >= 3, "it moves")
+
+        def moved() -> bool:
+            seen.add(page.evaluate(SURFACE))
+            return len(seen) >= 3
+
+        wait_for(moved, "it moves")
         made = page.evaluate("() => window.__workers")
         assert any("surface-worker" in u for u in made), made
         by = page.get_by_test_id("data-surface").get_attribute("data-by")
