@@ -5,12 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from support import ServerProcess, wait_for
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parent / "screenshots"
+
+
+def flatten(x: Any) -> list[float]:
+    """Nested lists of numbers as one list."""
+    return [v for y in x for v in flatten(y)] if isinstance(x, list) else [x]
 
 
 def painted(page: Any, selector: str) -> int:
@@ -80,6 +86,19 @@ def test_the_page_draws_before_plotly_and_fetches_each_thing_once(
         assert len(chain) == 2, chain  # step 0 at start, step 1 after the click: once each
         assert len(data) == 1, data
         assert frames and all('"f32"' in f for f in frames if '"type":"frame"' in f)
+        # Unpacked, the streamed frame is the REST frame to float32's precision.
+        wait_for(lambda: page.evaluate("() => window.backpropStudio.state.frame.step") == 1, "1")
+        shown = page.evaluate(
+            "() => { const f = window.backpropStudio.state.frame;"
+            " return [f.weights, f.biases, f.gradients.weights]; }"
+        )
+        base = page.evaluate("() => window.backpropStudio.state.base")
+        rest = httpx.get(f"{server.url}{base}", timeout=30).json()
+        assert rest["step"] == 1
+        want = [rest["weights"], rest["biases"], rest["gradients"]["weights"]]
+        got, exp = flatten(shown), flatten(want)
+        assert len(got) == len(exp) > 30
+        assert all(abs(a - b) <= 1e-6 * abs(b) + 1e-30 for a, b in zip(got, exp, strict=True))
         assert not errors, errors
         SHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SHOTS / "page-load-phone.png"), full_page=True)

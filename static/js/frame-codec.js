@@ -7,16 +7,22 @@ export function packedPath(path) {
   return `${path}${path.includes('?') ? '&' : '?'}frames=packed`;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /** One packed array as nested arrays of numbers; anything else unchanged. */
 export function unpackArray(v) {
   if (!v || typeof v !== 'object' || typeof v.f32 !== 'string') return v;
   const bin = atob(v.f32);
   const bytes = new Uint8Array(bin.length);
   for (let k = 0; k < bin.length; k++) bytes[k] = bin.charCodeAt(k);
-  const view = new DataView(bytes.buffer);
   const n = bytes.length >> 2;
-  const flat = new Array(n);
-  for (let k = 0; k < n; k++) flat[k] = view.getFloat32(4 * k, true);
+  let flat;
+  if (LITTLE_ENDIAN) flat = Array.from(new Float32Array(bytes.buffer, 0, n)); // one typed read, not n
+  else {
+    const view = new DataView(bytes.buffer);
+    flat = new Array(n);
+    for (let k = 0; k < n; k++) flat[k] = view.getFloat32(4 * k, true);
+  }
   const shape = v.shape || [n];
   if (shape.length === 1) return flat;
   if (shape.length === 0) return flat[0];

@@ -277,21 +277,26 @@ export function createLossView(div) {
     return { x: fl.xaxis.range.slice(), y: fl.yaxis.range.slice(), log: ranges?.log };
   };
   let axesOwn = false; // the canvas draws the axes (playing), Plotly's are hidden and stale
+  let axesKey = ''; // what the axes canvas shows
   const paint = () => {
     const size = div._fullLayout?._size;
     const r = ranges && view();
     if (!size || !r) return;
-    if (axesOwn) {
-      // Plotly's plot area (its automargin may have widened it) with the ranges now in force.
+    const key = axesOwn ? JSON.stringify([r.x, r.y, r.log, size.l, size.t, size.w, size.h, box.w, box.h]) : '';
+    if (axesOwn && key !== axesKey) {
+      // Plotly's plot area (its automargin may have widened it) with the ranges now in force;
+      // painted again only when they or the size change.
       const margin = { l: size.l, t: size.t, r: box.w - size.l - size.w, b: box.h - size.t - size.h };
       paintAxes(axes, box, margin, r);
     }
+    axesKey = key;
     paintCurve(canvas, size, series, r);
   };
   /** Plotly's axes again (at rest, or for a zoom): the canvas's are put away. */
   const plotlyAxes = () => {
     if (!axesOwn) return;
     axesOwn = false;
+    axesKey = '';
     axes.style.display = 'none';
     div.style.visibility = '';
   };
