@@ -214,3 +214,34 @@ def test_the_data_plane_is_computed_off_the_page_while_playing(
         assert errors == []
     finally:
         ctx.close()
+
+
+BOX = """(id) => { const e = document.getElementById(id); const s = getComputedStyle(e);
+  return [s.contain, e.getBoundingClientRect().height, e.scrollHeight <= e.clientHeight + 1]; }"""
+
+
+def test_while_playing_the_chain_and_data_panels_are_laid_out_alone(
+    server: ServerProcess, browser: Any
+) -> None:
+    """Playing, the chain and data panels' bodies keep their height at rest with strict
+    containment (their numbers lay out that box only), nothing cut off; at rest, as before."""
+    ctx, page, errors = open_page(browser, server, 1440, 900)
+    try:
+        ids = ("chain-panel", "data-plot")
+        wait_for(lambda: page.locator("[data-testid=data-pva] .main-svg").count() > 0, "pva")
+        rest = {name: page.evaluate(BOX, name) for name in ids}
+        assert all(r[0] in ("none", "layout") for r in rest.values()), rest
+        page.get_by_test_id("play-button").click()
+        wait_for(lambda: page.evaluate(STEP) > 20, "steps")
+        before = page.get_by_test_id("chain-sum").text_content()
+        wait_for(lambda: page.get_by_test_id("chain-sum").text_content() != before, "chain")
+        for name in ids:
+            contain, height, whole = page.evaluate(BOX, name)
+            assert contain in ("strict", "size layout paint style"), (name, contain)
+            assert height == pytest.approx(rest[name][1], abs=1), name
+            assert whole, name
+        page.get_by_test_id("play-button").click()
+        wait_for(lambda: page.evaluate(BOX, "chain-panel")[0] in ("none", "layout"), "at rest")
+        assert errors == []
+    finally:
+        ctx.close()

@@ -4,7 +4,7 @@
 
 import { FACTS } from './facts.js';
 import { fmt, formulaNodes, m, math, mi, mo, mrow, msub, msup, num, partial, symbol } from './mathml.js';
-import { h, morph, setText } from './ui.js';
+import { h, morph, resizeAlone, setText } from './ui.js';
 import { keyboardScrollable, labelScrollable } from './a11y.js';
 
 // The shape each panel shows (names, formulas, rows): a frame of the same shape only changes
@@ -179,6 +179,7 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
     return;
   }
   shapes.set(root, shape);
+  resizeAlone(root); // its height at rest may change (ui.js layAlone)
   // A new shape rebuilds the panel: a focused scroll box keeps its focus and scroll.
   const boxes = [...root.querySelectorAll('.kbd-scroll')];
   const k = boxes.indexOf(document.activeElement);
@@ -214,5 +215,6 @@ function forKeyboardAndScreenReader(parts, name, scrollable) {
 /** A short line when nothing is selected yet or the fetch failed. */
 export function renderChainMessage(root, text) {
   shapes.delete(root);
+  resizeAlone(root);
   root.replaceChildren(h('p', { class: 'muted' }, text));
 }

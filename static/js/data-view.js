@@ -4,7 +4,7 @@
 
 import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, outputGrid, predict, POS_HEX, NEG_HEX, NEG_TEXT } from './nn.js';
 import { fmt } from './mathml.js';
-import { h, setText } from './ui.js';
+import { h, resizeAlone, setText } from './ui.js';
 import { withPlotly } from './plotly-loader.js';
 import { outputGridFast, surfacePixels } from './grid-fast.js';
 import { paintPoints, pointsRange } from './points-canvas.js';
@@ -214,6 +214,7 @@ export function createDataView(root, { onSample } = {}) {
 
   function setData(d) {
     data = d;
+    resizeAlone(root); // another data set, another height (ui.js layAlone)
     root.replaceChildren();
     if (window.Plotly && plotDiv) window.Plotly.purge(plotDiv);
     plotDiv = null;

@@ -13,7 +13,7 @@ import { createTroubleView } from './trouble.js';
 import { createGuide, GUIDE_STEPS } from './guide.js';
 import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, paramName, realUpdate, weightName } from './nn.js';
 import { fmt, formula } from './mathml.js';
-import { createToasts, createTooltip, h, setFixedText, setFlag, setText } from './ui.js';
+import { createToasts, createTooltip, h, layAlone, setFixedText, setFlag, setText } from './ui.js';
 import { createPhaseStepper } from './phase-stepper.js';
 import { createTimeline, isLookBack } from './timeline.js';
 import { createSlopeView } from './slope-view.js';
@@ -27,6 +27,7 @@ const NETWORK_MS = 45; // the network diagram's shortest redraw interval while p
 // The slope chart's while playing: a Plotly redraw whose axes are measured again each time,
 // the costliest panel of a playing page (16 redraws in 6 s cost more than the network's 120).
 const SLOPE_MS = 1500;
+const CHAIN_MS = 400; // the chain panel's shortest refresh interval while playing
 
 const STATUS_TEXT = { connecting: 'Connecting…', connected: 'Live', gone: 'Ended' };
 
@@ -62,7 +63,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     view: { mode: 'weights', sample: 0, sel: null, log: true, guide: null }, // log: E's tail stays readable
     applying: false,
     dirty: false,
-    last: { draw: 0, loss: 0, data: 0, matrix: 0, network: 0, slice: -Infinity },
+    last: { draw: 0, loss: 0, data: 0, matrix: 0, network: 0, slice: -Infinity, chain: -Infinity },
     pending: { loss: false, data: false, matrix: false },
     matrixSig: '',
     matrixItems: null,
@@ -87,6 +88,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
   const lossView = createLossView($('loss-plot'));
   const matrixView = createMatrixView($('matrix-panel'), { onSelect: (sel) => userChange(() => select(sel)), tooltip });
   const dataView = createDataView($('data-plot'), { onSample: (k) => userChange(() => setSample(k)) });
+  for (const id of ['chain-panel', 'data-plot']) if ($(id)) layAlone($(id)); // numbers change inside while playing
   // Panels near the screen draw while playing; the others wait until they come near or the run
   // rests, then draw in idle time (a phone's first screen shows two of six panels).
   const near = {};
@@ -384,7 +386,8 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     // A look back (seek) keeps the curve as it is: the run's later steps stay until a new branch.
     if (!isLookBack(msg)) history.addFrame(msg);
     S.frame = msg;
-    document.body.dataset.serverPlaying = String(msg.playing); // what the server last said
+    const said = String(msg.playing); // what the server last said (written when it changes)
+    if (document.body.dataset.serverPlaying !== said) document.body.dataset.serverPlaying = said;
     phaser.onFrame(msg);
     if (S.view.mode === 'update') traceFetch.trigger();
     if (!S.config?.layers || sizes().join() !== S.config.layers.join()) syncPicker();
@@ -394,8 +397,18 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     if (msg.step !== S.chainAt) {
       // While playing, an off-screen chain panel is fetched again only once it comes near.
       if (near.chain() || !moving()) {
-        chainFetch.trigger();
         const t = performance.now();
+        // While playing, the chain's numbers change at most every CHAIN_MS: each change lays
+        // the page out again (7 ms at 4x CPU slowdown), and 5 a second were more than anyone
+        // reads; the run's last frame always has its chain.
+        if (!moving() || !(t - S.last.chain < CHAIN_MS)) {
+          S.last.chain = t;
+          S.chainStale = false;
+          chainFetch.trigger();
+        } else {
+          S.chainStale = true;
+          checkAtRest();
+        }
         if (!moving() || !(t - S.last.slice < SLOPE_MS)) {
           S.last.slice = t;
           S.sliceStale = false;

@@ -106,6 +106,29 @@ export function setFixedText(el, text, chars) {
   }
 }
 
+/**
+ * While a run plays (`body.is-playing`), `el` keeps the height it last had at rest with strict
+ * containment (app.css `.lay-alone.sized`): a number changing inside it lays out that box, not
+ * the page (7 ms at 4x CPU slowdown for the chain or data panel's table, several times a
+ * second). The height is read from a ResizeObserver (no forced layout); `resizeAlone(el)` lets
+ * a rebuilt box find its new height.
+ */
+export function layAlone(el) {
+  el.classList.add('lay-alone');
+  new ResizeObserver((entries) => {
+    const e = entries[entries.length - 1];
+    const hgt = e.borderBoxSize?.[0]?.blockSize;
+    if (!(hgt > 0)) return;
+    el.style.setProperty('--laid-h', `${hgt}px`);
+    if (!el.classList.contains('sized')) el.classList.add('sized');
+  }).observe(el);
+}
+
+/** A box laid out alone whose content changed shape: its natural height again, then kept. */
+export function resizeAlone(el) {
+  if (el.classList.contains('sized')) el.classList.remove('sized');
+}
+
 /** Set a boolean property (hidden, disabled) only when it changes: each write invalidates style. */
 export function setFlag(el, name, on) {
   if (el[name] !== on) el[name] = on;
