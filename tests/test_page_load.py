@@ -10,6 +10,7 @@ import pytest
 from support import ServerProcess, wait_for
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parent / "screenshots"
 
@@ -138,5 +139,22 @@ def test_fast_grid_equals_the_forward_pass_and_the_curve_is_painted(
         # The curve is on the canvas over the plot: some of its pixels are not transparent.
         assert painted(page, ".loss-wrap canvas:last-child") > 20
         assert not errors, errors
+    finally:
+        ctx.close()
+
+
+def test_the_curve_key_names_the_test_error_before_plotly(
+    server: ServerProcess, browser: Any
+) -> None:
+    """On a phone the curve is painted before Plotly loads; its key already names test E."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    page = ctx.new_page()
+    try:
+        page.goto(f"{server.url}/?preset=spiral", wait_until="domcontentloaded")
+        wait_for(lambda: painted(page, ".loss-wrap canvas:last-of-type") > 0, "the curve")
+        assert page.evaluate("() => !window.Plotly")  # its panel is below the first screen
+        keys = page.locator(".loss-key-item")
+        expect(keys.nth(1)).to_be_visible()
+        expect(keys.nth(1)).to_have_text("test E")
     finally:
         ctx.close()

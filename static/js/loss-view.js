@@ -344,6 +344,7 @@ export function createLossView(div) {
   const config = { displayModeBar: false, responsive: true, scrollZoom: false, doubleClick: 'autosize' };
   return {
     render(history, { log = false, marker = null, revision = 'run' } = {}) {
+      if (testKey.hidden === history.hasTest) testKey.hidden = !history.hasTest; // before Plotly too
       if (!window.Plotly) {
         // Until Plotly is there the canvas draws the axes too: the curve shows at once, and
         // Plotly (a long task on a phone) loads when the data panel nears the screen or the
@@ -382,7 +383,6 @@ export function createLossView(div) {
       drawnRevision = revision;
       logScale = log;
       hoverMarker = marker;
-      if (testKey.hidden === history.hasTest) testKey.hidden = !history.hasTest;
       series = curveSeries(history);
       const next = curveRanges(series, log, ranges?.log === log ? ranges : null);
       // Looking back in time: a line at the step shown, the run's later steps still drawn.
