@@ -158,3 +158,20 @@ def test_the_curve_key_names_the_test_error_before_plotly(
         expect(keys.nth(1)).to_have_text("test E")
     finally:
         ctx.close()
+
+
+def test_the_slope_view_is_painted_without_plotly(server: ServerProcess, browser: Any) -> None:
+    """Plotly never arrives (a flaky network): the slope view is painted and explained anyway."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    ctx.route("**/vendor/**", lambda route: route.abort())  # the pinned Plotly bundle
+    page = ctx.new_page()
+    try:
+        page.goto(f"{server.url}/?preset=article", wait_until="domcontentloaded")
+        page.get_by_test_id("chain-panel").scroll_into_view_if_needed()
+        expect(page.get_by_test_id("slope-view")).to_be_visible()
+        page.get_by_test_id("slope-view").scroll_into_view_if_needed()
+        expect(page.get_by_test_id("slope-note")).to_contain_text("The slope ∂E/∂W_ho[0,0]")
+        wait_for(lambda: painted(page, "#slope-view canvas") > 500, "the slope, painted")
+        assert page.evaluate("() => !window.Plotly")
+    finally:
+        ctx.close()

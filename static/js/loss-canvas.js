@@ -158,6 +158,7 @@ export function paintAxes(canvas, box, margin, ranges, { titles = ['step', 'E'],
   const yTicks = ranges.log
     ? linearTicks(Math.ceil(y0), Math.floor(y1), Math.max(1, Math.floor(y1) - Math.ceil(y0))).filter(Number.isInteger)
     : linearTicks(y0, y1, Math.max(2, Math.floor(h / 40)));
+  let widest = 0; // the y tick labels' width: the axis title goes left of them
   for (const v of yTicks) {
     const Y = Math.round(margin.t + h - ((v - y0) / (y1 - y0)) * h) + 0.5;
     ctx.beginPath();
@@ -166,12 +167,13 @@ export function paintAxes(canvas, box, margin, ranges, { titles = ['step', 'E'],
     ctx.stroke();
     if (ranges.log) paintPower(ctx, v, margin.l - 4, Y, px);
     else ctx.fillText(tickText(v), margin.l - 4, Y);
+    widest = Math.max(widest, ctx.measureText(ranges.log ? `10${v}` : tickText(v)).width);
   }
   ctx.textAlign = 'center';
   ctx.textBaseline = 'bottom';
   ctx.fillText(titles[0], margin.l + w / 2, box.h - 2);
   ctx.save();
-  ctx.translate(12, margin.t + h / 2);
+  ctx.translate(Math.max(px * 0.6, Math.min(12, margin.l - 4 - widest - px * 0.8)), margin.t + h / 2);
   ctx.rotate(-Math.PI / 2);
   ctx.textBaseline = 'middle';
   ctx.fillText(titles[1], 0, 0);

@@ -5,6 +5,7 @@ import { NEG_HEX, POS_HEX } from './nn.js';
 import { fmt } from './mathml.js';
 import { onPlotly } from './plotly-loader.js';
 import { paintAxes } from './loss-canvas.js';
+import { setText } from './ui.js';
 
 /** E at w on the slice's sampled curve, by linear interpolation (null outside it). */
 export function interpolate(points, w) {
@@ -154,6 +155,12 @@ export function createSlopeView(root) {
   new ResizeObserver((entries) => {
     const r = entries[entries.length - 1].contentRect;
     box = { w: r.width, h: r.height };
+    // Laid out now: a slice that came before Plotly and before a size is painted.
+    if (waitingSlice && !window.Plotly && box.w > 0) {
+      const w = waitingSlice;
+      waitingSlice = null;
+      render(w[0], w[1]);
+    }
   }).observe(plot);
 
   let stale = null; // the newest slice, painted on the canvas, not yet drawn by Plotly
@@ -168,30 +175,43 @@ export function createSlopeView(root) {
     }, 250);
   }
 
-  let waiting = null; // the newest slice asked for before Plotly was there
+  let waiting = false; // waiting for Plotly to draw the newest slice
+  let waitingSlice = null; // a slice asked for before the plot was laid out and Plotly there
+  /** Once another view has loaded Plotly, it draws the newest slice (painted or not). */
+  function whenPlotly() {
+    if (waiting) return;
+    waiting = true;
+    onPlotly(() => {
+      waiting = false;
+      const w = stale || waitingSlice;
+      waitingSlice = null;
+      if (w) render(w[0], w[1]);
+    });
+  }
   function render(s, name) {
     if (!s || !Array.isArray(s.points)) return;
-    if (playing() && box && box.w > 0 && plot.data) {
-      stale = [s, name];
-      paintSlope(canvas, { l: 0, t: 0, w: box.w, h: box.h }, s, name);
-      plot.style.visibility = 'hidden';
-      if (note.textContent !== slopeSentence(s, name)) note.textContent = slopeSentence(s, name);
-      atRest();
-      return;
+    // On the canvas while playing (once Plotly has drawn here) and until Plotly has loaded:
+    // the slope alone does not ask for Plotly (on a phone another view loads it later).
+    if ((playing() && plot.data) || !window.Plotly) {
+      // The size from the ResizeObserver (reading it here would force a layout of the panel).
+      const b = box || { w: 0, h: 0 };
+      if (b.w > 0 && b.h > 0) {
+        stale = [s, name];
+        paintSlope(canvas, { l: 0, t: 0, w: b.w, h: b.h }, s, name);
+        plot.style.visibility = 'hidden';
+        setText(note, slopeSentence(s, name));
+        if (window.Plotly) atRest();
+        else whenPlotly();
+        return;
+      }
     }
     stale = null;
     canvas.style.display = 'none';
     plot.style.visibility = '';
     if (!window.Plotly) {
-      // Drawn when another view has loaded Plotly (the slope alone does not ask for it).
-      if (!waiting) {
-        onPlotly(() => {
-          const w = waiting;
-          waiting = null;
-          if (w) render(w[0], w[1]);
-        });
-      }
-      waiting = [s, name];
+      // Not laid out yet: painted once it is, or drawn when another view has loaded Plotly.
+      waitingSlice = [s, name];
+      whenPlotly();
       return;
     }
     const xs = s.points.map((p) => p[0]);
