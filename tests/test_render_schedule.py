@@ -136,8 +136,8 @@ def test_plots_whose_axes_change_while_playing_are_drawn_on_canvases(
 def test_the_numbers_drawn_each_frame_sit_in_boxes_laid_out_alone(
     server: ServerProcess, browser: Any
 ) -> None:
-    """The readouts and the timeline's label are fixed-size boxes with strict containment (a
-    change lays out that box, not the page); a text longer than its box widens it."""
+    """The readouts and the timeline's label are fixed-size boxes with size and layout
+    containment (a change lays out that box, not the page); a longer text widens its box."""
     ctx, page, errors = open_page(browser, server, 1440, 900)
     try:
         ids = ["step-count", "loss-value", "timeline-label"]
@@ -145,7 +145,7 @@ def test_the_numbers_drawn_each_frame_sit_in_boxes_laid_out_alone(
             contain = page.evaluate(
                 "(id) => getComputedStyle(document.getElementById(id)).contain", name
             )
-            assert contain in ("strict", "size layout paint style"), (name, contain)
+            assert contain == "size layout style", (name, contain)
         fits = (
             "(id) => { const e = document.getElementById(id);"
             " return e.scrollWidth <= e.clientWidth; }"
@@ -242,6 +242,33 @@ def test_while_playing_the_chain_and_data_panels_are_laid_out_alone(
             assert whole, name
         page.get_by_test_id("play-button").click()
         wait_for(lambda: page.evaluate(BOX, "chain-panel")[0] in ("none", "layout"), "at rest")
+        assert errors == []
+    finally:
+        ctx.close()
+
+
+TICKS = """async () => {
+  const { linearTicks } = await import('/static/js/loss-canvas.js');
+  const { paintSlope } = await import('/static/js/slope-view.js');
+  const flat = { points: [[0, 0.25], [0.5, 0.25 + 5.55e-17], [1, 0.25]], span: [0, 1], value: 0.5,
+                 E: 0.25, dE_dw: 0, next_value: 0.5 };
+  paintSlope(document.createElement('canvas'), { l: 0, t: 0, w: 300, h: 200 }, flat, 'w');
+  return [linearTicks(0, 200, 5), linearTicks(-1.3, 0.55, 4), linearTicks(0.25, 0.25 + 5.55e-17),
+          linearTicks(1, 1, 3)];
+}"""
+
+
+def test_canvas_axes_have_round_ticks_and_survive_a_flat_slice(
+    server: ServerProcess, browser: Any
+) -> None:
+    """Ticks at round steps; a range a few ulps wide (a flat slice) neither hangs nor floods."""
+    ctx, page, errors = open_page(browser, server, 1440, 900)
+    try:
+        normal, signed, flat, empty = page.evaluate(TICKS)
+        assert normal == [0, 50, 100, 150, 200]
+        assert signed == [-1, -0.5, 0, 0.5]
+        assert len(flat) <= 2 and all(0.25 <= v <= 0.25 + 1e-16 for v in flat)
+        assert empty == [1]
         assert errors == []
     finally:
         ctx.close()

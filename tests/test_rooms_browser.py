@@ -108,3 +108,39 @@ def test_presenter_steps_and_the_participant_follows_then_forks(browser: Any, ba
         assert not [u for u in presenter.urls + participant.urls if token in u]
     finally:
         context.close()
+
+
+def test_a_participant_page_draws_a_playing_room_as_the_presenter_does(
+    browser: Any, base: str
+) -> None:
+    """The participant never pressed Play: the server's frames say the room plays, and its page
+    takes the playing paths too (plots on canvases, panels laid out alone), Plotly at rest."""
+    made = httpx.post(f"{base}/api/rooms", json={"config": {"preset": "article"}}, timeout=30)
+    assert made.status_code == 201, made.text
+    code, token = made.json()["code"], made.json()["presenter_token"]
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(T)
+    try:
+        presenter = Watched(context.new_page())
+        participant = Watched(context.new_page())
+        p, q = presenter.page, participant.page
+        p.goto(f"{base}/present/{code}#token={token}", wait_until="domcontentloaded")
+        live(p)
+        expect(p.get_by_test_id("play-button")).to_be_enabled()
+        q.goto(f"{base}/room/{code}", wait_until="domcontentloaded")
+        live(q)
+        q.wait_for_function("() => !!document.querySelector('[data-testid=loss-plot]').data")
+        chain = "() => getComputedStyle(document.getElementById('chain-panel')).contain"
+        assert q.evaluate(chain) in ("none", "layout")
+        p.get_by_test_id("play-button").click()
+        # Past step 10 the curve's x axis had to grow: on the canvas, Plotly's hidden.
+        q.wait_for_function("() => window.backpropRoom.live.state.frame.step > 15")
+        expect(q.locator(".loss-wrap canvas").first).to_be_visible()
+        assert q.evaluate(chain) in ("strict", "size layout paint style")
+        p.get_by_test_id("play-button").click()
+        expect(q.locator(".loss-wrap canvas").first).to_be_hidden()
+        q.wait_for_function(f"() => ['none', 'layout'].includes(({chain})())")
+        assert not presenter.errors, presenter.errors
+        assert not participant.errors, participant.errors
+    finally:
+        context.close()

@@ -4,7 +4,7 @@
 
 import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, outputGrid, predict, POS_HEX, NEG_HEX, NEG_TEXT } from './nn.js';
 import { fmt } from './mathml.js';
-import { h, resizeAlone, setText } from './ui.js';
+import { h, resizeAlone, runPlaying, setText } from './ui.js';
 import { withPlotly } from './plotly-loader.js';
 import { outputGridFast, surfacePixels } from './grid-fast.js';
 import { paintPoints, pointsRange } from './points-canvas.js';
@@ -143,6 +143,7 @@ export function createDataView(root, { onSample } = {}) {
   let pvaOwn = false;
   let pvaRest = null;
   let pvaLast = null; // the newest {frame, sample}: drawn by Plotly once the run rests
+  let pvaAxesKey = ''; // what the axes canvas shows (range and size)
 
   /** Put the canvas exactly under Plotly's plot area. */
   function placeSurface() {
@@ -198,7 +199,7 @@ export function createDataView(root, { onSample } = {}) {
   function paint(frame) {
     if (!plane || !surface) return;
     const outs = frame.weights[frame.weights.length - 1][0].length;
-    const playing = document.body.classList.contains('is-playing');
+    const playing = runPlaying();
     const n = playing ? GRID_PLAYING : GRID;
     const k = plane.multi ? 'argmax' : 0;
     asked += 1;
@@ -215,6 +216,12 @@ export function createDataView(root, { onSample } = {}) {
   function setData(d) {
     data = d;
     resizeAlone(root); // another data set, another height (ui.js layAlone)
+    // Whatever the last data set left to draw at rest is dropped, answers from the worker too.
+    clearTimeout(pvaRest);
+    pvaOwn = false;
+    pvaLast = null;
+    pvaAxesKey = '';
+    asked += 1;
     root.replaceChildren();
     if (window.Plotly && plotDiv) window.Plotly.purge(plotDiv);
     plotDiv = null;
@@ -373,11 +380,14 @@ export function createDataView(root, { onSample } = {}) {
     // playing, Plotly redraws only when the range changes.
     const groups = [{ x: split(actual, false), y: split(pred, false), color: POS_HEX, diamond: false }];
     if (nTest) groups.push({ x: split(actual, true), y: split(pred, true), color: NEG_HEX, diamond: true });
-    const playing = document.body.classList.contains('is-playing');
-    const fresh = range !== pvaRange || !plotDiv.data || !playing;
+    const playing = runPlaying();
+    let fresh = range !== pvaRange || !plotDiv.data || !playing;
     pvaRange = range;
     const fl = plotDiv._fullLayout;
+    const axesKey = fl?._size ? JSON.stringify([range, fl.width, fl.height, fl._size.l, fl._size.t, fl._size.w, fl._size.h]) : '';
+    if (playing && pvaOwn && axesKey !== pvaAxesKey) fresh = true; // resized while playing
     if (fresh && playing && fl?._size) {
+      pvaAxesKey = axesKey;
       // A new range while playing: the canvas draws the axes (a Plotly redraw was a 115 ms
       // task at 4x CPU slowdown); Plotly draws them again once the run rests.
       const sz = fl._size;
@@ -398,6 +408,7 @@ export function createDataView(root, { onSample } = {}) {
       return;
     }
     pvaOwn = false;
+    pvaAxesKey = '';
     pvaAxes.style.display = 'none';
     plotDiv.style.visibility = '';
     const traces = [
@@ -428,7 +439,7 @@ export function createDataView(root, { onSample } = {}) {
     clearTimeout(pvaRest);
     pvaRest = setTimeout(() => {
       if (!pvaOwn || !pvaLast) return;
-      if (document.body.classList.contains('is-playing')) pvaAtRest();
+      if (runPlaying()) pvaAtRest();
       else update(pvaLast.frame, { sample: pvaLast.sample });
     }, 250);
   }

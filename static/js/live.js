@@ -596,6 +596,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     }
     if (!moving) queueRest();
     else if (!S.gap) drawOnePanel(now, f); // no frame between writes here (a slow machine)
+    else if (PANELS.some((k) => S.pending[k] && near[k]())) schedule(); // drawn in a frame between
     S.gap = false;
     S.prof.renders += 1;
     S.prof.render += performance.now() - t0;

@@ -96,12 +96,19 @@ export function paintCurve(canvas, size, series, ranges) {
 /** About `count` round tick values across [lo, hi] (linear axis). */
 export function linearTicks(lo, hi, count = 5) {
   const span = hi - lo;
-  if (!(span > 0)) return [lo];
+  if (!(span > 0) || !Number.isFinite(span)) return [lo];
   const raw = span / count;
   const p = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) || 10 * p;
+  // A range a few ulps wide (a flat slice): ticks there cannot be told apart.
+  if (!(step > Math.max(Math.abs(lo), Math.abs(hi)) * 8 * Number.EPSILON)) return [lo, hi];
   const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  const k0 = Math.ceil(lo / step);
+  for (let k = k0; k <= k0 + 4 * count + 2; k++) {
+    const v = k * step; // by index, not v += step: a step below an ulp of v would never end
+    if (v > hi + step * 1e-9) break;
+    out.push(Number(v.toPrecision(12)));
+  }
   return out;
 }
 

@@ -4,6 +4,7 @@
 import { NEG_HEX, POS_HEX } from './nn.js';
 import { loadPlotly, onPlotly } from './plotly-loader.js';
 import { curveRanges, paintAxes, paintCurve } from './loss-canvas.js';
+import { runPlaying } from './ui.js';
 
 /**
  * One series with bounded memory: recent points raw, older ones as min/max pairs per bucket.
@@ -319,7 +320,7 @@ export function createLossView(div) {
   const settle = (history) => {
     clearTimeout(settleTimer);
     settleTimer = setTimeout(() => {
-      if (document.body.classList.contains('is-playing')) return settle(history);
+      if (runPlaying()) return settle(history);
       if ((hoverDrawn === drawn && !axesOwn) || !div.data) return undefined;
       hoverDrawn = drawn;
       if (axesOwn && !zoomed) {
@@ -390,7 +391,7 @@ export function createLossView(div) {
       const shapes = back ? [{ type: 'line', x0: marker.step, x1: marker.step, yref: 'paper', y0: 0, y1: 1, line: { color: NEG_HEX, width: 1.5, dash: 'dot' } }] : [];
       const moved = JSON.stringify(shapes) !== JSON.stringify(layout.shapes || []);
       // Playing, axes that must grow are drawn on the canvas; Plotly catches up at rest.
-      const playingNow = document.body.classList.contains('is-playing');
+      const playingNow = runPlaying();
       if (next && div.data && !moved && !zoomed && playingNow && box && log === (layout.yaxis.type === 'log')) {
         ranges = next;
         axesOwn = true;

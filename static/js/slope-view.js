@@ -5,7 +5,7 @@ import { NEG_HEX, POS_HEX } from './nn.js';
 import { fmt } from './mathml.js';
 import { onPlotly } from './plotly-loader.js';
 import { paintAxes } from './loss-canvas.js';
-import { setText } from './ui.js';
+import { runPlaying, setText } from './ui.js';
 
 /** E at w on the slice's sampled curve, by linear interpolation (null outside it). */
 export function interpolate(points, w) {
@@ -47,7 +47,7 @@ function shapeOf(s) {
   const finite = s.points.map((p) => p[1]).filter((y) => y !== null && Number.isFinite(y));
   const lo = Math.min(...finite);
   const hi = Math.max(...finite);
-  const pad = (hi - lo) * 0.15 || 0.01;
+  const pad = Math.max((hi - lo) * 0.15, Math.abs(hi) * 1e-9) || 0.01; // a flat slice still gets a range
   // The tangent over a fifth of the span each side: long enough to read its slope.
   const half = (s.span[1] - s.span[0]) / 5;
   const tx = [s.value - half, s.value + half];
@@ -165,7 +165,7 @@ export function createSlopeView(root) {
 
   let stale = null; // the newest slice, painted on the canvas, not yet drawn by Plotly
   let restTimer = null;
-  const playing = () => document.body.classList.contains('is-playing');
+  const playing = runPlaying;
   function atRest() {
     clearTimeout(restTimer);
     restTimer = setTimeout(() => {

@@ -61,9 +61,17 @@ export function createTransport({ live, send, enabled = () => true, spf = () => 
   const doReset = reset || (() => send({ type: 'reset' }));
 
   /** A frame arrived: follow the server's play state (a diverged run stops at once). */
+  let recheck = null;
   function onFrame(msg) {
+    clearTimeout(recheck);
+    const since = performance.now() - T.sentAt;
     if (msg.diverged) T.playing = false;
-    else if (msg.playing !== T.playing && performance.now() - T.sentAt > GRACE_MS) T.playing = !!msg.playing;
+    else if (msg.playing !== T.playing && since > GRACE_MS) T.playing = !!msg.playing;
+    else if (msg.playing !== T.playing) {
+      // Within the grace the frame may predate what was just asked; if it stays the last word
+      // (a run that stopped at once, no frame after it), it is followed when the grace ends.
+      recheck = setTimeout(() => onFrame(msg), GRACE_MS - since + 10);
+    }
     render();
   }
 

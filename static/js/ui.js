@@ -95,7 +95,7 @@ export function setText(el, text) {
 }
 
 /**
- * setText for a box `chars` wide (CSS: `width: <chars>ch`, strict containment, laid out alone):
+ * setText for a box `chars` wide (CSS: `width: <chars>ch`, size containment, laid out alone):
  * a longer text widens the box to fit, once per extra character (a step count past 99999).
  */
 export function setFixedText(el, text, chars) {
@@ -107,7 +107,16 @@ export function setFixedText(el, text, chars) {
 }
 
 /**
- * While a run plays (`body.is-playing`), `el` keeps the height it last had at rest with strict
+ * Whether the run shown plays: this screen asked it to (`body.is-playing`, transport.js) or the
+ * server's frames say so (`body[data-server-playing]`, live.js: a room's participants follow).
+ */
+export function runPlaying() {
+  const b = document.body;
+  return b.classList.contains('is-playing') || b.dataset.serverPlaying === 'true';
+}
+
+/**
+ * While a run plays (runPlaying), `el` keeps the height it last had at rest with strict
  * containment (app.css `.lay-alone.sized`): a number changing inside it lays out that box, not
  * the page (7 ms at 4x CPU slowdown for the chain or data panel's table, several times a
  * second). The height is read from a ResizeObserver (no forced layout); `resizeAlone(el)` lets
@@ -115,18 +124,35 @@ export function setFixedText(el, text, chars) {
  */
 export function layAlone(el) {
   el.classList.add('lay-alone');
-  new ResizeObserver((entries) => {
+  let width = -1;
+  const ro = new ResizeObserver((entries) => {
     const e = entries[entries.length - 1];
-    const hgt = e.borderBoxSize?.[0]?.blockSize;
-    if (!(hgt > 0)) return;
-    el.style.setProperty('--laid-h', `${hgt}px`);
+    const box = e.borderBoxSize?.[0];
+    if (!box || !(box.blockSize > 0)) return;
+    if (box.inlineSize !== width && el.classList.contains('sized') && width >= 0) {
+      // Another width (a resize while playing) may wrap its content: measured again, free.
+      width = box.inlineSize;
+      el.classList.remove('sized');
+      ro.unobserve(el); // observed again: the next report is its natural height at this width
+      ro.observe(el);
+      return;
+    }
+    width = box.inlineSize;
+    el.style.setProperty('--laid-h', `${box.blockSize}px`);
     if (!el.classList.contains('sized')) el.classList.add('sized');
-  }).observe(el);
+  });
+  ro.observe(el);
+  el.layAloneObserver = ro;
 }
 
 /** A box laid out alone whose content changed shape: its natural height again, then kept. */
 export function resizeAlone(el) {
   if (el.classList.contains('sized')) el.classList.remove('sized');
+  const ro = el.layAloneObserver;
+  if (ro) {
+    ro.unobserve(el); // observed again: a report even if the new height is the old one
+    ro.observe(el);
+  }
 }
 
 /** Set a boolean property (hidden, disabled) only when it changes: each write invalidates style. */
