@@ -10,7 +10,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -141,6 +142,42 @@ class Watched:
             (self.base, self.base.replace("http", "ws", 1), "data:")
         ):
             self.foreign.append(url)
+
+
+def live_room(page: Any, timeout_ms: float | None = None) -> None:
+    """Wait for a room page's socket and its first frame."""
+    from playwright.sync_api import expect  # browser tests only: the others never import it
+
+    expect(page.get_by_test_id("connection-status")).to_have_attribute(
+        "data-state", "connected", timeout=timeout_ms
+    )
+    page.wait_for_function("() => window.backpropRoom && window.backpropRoom.live.state.frame")
+
+
+@contextmanager
+def room_pages(
+    browser: Any, host: str, guest: str, timeout_ms: float
+) -> Iterator[tuple[str, Watched, Watched]]:
+    """A new article room made on `host`: its presenter's page there (the hello accepted) and a
+    participant's on `guest`, both live, in one 1440x900 context (closed after). Yields the
+    room's code and the two watched pages."""
+    from playwright.sync_api import expect
+
+    made = httpx.post(f"{host}/api/rooms", json={"config": {"preset": "article"}}, timeout=30)
+    assert made.status_code == 201, made.text
+    code, token = made.json()["code"], made.json()["presenter_token"]
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(timeout_ms)
+    try:
+        presenter, participant = Watched(context.new_page()), Watched(context.new_page())
+        presenter.page.goto(f"{host}/present/{code}#token={token}", wait_until="domcontentloaded")
+        live_room(presenter.page)
+        expect(presenter.page.get_by_test_id("step-button")).to_be_enabled()  # hello accepted
+        participant.page.goto(f"{guest}/room/{code}", wait_until="domcontentloaded")
+        live_room(participant.page)
+        yield code, presenter, participant
+    finally:
+        context.close()
 
 
 def strict_loads(text: str | bytes) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from support import ServerProcess, Watched
+from support import ServerProcess, Watched, room_pages
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -226,24 +226,8 @@ def test_the_next_update_view_and_the_chain_panel_show_adams_real_step(
 
 
 def test_the_room_follows_the_presenters_phase(browser: Any, server: ServerProcess) -> None:
-    made = httpx.post(
-        f"{server.url}/api/rooms", json={"config": {"preset": "article"}}, timeout=10
-    ).json()
-    code, token = made["code"], made["presenter_token"]
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(T)
-    try:
-        p = context.new_page()
-        q = context.new_page()
-        p.goto(f"{server.url}/present/{code}#token={token}", wait_until="domcontentloaded")
-        q.goto(f"{server.url}/room/{code}", wait_until="domcontentloaded")
-        for pg in (p, q):
-            expect(pg.get_by_test_id("connection-status")).to_have_attribute(
-                "data-state", "connected"
-            )
-            pg.wait_for_function(
-                "() => window.backpropRoom && window.backpropRoom.live.state.frame"
-            )
+    with room_pages(browser, server.url, server.url, T) as (_, presenter, participant):
+        p, q = presenter.page, participant.page
         expect(p.get_by_test_id("phase-button")).to_be_enabled()
         expect(q.get_by_test_id("phase-button")).to_be_hidden()
         for name in ARTICLE_PHASES:
@@ -256,5 +240,3 @@ def test_the_room_follows_the_presenters_phase(browser: Any, server: ServerProce
         p.get_by_test_id("back-button").click()
         expect(q.get_by_test_id("step-count")).to_have_text("0")
         expect(q.get_by_test_id("phase-label")).to_have_text("Phases")
-    finally:
-        context.close()

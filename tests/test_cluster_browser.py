@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import RedisProcess, ServerProcess, Watched
+from support import RedisProcess, ServerProcess, room_pages
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -32,30 +32,13 @@ def peers(redis_server: RedisProcess, tmp_path: Path) -> Iterator[list[ServerPro
         assert "Traceback" not in server.log(), server.log()[-4000:]
 
 
-def live(page: Any) -> None:
-    """Wait for the socket and the first frame."""
-    expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
-    page.wait_for_function("() => window.backpropRoom && window.backpropRoom.live.state.frame")
-
-
 def test_presenter_on_one_peer_participant_on_another(
     browser: Any, peers: list[ServerProcess]
 ) -> None:
     """Steps, the selection and the head count cross peers; the participant's panels load."""
     a, b = peers
-    made = httpx.post(f"{a.url}/api/rooms", json={"config": {"preset": "article"}}).json()
-    code, token = made["code"], made["presenter_token"]
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(T)
-    try:
-        presenter = Watched(context.new_page())
-        participant = Watched(context.new_page())
+    with room_pages(browser, a.url, b.url, T) as (code, presenter, participant):
         p, q = presenter.page, participant.page
-        p.goto(f"{a.url}/present/{code}#token={token}", wait_until="domcontentloaded")
-        live(p)
-        expect(p.get_by_test_id("step-button")).to_be_enabled()  # the hello was accepted
-        q.goto(f"{b.url}/room/{code}", wait_until="domcontentloaded")
-        live(q)
         expect(q.get_by_test_id("step-count")).to_have_text("0")
         expect(p.get_by_test_id("join-count")).to_have_text("1")  # counted across peers
 
@@ -74,5 +57,3 @@ def test_presenter_on_one_peer_participant_on_another(
 
         assert not presenter.errors, presenter.errors
         assert not participant.errors, participant.errors
-    finally:
-        context.close()

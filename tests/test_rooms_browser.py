@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import ServerProcess, Watched
+from support import ServerProcess, Watched, live_room, room_pages
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -31,12 +31,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         srv.stop()
 
 
-def live(page: Any) -> None:
-    """Wait for the socket and the first frame."""
-    expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
-    page.wait_for_function("() => window.backpropRoom && window.backpropRoom.live.state.frame")
-
-
 def test_presenter_steps_and_the_participant_follows_then_forks(browser: Any, base: str) -> None:
     # One context: the two pages share the HTTP cache, so Plotly loads once. The participant's
     # page never reads the presenter's localStorage; the room's token check is server-side.
@@ -55,14 +49,14 @@ def test_presenter_steps_and_the_participant_follows_then_forks(browser: Any, ba
         p.wait_for_url("**/present/**#token=*")
         code = p.url.split("/present/")[1].split("#")[0]
         token = p.url.split("#token=")[1]
-        live(p)
+        live_room(p)
         expect(p.get_by_test_id("step-button")).to_be_enabled()  # the hello was accepted
         expect(p.get_by_test_id("join-qr")).to_be_visible()
         host = base.split("://", 1)[1]
         expect(p.get_by_test_id("join-link")).to_have_text(f"{host}/room/{code}")
 
         q.goto(f"{base}/room/{code}", wait_until="domcontentloaded")
-        live(q)
+        live_room(q)
         expect(q.get_by_test_id("step-count")).to_have_text("0")
         expect(q.get_by_test_id("step-button")).to_be_hidden()
         expect(p.get_by_test_id("join-count")).to_have_text("1")
@@ -98,7 +92,7 @@ def test_presenter_steps_and_the_participant_follows_then_forks(browser: Any, ba
         q.get_by_test_id("back-button").click()
         expect(q.get_by_test_id("fork-banner")).to_be_hidden()
         expect(q.get_by_test_id("step-count")).to_have_text("2")
-        live(q)
+        live_room(q)
         p.get_by_test_id("step-button").click()
         expect(q.get_by_test_id("step-count")).to_have_text("3")
         expect(q.get_by_test_id("chain-name")).to_have_text("W_ih[1,2]")
@@ -115,20 +109,8 @@ def test_a_participant_page_draws_a_playing_room_as_the_presenter_does(
 ) -> None:
     """The participant never pressed Play: the server's frames say the room plays, and its page
     takes the playing paths too (plots on canvases, panels laid out alone), Plotly at rest."""
-    made = httpx.post(f"{base}/api/rooms", json={"config": {"preset": "article"}}, timeout=30)
-    assert made.status_code == 201, made.text
-    code, token = made.json()["code"], made.json()["presenter_token"]
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(T)
-    try:
-        presenter = Watched(context.new_page())
-        participant = Watched(context.new_page())
+    with room_pages(browser, base, base, T) as (_, presenter, participant):
         p, q = presenter.page, participant.page
-        p.goto(f"{base}/present/{code}#token={token}", wait_until="domcontentloaded")
-        live(p)
-        expect(p.get_by_test_id("play-button")).to_be_enabled()
-        q.goto(f"{base}/room/{code}", wait_until="domcontentloaded")
-        live(q)
         q.wait_for_function("() => !!document.querySelector('[data-testid=loss-plot]').data")
         chain = "() => getComputedStyle(document.getElementById('chain-panel')).contain"
         assert q.evaluate(chain) in ("none", "layout")
@@ -142,5 +124,3 @@ def test_a_participant_page_draws_a_playing_room_as_the_presenter_does(
         q.wait_for_function(f"() => ['none', 'layout'].includes(({chain})())")
         assert not presenter.errors, presenter.errors
         assert not participant.errors, participant.errors
-    finally:
-        context.close()

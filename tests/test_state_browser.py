@@ -5,11 +5,10 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from support import CHROMIUM, CHROMIUM_ARGS, ServerProcess
+from support import CHROMIUM, CHROMIUM_ARGS, ServerProcess, live_room
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -32,14 +31,6 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
         proc.stop()
 
 
-def live(page: Any) -> None:
-    """Wait for the socket and a frame."""
-    expect(page.get_by_test_id("connection-status")).to_have_attribute(
-        "data-state", "connected", timeout=T
-    )
-    page.wait_for_function("() => window.backpropRoom && window.backpropRoom.live.state.frame")
-
-
 def test_pages_carry_on_after_a_restart(server: ServerProcess, tmp_path: Path) -> None:
     """Presenter and participant reconnect to the same room; the presenter still drives it."""
     body = httpx.post(f"{server.url}/api/rooms", json={"config": {"preset": "article"}}).json()
@@ -54,10 +45,10 @@ def test_pages_carry_on_after_a_restart(server: ServerProcess, tmp_path: Path) -
             for page in (p, q, learner):
                 page.on("pageerror", lambda e: errors.append(str(e)))
             p.goto(f"{server.url}/present/{code}#token={token}", wait_until="domcontentloaded")
-            live(p)
+            live_room(p, T)
             expect(p.get_by_test_id("step-button")).to_be_enabled()
             q.goto(f"{server.url}/room/{code}", wait_until="domcontentloaded")
-            live(q)
+            live_room(q, T)
             p.get_by_test_id("step-button").click()
             p.get_by_test_id("step-button").click()
             expect(q.get_by_test_id("step-count")).to_have_text("2")
@@ -79,8 +70,8 @@ def test_pages_carry_on_after_a_restart(server: ServerProcess, tmp_path: Path) -
             server.start()
 
             # Both pages come back by themselves: no reload, no new code, no "room has ended".
-            live(p)
-            live(q)
+            live_room(p, T)
+            live_room(q, T)
             expect(p.get_by_test_id("step-button")).to_be_enabled()  # the token still works
             expect(q.get_by_test_id("step-count")).to_have_text("2")
             assert f"/present/{code}" in p.url and q.url.endswith(f"/room/{code}")
