@@ -180,6 +180,23 @@ def room_pages(
         context.close()
 
 
+def start_peers(tmp_path: Path, url: str, count: int) -> list[ServerProcess]:
+    """`count` peers on one Redis, no state directory (Redis keeps the snapshots)."""
+    env = {"BACKPROP_REDIS_URL": url, "BACKPROP_STATE_DIR": ""}
+    return [ServerProcess(tmp_path / f"peer{i}.log", env=env).start() for i in range(count)]
+
+
+def running(started: list[ServerProcess]) -> Iterator[list[ServerProcess]]:
+    """Yield the servers (a fixture's body); stop them after, and fail on a logged traceback."""
+    try:
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+    for server in started:
+        assert "Traceback" not in server.log(), server.log()[-4000:]
+
+
 def strict_loads(text: str | bytes) -> Any:
     """Parse JSON refusing NaN and Infinity."""
 

@@ -20,7 +20,16 @@ from typing import Any
 
 import httpx
 import pytest
-from support import DEADLINE, SCRIPT, RedisProcess, ServerProcess, free_port, wait_for
+from support import (
+    DEADLINE,
+    SCRIPT,
+    RedisProcess,
+    ServerProcess,
+    free_port,
+    running,
+    start_peers,
+    wait_for,
+)
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -28,35 +37,16 @@ FPS = 20
 SPF = 2  # steps per frame while playing: a second of play is FPS * SPF steps
 
 
-def peers(tmp_path: Path, url: str, count: int) -> list[ServerProcess]:
-    """`count` peers on one Redis, no state directory (Redis keeps the snapshots)."""
-    env = {"BACKPROP_REDIS_URL": url, "BACKPROP_STATE_DIR": ""}
-    return [ServerProcess(tmp_path / f"peer{i}.log", env=env).start() for i in range(count)]
-
-
 @pytest.fixture
 def two(redis_server: RedisProcess, tmp_path: Path) -> Iterator[list[ServerProcess]]:
     """Two running peers."""
-    started = peers(tmp_path, redis_server.url, 2)
-    yield from _stopped(started)
+    yield from running(start_peers(tmp_path, redis_server.url, 2))
 
 
 @pytest.fixture
 def three(redis_server: RedisProcess, tmp_path: Path) -> Iterator[list[ServerProcess]]:
     """Three running peers."""
-    started = peers(tmp_path, redis_server.url, 3)
-    yield from _stopped(started)
-
-
-def _stopped(started: list[ServerProcess]) -> Iterator[list[ServerProcess]]:
-    """Yield the peers; stop them after, and fail on any traceback they logged."""
-    try:
-        yield started
-    finally:
-        for server in started:
-            server.stop()
-    for server in started:
-        assert "Traceback" not in server.log(), server.log()[-4000:]
+    yield from running(start_peers(tmp_path, redis_server.url, 3))
 
 
 async def next_message(ws: ClientConnection, kind: str, check: Any = None) -> dict[str, Any]:

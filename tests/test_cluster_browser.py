@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import RedisProcess, ServerProcess, room_pages
+from support import RedisProcess, ServerProcess, room_pages, running, start_peers
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -21,15 +21,7 @@ T = 15_000  # ms: generous for a loaded machine, never reached when things work
 @pytest.fixture
 def peers(redis_server: RedisProcess, tmp_path: Path) -> Iterator[list[ServerProcess]]:
     """Two peers sharing the test's redis-server."""
-    env = {"BACKPROP_REDIS_URL": redis_server.url, "BACKPROP_STATE_DIR": ""}
-    started = [ServerProcess(tmp_path / f"peer{i}.log", env=env).start() for i in range(2)]
-    try:
-        yield started
-    finally:
-        for server in started:
-            server.stop()
-    for server in started:
-        assert "Traceback" not in server.log(), server.log()[-4000:]
+    yield from running(start_peers(tmp_path, redis_server.url, 2))
 
 
 def test_presenter_on_one_peer_participant_on_another(
