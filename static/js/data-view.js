@@ -4,7 +4,7 @@
 
 import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, outputGrid, predict, POS_HEX, NEG_HEX, NEG_TEXT } from './nn.js';
 import { fmt } from './mathml.js';
-import { h, resizeAlone, runPlaying, setText } from './ui.js';
+import { h, resizeAlone, runPlaying, setText, whenAtRest } from './ui.js';
 import { withPlotly } from './plotly-loader.js';
 import { outputGridFast, surfacePixels } from './grid-fast.js';
 import { paintPoints, pointsRange } from './points-canvas.js';
@@ -141,7 +141,8 @@ export function createDataView(root, { onSample } = {}) {
   let pvaRange = null;
   let pvaAxes = null; // while playing, axes that had to change are drawn here, Plotly's hidden
   let pvaOwn = false;
-  let pvaRest = null;
+  // Once the run rests, Plotly draws the predicted-vs-actual axes the canvas stood in for.
+  const pvaAtRest = whenAtRest(() => pvaOwn && pvaLast && update(pvaLast.frame, { sample: pvaLast.sample }));
   let pvaLast = null; // the newest {frame, sample}: drawn by Plotly once the run rests
   let pvaAxesKey = ''; // what the axes canvas shows (range and size)
 
@@ -217,8 +218,7 @@ export function createDataView(root, { onSample } = {}) {
     data = d;
     resizeAlone(root); // another data set, another height (ui.js layAlone)
     // Whatever the last data set left to draw at rest is dropped, answers from the worker too.
-    clearTimeout(pvaRest);
-    pvaOwn = false;
+    pvaOwn = false; // (a wait for rest still running finds nothing to draw)
     pvaLast = null;
     pvaAxesKey = '';
     asked += 1;
@@ -432,16 +432,6 @@ export function createDataView(root, { onSample } = {}) {
     );
     const size = plotDiv._fullLayout?._size;
     if (size) paintPoints(pvaCanvas, size, range, groups);
-  }
-
-  /** Once the run rests, Plotly draws the predicted-vs-actual axes the canvas stood in for. */
-  function pvaAtRest() {
-    clearTimeout(pvaRest);
-    pvaRest = setTimeout(() => {
-      if (!pvaOwn || !pvaLast) return;
-      if (runPlaying()) pvaAtRest();
-      else update(pvaLast.frame, { sample: pvaLast.sample });
-    }, 250);
   }
 
   return { setData, update };

@@ -4,7 +4,7 @@
 import { NEG_HEX, POS_HEX } from './nn.js';
 import { loadPlotly, onPlotly } from './plotly-loader.js';
 import { curveRanges, paintAxes, paintCurve } from './loss-canvas.js';
-import { runPlaying } from './ui.js';
+import { runPlaying, whenAtRest } from './ui.js';
 
 /**
  * One series with bounded memory: recent points raw, older ones as min/max pairs per bucket.
@@ -267,7 +267,6 @@ export function createLossView(div) {
   let ranges = null;
   let series = [];
   let hoverDrawn = -1;
-  let settleTimer = null;
   let zoomed = false; // the learner zoomed or panned: keep their axes until a double-click
   let drawnMarker = '';
   let drawnRevision = null;
@@ -317,20 +316,20 @@ export function createLossView(div) {
   };
   const hoverTraces = (history) => lossTraces(history, hoverMarker).map((t) => ({ ...t, opacity: 0 }));
   // Hover needs the traces in Plotly: sent once the curve rests (never while playing).
+  let settled = null; // the history to hand to Plotly at rest
+  const settleLater = whenAtRest(() => {
+    if ((hoverDrawn === drawn && !axesOwn) || !div.data) return;
+    hoverDrawn = drawn;
+    if (axesOwn && !zoomed) {
+      layout.xaxis.range = ranges.x;
+      layout.yaxis.range = ranges.y;
+    }
+    window.Plotly.react(div, hoverTraces(settled), layout);
+    plotlyAxes();
+  });
   const settle = (history) => {
-    clearTimeout(settleTimer);
-    settleTimer = setTimeout(() => {
-      if (runPlaying()) return settle(history);
-      if ((hoverDrawn === drawn && !axesOwn) || !div.data) return undefined;
-      hoverDrawn = drawn;
-      if (axesOwn && !zoomed) {
-        layout.xaxis.range = ranges.x;
-        layout.yaxis.range = ranges.y;
-      }
-      window.Plotly.react(div, hoverTraces(history), layout);
-      plotlyAxes();
-      return undefined;
-    }, 250);
+    settled = history;
+    settleLater();
   };
   const layout = {
     margin: { l: 56, r: 12, t: 8, b: 40 },

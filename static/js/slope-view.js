@@ -5,7 +5,7 @@ import { NEG_HEX, POS_HEX } from './nn.js';
 import { fmt } from './mathml.js';
 import { onPlotly } from './plotly-loader.js';
 import { paintAxes } from './loss-canvas.js';
-import { runPlaying, setText } from './ui.js';
+import { runPlaying, setText, whenAtRest } from './ui.js';
 
 /** E at w on the slice's sampled curve, by linear interpolation (null outside it). */
 export function interpolate(points, w) {
@@ -164,16 +164,8 @@ export function createSlopeView(root) {
   }).observe(plot);
 
   let stale = null; // the newest slice, painted on the canvas, not yet drawn by Plotly
-  let restTimer = null;
   const playing = runPlaying;
-  function atRest() {
-    clearTimeout(restTimer);
-    restTimer = setTimeout(() => {
-      if (!stale) return;
-      if (playing()) atRest();
-      else render(stale[0], stale[1]);
-    }, 250);
-  }
+  const atRest = whenAtRest(() => stale && render(stale[0], stale[1]));
 
   let waiting = false; // waiting for Plotly to draw the newest slice
   let waitingSlice = null; // a slice asked for before the plot was laid out and Plotly there

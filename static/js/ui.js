@@ -116,6 +116,22 @@ export function runPlaying() {
 }
 
 /**
+ * `fn` once the run rests (runPlaying false), checked every `ms`; the function returned starts
+ * the wait again. The canvases standing in for Plotly while playing hand back with it.
+ */
+export function whenAtRest(fn, ms = 250) {
+  let timer = null;
+  const check = () => {
+    timer = runPlaying() ? setTimeout(check, ms) : null;
+    if (!timer) fn();
+  };
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(check, ms);
+  };
+}
+
+/**
  * While a run plays (runPlaying), `el` keeps the height it last had at rest with strict
  * containment (app.css `.lay-alone.sized`): a number changing inside it lays out that box, not
  * the page (7 ms at 4x CPU slowdown for the chain or data panel's table, several times a
@@ -132,9 +148,7 @@ export function layAlone(el) {
     if (box.inlineSize !== width && el.classList.contains('sized') && width >= 0) {
       // Another width (a resize while playing) may wrap its content: measured again, free.
       width = box.inlineSize;
-      el.classList.remove('sized');
-      ro.unobserve(el); // observed again: the next report is its natural height at this width
-      ro.observe(el);
+      resizeAlone(el); // the next report: its natural height at this width
       return;
     }
     width = box.inlineSize;
