@@ -18,7 +18,7 @@ import {
   ACTIVATION_SYMBOL,
 } from './nn.js';
 import { fmt } from './mathml.js';
-import { setText } from './ui.js';
+import { setAttr, setText } from './ui.js';
 import { paintEdges } from './edge-paint.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -346,11 +346,6 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
       at = mt.index + mt[0].length;
     }
     textEl.append(str.slice(at));
-  }
-
-  /** Set an attribute only when it changes. */
-  function setAttr(node, name, value) {
-    if (node.getAttribute(name) !== value) node.setAttribute(name, value);
   }
 
   /** Set a style property only when it changes (remembered on the element, not read back). */
