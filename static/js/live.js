@@ -397,25 +397,21 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     if (msg.step !== S.chainAt) {
       // While playing, an off-screen chain panel is fetched again only once it comes near.
       if (near.chain() || !moving()) {
-        const t = performance.now();
         // While playing, the chain's numbers change at most every CHAIN_MS: each change lays
         // the page out again (7 ms at 4x CPU slowdown), and 5 a second were more than anyone
-        // reads; the run's last frame always has its chain.
-        if (!moving() || !(t - S.last.chain < CHAIN_MS)) {
-          S.last.chain = t;
-          S.chainStale = false;
-          chainFetch.trigger();
-        } else {
-          S.chainStale = true;
-          checkAtRest();
-        }
-        if (!moving() || !(t - S.last.slice < SLOPE_MS)) {
-          S.last.slice = t;
-          S.sliceStale = false;
-          sliceFetch.trigger();
-        } else {
-          S.sliceStale = true; // drawn at the next turn, or when the run rests
-          checkAtRest();
+        // reads; the slope at most every SLOPE_MS. Skipped, each is fetched at a later frame or
+        // when the run rests: the run's last frame always has both.
+        const t = performance.now();
+        for (const [key, ms, fetch] of [['chain', CHAIN_MS, chainFetch], ['slice', SLOPE_MS, sliceFetch]]) {
+          const stale = `${key}Stale`;
+          if (!moving() || !(t - S.last[key] < ms)) {
+            S.last[key] = t;
+            S[stale] = false;
+            fetch.trigger();
+          } else {
+            S[stale] = true;
+            checkAtRest();
+          }
         }
       } else S.chainStale = true;
     }
