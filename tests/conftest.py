@@ -36,6 +36,9 @@ def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}")
     sync_api = pytest.importorskip("playwright.sync_api")
+    # Every expect() of every browser test waits as long as the suite's deadline: Playwright's
+    # default 5 s was once too short for an edge count on a 2-core box beside two busy processes.
+    sync_api.expect.set_options(timeout=int(DEADLINE * 1000))
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
