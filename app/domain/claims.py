@@ -166,11 +166,13 @@ def mean_text(session: TrainingSession, m: dict[str, Any]) -> str:
     end = f"ends at step {until}" if until is not None else f"has not ended by step {last}"
     if m["in_phase"]:
         n = digits(m["E"], m["E_of_mean"])
+        E, E_mean = m["E"], m["E_of_mean"]
+        of_mean = f"{100 * E / E_mean:.0f}%" if E is not None and E_mean else "a share"
         return (
             f"The network is predicting about the mean: {now}, all near "
             f"{_g(m['mean_O'], 4)}, the mean of Y being {_g(m['mean_Y'], 4)}; E "
-            f"{_g(m['E'], n)} is close to {_g(m['E_of_mean'], n)}, the error of answering the "
-            f"mean for every sample. {why_text(session, m)} This phase began at step {began} "
+            f"{_g(m['E'], n)} is {of_mean} of {_g(m['E_of_mean'], n)}, the error of answering "
+            f"the mean for every sample. {why_text(session, m)} This phase began at step {began} "
             f"and {end}{looked}. {rule}"
         )
     span = f"from step {began} to step {until}" if until is not None else f"from step {began} on"
