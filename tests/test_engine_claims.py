@@ -272,7 +272,7 @@ def test_the_mean_phase_matches_a_scan_of_the_outputs_spread_against_the_targets
             Ws, bs = params(s)
             E = loss("half_sse", forward(Ws, bs, s.dataset.X, acts(s))[-1], s.dataset.Y)
             assert m["E"] == pytest.approx(E, abs=1e-15)
-            assert f"is {100 * E / E_of_mean:.0f}% of " in text
+            assert f"is {100 * E / E_of_mean:.3g}% of " in text
         elif step < since:
             assert f"will predict about the mean of Y from step {since} to step {until}" in text
         else:

@@ -167,7 +167,7 @@ def mean_text(session: TrainingSession, m: dict[str, Any]) -> str:
     if m["in_phase"]:
         n = digits(m["E"], m["E_of_mean"])
         E, E_mean = m["E"], m["E_of_mean"]
-        of_mean = f"{100 * E / E_mean:.0f}%" if E is not None and E_mean else "a share"
+        of_mean = f"{100 * E / E_mean:.3g}%" if E is not None and E_mean else "a share"
         return (
             f"The network is predicting about the mean: {now}, all near "
             f"{_g(m['mean_O'], 4)}, the mean of Y being {_g(m['mean_Y'], 4)}; E "
