@@ -56,13 +56,17 @@ export function createClaimsView({ base, frame, playing = () => false }) {
   function render(box) {
     const a = S.answer;
     box.run.disabled = !!S.busy;
-    box.run.textContent = S.busy ? 'Measuring…' : a ? `Measure again (step ${frame()?.step ?? a.step})` : 'Show it on this network';
-    if (!S.open) return;
+    const label = S.busy ? 'Measuring…' : a ? `Measure again (step ${frame()?.step ?? a.step})` : 'Show it on this network';
+    if (box.run.textContent !== label) box.run.textContent = label;
+    // Drawn once per answer (or error): frames while playing only touch the button.
+    const what = S.open ? S.error || a : null;
+    if (box.drawn === what) return;
+    box.drawn = what;
+    if (!what) return box.result.replaceChildren();
     if (S.error) {
       box.result.replaceChildren(h('p', { class: 'claims-error', role: 'alert' }, S.error));
       return;
     }
-    if (!a) return;
     const m = a.mean_phase;
     box.result.dataset.step = String(a.step);
     box.result.replaceChildren(
@@ -113,16 +117,27 @@ export function createClaimsView({ base, frame, playing = () => false }) {
       run,
       result,
     );
-    const box = { root, run, result };
+    const box = { root, run, result, drawn: null };
     run.addEventListener('click', () => measure());
     boxes.add(box);
     mounted[where] = box;
+    // A box shown again (the phase view reopened, the Guide at this step) after the run moved
+    // on: its numbers follow, once the run rests.
+    if (window.IntersectionObserver) new IntersectionObserver((seen) => seen.some((e) => e.isIntersecting) && follow()).observe(root);
     render(box);
     return root;
   }
 
   /** A box is shown when it is in the page and laid out (its panel or card is open). */
   const shown = (box) => box.root.isConnected && box.root.offsetParent !== null;
+
+  /** Measure again when a demonstration was asked for, is shown, and the run rests elsewhere. */
+  function follow() {
+    const f = frame();
+    const a = S.answer;
+    if (!S.open || !a || S.busy || !f || f.step === a.step || f.playing || playing()) return;
+    if (S.answerBase === base() && [...boxes].some(shown)) measure();
+  }
 
   return {
     mount,
@@ -133,7 +148,6 @@ export function createClaimsView({ base, frame, playing = () => false }) {
         if (a) {
           S.answer = null; // another run: forget the old one's numbers
           S.open = false;
-          boxes.forEach((x) => x.result.replaceChildren());
         }
         renderAll();
         return;
@@ -143,10 +157,7 @@ export function createClaimsView({ base, frame, playing = () => false }) {
         return;
       }
       clearTimeout(S.timer);
-      S.timer = setTimeout(() => {
-        const seen = [...boxes].some(shown);
-        if (S.open && seen && !S.busy && frame()?.step !== S.answer?.step) measure();
-      }, 300);
+      S.timer = setTimeout(follow, 300); // a burst of steps (a key held down) asks once
     },
   };
 }
