@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from support import ServerProcess, Watched
+from test_a11y import AXE_JS, NAMED_RULES, new_page
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -165,5 +166,45 @@ def test_on_a_phone_the_demonstration_fits_the_screen(browser: Any, server: Serv
         expect(guide.get_by_test_id("claims-result")).to_have_attribute("data-step", "10")
         page.screenshot(path=str(SHOTS / "claims-guide-390.png"))
         assert not watched.errors, watched.errors
+    finally:
+        context.close()
+
+
+def box_violations(page: Any, selector: str) -> list[dict[str, Any]]:
+    """axe-core on one box of the page: serious, critical and the named rules' violations.
+
+    Only the box: the phase body's own headings (phases.js) are another part's concern.
+    """
+    page.add_script_tag(path=str(AXE_JS))
+    found: list[dict[str, Any]] = page.evaluate(
+        """async (sel) => (await axe.run(document.querySelector(sel))).violations.map((v) => ({
+            id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')),
+        }))""",
+        selector,
+    )
+    return [v for v in found if v["impact"] in ("serious", "critical") or v["id"] in NAMED_RULES]
+
+
+def test_the_demonstration_passes_axe_in_the_phase_view_and_the_guide(
+    browser: Any, server: ServerProcess
+) -> None:
+    if not AXE_JS.exists():
+        pytest.skip("axe-core is not installed (make test installs it)")
+    context, page, errors = new_page(browser)
+    try:
+        sid = open_article(page, server)
+        steps_to(page, server, sid, 10)
+        page.get_by_test_id("phase-button").click()
+        box = page.get_by_test_id("claims-phase")
+        box.get_by_test_id("claims-run").click()
+        shows(box, claims(server, sid))
+        assert box_violations(page, ".claims-phase") == []
+        page.get_by_test_id("phase-close").click()
+        page.get_by_test_id("guide-button").click()
+        for _ in range(7):
+            page.get_by_test_id("guide-next").click()
+        expect(page.get_by_test_id("claims-guide").get_by_test_id("claims-cost")).to_be_visible()
+        assert box_violations(page, "#guide") == []
+        assert errors == []
     finally:
         context.close()
