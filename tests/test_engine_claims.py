@@ -277,7 +277,7 @@ def test_the_mean_phase_matches_a_scan_of_the_outputs_spread_against_the_targets
             assert f"will predict about the mean of Y from step {since} to step {until}" in text
         else:
             assert f"predicted about the mean of Y from step {since} to step {until}." in text
-        assert f"{100 * spreads[step] / spread_Y:.1f}% of the targets' spread" in text
+        assert f"{100 * spreads[step] / spread_Y:.3g}% of the targets' spread" in text
 
     # While the output sits at the mean the bias gradient is tiny: the weights' need differences.
     s.seek(50)

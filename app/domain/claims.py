@@ -95,7 +95,7 @@ def cost_text(g: dict[str, Any]) -> str:
     )
 
 
-def order_text(u: dict[str, Any]) -> str:
+def order_text(u: dict[str, Any], optimizer: str = "sgd") -> str:
     """The real update (every layer at once) against the article's sequential scheme."""
     sim, seq = u["simultaneous"], u["sequential"]
     n = digits(sim["E_after"], seq["E_after"])
@@ -108,6 +108,11 @@ def order_text(u: dict[str, Any]) -> str:
         f"W_new = W_old − α ∂E/∂W (α {u['learning_rate']:g}): E {E0} → {_g(sim['E_after'], n)}, "
         f"from {sim['forward_passes']} forward and {sim['backward_passes']} backward pass. "
     )
+    if optimizer != "sgd":
+        text += (
+            f"(This run steps with {optimizer}; both ways here use the article's plain rule with "
+            "the same α, to compare the orders alone.) "
+        )
     if len(names) == 1:
         return text + "With one layer there is no order to choose: the article's scheme is this."
     return text + (
@@ -143,7 +148,7 @@ def _minus(formula: str) -> str:
 def mean_text(session: TrainingSession, m: dict[str, Any]) -> str:
     """The mean phase in words, from the scan and the evidence at this step."""
     step, pct = m["step"], f"{100 * m['threshold']:g}%"
-    share = "not comparable" if m["spread_ratio"] is None else f"{100 * m['spread_ratio']:.1f}%"
+    share = "not comparable" if m["spread_ratio"] is None else f"{100 * m['spread_ratio']:.3g}%"
     now = (
         f"at step {step} the outputs differ across samples by {_g(m['spread_O'], 3)}, "
         f"{share} of the targets' spread {_g(m['spread_Y'], 3)}"
@@ -196,9 +201,10 @@ def mean_phase(session: TrainingSession) -> dict[str, Any]:
     start, steps = scan_window(session)
     at: list[int] = []
     flags: list[bool] = []
+    check = measures.mean_check(d.Y)
     for s, O in session.walk(start, steps):
         at.append(s)
-        flags.append(measures.predicts_mean(O, d.Y))
+        flags.append(check(O))
     run = measures.phase_around(at, flags, step)
     since, until = run if run is not None else (None, None)
     past_head = since is not None and (until is None or until > head or since > head)
@@ -234,7 +240,7 @@ def measure(session: TrainingSession) -> dict[str, Any]:
         "mean_phase": mean,
         "text": {
             "cost": cost_text(grads),
-            "order": order_text(update),
+            "order": order_text(update, session.config.optimizer.name),
             "mean": mean_text(session, mean),
         },
     }
