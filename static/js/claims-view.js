@@ -100,6 +100,12 @@ export function createClaimsView({ base, frame, playing = () => false }) {
       if (S.busy === ask) S.busy = null;
       renderAll();
     }
+    // The run moved on while this was measured: follow it (never after a failure, which would
+    // ask again and again).
+    if (!S.error && S.answer && frame()?.step !== S.answer.step) {
+      clearTimeout(S.timer);
+      S.timer = setTimeout(follow, 300);
+    }
   }
 
   const mounted = {};

@@ -63,7 +63,7 @@ export const GUIDE_STEPS = [
     title: 'The article’s closing claim',
     text: [],
     eq: [],
-    panels: ['panel-network', 'panel-loss'],
+    panels: ['panel-network'],
     demo: 'claims', // the note and its one-click demonstration (claims-view.js)
   },
 ];
