@@ -348,3 +348,25 @@ def test_a_diverged_run_answers_json_without_nan() -> None:
     answer = s.clone().claims()
     json.dumps(answer, allow_nan=False)
     assert answer["mean_phase"]["in_phase"] is False
+
+
+def test_the_scan_is_bounded_by_its_work_and_the_answer_says_what_it_scanned() -> None:
+    """The article scans 3000 steps back and 1000 ahead; a big network fewer, within its budget."""
+    s = session({"preset": "article"})
+    s.advance(3500)
+    m = s.clone().claims()["mean_phase"]
+    assert (m["scanned_from"], m["scanned_to"]) == (500, 4500)
+    assert m["began_before_scan"] is False
+    big = session(
+        {
+            "layers": [2, 32, 32, 1],
+            "activation": "tanh",
+            "batch_size": 32,  # central differences on 32 samples; the scan runs all 1000
+            "dataset": {"name": "spiral", "samples": 1000, "test_fraction": 0.0},
+        }
+    )
+    big.advance(5)
+    m = big.clone().claims()["mean_phase"]
+    per_step = 1000 * (2 * 32 + 32 * 32 + 32)  # samples x weights: one step's multiply-adds
+    scanned = m["scanned_to"] - m["scanned_from"]
+    assert m["scanned_from"] == 0 and 0 < scanned * 2 * per_step <= 200_000_000
