@@ -417,8 +417,8 @@ def test_phone_guide_keeps_next_on_screen_and_the_panel_in_view(browser: Any, ba
         page.goto(base + "/")
         connected(page)
         page.get_by_test_id("guide-button").click()
-        for k in range(7):
-            expect(page.locator("#guide-count")).to_have_text(f"Step {k + 1} of 7")
+        for k in range(8):
+            expect(page.locator("#guide-count")).to_have_text(f"Step {k + 1} of 8")
             # The step's action may redraw panels: wait until the layout has settled with the
             # panel's start above the card (the guide keeps it at the top), then look closely.
             page.wait_for_function(

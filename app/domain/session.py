@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from app.engine import trace as tracing
 from app.engine.network import Cache, Network
 from app.settings import Settings
 
+from . import claims as article_claims
 from . import frames, retune
 from .errors import InvalidError
 from .history import LossHistory
@@ -500,6 +502,32 @@ class TrainingSession:
         """Analytic vs central-difference gradients on the next step's batch."""
         with np.errstate(all="ignore"):
             return gradcheck.check(self.net, self._cache.A[0].copy(), self._Y)
+
+    def claims(self) -> dict[str, Any]:
+        """The article's closing claims measured on this run (domain/claims.py): on a clone()."""
+        return article_claims.measure(self)
+
+    def walk(self, start: int, steps: int) -> Iterator[tuple[int, Array]]:
+        """Replay this run from `start` (on a clone()), yielding (step, O on the training set)
+        there and after each of the next `steps` steps; past the head it goes on with the
+        settings in force, as Step would. The same operations as seek, so the same numbers."""
+        with np.errstate(all="ignore"):
+            self._replay(start)
+            log = self.timeline.log
+            k = next((n for n, (s, _) in enumerate(log) if s > start), len(log))
+            yield start, self._train_outputs()
+            for _ in range(steps):
+                self._replay_steps(1)
+                while k < len(log) and log[k][0] == self.step_count:
+                    self._apply_patch(log[k][1])  # a setting changed at this step, as it was
+                    k += 1
+                yield self.step_count, self._train_outputs()
+
+    def _train_outputs(self) -> Array:
+        """O on the whole training set at the current weights."""
+        if self._batch_cache is None:
+            return self._train_cache.A[-1]  # the full batch's forward pass has just run
+        return self.net.forward(None, self._train_cache).A[-1]
 
     def export(self) -> dict[str, Any]:
         """Config, loss history and weights, for download (up to this step, not the head)."""

@@ -48,6 +48,7 @@ READS = (
     "trace",
     "export",
     "gradcheck",
+    "claims",
     "fork",
 )
 
@@ -106,6 +107,9 @@ async def read(runner: Runner, name: str, params: dict[str, Any]) -> Any:
     if name == "gradcheck":
         # On a copy, in a thread (one heavy job at a time): the check nudges weights for a while.
         return await heavy(session.clone().gradcheck)
+    if name == "claims":
+        # As gradcheck: central differences and a replay of the run, on a copy, in a thread.
+        return await heavy(session.clone().claims)
     if name == "fork":
         # On the event loop, never in a thread: the play loop mutates the session between awaits.
         return session.clone()

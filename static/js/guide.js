@@ -1,4 +1,4 @@
-// The guide: the article's story in seven steps, each pointing at the panel that shows it.
+// The guide: the article's story in eight steps, each pointing at the panel that shows it.
 
 import { focusOn, keyboardScrollable, trapFocus } from './a11y.js';
 import { formula } from './mathml.js';
@@ -59,16 +59,24 @@ export const GUIDE_STEPS = [
     panels: ['panel-network', 'panel-chain'],
     action: { mode: 'update' },
   },
+  {
+    title: 'The article’s closing claim',
+    text: [],
+    eq: [],
+    panels: ['panel-network'],
+    demo: 'claims', // the note and its one-click demonstration (claims-view.js)
+  },
 ];
 
 /**
  * Bind the guide card, a dialog. onAction(action) applies a step's action (view mode,
- * selection); onStep(k) hears the step shown, null once closed (a workshop presenter shares it).
+ * selection); onStep(k) hears the step shown, null once closed (a workshop presenter shares it);
+ * demos[name]() gives the element a step's `demo` shows under its text.
  * Returns {open(k, {remote}), close(), isOpen()}: a card the person opens is modal (focus moves
  * in, Tab stays in, Escape closes, focus returns to where it was); one a presenter opens on a
  * participant's screen (`remote`) is not, and leaves focus alone.
  */
-export function createGuide(card, { onAction, button, onStep } = {}) {
+export function createGuide(card, { onAction, button, onStep, demos = {} } = {}) {
   const title = card.querySelector('#guide-title');
   const body = card.querySelector('#guide-body');
   const count = card.querySelector('#guide-count');
@@ -142,7 +150,8 @@ export function createGuide(card, { onAction, button, onStep } = {}) {
     title.textContent = s.title;
     count.textContent = `Step ${k + 1} of ${GUIDE_STEPS.length}`;
     const eqs = s.eq.length ? [keyboardScrollable(h('div', { class: 'eq' }, ...s.eq.map((e) => formula(e, 'block'))), 'Equations')] : [];
-    body.replaceChildren(...s.text.map((t) => h('p', {}, t)), ...eqs);
+    const demo = s.demo && demos[s.demo] ? [demos[s.demo]()] : [];
+    body.replaceChildren(...s.text.map((t) => h('p', {}, t)), ...eqs, ...demo);
     const hadFocus = card.contains(document.activeElement);
     prev.disabled = k === 0;
     next.textContent = k === GUIDE_STEPS.length - 1 ? 'Done' : 'Next →';

@@ -15,6 +15,7 @@ import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, paramNam
 import { fmt, formula } from './mathml.js';
 import { createToasts, createTooltip, h, layAlone, setFixedText, setFlag, setText } from './ui.js';
 import { createPhaseStepper } from './phase-stepper.js';
+import { createClaimsView } from './claims-view.js';
 import { createTimeline, isLookBack } from './timeline.js';
 import { createSlopeView } from './slope-view.js';
 import { nextTask, watchNear, whenIdle } from './visibility.js';
@@ -115,6 +116,9 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     },
     onError: (err) => toasts.show(`Could not trace this step: ${err.message}`, 'error'),
   });
+  // The article's closing claims: a note in the phase view and the Guide, measured on one click.
+  const claims = createClaimsView({ base: () => S.base, frame: () => S.frame, playing });
+  $('phase-body')?.after(claims.mount('phase'));
   // The step-back button: `back-step-button` on the workshop pages, `back-button` on the main one.
   const timeline = $('timeline')
     ? createTimeline(
@@ -142,6 +146,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
   const troubleView = $('trouble-panel') ? createTroubleView($('trouble-panel'), onFix ? { onFix } : {}) : null;
   const guide = createGuide($('guide'), {
     button: $('guide-button'),
+    demos: { claims: () => claims.mount('guide') },
     onAction(a) {
       if (a.mode) setMode(a.mode);
       if (a.select === 'last') select(defaultSel());
@@ -389,6 +394,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     const said = String(msg.playing); // what the server last said (written when it changes)
     if (document.body.dataset.serverPlaying !== said) document.body.dataset.serverPlaying = said;
     phaser.onFrame(msg);
+    claims.onFrame(msg);
     if (S.view.mode === 'update') traceFetch.trigger();
     if (!S.config?.layers || sizes().join() !== S.config.layers.join()) syncPicker();
     S.pending.loss = S.pending.data = S.pending.matrix = true;

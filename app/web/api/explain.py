@@ -1,17 +1,20 @@
 """The read-only explanations of a run, for sessions and rooms alike: data, matrix, chain, slice,
-trace. One definition, registered on each router with the dependency that finds the run."""
+trace, claims. One definition, registered on each router with the dependency that finds the run."""
 
 # No `from __future__ import annotations` here: FastAPI must see the local `Run` alias itself.
 
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from app.domain.claims import check_claims, claims_work
 from app.domain.errors import InvalidError
 from app.live.stream import Runner
+from app.web.deps import SettingsDep
 from app.web.responses import json_response
+from app.web.work import charge_request
 
 
 class ChainQuery:
@@ -43,7 +46,7 @@ def add_explanations(
     runner_of: Callable[..., Runner],
     responses: dict[int | str, dict[str, Any]],
 ) -> None:
-    """GET {path}/data, /matrix, /chain, /slice and /trace on `router`."""
+    """GET {path}/data, /matrix, /chain, /slice, /trace and /claims on `router`."""
     Run = Annotated[Runner, Depends(runner_of)]
 
     @router.get(f"{path}/data", responses=responses)
@@ -70,3 +73,11 @@ def add_explanations(
     async def trace_step(runner: Run) -> Response:
         """The next step phase by phase: forward, error, backward, the optimizer's real update."""
         return json_response(await runner.read("trace"))
+
+    @router.get(f"{path}/claims", responses=responses)
+    async def article_claims(runner: Run, settings: SettingsDep, http: Request) -> Response:
+        """The article's closing claims measured on this run: backprop against central
+        differences, every layer at once against the article's order, the mean phase."""
+        check_claims(runner.session, settings)
+        charge_request(http, claims_work(runner.session))
+        return json_response(await runner.read("claims"))
