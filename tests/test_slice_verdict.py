@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ def session(**config: Any) -> TrainingSession:
 
 # ---- the independent reference -----------------------------------------------------------------
 
-ACT = {
+ACT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
     "tanh": np.tanh,
     "relu": lambda z: np.where(z > 0, z, 0.0),

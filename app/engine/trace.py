@@ -138,6 +138,7 @@ def slice_view(
         "next_E": next_E,
         "direction": way,
         "verdict": verdict(E_here, next_E, way),
+        "optimizer": optimizer.name,  # whose state may carry a step with the slope
         "span": [float(ws[0]), float(ws[-1])],
         "points": np.column_stack([ws, Es[:-1]]),
     }
