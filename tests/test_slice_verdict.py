@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from app.domain.presets import resolve
 from app.domain.protocol import SessionConfigIn
@@ -250,3 +251,21 @@ def test_the_chain_carries_its_step() -> None:
     s = session(preset="article")
     s.step(7)
     assert s.chain("weight", 1, 2, 0)["step"] == 7 == s.slice("weight", 1, 2, 0)["step"]
+
+
+def test_sessions_and_rooms_answer_the_new_fields_over_http(client: TestClient) -> None:
+    """GET …/slice for a session and a room: next_E, direction, verdict; GET …/chain: step."""
+    config = {"preset": "article", "optimizer": {"name": "momentum", "learning_rate": 0.5}}
+    r = client.post("/api/sessions", json=config)
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    client.post(f"/api/sessions/{sid}/step", json={"count": 2})
+    q: dict[str, str | int] = {"kind": "weight", "layer": 0, "i": 0, "j": 0}
+    got = client.get(f"/api/sessions/{sid}/slice", params=q).json()
+    assert (got["step"], got["direction"], got["verdict"]) == (2, "with", "uphill")
+    assert got["optimizer"] == "momentum" and got["next_E"] > got["E"]
+    assert client.get(f"/api/sessions/{sid}/chain", params=q).json()["step"] == 2
+    room = client.post("/api/rooms", json={"config": {"preset": "article"}}).json()
+    got = client.get(f"/api/rooms/{room['code']}/slice", params=q).json()
+    assert (got["step"], got["direction"], got["verdict"]) == (0, "against", "downhill")
+    assert got["next_E"] < got["E"]
