@@ -71,11 +71,10 @@ def query(p: Param) -> dict[str, Any]:
 def pick(page: Any, base: str, p: Param) -> dict[str, Any]:
     """Select p with the parameter picker; the server's slice once the note shows p."""
     kind, layer, i, j = p
-    page.get_by_test_id("pick-kind").select_option(kind)
-    page.get_by_test_id("pick-layer").select_option(str(layer))
-    if kind == "weight":
-        page.get_by_test_id("pick-i").select_option(str(i))
-    page.get_by_test_id("pick-j").select_option(str(j))
+    for picker, value in (("kind", kind), ("layer", layer), ("i", i), ("j", j)):
+        box = page.get_by_test_id(f"pick-{picker}")
+        if value is not None and box.input_value() != str(value):  # each change fetches
+            box.select_option(str(value))
     name = httpx.get(f"{base}/chain", params=query(p)).json()["name"]
     wait_for(lambda: note(page).get("param") == name, f"the note for {name}")
     got: dict[str, Any] = httpx.get(f"{base}/slice", params=query(p)).json()
@@ -154,6 +153,7 @@ def test_a_spiral_with_adam_and_minibatches(ctx: Any, server: ServerProcess) -> 
         sl = pick(page, base, p)
         assert sl == slices[p]  # looking changed nothing
         check_note(note(page), sl)
+    check_sentences(page, list(slices.values()))
 
 
 def test_while_playing_the_note_and_the_chain_are_labelled_with_their_step(
@@ -200,3 +200,36 @@ def test_while_playing_the_note_and_the_chain_are_labelled_with_their_step(
     w = page.evaluate("() => window.backpropStudio.state.frame.weights[1][0][0]")
     assert printed_exactly(label.split(" = ")[1], w) and printed_exactly(value[2:], w)
     assert note(page)["param"] == "W_ho[0,0]"
+
+
+def check_sentences(page: Any, slices: list[dict[str, Any]]) -> None:
+    """The page's own note sentence (slope-view.js slopeSentence) for each slice, checked."""
+    texts = page.evaluate(
+        """async (slices) => { const m = await import('/static/js/slope-view.js');
+        return slices.map((s) => m.slopeSentence(s, 'w')); }""",
+        slices,
+    )
+    for sl, text in zip(slices, texts, strict=True):
+        shown = {"verdict": sl["verdict"], "direction": sl["direction"], "step": str(sl["step"])}
+        check_note({**shown, "text": text}, sl)
+
+
+def test_every_note_of_the_article_at_the_issues_steps(ctx: Any, server: ServerProcess) -> None:
+    """The page's sentence for every parameter of the article at steps 1, 10, 100, 1000, 3000
+    (with the spiral's 609 above: where the interpolated curve gave 87 false overshoots, 45
+    steps "against the slope" that went with it, and 10 pairs with identical digits)."""
+    slices = []
+    with httpx.Client(base_url=server.url) as http:
+        sid = http.post("/api/sessions", json={"preset": "article"}).json()["id"]
+        at = 0
+        for n in (1, 10, 100, 1000, 3000):
+            http.post(f"/api/sessions/{sid}/step", json={"count": n - at})
+            at = n
+            slices += [
+                http.get(f"/api/sessions/{sid}/slice", params=query(p)).json()
+                for p in every_parameter([4, 5, 1])
+            ]
+    page = ctx.new_page()
+    page.goto(f"{server.url}/?preset=article", wait_until="domcontentloaded")
+    check_sentences(page, slices)
+    assert {s["verdict"] for s in slices} == {"downhill", "flat"}
