@@ -91,6 +91,8 @@ def check_note(shown: dict[str, str], sl: dict[str, Any]) -> None:
     assert ("against the slope" in text) == (sl["direction"] == "against")
     assert ("with the slope" in text) == (sl["direction"] == "with")
     if sl["verdict"] == "flat":
+        assert "less than one part in 10¹⁰" in text
+        assert abs(sl["next_E"] - sl["E"]) <= 1e-10 * max(abs(sl["E"]), abs(sl["next_E"]))
         return
     pair = re.search(f"({NUMBER}) → ({NUMBER})", text)
     assert pair, text
