@@ -13,6 +13,7 @@ from itertools import pairwise
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from support import DEADLINE, ServerProcess, wait_for
 
@@ -235,3 +236,31 @@ def test_every_note_of_the_article_at_the_issues_steps(ctx: Any, server: ServerP
     page.goto(f"{server.url}/?preset=article", wait_until="domcontentloaded")
     check_sentences(page, slices)
     assert {s["verdict"] for s in slices} == {"downhill", "flat"}
+
+
+def test_a_pair_differs_whenever_the_change_is_not_flat(ctx: Any, server: ServerProcess) -> None:
+    """slope-view.js pairDigits and sig: 2,000 pairs across magnitudes 1e-8 to 1e8, changes from
+    just over the flat bound (1e-10 of E) to E itself, either way; and powers of ten crossed."""
+    rng = np.random.default_rng(20)
+    E = 10.0 ** rng.uniform(-8, 8, 2000)
+    change = E * 10.0 ** rng.uniform(-9.99, 0, 2000) * rng.choice([-1, 1], 2000)
+    pairs = [[float(a), float(a + d)] for a, d in zip(E, change, strict=True)]
+    pairs += [
+        [0.1, 0.1 - 2e-11],
+        [1e-4, 1e-4 - 2e-14],
+        [99999.99999, 100000.00001],
+        [1.0, 1.0 + 2e-10],
+    ]
+    page = ctx.new_page()
+    page.goto(f"{server.url}/?preset=article", wait_until="domcontentloaded")
+    shown = page.evaluate(
+        """async (pairs) => { const m = await import('/static/js/slope-view.js');
+        return pairs.map(([a, b]) => {
+          const d = m.pairDigits(a, b);
+          return [m.sig(a, d), m.sig(b, d), d];
+        }); }""",
+        pairs,
+    )
+    for (a, b), (sa, sb, d) in zip(pairs, shown, strict=True):
+        assert sa != sb and d <= 12, (a, b, sa, sb)
+        assert printed_exactly(sa, a) and printed_exactly(sb, b), (a, b, sa, sb)
