@@ -170,7 +170,7 @@ def test_the_slope_view_is_painted_without_plotly(server: ServerProcess, browser
         page.get_by_test_id("chain-panel").scroll_into_view_if_needed()
         expect(page.get_by_test_id("slope-view")).to_be_visible()
         page.get_by_test_id("slope-view").scroll_into_view_if_needed()
-        expect(page.get_by_test_id("slope-note")).to_contain_text("The slope ∂E/∂W_ho[0,0]")
+        expect(page.get_by_test_id("slope-note")).to_contain_text("the slope ∂E/∂W_ho[0,0]")
         wait_for(lambda: painted(page, "#slope-view canvas") > 500, "the slope, painted")
         assert page.evaluate("() => !window.Plotly")
     finally:

@@ -447,10 +447,12 @@ class TrainingSession:
         self.check_parameter(kind, layer, i, j)
         # A diverged run's products overflow: that is reported (as null), not warned about.
         with np.errstate(all="ignore"):
-            return chain.breakdown(
+            c = chain.breakdown(
                 self.net, self._cache, self._Y, self.grads, kind, layer, i, j,
                 self.optimizer.learning_rate, self._next_theta(),
             )  # fmt: skip
+            # The step it describes: the page labels the panel with it, as the slope's note.
+            return {**c, "step": self.step_count}
 
     def check_parameter(self, kind: str, layer: int, i: int | None, j: int) -> None:
         """InvalidError unless (kind, layer, i, j) names a weight or bias of this network."""

@@ -89,6 +89,10 @@ def optimizer_info(optimizer: Optimizer) -> dict[str, Any]:
 
 
 SLICE_POINTS = 41  # odd: the middle point is the parameter's own value
+# A change of E below this fraction of E is "flat": under the 10th significant digit, where
+# float64's ~16 digits of a sum over the batch are rounding, and where the page, which prints a
+# before -> after pair with up to 12 significant digits, could not promise to show it.
+FLAT_REL = 1e-10
 
 
 def slice_view(
@@ -103,10 +107,11 @@ def slice_view(
     j: int,
     points: int = SLICE_POINTS,
 ) -> dict[str, Any]:
-    """E against one parameter around its value (all others fixed), its slope and next value.
+    """E against one parameter around its value (all others fixed), its slope and next step.
 
     The span is value +- max(1, 4 |step|), step being the optimizer's real next update of this
-    parameter: wide enough to show the curve's shape, and the update arrow always fits.
+    parameter: wide enough to show the curve's shape, and the update arrow always fits. E at
+    the next value is computed, not read off the sampled curve, and judged by `verdict`.
     """
     index = param_index(net, kind, layer, i, j)
     value = float(net.theta[index])
@@ -115,7 +120,11 @@ def slice_view(
     half = max(1.0, 4.0 * abs(step)) if np.isfinite(step) else 1.0
     ws = np.linspace(value - half, value + half, points)
     ws[points // 2] = value  # exactly the current value, not a rounding of it
-    Es = slice_error(net, X, Y, index, ws)
+    # The next value rides along with the curve: one copy of the network, the same arithmetic.
+    Es = slice_error(net, X, Y, index, np.append(ws, next_value))
+    E_here, next_E = float(Es[points // 2]), float(Es[-1])
+    dE_dw = float(grads.flat[index])
+    way = direction(dE_dw, step)
     return {
         "kind": kind,
         "layer": layer,
@@ -123,12 +132,43 @@ def slice_view(
         "j": j,
         "value": value,
         "E": grads.error,
-        "dE_dw": float(grads.flat[index]),
+        "dE_dw": dE_dw,
         "next_value": next_value,
         "delta": step,
+        "next_E": next_E,
+        "direction": way,
+        "verdict": verdict(E_here, next_E, way),
+        "optimizer": optimizer.name,  # whose state may carry a step with the slope
         "span": [float(ws[0]), float(ws[-1])],
-        "points": np.column_stack([ws, Es]),
+        "points": np.column_stack([ws, Es[:-1]]),
     }
+
+
+def direction(dE_dw: float, step: float) -> str | None:
+    """The real step against the slope ("against"), with it ("with"), or "none" if either is 0."""
+    if not (np.isfinite(dE_dw) and np.isfinite(step)):
+        return None
+    if dE_dw == 0.0 or step == 0.0:
+        return "none"
+    # Gradient descent steps against the slope; momentum's velocity or Adam's m may not.
+    return "against" if (step > 0.0) != (dE_dw > 0.0) else "with"
+
+
+def verdict(E: float, next_E: float, way: str | None) -> str | None:
+    """What the step does to E: "flat", "downhill", "overshoot" or "uphill" (None if diverged).
+
+    flat: |next_E - E| <= FLAT_REL * max(|E|, |next_E|). Otherwise E falls (downhill, whichever
+    way the step goes) or rises: after a step against the slope E first fell, so the step went
+    past the curve's minimum (overshoot); any other rise is uphill.
+    """
+    if not (way is not None and np.isfinite(E) and np.isfinite(next_E)):
+        return None
+    change = next_E - E
+    if abs(change) <= FLAT_REL * max(abs(E), abs(next_E)):
+        return "flat"
+    if change < 0.0:
+        return "downhill"
+    return "overshoot" if way == "against" else "uphill"
 
 
 def slice_error(net: Network, X: Array, Y: Array, index: int, values: Array) -> Array:

@@ -95,7 +95,8 @@ async def read(runner: Runner, name: str, params: dict[str, Any]) -> Any:
         kind, layer, i, j = params["kind"], params["layer"], params["i"], params["j"]
         if name == "chain":
             return session.chain(kind, layer, i, j)
-        if SLICE_POINTS * step_work(session) <= INLINE_SEEK_WORK:  # inline, as a short seek
+        # The curve's points and E at the next value: inline when that is as short as a short seek.
+        if (SLICE_POINTS + 1) * step_work(session) <= INLINE_SEEK_WORK:
             return session.slice(kind, layer, i, j)
         # A big network: the forward passes run on a copy in a thread; the loop goes on.
         copy = session.clone()

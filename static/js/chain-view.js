@@ -104,6 +104,11 @@ function renderNumbers(root, chain, optimizer) {
   const rows = body.rows;
   if (rows.length < shown) return false;
   setText(value, `= ${fmt(chain.value)}`);
+  const at = root.querySelector('[data-testid=chain-step]');
+  if (at) {
+    setText(at, stepLabel(chain));
+    at.dataset.step = String(chain.step);
+  }
   for (let s = 0; s < shown; s++) {
     const cells = rows[s].cells;
     chain.factors.forEach((f, k) => setText(cells[k + 1], fmt(f.values[s])));
@@ -114,6 +119,11 @@ function renderNumbers(root, chain, optimizer) {
   morph(grad, math('block', partial('E', chain.name), mo('='), num(chain.gradient)));
   morph(upd[1], updateEquations(chain, optimizer)[1]);
   return true;
+}
+
+/** "step 12": the step a chain answer describes. */
+function stepLabel(chain) {
+  return `step ${chain.step}`;
 }
 
 /** Render a chain breakdown into `root` (replaces its content). */
@@ -160,6 +170,9 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
       { class: 'chain-head' },
       h('span', { class: 'chain-name', 'data-testid': 'chain-name' }, chain.name),
       h('span', { class: 'chain-value' }, `= ${fmt(chain.value)}`),
+      // The step these numbers belong to: while a run plays, the slope's note under this panel
+      // and the panel are refreshed together, each labelled with its step.
+      chain.step === undefined ? null : h('span', { class: 'chain-step', 'data-testid': 'chain-step', 'data-step': String(chain.step) }, stepLabel(chain)),
     ),
     h('div', { class: 'eq' }, symEq, formEq),
     h('div', { class: 'table-wrap' }, table),

@@ -25,10 +25,10 @@ export const $ = (id) => document.getElementById(id);
 export { LiveSocket } from './api.js';
 
 const NETWORK_MS = 45; // the network diagram's shortest redraw interval while playing (~20/s)
-// The slope chart's while playing: a Plotly redraw whose axes are measured again each time,
-// the costliest panel of a playing page (16 redraws in 6 s cost more than the network's 120).
-const SLOPE_MS = 1500;
-const CHAIN_MS = 400; // the chain panel's shortest refresh interval while playing
+// The chain panel and the slope view under it, refreshed together while playing: each change
+// lays the page out again, the slope is the costliest panel of a playing page, and a second
+// is as fast as anyone reads the numbers.
+const EXPLAIN_MS = 1000;
 
 const STATUS_TEXT = { connecting: 'Connecting…', connected: 'Live', gone: 'Ended' };
 
@@ -64,7 +64,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     view: { mode: 'weights', sample: 0, sel: null, log: true, guide: null }, // log: E's tail stays readable
     applying: false,
     dirty: false,
-    last: { draw: 0, loss: 0, data: 0, matrix: 0, network: 0, slice: -Infinity, chain: -Infinity },
+    last: { draw: 0, loss: 0, data: 0, matrix: 0, network: 0, explain: -Infinity },
     pending: { loss: false, data: false, matrix: false },
     matrixSig: '',
     matrixItems: null,
@@ -403,21 +403,20 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     if (msg.step !== S.chainAt) {
       // While playing, an off-screen chain panel is fetched again only once it comes near.
       if (near.chain() || !moving()) {
-        // While playing, the chain's numbers change at most every CHAIN_MS: each change lays
-        // the page out again (7 ms at 4x CPU slowdown), and 5 a second were more than anyone
-        // reads; the slope at most every SLOPE_MS. Skipped, each is fetched at a later frame or
-        // when the run rests: the run's last frame always has both.
+        // While playing, the chain panel and the slope's note under it are refreshed together,
+        // at most every EXPLAIN_MS, and each is labelled with its step: a note refreshed on its
+        // own clock contradicted the chain above it. Each change lays the page out again, and
+        // the slice is 42 forward passes; skipped, both are fetched at a later frame or when
+        // the run rests: the run's last frame always has both.
         const t = performance.now();
-        for (const [key, ms, fetch] of [['chain', CHAIN_MS, chainFetch], ['slice', SLOPE_MS, sliceFetch]]) {
-          const stale = `${key}Stale`;
-          if (!moving() || !(t - S.last[key] < ms)) {
-            S.last[key] = t;
-            S[stale] = false;
-            fetch.trigger();
-          } else {
-            S[stale] = true;
-            checkAtRest();
-          }
+        if (!moving() || !(t - S.last.explain < EXPLAIN_MS)) {
+          S.last.explain = t;
+          S.chainStale = S.sliceStale = false;
+          chainFetch.trigger();
+          sliceFetch.trigger();
+        } else {
+          S.chainStale = S.sliceStale = true;
+          checkAtRest();
         }
       } else S.chainStale = true;
     }
@@ -452,7 +451,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
   function wake(key) {
     if (key === 'chain') {
       if (S.chainStale) {
-        S.chainStale = false;
+        S.chainStale = S.sliceStale = false;
         chainFetch.trigger();
         sliceFetch.trigger();
       }

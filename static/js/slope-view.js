@@ -7,44 +7,82 @@ import { onPlotly } from './plotly-loader.js';
 import { paintAxes } from './loss-canvas.js';
 import { runPlaying, setText, whenAtRest } from './ui.js';
 
-/** E at w on the slice's sampled curve, by linear interpolation (null outside it). */
-export function interpolate(points, w) {
-  for (let k = 1; k < points.length; k++) {
-    const [w0, e0] = points[k - 1];
-    const [w1, e1] = points[k];
-    if ((w0 <= w && w <= w1) || (w1 <= w && w <= w0)) {
-      if (e0 === null || e1 === null) return null;
-      return w1 === w0 ? e0 : e0 + ((e1 - e0) * (w - w0)) / (w1 - w0);
-    }
-  }
-  return null;
-}
-
-/** The parameter's next update (next_value - value); the slice's `step` may be the frame's step. */
+/** The parameter's next update (next_value - value); the slice's `step` is the frame's step. */
 export function updateOf(s) {
   return s.next_value === null || s.value === null || s.next_value === undefined ? null : s.next_value - s.value;
 }
 
-/** The one-line explanation under the plot, for this slice. */
+const PAIR_DIGITS = [4, 12]; // a before -> after pair: at least 4 significant digits, at most 12
+
+/** x with d significant digits, trailing zeros kept (0.2420, not 0.242), as fmt() writes it. */
+export function sig(x, d) {
+  const a = Math.abs(x);
+  const s = a !== 0 && (a >= 1e5 || a < 1e-4) ? x.toExponential(d - 1) : x.toPrecision(d);
+  return s.replace('e+', 'e').replace(/^-/, '−').replace('e-', 'e−');
+}
+
+/**
+ * Significant digits for a before -> after pair: down to the change's leading digit, so the
+ * pair differs in the digits that changed (a non-flat pair, |b - a| > 1e-10 |a|, always does
+ * by 11 digits; 12 is the most ever printed).
+ */
+export function pairDigits(a, b) {
+  const big = Math.max(Math.abs(a), Math.abs(b));
+  const diff = Math.abs(b - a);
+  let d = diff > 0 && big > 0 ? Math.floor(Math.log10(big)) - Math.floor(Math.log10(diff)) + 1 : PAIR_DIGITS[0];
+  d = Math.min(Math.max(d, PAIR_DIGITS[0]), PAIR_DIGITS[1]);
+  while (d < PAIR_DIGITS[1] && sig(a, d) === sig(b, d)) d++;
+  return d;
+}
+
+/** Why a step can go with the slope: the optimizer's memory of earlier gradients. */
+const CARRIED = {
+  momentum: 'momentum’s velocity, built up by earlier gradients, outweighs this one and carries the step that way',
+  adam: 'Adam’s running average of earlier gradients (m) points the other way and carries the step',
+};
+
+/** The note under the plot, from the server's exact numbers, direction and verdict. */
 export function slopeSentence(s, name) {
   const g = s.dE_dw;
   const du = updateOf(s);
-  if (g === null || du === null) return 'This run diverged: the slope is not a number.';
-  const dir = du < 0 ? 'left' : 'right';
-  const sign = g > 0 ? 'positive' : g < 0 ? 'negative' : 'zero';
-  const eNext = interpolate(s.points, s.next_value);
-  const over = eNext !== null && eNext > s.E;
-  const head = `The slope ∂E/∂${name} = ${fmt(g)} is ${sign}, so the step moves ${name} ${dir}, against the slope: downhill.`;
-  return over
-    ? `${head} Here the step is too long: it jumps past the bottom and lands higher (E ${fmt(s.E)} → ${fmt(eNext)}). A smaller α would not overshoot.`
-    : `${head} A much larger α would jump past the bottom of this curve and land higher: an overshoot.`;
+  if (g === null || du === null || !s.verdict || !s.direction) return `Step ${s.step}: this run diverged, so the slope is not a number.`;
+  const carried = CARRIED[s.optimizer] || 'the optimizer’s state carries the step';
+  const slope = g === 0 ? `the slope ∂E/∂${name} is 0` : `the slope ∂E/∂${name} = ${fmt(g)} is ${g > 0 ? 'positive (E rises to the right)' : 'negative (E rises to the left)'}`;
+  const move = `${name} ${du < 0 ? 'left' : 'right'} (Δ = ${fmt(du, 3)})`;
+  let how;
+  if (du === 0) how = `The step leaves ${name} where it is`;
+  else if (s.direction === 'against') how = `The step moves ${move}, against the slope`;
+  else if (s.direction === 'with') how = `The step moves ${move}, with the slope: ${carried}`;
+  else how = `The step still moves ${move}: ${carried}`;
+  const d = pairDigits(s.E, s.next_E);
+  const pair = `${sig(s.E, d)} → ${sig(s.next_E, d)}`;
+  const change = `ΔE = ${fmt(s.next_E - s.E, 3)}`;
+  const verdicts = {
+    downhill:
+      s.direction === 'with'
+        ? `E rises at first that way but falls further on, so the step lands lower: E ${pair} (${change}).`
+        : `E falls: ${pair} (${change}).`,
+    overshoot: `It goes past the bottom of this curve and lands higher: E ${pair} (${change}). A small enough α would land lower.`,
+    uphill: `E rises: ${pair} (${change}).`,
+    flat: `E changes by less than one part in 10¹⁰ (${change}): at the digits shown it stays ${fmt(s.E, 6)}.`,
+  };
+  return `Step ${s.step}: ${slope}. ${how}. ${verdicts[s.verdict]}`;
+}
+
+/** The note's words and what they describe, as attributes the tests read. */
+function writeNote(note, s, name) {
+  setText(note, slopeSentence(s, name));
+  for (const [k, v] of Object.entries({ verdict: s.verdict ?? 'none', direction: s.direction ?? 'none', step: String(s.step), param: name })) {
+    if (note.dataset[k] !== v) note.dataset[k] = v;
+  }
 }
 
 const MARGIN = { l: 52, r: 10, t: 6, b: 36 };
 
 /** What the plot shows of a slice: the curve's y range, the tangent, E after the step. */
 function shapeOf(s) {
-  const finite = s.points.map((p) => p[1]).filter((y) => y !== null && Number.isFinite(y));
+  const eNext = s.next_E ?? null; // computed by the server at next_value, not read off the curve
+  const finite = [...s.points.map((p) => p[1]), eNext].filter((y) => y !== null && Number.isFinite(y));
   const lo = Math.min(...finite);
   const hi = Math.max(...finite);
   const pad = Math.max((hi - lo) * 0.15, Math.abs(hi) * 1e-9) || 0.01; // a flat slice still gets a range
@@ -52,7 +90,8 @@ function shapeOf(s) {
   const half = (s.span[1] - s.span[0]) / 5;
   const tx = [s.value - half, s.value + half];
   const ty = tx.map((w) => s.E + (s.dE_dw ?? 0) * (w - s.value));
-  return { lo, hi, pad, tx, ty, eNext: interpolate(s.points, s.next_value), yArrow: lo - pad * 0.5, du: updateOf(s) };
+  // The update arrow runs under the curve's lowest point, its label under it: room below for both.
+  return { lo, hi, pad, tx, ty, eNext, range: [lo - pad * 1.8, hi + pad], yArrow: lo - pad * 0.6, du: updateOf(s) };
 }
 
 /**
@@ -66,7 +105,7 @@ export function paintSlope(canvas, box, s, name) {
   const h = box.h - m.t - m.b;
   const xs = s.points.map((p) => p[0]);
   const x = [Math.min(...xs, k.tx[0]), Math.max(...xs, k.tx[1])];
-  const y = [k.lo - k.pad, k.hi + k.pad];
+  const y = k.range;
   const ctx = paintAxes(canvas, box, m, { x, y, log: false }, { titles: [name, 'E'], px: 11 });
   const X = (v) => m.l + ((v - x[0]) / (x[1] - x[0])) * w;
   const Y = (v) => m.t + h - ((v - y[0]) / (y[1] - y[0])) * h;
@@ -128,8 +167,8 @@ export function paintSlope(canvas, box, s, name) {
     ctx.closePath();
     ctx.fill();
     ctx.textAlign = 'center';
-    ctx.textBaseline = 'bottom';
-    ctx.fillText(`update ${fmt(k.du, 3)}`, (a + b) / 2, ya - 4);
+    ctx.textBaseline = 'top';
+    ctx.fillText(`update ${fmt(k.du, 3)}`, (a + b) / 2, ya + 5);
   }
 }
 
@@ -191,7 +230,7 @@ export function createSlopeView(root) {
         stale = [s, name];
         paintSlope(canvas, { l: 0, t: 0, w: b.w, h: b.h }, s, name);
         plot.style.visibility = 'hidden';
-        setText(note, slopeSentence(s, name));
+        writeNote(note, s, name);
         if (window.Plotly) atRest();
         else whenPlotly();
         return;
@@ -208,20 +247,20 @@ export function createSlopeView(root) {
     }
     const xs = s.points.map((p) => p[0]);
     const ys = s.points.map((p) => p[1]);
-    const { lo, hi, pad, tx, ty, eNext, yArrow, du } = shapeOf(s);
+    const { range, tx, ty, eNext, yArrow, du } = shapeOf(s);
     const traces = [
       { x: xs, y: ys, type: 'scatter', mode: 'lines', line: { color: POS_HEX, width: 2 }, name: 'E', hovertemplate: `${name} = %{x:.4g}<br>E = %{y:.5g}<extra></extra>` },
       { x: tx, y: ty, type: 'scatter', mode: 'lines', line: { color: '#1d2430', width: 1.5, dash: 'dash' }, name: 'tangent', hoverinfo: 'skip' },
       { x: [s.value], y: [s.E], type: 'scatter', mode: 'markers', marker: { color: POS_HEX, size: 9, line: { color: '#fff', width: 2 } }, hovertemplate: `now: ${name} = %{x:.4g}<br>E = %{y:.5g}<extra></extra>` },
     ];
     if (eNext !== null) {
-      traces.push({ x: [s.next_value], y: [eNext], type: 'scatter', mode: 'markers', marker: { color: NEG_HEX, size: 8, symbol: 'circle-open', line: { width: 2 } }, hovertemplate: `after the step: ${name} = %{x:.4g}<br>E = %{y:.5g}<extra></extra>` });
+      traces.push({ x: [s.next_value], y: [eNext], type: 'scatter', mode: 'markers', marker: { color: NEG_HEX, size: 8, symbol: 'circle-open', line: { width: 2 } }, hovertemplate: `after the step: ${name} = %{x:.6g}<br>E = %{y:.10g}<extra></extra>` });
     }
     const layout = {
       margin: { ...MARGIN },
       showlegend: false,
       xaxis: { title: { text: name, standoff: 4 }, zeroline: false, gridcolor: '#e8ebf0' },
-      yaxis: { title: { text: 'E' }, zeroline: false, gridcolor: '#e8ebf0', range: [lo - pad, hi + pad], exponentformat: 'power' },
+      yaxis: { title: { text: 'E' }, zeroline: false, gridcolor: '#e8ebf0', range, exponentformat: 'power' },
       paper_bgcolor: 'rgba(0,0,0,0)',
       plot_bgcolor: 'rgba(0,0,0,0)',
       font: { family: 'system-ui, -apple-system, "Segoe UI", sans-serif', size: 11, color: '#3a4352' },
@@ -244,12 +283,12 @@ export function createSlopeView(root) {
                 arrowcolor: NEG_HEX,
                 text: '',
               },
-              { x: (s.value + s.next_value) / 2, y: yArrow, yshift: 10, xref: 'x', yref: 'y', showarrow: false, text: `update ${fmt(du, 3)}`, font: { color: NEG_HEX, size: 11 } },
+              { x: (s.value + s.next_value) / 2, y: yArrow, yshift: -11, xref: 'x', yref: 'y', showarrow: false, text: `update ${fmt(du, 3)}`, font: { color: NEG_HEX, size: 11 } },
             ]
           : [],
     };
     window.Plotly.react(plot, traces, layout, config);
-    note.textContent = slopeSentence(s, name);
+    writeNote(note, s, name);
   }
 
   return { render, element: root };
