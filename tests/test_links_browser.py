@@ -1,4 +1,4 @@
-"""Browser tests of links that reproduce a run: Copy link and the address bar, opened in new pages."""
+"""Browser tests of links that reproduce a run: Copy link and the address bar, opened anew."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def test_a_link_copied_after_changing_alpha_opens_the_same_run(
 def test_the_address_bar_carries_the_step_while_stepping_and_playing(
     context: Any, server: ServerProcess
 ) -> None:
-    """Each step is in the address bar; while playing it follows too (throttled); a reload opens there."""
+    """Each step is in the address bar, while playing too (throttled); a reload opens there."""
     page, watched = watched_page(context)
     open_page(page, f"{server.url}/?preset=xor")
     for n in (1, 2, 3):
@@ -130,7 +130,8 @@ def test_the_address_bar_carries_the_step_while_stepping_and_playing(
     expect(page.get_by_test_id("play-button")).to_have_attribute("aria-pressed", "false")
     page.wait_for_function(
         """() => { const f = window.backpropStudio.state.frame;
-                   return !f.playing && new URLSearchParams(location.search).get('step') === String(f.step); }"""
+                   const at = new URLSearchParams(location.search).get('step');
+                   return !f.playing && at === String(f.step); }"""
     )
     at = page.evaluate(FRAME)
     page.reload(wait_until="domcontentloaded")
@@ -147,7 +148,9 @@ def test_a_link_to_uploaded_data_that_is_gone_says_it_cannot_reproduce(
     """A custom-data link with a step and a change, in a tab without the CSV: the notice says so."""
     page, watched = watched_page(context)
     step, changes = 40, "20:lr=5"
-    open_page(page, f"{server.url}/?preset=article&data=custom&csv=abc&step={step}&changes={changes}")
+    open_page(
+        page, f"{server.url}/?preset=article&data=custom&csv=abc&step={step}&changes={changes}"
+    )
     notice = page.get_by_test_id("notice")
     expect(notice).to_be_visible()
     expect(notice).to_contain_text(

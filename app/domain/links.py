@@ -67,14 +67,18 @@ def compact(
 
 
 def settings_log(
-    created: SessionConfig, start: SessionConfig, changes: list[dict[str, Any]], step: int
+    reset_changed: bool, start: SessionConfig, changes: list[dict[str, Any]], step: int
 ) -> dict[str, Any] | None:
     """The frame's `settings_log` at `step`: None when the run is its created config, unchanged.
 
-    `changes` are compact() ones, in step order; those after `step` (a seek back) are left out.
+    `reset_changed`: the start's settings are not the created config's (same_settings() is
+    false; a reset kept changed ones). `changes` are compact() ones, in step order; those after
+    `step` (a seek back) are left out.
     """
+    if not changes and not reset_changed:
+        return None  # most frames: no list to build
     upto = bisect.bisect_right([c["step"] for c in changes], step)
-    if not upto and same_settings(created, start):
+    if not upto and not reset_changed:
         return None
     return {
         "start": start_settings(start),

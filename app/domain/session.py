@@ -105,6 +105,7 @@ class TrainingSession:
         self.timeline = Timeline()
         self.timeline.add(self._capture())
         self._changes: tuple[int, list[dict[str, Any]]] | None = None  # (log version, compact)
+        self._reset_changed: bool | None = None  # start's settings differ from the created ones
 
     def _children(self) -> tuple[np.random.SeedSequence, ...]:
         """Fresh, identical child seeds every time, so reset() is bit for bit."""
@@ -251,7 +252,9 @@ class TrainingSession:
         t, start = self.timeline, self.start_config
         if self._changes is None or self._changes[0] != t.version:
             self._changes = (t.version, links.compact(start, t.log, self.n_train))
-        return links.settings_log(self.created, start, self._changes[1], self.step_count)
+        if self._reset_changed is None:
+            self._reset_changed = not links.same_settings(self.created, start)
+        return links.settings_log(self._reset_changed, start, self._changes[1], self.step_count)
 
     def trouble(self) -> list[dict[str, Any]] | None:
         """Why the run may not be learning (engine/diagnose.py), or None; cached per step."""
@@ -623,7 +626,7 @@ class TrainingSession:
             new.start_config = links.with_settings(config, state["start_settings"])
             for step, p in state["settings_changes"]:
                 new.timeline.record(int(step), SessionPatch.model_validate(p))
-        new._changes = None
+        new._changes = new._reset_changed = None
         new.timeline.add(new._capture())  # after the log: a seek replays no change before it
         new.timeline.head = new.step_count
         return new
