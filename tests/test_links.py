@@ -83,6 +83,10 @@ def test_a_link_after_a_mid_run_change_of_alpha_replays_to_the_same_E(client: Te
     log = original["settings_log"]
     assert log["changes"] == [{"step": 20, "set": {"optimizer": {"learning_rate": 5.0}}}]
     assert log["count"] == 1
+    assert log["now"] == {
+        **log["start"],
+        "optimizer": {**created["optimizer"], "learning_rate": 5.0},
+    }
     assert log["start"] == {
         "optimizer": created["optimizer"],
         "batch_size": created["batch_size"],
@@ -144,6 +148,8 @@ def test_the_log_follows_seeks_and_resets(client: TestClient) -> None:
     assert back["settings_log"] is None  # before the change: the run as created
     at = client.post(f"/api/sessions/{sid}/seek", json={"step": 10}).json()
     assert at["settings_log"]["count"] == 1  # the state after the change
+    assert at["settings_log"]["now"]["optimizer"]["learning_rate"] == 2.0
+    assert at["learning_rate"] == 2.0
     forward = client.post(f"/api/sessions/{sid}/seek", json={"step": 20}).json()
     # A reset at step 20 starts again with α = 2: the start, not a change.
     client.post(f"/api/sessions/{sid}/reset")
@@ -200,5 +206,7 @@ def test_more_changes_than_a_link_carries_are_counted_not_listed() -> None:
         s.advance(1)
     log = s.frame()["settings_log"]
     assert log["count"] == links.MAX_LINK_CHANGES + 1 and log["changes"] is None
+    # The settings in force are still said: the last change set the rate to 1 + 100 % 3.
+    assert log["now"]["optimizer"]["learning_rate"] == 1 + links.MAX_LINK_CHANGES % 3
     s.seek(links.MAX_LINK_CHANGES - 1)  # back where there were 100 changes: listed again
     assert len(s.frame()["settings_log"]["changes"]) == links.MAX_LINK_CHANGES

@@ -168,3 +168,54 @@ def test_a_link_to_uploaded_data_that_is_gone_says_it_cannot_reproduce(
     expect(page.get_by_test_id("step-count")).to_have_text("0")
     page.screenshot(path=str(SHOTS / "bad-log-1440.png"))
     assert not watched.errors, watched.errors
+
+
+def test_a_change_the_server_refuses_stops_the_replay_and_says_where(
+    context: Any, server: ServerProcess
+) -> None:
+    """changes=5:batch=999 on the five houses: the PATCH's 422 is in the notice, at step 5."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    open_page(page, f"{server.url}/?preset=article&step=8&changes=5:batch=999")
+    notice = page.get_by_test_id("notice")
+    expect(notice).to_contain_text(
+        "This link cannot reproduce its run: the server refused its settings change at step 5: "
+        "batch_size 999 is larger than the 5 training samples"
+    )
+    expect(notice).to_contain_text("Showing step 5 of the run it describes instead of step 8.")
+    expect(page.get_by_test_id("step-count")).to_have_text("5")
+    expect(page.get_by_test_id("step-button")).to_be_enabled()  # hands back once it stopped
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "refused-1440.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(SHOTS / "refused-390.png"))
+    assert not errors, errors
+
+
+def test_a_run_with_more_changes_than_a_link_carries_says_so_on_copy(
+    context: Any, server: ServerProcess
+) -> None:
+    """101 changes: Copy link says the link opens at step 0 and the address bar has no step."""
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page, watched = watched_page(context)
+    sid = open_page(page, f"{server.url}/?preset=article")
+    count = 101
+    with httpx.Client(timeout=10) as http:
+        for k in range(count):
+            body = {"optimizer": {"learning_rate": 1 + k % 2}}
+            assert http.patch(f"{server.url}/api/sessions/{sid}", json=body).status_code == 200
+    rest_step(server, sid, 3)
+    expect(page.get_by_test_id("step-count")).to_have_text("3")
+    page.get_by_test_id("share-button").click()
+    expect(page.get_by_test_id("toast-info").last).to_contain_text(
+        f"this run changed its settings {count} times, more than a link carries (100): "
+        "it opens at step 0"
+    )
+    # The controls still show the settings in force (the last change set α to 1 + 100 % 2).
+    expect(page.get_by_test_id("lr-input")).to_have_value("1")
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "too-many-1440.png"))
+    copied = query(page.evaluate("() => navigator.clipboard.readText()"))
+    assert "step" not in copied and "changes" not in copied and copied["lr"] == "1"
+    assert not watched.errors, watched.errors

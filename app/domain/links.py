@@ -17,8 +17,8 @@ from .protocol import SessionConfig, SessionPatch
 MAX_LINK_CHANGES = 100  # changes a frame lists (and a link carries); more: `changes` is null
 
 
-def start_settings(config: SessionConfig) -> dict[str, Any]:
-    """The settings a change may touch, as the run started with them."""
+def settings_of(config: SessionConfig) -> dict[str, Any]:
+    """The settings a change may touch (optimizer, batch size, L2), as a config has them."""
     return {
         "optimizer": config.optimizer.model_dump(mode="json"),
         "batch_size": config.batch_size,
@@ -27,13 +27,13 @@ def start_settings(config: SessionConfig) -> dict[str, Any]:
 
 
 def with_settings(config: SessionConfig, settings: dict[str, Any]) -> SessionConfig:
-    """`config` with the settings start_settings() gave (a snapshot's), validated."""
+    """`config` with the settings settings_of() gave (a snapshot's), validated."""
     return SessionConfig.model_validate({**config.model_dump(), **settings})
 
 
 def same_settings(a: SessionConfig, b: SessionConfig) -> bool:
     """The two configs agree on every setting a change may touch."""
-    return start_settings(a) == start_settings(b)
+    return settings_of(a) == settings_of(b)
 
 
 def compact(
@@ -81,7 +81,7 @@ def settings_log(
     if not upto and not reset_changed:
         return None
     return {
-        "start": start_settings(start),
+        "start": settings_of(start),
         "count": upto,
         "changes": changes[:upto] if upto <= MAX_LINK_CHANGES else None,
     }

@@ -106,6 +106,7 @@ class TrainingSession:
         self.timeline.add(self._capture())
         self._changes: tuple[int, list[dict[str, Any]]] | None = None  # (log version, compact)
         self._reset_changed: bool | None = None  # start's settings differ from the created ones
+        self._now: tuple[SessionConfig, dict[str, Any]] | None = None  # (config, its settings)
 
     def _children(self) -> tuple[np.random.SeedSequence, ...]:
         """Fresh, identical child seeds every time, so reset() is bit for bit."""
@@ -254,7 +255,12 @@ class TrainingSession:
             self._changes = (t.version, links.compact(start, t.log, self.n_train))
         if self._reset_changed is None:
             self._reset_changed = not links.same_settings(self.created, start)
-        return links.settings_log(self._reset_changed, start, self._changes[1], self.step_count)
+        log = links.settings_log(self._reset_changed, start, self._changes[1], self.step_count)
+        if log is not None:
+            if self._now is None or self._now[0] is not self.config:  # a change or a seek
+                self._now = (self.config, links.settings_of(self.config))
+            log["now"] = self._now[1]
+        return log
 
     def trouble(self) -> list[dict[str, Any]] | None:
         """Why the run may not be learning (engine/diagnose.py), or None; cached per step."""
@@ -585,8 +591,8 @@ class TrainingSession:
             **self.history.state(),  # dense losses and the thinned archive
             # A link made after a restart still replays the whole run (links.py).
             # (The settings alone: the rest of a config, a CSV's text too, never changes.)
-            "created_settings": links.start_settings(self.created),
-            "start_settings": links.start_settings(self.start_config),
+            "created_settings": links.settings_of(self.created),
+            "start_settings": links.settings_of(self.start_config),
             "settings_changes": [
                 [step, p.model_dump(mode="json", exclude_unset=True)]
                 for step, p in self.timeline.log

@@ -43,7 +43,8 @@ class FrameOut(Frame):
         None,
         description="version 3: the settings the run started from (`start`) and each change "
         "up to this step (`changes`: `{step, set}`, `set` a PATCH body; null past 100), which a "
-        "link replays; null when the run still has the settings it was created with",
+        "link replays, and the settings in force (`now`); null when the run still has the "
+        "settings it was created with",
     )
 
 

@@ -38,7 +38,7 @@ S.view.spf = 1;
 const transport = createTransport({
   live,
   send: (msg) => send(msg),
-  enabled: () => S.connected,
+  enabled: () => S.connected && !S.replaying, // a link's replay steps the run: hands off
   spf: () => S.view.spf,
   reset: () => undoableReset(),
 });
@@ -130,6 +130,7 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
   keepCsv(S.created.dataset);
   const loaded = live.setSource({ base: `/api/sessions/${encodeURIComponent(resp.id)}`, config: resp.config, frame: resp.frame });
   if (!followSettings(resp.frame)) controls.setConfig(S.config, S.datasets);
+  if (S.openAt) replaying(true); // the address bar keeps the link until its step is reached
   writeUrl();
   connect();
   if (S.openAt) {
@@ -149,7 +150,6 @@ function followSettings(frame) {
   const key = JSON.stringify(log);
   if (!S.created || key === S.logKey) return false;
   S.logKey = key;
-  if (log && !log.changes) return false; // too many to list: the page's own record stays
   S.config = configAt(S.created, log);
   controls.setConfig(S.config, S.datasets);
   return true;
@@ -175,7 +175,6 @@ async function startSession(config, { onError, keepOld = false } = {}) {
  */
 async function openAt({ step: n, changes }) {
   const id = S.id;
-  S.replaying = true;
   try {
     for (const change of changes) {
       await stepTo(id, change.step);
@@ -194,10 +193,15 @@ async function openAt({ step: n, changes }) {
     notice(`This link cannot reproduce its run: ${err.message}. Showing step ${S.frame?.step ?? 0} of the run it describes instead of step ${n}.`);
   } finally {
     if (S.id === id) {
-      S.replaying = false;
+      replaying(false);
       writeUrl();
     }
   }
+}
+
+function replaying(on) {
+  S.replaying = on;
+  transport.render();
 }
 
 /** Step the session `id` to `target` over REST, in chunks the server accepts; throws why not. */

@@ -192,16 +192,6 @@ export function logFromString(text, step) {
   return { changes };
 }
 
-/** A config after one change (a PATCH body): optimizer fields merge, as on the server. */
-export function applyChange(config, set) {
-  const c = clone(config);
-  if (set.optimizer) c.optimizer = { ...c.optimizer, ...set.optimizer };
-  if (set.full_batch) c.batch_size = null;
-  else if (set.batch_size !== undefined && set.batch_size !== null) c.batch_size = set.batch_size;
-  if (set.l2 !== undefined && set.l2 !== null) c.l2 = set.l2;
-  return c;
-}
-
 /** The config the run's step 0 started from: as created, with the settings a reset kept. */
 export function startConfig(created, settingsLog) {
   const c = clone(created);
@@ -209,9 +199,9 @@ export function startConfig(created, settingsLog) {
   return c;
 }
 
-/** The config in force at the frame's step: the start, then each change up to it. */
+/** The config in force at the frame's step: as created, with the settings_log's `now`. */
 export function configAt(created, settingsLog) {
-  let c = startConfig(created, settingsLog);
-  for (const change of settingsLog?.changes || []) c = applyChange(c, change.set);
+  const c = clone(created);
+  if (settingsLog?.now) Object.assign(c, clone(settingsLog.now));
   return c;
 }
