@@ -31,11 +31,6 @@ def with_settings(config: SessionConfig, settings: dict[str, Any]) -> SessionCon
     return SessionConfig.model_validate({**config.model_dump(), **settings})
 
 
-def same_settings(a: SessionConfig, b: SessionConfig) -> bool:
-    """The two configs agree on every setting a change may touch."""
-    return settings_of(a) == settings_of(b)
-
-
 def compact(
     start: SessionConfig, log: list[tuple[int, SessionPatch]], n_train: int
 ) -> list[dict[str, Any]]:
@@ -67,13 +62,13 @@ def compact(
 
 
 def settings_log(
-    reset_changed: bool, start: SessionConfig, changes: list[dict[str, Any]], step: int
+    reset_changed: bool, start: dict[str, Any], changes: list[dict[str, Any]], step: int
 ) -> dict[str, Any] | None:
     """The frame's `settings_log` at `step`: None when the run is its created config, unchanged.
 
-    `reset_changed`: the start's settings are not the created config's (same_settings() is
-    false; a reset kept changed ones). `changes` are compact() ones, in step order; those after
-    `step` (a seek back) are left out.
+    `start` is settings_of() the config step 0 started from; `reset_changed`: those are not
+    the created config's (a reset kept changed ones). `changes` are compact() ones, in step
+    order; those after `step` (a seek back) are left out.
     """
     if not changes and not reset_changed:
         return None  # most frames: no list to build
@@ -81,7 +76,7 @@ def settings_log(
     if not upto and not reset_changed:
         return None
     return {
-        "start": settings_of(start),
+        "start": start,
         "count": upto,
         "changes": changes[:upto] if upto <= MAX_LINK_CHANGES else None,
     }

@@ -105,7 +105,8 @@ class TrainingSession:
         self.timeline = Timeline()
         self.timeline.add(self._capture())
         self._changes: tuple[int, list[dict[str, Any]]] | None = None  # (log version, compact)
-        self._reset_changed: bool | None = None  # start's settings differ from the created ones
+        # (start's settings differ from the created ones, start's settings): computed once.
+        self._started: tuple[bool, dict[str, Any]] | None = None
         self._now: tuple[SessionConfig, dict[str, Any]] | None = None  # (config, its settings)
 
     def _children(self) -> tuple[np.random.SeedSequence, ...]:
@@ -253,9 +254,11 @@ class TrainingSession:
         t, start = self.timeline, self.start_config
         if self._changes is None or self._changes[0] != t.version:
             self._changes = (t.version, links.compact(start, t.log, self.n_train))
-        if self._reset_changed is None:
-            self._reset_changed = not links.same_settings(self.created, start)
-        log = links.settings_log(self._reset_changed, start, self._changes[1], self.step_count)
+        if self._started is None:
+            settings = links.settings_of(start)
+            self._started = (settings != links.settings_of(self.created), settings)
+        changed, settings = self._started
+        log = links.settings_log(changed, settings, self._changes[1], self.step_count)
         if log is not None:
             if self._now is None or self._now[0] is not self.config:  # a change or a seek
                 self._now = (self.config, links.settings_of(self.config))
@@ -632,7 +635,7 @@ class TrainingSession:
             new.start_config = links.with_settings(config, state["start_settings"])
             for step, p in state["settings_changes"]:
                 new.timeline.record(int(step), SessionPatch.model_validate(p))
-        new._changes = new._reset_changed = None
+        new._changes = new._started = None
         new.timeline.add(new._capture())  # after the log: a seek replays no change before it
         new.timeline.head = new.step_count
         return new
