@@ -219,3 +219,29 @@ def test_a_run_with_more_changes_than_a_link_carries_says_so_on_copy(
     copied = query(page.evaluate("() => navigator.clipboard.readText()"))
     assert "step" not in copied and "changes" not in copied and copied["lr"] == "1"
     assert not watched.errors, watched.errors
+
+
+def test_the_changes_parameter_round_trips_every_double(
+    context: Any, server: ServerProcess
+) -> None:
+    """state.js writes and reads `changes` without losing a bit of any value, through the URL."""
+    page, watched = watched_page(context)
+    open_page(page, f"{server.url}/?preset=article")
+    changes = [
+        {"step": 0, "set": {"optimizer": {"learning_rate": 0.30000000000000004}}},
+        {"step": 3, "set": {}},
+        {"step": 3, "set": {"optimizer": {"name": "adam", "eps": 1e-8, "beta2": 0.9999}}},
+        {"step": 9, "set": {"batch_size": 2, "l2": 1e-7}},
+        {"step": 12, "set": {"full_batch": True, "optimizer": {"momentum": 0.123456789012345}}},
+    ]
+    back = page.evaluate(
+        """async (changes) => {
+            const m = await import('/static/js/state.js');
+            const text = m.logToString({ start: {}, count: changes.length, changes });
+            const url = new URL(`/?changes=${text}`, location.href);  // as a pasted link
+            return m.logFromString(new URLSearchParams(url.search).get('changes'), 12);
+        }""",
+        changes,
+    )
+    assert back == {"changes": changes}
+    assert not watched.errors, watched.errors
