@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import pytest
 from support import ServerProcess, Watched
 
@@ -212,13 +213,19 @@ def test_learning_rate_change_keeps_training_state(main: Watched) -> None:
     page.get_by_test_id("step-button").click()
     expect(page.get_by_test_id("step-count")).to_have_text(str(n + 1))
     page.wait_for_function("() => window.backpropStudio.state.frame.learning_rate === 0.1")
-    assert query(page)["lr"] == "0.1"
+    # The link keeps the run's start and lists the change at its step (test_links_browser.py).
+    expect(page).to_have_url(re.compile(rf"[?&]step={n + 1}(&|$)"))
+    start_lr = query(page)["lr"]
+    assert query(page)["changes"].endswith(f"{n}:lr=0.1") and start_lr != "0.1"
     page.get_by_test_id("optimizer-select").select_option("momentum")
     page.get_by_test_id("batch-select").select_option("2")
     page.get_by_test_id("step-button").click()
     expect(page.get_by_test_id("step-count")).to_have_text(str(n + 2))
-    assert query(page)["opt"] == "momentum"
-    assert query(page)["batch"] == "2"
+    expect(page).to_have_url(re.compile(rf"[?&]step={n + 2}(&|$)"))
+    changes = query(page)["changes"]
+    assert changes.endswith(f"{n}:lr=0.1;{n + 1}:opt=momentum;{n + 1}:batch=2"), changes
+    assert query(page)["lr"] == start_lr
+    expect(page.get_by_test_id("optimizer-select")).to_have_value("momentum")
 
 
 def test_architecture_editor_creates_a_new_session(main: Watched) -> None:
@@ -388,7 +395,7 @@ def test_divergence_banner_and_fix(context: Any, server: ServerProcess) -> None:
 
 def test_reconnects_after_a_server_restart(context: Any, server: ServerProcess) -> None:
     """The socket comes back and the run carries on (snapshots outlive the process); a run the
-    server no longer has is recreated from the URL, and the page says so."""
+    server no longer has is replayed from its link to the same step, and the page says so."""
     w = open_page(context, server, "/?preset=article&lr=0.3")
     page = w.page
     page.get_by_test_id("step-button").click()
@@ -412,9 +419,17 @@ def test_reconnects_after_a_server_restart(context: Any, server: ServerProcess) 
         server.env["BACKPROP_STATE_DIR"] = keep
     expect(page.get_by_test_id("connection-status")).to_have_text("Connected")
     expect(page.get_by_test_id("notice")).to_be_visible()
-    expect(page.get_by_test_id("notice")).to_contain_text("new one")
-    expect(page.get_by_test_id("step-count")).to_have_text("0")
+    expect(page.get_by_test_id("notice")).to_contain_text("replayed to step 2")
+    expect(page.get_by_test_id("step-count")).to_have_text("2")
     expect(page.get_by_test_id("lr-input")).to_have_value("0.3")
+    # The same run: the seed and config stepped twice over REST give the same weights.
+    made = httpx.post(
+        f"{server.url}/api/sessions",
+        json={"preset": "article", "optimizer": {"learning_rate": 0.3}},
+    ).json()
+    ref = httpx.post(f"{server.url}/api/sessions/{made['id']}/step", json={"count": 2}).json()
+    sid = page.evaluate("() => window.backpropStudio.state.id")
+    assert httpx.get(f"{server.url}/api/sessions/{sid}").json()["weights"] == ref["weights"]
     page.get_by_test_id("step-button").click()
-    expect(page.get_by_test_id("step-count")).to_have_text("1")
+    expect(page.get_by_test_id("step-count")).to_have_text("3")
     page.close()

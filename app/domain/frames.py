@@ -73,6 +73,7 @@ def frame(
     learning_rate: float,
     head: int,
     trouble: list[dict[str, Any]] | None,
+    settings_log: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The frame at `step`; `losses` are the losses after steps since+1 .. step (None: step's)."""
     first, losses, test = history.window(since, step)
@@ -100,6 +101,7 @@ def frame(
         "head": head,
         "seeked": False,
         "trouble": trouble,
+        "settings_log": settings_log,
     }
 
 

@@ -15,7 +15,7 @@ from app.engine.network import Cache, Network
 from app.settings import Settings
 
 from . import claims as article_claims
-from . import frames, retune
+from . import frames, links, retune
 from .errors import InvalidError
 from .history import LossHistory
 from .limits import check_config_limits
@@ -74,6 +74,7 @@ class TrainingSession:
         # Input and output widths come from the data; the config's hidden layers stay.
         layers = [self.dataset.n_inputs, *config.layers[1:-1], self.dataset.n_outputs]
         self.config = config.model_copy(update={"layers": layers})
+        self.created = self.config  # as created: a link's config (app/domain/links.py)
         if config.batch_size is not None and config.batch_size > self.dataset.X.shape[1]:
             raise InvalidError(
                 f"batch_size {config.batch_size} is larger than the "
@@ -85,7 +86,7 @@ class TrainingSession:
 
     def _start(self) -> None:
         """Step 0: weights, optimizer, batch order and history from the seed alone."""
-        c = self.config
+        c = self.start_config = self.config  # a reset keeps settings changed before it
         _, init_seq, batch_seq = self._children()
         self.net = Network(
             c.layers, c.activation, c.output_activation, c.loss, c.bias, c.init, c.l2,
@@ -105,6 +106,10 @@ class TrainingSession:
         # Seek: checkpoints and the settings log of this run, from step 0 on.
         self.timeline = Timeline()
         self.timeline.add(self._capture())
+        self._changes: tuple[int, list[dict[str, Any]]] | None = None  # (log version, compact)
+        # (start's settings differ from the created ones, start's settings): computed once.
+        self._started: tuple[bool, dict[str, Any]] | None = None
+        self._now: tuple[SessionConfig, dict[str, Any]] | None = None  # (config, its settings)
 
     def _children(self) -> tuple[np.random.SeedSequence, ...]:
         """Fresh, identical child seeds every time, so reset() is bit for bit."""
@@ -243,8 +248,24 @@ class TrainingSession:
             net=self.net, grads=self.grads, history=self.history, since=since,
             step=self.step_count, loss=self.loss, test_loss=self.test_loss, update=update,
             diverged=self.diverged, playing=playing, learning_rate=self.optimizer.learning_rate,
-            head=self.timeline.head, trouble=self.trouble(),
+            head=self.timeline.head, trouble=self.trouble(), settings_log=self.settings_log(),
         )  # fmt: skip
+
+    def settings_log(self) -> dict[str, Any] | None:
+        """The settings the run started from and its changes up to this step (links.py), or None."""
+        t, start = self.timeline, self.start_config
+        if self._changes is None or self._changes[0] != t.version:
+            self._changes = (t.version, links.compact(start, t.log, self.n_train))
+        if self._started is None:
+            settings = links.settings_of(start)
+            self._started = (settings != links.settings_of(self.created), settings)
+        changed, settings = self._started
+        log = links.settings_log(changed, settings, self._changes[1], self.step_count)
+        if log is not None:
+            if self._now is None or self._now[0] is not self.config:  # a change or a seek
+                self._now = (self.config, links.settings_of(self.config))
+            log["now"] = self._now[1]
+        return log
 
     def trouble(self) -> list[dict[str, Any]] | None:
         """Why the run may not be learning (engine/diagnose.py), or None; cached per step."""
@@ -601,6 +622,14 @@ class TrainingSession:
             "opt_v": _copy_or_empty(getattr(opt, "v", None)),
             **self.sampler.state(),  # generator, epoch order, position, drawn batch
             **self.history.state(),  # dense losses and the thinned archive
+            # A link made after a restart still replays the whole run (links.py).
+            # (The settings alone: the rest of a config, a CSV's text too, never changes.)
+            "created_settings": links.settings_of(self.created),
+            "start_settings": links.settings_of(self.start_config),
+            "settings_changes": [
+                [step, p.model_dump(mode="json", exclude_unset=True)]
+                for step, p in self.timeline.log
+            ],
         }
 
     @classmethod
@@ -631,7 +660,13 @@ class TrainingSession:
         # The timeline starts again here: the steps before a restart cannot be revisited
         # (their checkpoints stayed in the old process), the ones after it can.
         new.timeline = Timeline()
-        new.timeline.add(new._capture())
+        if "created_settings" in state:  # snapshots from before version 3 have no settings log
+            new.created = links.with_settings(config, state["created_settings"])
+            new.start_config = links.with_settings(config, state["start_settings"])
+            for step, p in state["settings_changes"]:
+                new.timeline.record(int(step), SessionPatch.model_validate(p))
+        new._changes = new._started = None
+        new.timeline.add(new._capture())  # after the log: a seek replays no change before it
         new.timeline.head = new.step_count
         return new
 

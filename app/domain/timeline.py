@@ -59,12 +59,14 @@ class Timeline:
     log: list[tuple[int, Any]] = field(default_factory=list)  # (step, SessionPatch) in order
     head: int = 0
     _bytes: int = 0
+    version: int = 0  # bumped whenever the log changes (app/domain/links.py caches by it)
 
     def copy(self) -> Timeline:
         """An independent timeline sharing the (immutable) checkpoints: forks are cheap."""
         return Timeline(
-            self.every, self.budget, list(self.checkpoints), list(self.log), self.head, self._bytes
-        )
+            self.every, self.budget, list(self.checkpoints), list(self.log), self.head,
+            self._bytes, self.version,
+        )  # fmt: skip
 
     @property
     def nbytes(self) -> int:
@@ -95,11 +97,15 @@ class Timeline:
     def record(self, step: int, patch: Any) -> None:
         """A settings change applied at `step` (after `step` updates)."""
         self.log.append((step, patch))
+        self.version += 1
 
     def truncate(self, step: int) -> None:
         """A new branch from `step`: forget checkpoints and settings changes after it."""
         self.checkpoints = [c for c in self.checkpoints if c.step <= step]
-        self.log = [entry for entry in self.log if entry[0] <= step]
+        kept = [entry for entry in self.log if entry[0] <= step]
+        if len(kept) != len(self.log):
+            self.log = kept
+            self.version += 1
         self._bytes = sum(c.nbytes for c in self.checkpoints)
         self.head = step
 

@@ -39,6 +39,13 @@ class FrameOut(Frame):
         "vanishing_gradients, exploding_gradients, targets_out_of_range), each with its numbers "
         "and a suggested config change `fix`; null when none",
     )
+    settings_log: dict[str, Any] | None = Field(
+        None,
+        description="version 3: the settings the run started from (`start`) and each change "
+        "up to this step (`changes`: `{step, set}`, `set` a PATCH body; null past 100), which a "
+        "link replays, and the settings in force (`now`); null when the run still has the "
+        "settings it was created with",
+    )
 
 
 class SessionCreated(BaseModel):

@@ -61,6 +61,7 @@ export const api = {
   data: (id) => request('GET', `/api/sessions/${enc(id)}/data`),
   matrix: (id) => request('GET', `/api/sessions/${enc(id)}/matrix`),
   step: (id, count) => request('POST', `/api/sessions/${enc(id)}/step`, { count }),
+  patch: (id, change) => request('PATCH', `/api/sessions/${enc(id)}`, change),
   trace: (id) => request('GET', `/api/sessions/${enc(id)}/trace`),
   seek: (id, step) => request('POST', `/api/sessions/${enc(id)}/seek`, { step }),
   slice: (id, sel) => {

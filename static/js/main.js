@@ -3,7 +3,7 @@
 // The panels and their rendering are live.js; play, pause, step and the keys are transport.js.
 
 import { api, ApiError, SessionSocket } from './api.js';
-import { configToParams, paramsToConfig, toRequestConfig, clone } from './state.js';
+import { configToParams, paramsToConfig, toRequestConfig, clone, configAt, startConfig, logToString, logFromString, MAX_LINK_CHANGES } from './state.js';
 import { CompactSeries } from './loss-view.js';
 import { applySettings, describeChanges } from './trouble.js';
 import { createControls } from './controls.js';
@@ -28,14 +28,17 @@ const S = Object.assign(live.state, {
   socket: null,
   connected: false,
   datasets: [],
-  openAt: null, // step=n from the link: go there once the session is up
+  openAt: null, // {step, changes} from the link: replayed once the session is up
+  created: null, // the session's config as created (the frame's settings_log is relative to it)
+  logKey: 'null', // the last frame's settings_log, as JSON: the controls follow when it changes
+  replaying: false, // opening a link: the address bar keeps the link until the step is reached
 });
 S.view.spf = 1;
 
 const transport = createTransport({
   live,
   send: (msg) => send(msg),
-  enabled: () => S.connected,
+  enabled: () => S.connected && !S.replaying, // a link's replay steps the run: hands off
   spf: () => S.view.spf,
   reset: () => undoableReset(),
 });
@@ -46,6 +49,8 @@ function onMessage(msg) {
   if (msg.type === 'frame') {
     live.onFrame(msg);
     transport.onFrame(msg);
+    followSettings(msg);
+    scheduleUrl();
   } else if (msg.type === 'error') {
     toasts.show(msg.message || 'The server rejected that.', 'error');
   }
@@ -85,11 +90,21 @@ function connect() {
 
 async function recreate() {
   const wasPlaying = transport.playing;
-  notice('The server restarted and this session was gone, so a new one was started from the configuration in the link (back at step 0).');
+  const link = linkState();
+  const step = S.frame?.step ?? 0;
+  const replay = link.carries && (step > 0 || link.changes.length > 0);
+  notice(
+    replay
+      ? `The server restarted and this session was gone, so the run was started again from the link and replayed to step ${step}, bit for bit.`
+      : 'The server restarted and this session was gone, so a new one was started from the configuration in the link (back at step 0).',
+  );
+  const config = replay ? link.config : S.config;
   for (let attempt = 0; ; attempt++) {
     try {
-      const resp = await api.createSession(toRequestConfig(S.config));
-      await adopt(resp, { keepPlaying: wasPlaying, deleteOld: false });
+      const resp = await api.createSession(toRequestConfig(config));
+      if (replay) S.openAt = { step, changes: link.changes };
+      // Not while replaying: play would step the run between the link's changes.
+      await adopt(resp, { keepPlaying: wasPlaying && !replay, deleteOld: false });
       return;
     } catch (err) {
       if (err.status && err.status !== 429 && err.status < 500) {
@@ -110,16 +125,34 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
   if (deleteOld && oldId && oldId !== resp.id) setTimeout(() => api.deleteSession(oldId).catch(() => {}), 3000);
   S.id = resp.id;
   transport.playing = keepPlaying;
+  S.created = clone(resp.created ?? resp.config);
+  S.logKey = 'null';
+  keepCsv(S.created.dataset);
   const loaded = live.setSource({ base: `/api/sessions/${encodeURIComponent(resp.id)}`, config: resp.config, frame: resp.frame });
-  controls.setConfig(S.config, S.datasets);
+  if (!followSettings(resp.frame)) controls.setConfig(S.config, S.datasets);
+  if (S.openAt) replaying(true); // the address bar keeps the link until its step is reached
   writeUrl();
   connect();
   if (S.openAt) {
-    const n = S.openAt;
+    const at = S.openAt;
     S.openAt = null;
-    openAtStep(n);
+    openAt(at);
   }
   await loaded;
+}
+
+/**
+ * The controls show the settings in force at the frame's step (after a seek back, before a
+ * change, the older ones): recomputed when the frame's settings_log changes. True if it did.
+ */
+function followSettings(frame) {
+  const log = frame?.settings_log ?? null;
+  const key = JSON.stringify(log);
+  if (!S.created || key === S.logKey) return false;
+  S.logKey = key;
+  S.config = configAt(S.created, log);
+  controls.setConfig(S.config, S.datasets);
+  return true;
 }
 
 /** Create a session from a request config; on failure show the message and keep the old one. */
@@ -136,26 +169,59 @@ async function startSession(config, { onError, keepOld = false } = {}) {
   }
 }
 
-/** A link's step=n: run the same seed and config forward to step n (the same run, bit for bit). */
-async function openAtStep(n) {
+/**
+ * A link's step and settings log: run the same seed and config forward, applying each change
+ * at its step (PATCH, as the run had it), to the link's step: the same run, bit for bit.
+ */
+async function openAt({ step: n, changes }) {
   const id = S.id;
-  let chunk = 1000; // steps per request: smaller when the server finds it too much work (422)
   try {
-    for (let at = S.frame?.step ?? 0; at < n && S.id === id; ) {
+    for (const change of changes) {
+      await stepTo(id, change.step);
       let frame;
       try {
-        frame = await api.step(id, Math.min(n - at, chunk));
+        frame = await api.patch(id, change.set);
       } catch (err) {
-        if (err.status !== 422 || chunk === 1) throw err;
-        chunk = Math.max(1, Math.floor(chunk / 4));
-        continue;
+        throw new Error(`the server refused its settings change at step ${change.step}: ${err.message}`);
       }
       if (S.id !== id) return;
       onMessage({ ...frame, type: 'frame' });
-      at = frame.step;
     }
+    await stepTo(id, n);
   } catch (err) {
-    toasts.show(`Could not open at step ${n}: ${err.message}`, 'error');
+    if (S.id !== id || err.gone) return;
+    notice(`This link cannot reproduce its run: ${err.message}. Showing step ${S.frame?.step ?? 0} of the run it describes instead of step ${n}.`);
+  } finally {
+    if (S.id === id) {
+      replaying(false);
+      writeUrl();
+    }
+  }
+}
+
+function replaying(on) {
+  S.replaying = on;
+  transport.render();
+}
+
+/** Step the session `id` to `target` over REST, in chunks the server accepts; throws why not. */
+async function stepTo(id, target) {
+  let chunk = 1000; // steps per request: smaller when the server finds it too much work (422)
+  for (let at = S.frame?.step ?? 0; at < target; ) {
+    let frame;
+    try {
+      frame = await api.step(id, Math.min(target - at, chunk));
+    } catch (err) {
+      if (err.status === 422 && chunk > 1) {
+        chunk = Math.max(1, Math.floor(chunk / 4));
+        continue;
+      }
+      throw new Error(`stepping to ${target} failed at step ${at}: ${err.message}`);
+    }
+    if (S.id !== id) throw Object.assign(new Error('another run was started'), { gone: true });
+    onMessage({ ...frame, type: 'frame' });
+    if (frame.step <= at) throw new Error(`the run diverged at step ${frame.step}, before step ${target}`);
+    at = frame.step;
   }
 }
 
@@ -171,13 +237,64 @@ function datasetInfo(name) {
 
 // ---------------------------------------------------------------- URL
 
+/**
+ * The link to this run at this step: the config step 0 started from, the step, and the settings
+ * log (`changes=step:key=value,...;...`). `carries` is false when the log is too long for a link.
+ */
+function linkState() {
+  const log = S.frame?.settings_log ?? null;
+  const config = S.created ? startConfig(S.created, log) : S.config;
+  const q = configToParams(config, S.view);
+  const d = S.created?.dataset;
+  if (d && !d.name) q.set('csv', csvKey(d));
+  const text = logToString(log);
+  const step = S.frame?.step ?? 0;
+  if (text === null) return { query: `${q}`, carries: false, count: log.count, config, changes: [] };
+  if (step) q.set('step', String(step));
+  // Written by hand: ':', ',', ';' and '=' may stand in a query, and read better unescaped.
+  const query = text ? `${q}&changes=${text}` : `${q}`;
+  return { query, carries: true, config, changes: log?.changes || [] };
+}
+
 function writeUrl() {
-  if (!S.config) return;
-  const q = configToParams(S.config, S.view);
-  const url = `${location.pathname}?${q}`;
+  clearTimeout(urlTimer);
+  urlTimer = null;
+  if (!S.config || S.replaying) return;
+  urlAt = performance.now();
+  const url = `${location.pathname}?${linkState().query}`;
   if (url !== `${location.pathname}${location.search}`) history_.replaceState(null, '', url);
 }
 const history_ = window.history;
+
+// The address bar follows the step: at most once a second while playing (browsers limit
+// replaceState), every 250 ms otherwise; the last change is always written.
+let urlTimer = null;
+let urlAt = -Infinity;
+function scheduleUrl() {
+  if (urlTimer || S.replaying) return;
+  const wait = Math.max(0, urlAt + (transport.playing ? 1000 : 250) - performance.now());
+  urlTimer = setTimeout(writeUrl, wait);
+}
+
+/** A short fingerprint of uploaded data (FNV-1a of its text and options), to know it again. */
+function csvKey(d) {
+  const text = JSON.stringify([d.csv ?? d.x ?? null, d.y ?? null, d.targets ?? null, d.test_fraction ?? 0, d.standardize !== false, d.scale_targets !== false]);
+  let h = 0x811c9dc5;
+  for (let k = 0; k < text.length; k++) h = Math.imul(h ^ text.charCodeAt(k), 0x01000193) >>> 0;
+  return h.toString(36);
+}
+
+/** Keep uploaded data in this tab, so its link can find it again (links cannot carry it). */
+function keepCsv(d) {
+  if (!d || d.name || !d.csv) return;
+  const kept = { csv: d.csv, test_fraction: d.test_fraction, standardize: d.standardize, scale_targets: d.scale_targets };
+  if (d.targets) kept.targets = d.targets;
+  try {
+    sessionStorage.setItem(CSV_KEY, JSON.stringify(kept));
+  } catch {
+    /* storage full or disabled: the link just cannot restore the data */
+  }
+}
 
 function notice(text) {
   $('notice-text').textContent = text;
@@ -245,11 +362,6 @@ const controls = createControls({
     const ok = await startSession({ ...c, layers, dataset }, { onError: (m) => controls.setCsvError(`${fileName}: ${m}`) });
     if (ok) {
       controls.setCsvError('');
-      try {
-        sessionStorage.setItem(CSV_KEY, JSON.stringify(dataset));
-      } catch {
-        /* storage full or disabled: the link just cannot restore the data */
-      }
       toasts.show(`Loaded ${fileName}.`, 'info', 3000);
     }
   },
@@ -279,7 +391,7 @@ async function switchDataset(before, plain, info) {
   forgetSwitch();
   const target = info?.settings ? applySettings(plain, info.settings) : plain;
   const changes = describeChanges(before, target);
-  const saved = { id: S.id, config: S.config, plain, history: stashHistory() };
+  const saved = { id: S.id, config: S.config, created: S.created, plain, history: stashHistory() };
   const ok = await startSession(target, { keepOld: true });
   if (!ok) {
     Object.assign(history, saved.history);
@@ -312,7 +424,7 @@ async function undoableReset() {
   }
   forgetSwitch();
   if (transport.playing) transport.pause();
-  const saved = { id: S.id, config: S.config, plain: null, history: stashHistory() };
+  const saved = { id: S.id, config: S.config, created: S.created, plain: null, history: stashHistory() };
   const ok = await startSession(toRequestConfig(S.config), { keepOld: true });
   if (!ok) {
     Object.assign(history, saved.history);
@@ -330,7 +442,7 @@ $('switch-undo').addEventListener('click', async () => {
   const dropped = S.id;
   try {
     const frame = await api.getSession(old.id);
-    await adopt({ id: old.id, config: old.config, frame }, { deleteOld: false });
+    await adopt({ id: old.id, config: old.config, created: old.created, frame }, { deleteOld: false });
     Object.assign(history, old.history);
     history.addFrame({ ...frame, losses: [], first_step: frame.step + 1 });
     history.version += 1;
@@ -410,14 +522,19 @@ $('diverged-fix').addEventListener('click', () => {
 });
 
 $('share-button').addEventListener('click', async () => {
-  const url = new URL(location.href);
-  if (S.frame?.step) url.searchParams.set('step', String(S.frame.step));
-  else url.searchParams.delete('step');
+  writeUrl();
+  const link = linkState();
+  const href = new URL(`${location.pathname}?${link.query}`, location.href).href;
+  const step = S.frame?.step ?? 0;
+  const d = S.created?.dataset;
+  let said = `Link copied: it opens this run at step ${step}, bit for bit.`;
+  if (!link.carries) said = `Link copied, but this run changed its settings ${link.count} times, more than a link carries (${MAX_LINK_CHANGES}): it opens at step 0, with the settings the run started from.`;
+  else if (d && !d.name) said = `Link copied: it opens this run at step ${step} in this browser tab only; elsewhere your uploaded data is not there (a link cannot carry it).`;
   try {
-    await navigator.clipboard.writeText(url.href);
-    toasts.show('Link copied: it reproduces this exact setup.', 'info', 3000);
+    await navigator.clipboard.writeText(href);
+    toasts.show(said, 'info', link.carries ? 3000 : 10000);
   } catch {
-    toasts.show(url.href, 'info', 10000);
+    toasts.show(href, 'info', 10000);
   }
 });
 
@@ -427,8 +544,12 @@ async function init() {
   const query = new URLSearchParams(location.search);
   const parsed = paramsToConfig(query);
   Object.assign(S.view, parsed.view);
-  const at = Number(query.get('step'));
-  if (Number.isInteger(at) && at > 0) S.openAt = at;
+  const at = query.has('step') ? Number(query.get('step')) : 0;
+  const step = Number.isInteger(at) && at > 0 ? at : 0;
+  const log = logFromString(query.get('changes') || '', step);
+  const changes = log.changes || [];
+  if (log.error) notice(`This link\u2019s settings log cannot be read (${log.error}), so it cannot reproduce its run; showing its configuration at step 0 instead.`);
+  else if (step || changes.length) S.openAt = { step, changes };
   $('log-toggle').checked = S.view.log;
   controls.el.spf.value = String(S.view.spf);
   for (const r of document.querySelectorAll('input[name="mode"]')) r.checked = r.value === S.view.mode;
@@ -440,10 +561,14 @@ async function init() {
     } catch {
       saved = null;
     }
+    // This tab's data is the link's only if it is the same (the link names it by fingerprint).
+    if (saved && query.has('csv') && csvKey(saved) !== query.get('csv')) saved = null;
     if (saved) config.dataset = saved;
     else {
       delete config.layers;
-      notice('This link used uploaded data, which links cannot carry; showing the preset\u2019s data instead. Upload the CSV again to continue.');
+      const run = S.openAt ? ` at step ${step}${changes.length ? ` with ${changes.length} settings change${changes.length === 1 ? '' : 's'}` : ''}` : '';
+      notice(`This link used uploaded data, which links cannot carry, so it cannot reproduce its run${run}; showing the preset\u2019s data at step 0 instead. Upload the CSV again to continue.`);
+      S.openAt = null;
     }
   }
   if (!Object.keys(config).length) config = { preset: document.body.dataset.defaultPreset || 'article' };
@@ -453,6 +578,7 @@ async function init() {
   controls.setDatasets(datasets);
   const ok = await startSession(config);
   if (!ok) {
+    S.openAt = null; // the link's run cannot start: its step and changes mean nothing for another
     notice('The link\u2019s configuration was rejected by the server; started the article\u2019s example instead.');
     await startSession({ preset: 'article' });
   }

@@ -118,3 +118,90 @@ export function toRequestConfig(config) {
   }
   return c;
 }
+
+// ---------------------------------------------------------------- the settings log in a link
+
+/** Changes a link carries at most (the server's MAX_LINK_CHANGES: more, and a frame lists none). */
+export const MAX_LINK_CHANGES = 100;
+
+// A change's fields and their short names in the link (the same as the config's own keys).
+const OPT_KEYS = [
+  ['name', 'opt'],
+  ['learning_rate', 'lr'],
+  ['momentum', 'mom'],
+  ['beta1', 'b1'],
+  ['beta2', 'b2'],
+  ['eps', 'eps'],
+];
+const OPTIMIZERS = ['sgd', 'momentum', 'adam'];
+
+/** One change's PATCH body as `key=value,...` (values URI-encoded: a `+` would read as a space). */
+function changeToString(set) {
+  const parts = [];
+  const o = set.optimizer || {};
+  for (const [field, key] of OPT_KEYS) if (o[field] !== undefined) parts.push([key, o[field]]);
+  if (set.full_batch) parts.push(['batch', 'full']);
+  else if (set.batch_size !== undefined && set.batch_size !== null) parts.push(['batch', set.batch_size]);
+  if (set.l2 !== undefined && set.l2 !== null) parts.push(['l2', set.l2]);
+  return parts.map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`).join(',');
+}
+
+/**
+ * A frame's settings_log as the link's `changes` value: `step:key=value,...;step:...` ('' when no
+ * change; null when the run changed its settings more often than a link carries).
+ */
+export function logToString(settingsLog) {
+  if (!settingsLog) return '';
+  if (!settingsLog.changes) return null;
+  return settingsLog.changes.map((c) => `${c.step}:${changeToString(c.set)}`).join(';');
+}
+
+/**
+ * The link's `changes` value back to [{step, set}], `set` a PATCH body, checked against the link's
+ * step: {changes} or {error} (a sentence). Ranges are the server's to check (a PATCH's 422).
+ */
+export function logFromString(text, step) {
+  const changes = [];
+  if (!text) return { changes };
+  const entries = text.split(';');
+  if (entries.length > MAX_LINK_CHANGES) return { error: `it lists ${entries.length} changes; a link carries at most ${MAX_LINK_CHANGES}` };
+  let last = 0;
+  for (const entry of entries) {
+    const m = /^(\d+):(.*)$/.exec(entry);
+    if (!m) return { error: `"${entry.slice(0, 40)}" is not step:setting=value` };
+    const at = Number(m[1]);
+    if (at < last) return { error: `its changes are not in step order (${at} after ${last})` };
+    if (at > step) return { error: `a change at step ${at} is after the link\u2019s step, ${step}` };
+    last = at;
+    const set = {};
+    for (const pair of m[2] ? m[2].split(',') : []) {
+      const eq = pair.indexOf('=');
+      const key = eq > 0 ? pair.slice(0, eq) : pair;
+      const raw = eq > 0 ? pair.slice(eq + 1) : '';
+      const opt = OPT_KEYS.find(([, k]) => k === key);
+      const num = raw === '' ? NaN : Number(raw);
+      if (key === 'opt' && OPTIMIZERS.includes(raw)) (set.optimizer ||= {}).name = raw;
+      else if (opt && key !== 'opt' && Number.isFinite(num)) (set.optimizer ||= {})[opt[0]] = num;
+      else if (key === 'batch' && raw === 'full') set.full_batch = true;
+      else if (key === 'batch' && Number.isInteger(num) && num > 0) set.batch_size = num;
+      else if (key === 'l2' && Number.isFinite(num)) set.l2 = num;
+      else return { error: `"${pair.slice(0, 40)}" at step ${at} is not a setting a run can change` };
+    }
+    changes.push({ step: at, set });
+  }
+  return { changes };
+}
+
+/** The config the run's step 0 started from: as created, with the settings a reset kept. */
+export function startConfig(created, settingsLog) {
+  const c = clone(created);
+  if (settingsLog?.start) Object.assign(c, clone(settingsLog.start));
+  return c;
+}
+
+/** The config in force at the frame's step: as created, with the settings_log's `now`. */
+export function configAt(created, settingsLog) {
+  const c = clone(created);
+  if (settingsLog?.now) Object.assign(c, clone(settingsLog.now));
+  return c;
+}
