@@ -593,11 +593,14 @@ class Persister:
 
     @staticmethod
     def _quietly(fn: Callable[..., None], *args: Any) -> None:
-        """A failed write is logged; the run goes on (the next change writes again)."""
+        """A failed call is one log line (a store outage is no bug); the run goes on."""
         try:
             fn(*args)
-        except Exception:
-            log.exception("state backend call failed")
+        except Exception as exc:
+            name = getattr(fn, "__name__", "call")
+            log.warning(
+                "state store: %s %s failed (%s: %s)", name, args[:2], type(exc).__name__, exc
+            )
 
     async def _run(self) -> None:
         """Write dirty runs: at once when urgent, else once per interval."""
