@@ -597,10 +597,8 @@ class Persister:
         try:
             fn(*args)
         except Exception as exc:
-            name = getattr(fn, "__name__", "call")
-            log.warning(
-                "state store: %s %s failed (%s: %s)", name, args[:2], type(exc).__name__, exc
-            )
+            what = " ".join([getattr(fn, "__name__", "call"), *map(str, args[:2])])
+            log.warning("state store: %s failed (%s: %s)", what, type(exc).__name__, exc)
 
     async def _run(self) -> None:
         """Write dirty runs: at once when urgent, else once per interval."""
