@@ -478,7 +478,8 @@ class Persister:
         self._writer.submit(self._quietly, self.backend.delete, kind, key)
 
     async def flush(self, kind: str, key: str) -> None:
-        """Write this run's snapshot now and wait for it (a run made on one peer, found on all)."""
+        """Write this run's snapshot now and wait for it: a run made on one peer is found on
+        all; a change answered over REST survives a kill. A run not trained here: nothing."""
         k = (kind, key)
         if self.closed or k not in self._watched:
             return
@@ -492,7 +493,7 @@ class Persister:
         except Exception as exc:
             self.mark(k, False)  # retried on the next beat, as any failed write
             raise UnavailableError(
-                "cannot save the new run in the shared store right now; try again in a few seconds",
+                "cannot save the run in the state store right now; try again in a few seconds",
                 retry_after=3,
             ) from exc
 
