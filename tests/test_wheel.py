@@ -173,11 +173,11 @@ def test_the_installed_server_serves_every_page_and_static_file(
         assert prefix is not None
         statics = [p for p in (ROOT / "static").rglob("*") if p.is_file()]
         assert statics
-        for path in statics:
-            rel = path.relative_to(ROOT / "static").as_posix()
+        for file in statics:
+            rel = file.relative_to(ROOT / "static").as_posix()
             answer = client.get(f"{prefix.group(1)}/{rel}", headers={"Accept-Encoding": "identity"})
             assert answer.status_code == 200, rel
-            assert answer.content == path.read_bytes(), rel
+            assert answer.content == file.read_bytes(), rel
 
 
 def test_healthz_fails_when_an_installed_template_goes_missing(
