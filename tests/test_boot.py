@@ -378,3 +378,22 @@ def test_healthz_fails_when_the_pages_cannot_be_served(
     assert body["status"] == "failing"
     assert any("templates folder" in p for p in body["problems"])
     assert any("static folder" in p for p in body["problems"])
+
+
+def test_a_folder_in_place_of_the_state_file_is_renamed_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The state file's name taken by a folder: the folder is moved aside with what it holds,
+    a fresh file is made, and one warning says so."""
+    from app.live.state import SqliteBackend
+
+    (tmp_path / STATE_FILE).mkdir()
+    (tmp_path / STATE_FILE / "keep-me").write_text("mine")
+    with caplog.at_level("WARNING", logger="app.live.state"):
+        db = SqliteBackend(tmp_path)
+    db.snapshot("session", "a", b"1")
+    assert db.load("session", "a") == b"1"
+    db.close()
+    (moved,) = tmp_path.glob(f"{STATE_FILE}.unreadable-*")
+    assert (moved / "keep-me").read_text() == "mine"
+    assert len(caplog.records) == 1 and "renamed to" in caplog.records[0].getMessage()

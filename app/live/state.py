@@ -134,13 +134,28 @@ class SqliteBackend:
                 raise StateUnavailableError(  # another server's file: never moved away
                     f"state file {self.path} is in use by another process ({exc})"
                 ) from None
+            self._start_afresh(exc)
+        try:
+            self._set_aside_bad_rows()
+        except sqlite3.Error as exc:  # the file reads but cannot be written: say so, once
+            self._db.close()
+            raise StateUnavailableError(
+                f"cannot write the state file {self.path} ({exc})"
+            ) from None
+
+    def _start_afresh(self, damage: sqlite3.DatabaseError) -> None:
+        """Rename the damaged file aside (kept) and open a new one; one log line."""
+        try:
             moved = self._rename_aside()
-            log.warning(
-                "state file %s could not be read (%s): renamed to %s (kept), starting afresh",
-                self.path, exc, moved.name,
-            )  # fmt: skip
             self._db = self._open()
-        self._set_aside_bad_rows()
+        except (OSError, sqlite3.Error) as exc:
+            raise StateUnavailableError(
+                f"state file {self.path} could not be read ({damage}) nor replaced ({exc})"
+            ) from None
+        log.warning(
+            "state file %s could not be read (%s): renamed to %s (kept), starting afresh",
+            self.path, damage, moved.name,
+        )  # fmt: skip
 
     def _open(self) -> sqlite3.Connection:
         """Connect, check the whole file, make the tables; DatabaseError if it is damaged."""
