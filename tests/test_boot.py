@@ -397,3 +397,22 @@ def test_a_folder_in_place_of_the_state_file_is_renamed_aside(
     (moved,) = tmp_path.glob(f"{STATE_FILE}.unreadable-*")
     assert (moved / "keep-me").read_text() == "mine"
     assert len(caplog.records) == 1 and "renamed to" in caplog.records[0].getMessage()
+
+
+def test_an_unreadable_snapshot_in_redis_is_renamed_aside(redis_server: RedisProcess) -> None:
+    """Bytes that are no snapshot, in Redis: out of the index, kept under bp:aside:…"""
+    from app.live.state import Persister, RedisBackend
+
+    r = redis_server.client()
+    r.set("bp:run:session:bad", b"not a snapshot")
+    r.sadd("bp:runs", "session:bad")
+    persist = Persister(RedisBackend(redis_server.url))
+    try:
+        assert list(persist.stored()) == []
+        assert persist.backend.aside and "session bad" in persist.backend.aside[0]
+        assert r.get("bp:aside:session:bad") == b"not a snapshot"
+        assert r.get("bp:run:session:bad") is None
+        assert not r.sismember("bp:runs", "session:bad")
+    finally:
+        persist.backend.close()
+        r.close()
