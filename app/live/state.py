@@ -6,7 +6,8 @@ digest), so the registry that later merges SessionStore and RoomRegistry hooks i
 The Runner calls back after every frame it publishes; the Persister encodes the run's state on
 the event loop (array copies: cheap), zips it and writes it in one writer thread, at once for a
 step, pause, reset or settings change and at most every `interval` seconds while playing.
-The embedded backend is SQLite (stdlib, WAL) in BACKPROP_STATE_DIR.
+The embedded backend is SQLite (stdlib, WAL) in BACKPROP_STATE_DIR. Nothing stored stops a
+start: a damaged file is renamed aside, an unreadable run set aside (both kept, one log line).
 """
 
 from __future__ import annotations
