@@ -416,3 +416,32 @@ def test_an_unreadable_snapshot_in_redis_is_renamed_aside(redis_server: RedisPro
     finally:
         persist.backend.close()
         r.close()
+
+
+def test_uvicorn_builds_the_app_with_the_factory(tmp_path: Path) -> None:
+    """`uvicorn --factory app.main:create_app`: settings from the environment, pages served."""
+    port = free_port()
+    log_path = tmp_path / "uvicorn.log"
+    env = {**os.environ, "BACKPROP_STATE_DIR": "", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app"]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*command, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"uvicorn exited:\n{log_path.read_text()[-4000:]}")
+        try:
+            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(up, "uvicorn's /healthz", deadline=60, poll=0.1)
+        assert httpx.get(f"{base}/", timeout=30).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "Traceback" not in log_path.read_text()
