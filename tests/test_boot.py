@@ -160,20 +160,24 @@ def test_a_file_where_the_state_directory_belongs_is_one_line_and_exit_2(tmp_pat
         assert str(state_dir) in done.stderr and "directory" in done.stderr
 
 
+def as_permissions_say() -> list[str]:
+    """A command prefix under which file permissions hold: root gives up CAP_DAC_OVERRIDE."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: permissions cannot refuse anything")
+    caps = "-dac_override,-dac_read_search"
+    return [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
 def test_a_state_directory_it_cannot_write_is_one_line_and_exit_2(tmp_path: Path) -> None:
     """A read-only directory: one clear line, exit code 2 (root drops its override to see it)."""
     state_dir = tmp_path / "read-only"
     state_dir.mkdir()
     state_dir.chmod(0o555)
-    wrap: list[str] = []
-    if os.geteuid() == 0:  # root writes anywhere unless it gives up CAP_DAC_OVERRIDE
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: cannot make a directory unwritable")
-        caps = "-dac_override,-dac_read_search"
-        wrap = [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}"]
     try:
-        done = refused(state_dir, wrap)
+        done = refused(state_dir, as_permissions_say())
     finally:
         state_dir.chmod(0o755)
     assert done.returncode == 2, done
@@ -445,3 +449,26 @@ def test_uvicorn_builds_the_app_with_the_factory(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=30)
     assert "Traceback" not in log_path.read_text()
+
+
+def test_a_state_file_it_cannot_read_is_renamed_aside(tmp_path: Path) -> None:
+    """A state file with no read permission: renamed aside (kept), a fresh file, one line."""
+    (tmp_path / STATE_FILE).write_bytes(b"someone else's")
+    (tmp_path / STATE_FILE).chmod(0o000)
+    code = (
+        f"from app.live.state import SqliteBackend; db = SqliteBackend({str(tmp_path)!r}); "
+        "db.snapshot('session', 'a', b'1'); assert db.load('session', 'a') == b'1'; db.close()"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [*as_permissions_say(), sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "renamed to" in done.stderr, done.stderr
+    (moved,) = tmp_path.glob(f"{STATE_FILE}.unreadable-*")
+    moved.chmod(0o600)
+    assert moved.read_bytes() == b"someone else's"
