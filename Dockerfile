@@ -6,14 +6,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-WORKDIR /srv
-COPY pyproject.toml README.md ./
-COPY app ./app
-RUN pip install .
-COPY templates ./templates
-COPY static ./static
-# The installed package carries no templates/ or static/: import the copy that sits beside them.
-ENV PYTHONPATH=/srv
+# The wheel carries the templates, static files and Plotly (setup.py): installed, the sources
+# go; nothing but the installed package is imported.
+COPY pyproject.toml setup.py README.md /tmp/src/
+COPY app /tmp/src/app
+COPY static /tmp/src/static
+COPY templates /tmp/src/templates
+RUN pip install /tmp/src && rm -rf /tmp/src
 
 RUN useradd --create-home --uid 10001 studio && mkdir /data && chown studio /data
 USER studio

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
+import sys
 from pathlib import Path
 
 # One BLAS thread, set before NumPy loads: our matrices are small (64 x 1,000 at most), so
@@ -66,13 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     try:
         app = create_app(settings)
-    except StateUnavailableError as exc:
-        raise SystemExit(f"backprop-studio: {exc}") from None
-    uvicorn.run(
+    except StateUnavailableError as exc:  # Redis unreachable, a state directory not writable
+        print(f"backprop-studio: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        fd=args.fd,  # a worker of --workers N: the supervisor's listening socket
         # Pinned, not "auto": the sans-I/O protocol costs the least per frame sent of uvicorn's
         # three (benchmarks/room.py --ws, BENCHMARKS.md); a room sends 15,000 frames a second.
         # uvicorn's sans-I/O protocol, aborting connections whose peer stopped reading.
@@ -89,12 +91,19 @@ def main(argv: list[str] | None = None) -> None:
         server_header=False,  # no need to tell the world which server version to aim at
         timeout_graceful_shutdown=5,
     )
+    server = uvicorn.Server(config)
+    if args.fd is None:
+        server.run()
+    else:
+        # A worker of --workers N: the supervisor's listening socket, owned here (not dup'ed,
+        # as uvicorn's fd= does), so shutting down closes it and frees the port at once.
+        server.run(sockets=[socket.socket(fileno=args.fd)])
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's own code for a server that could not start
 
 
 def worker_argv(argv: list[str] | None) -> list[str]:
     """The command line of one worker: this one without --workers."""
-    import sys
-
     given = list(sys.argv[1:] if argv is None else argv)
     out: list[str] = []
     skip = False

@@ -1,4 +1,9 @@
-"""The application: create_app(settings) wires routes, WebSockets, static files and the store."""
+"""The application: create_app(settings) wires routes, WebSockets, static files and the store.
+
+Importing this module does no I/O: nothing opens a file, a socket or Redis until create_app()
+is called (`backprop-studio` calls it after parsing its command line; `uvicorn --factory
+app.main:create_app` calls it with the settings from the environment).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app import __version__
+from app import __version__, paths
 from app.live.cluster import open_cluster
 from app.live.fairness import WorkBudgets
 from app.live.rooms import RoomRegistry
@@ -30,7 +35,7 @@ from app.web.middleware import HARDENING_RESPONSES, install_error_handlers, inst
 from app.web.ws import rooms as ws_rooms
 from app.web.ws import sessions as ws
 
-STATIC_DIR: Path = assets.STATIC_DIR
+STATIC_DIR: Path = paths.STATIC_DIR  # static/ in a checkout, app/_static when installed
 
 DESCRIPTION = """Watch backpropagation happen: a NumPy network trains step by step on the server
 and every frame (weights, gradients, loss) streams to the page.
@@ -134,6 +139,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # /static/v{hash}/...: gzipped once, cached for a year; unversioned paths still answer.
     app.include_router(assets.router)
     return app
-
-
-app = create_app()

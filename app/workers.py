@@ -3,11 +3,14 @@
 The supervisor binds the port once and hands the listening socket to every worker (the kernel
 spreads connections over them); each worker is a whole peer (app/live/cluster.py), so any of
 them serves any room or session. A worker that dies is started again; its runs are taken over
-by the others meanwhile. SIGTERM or Ctrl-C stops them all, gracefully.
+by the others meanwhile. SIGTERM or Ctrl-C stops them all, gracefully; a supervisor killed
+outright (SIGKILL) takes its workers with it (die_with).
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import socket
 import subprocess
@@ -18,6 +21,7 @@ from types import FrameType
 from app.live.state import RedisBackend, StateUnavailableError, safe_url
 from app.settings import Settings
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 POLL_SECONDS = 0.5
 RESTART_SECONDS = 1.0  # a worker that keeps dying is restarted at most this often
 
@@ -29,7 +33,7 @@ def supervise(workers: int, host: str, port: int, argv: list[str]) -> int:
         RedisBackend(url).close()  # a clear error now rather than N workers failing
     except StateUnavailableError as exc:
         print(f"backprop-studio: {exc}", file=sys.stderr)
-        return 1
+        return 2
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -40,8 +44,10 @@ def supervise(workers: int, host: str, port: int, argv: list[str]) -> int:
     command = [sys.executable, "-m", "app", *argv, "--fd", str(fd)]
     stopping = False
 
+    supervisor = os.getpid()
+
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(command, pass_fds=(fd,))
+        return subprocess.Popen(command, pass_fds=(fd,), preexec_fn=lambda: die_with(supervisor))
 
     def stop(signum: int, _: FrameType | None) -> None:
         nonlocal stopping
@@ -76,3 +82,18 @@ def supervise(workers: int, host: str, port: int, argv: list[str]) -> int:
                 started[index] = time.monotonic()
     listener.close()
     return 0
+
+
+def die_with(supervisor: int) -> None:
+    """In a worker, before exec: SIGTERM when the supervisor dies, even by SIGKILL (Linux).
+
+    Then the worker shuts down as for a plain SIGTERM, closing its listening socket first: the
+    port is free again at once, and a new supervisor can bind it. Elsewhere: nothing (a worker
+    there outlives a killed supervisor, as before).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != supervisor:  # it died before prctl took hold: nobody would signal
+        os._exit(0)

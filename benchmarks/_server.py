@@ -37,8 +37,9 @@ def server(
     cmd = [sys.executable, "-m", "app", "--port", str(port)]
     if ws is not None:
         cmd = [
-            sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
-            "--ws", ws, "--ws-per-message-deflate", "false", "--log-level", "warning",
+            sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+            "--port", str(port), "--ws", ws, "--ws-per-message-deflate", "false",
+            "--log-level", "warning",
         ]  # fmt: skip
     proc = subprocess.Popen(
         cmd, cwd=root, env={**os.environ, "BACKPROP_STATE_DIR": "", **(env or {})},

@@ -6,7 +6,8 @@ digest), so the registry that later merges SessionStore and RoomRegistry hooks i
 The Runner calls back after every frame it publishes; the Persister encodes the run's state on
 the event loop (array copies: cheap), zips it and writes it in one writer thread, at once for a
 step, pause, reset or settings change and at most every `interval` seconds while playing.
-The embedded backend is SQLite (stdlib, WAL) in BACKPROP_STATE_DIR.
+The embedded backend is SQLite (stdlib, WAL) in BACKPROP_STATE_DIR. Nothing stored stops a
+start: a damaged file is renamed aside, an unreadable run set aside (both kept, one log line).
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ Key = tuple[str, str]  # (kind, key): ("session", id) or ("room", code)
 class StateBackend(Protocol):
     """Where snapshots live: opaque bytes by (kind, key). Called from one thread at a time."""
 
+    aside: list[str]  # runs set aside since opening, "kind key (why)", for the startup log
+    aside_where: str  # where set-aside runs are kept
+
     def snapshot(self, kind: str, key: str, blob: bytes) -> None:
         """Store (replace) the snapshot of one run."""
 
@@ -56,6 +60,9 @@ class StateBackend(Protocol):
     def list(self) -> list[Key]:
         """Every stored (kind, key)."""
 
+    def set_aside(self, kind: str, key: str, reason: str) -> None:
+        """Move an unreadable run out of the stored ones, keeping its bytes (never deleted)."""
+
     def close(self) -> None:
         """Release files and connections."""
 
@@ -65,6 +72,9 @@ class MemoryBackend:
 
     def __init__(self) -> None:
         self.blobs: dict[Key, bytes] = {}
+        self.set_aside_blobs: dict[Key, bytes] = {}
+        self.aside: list[str] = []
+        self.aside_where = "memory"
 
     def snapshot(self, kind: str, key: str, blob: bytes) -> None:
         """Store (replace) the snapshot of one run."""
@@ -82,28 +92,149 @@ class MemoryBackend:
         """Every stored (kind, key)."""
         return list(self.blobs)
 
+    def set_aside(self, kind: str, key: str, reason: str) -> None:
+        """Move an unreadable run aside."""
+        if (kind, key) in self.blobs:
+            self.set_aside_blobs[(kind, key)] = self.blobs.pop((kind, key))
+            self.aside.append(f"{kind} {key} ({reason})")
+
     def close(self) -> None:
         """Nothing to release."""
 
 
+class StateUnavailableError(RuntimeError):
+    """The configured store cannot be used at startup (Redis unreachable, a directory that
+    cannot be written): one clear line and exit code 2, never a traceback or a hang."""
+
+
+FILE = "backprop-studio.sqlite3"
+ASIDE_TABLE = "set_aside"  # rows that could not be read: kept here, never deleted
+
+
 class SqliteBackend:
-    """One SQLite file (WAL: a write never blocks a read, a crash never leaves half a row)."""
+    """One SQLite file (WAL: a write never blocks a read, a crash never leaves half a row).
+
+    A file that is not a database or is damaged (truncated, overwritten) is renamed aside and
+    a fresh one started; a row that cannot be read (a blob of the wrong type, a snapshot that
+    does not decode) is moved to the `set_aside` table. Both are kept, never deleted, and each
+    is said in one log line. A directory that cannot be written is StateUnavailableError.
+    """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        self.path = path / "backprop-studio.sqlite3"
+        writable_dir(path)
+        self.path = path / FILE
+        self.aside: list[str] = []  # runs set aside since opening: "kind key (why)"
+        self.aside_where = f"table {ASIDE_TABLE} of {self.path}"
         # One writer thread uses it after the startup reads: the lock makes that explicit.
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+                raise StateUnavailableError(  # another server's file: never moved away
+                    f"state file {self.path} is in use by another process ({exc})"
+                ) from None
+            self._start_afresh(exc)
+        try:
+            self._set_aside_bad_rows()
+        except sqlite3.Error as exc:  # the file reads but cannot be written: say so, once
+            self._db.close()
+            raise StateUnavailableError(
+                f"cannot write the state file {self.path} ({exc})"
+            ) from None
+
+    def _start_afresh(self, damage: sqlite3.DatabaseError) -> None:
+        """Rename the damaged file aside (kept) and open a new one; one log line."""
+        try:
+            moved = self._rename_aside()
+            self._db = self._open()
+        except (OSError, sqlite3.Error) as exc:
+            raise StateUnavailableError(
+                f"state file {self.path} could not be read ({damage}) nor replaced ({exc})"
+            ) from None
+        log.warning(
+            "state file %s could not be read (%s): renamed to %s (kept), starting afresh",
+            self.path, damage, moved.name,
+        )  # fmt: skip
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, check the whole file, make the tables; DatabaseError if it is damaged."""
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a commit survives a process kill (not a power cut): enough.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
+            db.execute("PRAGMA synchronous=NORMAL")
+            # Every page read once: a truncated or overwritten file fails here, not mid-restore.
+            verdict = db.execute("PRAGMA quick_check").fetchone()
+            if verdict is None or verdict[0] != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {verdict[0] if verdict else None}")
+            db.execute(
                 "CREATE TABLE IF NOT EXISTS runs (kind TEXT NOT NULL, key TEXT NOT NULL,"
                 " blob BLOB NOT NULL, saved REAL NOT NULL, PRIMARY KEY (kind, key))"
             )
+            db.execute(
+                f"CREATE TABLE IF NOT EXISTS {ASIDE_TABLE} (kind, key, blob, saved,"
+                " reason TEXT NOT NULL, set_aside REAL NOT NULL)"
+            )
+            db.execute("SELECT count(*) FROM runs").fetchone()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _rename_aside(self) -> Path:
+        """Move the damaged file (and its WAL files) to a new name beside it; the new name."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        moved = self.path.with_name(f"{FILE}.unreadable-{stamp}")
+        n = 1
+        while moved.exists():
+            n += 1
+            moved = self.path.with_name(f"{FILE}.unreadable-{stamp}-{n}")
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(FILE + suffix)
+            if side.exists():
+                side.rename(moved.with_name(moved.name + suffix))
+        self.path.rename(moved)
+        return moved
+
+    def _set_aside_bad_rows(self) -> None:
+        """Rows whose columns have the wrong types go to the set-aside table (one transaction)."""
+        with self._lock:
+            bad = self._db.execute(
+                "SELECT rowid, kind, key, typeof(kind), typeof(key), typeof(blob) FROM runs"
+                " WHERE typeof(kind) != 'text' OR typeof(key) != 'text' OR typeof(blob) != 'blob'"
+            ).fetchall()
+            if not bad:
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            for rowid, kind, key, t_kind, t_key, t_blob in bad:
+                reason = f"column types kind={t_kind}, key={t_key}, blob={t_blob}"
+                self._move(rowid, reason)
+                self.aside.append(f"{kind} {key} ({reason})")
+            self._db.execute("COMMIT")
+
+    def _move(self, rowid: int, reason: str) -> None:
+        """Copy one row to the set-aside table and drop it from runs (caller holds the lock)."""
+        self._db.execute(
+            f"INSERT INTO {ASIDE_TABLE} (kind, key, blob, saved, reason, set_aside)"
+            " SELECT kind, key, blob, saved, ?, ? FROM runs WHERE rowid = ?",
+            (reason, time.time(), rowid),
+        )
+        self._db.execute("DELETE FROM runs WHERE rowid = ?", (rowid,))
+
+    def set_aside(self, kind: str, key: str, reason: str) -> None:
+        """Move a run that cannot be restored out of the way, kept for a person to look at."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT rowid FROM runs WHERE kind = ? AND key = ?", (kind, key)
+            ).fetchone()
+            if row is None:
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._move(row[0], reason)
+            self._db.execute("COMMIT")
+        self.aside.append(f"{kind} {key} ({reason})")
 
     def snapshot(self, kind: str, key: str, blob: bytes) -> None:
         """Store (replace) the snapshot of one run."""
@@ -114,12 +245,16 @@ class SqliteBackend:
             )
 
     def load(self, kind: str, key: str) -> bytes | None:
-        """The stored snapshot, or None."""
+        """The stored snapshot, or None; UnreadableError when the column holds no bytes."""
         with self._lock:
             row = self._db.execute(
                 "SELECT blob FROM runs WHERE kind = ? AND key = ?", (kind, key)
             ).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        if not isinstance(row[0], bytes):  # never bytes(n): 10**12 would ask for a terabyte
+            raise UnreadableError(f"blob is {type(row[0]).__name__}, not bytes")
+        return row[0]
 
     def delete(self, kind: str, key: str) -> None:
         """Forget a run."""
@@ -138,8 +273,26 @@ class SqliteBackend:
             self._db.close()
 
 
-class StateUnavailableError(RuntimeError):
-    """The configured backend cannot be reached at startup: a clear error, never a hang."""
+class UnreadableError(ValueError):
+    """A stored snapshot that is not one (wrong type, not a snapshot, an unknown format)."""
+
+
+def writable_dir(path: Path) -> None:
+    """Make the state directory if needed and prove it can be written; else one clear error."""
+    hint = "set BACKPROP_STATE_DIR or --state-dir to a writable directory, or use --memory"
+    if path.exists() and not path.is_dir():
+        raise StateUnavailableError(f"state directory {path} is not a directory; {hint}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        # os.access says yes to root on a read-only mount: a real file proves it.
+        probe = path / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise StateUnavailableError(
+            f"cannot write the state directory {path} ({reason}); {hint}"
+        ) from None
 
 
 class RedisBackend:
@@ -158,6 +311,8 @@ class RedisBackend:
 
         self.url = url
         self.peer: str | None = None  # set on a cluster peer: writes only the runs it holds
+        self.aside: list[str] = []
+        self.aside_where = f"keys bp:aside:* of {safe_url(url)}"
         self._redis = redis.Redis.from_url(
             url, socket_connect_timeout=timeout, socket_timeout=timeout
         )
@@ -214,6 +369,18 @@ return 1
         pipe.srem(self.INDEX, f"{kind}:{key}")
         pipe.hdel(self.SAVED, f"{kind}:{key}")
         pipe.execute()
+
+    def set_aside(self, kind: str, key: str, reason: str) -> None:
+        """Rename an unreadable run's snapshot to `bp:aside:{kind}:{key}`, out of the index."""
+        member = f"{kind}:{key}"
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.exists(self._name(kind, key))
+        pipe.srem(self.INDEX, member)
+        pipe.hdel(self.SAVED, member)
+        found = pipe.execute()[0]
+        if found:
+            self._redis.rename(self._name(kind, key), f"bp:aside:{kind}:{key}")
+            self.aside.append(f"{kind} {key} ({reason})")
 
     def list(self) -> list[Key]:
         """Every stored (kind, key)."""
@@ -327,7 +494,8 @@ class Persister:
         self._writer.submit(self._quietly, self.backend.delete, kind, key)
 
     async def flush(self, kind: str, key: str) -> None:
-        """Write this run's snapshot now and wait for it (a run made on one peer, found on all)."""
+        """Write this run's snapshot now and wait for it: a run made on one peer is found on
+        all; a change answered over REST survives a kill. A run not trained here: nothing."""
         k = (kind, key)
         if self.closed or k not in self._watched:
             return
@@ -341,7 +509,7 @@ class Persister:
         except Exception as exc:
             self.mark(k, False)  # retried on the next beat, as any failed write
             raise UnavailableError(
-                "cannot save the new run in the shared store right now; try again in a few seconds",
+                "cannot save the run in the state store right now; try again in a few seconds",
                 retry_after=3,
             ) from exc
 
@@ -361,19 +529,27 @@ class Persister:
     # ---- startup and shutdown ------------------------------------------------------------
 
     def stored(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
-        """Every readable snapshot as (kind, key, state); unreadable ones are logged, skipped."""
+        """Every readable snapshot as (kind, key, state); unreadable ones are set aside."""
         for kind, key in self.backend.list():
-            blob = self.backend.load(kind, key)
-            if blob is None:
-                continue
             try:
+                blob = self.backend.load(kind, key)
+                if blob is None:
+                    continue
                 state = decode_state(blob)
                 if state.get("format") != FORMAT:
-                    raise ValueError(f"snapshot format {state.get('format')!r}")
-            except Exception:
-                log.exception("skipping unreadable snapshot of %s %s", kind, key)
+                    raise UnreadableError(f"snapshot format {state.get('format')!r}")
+            except Exception as exc:  # whatever a damaged snapshot raises: set aside, go on
+                self.set_aside(kind, key, exc)
                 continue
             yield kind, key, state
+
+    def set_aside(self, kind: str, key: str, exc: BaseException) -> None:
+        """Move a run that cannot be read out of the way (kept); said in restore_all's line."""
+        reason = f"{type(exc).__name__}: {exc}"
+        try:
+            self.backend.set_aside(kind, key, reason[:200])
+        except Exception as failed:  # the store is failing too: the run stays where it is
+            log.warning("cannot set aside %s %s (%s): %s", kind, key, reason[:200], failed)
 
     def start(self) -> None:
         """The background writer (in the app's lifespan, after restoring)."""
@@ -434,11 +610,12 @@ class Persister:
 
     @staticmethod
     def _quietly(fn: Callable[..., None], *args: Any) -> None:
-        """A failed write is logged; the run goes on (the next change writes again)."""
+        """A failed call is one log line (a store outage is no bug); the run goes on."""
         try:
             fn(*args)
-        except Exception:
-            log.exception("state backend call failed")
+        except Exception as exc:
+            what = " ".join([getattr(fn, "__name__", "call"), *map(str, args[:2])])
+            log.warning("state store: %s failed (%s: %s)", what, type(exc).__name__, exc)
 
     async def _run(self) -> None:
         """Write dirty runs: at once when urgent, else once per interval."""
@@ -505,22 +682,33 @@ def restore_all(persist: Persister, store: _Store, rooms: _Rooms, max_samples: i
     """Bring back every stored session and room (startup); returns how many came back."""
     count = 0
     for kind, key, state in persist.stored():
-        try:
+        try:  # everything read before the run is put back: a failure leaves nothing half-made
             session = restore_session(state, max_samples)
+            tempo = state.get("runner") or {}
+            steps_per_frame = int(tempo["steps_per_frame"]) if "steps_per_frame" in tempo else None
+            fps = float(tempo["fps"]) if "fps" in tempo else None
             if kind == "session":
                 runner = store.restore(key, session).runner
             elif kind == "room":
                 digest = bytes.fromhex(str(state["digest"]))
                 runner = rooms.restore(key, digest, session, state.get("selection")).runner
             else:
-                raise ValueError(f"unknown kind {kind!r}")
-        except Exception:
-            log.exception("cannot restore %s %s", kind, key)
+                raise UnreadableError(f"unknown kind {kind!r}")
+        except Exception as exc:  # a snapshot that decodes but does not make a run
+            persist.set_aside(kind, key, exc)
             continue
-        tempo = state.get("runner") or {}
-        runner.steps_per_frame = int(tempo.get("steps_per_frame", runner.steps_per_frame))
-        runner.fps = float(tempo.get("fps", runner.fps))
+        if steps_per_frame is not None:
+            runner.steps_per_frame = steps_per_frame
+        if fps is not None:
+            runner.fps = fps
         count += 1
     if count:
         log.info("restored %d run(s) from %s", count, type(persist.backend).__name__)
+    aside = persist.backend.aside
+    if aside:  # one line for all of them: what was moved, and where it is kept
+        shown = "; ".join(aside[:5]) + (f"; and {len(aside) - 5} more" if len(aside) > 5 else "")
+        log.warning(
+            "set aside %d unreadable run(s), kept in %s: %s",
+            len(aside), persist.backend.aside_where, shown,
+        )  # fmt: skip
     return count

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app import __version__
 from app.engine.losses import FORMULAS
+from app.paths import TEMPLATES_DIR
 from app.web.deps import get_settings
 from app.web.static import STATIC
 from app.web.vendor import plotly_url
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 DEFAULT_PRESET = "article"
 # The CSP (script-src 'self': no inline script or handler anywhere) comes from the app-wide
 # security middleware (app.web.middleware), as for every page.

@@ -63,6 +63,14 @@ class Health(BaseModel):
     peer: str | None = Field(None, description="the cluster peer that answered; null: one process")
 
 
+class HealthFailing(BaseModel):
+    """GET /healthz when the pages cannot be served (503)."""
+
+    status: Literal["failing"] = "failing"
+    peer: str | None = Field(None, description="the cluster peer that answered; null: one process")
+    problems: list[str] = Field(description="what is missing or unreadable")
+
+
 class ErrorOut(BaseModel):
     """Every 4xx answer."""
 

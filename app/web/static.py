@@ -29,7 +29,8 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import Response
 
-STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+from app.paths import STATIC_DIR
+
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 VERSION = re.compile(r"v[0-9a-f]{12}")

@@ -12,11 +12,11 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from app.paths import VENDOR_DIR
 from app.web.static import IMMUTABLE as CACHE
 from app.web.static import REVALIDATE, accepts_gzip
 
@@ -25,9 +25,7 @@ router = APIRouter(include_in_schema=False)
 # npm: plotly.js-basic-dist-min@4.1.1, file plotly-basic.min.js (the version the pinned
 # `plotly` Python package shipped, so the page's calls behave as before).
 PLOTLY_VERSION = "4.1.1"
-PLOTLY_FILE = (
-    Path(__file__).resolve().parent / "vendor_js" / f"plotly-basic-{PLOTLY_VERSION}.min.js"
-)
+PLOTLY_FILE = VENDOR_DIR / f"plotly-basic-{PLOTLY_VERSION}.min.js"
 PLOTLY_SHA256 = "99784e3abfb07b142a15e521a439e6d9addceadb3f79553fd24c72774f0649ba"
 
 

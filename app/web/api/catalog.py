@@ -5,22 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from app.domain.presets import dataset_list, preset_list
 from app.engine.datasets import DATASET_INFO
 from app.web.deps import StoreDep
-from app.web.schemas import DatasetOut, Health, PresetOut
+from app.web.health import problems
+from app.web.schemas import DatasetOut, Health, HealthFailing, PresetOut
 
 health_router = APIRouter(tags=["health"])
 presets_router = APIRouter(prefix="/api/presets", tags=["presets"])
 datasets_router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 
 
-@health_router.get("/healthz", response_model=Health)
-async def healthz(store: StoreDep) -> dict[str, str | None]:
-    """Liveness probe; `peer` names the cluster peer that answered (null: one process)."""
+@health_router.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": HealthFailing, "description": "the pages cannot be served"}},
+)
+async def healthz(store: StoreDep) -> Any:
+    """200 when every page can be served (templates, static files and Plotly readable), else 503
+    naming what is missing; `peer` names the cluster peer that answered (null: one process)."""
     cluster = store.cluster
-    return {"status": "ok", "peer": cluster.peer if cluster is not None else None}
+    peer = cluster.peer if cluster is not None else None
+    found = problems()
+    if found:
+        failing = HealthFailing(peer=peer, problems=found)
+        return JSONResponse(failing.model_dump(), status_code=503)
+    return {"status": "ok", "peer": peer}
 
 
 @presets_router.get("", response_model=list[PresetOut])

@@ -45,6 +45,19 @@ async def get_entry(session_id: str, store: StoreDep) -> Entry:
 
 EntryDep = Annotated[Entry, Depends(get_entry)]
 
+
+async def committed(store: SessionStore, entry: Entry, frame: Any) -> Response:
+    """The answer to a change, sent only once the run's snapshot holding it is written.
+
+    A server killed right after the 200 (even by SIGKILL) comes back with the change: the 200
+    means "durable", not "applied in memory" (docs/api.md). Memory-only servers, and a cluster
+    peer that forwarded the command to the run's owner, have nothing to wait for here.
+    """
+    if store.persist is not None:
+        await store.persist.flush(store.noun, entry.id)
+    return json_response(frame)
+
+
 _CREATE_EXAMPLES: dict[str, Any] = {
     "article": {"summary": "The article's network", "value": {"preset": "article"}},
     "xor": {
@@ -105,6 +118,7 @@ async def get_session(entry: EntryDep) -> Response:
 @router.post("/{session_id}/step", response_model=FrameOut, responses=ERRORS)
 async def step_session(
     entry: EntryDep,
+    store: StoreDep,
     settings: SettingsDep,
     request: Annotated[StepRequest, Body(openapi_examples={"ten": {"value": {"count": 10}}})],
     http: Request,
@@ -114,19 +128,23 @@ async def step_session(
     charge_request(http, steps_cost(entry.session, request.count))
     # StepError (the engine failed; the session is kept) is answered like a limit: 422.
     step = StepMsg(type="step", count=request.count)
-    return json_response(await entry.runner.command(step, settings))
+    return await committed(store, entry, await entry.runner.command(step, settings))
 
 
 @router.post("/{session_id}/reset", response_model=FrameOut, responses=ERRORS)
-async def reset_session(entry: EntryDep, settings: SettingsDep, http: Request) -> Response:
+async def reset_session(
+    entry: EntryDep, store: StoreDep, settings: SettingsDep, http: Request
+) -> Response:
     """Back to step 0, bit for bit the same start (same seed)."""
     charge_request(http, reset_cost(entry.session))
-    return json_response(await entry.runner.command(ResetMsg(type="reset"), settings))
+    frame = await entry.runner.command(ResetMsg(type="reset"), settings)
+    return await committed(store, entry, frame)
 
 
 @router.patch("/{session_id}", response_model=FrameOut, responses=ERRORS)
 async def patch_session(
     entry: EntryDep,
+    store: StoreDep,
     settings: SettingsDep,
     patch: Annotated[
         SessionPatch,
@@ -138,7 +156,7 @@ async def patch_session(
     check_patch_limits(patch, settings)
     charge_request(http, frame_cost(entry.session))
     change = SetMsg.model_validate({"type": "set", **patch.model_dump(exclude_unset=True)})
-    return json_response(await entry.runner.command(change, settings))
+    return await committed(store, entry, await entry.runner.command(change, settings))
 
 
 @router.delete("/{session_id}", status_code=204, responses=ERRORS)
@@ -152,12 +170,13 @@ async def delete_session(session_id: str, store: StoreDep) -> Response:
 @router.post("/{session_id}/seek", response_model=FrameOut, responses=ERRORS)
 async def seek_session(
     entry: EntryDep,
+    store: StoreDep,
     settings: SettingsDep,
     request: Annotated[SeekRequest, Body(openapi_examples={"back": {"value": {"step": 12}}})],
 ) -> Response:
     """The frame at an earlier step (0..head), bit for bit as the run had it; playing stops."""
     seek = SeekMsg(type="seek", step=request.step)
-    return json_response(await entry.runner.command(seek, settings))
+    return await committed(store, entry, await entry.runner.command(seek, settings))
 
 
 @router.get("/{session_id}/gradcheck", responses=ERRORS)

@@ -35,6 +35,15 @@ _GONE = (WebSocketDisconnect, WebSocketDisconnected, OSError)  # the client left
 CLOSE_SECONDS = 1.0  # longest wait to hand a close frame to a client that may not be reading
 
 
+def gone(exc: BaseException) -> bool:
+    """The client left, or its connection was closed under a send: not a bug, no traceback."""
+    if isinstance(exc, _GONE):
+        return True
+    # uvicorn closes a connection itself (a frame over ws_max_size: 1009) and then refuses the
+    # send in flight with this RuntimeError, the only way it has to say so.
+    return isinstance(exc, RuntimeError) and "after sending 'websocket.close'" in str(exc)
+
+
 class MessageError(InvalidError):
     """A client message that cannot be used; its text goes back to the client."""
 
@@ -115,7 +124,7 @@ async def serve(
         # (wait_for re-raises it), and an unretrieved exception is logged as a traceback.
         for task in (reader, sender):
             exc = None if task.cancelled() else task.exception()
-            if exc is not None and not isinstance(exc, _GONE):
+            if exc is not None and not gone(exc):
                 log.error("websocket task failed", exc_info=exc)
     flood = None if reader not in done or reader.cancelled() else _result(reader)
     if flood is not None and websocket.application_state == WebSocketState.CONNECTED:
