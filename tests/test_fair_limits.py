@@ -143,10 +143,15 @@ def test_guessing_room_codes_is_rate_limited(server: ServerProcess) -> None:
         ]
         answers = [guesser.get(f"{server.url}/api/rooms/ZZZZZ{k}").status_code for k in range(8)]
         assert answers[:5] == [404] * 5 and answers[-1] == 429, answers
-        refused = guesser.get(f"{server.url}/join", params={"code": code})
+        refused = guesser.get(f"{server.url}/api/rooms/{code}/config")
         assert refused.status_code == 429  # even a right guess, while the bucket is empty
         assert int(refused.headers["retry-after"]) >= 1
         assert "try again" in refused.json()["detail"]
+        # A page says so in words and comes back by itself (no script needed).
+        page = guesser.get(f"{server.url}/join", params={"code": code})
+        assert page.status_code == 429 and "text/html" in page.headers["content-type"]
+        assert page.headers["refresh"] == page.headers["retry-after"]
+        assert "tries again by itself" in page.text
         with ws_from("127.0.0.8", server, f"/ws/rooms/{code}") as ws:
             msg = json.loads(ws.recv(timeout=10))
             assert msg["type"] == "error" and "room codes" in msg["message"]
