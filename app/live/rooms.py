@@ -131,9 +131,10 @@ class Room:
 
     def full_message(self) -> str:
         """What a participant turned away reads."""
+        n = self.max_participants
         return (
-            f"this room is full: it seats at most {self.max_participants} participants; "
-            "ask the presenter, or try again later"
+            f"this room is full: it seats at most {n} participant{'' if n == 1 else 's'}; "
+            "a seat frees up when someone leaves"
         )
 
     def info(self) -> dict[str, Any]:
