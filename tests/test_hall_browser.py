@@ -1,11 +1,10 @@
-"""A hall joining at once, in a real browser: a 429 and a full room are temporary, then it connects."""
+"""A hall joining at once, in a browser: a 429 and a full room are temporary, then it connects."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -69,7 +68,9 @@ def test_a_refused_page_says_it_waits_then_connects(browser: Any, base: ServerPr
             notice = page.get_by_test_id("wait-notice")
             expect(notice).to_be_visible()
             # The server's words, as a sentence.
-            expect(page.get_by_test_id("wait-message")).to_have_text(BUSY[0].upper() + BUSY[1:] + ".")
+            expect(page.get_by_test_id("wait-message")).to_have_text(
+                BUSY[0].upper() + BUSY[1:] + "."
+            )
             expect(page.get_by_test_id("wait-when")).to_contain_text("trying again")
             # Route handlers run only while Playwright is called: wait in the page, not in sleep.
             end = time.monotonic() + DEADLINE

@@ -114,9 +114,10 @@ def test_a_presenter_holds_a_bounded_number_of_sockets() -> None:
         code, token = room["code"], room["presenter_token"]
         with ExitStack() as stack:
             held = []
+            protocols = presenter_protocols(token)
             for _ in range(PRESENTER_SOCKETS + 1):
                 ws = stack.enter_context(
-                    c.websocket_connect(f"/ws/rooms/{code}", subprotocols=presenter_protocols(token))
+                    c.websocket_connect(f"/ws/rooms/{code}", subprotocols=protocols)
                 )
                 next_of(ws, "welcome")
                 held.append(ws)
