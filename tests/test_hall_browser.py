@@ -120,3 +120,35 @@ def test_the_presenter_page_proves_its_token_in_the_handshake(
             )
     finally:
         context.close()
+
+
+BACKOFF = """async () => {
+  const { backoffMs, retryAfterMs } = await import('/static/js/patience.js');
+  const wait = (k, after) => backoffMs(k, { base: 1000, cap: 30000, retryAfterMs: after });
+  const runs = (after) =>
+    Array.from({ length: 40 }, () => Array.from({ length: 6 }, (_, k) => wait(k, after)));
+  const parsed = [retryAfterMs('7'), retryAfterMs(null), retryAfterMs('x')];
+  return { none: runs(0), five: runs(5000), parsed };
+}"""
+
+
+def test_the_wait_honours_retry_after_and_is_spread(browser: Any, base: ServerProcess) -> None:
+    """Never before Retry-After; from 1 s doubling to 30 s otherwise; never all the same."""
+    page = browser.new_page()
+    try:
+        page.goto(f"{base.url}/join", wait_until="domcontentloaded")
+        out = page.evaluate(BACKOFF)
+    finally:
+        page.close()
+    assert out["parsed"] == [7000, 0, 0]
+    for waits in out["none"]:
+        for k, wait in enumerate(waits):
+            nominal = min(30_000, 1000 * 2**k)
+            assert 0.5 * nominal <= wait <= 1.5 * nominal, (k, waits)
+    for waits in out["five"]:
+        for k, wait in enumerate(waits):
+            nominal = min(30_000, 1000 * 2**k)
+            lo = max(0.5 * nominal, 5000)
+            assert lo <= wait <= max(1.5 * nominal, 1.5 * lo), (k, waits)
+    firsts = [waits[0] for waits in out["five"]]
+    assert len(set(firsts)) > 1, firsts  # a hall told "5 s" together does not return together
