@@ -31,9 +31,9 @@ SERVER_ENV = {  # the conftest `server` starts with these
 
 def http(address: str, connections: int = 10) -> httpx.AsyncClient:
     """An HTTP client whose requests come from `address`."""
-    transport = httpx.AsyncHTTPTransport(
-        local_address=address, limits=httpx.Limits(max_connections=connections)
-    )
+    # A connection per request, as from many browsers: no race with the server's keep-alive.
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=0)
+    transport = httpx.AsyncHTTPTransport(local_address=address, limits=limits)
     return httpx.AsyncClient(transport=transport, timeout=DEADLINE)
 
 
