@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 SEATS = 40
+AT_ONCE = 75  # students opening the room at the same moment (the old limit refused past ~20)
 SERVER_ENV = {  # the conftest `server` starts with these
     "BACKPROP_MAX_PARTICIPANTS": str(SEATS),
     "BACKPROP_MAX_CONNECTIONS": "100",
@@ -68,7 +69,7 @@ async def first(conn: ClientConnection) -> dict[str, Any]:
 async def admitted(conn: ClientConnection) -> bool:
     """Whether the server seated this socket: a frame or a welcome first, not an error."""
     try:
-        return (await first(conn))["type"] != "error"
+        return str((await first(conn))["type"]) != "error"
     except ConnectionClosed:
         return False
 
@@ -77,7 +78,7 @@ async def welcomed(conn: ClientConnection) -> bool:
     """Whether a presenter's socket is welcomed before any error (or the close)."""
     try:
         for _ in range(20):
-            kind = (await first(conn))["type"]
+            kind = str((await first(conn))["type"])
             if kind in ("welcome", "error"):
                 return kind == "welcome"
     except ConnectionClosed:
@@ -122,17 +123,21 @@ async def drained(conn: ClientConnection) -> None:
 async def _three_hundred(server: ServerProcess) -> list[int]:
     async with (
         playing_room(server, "127.0.0.20") as (code, _),
-        http("127.0.0.21", connections=150) as hall,
+        http("127.0.0.21", connections=2 * AT_ONCE) as hall,
     ):
         info = await hall.get(f"{server.url}/api/rooms/{code}")
         assert info.json()["playing"], info.text
+        # Bounded: AT_ONCE students at a time, each with its own connections (no request waits
+        # in the client's pool: httpx's queue is slow enough to trip the server's read deadline).
+        at_once = asyncio.Semaphore(AT_ONCE)
 
         async def student() -> list[int]:
-            page = await hall.get(f"{server.url}/room/{code}")
-            config, data = await asyncio.gather(
-                hall.get(f"{server.url}/api/rooms/{code}/config"),
-                hall.get(f"{server.url}/api/rooms/{code}/data"),
-            )
+            async with at_once:
+                page = await hall.get(f"{server.url}/room/{code}")
+                config, data = await asyncio.gather(
+                    hall.get(f"{server.url}/api/rooms/{code}/config"),
+                    hall.get(f"{server.url}/api/rooms/{code}/data"),
+                )
             return [page.status_code, config.status_code, data.status_code]
 
         answers = await asyncio.gather(*(student() for _ in range(300)))
@@ -144,7 +149,7 @@ async def _three_hundred(server: ServerProcess) -> list[int]:
 def test_three_hundred_students_from_one_address_open_a_playing_room(
     server: ServerProcess,
 ) -> None:
-    """300 clients, 150 requests in flight at once from one address: none refused."""
+    """300 clients, up to 150 requests in flight at once from one address: none refused."""
     statuses = asyncio.run(_three_hundred(server))
     assert len(statuses) == 900
     assert statuses.count(200) == 900, sorted(set(statuses))
