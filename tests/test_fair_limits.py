@@ -10,6 +10,7 @@ import httpx
 import pytest
 from support import ServerProcess, wait_for
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from app.domain.presets import resolve
 from app.domain.protocol import SessionConfigIn
@@ -100,10 +101,12 @@ def test_work_budget_over_rest_and_websocket(server: ServerProcess) -> None:
         assert other.post(f"{server.url}/api/sessions/{other_sid}/reset").status_code == 200
 
 
-def ws_from(address: str, server: ServerProcess, path: str) -> ClientConnection:
-    """A WebSocket whose connection comes from `address`."""
+def ws_from(
+    address: str, server: ServerProcess, path: str, protocols: list[Subprotocol] | None = None
+) -> ClientConnection:
+    """A WebSocket whose connection comes from `address` (offering `protocols`, if any)."""
     sock = socket.create_connection(("127.0.0.1", server.port), 10, source_address=(address, 0))
-    return connect(f"{server.ws_url}{path}", sock=sock, open_timeout=10)
+    return connect(f"{server.ws_url}{path}", sock=sock, open_timeout=10, subprotocols=protocols)
 
 
 def test_idle_sessions_expire_even_with_a_socket_open() -> None:
@@ -138,9 +141,8 @@ def test_an_idle_socket_cannot_keep_a_room_forever(
 
 def test_guessing_room_codes_is_rate_limited(server: ServerProcess) -> None:
     with client("127.0.0.8") as guesser, client("127.0.0.9") as other:
-        code = other.post(f"{server.url}/api/rooms", json={"config": {"preset": "xor"}}).json()[
-            "code"
-        ]
+        made = other.post(f"{server.url}/api/rooms", json={"config": {"preset": "xor"}})
+        code = made.json()["code"]
         answers = [guesser.get(f"{server.url}/api/rooms/ZZZZZ{k}").status_code for k in range(8)]
         assert answers[:5] == [404] * 5 and answers[-1] == 429, answers
         refused = guesser.get(f"{server.url}/api/rooms/{code}/config")
@@ -155,6 +157,14 @@ def test_guessing_room_codes_is_rate_limited(server: ServerProcess) -> None:
         with ws_from("127.0.0.8", server, f"/ws/rooms/{code}") as ws:
             msg = json.loads(ws.recv(timeout=10))
             assert msg["type"] == "error" and "room codes" in msg["message"]
+            assert msg["retry_after"] >= 1
+        # The presenter may share the guesser's address (a hall's typos): its token, offered
+        # in the handshake, cannot be guessed, so its socket passes.
+        token = made.json()["presenter_token"]
+        protocols = [Subprotocol("bp.presenter"), Subprotocol(f"bp.token.{token}")]
+        with ws_from("127.0.0.8", server, f"/ws/rooms/{code}", protocols) as ws:
+            kinds = [json.loads(ws.recv(timeout=10))["type"] for _ in range(3)]
+            assert "welcome" in kinds and "error" not in kinds, kinds
         # Someone who knows the code is not slowed down by their own successful lookups.
         for _ in range(10):
             assert other.get(f"{server.url}/api/rooms/{code}").status_code == 200

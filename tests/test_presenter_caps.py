@@ -15,8 +15,7 @@ from support import CHROMIUM, CHROMIUM_ARGS, ServerProcess
 
 from app.main import create_app
 from app.settings import Settings
-from app.web.sockets import PRESENTER_SOCKETS
-from app.web.ws.rooms import PRESENTER_PROTOCOL, TOKEN_PROTOCOL
+from app.web.sockets import PRESENTER_PROTOCOL, PRESENTER_SOCKETS, TOKEN_PROTOCOL
 
 Msg = dict[str, Any]
 

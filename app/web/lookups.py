@@ -10,7 +10,8 @@ back if it was found after all (a cluster peer brought the room in) and kept on 
 or a WebSocket closed with 4404). With the bucket empty, every lookup from that address is
 answered 429 with Retry-After (a page: the join form that says so and reloads itself; a
 WebSocket: an error with `retry_after`, then close 1013) until it refills, known codes too:
-otherwise a guesser's 200 among 429s would tell it which code is right.
+otherwise a guesser's 200 among 429s would tell it which code is right. Only a room socket
+whose handshake proves the presenter token passes regardless (a token cannot be guessed).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.domain.codec import encode
 from app.live.fairness import AddressBuckets
-from app.live.rooms import ALPHABET, CODE_LENGTH
+from app.live.rooms import ALPHABET, CODE_LENGTH, Room
 from app.settings import Settings
 from app.web.pages import page_context, templates
+from app.web.sockets import offered_token
 
 ROOM_PREFIXES = ("/api/rooms/", "/room/", "/present/", "/ws/rooms/")
 PAGE_PREFIXES = ("/room/", "/present/", "/join")
@@ -66,12 +68,12 @@ class LookupLimit:
     """The middleware: known codes pass free; unknown ones are charged, refused when out."""
 
     def __init__(
-        self, app: ASGIApp, settings: Settings, known: Callable[[str], bool] | None = None
+        self, app: ASGIApp, settings: Settings, find: Callable[[str], Room | None] | None = None
     ) -> None:
         self.app = app
         self.budget = MissBudget(settings.room_lookups_per_second, settings.room_lookup_burst)
-        # Whether this server holds a room under a code (no I/O: the registry's own table).
-        self.known = known or (lambda code: False)
+        # The room this server holds under a code, if any (no I/O: the registry's own table).
+        self.find = find or (lambda code: None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass through, watching the answer for a miss."""
@@ -81,11 +83,17 @@ class LookupLimit:
             return
         client = scope.get("client")
         address = str(client[0]) if client else "unknown"
+        room = self.find(code)
+        if room is not None and self._presenter(scope, room):
+            # The token proves the code was not guessed: a hall's typos never lock out the
+            # presenter, who may share the hall's address.
+            await self.app(scope, receive, send)
+            return
         wait = self.budget.wait(address)
         if wait > 0:  # known codes too: see the module's docstring
             await self._refuse(scope, receive, send, wait)
             return
-        if self.known(code):
+        if room is not None:
             await self.app(scope, receive, send)  # a hit: free, and nothing held meanwhile
             return
         # Spent up front, given back on a hit (a peer's room followed from here now).
@@ -112,6 +120,12 @@ class LookupLimit:
                 self.budget.spend(address)  # given back at accept: a miss after all
             elif not missed and held:
                 self.budget.spend(address, -1.0)
+
+    @staticmethod
+    def _presenter(scope: Scope, room: Room) -> bool:
+        """A room socket whose handshake offers the room's presenter token."""
+        token = offered_token(scope) if scope["type"] == "websocket" else None
+        return token is not None and room.check_token(token)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, wait: float) -> None:
         """429 with Retry-After (a page: the join form, reloading), or for a WebSocket 1013."""

@@ -22,10 +22,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.settings import Settings
+
+# The presenter's page proves the token in the handshake, so no cap ever turns it away:
+# `new WebSocket(url, [PRESENTER_PROTOCOL, TOKEN_PROTOCOL + token])` (never in a URL or a log).
+PRESENTER_PROTOCOL = "bp.presenter"
+TOKEN_PROTOCOL = "bp.token."
 
 VIEWER = "viewer"
 ROOMMATE = "roommate"
@@ -36,6 +42,14 @@ SHED_MESSAGE = (
     "the server is full: this connection was closed to seat someone from another address "
     "(yours holds the most); trying again in a moment"
 )
+
+
+def offered_token(scope: Mapping[str, Any]) -> str | None:
+    """The presenter token a WebSocket handshake offers as a subprotocol, if any."""
+    for protocol in scope.get("subprotocols") or ():
+        if isinstance(protocol, str) and protocol.startswith(TOKEN_PROTOCOL):
+            return protocol[len(TOKEN_PROTOCOL) :]
+    return None
 
 
 @dataclass(eq=False)

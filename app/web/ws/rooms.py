@@ -9,24 +9,17 @@ from app.domain.protocol import ClientMsg, HelloMsg, PhaseMsg, SelectMsg
 from app.live.rooms import WRONG_TOKEN
 from app.web.deps import get_rooms, get_settings
 from app.web.middleware import turn_away
-from app.web.sockets import PRESENTER, RETRY_SECONDS, ROOMMATE
+from app.web.sockets import (
+    PRESENTER,
+    PRESENTER_PROTOCOL,
+    RETRY_SECONDS,
+    ROOMMATE,
+    offered_token,
+)
 from app.web.work import charge_message
 from app.web.ws.base import admission, drive, serve
 
 router = APIRouter()
-
-# The presenter's page proves the token in the handshake, so no cap ever turns it away:
-# `new WebSocket(url, [PRESENTER_PROTOCOL, TOKEN_PROTOCOL + token])` (never in a URL or a log).
-PRESENTER_PROTOCOL = "bp.presenter"
-TOKEN_PROTOCOL = "bp.token."
-
-
-def offered_token(websocket: WebSocket) -> str | None:
-    """The presenter token offered as a subprotocol, if any."""
-    for protocol in websocket.scope.get("subprotocols") or ():
-        if isinstance(protocol, str) and protocol.startswith(TOKEN_PROTOCOL):
-            return protocol[len(TOKEN_PROTOCOL) :]
-    return None
 
 
 @router.websocket("/ws/rooms/{code}")
@@ -34,7 +27,7 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
     """A room: the current frame (whole curve) on connect, then the room's frames live."""
     # The Origin was checked by the WebSocketGuard middleware; the seat is taken here.
     settings, rooms = get_settings(websocket), get_rooms(websocket)
-    token = offered_token(websocket)
+    token = offered_token(websocket.scope)
     offered = PRESENTER_PROTOCOL in (websocket.scope.get("subprotocols") or ())
     # Then explain any refusal: a browser cannot read a 4xx handshake. The protocol asked for is
     # echoed whatever the token: a browser drops a handshake that answers none.
