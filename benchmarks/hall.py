@@ -1,6 +1,9 @@
 """A lecture hall behind one NAT joins a playing room at full scale (issue 24, issue 25 item 3).
 
 Run: .venv/bin/python benchmarks/hall.py [--students 300] [--participants 500] [--retrying 100]
+     .venv/bin/python benchmarks/hall.py --hammer --students 0 --holders 0   # retrying hard
+     .venv/bin/python benchmarks/hall.py --root /tmp/before --participants 0 --retrying 0 \
+         --reconnects 0 --holders 0          # the HTTP phase against an older checkout
 
 Three phases against one real server with its default limits, every client on a loopback
 address of its own kind (127.0.0.x: one address is one NAT):
@@ -35,7 +38,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from benchmarks._server import machine_busy, server
+from benchmarks._server import ROOT, machine_busy, server
 
 HALL = "127.0.0.31"
 
@@ -220,7 +223,9 @@ async def holders_phase(base: str, per_holder: int) -> None:
 async def main(args: argparse.Namespace) -> None:
     """The three phases against one server."""
     busy = machine_busy()
-    with server() as (base, _proc):
+    root = Path(args.root).resolve() if args.root else None
+    env = {"PYTHONPATH": str(root)} if root else None
+    with server(env, root=root or ROOT) as (base, _proc):
         code, token = await room(base, "127.0.0.20")
         presenter = await ws(base, "127.0.0.20", f"/ws/rooms/{code}", token)
         drained = asyncio.create_task(drain(presenter))
@@ -243,4 +248,7 @@ if __name__ == "__main__":
     parser.add_argument("--holders", type=int, default=500, help="idle sockets per address")
     parser.add_argument("--fps", type=float, default=5, help="the room's play rate")
     parser.add_argument("--hammer", action="store_true", help="retry 0-50 ms apart")
+    parser.add_argument(
+        "--root", help="serve another checkout (e.g. `git archive` of an older commit): before"
+    )
     asyncio.run(main(parser.parse_args()))
