@@ -155,6 +155,11 @@ class Room:
         """Constant-time comparison of digests: timing says nothing about the token."""
         return hmac.compare_digest(token_digest(token), self._digest)
 
+    def join_pass(self) -> str:
+        """Proof that a browser found this room once (a cookie): derived from the token's digest,
+        so every peer and every restart agrees, and nobody without the server can make one."""
+        return hmac.new(self._digest, b"join-pass", hashlib.sha256).hexdigest()[:32]
+
     # ---- connections ---------------------------------------------------------------------
 
     def join(self, *, presenter: bool = False) -> Member:

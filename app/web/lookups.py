@@ -10,13 +10,16 @@ back if it was found after all (a cluster peer brought the room in) and kept on 
 or a WebSocket closed with 4404). With the bucket empty, every lookup from that address is
 answered 429 with Retry-After (a page: the join form that says so and reloads itself; a
 WebSocket: an error with `retry_after`, then close 1013) until it refills, known codes too:
-otherwise a guesser's 200 among 429s would tell it which code is right. Only a room socket
-whose handshake proves the presenter token passes regardless (a token cannot be guessed).
+otherwise a guesser's 200 among 429s would tell it which code is right. Two proofs pass
+regardless, since neither can be guessed: a room socket whose handshake offers the presenter
+token, and a request carrying the room's pass, a cookie its page set when it was found
+(everyone already in stays in, whatever one student behind the same NAT guesses).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import math
 from collections.abc import Callable
 from urllib.parse import parse_qs
@@ -84,17 +87,17 @@ class LookupLimit:
         client = scope.get("client")
         address = str(client[0]) if client else "unknown"
         room = self.find(code)
-        if room is not None and self._presenter(scope, room):
-            # The token proves the code was not guessed: a hall's typos never lock out the
-            # presenter, who may share the hall's address.
+        if room is not None and (self._presenter(scope, room) or _has_pass(scope, room)):
+            # The token, or the pass a hit gave this browser, proves the code was not guessed:
+            # a hall's typos (or one student guessing) never lock out those already in.
             await self.app(scope, receive, send)
             return
         wait = self.budget.wait(address)
         if wait > 0:  # known codes too: see the module's docstring
             await self._refuse(scope, receive, send, wait)
             return
-        if room is not None:
-            await self.app(scope, receive, send)  # a hit: free, and nothing held meanwhile
+        if room is not None:  # a hit: free, nothing held meanwhile; a page gets its pass
+            await self.app(scope, receive, _giving_pass(send, room) if _is_page(scope) else send)
             return
         # Spent up front, given back on a hit (a peer's room followed from here now).
         self.budget.spend(address)
@@ -149,6 +152,46 @@ class LookupLimit:
             refusal = {"type": "error", "message": message, "retry_after": retry}
             await websocket.send_text(encode(refusal))
             await websocket.close(code=1013, reason="try again later")
+
+
+PASS_COOKIE = "bp_pass_"  # + the room's code
+PASS_SECONDS = 12 * 3600  # a day's workshop
+
+
+def _is_page(scope: Scope) -> bool:
+    """An HTTP request for a room's page (where a pass is handed out)."""
+    return scope["type"] == "http" and str(scope.get("path", "")).startswith(
+        ("/room/", "/present/")
+    )
+
+
+def _has_pass(scope: Scope, room: Room) -> bool:
+    """The request carries this room's pass cookie (sent by the browser on every request)."""
+    wanted = f"{PASS_COOKIE}{room.code}="
+    for key, value in scope.get("headers", ()):
+        if key.lower() != b"cookie":
+            continue
+        for part in bytes(value).decode("latin-1").split(";"):
+            part = part.strip()
+            if part.startswith(wanted):
+                return hmac.compare_digest(part[len(wanted) :], room.join_pass())
+    return False
+
+
+def _giving_pass(send: Send, room: Room) -> Send:
+    """`send`, adding the room's pass cookie to a successful page."""
+    cookie = (
+        f"{PASS_COOKIE}{room.code}={room.join_pass()}; Path=/; Max-Age={PASS_SECONDS}; "
+        "HttpOnly; SameSite=Strict"
+    ).encode("latin-1")
+
+    async def giving(message: Message) -> None:
+        if message["type"] == "http.response.start" and message.get("status") == 200:
+            headers = [*message.get("headers", ()), (b"set-cookie", cookie)]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return giving
 
 
 def _busy_page(scope: Scope, retry: int) -> Response:
