@@ -63,6 +63,7 @@ bench: $(STAMP) chromium
 	$(BIN)/python benchmarks/stream.py --seconds 3
 	$(BIN)/python benchmarks/room.py --seconds 5
 	$(BIN)/python benchmarks/page.py --seconds 5
+	$(BIN)/python benchmarks/hall.py --students 100 --participants 100 --retrying 20 --reconnects 10 --holders 100
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache node_modules

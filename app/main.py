@@ -123,7 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     # Outside CORS: body cap, security headers and the WebSocket guard see every request.
     app.state.connections = install_middleware(app, settings)
-    app.add_middleware(LookupLimit, settings=settings)  # room codes cannot be enumerated
+    # Room codes cannot be enumerated; a code held here is looked up for free (a whole hall).
+    app.add_middleware(LookupLimit, settings=settings, find=rooms.find)
     install_host_checks(app, settings)  # outermost: Host (DNS rebinding), cross-site writes
     install_error_handlers(app)
     for router in api.routers:

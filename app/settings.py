@@ -66,11 +66,13 @@ class Settings(BaseSettings):
     )
     max_connections: int = Field(1000, ge=1, description="open WebSockets, all clients together")
     max_connections_per_ip: int = Field(
-        # A full room (max_participants) from one address (a lecture hall behind one NAT), its
-        # presenter and a few spare tabs: one address must never be what fills a room first.
-        520,
+        # Well under half of max_connections: two addresses can never hold every socket. A
+        # room's participants (and their forks) count against the room's seats instead, so a
+        # lecture hall behind one NAT still fills a room (app/web/sockets.py, docs/v3/hall.md).
+        200,
         ge=1,
-        description="open WebSockets from one client address (a workshop may share one)",
+        description="open WebSockets from one client address besides workshop rooms' "
+        "participants and their forks",
     )
     # Workshop join links and QR codes use this base (e.g. http://192.168.1.20:8000) when set,
     # else the address the presenter's browser used, which may be localhost.

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from support import ServerProcess, wait_for
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from app.domain.presets import resolve
 from app.domain.protocol import SessionConfigIn
@@ -100,10 +101,23 @@ def test_work_budget_over_rest_and_websocket(server: ServerProcess) -> None:
         assert other.post(f"{server.url}/api/sessions/{other_sid}/reset").status_code == 200
 
 
-def ws_from(address: str, server: ServerProcess, path: str) -> ClientConnection:
-    """A WebSocket whose connection comes from `address`."""
+def ws_from(
+    address: str,
+    server: ServerProcess,
+    path: str,
+    protocols: list[Subprotocol] | None = None,
+    cookie: str | None = None,
+) -> ClientConnection:
+    """A WebSocket whose connection comes from `address` (offering `protocols`, a `cookie`)."""
     sock = socket.create_connection(("127.0.0.1", server.port), 10, source_address=(address, 0))
-    return connect(f"{server.ws_url}{path}", sock=sock, open_timeout=10)
+    headers = {"Cookie": cookie} if cookie else None
+    return connect(
+        f"{server.ws_url}{path}",
+        sock=sock,
+        open_timeout=10,
+        subprotocols=protocols,
+        additional_headers=headers,
+    )
 
 
 def test_idle_sessions_expire_even_with_a_socket_open() -> None:
@@ -138,21 +152,59 @@ def test_an_idle_socket_cannot_keep_a_room_forever(
 
 def test_guessing_room_codes_is_rate_limited(server: ServerProcess) -> None:
     with client("127.0.0.8") as guesser, client("127.0.0.9") as other:
-        code = other.post(f"{server.url}/api/rooms", json={"config": {"preset": "xor"}}).json()[
-            "code"
-        ]
+        made = other.post(f"{server.url}/api/rooms", json={"config": {"preset": "xor"}})
+        code = made.json()["code"]
         answers = [guesser.get(f"{server.url}/api/rooms/ZZZZZ{k}").status_code for k in range(8)]
         assert answers[:5] == [404] * 5 and answers[-1] == 429, answers
-        refused = guesser.get(f"{server.url}/join", params={"code": code})
+        refused = guesser.get(f"{server.url}/api/rooms/{code}/config")
         assert refused.status_code == 429  # even a right guess, while the bucket is empty
         assert int(refused.headers["retry-after"]) >= 1
         assert "try again" in refused.json()["detail"]
+        # A page says so in words and comes back by itself (no script needed).
+        page = guesser.get(f"{server.url}/join", params={"code": code})
+        assert page.status_code == 429 and "text/html" in page.headers["content-type"]
+        assert page.headers["refresh"] == page.headers["retry-after"]
+        assert "tries again by itself" in page.text
         with ws_from("127.0.0.8", server, f"/ws/rooms/{code}") as ws:
             msg = json.loads(ws.recv(timeout=10))
             assert msg["type"] == "error" and "room codes" in msg["message"]
+            assert msg["retry_after"] >= 1
+        # The presenter may share the guesser's address (a hall's typos): its token, offered
+        # in the handshake, cannot be guessed, so its socket passes.
+        token = made.json()["presenter_token"]
+        protocols = [Subprotocol("bp.presenter"), Subprotocol(f"bp.token.{token}")]
+        with ws_from("127.0.0.8", server, f"/ws/rooms/{code}", protocols) as ws:
+            kinds = [json.loads(ws.recv(timeout=10))["type"] for _ in range(3)]
+            assert "welcome" in kinds and "error" not in kinds, kinds
         # Someone who knows the code is not slowed down by their own successful lookups.
         for _ in range(10):
             assert other.get(f"{server.url}/api/rooms/{code}").status_code == 200
+
+
+def test_those_in_stay_in_while_someone_behind_the_same_address_guesses(
+    server: ServerProcess,
+) -> None:
+    """The room's page gives a pass (a cookie): with it, the address's empty bucket is no bar."""
+    with client("127.0.0.13") as maker:
+        code = maker.post(f"{server.url}/api/rooms", json={"config": {"preset": "xor"}}).json()[
+            "code"
+        ]
+    with client("127.0.0.14") as student, client("127.0.0.14") as guesser:
+        page = student.get(f"{server.url}/room/{code}")
+        assert page.status_code == 200 and f"bp_pass_{code}" in student.cookies
+        answers = [guesser.get(f"{server.url}/api/rooms/ZZZZZ{k}").status_code for k in range(8)]
+        assert answers[-1] == 429, answers  # the address's bucket is empty now
+        for path in (f"/api/rooms/{code}/config", f"/api/rooms/{code}/data", f"/room/{code}"):
+            assert student.get(f"{server.url}{path}").status_code == 200, path
+        cookie = f"bp_pass_{code}={student.cookies[f'bp_pass_{code}']}"
+        with ws_from("127.0.0.14", server, f"/ws/rooms/{code}", cookie=cookie) as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "frame"
+        # Without the pass, or with a made-up one, the address waits like any guesser.
+        assert guesser.get(f"{server.url}/api/rooms/{code}/config").status_code == 429
+        forged = {"Cookie": f"bp_pass_{code}={'0' * 32}"}
+        assert guesser.get(f"{server.url}/api/rooms/{code}/config", headers=forged).status_code == (
+            429
+        )
 
 
 def test_a_whole_room_joins_from_one_address_past_the_lookup_burst(server: ServerProcess) -> None:

@@ -15,7 +15,7 @@ from support import CHROMIUM, CHROMIUM_ARGS, ServerProcess
 
 from app.main import create_app
 from app.settings import Settings
-from app.web.middleware import KNOCKS
+from app.web.sockets import PRESENTER_PROTOCOL, PRESENTER_SOCKETS, TOKEN_PROTOCOL
 
 Msg = dict[str, Any]
 
@@ -29,16 +29,55 @@ def next_of(ws: WebSocketTestSession, kind: str, limit: int = 50) -> Msg:
     raise AssertionError(f"no {kind} message")
 
 
-def test_the_default_per_address_cap_seats_a_full_room_and_its_presenter() -> None:
-    """A lecture hall behind one NAT fills a room before the address cap bites."""
+def presenter_protocols(token: str) -> list[str]:
+    """What the presenter's page offers in its handshake (static/js/present.js)."""
+    return [PRESENTER_PROTOCOL, TOKEN_PROTOCOL + token]
+
+
+def test_the_default_per_address_cap_is_well_under_half_the_server() -> None:
+    """Two addresses can never hold every socket; a full room does not count against it."""
     s = Settings()
-    assert s.max_connections_per_ip >= s.max_participants + 1
-    assert s.max_connections >= s.max_connections_per_ip
+    assert 4 * s.max_connections_per_ip <= s.max_connections
+    assert s.max_participants < s.max_connections
 
 
-@pytest.mark.parametrize("limits", [{"max_connections_per_ip": 3}, {"max_connections": 3}])
-def test_the_presenter_gets_in_over_a_connection_cap(limits: dict[str, Any]) -> None:
-    """Three participants fill the cap: the presenter still gets in, a fourth participant not."""
+def test_a_room_behind_one_address_is_not_held_to_the_address_cap() -> None:
+    """Participants count against the room's seats: more than the address cap get in."""
+    with TestClient(create_app(Settings(max_connections_per_ip=2, max_participants=4))) as c:
+        code = c.post("/api/rooms", json={"config": {"preset": "article"}}).json()["code"]
+        sid = c.post("/api/sessions", json={}).json()["id"]
+        with ExitStack() as stack:
+            for _ in range(4):
+                ws = stack.enter_context(c.websocket_connect(f"/ws/rooms/{code}"))
+                assert next_of(ws, "frame")["step"] == 0
+            with c.websocket_connect(f"/ws/rooms/{code}") as fifth:
+                message = next_of(fifth, "error")
+                assert "room is full" in message["message"] and message["retry_after"] >= 1
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    fifth.receive_json()
+                assert closed.value.code == 4429
+            for _ in range(2):  # a learner's own session: the address cap holds
+                ws = stack.enter_context(c.websocket_connect(f"/ws/sessions/{sid}"))
+                assert next_of(ws, "frame")["step"] == 0
+            with c.websocket_connect(f"/ws/sessions/{sid}") as third:
+                assert "your address" in next_of(third, "error")["message"]
+        assert c.app.state.connections.total == 0  # type: ignore[attr-defined]
+
+
+def test_a_fork_of_a_room_is_a_participants_socket() -> None:
+    """A hall that forks the room is not held to the address's socket cap either."""
+    with TestClient(create_app(Settings(max_connections_per_ip=1))) as c:
+        code = c.post("/api/rooms", json={"config": {"preset": "article"}}).json()["code"]
+        forks = [c.post(f"/api/rooms/{code}/fork").json()["id"] for _ in range(3)]
+        with ExitStack() as stack:
+            for sid in forks:
+                ws = stack.enter_context(c.websocket_connect(f"/ws/sessions/{sid}"))
+                assert next_of(ws, "frame")["step"] == 0
+
+
+@pytest.mark.parametrize("limits", [{"max_participants": 3}, {"max_connections": 3}])
+def test_the_presenter_gets_in_over_every_cap(limits: dict[str, Any]) -> None:
+    """Three participants fill a cap: the presenter (token in the handshake) still gets in."""
     with TestClient(create_app(Settings(**limits))) as c:
         room = c.post("/api/rooms", json={"config": {"preset": "article"}}).json()
         code, token = room["code"], room["presenter_token"]
@@ -46,43 +85,48 @@ def test_the_presenter_gets_in_over_a_connection_cap(limits: dict[str, Any]) -> 
             for _ in range(3):
                 ws = stack.enter_context(c.websocket_connect(f"/ws/rooms/{code}"))
                 assert next_of(ws, "frame")["step"] == 0
-            with c.websocket_connect(f"/ws/rooms/{code}") as presenter:
-                presenter.send_json({"type": "hello", "token": token})
-                next_of(presenter, "welcome")
-                presenter.send_json({"type": "step", "count": 2})
-                assert next_of(presenter, "frame")["step"] >= 0
-            with c.websocket_connect(f"/ws/rooms/{code}") as wrong:
-                wrong.send_json({"type": "hello", "token": "not the token"})
+            for _ in range(3):  # and again: reconnects never wait for a seat
+                with c.websocket_connect(
+                    f"/ws/rooms/{code}", subprotocols=presenter_protocols(token)
+                ) as presenter:
+                    assert presenter.accepted_subprotocol == PRESENTER_PROTOCOL
+                    next_of(presenter, "welcome")
+                    presenter.send_json({"type": "step", "count": 2})
+                    assert next_of(presenter, "frame")["step"] >= 0
+            # A wrong token is a participant's connection: over the cap it is refused.
+            with c.websocket_connect(
+                f"/ws/rooms/{code}", subprotocols=presenter_protocols("not the token")
+            ) as wrong:
                 msg = next_of(wrong, "error")
-                assert "live connections" in msg["message"]
+                assert "full" in msg["message"] or "live connections" in msg["message"]
+                assert msg["retry_after"] >= 1
                 with pytest.raises(WebSocketDisconnect) as closed:
                     wrong.receive_json()
-                assert closed.value.code == 1013
-            # A session socket has no presenter: over the cap it is refused at once, as before.
-            sid = c.post("/api/sessions", json={}).json()["id"]
-            with c.websocket_connect(f"/ws/sessions/{sid}") as extra:
-                assert "live connections" in next_of(extra, "error")["message"]
+                assert closed.value.code in (1013, 4429)
         assert c.app.state.connections.total == 0  # type: ignore[attr-defined]
 
 
-def test_knocking_over_the_cap_is_bounded() -> None:
-    """Past KNOCKS extra connections, even a room connection is refused at the door."""
-    with TestClient(create_app(Settings(max_connections_per_ip=1))) as c:
-        code = c.post("/api/rooms", json={"config": {"preset": "article"}}).json()["code"]
+def test_a_presenter_holds_a_bounded_number_of_sockets() -> None:
+    """Never refused, but a token cannot pile up sockets: the longest idle one makes way."""
+    with TestClient(create_app(Settings())) as c:
+        room = c.post("/api/rooms", json={"config": {"preset": "article"}}).json()
+        code, token = room["code"], room["presenter_token"]
         with ExitStack() as stack:
-            first = stack.enter_context(c.websocket_connect(f"/ws/rooms/{code}"))
-            next_of(first, "frame")
-            knocking = [
-                stack.enter_context(c.websocket_connect(f"/ws/rooms/{code}")) for _ in range(KNOCKS)
-            ]
-            assert c.app.state.connections.total == 1 + KNOCKS  # type: ignore[attr-defined]
-            with c.websocket_connect(f"/ws/rooms/{code}") as late:
-                assert "live connections" in next_of(late, "error")["message"]
-                with pytest.raises(WebSocketDisconnect) as closed:
-                    late.receive_json()
-                assert closed.value.code == 1013
-            for ws in knocking:  # each is told why once its hello time is up
-                assert "live connections" in next_of(ws, "error")["message"]
+            held = []
+            protocols = presenter_protocols(token)
+            for _ in range(PRESENTER_SOCKETS + 1):
+                ws = stack.enter_context(
+                    c.websocket_connect(f"/ws/rooms/{code}", subprotocols=protocols)
+                )
+                next_of(ws, "welcome")
+                held.append(ws)
+            book = c.app.state.connections  # type: ignore[attr-defined]
+            assert book.total == PRESENTER_SOCKETS
+            shed = next_of(held[0], "error")
+            assert shed["retry_after"] >= 1
+            with pytest.raises(WebSocketDisconnect) as closed:
+                next_of(held[0], "frame")
+            assert closed.value.code == 1013
 
 
 @pytest.fixture

@@ -274,9 +274,9 @@ def test_participant_cap_turns_away_with_a_message(client: TestClient) -> None:
             with pytest.raises(WebSocketDisconnect) as closed:
                 extra.receive_json()
             assert closed.value.code == 4429
-        # The presenter still gets in: its hello comes first.
-        with client.websocket_connect(f"/ws/rooms/{code}") as presenter:
-            presenter.send_json({"type": "hello", "token": token})
+        # The presenter still gets in: the token comes with the handshake (docs/v3/hall.md).
+        protocols = ["bp.presenter", f"bp.token.{token}"]
+        with client.websocket_connect(f"/ws/rooms/{code}", subprotocols=protocols) as presenter:
             until(presenter, is_type("welcome"))
             presenter.send_json({"type": "step", "count": 1})
             until(opened[0], frame_at(1))

@@ -131,9 +131,10 @@ class Room:
 
     def full_message(self) -> str:
         """What a participant turned away reads."""
+        n = self.max_participants
         return (
-            f"this room is full: it seats at most {self.max_participants} participants; "
-            "ask the presenter, or try again later"
+            f"this room is full: it seats at most {n} participant{'' if n == 1 else 's'}; "
+            "a seat frees up when someone leaves"
         )
 
     def info(self) -> dict[str, Any]:
@@ -153,6 +154,11 @@ class Room:
     def check_token(self, token: str) -> bool:
         """Constant-time comparison of digests: timing says nothing about the token."""
         return hmac.compare_digest(token_digest(token), self._digest)
+
+    def join_pass(self) -> str:
+        """Proof that a browser found this room once (a cookie): derived from the token's digest,
+        so every peer and every restart agrees, and nobody without the server can make one."""
+        return hmac.new(self._digest, b"join-pass", hashlib.sha256).hexdigest()[:32]
 
     # ---- connections ---------------------------------------------------------------------
 

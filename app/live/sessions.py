@@ -28,6 +28,7 @@ class Entry:
     session: TrainingSession
     runner: Runner
     last_used: float = field(default_factory=time.monotonic)
+    forked_from: str | None = None  # the room's code, for a participant's fork
 
     @property
     def busy(self) -> bool:

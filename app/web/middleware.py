@@ -6,11 +6,11 @@ see WebSockets). What each defends, and the test that shows it, is listed in SEC
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
 import time
-from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,13 +19,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.domain.codec import encode
 from app.domain.errors import ClientError
 from app.settings import Settings
 from app.web.origin import origin_allowed
 from app.web.schemas import ErrorOut
+from app.web.sockets import RETRY_SECONDS, SHED_MESSAGE, VIEWER, Admission, SocketBook
 
 log = logging.getLogger(__name__)
 
@@ -244,55 +245,20 @@ class SecurityHeaders:
 
 # ---- WebSocket guard: origin and connection counts ------------------------------------------
 
-
-# The presenter is never refused by a cap (issue 12): over a cap, a room connection still gets in
-# to prove it holds the presenter token (ws_rooms.py), or is turned away with the cap's message
-# after at most its hello time. At most KNOCKS such connections per address and in all.
-KNOCKS = 16
-OVER_CAP = "over_cap"  # scope["state"] key: why this room connection was over a cap
-
-
-class ConnectionCounter:
-    """Open WebSockets in total and per client address."""
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.by_ip: Counter[str] = Counter()
-
-    def refusal(self, ip: str, settings: Settings, slack: int = 0) -> str | None:
-        """Why one more connection from `ip` is refused (with `slack` over the caps), or None."""
-        if self.total >= settings.max_connections + slack:
-            return (
-                f"the server is at its limit of {settings.max_connections} live connections; "
-                "try again in a moment"
-            )
-        if self.by_ip[ip] >= settings.max_connections_per_ip + slack:
-            return (
-                f"too many live connections from your address (at most "
-                f"{settings.max_connections_per_ip}); close some tabs and try again"
-            )
-        return None
-
-    def open(self, ip: str) -> None:
-        """Count a connection in."""
-        self.total += 1
-        self.by_ip[ip] += 1
-
-    def close(self, ip: str) -> None:
-        """Count a connection out; an address with none left is forgotten (bounded memory)."""
-        self.total -= 1
-        self.by_ip[ip] -= 1
-        if self.by_ip[ip] <= 0:
-            del self.by_ip[ip]
+ADMISSION = "admission"  # scope["state"] key: the door a room or session socket's route uses
+SHED_CLOSE: Message = {"type": "websocket.close", "code": 1013, "reason": "try again later"}
+# The routes that know what kind of socket they hold (app/web/sockets.py) and take their seat
+# themselves; any other WebSocket route, present or future, is a viewer's, seated here.
+ROUTED = ("/ws/rooms/", "/ws/sessions/")
 
 
 class WebSocketGuard:
-    """Every WebSocket route, present or future: the Origin check and the connection caps."""
+    """Every WebSocket route: the Origin check, the connection caps, and shedding."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, counter: ConnectionCounter) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, book: SocketBook) -> None:
         self.app = app
         self.settings = settings
-        self.counter = counter
+        self.book = book
         self._refused = 0  # refusals not yet logged
         self._logged_at = -LOG_EVERY
 
@@ -315,28 +281,79 @@ class WebSocketGuard:
             await refuse(websocket, "origin not allowed")
             return
         client = scope.get("client")
-        ip = str(client[0]) if client else "unknown"
-        reason = self.counter.refusal(ip, self.settings)
-        if (
-            reason is not None
-            and scope.get("path", "").startswith("/ws/rooms/")
-            and self.counter.refusal(ip, self.settings, KNOCKS) is None
-        ):
-            scope.setdefault("state", {})[OVER_CAP] = reason  # the room decides: presenter?
-            reason = None
-        if reason is not None:
-            self._log_refusal(reason)
-            # Accept, then explain: a browser cannot read a refused handshake's status.
-            with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
-                await websocket.accept()
-                await websocket.send_text(encode({"type": "error", "message": reason}))
-                await websocket.close(code=1013, reason="try again later")
-            return
-        self.counter.open(ip)
+        door = Admission(self.book, str(client[0]) if client else "unknown")
+        door.on_refusal = self._log_refusal
+        if str(scope.get("path", "")).startswith(ROUTED):
+            scope.setdefault("state", {})[ADMISSION] = door
+        else:
+            reason = door.admit(VIEWER)
+            if reason is not None:
+                await turn_away(websocket, reason, 1013, "try again later", RETRY_SECONDS)
+                return
+        closed = False
+
+        async def watched_receive() -> Message:
+            ticket = door.ticket
+            if ticket is None:
+                return await receive()
+            message = await _unless_shed(receive, ticket.shed)
+            if message is None:  # shed: the route sees the client leave, we tell it why
+                return {"type": "websocket.disconnect", "code": 1013}
+            self.book.touch(ticket)
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal closed
+            closed = closed or message["type"] == "websocket.close"
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, watched_receive, watched_send)
+            ticket = door.ticket
+            if ticket is not None and ticket.shed.is_set() and not closed:
+                with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
+                    text = encode(
+                        {"type": "error", "message": SHED_MESSAGE, "retry_after": RETRY_SECONDS}
+                    )
+                    await send({"type": "websocket.send", "text": text})
+                    await send(SHED_CLOSE)
         finally:
-            self.counter.close(ip)
+            door.release()
+
+
+async def _unless_shed(receive: Receive, shed: asyncio.Event) -> Message | None:
+    """The next message, or None as soon as the socket is shed."""
+    if shed.is_set():
+        return None
+    getting = asyncio.ensure_future(receive())
+    shedding = asyncio.ensure_future(shed.wait())
+    try:
+        await asyncio.wait({getting, shedding}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        shedding.cancel()
+        if not getting.done():
+            getting.cancel()
+    if getting.done() and not getting.cancelled():
+        return getting.result()
+    return None
+
+
+async def turn_away(
+    websocket: WebSocket, message: str, code: int, reason: str, retry_after: int | None = None
+) -> None:
+    """Accept (if not yet), send an error the page can show, then close with `code`.
+
+    A browser cannot read a refused handshake's status, so every refusal is said this way;
+    `retry_after` (seconds) marks it as temporary: the page waits at least that, then retries.
+    """
+    refusal: dict[str, object] = {"type": "error", "message": message}
+    if retry_after is not None:
+        refusal["retry_after"] = retry_after
+    with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
+        if websocket.application_state == WebSocketState.CONNECTING:
+            await websocket.accept()
+        await websocket.send_text(encode(refusal))
+        await websocket.close(code=code, reason=reason)
 
 
 async def refuse(websocket: WebSocket, reason: str) -> None:
@@ -345,12 +362,12 @@ async def refuse(websocket: WebSocket, reason: str) -> None:
     await websocket.close(code=1008, reason=reason)
 
 
-def install_middleware(app: FastAPI, settings: Settings) -> ConnectionCounter:
-    """Add the middlewares (outermost last) and return the connection counter."""
-    counter = ConnectionCounter()
-    app.add_middleware(WebSocketGuard, settings=settings, counter=counter)
+def install_middleware(app: FastAPI, settings: Settings) -> SocketBook:
+    """Add the middlewares (outermost last) and return the book of open WebSockets."""
+    book = SocketBook(settings)
+    app.add_middleware(WebSocketGuard, settings=settings, book=book)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     docs = [p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p]
     docs += ["/docs", "/redoc"]  # served by docs_offline.py
     app.add_middleware(SecurityHeaders, docs_paths=docs)
-    return counter
+    return book

@@ -1,6 +1,7 @@
 // REST and WebSocket client for the public API (docs/api.md). Same origin only.
 
 import { packedPath, unpackFrame } from './frame-codec.js';
+import { backoffMs, retryAfterMs } from './patience.js';
 
 /** An API error with the server's {"detail": ...} message. */
 export class ApiError extends Error {
@@ -26,6 +27,18 @@ export function detailMessage(payload, status) {
   return `The server answered ${status}.`;
 }
 
+// Answers that mean "not now" (over a rate limit, a peer unavailable): temporary, so a page
+// that set patience (the workshop pages) retries its reads after them instead of failing.
+const TEMPORARY = new Set([429, 503]);
+let patience = null;
+
+/** Retry reads answered 429 or 503: `notice` (patience.js) says so while they wait. */
+export function setPatience(notice) {
+  patience = notice;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** fetch() a JSON endpoint; throws ApiError with a readable message on any failure. */
 export async function request(method, path, body) {
   const init = { method, headers: { Accept: 'application/json' } };
@@ -33,21 +46,34 @@ export async function request(method, path, body) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  let res;
-  try {
-    res = await fetch(path, init);
-  } catch {
-    throw new ApiError(0, 'The server cannot be reached.');
+  const key = `${method} ${path}`;
+  for (let attempt = 0; ; attempt++) {
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch {
+      patience?.clear(key);
+      throw new ApiError(0, 'The server cannot be reached.');
+    }
+    let payload = null;
+    if (res.status !== 204) {
+      try {
+        payload = await res.json();
+      } catch {
+        payload = null;
+      }
+    }
+    if (patience && method === 'GET' && TEMPORARY.has(res.status)) {
+      const wait = backoffMs(attempt, { base: 1000, cap: 30000, retryAfterMs: retryAfterMs(res.headers.get('Retry-After')) });
+      patience.show(key, detailMessage(payload, res.status), wait);
+      await sleep(wait);
+      continue;
+    }
+    patience?.clear(key);
+    if (res.status === 204) return null;
+    if (!res.ok) throw new ApiError(res.status, detailMessage(payload, res.status));
+    return payload;
   }
-  if (res.status === 204) return null;
-  let payload = null;
-  try {
-    payload = await res.json();
-  } catch {
-    payload = null;
-  }
-  if (!res.ok) throw new ApiError(res.status, detailMessage(payload, res.status));
-  return payload;
 }
 
 const enc = encodeURIComponent;
@@ -84,17 +110,23 @@ export function wsUrl(path) {
 
 /**
  * A WebSocket on a path of this origin that reconnects with backoff (0.25 s doubling to 5 s).
- * onClose(event) may return false to stop reconnecting (the room is gone, or full).
- * Callbacks: onMessage(msg), onStatus(state, detail), onOpen(), onClose(event).
+ * onClose(event) may return false to stop reconnecting (the room is gone).
+ * A refusal (an `error` with `retry_after`, then close 1013 or 4429: a cap, a full room) is
+ * temporary: the next try waits at least `retry_after`, from 2 s doubling to 30 s.
+ * Callbacks: onMessage(msg), onStatus(state, detail), onOpen(), onClose(event),
+ * onRefused(message, waitMs) (a refusal, and how long until the next try).
+ * `protocols`: subprotocols to offer (the presenter's page proves its token so).
  */
 export class LiveSocket {
-  constructor(path, handlers = {}) {
+  constructor(path, handlers = {}, protocols = undefined) {
     this.path = path;
     this.h = handlers;
+    this.protocols = protocols;
     this.ws = null;
     this.closed = false;
     this.attempt = 0;
     this.timer = null;
+    this.refusal = null; // the last `error` with `retry_after`: {message, ms}
   }
 
   connect() {
@@ -102,7 +134,7 @@ export class LiveSocket {
     this.h.onStatus?.('connecting');
     let ws;
     try {
-      ws = new WebSocket(wsUrl(packedPath(this.path)));
+      ws = new WebSocket(wsUrl(packedPath(this.path)), this.protocols);
     } catch {
       this.retry();
       return;
@@ -123,6 +155,9 @@ export class LiveSocket {
         return;
       }
       if (msg && msg.type !== 'error') this.attempt = 0;
+      if (msg?.type === 'error' && Number.isFinite(msg.retry_after)) {
+        this.refusal = { message: msg.message, ms: msg.retry_after * 1000 };
+      }
       this.h.onMessage?.(msg);
     };
     ws.onclose = (ev) => {
@@ -143,9 +178,12 @@ export class LiveSocket {
     if (this.closed || this.timer) return;
     // Jitter (x0.5 to x1.5): a hall of browsers refused together does not return together.
     const [base, cap] = refused ? [2000, 30000] : [250, 5000];
-    const wait = Math.round(Math.min(cap, base * 2 ** this.attempt) * (0.5 + Math.random()));
+    const refusal = refused ? this.refusal : null;
+    this.refusal = null;
+    const wait = backoffMs(this.attempt, { base, cap, retryAfterMs: refusal?.ms || 0 });
     this.attempt += 1;
     this.h.onStatus?.('reconnecting', wait);
+    if (refused) this.h.onRefused?.(refusal?.message || 'The server is busy.', wait);
     this.timer = setTimeout(() => {
       this.timer = null;
       this.reconnect();

@@ -1,9 +1,11 @@
 // The presenter's page: drive the room's run and share the view (edge, mode, sample, guide step).
 // The presenter token lives in the URL fragment (#token=..., never sent to the server in a URL)
-// and in localStorage, and proves itself over the WebSocket with a `hello`.
+// and in localStorage, and proves itself in the WebSocket's handshake (a subprotocol, so no cap
+// ever turns the presenter away: docs/v3/hall.md), or with a `hello` if it cannot go there.
 
-import { request } from './api.js';
+import { request, setPatience } from './api.js';
 import { $, LiveSocket, createLive, showStatus, whenPlotly } from './live.js';
+import { createWaitNotice } from './patience.js';
 import { bindLearningRate, createTransport } from './transport.js';
 
 const root = $('room-root');
@@ -25,6 +27,14 @@ function readToken() {
   if (token && !match) history.replaceState(null, '', `${location.pathname}#token=${encodeURIComponent(token)}`);
   return token;
 }
+
+// A 429 is temporary: say so, wait, try again (patience.js).
+const notice = createWaitNotice();
+setPatience(notice);
+
+const PRESENTER_PROTOCOL = 'bp.presenter';
+/** What the handshake offers: the token as a subprotocol, when it is one's valid characters. */
+const protocols = () => (S.token && /^[A-Za-z0-9_-]{1,200}$/.test(S.token) ? [PRESENTER_PROTOCOL, `bp.token.${S.token}`] : undefined);
 
 const live = createLive({
   onUserView: share,
@@ -49,6 +59,7 @@ function share() {
 // ---------------------------------------------------------------- the stream
 
 function onMessage(msg) {
+  if (msg.type !== 'error') notice.clear('socket');
   if (msg.type === 'frame') {
     live.onFrame(msg);
     transport.onFrame(msg);
@@ -67,22 +78,24 @@ function onMessage(msg) {
     live.applyView(msg.selection); // another presenter tab moved: stay in step with it
   } else if (msg.type === 'error') {
     if (/presenter token/.test(msg.message)) $('no-token').hidden = false;
-    live.toasts.show(msg.message || 'The server rejected that.', 'error');
+    if (!Number.isFinite(msg.retry_after)) live.toasts.show(msg.message || 'The server rejected that.', 'error');
   }
 }
 
 const updateTransport = () => transport.render();
 
 function connect() {
-  S.socket = new LiveSocket(`/ws/rooms/${CODE}`, {
+  const handlers = {
     onMessage,
+    onRefused: (message, wait) => notice.show('socket', message, wait),
     onStatus(state, detail) {
       if (state !== 'connected') S.presenter = false;
       showStatus(state, detail);
       updateTransport();
     },
     onOpen() {
-      if (S.token) S.socket.send({ type: 'hello', token: S.token });
+      // The handshake already proved the token (welcome follows); else prove it now.
+      if (S.token && socket.ws?.protocol !== PRESENTER_PROTOCOL) socket.send({ type: 'hello', token: S.token });
     },
     onClose(ev) {
       if (ev.code === 4404) {
@@ -92,8 +105,10 @@ function connect() {
       }
       return true;
     },
-  });
-  S.socket.connect();
+  };
+  const socket = new LiveSocket(`/ws/rooms/${CODE}`, handlers, protocols());
+  S.socket = socket;
+  socket.connect();
 }
 
 function send(msg) {

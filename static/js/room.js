@@ -2,8 +2,9 @@
 // into a private session (same page, controls enabled) and come back to the room.
 
 import { focusOn } from './a11y.js';
-import { request } from './api.js';
+import { request, setPatience } from './api.js';
 import { $, LiveSocket, createLive, showStatus, whenPlotly } from './live.js';
+import { createWaitNotice } from './patience.js';
 import { bindLearningRate, createTransport } from './transport.js';
 
 const root = $('room-root');
@@ -19,6 +20,10 @@ const S = {
   socket: null,
   forking: false,
 };
+
+// A 429 or a full room is temporary: say so, wait, try again (patience.js).
+const notice = createWaitNotice();
+setPatience(notice);
 
 const live = createLive({
   onUserView(_view, { closed }) {
@@ -49,6 +54,7 @@ $('follow-button').addEventListener('click', () => setFollowing(!S.following));
 // ---------------------------------------------------------------- the room's stream
 
 function onRoomMessage(msg) {
+  if (msg.type !== 'error') notice.clear('socket');
   if (msg.type === 'frame') {
     live.onFrame(msg);
   } else if (msg.type === 'select') {
@@ -60,8 +66,8 @@ function onRoomMessage(msg) {
   } else if (msg.type === 'room') {
     showHeadcount(msg.participants);
     $('presenter-away').hidden = msg.presenter;
-  } else if (msg.type === 'error') {
-    live.toasts.show(msg.message || 'The server rejected that.', 'error', 8000);
+  } else if (msg.type === 'error' && !Number.isFinite(msg.retry_after)) {
+    live.toasts.show(msg.message || 'The server rejected that.', 'error', 8000); // a refusal: the banner
   }
 }
 
@@ -74,12 +80,13 @@ function connectRoom() {
   S.socket = new LiveSocket(`/ws/rooms/${CODE}`, {
     onMessage: onRoomMessage,
     onStatus: showStatus,
+    onRefused: (message, wait) => notice.show('socket', message, wait),
     onClose(ev) {
       if (ev.code === 4404) {
         roomGone('This workshop room has ended.');
         return false;
       }
-      return true; // 4429 (full) included: a seat may free up, try again with backoff
+      return true; // 4429 (full), 1013 (busy) included: a seat frees up, try again with backoff
     },
   });
   S.socket.connect();
@@ -101,6 +108,7 @@ async function fork() {
   try {
     const created = await request('POST', `${ROOM}/fork`);
     S.socket?.close();
+    notice.clear('socket');
     S.mode = 'fork';
     S.forkId = created.id;
     S.config = created.config;
@@ -111,6 +119,7 @@ async function fork() {
     const loaded = live.setSource({ base: `/api/sessions/${encodeURIComponent(created.id)}`, config: created.config, frame: created.frame });
     S.socket = new LiveSocket(`/ws/sessions/${encodeURIComponent(created.id)}`, {
       onMessage: onForkMessage,
+      onRefused: (message, wait) => notice.show('socket', message, wait),
       onStatus(state, detail) {
         showStatus(state, detail);
         updateTransport();
@@ -143,10 +152,11 @@ function focusWasOnFork() {
 }
 
 function onForkMessage(msg) {
+  if (msg.type !== 'error') notice.clear('socket');
   if (msg.type === 'frame') {
     live.onFrame(msg);
     transport.onFrame(msg);
-  } else if (msg.type === 'error') {
+  } else if (msg.type === 'error' && !Number.isFinite(msg.retry_after)) {
     live.toasts.show(msg.message || 'The server rejected that.', 'error');
   }
 }
@@ -154,6 +164,7 @@ function onForkMessage(msg) {
 async function backToRoom() {
   const id = S.forkId;
   S.socket?.close();
+  notice.clear('socket');
   S.mode = 'room';
   S.forkId = null;
   transport.playing = false;

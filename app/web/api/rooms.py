@@ -113,7 +113,7 @@ async def fork_room(room: RoomDep, store: StoreDep, http: Request) -> Response:
     if store.full:
         raise FullError(store.full_message())
     check_sessions(http)
-    return await hold_session(store, await room.runner.read("fork"), http)
+    return await hold_session(store, await room.runner.read("fork"), http, forked_from=room.code)
 
 
 @router.get("/{code}/config", responses=ROOM_ERRORS)

@@ -96,9 +96,12 @@ async def create_session(
     return await hold_session(store, session, http)
 
 
-async def hold_session(store: SessionStore, session: TrainingSession, http: Request) -> Response:
+async def hold_session(
+    store: SessionStore, session: TrainingSession, http: Request, forked_from: str | None = None
+) -> Response:
     """Hold a new session (created, or forked from a room) and answer 201 with its id."""
     entry = store.add(session)
+    entry.forked_from = forked_from
     await store.settle(entry.id)  # peers sharing a Redis: findable on every peer from now on
     count_session(http, entry.id)
     body = {

@@ -26,6 +26,8 @@ from app.domain.protocol import (
 from app.live.ops import DIVERGED
 from app.live.stream import Runner, Slot, pump
 from app.settings import Settings
+from app.web.middleware import ADMISSION
+from app.web.sockets import Admission
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,14 @@ def gone(exc: BaseException) -> bool:
 
 class MessageError(InvalidError):
     """A client message that cannot be used; its text goes back to the client."""
+
+
+def admission(websocket: WebSocket) -> Admission:
+    """This connection's door (the WebSocketGuard middleware put it in the scope's state)."""
+    door = (websocket.scope.get("state") or {}).get(ADMISSION)
+    if not isinstance(door, Admission):
+        raise RuntimeError("the WebSocketGuard middleware seats room and session sockets")
+    return door
 
 
 # ---- messages -------------------------------------------------------------------------------

@@ -2,59 +2,64 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect
 
-from app.domain.codec import encode
 from app.domain.errors import UnavailableError
 from app.domain.protocol import ClientMsg, HelloMsg, PhaseMsg, SelectMsg
-from app.live.rooms import Room
-from app.settings import Settings
+from app.live.rooms import WRONG_TOKEN
 from app.web.deps import get_rooms, get_settings
-from app.web.middleware import OVER_CAP
+from app.web.middleware import turn_away
+from app.web.sockets import (
+    PRESENTER,
+    PRESENTER_PROTOCOL,
+    RETRY_SECONDS,
+    ROOMMATE,
+    offered_token,
+)
 from app.web.work import charge_message
-from app.web.ws.base import MessageError, drive, parse_message, serve
+from app.web.ws.base import admission, drive, serve
 
 router = APIRouter()
-
-# A full room still lets its presenter back in: a connection has this long to say hello.
-HELLO_SECONDS = 2.0
 
 
 @router.websocket("/ws/rooms/{code}")
 async def room_socket(websocket: WebSocket, code: str) -> None:
     """A room: the current frame (whole curve) on connect, then the room's frames live."""
-    # The Origin and connection caps were checked by the WebSocketGuard middleware.
+    # The Origin was checked by the WebSocketGuard middleware; the seat is taken here.
     settings, rooms = get_settings(websocket), get_rooms(websocket)
-    await websocket.accept()  # then explain any refusal: a browser cannot read a 4xx handshake
+    token = offered_token(websocket.scope)
+    offered = PRESENTER_PROTOCOL in (websocket.scope.get("subprotocols") or ())
+    # Then explain any refusal: a browser cannot read a 4xx handshake. The protocol asked for is
+    # echoed whatever the token: a browser drops a handshake that answers none.
+    await websocket.accept(subprotocol=PRESENTER_PROTOCOL if offered else None)
     try:
         room = await rooms.lookup(code)  # a cluster peer may follow a room another one trains
     except UnavailableError as exc:
-        await _turn_away(websocket, str(exc), 1013, "try again later")
+        await turn_away(websocket, str(exc), 1013, "try again later", RETRY_SECONDS)
         return
     if room is None:
-        await _turn_away(websocket, "no workshop room with this code", 4404, "unknown room")
+        await turn_away(websocket, "no workshop room with this code", 4404, "unknown room")
         return
-    presenter = False
-    # Over a connection cap (security.py let it in to knock) or a full room: only the presenter.
-    over_cap = (websocket.scope.get("state") or {}).get(OVER_CAP)
-    if room.full or over_cap:
-        presenter = await _presenter_knocks(websocket, room, settings)
-        if not presenter and over_cap:
-            await _turn_away(websocket, over_cap, 1013, "try again later")
-            return
-        if not presenter:
-            await _turn_away(websocket, room.full_message(), 4429, "room full")
-            return
+    presenter = token is not None and room.check_token(token)
+    # A room's participants count against its seats, not their address's socket cap: a whole
+    # hall behind one NAT gets in. The presenter is never refused (app/web/sockets.py).
+    if not presenter and room.full:
+        await turn_away(websocket, room.full_message(), 4429, "room full", RETRY_SECONDS)
+        return
+    door = admission(websocket)
+    refusal = door.admit(PRESENTER if presenter else ROOMMATE, room.code)
+    if refusal is not None:
+        await turn_away(websocket, refusal, 1013, "try again later", RETRY_SECONDS)
+        return
     member = room.join(presenter=presenter)
+    if token is not None and not presenter:
+        member.slot.error(WRONG_TOKEN)
 
     async def handle(msg: ClientMsg) -> None:
         room.touch()
         if isinstance(msg, HelloMsg):
             room.hello(member, msg.token)
+            door.promote(room.code)  # a presenter's socket is never shed
         elif isinstance(msg, SelectMsg):
             room.select(member, msg.selection)
         elif isinstance(msg, PhaseMsg):
@@ -70,28 +75,3 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
         )
     finally:
         room.leave(member)  # synchronous: this also runs when the task is being cancelled
-
-
-async def _presenter_knocks(websocket: WebSocket, room: Room, settings: Settings) -> bool:
-    """True if the first message, within HELLO_SECONDS, is a hello with the right token."""
-    try:
-        message = await asyncio.wait_for(websocket.receive(), HELLO_SECONDS)
-    except TimeoutError:
-        return False
-    if message["type"] == "websocket.disconnect":
-        return False
-    raw = message.get("text")
-    if raw is None:
-        raw = message.get("bytes")
-    try:
-        msg = parse_message(raw, settings)
-    except MessageError:
-        return False
-    return isinstance(msg, HelloMsg) and room.check_token(msg.token)
-
-
-async def _turn_away(websocket: WebSocket, message: str, code: int, reason: str) -> None:
-    """An error message the page can show, then close."""
-    with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
-        await websocket.send_text(encode({"type": "error", "message": message}))
-        await websocket.close(code=code, reason=reason)

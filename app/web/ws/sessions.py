@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
-from app.domain.codec import encode
 from app.domain.errors import UnavailableError
 from app.domain.protocol import ClientMsg
 from app.web.deps import get_settings, get_store
+from app.web.middleware import turn_away
+from app.web.sockets import RETRY_SECONDS, ROOMMATE, VIEWER
 from app.web.work import charge_message
-from app.web.ws.base import drive, serve
+from app.web.ws.base import admission, drive, serve
 
 router = APIRouter()
 
@@ -24,17 +25,17 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
     try:
         entry = await store.lookup(session_id)  # a cluster peer may follow another's session
     except UnavailableError as exc:
-        await websocket.accept()
-        await websocket.send_text(encode({"type": "error", "message": str(exc)}))
-        await websocket.close(code=1013, reason="try again later")
+        await turn_away(websocket, str(exc), 1013, "try again later", RETRY_SECONDS)
         return
-    if entry is not None:
-        store.touch(entry)
     if entry is None:
-        # Accept, then explain: a browser cannot read a refused handshake's status.
-        await websocket.accept()
-        await websocket.send_text(encode({"type": "error", "message": "no session with this id"}))
-        await websocket.close(code=4404, reason="unknown session")
+        await turn_away(websocket, "no session with this id", 4404, "unknown session")
+        return
+    store.touch(entry)
+    # A fork of a room is a participant's socket: it counts against the address's session
+    # quota, not its socket cap (a whole hall behind one NAT forks the room).
+    refusal = admission(websocket).admit(ROOMMATE if entry.forked_from else VIEWER)
+    if refusal is not None:
+        await turn_away(websocket, refusal, 1013, "try again later", RETRY_SECONDS)
         return
     await websocket.accept()
     runner = entry.runner
