@@ -3,7 +3,7 @@
 // Pure helpers (phase list, what each phase lights) plus the MathML of each phase with its
 // numbers plugged in: operands as small matrices, truncated with an ellipsis when large.
 
-import { ACTIVATION_SYMBOL, layerNames, weightName, biasName } from './nn.js';
+import { ACTIVATION_SYMBOL, layerNames, ordinal, weightName, biasName } from './nn.js';
 import { fmt, m, math, mi, mn, mo, mrow, msub, msup, num, partial, symbol } from './mathml.js';
 import { h } from './ui.js';
 
@@ -164,8 +164,13 @@ function forwardBody(trace, phase, ctx) {
     row(eq(sub('Z', l), mo('='), matrixNode(transpose(W)), mo('·'), matrixNode(prev.A), mo('+'), column(b))),
     row(eq(mo('='), matrixNode(cur.Z)), eq(symbol(names[l]), mo('='), fn(), paren(sub('Z', l)), mo('='), matrixNode(cur.A))),
   ];
-  // One neuron worked out by hand for the chosen sample: the weighted sum, then the activation.
-  const s = Math.min(sample, (cur.Z[0]?.length || 1) - 1);
+  // One neuron worked out by hand for the chosen sample (a data sample, numbered as in the
+  // data table and the diagram): its column in this step's batch, the weighted sum, then the
+  // activation. With mini-batches the sample shown may not be in this batch: then its first.
+  const batch = Array.isArray(trace.batch) ? trace.batch : null;
+  const nCols = cur.Z[0]?.length || 1;
+  const at = batch ? batch.indexOf(sample) : Math.min(sample, nCols - 1);
+  const s = at >= 0 ? at : 0;
   const j = 0;
   const terms = [];
   const nIn = W.length;
@@ -177,8 +182,16 @@ function forwardBody(trace, phase, ctx) {
   });
   terms.push(mo('+'), BREAK, mn(fmt(b[j], 3)), BREAK);
   const zName = mrow(sub('Z', l), mo('[', { stretchy: 'false' }), mn('0'), mo(']', { stretchy: 'false' }));
-  const sampleNo = (trace.batch?.[s] ?? s) + 1; // a mini-batch's column s is data sample batch[s]
-  parts.push(h('h5', {}, `Neuron 0, sample ${sampleNo} (column ${s + 1})`));
+  const sampleNo = (batch?.[s] ?? s) + 1; // a mini-batch's column s is data sample batch[s]
+  const mini = !!config?.batch_size && !!batch;
+  parts.push(
+    h(
+      'h5',
+      { 'data-testid': 'worked-sample', 'data-sample': String(sampleNo), 'data-column': String(s + 1) },
+      mini ? `Neuron 0, sample ${sampleNo}, the ${ordinal(s + 1)} of this batch` : `Neuron 0, sample ${sampleNo}`,
+    ),
+  );
+  if (at < 0) parts.push(note(`Sample ${sample + 1}, the one the diagram shows, is not in this step's mini-batch of ${batch.length}: this is the batch's first.`));
   parts.push(row(eq(zName, mo('='), ...terms, mo('='), mn(fmt(cur.Z[j][s], 4)))));
   parts.push(row(eq(symbol(`${names[l]}[0]`), mo('='), fn(), paren(mn(fmt(cur.Z[j][s], 4))), mo('='), mn(fmt(cur.A[j][s], 4)))));
   return parts;
