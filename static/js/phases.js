@@ -186,8 +186,8 @@ function forwardBody(trace, phase, ctx) {
   const mini = !!config?.batch_size && !!batch;
   parts.push(
     h(
-      'h5',
-      { 'data-testid': 'worked-sample', 'data-sample': String(sampleNo), 'data-column': String(s + 1) },
+      'h3',
+      { class: 'phase-sub', 'data-testid': 'worked-sample', 'data-sample': String(sampleNo), 'data-column': String(s + 1) },
       mini ? `Neuron 0, sample ${sampleNo}, the ${ordinal(s + 1)} of this batch` : `Neuron 0, sample ${sampleNo}`,
     ),
   );
@@ -309,7 +309,7 @@ function updateBody(trace, ctx) {
     const head = opt.name === 'sgd' || !opt.name
       ? [msup(symbol(wName), mi('new', { mathvariant: 'italic' })), mo('='), matrixNode(u.W_old), mo('−'), mn(fmt(alpha, 4)), mo('·'), matrixNode(back.dW), mo('='), matrixNode(u.W_new)]
       : [msup(symbol(wName), mi('new', { mathvariant: 'italic' })), mo('='), matrixNode(u.W_old), mo('+'), matrixNode(diff2(u.W_new, u.W_old)), mo('='), matrixNode(u.W_new)];
-    parts.push(h('h5', {}, `Layer ${l}: ${wName}`));
+    parts.push(h('h3', { class: 'phase-sub' }, `Layer ${l}: ${wName}`));
     parts.push(row(eq(...head)));
     const bOld = u.b_old;
     const bNew = u.b_new;
