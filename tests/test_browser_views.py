@@ -367,6 +367,27 @@ def test_mini_batch_sample_numbering_agrees_between_the_worked_neuron_table_and_
     expect(worked).to_have_attribute("data-column", str(col))
 
 
+PHASES_3 = [
+    "Forward: layer 1",
+    "Forward: layer 2",
+    "Forward: layer 3",
+    "Error",
+    "Backward: layer 3",
+    "Backward: layer 2",
+    "Backward: layer 1",
+    "Update",
+]
+
+# What passes a panel's right edge (the first few), in words; [] when nothing does.
+OVERFLOW = """(sel) => {
+  const panel = document.querySelector(sel).getBoundingClientRect();
+  return [...document.querySelectorAll(`${sel} *`)].map((e) => [e, e.getBoundingClientRect()])
+    .filter(([, r]) => r.width > 0 && r.right > panel.right + 0.5)
+    .slice(0, 8).map(([e, r]) => `${e.tagName}.${e.getAttribute('class') || ''}`
+      + ` +${(r.right - panel.right).toFixed(1)}px: ${(e.textContent || '').slice(0, 40)}`);
+}"""
+
+
 def test_the_phase_dots_and_buttons_work_on_a_phone(browser: Any, server: ServerProcess) -> None:
     context = browser.new_context(
         viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
@@ -393,21 +414,21 @@ def test_the_phase_dots_and_buttons_work_on_a_phone(browser: Any, server: Server
         assert pg.evaluate("() => document.documentElement.scrollWidth - innerWidth") <= 0
         pg.get_by_test_id("phase-panel").scroll_into_view_if_needed()
         pg.screenshot(path="/tmp/issue20-phases-390x844.png")
+        # A wide network's matrices: every phase fits the phone's panel (four columns shown).
+        open_demo(pg, server, "data=spiral&layers=2-16-16-1&act=tanh&batch=8")
+        pg.get_by_test_id("phase-button").click()
+        for name in PHASES_3:
+            phase_is(pg, name)
+            bad = pg.evaluate(OVERFLOW, "#panel-phase")
+            assert not bad, (name, bad)
+            if name != "Update":
+                pg.get_by_test_id("phase-next").tap()
         assert not watched.errors, watched.errors
     finally:
         context.close()
 
 
 # ---------------------------------------------------------------- item 7: maths
-
-
-OVERFLOW = """(sel) => {
-  const panel = document.querySelector(sel).getBoundingClientRect();
-  return [...document.querySelectorAll(`${sel} *`)].map((e) => [e, e.getBoundingClientRect()])
-    .filter(([, r]) => r.width > 0 && r.right > panel.right + 0.5)
-    .slice(0, 8).map(([e, r]) => `${e.tagName}.${e.getAttribute('class') || ''}`
-      + ` +${(r.right - panel.right).toFixed(1)}px: ${(e.textContent || '').slice(0, 40)}`);
-}"""
 
 
 @pytest.mark.parametrize(("act", "otherwise"), [("relu", "0"), ("leaky_relu", "0.01")])

@@ -184,6 +184,9 @@ export function createPhaseStepper(opts) {
       weights: ws.map((u) => u.W_old),
       biases: ws.map((u) => u.b_old),
       sample: opts.sample?.() ?? 0, // a data sample: its column in the batch is looked up
+      // A phone's panel shows four columns of each matrix (six would pass its edge); read
+      // once per phase drawn, never per frame.
+      maxCols: el.panel.clientWidth > 0 && el.panel.clientWidth < 520 ? 4 : 6,
     });
     const canJump = (k) => k !== S.index && (drivable() || (!isUpdate(k) && !isUpdate()));
     el.progress?.replaceChildren(

@@ -39,6 +39,9 @@ export function phaseLights(phase, L) {
 
 const MAX_R = 6;
 const MAX_C = 6;
+// Columns shown per matrix in the phase being drawn: fewer in a narrow panel (a phone), so an
+// operand fits its width (renderPhase sets it from ctx.maxCols).
+let shownCols = MAX_C;
 const paren = (...c) => mrow(mo('(', { stretchy: 'false' }), ...c, mo(')', { stretchy: 'false' }));
 const sub = (base, s) => msub(mi(base), typeof s === 'number' ? mn(String(s)) : s);
 const delta = (l) => msub(mi('δ'), mn(String(l)));
@@ -53,7 +56,7 @@ export function shownIndices(n, max) {
  * A matrix (rows of numbers) as a bracketed HTML table with its shape underneath: HTML, not
  * MathML, so the brackets always span the rows and a long equation can wrap between operands.
  */
-export function matrixNode(M, { digits = 3, shape = true, maxR = MAX_R, maxC = MAX_C } = {}) {
+export function matrixNode(M, { digits = 3, shape = true, maxR = MAX_R, maxC = shownCols } = {}) {
   const rows = M.length;
   const cols = rows && Array.isArray(M[0]) ? M[0].length : 0;
   const ri = shownIndices(rows, maxR);
@@ -349,10 +352,12 @@ export function phaseSummary(phase, L) {
 }
 
 /**
- * Render one phase of `trace` into `root`. ctx: {L, config, weights, biases, sample} where
- * weights/biases are the frame's own (the trace's forward pass uses them).
+ * Render one phase of `trace` into `root`. ctx: {L, config, weights, biases, sample, maxCols}
+ * where weights/biases are the frame's own (the trace's forward pass uses them), sample a data
+ * sample (0-based) and maxCols the columns a matrix shows (default 6).
  */
 export function renderPhase(root, trace, phase, ctx) {
+  shownCols = Math.max(3, Math.min(MAX_C, ctx.maxCols || MAX_C));
   let body;
   if (phase.kind === 'forward') body = forwardBody(trace, phase, ctx);
   else if (phase.kind === 'error') body = errorBody(trace, ctx);
