@@ -190,8 +190,8 @@ def test_node_fills_show_each_activation_on_its_own_range(
     expect(page.get_by_test_id("edge-legend")).to_contain_text("positive")
     expect(page.get_by_test_id("edge-legend")).to_contain_text("negative")
     legend = page.get_by_test_id("node-legend")
-    expect(legend).to_contain_text("sample 3")
-    expect(legend).to_contain_text("X, each input")
+    expect(legend).to_contain_text("(sample 3)")
+    expect(legend).to_contain_text("each input’s largest")
     symbol = {"sigmoid": "σ", "tanh": "tanh", "relu": "ReLU", "leaky_relu": "LReLU"}[act]
     expect(legend).to_contain_text(f"= {symbol}(Z)")
     ramps = page.evaluate(
@@ -268,9 +268,19 @@ def test_previous_phase_dots_after_the_update_and_left_arrow_stay_in_the_phase_v
     page.keyboard.press("ArrowRight")
     phase_is(page, "Error")
     expect(page.get_by_test_id("step-count")).to_have_text("0")
-    # The last dot is the Update: the step is applied.
+    # The dots by keyboard: Enter on one goes there, and the focus stays on it.
     dots = page.locator("[data-testid=phase-progress] .phase-dot")
     expect(dots).to_have_count(6)
+    dots.nth(1).focus()
+    page.keyboard.press("Enter")
+    phase_is(page, "Forward: layer 2")
+    assert (
+        page.evaluate(
+            "() => [...document.querySelectorAll('.phase-dot')].indexOf(document.activeElement)"
+        )
+        == 1
+    )
+    # The last dot is the Update: the step is applied.
     dots.nth(5).click()
     phase_is(page, "Update")
     expect(page.get_by_test_id("step-count")).to_have_text("1")

@@ -75,9 +75,9 @@ function inputScaleOf(data, k) {
 
 /** What a scale's ends are, in words, beside its colour ramp. */
 function scaleEnds(act, scale) {
-  if (act === 'input') return scale.kind === 'sequential' ? ['0', 'its largest in the data'] : ['−largest |x|', '+largest |x| in the data'];
-  if (act === 'relu') return ['0', `${fmt(scale.hi, 3)} (the layer's largest, at least 1)`];
-  if (act === 'leaky_relu' || act === 'linear') return [`−${fmt(scale.hi, 3)}`, `+${fmt(scale.hi, 3)} (the layer's largest |value|, at least 1)`];
+  if (act === 'input') return scale.kind === 'sequential' ? ['0', 'm (m: each input’s largest in the data)'] : ['−m', '+m (m: each input’s largest |x| in the data)'];
+  if (act === 'relu') return ['0', `${fmt(scale.hi, 3)} (the layer’s largest, ≥ 1)`];
+  if (act === 'leaky_relu' || act === 'linear') return [`−${fmt(scale.hi, 3)}`, `+${fmt(scale.hi, 3)} (the layer’s largest |value|, ≥ 1)`];
   return [fmt(scale.lo), fmt(scale.hi)];
 }
 
@@ -103,12 +103,13 @@ function drawLegend(root, scales, data, opts) {
     else groups.push({ who: [l === L ? 'O' : names[l]], act, sym, scale, key });
   });
   const s = Math.min(opts.sample || 0, Math.max(0, (data?.x?.length || 1) - 1));
-  const text = JSON.stringify([s, groups.map((g) => [g.key, g.who])]);
+  const words = groups.map((g) => [Array.isArray(g.who) ? `${g.who.join(', ')} = ${g.sym}(Z)` : 'X', ...scaleEnds(g.act, g.scale), g.scale.kind]);
+  // Rebuilt only when its words change (a ReLU layer's largest moves in its 4th digit).
+  const text = JSON.stringify([s, words]);
   if (root.dataset.key === text) return;
   root.dataset.key = text;
-  const items = groups.map((g) => {
-    const [lo, hi] = scaleEnds(g.act, g.scale);
-    const who = Array.isArray(g.who) ? `${g.who.join(', ')} = ${g.sym}(Z)` : 'X, each input';
+  const items = groups.map((g, n) => {
+    const [who, lo, hi] = words[n];
     const item = document.createElement('span');
     item.className = 'legend-item';
     item.dataset.testid = 'node-scale';
@@ -119,7 +120,7 @@ function drawLegend(root, scales, data, opts) {
     return item;
   });
   const head = document.createElement('span');
-  head.textContent = `Node fill = activation for sample ${s + 1}, on its activation's range:`;
+  head.textContent = `Node fill = activation (sample ${s + 1}) on its own range:`;
   root.replaceChildren(head, ...items);
 }
 

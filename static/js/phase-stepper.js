@@ -189,6 +189,8 @@ export function createPhaseStepper(opts) {
       maxCols: el.panel.clientWidth > 0 && el.panel.clientWidth < 520 ? 4 : 6,
     });
     const canJump = (k) => k !== S.index && (drivable() || (!isUpdate(k) && !isUpdate()));
+    // The dots are drawn again: a keyboard's focus stays on the dot it was on.
+    const focused = el.progress?.contains(document.activeElement) ? [...el.progress.children].indexOf(document.activeElement) : -1;
     el.progress?.replaceChildren(
       ...S.phases.map((p, k) =>
         h('button', {
@@ -202,6 +204,7 @@ export function createPhaseStepper(opts) {
         }),
       ),
     );
+    if (focused >= 0) el.progress.children[focused]?.focus({ preventScroll: true });
   }
 
   function jump(k) {
