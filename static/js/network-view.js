@@ -75,7 +75,7 @@ function inputScaleOf(data, k) {
 
 /** What a scale's ends are, in words, beside its colour ramp. */
 function scaleEnds(act, scale) {
-  if (act === 'input') return scale.kind === 'sequential' ? ['0', 'm (m: each input’s largest in the data)'] : ['−m', '+m (m: each input’s largest |x| in the data)'];
+  if (act === 'input') return scale.kind === 'sequential' ? ['0', 'm, m = each input’s largest'] : ['−m', '+m, m = each input’s largest |x|'];
   if (act === 'relu') return ['0', `${fmt(scale.hi, 3)} (the layer’s largest, ≥ 1)`];
   if (act === 'leaky_relu' || act === 'linear') return [`−${fmt(scale.hi, 3)}`, `+${fmt(scale.hi, 3)} (the layer’s largest |value|, ≥ 1)`];
   return [fmt(scale.lo), fmt(scale.hi)];
@@ -120,7 +120,7 @@ function drawLegend(root, scales, data, opts) {
     return item;
   });
   const head = document.createElement('span');
-  head.textContent = `Node fill = activation (sample ${s + 1}) on its own range:`;
+  head.textContent = `Node fill: activation (sample ${s + 1}) on its own range.`;
   root.replaceChildren(head, ...items);
 }
 
