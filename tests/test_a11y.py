@@ -447,9 +447,18 @@ def test_phone_guide_keeps_next_on_screen_and_the_panel_in_view(browser: Any, ba
             page.get_by_test_id("guide-next").click()
         expect(page.get_by_test_id("guide")).to_be_hidden()
 
-        # The W_ih chain is wider than the phone: its box scrolls by keyboard, and keeps the
-        # focus and its scroll when a new frame writes the panel's numbers.
+        # The W_ih chain fits the phone (issue 20: equations wrap between factors, the table
+        # sizes its font): nothing in it scrolls, so nothing is a useless Tab stop.
         expect(page.get_by_test_id("chain-name")).to_have_text("W_ih[0,0]")
+        boxes = page.locator("#chain-panel .kbd-scroll")
+        expect(boxes.first).to_be_attached()
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('#chain-panel .kbd-scroll')].every((b) =>
+            b.scrollWidth <= b.clientWidth + 1 && !b.hasAttribute('tabindex'))"""
+        )
+        # Narrower still, the factor table needs its box: it scrolls by keyboard, and keeps
+        # the focus and its scroll when a new frame writes the panel's numbers.
+        page.set_viewport_size({"width": 280, "height": 844})
         box = page.locator("#chain-panel .kbd-scroll[tabindex='0']").first
         box.focus()
         page.keyboard.press("ArrowRight")  # scrolls the box; no step
@@ -509,6 +518,31 @@ def test_screenshots_of_every_page(browser: Any, base: str, viewport: dict[str, 
                 page.wait_for_function("() => document.querySelector('.matrix-block canvas')")
             assert page.evaluate("() => document.documentElement.scrollWidth - innerWidth") <= 0
             page.screenshot(path=str(SHOTS / f"a11y-{name}-{size}.png"), full_page=True)
+        assert errors == []
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE])
+def test_the_phase_view_passes_axe_with_its_dots_and_buttons(
+    browser: Any, base: str, viewport: dict[str, int]
+) -> None:
+    """The phase panel (previous and next buttons, a dot per phase) at every phase kind."""
+    context, page, errors = new_page(browser, viewport)
+    try:
+        page.goto(base + "/?data=spiral&layers=2-4-1&act=relu&batch=8")
+        connected(page)
+        label = page.get_by_test_id("phase-label")
+        page.get_by_test_id("phase-button").click()
+        expect(label).to_have_text("Forward: layer 1")
+        assert_accessible(page, f"phase view, forward, {viewport}")
+        for name in ["Forward: layer 2", "Error", "Backward: layer 2", "Backward: layer 1"]:
+            page.get_by_test_id("phase-next").click()
+            expect(label).to_have_text(name)
+        page.locator("[data-testid=phase-progress] .phase-dot").nth(5).click()
+        expect(label).to_have_text("Update")
+        steps_to(page, 1)
+        assert_accessible(page, f"phase view, after the update, {viewport}")
         assert errors == []
     finally:
         context.close()

@@ -236,6 +236,11 @@ def test_the_room_follows_the_presenters_phase(browser: Any, server: ServerProce
             expect(q.get_by_test_id("phase-label")).to_have_text(name)
         expect(q.get_by_test_id("step-count")).to_have_text("1")
         expect(q.get_by_test_id("phase-panel")).to_be_visible()
+        # The participant sees where the room is (the dots), not buttons that would step it.
+        expect(q.locator("[data-testid=phase-progress] .phase-dot")).to_have_count(6)
+        expect(q.get_by_test_id("phase-prev")).to_be_hidden()
+        expect(q.get_by_test_id("phase-next")).to_be_hidden()
+        expect(p.get_by_test_id("phase-prev")).to_be_enabled()
         # The presenter goes back one step: the room follows.
         p.get_by_test_id("back-button").click()
         expect(q.get_by_test_id("step-count")).to_have_text("0")

@@ -116,6 +116,9 @@ def test_fast_grid_equals_the_forward_pass_and_the_curve_is_painted(
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         page.goto(f"{server.url}/?preset=spiral&layers=2-16-16-16-1", wait_until="networkidle")
+        # The data plot asks for Plotly once on screen (the diagram and its key may push it
+        # just below the first screen at 1440x900).
+        page.locator("#data-plot").scroll_into_view_if_needed()
         wait_for(lambda: page.evaluate("!!window.Plotly"), "Plotly")
         wait_for(lambda: page.locator("[data-testid=data-surface]").count(), "the surface")
         same = page.evaluate(

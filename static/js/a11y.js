@@ -38,7 +38,8 @@ export function keyBelongsToElement(target, key) {
 
 /**
  * Bind Space (play/pause), Right arrow (step) and R (reset) to `actions` ({togglePlay, step,
- * reset}, and optionally `back` for the Left arrow and `nextPhase` for "."), with a visible
+ * reset}, and optionally `back` for the Left arrow, `nextPhase` for "." and `prevPhase` for
+ * ","), with a visible
  * checkbox `toggle` that switches them off (made next to the page's `.keys` hint when the
  * page has none); `active()` says whether this page may use them now.
  */
@@ -57,7 +58,7 @@ export function bindShortcuts({ toggle = null, actions, active = () => true }) {
     });
   }
   announce();
-  const keys = { ' ': 'togglePlay', ArrowRight: 'step', ArrowLeft: 'back', '.': 'nextPhase', r: 'reset', R: 'reset' };
+  const keys = { ' ': 'togglePlay', ArrowRight: 'step', ArrowLeft: 'back', '.': 'nextPhase', ',': 'prevPhase', r: 'reset', R: 'reset' };
   document.addEventListener('keydown', (ev) => {
     // Left/Right on a closed drop-down would pick the next option (a new data set throws the
     // run away) when the person meant "step": they do nothing there; Up/Down still choose.

@@ -3,7 +3,7 @@
 // and the update W_new = W_old - alpha * dE/dW.
 
 import { FACTS } from './facts.js';
-import { fmt, formulaNodes, m, math, mi, mo, mrow, msub, msup, num, partial, symbol } from './mathml.js';
+import { fmt, formulaNodes, m, math, mathLine, mi, mo, mrow, msub, msup, num, partial, symbol } from './mathml.js';
 import { h, morph, resizeAlone, setText } from './ui.js';
 import { keyboardScrollable, labelScrollable } from './a11y.js';
 
@@ -31,24 +31,24 @@ function factorHead(f) {
   return d ? math('inline', partial(d[0], d[1])) : math('inline', symbol(f.name));
 }
 
-/** ∂E/∂W = Σ_n f1 · f2 · ... : the symbolic chain, then the same with the formulas. */
+/**
+ * ∂E/∂W = Σ_n f1 · f2 · ... : the symbolic chain, then the same with the formulas, each a
+ * line that wraps between its factors when the panel is narrow (mathml.js mathLine).
+ */
 export function chainEquations(chain) {
-  const lhs = partial('E', chain.name);
-  const sum = m('munder', {}, mo('∑'), mi('n'));
-  const syms = [];
-  const forms = [];
+  const syms = [[partial('E', chain.name), mo('=')]];
+  const forms = [[mo('=')]];
   chain.factors.forEach((f, k) => {
     const d = splitDerivative(f.name);
-    if (k) {
-      syms.push(mo('·'));
-      forms.push(mo('·'));
-    }
-    syms.push(d ? partial(d[0], d[1]) : symbol(f.name));
+    const last = k === chain.factors.length - 1;
     const nodes = formulaNodes(f.formula);
     const needParen = chain.factors.length > 1 && hasTopLevelSum(f.formula);
-    forms.push(needParen ? mrow(mo('(', { stretchy: 'false' }), ...nodes, mo(')', { stretchy: 'false' })) : mrow(...nodes));
+    const form = needParen ? mrow(mo('(', { stretchy: 'false' }), ...nodes, mo(')', { stretchy: 'false' })) : mrow(...nodes);
+    const sum = k === 0 ? m('munder', {}, mo('∑'), mi('n')) : null;
+    syms.push([sum, d ? partial(d[0], d[1]) : symbol(f.name), last ? null : mo('·')]);
+    forms.push([k === 0 ? m('munder', {}, mo('∑'), mi('n')) : null, form, last ? null : mo('·')]);
   });
-  return [math('block', lhs, mo('='), sum, ...syms), math('block', mo('='), sum, ...forms)];
+  return [mathLine(syms), mathLine(forms)];
 }
 
 /** True when a formula has a + or - outside parentheses (it needs brackets in a product). */
@@ -62,27 +62,20 @@ export function hasTopLevelSum(text) {
   return false;
 }
 
-/** The update line: W ← W − α ∂E/∂W, then with numbers. */
+/** The update line: W ← W − α ∂E/∂W, then with numbers (each a line that wraps). */
 export function updateEquations(chain, optimizer) {
   const u = chain.update;
-  const name = symbol(chain.name);
-  const sym = math(
-    'block',
-    msup(symbol(chain.name), mi('new', { mathvariant: 'italic' })),
-    mo('='),
-    msup(name, mi('old', { mathvariant: 'italic' })),
-    mo('−'),
-    mi('α'),
-    partial('E', chain.name),
-  );
+  const newW = () => msup(symbol(chain.name), mi('new', { mathvariant: 'italic' }));
+  const oldW = () => msup(symbol(chain.name), mi('old', { mathvariant: 'italic' }));
   if (optimizer && optimizer !== 'sgd') {
     // Momentum and Adam: the optimizer's own step (from the server), not -alpha * gradient.
     const step = u.new === null || u.old === null ? null : u.new - u.old;
-    const symO = math('block', msup(symbol(chain.name), mi('new', { mathvariant: 'italic' })), mo('='), msup(name, mi('old', { mathvariant: 'italic' })), mo('+'), msub(mi('Δ'), mi(optimizer, { mathvariant: 'normal' })));
-    const numbersO = math('block', num(u.new), mo('='), num(u.old), mo('+'), num(step, true));
+    const symO = mathLine([[newW(), mo('=')], [oldW(), mo('+')], [msub(mi('Δ'), mi(optimizer, { mathvariant: 'normal' }))]]);
+    const numbersO = mathLine([[num(u.new), mo('=')], [num(u.old), mo('+')], [num(step, true)]]);
     return [symO, numbersO];
   }
-  const numbers = math('block', num(u.new), mo('='), num(u.old), mo('−'), num(u.learning_rate), mo('×'), num(chain.gradient, true));
+  const sym = mathLine([[newW(), mo('=')], [oldW(), mo('−')], [mi('α'), partial('E', chain.name)]]);
+  const numbers = mathLine([[num(u.new), mo('=')], [num(u.old), mo('−')], [num(u.learning_rate), mo('×'), num(chain.gradient, true)]]);
   return [sym, numbers];
 }
 
@@ -97,7 +90,7 @@ function renderNumbers(root, chain, optimizer) {
   const body = root.querySelector('[data-testid=chain-table] tbody');
   const sum = root.querySelector('[data-testid=chain-sum]');
   const grad = root.querySelector('[data-testid=chain-gradient] math');
-  const upd = root.querySelectorAll('[data-testid=chain-update] math');
+  const upd = root.querySelectorAll('[data-testid=chain-update] .math-line');
   const l2 = root.querySelector('[data-testid=chain-l2]');
   if (!value || !body || !sum || !grad || upd.length !== 2 || !!l2 !== !!chain.l2_term) return false;
   const shown = Math.min(chain.products.length, MAX_ROWS);
@@ -134,6 +127,7 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
   if (shapes.get(root) === shape && renderNumbers(root, chain, optimizer)) return;
   const [symEq, formEq] = chainEquations(chain);
   const table = h('table', { class: 'chain-table', 'data-testid': 'chain-table' });
+  table.style.setProperty('--cols', String(chain.factors.length + 1)); // narrow panels size the font by it
   const head = h('tr', {}, h('th', { scope: 'col' }, 'n'));
   chain.factors.forEach((f) => head.append(h('th', { scope: 'col', title: f.formula }, factorHead(f))));
   head.append(h('th', { scope: 'col', class: 'prod' }, 'product'));

@@ -10,7 +10,7 @@ export const GUIDE_STEPS = [
     title: 'The network',
     text: [
       'The article\u2019s network has 4 inputs (house features) in X, 5 sigmoid hidden neurons h1 and one sigmoid output O, the predicted price.',
-      'Edges are coloured by sign (blue positive, orange negative) and their width shows the size of the weight. Choose the article preset to follow along exactly.',
+      'Edges are coloured by sign (blue positive, orange negative) and their width shows the size of the weight. A neuron\u2019s fill is its activation on its own range: light to purple from 0 to 1 for a sigmoid, so a pale O is a low price, not a negative one. Choose the article preset to follow along exactly.',
     ],
     eq: [],
     panels: ['panel-network'],

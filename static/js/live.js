@@ -81,6 +81,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
   const network = createNetworkView($('network-plot'), {
     onSelect: (sel) => userChange(() => select(sel)),
     tooltip,
+    legend: $('node-legend'),
     onStale: () => {
       S.netKey = null;
       schedule();
@@ -100,13 +101,15 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
   const pauseFirst = () => playing() && transport.pause();
   // One step in phases (the presenter's phase follows to the room) and time travel.
   const phaser = createPhaseStepper({
-    el: { button: $('phase-button'), label: $('phase-label'), play: $('phase-play'), speed: $('phase-speed'), panel: $('phase-body'), panelRoot: $('panel-phase'), progress: $('phase-progress'), close: $('phase-close') },
+    el: { button: $('phase-button'), prev: $('phase-prev'), next: $('phase-next'), label: $('phase-label'), play: $('phase-play'), speed: $('phase-speed'), panel: $('phase-body'), panelRoot: $('panel-phase'), progress: $('phase-progress'), close: $('phase-close') },
     base: () => S.base,
     frame: () => S.frame,
     config: () => S.config,
     sample: () => S.view.sample,
     network: { highlight: (spec) => network.highlight(spec) },
     applyStep: send ? () => send({ type: 'step', count: 1 }) : null,
+    seek: send ? (n) => send({ type: 'seek', step: n }) : null,
+    setSample: (k) => userChange(() => setSample(k)),
     before: pauseFirst,
     canDrive: drives,
     onPhase: (k, step) => drives() && onPhase?.(k, step),
@@ -242,6 +245,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     const n = S.data?.x?.length || 1;
     S.view.sample = Math.max(0, Math.min(n - 1, Math.floor(Number(k) || 0)));
     $('sample-input').value = String(S.view.sample + 1);
+    phaser.redraw(); // the worked neuron follows the sample
     viewChanged();
     S.pending.data = true;
     schedule();

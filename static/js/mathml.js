@@ -39,6 +39,11 @@ export function math(display, ...children) {
 export function linearText(node) {
   if (node.nodeType === 3) return node.textContent.trim();
   if (node.nodeType !== 1) return '';
+  if (node.hasAttribute('data-cases')) {
+    // {1 if Z2[0] > 0; 0 otherwise}: the rows of the cases, each its value then its condition.
+    const rows = [...node.querySelectorAll('mtr')].map((tr) => [...tr.children].map(linearText).join(' '));
+    return `{${rows.join('; ')}}`;
+  }
   const kids = [...node.childNodes].filter((c) => c.nodeType === 1 || c.textContent.trim());
   const part = (c) => linearText(c);
   const group = (c) => {
@@ -126,8 +131,27 @@ const RE_NUM = /^[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?/;
 const RE_POW = /^\^(-?[A-Za-z0-9]+)/;
 const OPS = { '*': '·', '-': '−', '+': '+', '=': '=', '/': '/', '(': '(', ')': ')', ',': ',', '>': '>', '<': '<', '[': '[', ']': ']' };
 
+/**
+ * A piecewise value as cases: a brace, then one row per piece (its value, then "if" and its
+ * condition, or "otherwise"). rows: [[valueNodes, conditionNodes or null], ...].
+ */
+export function cases(rows) {
+  const cell = (...c) => m('mtd', { class: 'case-cell' }, mrow(...c));
+  const table = m(
+    'mtable',
+    { class: 'cases' },
+    rows.map(([value, cond]) => m('mtr', {}, cell(...value), cond ? cell(mtext('if'), space('0.4em'), ...cond) : cell(mtext('otherwise')))),
+  );
+  return m('mrow', { 'data-cases': '' }, mo('{', { stretchy: 'true', form: 'prefix' }), table);
+}
+
+const RE_CASES = /^(.+?)\s+if\s+(.+?)\s+else\s+(.+)$/;
+
 /** Parse one of the engine's plain-text formulas into a list of MathML nodes. */
 export function formulaNodes(text) {
+  // "1 if Z2[0] > 0 else 0.01" (ReLU's, leaky ReLU's derivative): typeset as cases.
+  const piecewise = RE_CASES.exec(String(text).trim());
+  if (piecewise) return [cases([[formulaNodes(piecewise[1]), formulaNodes(piecewise[2])], [formulaNodes(piecewise[3]), null]])];
   const out = [];
   let s = String(text);
   while (s.length) {
@@ -166,6 +190,26 @@ export function formulaNodes(text) {
 function atom(t) {
   if (/^[0-9]+$/.test(t)) return mn(t);
   return identifier(t);
+}
+
+/**
+ * A long equation as a line that wraps: each run (a list of nodes) its own inline <math>,
+ * side by side, wrapping between runs where the panel is narrow (MathML never breaks a line).
+ * An operator at either end of a run sits between two runs: it is spaced as one.
+ */
+export function mathLine(runs, attrs = {}) {
+  const line = document.createElement('div');
+  line.className = 'math-line';
+  for (const [k, v] of Object.entries(attrs)) line.setAttribute(k, v);
+  for (const run of runs) {
+    const kids = run.filter(Boolean);
+    if (!kids.length) continue;
+    for (const node of [kids[0], kids[kids.length - 1]]) if (node.localName === 'mo') node.setAttribute('form', 'infix');
+    const piece = math('inline', ...kids);
+    piece.setAttribute('displaystyle', 'true'); // fractions and sums as large as a block's
+    line.append(piece);
+  }
+  return line;
 }
 
 /** A formula string as a <math> element. */

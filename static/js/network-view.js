@@ -5,15 +5,18 @@
 import {
   biasName,
   biasValues,
+  activationScale,
   divergingRGB,
   edgeValues,
   inkOn,
   edgeWidth,
   forward,
+  inputScale,
   layerNames,
   maxAbs,
   neuronName,
   paramName,
+  scaleRGB,
   weightName,
   ACTIVATION_SYMBOL,
 } from './nn.js';
@@ -58,17 +61,74 @@ export function networkLayout(sizes, width, height, pad = { left: 96, right: 96,
   return { layers, r, hidden: sizes.map((n, l) => n - drawn[l]) };
 }
 
-/** Normalised node colour value: sigmoid-like activations in (0,1) centre on 0.5. */
-function nodeTone(v, scale) {
-  if (v === null || !Number.isFinite(v)) return NaN;
-  return scale > 0 ? v / scale : 0;
+// An input's scale from its column of the training data: once per data set (inputScale).
+const inputScales = new WeakMap();
+function inputScaleOf(data, k) {
+  if (!data?.x?.length) return null;
+  let per = inputScales.get(data);
+  if (!per) {
+    per = data.x[0].map((_, c) => inputScale(data.x.map((row) => row[c])));
+    inputScales.set(data, per);
+  }
+  return per[k] || null;
+}
+
+/** What a scale's ends are, in words, beside its colour ramp. */
+function scaleEnds(act, scale) {
+  if (act === 'input') return scale.kind === 'sequential' ? ['0', 'm, m = each input’s largest'] : ['−m', '+m, m = each input’s largest |x|'];
+  if (act === 'relu') return ['0', `${fmt(scale.hi, 3)} (the layer’s largest, ≥ 1)`];
+  if (act === 'leaky_relu' || act === 'linear') return [`−${fmt(scale.hi, 3)}`, `+${fmt(scale.hi, 3)} (the layer’s largest |value|, ≥ 1)`];
+  return [fmt(scale.lo), fmt(scale.hi)];
+}
+
+/**
+ * The node-fill key: one entry per scale in use (inputs; hidden layers; the output), each
+ * with its colour ramp and ends; written only when its words change.
+ */
+function drawLegend(root, scales, data, opts) {
+  const L = scales.length - 1;
+  const names = layerNames(L);
+  const groups = [];
+  scales.forEach(({ act, scale }, l) => {
+    if (l === 0) {
+      const cols = data?.x?.length ? data.x[0].map((_, k) => inputScaleOf(data, k)) : [];
+      const kinds = [...new Set(cols.map((c) => c.kind))];
+      kinds.forEach((kind) => groups.push({ who: 'X', act: 'input', scale: { kind }, key: `X ${kind}` }));
+      return;
+    }
+    const sym = ACTIVATION_SYMBOL[act] || act;
+    const key = `${act} ${scale.kind} ${scale.lo} ${scale.hi}`;
+    const same = groups.find((g) => g.key === key);
+    if (same) same.who.push(l === L ? 'O' : names[l]);
+    else groups.push({ who: [l === L ? 'O' : names[l]], act, sym, scale, key });
+  });
+  const s = Math.min(opts.sample || 0, Math.max(0, (data?.x?.length || 1) - 1));
+  const words = groups.map((g) => [Array.isArray(g.who) ? `${g.who.join(', ')} = ${g.sym}(Z)` : 'X', ...scaleEnds(g.act, g.scale), g.scale.kind]);
+  // Rebuilt only when its words change (a ReLU layer's largest moves in its 4th digit).
+  const text = JSON.stringify([s, words]);
+  if (root.dataset.key === text) return;
+  root.dataset.key = text;
+  const items = groups.map((g, n) => {
+    const [who, lo, hi] = words[n];
+    const item = document.createElement('span');
+    item.className = 'legend-item';
+    item.dataset.testid = 'node-scale';
+    item.dataset.scale = g.scale.kind;
+    const ramp = document.createElement('span');
+    ramp.className = `ramp ramp-${g.scale.kind === 'sequential' ? 'seq' : 'div'}`;
+    item.append(`${who}: ${lo} `, ramp, ` ${hi}`);
+    return item;
+  });
+  const head = document.createElement('span');
+  head.textContent = `Node fill: activation (sample ${s + 1}) on its own range.`;
+  root.replaceChildren(head, ...items);
 }
 
 /**
  * Create the network view in `container`. Returns {update(frame, data, opts), resize()}.
  * opts: {mode, sample, selection}; onSelect(sel) is called when an edge or node is clicked.
  */
-export function createNetworkView(container, { onSelect, tooltip, onStale } = {}) {
+export function createNetworkView(container, { onSelect, tooltip, onStale, legend = null } = {}) {
   const svg = el('svg', { class: 'network-svg', role: 'img', 'aria-label': 'Network diagram' });
   container.append(svg);
   let sizes = null;
@@ -205,7 +265,7 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
     const gEdges = el('g', { class: 'edges' }, svg);
     halo = el('line', { class: 'edge-halo' }, gEdges);
     setStyle(halo, 'display', 'none');
-    haloLabel = el('text', { class: 'edge-label', 'text-anchor': 'middle', dy: '-0.5em' });
+    haloLabel = el('text', { class: 'edge-label', 'text-anchor': 'middle', dy: '-0.5em', 'data-testid': 'edge-label' });
     setStyle(haloLabel, 'display', 'none');
     const gHits = el('g', { class: 'edge-hits' });
     edges = [];
@@ -425,16 +485,21 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
         setText(t, `Y = ${fmt(Array.isArray(ys) ? ys[k] : ys, width < 520 ? 2 : 3)}`);
       });
     }
+    // Each layer's fill on its own activation's range (inputs on their column's range).
+    const scales = [];
     nodes.forEach((col, l) => {
       const a = acts ? acts[l] : null;
-      const sc = a ? Math.max(1e-9, ...a.map((v) => (Number.isFinite(v) ? Math.abs(v) : 0))) : 1;
-      const bounded = l > 0 && ['sigmoid'].includes(l === L ? data?.output_activation : data?.activation);
+      const act = l === 0 ? 'input' : l === L ? data?.output_activation || 'sigmoid' : data?.activation || 'sigmoid';
+      const scale = l === 0 ? null : activationScale(act, a || []);
+      scales.push({ act, scale });
       col.forEach((n, k) => {
         const v = a ? a[k] : NaN;
-        const tone = bounded ? (v - 0.5) * 2 : nodeTone(v, l === 0 ? sc : Math.max(1, sc));
-        // Tones in the edges' steps (48 a side), rings to quarter pixels: fewer restyles.
-        const fill = a ? divergingRGB(Number.isFinite(tone) ? Math.round(tone * 48) / 48 : tone) : '#f2f3f5';
+        const sc = l === 0 ? inputScaleOf(data, k) : scale;
+        const fill = a && sc ? scaleRGB(v, sc) : '#f2f3f5';
         setStyle(n.circle, 'fill', fill);
+        // What the fill shows, for the tests and the curious: the value and its scale.
+        setAttr(n.g, 'data-value', a ? String(v) : '');
+        setAttr(n.g, 'data-scale', sc ? `${sc.kind} ${sc.lo} ${sc.hi}` : '');
         if (!n.hidden) {
           setText(n.text, a ? fmt(v, 2) : ''); // too small to show on a big network: not written
           setStyle(n.text, 'fill', inkOn(fill)); // the better contrast, never under 4.5:1
@@ -449,6 +514,7 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
         }
       });
     });
+    if (legend) drawLegend(legend, scales, data, opts);
     // Selection halo.
     const sel = opts.selection;
     // Written only when they change, as the edges: at 30 frames a second a rewrite is a restyle.
@@ -461,10 +527,20 @@ export function createNetworkView(container, { onSelect, tooltip, onStale } = {}
         haloShown = true;
         for (const [k, v] of Object.entries({ x1: a.x, y1: a.y, x2: b.x, y2: b.y })) setAttr(halo, k, String(v));
         // The name at 60% of the way, away from the crowded source column.
-        setAttr(haloLabel, 'x', String(a.x + (b.x - a.x) * 0.6));
         setAttr(haloLabel, 'y', String(a.y + (b.y - a.y) * 0.6));
+        // The value the edges show now: W, ∂E/∂W or the next step ΔW (the optimizer's own).
         const nm = paramName(sel, L);
-        setText(haloLabel, width < 520 ? nm : `${nm} = ${fmt(frame.weights[sel.layer]?.[sel.i]?.[sel.j], 3)}`);
+        const pending = mode === 'update' && !real && (opts.optimizer || 'sgd') !== 'sgd';
+        const v = pending ? null : vals[sel.layer]?.[sel.i]?.[sel.j];
+        const head = mode === 'gradients' ? `∂E/∂${nm}` : mode === 'update' ? `Δ${nm}` : nm;
+        const words = `${head} = ${pending ? '…' : fmt(v, 3)}`;
+        setText(haloLabel, words);
+        setAttr(haloLabel, 'data-mode', mode);
+        setAttr(haloLabel, 'data-value', v === null || v === undefined ? '' : String(v));
+        // Kept inside the diagram: about 7 px a character in its 11.5 px monospace.
+        const half = (words.length * 7) / 2 + 4;
+        const x = Math.max(half, Math.min(width - half, a.x + (b.x - a.x) * 0.6));
+        setAttr(haloLabel, 'x', String(x));
       }
     } else if (sel && sel.kind === 'bias' && nodes[sel.layer + 1]?.[sel.j]) {
       nodes[sel.layer + 1][sel.j].g.classList.add('selected');

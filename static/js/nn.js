@@ -38,6 +38,13 @@ export function paramName(sel, nLayers, sharedBias = false) {
   return `${weightName(sel.layer, nLayers)}[${sel.i},${sel.j}]`;
 }
 
+/** 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, ..., 21st. */
+export function ordinal(n) {
+  const t = n % 100;
+  const suffix = t >= 11 && t <= 13 ? 'th' : { 1: 'st', 2: 'nd', 3: 'rd' }[n % 10] || 'th';
+  return `${n}${suffix}`;
+}
+
 /** Layer widths from a frame's weights (or the config before the first frame). */
 export function layerSizes(frame, config) {
   const W = frame?.weights;
@@ -199,6 +206,62 @@ export function divergingRGB(t) {
   const end = c >= 0 ? POS : NEG;
   const u = Math.abs(c);
   return `rgb(${mix(MID[0], end[0], u)},${mix(MID[1], end[1], u)},${mix(MID[2], end[2], u)})`;
+}
+
+// A node's fill is its activation on that activation's own range (issue 20): a sequential
+// light-to-purple scale where the range is bounded below (sigmoid (0,1), ReLU [0, ∞)), the
+// diverging orange-grey-blue only where it is symmetric about 0 (tanh, leaky ReLU, linear).
+// Purple is no sign colour: a sigmoid's 0.32 is a low value, not a negative one.
+export const SEQ_LO = [242, 240, 247]; // #f2f0f7
+export const SEQ_HI = [84, 39, 143]; // #54278f
+const TONES = 48; // steps per side, as the edges: fewer restyles while playing
+
+/** Colour for t in [0, 1]: light (low) to purple (high). */
+export function sequentialRGB(t) {
+  if (t === null || !Number.isFinite(t)) return 'rgb(160,160,160)';
+  const u = Math.max(0, Math.min(1, t));
+  return `rgb(${mix(SEQ_LO[0], SEQ_HI[0], u)},${mix(SEQ_LO[1], SEQ_HI[1], u)},${mix(SEQ_LO[2], SEQ_HI[2], u)})`;
+}
+
+const largest = (values, abs) => Math.max(0, ...values.map((v) => (Number.isFinite(v) ? (abs ? Math.abs(v) : v) : 0)));
+
+/**
+ * The scale a layer's node fills use: {kind: 'sequential' | 'diverging', lo, hi}.
+ * `act` is the layer's activation; `values` its activations for the sample shown (only the
+ * unbounded ones need them: ReLU runs from 0 to the layer's largest, leaky ReLU and linear
+ * from minus to plus its largest |value|, never less than 1).
+ */
+export function activationScale(act, values = []) {
+  if (act === 'sigmoid') return { kind: 'sequential', lo: 0, hi: 1 };
+  if (act === 'tanh') return { kind: 'diverging', lo: -1, hi: 1 };
+  if (act === 'relu') return { kind: 'sequential', lo: 0, hi: Math.max(1, largest(values, false)) };
+  const m = Math.max(1, largest(values, true));
+  return { kind: 'diverging', lo: -m, hi: m };
+}
+
+/**
+ * An input's scale from its column in the data: from 0 to its largest when it is never
+ * negative, else from minus to plus its largest |value| (standardised inputs).
+ */
+export function inputScale(column) {
+  const fin = column.filter((v) => Number.isFinite(v));
+  const lo = fin.length ? Math.min(...fin) : 0;
+  const m = Math.max(1e-12, largest(fin, true));
+  return lo >= 0 ? { kind: 'sequential', lo: 0, hi: m } : { kind: 'diverging', lo: -m, hi: m };
+}
+
+/** Where v sits on a scale: t in [0, 1] (sequential) or [-1, 1] (diverging), in 1/48 steps. */
+export function scaleTone(v, scale) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return NaN;
+  const t = scale.kind === 'sequential' ? (v - scale.lo) / (scale.hi - scale.lo) : v / scale.hi;
+  const c = Math.max(scale.kind === 'sequential' ? 0 : -1, Math.min(1, t));
+  return Math.round(c * TONES) / TONES;
+}
+
+/** A node's fill colour for value v on its scale. */
+export function scaleRGB(v, scale) {
+  const t = scaleTone(v, scale);
+  return scale.kind === 'sequential' ? sequentialRGB(t) : divergingRGB(t);
 }
 
 /** divergingRGB as numbers [r, g, b] (for ImageData). */

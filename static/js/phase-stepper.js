@@ -15,6 +15,9 @@ export const SPEEDS = { slow: 2000, normal: 1000, fast: 500 };
  *   frame(), config(), sample(): the current frame, config, chosen sample
  *   network: the network view (highlight())
  *   applyStep(): send one real step (the driver), or null (a follower never steps)
+ *   seek(n): send a seek to step n (the driver: going back past an applied Update), or null
+ *   setSample(k): show data sample k everywhere (the worked neuron's, when the one shown is
+ *     not in this step's mini-batch)
  *   onPhase(index, step): this screen moved to a phase (a presenter shares it); index -1 = off
  *   onTrace(trace): a trace arrived (the "Next update" edge view uses its update)
  *   canDrive(): whether this screen may step
@@ -72,6 +75,10 @@ export function createPhaseStepper(opts) {
       S.trace = trace;
       S.traceBase = opts.base();
       S.phases = phaseList(trace.update.length);
+      // A mini-batch without the sample shown: show its first one, so the diagram, the data
+      // table and the worked neuron are about the same sample.
+      const batch = trace.batch;
+      if (share && drivable() && Array.isArray(batch) && batch.length && !batch.includes(opts.sample?.() ?? 0)) opts.setSample?.(batch[0]);
     }
     S.index = Math.max(0, Math.min(k, S.phases.length - 1));
     draw();
@@ -108,6 +115,57 @@ export function createPhaseStepper(opts) {
     }
   }
 
+  /** Whether this screen may step and seek (a follower's phases follow the presenter). */
+  function drivable() {
+    return !!opts.applyStep && opts.canDrive?.() !== false;
+  }
+
+  /**
+   * Go to phase k of the step shown. Once the Update showed, the step is applied: an earlier
+   * phase seeks back to the step's start first (the same state, bit for bit), so the diagram
+   * shows the weights that phase works with.
+   */
+  async function goTo(k) {
+    if (k === S.index) return;
+    if (isUpdate() && k < S.index) {
+      if (!opts.seek || !drivable()) return;
+      const step = S.trace.step;
+      await frameAt(step + 1); // the Update's own step first: a seek before it would be undone
+      opts.seek(step);
+      if (!(await frameAt(step))) return;
+    }
+    await show(k);
+  }
+
+  /** One phase back; from a step's first phase, the previous step's Update (it re-applies). */
+  async function prev() {
+    if (S.busy || S.index === -1 || !S.trace) return;
+    S.busy = true;
+    opts.before?.();
+    try {
+      if (S.index > 0) await goTo(S.index - 1);
+      else if (S.trace.step > 0 && opts.seek && drivable()) {
+        const step = S.trace.step - 1;
+        opts.seek(step);
+        if (await frameAt(step)) await show(phaseList(S.trace.update.length).length - 1);
+      }
+    } catch (err) {
+      opts.onError?.(err);
+    } finally {
+      S.busy = false;
+      syncButtons();
+    }
+  }
+
+  /** The previous-phase button: off where there is no phase before this one. */
+  function syncButtons() {
+    const drive = drivable();
+    for (const b of [el.prev, el.next]) if (b) b.hidden = !drive; // a follower's phases follow the presenter
+    if (!el.prev) return;
+    const first = S.index <= 0 && !(S.index === 0 && S.trace?.step > 0 && opts.seek);
+    el.prev.disabled = first || !drive;
+  }
+
   function draw() {
     const phase = S.index >= 0 ? S.phases[S.index] : null;
     const nL = S.trace ? S.trace.update.length : L();
@@ -117,6 +175,7 @@ export function createPhaseStepper(opts) {
     opts.network.highlight(phase ? phaseLights(phase, nL) : null);
     document.body.classList.toggle('in-phases', !!phase);
     if (el.panelRoot) el.panelRoot.hidden = !phase;
+    syncButtons();
     if (!phase) return;
     const ws = S.trace.update.slice().sort((a, b) => a.layer - b.layer);
     renderPhase(el.panel, S.trace, phase, {
@@ -124,20 +183,41 @@ export function createPhaseStepper(opts) {
       config: opts.config(),
       weights: ws.map((u) => u.W_old),
       biases: ws.map((u) => u.b_old),
-      sample: Math.min(opts.sample?.() ?? 0, (S.trace.batch?.length || 1) - 1),
+      sample: opts.sample?.() ?? 0, // a data sample: its column in the batch is looked up
+      // A phone's panel shows four columns of each matrix (six would pass its edge); read
+      // once per phase drawn, never per frame.
+      maxCols: el.panel.clientWidth > 0 && el.panel.clientWidth < 520 ? 4 : 6,
     });
+    const canJump = (k) => k !== S.index && (drivable() || (!isUpdate(k) && !isUpdate()));
+    // The dots are drawn again: a keyboard's focus stays on the dot it was on.
+    const focused = el.progress?.contains(document.activeElement) ? [...el.progress.children].indexOf(document.activeElement) : -1;
     el.progress?.replaceChildren(
       ...S.phases.map((p, k) =>
-        h('button', { type: 'button', class: `phase-dot${k === S.index ? ' on' : ''}${k < S.index ? ' done' : ''}`, title: p.label, 'aria-label': p.label, onclick: () => jump(k) }),
+        h('button', {
+          type: 'button',
+          class: `phase-dot${k === S.index ? ' on' : ''}${k < S.index ? ' done' : ''}`,
+          title: p.label,
+          'aria-label': p.label,
+          'aria-current': k === S.index ? 'step' : null,
+          disabled: canJump(k) || k === S.index ? null : '',
+          onclick: () => jump(k),
+        }),
       ),
     );
+    if (focused >= 0) el.progress.children[focused]?.focus({ preventScroll: true });
   }
 
   function jump(k) {
-    if (isUpdate()) return; // the step is applied: the next phases belong to the next step
-    if (isUpdate(k) && !(opts.applyStep && opts.canDrive?.() !== false)) return;
+    if (k === S.index || S.busy) return;
+    if (isUpdate(k) && !drivable()) return;
     stopPlay();
-    show(k).catch((err) => opts.onError?.(err));
+    S.busy = true;
+    goTo(k)
+      .catch((err) => opts.onError?.(err))
+      .finally(() => {
+        S.busy = false;
+        syncButtons();
+      });
   }
 
   // ---------------------------------------------------------------- slow motion
@@ -178,12 +258,21 @@ export function createPhaseStepper(opts) {
     stopPlay();
     next();
   });
+  el.next?.addEventListener('click', () => {
+    stopPlay();
+    next();
+  });
+  el.prev?.addEventListener('click', () => {
+    stopPlay();
+    prev();
+  });
   el.play?.addEventListener('click', () => (S.playing ? stopPlay() : startPlay()));
   el.close?.addEventListener('click', () => off());
   updatePlay();
 
   return {
     next,
+    prev,
     show,
     off,
     stopPlay,

@@ -3,7 +3,7 @@
 // Pure helpers (phase list, what each phase lights) plus the MathML of each phase with its
 // numbers plugged in: operands as small matrices, truncated with an ellipsis when large.
 
-import { ACTIVATION_SYMBOL, layerNames, weightName, biasName } from './nn.js';
+import { ACTIVATION_SYMBOL, layerNames, ordinal, weightName, biasName } from './nn.js';
 import { fmt, m, math, mi, mn, mo, mrow, msub, msup, num, partial, symbol } from './mathml.js';
 import { h } from './ui.js';
 
@@ -39,6 +39,9 @@ export function phaseLights(phase, L) {
 
 const MAX_R = 6;
 const MAX_C = 6;
+// Columns shown per matrix in the phase being drawn: fewer in a narrow panel (a phone), so an
+// operand fits its width (renderPhase sets it from ctx.maxCols).
+let shownCols = MAX_C;
 const paren = (...c) => mrow(mo('(', { stretchy: 'false' }), ...c, mo(')', { stretchy: 'false' }));
 const sub = (base, s) => msub(mi(base), typeof s === 'number' ? mn(String(s)) : s);
 const delta = (l) => msub(mi('δ'), mn(String(l)));
@@ -53,7 +56,7 @@ export function shownIndices(n, max) {
  * A matrix (rows of numbers) as a bracketed HTML table with its shape underneath: HTML, not
  * MathML, so the brackets always span the rows and a long equation can wrap between operands.
  */
-export function matrixNode(M, { digits = 3, shape = true, maxR = MAX_R, maxC = MAX_C } = {}) {
+export function matrixNode(M, { digits = 3, shape = true, maxR = MAX_R, maxC = shownCols } = {}) {
   const rows = M.length;
   const cols = rows && Array.isArray(M[0]) ? M[0].length : 0;
   const ri = shownIndices(rows, maxR);
@@ -164,8 +167,13 @@ function forwardBody(trace, phase, ctx) {
     row(eq(sub('Z', l), mo('='), matrixNode(transpose(W)), mo('·'), matrixNode(prev.A), mo('+'), column(b))),
     row(eq(mo('='), matrixNode(cur.Z)), eq(symbol(names[l]), mo('='), fn(), paren(sub('Z', l)), mo('='), matrixNode(cur.A))),
   ];
-  // One neuron worked out by hand for the chosen sample: the weighted sum, then the activation.
-  const s = Math.min(sample, (cur.Z[0]?.length || 1) - 1);
+  // One neuron worked out by hand for the chosen sample (a data sample, numbered as in the
+  // data table and the diagram): its column in this step's batch, the weighted sum, then the
+  // activation. With mini-batches the sample shown may not be in this batch: then its first.
+  const batch = Array.isArray(trace.batch) ? trace.batch : null;
+  const nCols = cur.Z[0]?.length || 1;
+  const at = batch ? batch.indexOf(sample) : Math.min(sample, nCols - 1);
+  const s = at >= 0 ? at : 0;
   const j = 0;
   const terms = [];
   const nIn = W.length;
@@ -177,8 +185,16 @@ function forwardBody(trace, phase, ctx) {
   });
   terms.push(mo('+'), BREAK, mn(fmt(b[j], 3)), BREAK);
   const zName = mrow(sub('Z', l), mo('[', { stretchy: 'false' }), mn('0'), mo(']', { stretchy: 'false' }));
-  const sampleNo = (trace.batch?.[s] ?? s) + 1; // a mini-batch's column s is data sample batch[s]
-  parts.push(h('h5', {}, `Neuron 0, sample ${sampleNo} (column ${s + 1})`));
+  const sampleNo = (batch?.[s] ?? s) + 1; // a mini-batch's column s is data sample batch[s]
+  const mini = !!config?.batch_size && !!batch;
+  parts.push(
+    h(
+      'h3',
+      { class: 'phase-sub', 'data-testid': 'worked-sample', 'data-sample': String(sampleNo), 'data-column': String(s + 1) },
+      mini ? `Neuron 0, sample ${sampleNo}, the ${ordinal(s + 1)} of this batch` : `Neuron 0, sample ${sampleNo}`,
+    ),
+  );
+  if (at < 0) parts.push(note(`Sample ${sample + 1}, the one the diagram shows, is not in this step's mini-batch of ${batch.length}: this is the batch's first.`));
   parts.push(row(eq(zName, mo('='), ...terms, mo('='), mn(fmt(cur.Z[j][s], 4)))));
   parts.push(row(eq(symbol(`${names[l]}[0]`), mo('='), fn(), paren(mn(fmt(cur.Z[j][s], 4))), mo('='), mn(fmt(cur.A[j][s], 4)))));
   return parts;
@@ -296,7 +312,7 @@ function updateBody(trace, ctx) {
     const head = opt.name === 'sgd' || !opt.name
       ? [msup(symbol(wName), mi('new', { mathvariant: 'italic' })), mo('='), matrixNode(u.W_old), mo('−'), mn(fmt(alpha, 4)), mo('·'), matrixNode(back.dW), mo('='), matrixNode(u.W_new)]
       : [msup(symbol(wName), mi('new', { mathvariant: 'italic' })), mo('='), matrixNode(u.W_old), mo('+'), matrixNode(diff2(u.W_new, u.W_old)), mo('='), matrixNode(u.W_new)];
-    parts.push(h('h5', {}, `Layer ${l}: ${wName}`));
+    parts.push(h('h3', { class: 'phase-sub' }, `Layer ${l}: ${wName}`));
     parts.push(row(eq(...head)));
     const bOld = u.b_old;
     const bNew = u.b_new;
@@ -336,10 +352,12 @@ export function phaseSummary(phase, L) {
 }
 
 /**
- * Render one phase of `trace` into `root`. ctx: {L, config, weights, biases, sample} where
- * weights/biases are the frame's own (the trace's forward pass uses them).
+ * Render one phase of `trace` into `root`. ctx: {L, config, weights, biases, sample, maxCols}
+ * where weights/biases are the frame's own (the trace's forward pass uses them), sample a data
+ * sample (0-based) and maxCols the columns a matrix shows (default 6).
  */
 export function renderPhase(root, trace, phase, ctx) {
+  shownCols = Math.max(3, Math.min(MAX_C, ctx.maxCols || MAX_C));
   let body;
   if (phase.kind === 'forward') body = forwardBody(trace, phase, ctx);
   else if (phase.kind === 'error') body = errorBody(trace, ctx);

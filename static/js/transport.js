@@ -79,19 +79,28 @@ export function createTransport({ live, send, enabled = () => true, spf = () => 
   $('step-button').addEventListener('click', step);
   $('reset-button').addEventListener('click', () => doReset());
 
-  // Keyboard: Space play/pause, Right arrow step, Left arrow back, "." next phase, R reset; a
-  // switch turns them off, and they never fire in a form control, a row or a checkbox (WCAG 2.1.4).
+  // Keyboard: Space play/pause, Right arrow step, Left arrow back, "." next phase, "," the
+  // previous one, R reset; in the phase view the arrows move by a phase (a whole step would
+  // leave it). A switch turns them off, and they never fire in a form control, a row or a
+  // checkbox (WCAG 2.1.4).
+  const inPhases = () => live.phaser.index >= 0;
+  const nextPhase = () => {
+    live.phaser.stopPlay();
+    live.phaser.next();
+  };
+  const prevPhase = () => {
+    live.phaser.stopPlay();
+    live.phaser.prev();
+  };
   bindShortcuts({
     toggle: $('shortcuts-toggle'),
     actions: {
       togglePlay,
-      step,
+      step: () => (inPhases() ? nextPhase() : step()),
       reset: () => doReset(),
-      back: () => live.timeline?.back(),
-      nextPhase: () => {
-        live.phaser.stopPlay();
-        live.phaser.next();
-      },
+      back: () => (inPhases() ? prevPhase() : live.timeline?.back()),
+      nextPhase,
+      prevPhase,
     },
     active: enabled,
   });
