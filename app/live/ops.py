@@ -29,6 +29,7 @@ from app.live.stream import INLINE_SEEK_WORK
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    from app.domain.session import TrainingSession
     from app.live.stream import Frame, Runner
 
 DIVERGED = (
@@ -49,6 +50,7 @@ READS = (
     "export",
     "gradcheck",
     "fork",
+    "fixes",
 )
 
 
@@ -106,7 +108,25 @@ async def read(runner: Runner, name: str, params: dict[str, Any]) -> Any:
     if name == "gradcheck":
         # On a copy, in a thread (one heavy job at a time): the check nudges weights for a while.
         return await heavy(session.clone().gradcheck)
+    if name == "fixes":
+        return await fixes(session)
     if name == "fork":
         # On the event loop, never in a thread: the play loop mutates the session between awaits.
         return session.clone()
     raise InvalidError(f"unknown question {name!r}; one of {', '.join(READS)}")
+
+
+async def fixes(session: TrainingSession) -> dict[str, Any]:
+    """The findings with their fixes tried on copies (app/domain/fixes.py), cached per state.
+
+    The trials run on a clone in a worker thread (one heavy job at a time); the answer is kept
+    on the session for this (step, settings, findings), so asking again costs nothing.
+    """
+    key, step = session.fixes_key(), session.step_count
+    found = session.cached_fixes()
+    if found is None:
+        copy = session.clone()
+        found = await heavy(copy.prove_fixes)
+        if session.fixes_key() == key:  # the run may have moved on meanwhile
+            session.keep_fixes(key, found)
+    return {"step": step, "trouble": found or None}

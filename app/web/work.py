@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 
 from app.domain.errors import FullError
+from app.domain.fixes import TRIAL_STEPS
 from app.domain.limits import gradcheck_work, step_work
 from app.domain.protocol import ClientMsg, PlayMsg, StepMsg
 from app.live.fairness import OverBudgetError, budgets, client_address
@@ -64,3 +65,8 @@ def frame_cost(session: TrainingSession) -> int:
 def gradcheck_cost(session: TrainingSession) -> int:
     """Work of a numerical gradient check."""
     return gradcheck_work(session)[0]
+
+
+def fixes_cost(session: TrainingSession) -> int:
+    """Work of trying the findings' fixes on copies: each trial's steps (0 once cached)."""
+    return session.fix_trials() * TRIAL_STEPS * step_work(session)

@@ -6,12 +6,14 @@ trace. One definition, registered on each router with the dependency that finds 
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from app.domain.errors import InvalidError
 from app.live.stream import Runner
+from app.web.deps import SettingsDep
 from app.web.responses import json_response
+from app.web.work import charge_request, fixes_cost
 
 
 class ChainQuery:
@@ -43,7 +45,7 @@ def add_explanations(
     runner_of: Callable[..., Runner],
     responses: dict[int | str, dict[str, Any]],
 ) -> None:
-    """GET {path}/data, /matrix, /chain, /slice and /trace on `router`."""
+    """GET {path}/data, /matrix, /chain, /slice, /trace and /fixes on `router`."""
     Run = Annotated[Runner, Depends(runner_of)]
 
     @router.get(f"{path}/data", responses=responses)
@@ -70,3 +72,15 @@ def add_explanations(
     async def trace_step(runner: Run) -> Response:
         """The next step phase by phase: forward, error, backward, the optimizer's real update."""
         return json_response(await runner.read("trace"))
+
+    @router.get(f"{path}/fixes", responses=responses)
+    async def proven_fixes(runner: Run, http: Request, settings: SettingsDep) -> Response:
+        """The findings, each fix tried on a copy first: offered (`fix`) only if E fell."""
+        work = fixes_cost(runner.session)
+        if work > settings.max_work_per_request:
+            raise InvalidError(
+                "fixes: trying them on copies of a network this large is too much for this "
+                "server; the findings' lessons still apply"
+            )
+        charge_request(http, work)
+        return json_response(await runner.read("fixes"))
