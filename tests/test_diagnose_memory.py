@@ -33,7 +33,7 @@ def dollars_csv(n: int = 30, seed: int = 0) -> str:
     return "sqft,price\n" + "".join(f"{a:.0f},{p:.0f}\n" for a, p in zip(area, price, strict=True))
 
 
-DOLLARS = {
+DOLLARS: dict[str, Any] = {
     "preset": "article",
     "layers": [1, 5, 1],
     "dataset": {"csv": dollars_csv(), "standardize": False, "scale_targets": False},
