@@ -93,7 +93,9 @@ def test_alpha_100_fix_is_tried_applied_and_judged(context: Any, server: ServerP
     button = page.get_by_test_id("trouble-fix-step_too_large")
     expect(button).to_contain_text("rewind to step 0")
     expect(button).to_contain_text("(goes back to step 0)")
-    lr = float(re.search(r"α = ([0-9.e−-]+)", button.text_content()).group(1).replace("−", "-"))
+    found = re.search(r"α = ([0-9.e−-]+)", button.text_content() or "")
+    assert found is not None
+    lr = float(found.group(1).replace("−", "-"))
     assert 0 < lr < 100
     # The evidence, re-run here: a fresh run at the new rate from step 0 for 200 steps.
     e0, e200 = run_e(server, {"preset": "article", "optimizer": {"learning_rate": lr}}, 200)

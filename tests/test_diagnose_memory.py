@@ -7,6 +7,7 @@ reaches the same E; no offered fix is a setting already in force.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,8 @@ from app.domain.presets import PRESETS, resolve
 from app.domain.protocol import SessionConfigIn, SessionPatch
 from app.domain.session import TrainingSession
 from app.engine.diagnose import step_too_large
+from app.live import ops
+from app.live.state import decode_state, encode_state
 from app.main import create_app
 from app.settings import Settings
 
@@ -315,3 +318,32 @@ def test_fixes_are_charged_to_the_work_budget() -> None:
         assert c.get(f"/api/sessions/{other}").status_code == 200
         # The first run's answer is cached: asking again costs nothing, and is the same.
         assert c.get(f"/api/sessions/{first}/fixes").status_code == 200
+
+
+def test_the_memory_survives_a_snapshot_and_restart() -> None:
+    """A restored run (app/live/state.py's codec) still names the step that broke it."""
+    s = at(ALPHA_100, 20)
+    restored = TrainingSession.restore(decode_state(encode_state(s.state())))
+    assert restored.sightings == s.sightings
+    t = (restored.trouble() or [{}])[0]
+    assert t.get("kind") == "step_too_large" and t["jump_step"] == 1
+
+
+def test_requests_at_once_share_one_set_of_trials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two questions about the same state while the trials run: one set of trials, one answer."""
+    s = at(ALPHA_100, 5)
+    calls: list[int] = []
+    real = TrainingSession.prove_fixes
+
+    def counted(self: TrainingSession) -> list[dict[str, Any]]:
+        calls.append(self.step_count)
+        return real(self)
+
+    monkeypatch.setattr(TrainingSession, "prove_fixes", counted)
+
+    async def both() -> list[dict[str, Any]]:
+        return list(await asyncio.gather(ops.fixes(s), ops.fixes(s)))
+
+    a, b = asyncio.run(both())
+    assert a == b and calls == [5]
+    assert s.cached_fixes() == a["trouble"] and not ops.trying(s)

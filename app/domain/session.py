@@ -645,6 +645,8 @@ class TrainingSession:
             "theta": self.net.theta.copy(),
             "opt_m": _copy_or_empty(getattr(opt, "m", None)),
             "opt_v": _copy_or_empty(getattr(opt, "v", None)),
+            # The diagnosis memory: where a step larger than the weights was seen.
+            "sightings": [[s, lr, r, cause] for s, (lr, r, cause) in self.sightings.items()],
             **self.sampler.state(),  # generator, epoch order, position, drawn batch
             **self.history.state(),  # dense losses and the thinned archive
         }
@@ -674,6 +676,11 @@ class TrainingSession:
         with np.errstate(all="ignore"):
             new._evaluate(record=False, new_batch=False)
         new.diverged = bool(state["diverged"])
+        new.sightings = {  # older snapshots have none
+            int(s): (float(lr), float(r), str(cause))
+            for s, lr, r, cause in state.get("sightings", [])
+            if int(s) <= new.step_count
+        }
         # The timeline starts again here: the steps before a restart cannot be revisited
         # (their checkpoints stayed in the old process), the ones after it can.
         new.timeline = Timeline()

@@ -8,6 +8,8 @@ must travel over Redis as data.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from app.domain.codec import encode
@@ -125,8 +127,29 @@ async def fixes(session: TrainingSession) -> dict[str, Any]:
     key, step = session.fixes_key(), session.step_count
     found = session.cached_fixes()
     if found is None:
-        copy = session.clone()
-        found = await heavy(copy.prove_fixes)
+        running = _TRYING.get(session)
+        if running is None or running[0] != key:
+            # One set of trials per state: a room's participants asking at once share it.
+            running = (key, asyncio.ensure_future(heavy(session.clone().prove_fixes)))
+            _TRYING[session] = running
+        task = running[1]
+        try:
+            found = await asyncio.shield(task)  # a client that goes away leaves it to others
+        finally:
+            if _TRYING.get(session) is running and task.done():
+                del _TRYING[session]
         if session.fixes_key() == key:  # the run may have moved on meanwhile
             session.keep_fixes(key, found)
     return {"step": step, "trouble": found or None}
+
+
+# Trials under way, per session: (the state's key, the task trying its fixes).
+_TRYING: weakref.WeakKeyDictionary[
+    TrainingSession, tuple[str, asyncio.Future[list[dict[str, Any]]]]
+] = weakref.WeakKeyDictionary()
+
+
+def trying(session: TrainingSession) -> bool:
+    """Fixes for the session's current state are being tried already (asking adds no work)."""
+    running = _TRYING.get(session)
+    return running is not None and running[0] == session.fixes_key()

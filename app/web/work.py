@@ -11,6 +11,7 @@ from app.domain.fixes import TRIAL_STEPS
 from app.domain.limits import gradcheck_work, step_work
 from app.domain.protocol import ClientMsg, PlayMsg, StepMsg
 from app.live.fairness import OverBudgetError, budgets, client_address
+from app.live.ops import trying
 
 if TYPE_CHECKING:
     from app.domain.session import TrainingSession
@@ -68,5 +69,8 @@ def gradcheck_cost(session: TrainingSession) -> int:
 
 
 def fixes_cost(session: TrainingSession) -> int:
-    """Work of trying the findings' fixes on copies: each trial's steps (0 once cached)."""
+    """Work of trying the findings' fixes on copies: each trial's steps (0 once cached, or
+    while another request tries them for the same state)."""
+    if trying(session):
+        return 0
     return session.fix_trials() * TRIAL_STEPS * step_work(session)
