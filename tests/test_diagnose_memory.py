@@ -124,6 +124,7 @@ def test_alpha_100_keeps_naming_the_step_after_the_output_saturates() -> None:
         assert t["jump_step"] == 1 and t["seen"] == "step_size"
         assert t["E_before"] == e0 and t["E_after"] == e1
         assert t["learning_rate"] == 100 and t["relative_step"] > 1
+        assert t["stuck"] is True and t["E_now"] == s.loss
         # Its consequences name it as their cause.
         rest = {u["kind"]: u for u in found[1:]}
         assert rest["output_saturated"]["consequence_of"] == "step_too_large"

@@ -317,6 +317,8 @@ def step_too_large(
                 "relative_step": None if r is None else _num(r),
                 "seen": "step_size" if r is not None else "loss_rise",
                 "cause": cause,
+                "stuck": stuck,
+                "E_now": _num(E_now),
             }
     return None
 

@@ -88,7 +88,7 @@ export function units(x) {
 function causeText(t, lr) {
   switch (t.cause) {
     case 'target_units':
-      return `The targets run from ${units(t.y_min)} to ${units(t.y_max)} in their raw units, so O − Y averages ${units(t.mean_abs_error)}, and every gradient is proportional to O − Y: the step is that many times too large. Scale the targets into the output’s range.`;
+      return `The targets run from ${units(t.y_min)} to ${units(t.y_max)} in their raw units, so O − Y averages ${units(t.mean_abs_error)}, and every gradient is proportional to O − Y: about ${units(t.mean_abs_error)} times what targets within the output’s range (|O − Y| below 1) would give. Scale the targets into the output’s range.`;
     case 'input_units':
       return `The inputs reach ${units(t.x_max)} in their raw units, so Z = W·X is as large, and so is every ∂E/∂W = δ·X of the first layer. Standardise the inputs.`;
     case 'summed_error':
@@ -155,12 +155,16 @@ export function lesson(t, config) {
       };
     case 'step_too_large': {
       const fell = t.E_after < t.E_before;
+      const [b, a] = pair(t.E_before, t.E_after);
       const size = t.relative_step ? ` moved the weights by ${num(t.relative_step)} times their own size (α = ${fmt(t.learning_rate)}):` : ` (α = ${fmt(t.learning_rate)}):`;
+      const since = t.stuck
+        ? ', but the weights landed where the gradients are almost zero, so learning stopped there'
+        : `, and E is ${num(t.E_now)} now, not below the ${b} it had before that step`;
       const now = t.learning_rate_now !== t.learning_rate ? ` α is ${fmt(t.learning_rate_now)} now, but the weights are still where that step threw them.` : '';
       return {
         title: `Step ${t.jump_step} was too large, and the run has not recovered`,
         text: [
-          `Step ${t.jump_step}${size} E went ${fell ? 'down' : 'up'} from ${num(t.E_before)} to ${num(t.E_after)}${fell ? ', but the weights landed far out, where the units saturate' : ''}.${now}`,
+          `Step ${t.jump_step}${size} E went ${fell ? 'down' : 'up'} from ${b} to ${a}${fell || t.stuck ? since : ''}.${now}`,
           t.cause === 'learning_rate' || !t.cause ? 'Going on from here cannot undo it: go back to the step before it and take smaller steps.' : causeText(t, t.learning_rate),
         ],
       };
@@ -202,6 +206,8 @@ export function pair(a, b) {
   return [fmt(a, 16), fmt(b, 16)];
 }
 
+const RETRY_MS = 5000; // after a refused /fixes (the work budget), ask again this much later
+
 /** One finding's identity across frames and the /fixes answer. */
 const idOf = (t) => `${t.kind}:${t.name ?? ''}:${t.where ?? ''}`;
 const keyOf = (fix) => JSON.stringify(fix, Object.keys(fix).sort());
@@ -218,6 +224,7 @@ export function createTroubleView(root, { onFix, fetchFixes } = {}) {
   let proven = null; // the newest /fixes answer: {step, trouble}
   let asked = ''; // what it was asked for: findings and (at rest) step
   let outcome = null;
+  let retryAt = 0;
   let last = { trouble: null, config: null, frame: null, playing: false };
 
   function ask(want) {
@@ -230,7 +237,11 @@ export function createTroubleView(root, { onFix, fetchFixes } = {}) {
         render();
       })
       .catch(() => {
-        if (asked === want) asked = ''; // over budget or gone: ask again with the next frame
+        if (asked !== want) return;
+        // Over budget or gone: ask again in a while (not with every frame of a playing run).
+        asked = '';
+        retryAt = performance.now() + RETRY_MS;
+        setTimeout(render, RETRY_MS);
       });
   }
 
@@ -244,7 +255,7 @@ export function createTroubleView(root, { onFix, fetchFixes } = {}) {
     const kinds = list.map(idOf).join(',');
     if (fetchFixes && list.length) {
       const want = playing ? kinds : `${kinds}@${frame?.step}`;
-      if (want !== asked && (!proven || !playing || proven.kinds !== kinds)) ask(want);
+      if (want !== asked && (!proven || !playing || proven.kinds !== kinds) && performance.now() >= retryAt) ask(want);
     }
     const byId = new Map((proven?.trouble || []).map((t) => [idOf(t), t]));
     if (proven) proven.kinds = proven.kinds ?? (proven.trouble || []).map(idOf).join(',');
