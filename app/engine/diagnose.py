@@ -36,8 +36,13 @@ HUGE_UPDATE = 1.0
 RAW_TARGETS = 10.0
 RAW_INPUTS = 10.0
 MANY_SAMPLES = 20
-# A full-batch loss rising by this share in one step is a step that overshot.
+# A full-batch loss rising by this share in one step is a step that overshot, when the rise also
+# undoes at least RISE_FLOOR of the run's first loss (an Adam ripple at E = 1e-4 does not).
 RISE = 0.5
+RISE_FLOOR = 0.1
+# Not stuck, only not back below the loss before the jump: reported once that has lasted this
+# many steps (a run that overshoots and comes back by itself is not broken).
+PERSIST = 20
 # Output activations' ranges: targets outside them can never be reached.
 RANGES: dict[str, tuple[float, float]] = {
     "sigmoid": (0.0, 1.0),
@@ -269,16 +274,18 @@ def why_large(net: Network, cache: Cache, Y: Array) -> dict[str, Any]:
 
 
 def loss_jump(losses: Array, first: int, since: int) -> int | None:
-    """The first step t > since whose loss rose by more than RISE over step t - 1's, or None.
+    """The first step t > since whose loss rose by more than RISE over step t - 1's (and by
+    RISE_FLOOR of the first loss), or None.
 
     `losses[k]` is the loss after step first + k (a run's dense history).
     """
     start = max(since + 1, first + 1)
     if start - first >= losses.size:
         return None
+    floor = RISE_FLOOR * float(losses[0])
     with np.errstate(all="ignore"):
         prev, cur = losses[start - first - 1 : -1], losses[start - first :]
-        rose = np.flatnonzero(cur > prev * (1 + RISE))
+        rose = np.flatnonzero((cur > prev * (1 + RISE)) & (cur - prev > floor))
     return int(start + rose[0]) if rose.size else None
 
 
@@ -293,8 +300,8 @@ def step_too_large(
 
     `sightings`: step s -> (alpha, relative step, why_large's cause) where a step larger than
     the weights was seen; step s + 1 applied it. A loss that rose by more than RISE in one step
-    counts as well. Reported while the run has not recovered: it is stuck now, or E is not below
-    the loss before the jump.
+    counts as well. Reported while the run has not recovered: it is stuck now, or E has not been
+    back below the loss before the jump for PERSIST steps.
     """
     candidates: list[tuple[int, float | None, float | None, str]] = [
         (s + 1, lr, r, cause)
@@ -307,7 +314,7 @@ def step_too_large(
     E_now = float(losses[now - first]) if 0 <= now - first < losses.size else math.nan
     for jump, lr, r, cause in sorted(candidates, key=lambda c: c[0]):
         before, after = float(losses[jump - 1 - first]), float(losses[jump - first])
-        if stuck or not E_now < before:
+        if stuck or (not E_now < before and now - jump >= PERSIST):
             return {
                 "kind": "step_too_large",
                 "jump_step": jump,
