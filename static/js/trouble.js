@@ -255,10 +255,10 @@ export function createTroubleView(root, { onFix, fetchFixes } = {}) {
     const kinds = list.map(idOf).join(',');
     if (fetchFixes && list.length) {
       const want = playing ? kinds : `${kinds}@${frame?.step}`;
-      if (want !== asked && (!proven || !playing || proven.kinds !== kinds) && performance.now() >= retryAt) ask(want);
+      // While playing: again when the findings change; at rest: when the step does too.
+      if (want !== asked && performance.now() >= retryAt) ask(want);
     }
     const byId = new Map((proven?.trouble || []).map((t) => [idOf(t), t]));
-    if (proven) proven.kinds = proven.kinds ?? (proven.trouble || []).map(idOf).join(',');
     const next = JSON.stringify([list.map((t) => [idOf(t), Math.round((t.fraction ?? 0) * 20), fmt(t.relative_step ?? 0, 1), t.jump_step]), proven?.step, proven?.trouble?.length, config?.loss, outcome]);
     if (next === sig) return;
     sig = next;
