@@ -108,8 +108,7 @@ def test_alpha_100_fix_is_tried_applied_and_judged(context: Any, server: ServerP
     tried = page.get_by_test_id("trouble-tried-step_too_large")
     expect(tried).to_be_visible()
     button = page.get_by_test_id("trouble-fix-step_too_large")
-    expect(button).to_contain_text("rewind to step 0")
-    expect(button).to_contain_text("(goes back to step 0)")
+    expect(button).to_contain_text("Fix: rewind to step 0, α = ")
     found = re.search(r"α = ([0-9.e−-]+)", button.text_content() or "")
     assert found is not None
     lr = float(found.group(1).replace("−", "-"))
@@ -123,9 +122,19 @@ def test_alpha_100_fix_is_tried_applied_and_judged(context: Any, server: ServerP
     )
     # The consequence's fix (Xavier, keeping alpha 100) was tried and is not offered.
     expect(page.get_by_test_id("trouble-fix-output_saturated")).to_have_count(0)
-    expect(page.get_by_test_id("trouble-rejected-output_saturated")).to_contain_text("Xavier")
+    x0, x200 = run_e(
+        server, {"preset": "article", "optimizer": {"learning_rate": 100}, "init": "xavier"}, 200
+    )
+    assert x200 > x0  # the case the sentence below describes
+    expect(page.get_by_test_id("trouble-rejected-output_saturated")).to_have_text(
+        "Tried on copies and not offered: Xavier init (200 steps of a new run from step 0:"
+        f" E {g3(x0)} → {g3(x200)}, E rose)."
+    )
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "alpha100-tried-1440x900.png"), full_page=False)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_test_id("trouble-panel").screenshot(path=str(SHOTS / "alpha100-tried-390.png"))
+    page.set_viewport_size({"width": 1440, "height": 900})
 
     button.click()
     expect(page.get_by_test_id("step-count")).to_have_text("0")

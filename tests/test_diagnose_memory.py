@@ -106,6 +106,19 @@ def rerun(cfg: dict[str, Any], s: TrainingSession, fix: dict[str, Any], steps: i
     return fresh.loss
 
 
+def assert_reason(tried: dict[str, Any]) -> None:
+    """A rejected trial's `reason` holds for its own numbers."""
+    before, after, now = tried["E_before"], tried["E_after"], tried["E_now"]
+    assert tried["worked"] is False
+    if tried["reason"] == "fell_too_little":
+        assert after > (1 - MARGIN) * before
+    elif tried["reason"] == "worse_than_now":
+        assert after <= (1 - MARGIN) * before and after > (1 - MARGIN) * now
+        assert tried["same_units"]
+    else:
+        assert tried["reason"] == "diverged"
+
+
 # ---- the memory ----------------------------------------------------------------------------
 
 
@@ -243,9 +256,7 @@ def test_alpha_100_first_fix_rewinds_and_learns() -> None:
         sat = next(u for u in found if u["kind"] == "output_saturated")
         assert sat["fix"] is None and sat["rejected"]
         for r in sat["rejected"]:
-            assert r["tried"]["E_after"] > (1 - MARGIN) * r["tried"]["E_before"] or (
-                r["tried"]["E_after"] > (1 - MARGIN) * r["tried"]["E_now"]
-            )
+            assert_reason(r["tried"])
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -267,6 +278,7 @@ def test_offered_fixes_are_new_and_proven_on_a_fresh_run(case: str) -> None:
         assert again == pytest.approx(tried["E_after"], rel=1e-12, abs=0), (case, fix)
         for r in t["rejected"]:
             assert not in_force(r["fix"], config), (case, r)
+            assert_reason(r["tried"])
 
 
 def test_the_break_it_cases_are_each_offered_a_fix() -> None:

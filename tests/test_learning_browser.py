@@ -303,5 +303,7 @@ def test_a_room_shows_the_lesson_without_fix_buttons(browser: Any, server: Serve
     item = pg.get_by_test_id("trouble-exploding_gradients")
     expect(item).to_be_visible()
     expect(item).to_contain_text("200 samples")
+    # The evidence is for everyone; applying it is the presenter's (or a fork's) business.
+    expect(pg.get_by_test_id("trouble-tried-exploding_gradients")).to_contain_text("200 steps")
     expect(pg.get_by_test_id("trouble-fix-exploding_gradients")).to_have_count(0)
     ctx.close()

@@ -153,18 +153,19 @@ def trial(session: TrainingSession, fix: dict[str, Any], steps: int) -> dict[str
     E_before = run.loss
     run.advance(steps)
     E_after = run.loss
-    ok = (
-        not run.diverged
-        and math.isfinite(E_after)
-        and math.isfinite(E_before)
-        and E_after <= (1 - MARGIN) * E_before
-    )
     same_units = not any(k in fix for k in ("loss", "output_activation", "dataset")) or (
         "dataset" in fix and set(fix["dataset"]) == {"standardize"}
     )
-    if ok and same_units and start != session.step_count:
+    # Why a fix is not offered, if it is not: the words on the page come from this.
+    reason = None
+    if run.diverged or not (math.isfinite(E_after) and math.isfinite(E_before)):
+        reason = "diverged"
+    elif E_after > (1 - MARGIN) * E_before:
+        reason = "fell_too_little"
+    elif same_units and start != session.step_count and E_after > (1 - MARGIN) * session.loss:
         # Starting over must also beat where the run is now, not only where it started.
-        ok = E_after <= (1 - MARGIN) * session.loss
+        reason = "worse_than_now"
+    ok = reason is None
     return {
         "from_step": start,
         "restart": needs_restart(fix),
@@ -175,6 +176,7 @@ def trial(session: TrainingSession, fix: dict[str, Any], steps: int) -> dict[str
         "same_units": same_units,
         "margin": MARGIN,
         "worked": ok,
+        "reason": reason,
     }
 
 

@@ -76,6 +76,16 @@ export function unitsNote(fix, tried) {
   return ' Its E measures the changed output, on another scale than this run’s.';
 }
 
+/** Why a tried fix is not offered, with its numbers, from the trial's `reason` (pure). */
+export function rejectedText(tried, step) {
+  const [a, b] = pair(tried.E_before, tried.E_after);
+  const where = `${tried.steps} steps of ${trialStart(tried, step)}`;
+  if (tried.reason === 'diverged') return `${where}: E stopped being a finite number`;
+  if (tried.reason === 'worse_than_now') return `${where}: E ${a} → ${b}, not below half of the ${num(tried.E_now)} this run has now`;
+  const what = tried.E_after < tried.E_before ? 'a fall of less than half' : tried.E_after > tried.E_before ? 'E rose' : 'E did not change';
+  return `${where}: E ${a} → ${b}, ${what}`;
+}
+
 /** A number in a data set's raw units: 183,410 rather than 1.834e5 (pure). */
 export function units(x) {
   if (x === null || x === undefined) return '—';
@@ -288,17 +298,13 @@ export function createTroubleView(root, { onFix, fetchFixes } = {}) {
         }
         if (!offered.has(k) && onFix) {
           offered.add(k);
-          const rewinds = p.fix.rewind_to !== undefined && p.fix.rewind_to !== frame?.step;
-          const restarts = p.tried.restart;
-          const note = rewinds ? ` (goes back to step ${p.fix.rewind_to})` : restarts && frame?.step ? ' (a new run from step 0)' : '';
+          // A rewind names its step in the label; a new run says so when it drops steps.
+          const note = p.tried.restart && frame?.step ? ' (a new run from step 0)' : '';
           parts.push(h('button', { type: 'button', class: 'btn btn-small btn-primary', 'data-testid': `trouble-fix-${t.kind}`, onclick: () => onFix(p.fix, p.tried, t) }, `Fix: ${label}${note}`));
         }
       } else if (p) {
-        const tried = (p.rejected || []).slice(0, 2).map((r) => {
-          const [a, b] = pair(r.tried.E_before, r.tried.E_after);
-          return `${fixLabel(r.fix)} (${r.tried.steps} steps of ${trialStart(r.tried, at)}: E ${a} → ${b})`;
-        });
-        if (tried.length) parts.push(h('p', { class: 'trouble-rejected', 'data-testid': `trouble-rejected-${t.kind}` }, `Tried on copies, and not offered because E did not fall by half: ${tried.join('; ')}.`));
+        const tried = (p.rejected || []).slice(0, 2).map((r) => `${fixLabel(r.fix)} (${rejectedText(r.tried, at)})`);
+        if (tried.length) parts.push(h('p', { class: 'trouble-rejected', 'data-testid': `trouble-rejected-${t.kind}` }, `Tried on copies and not offered: ${tried.join('; ')}.`));
       } else if (fetchFixes && proven === null) parts.push(h('p', { class: 'trouble-pending' }, 'Trying fixes on a copy of the run…'));
       return h('div', { class: 'trouble-item', 'data-testid': `trouble-${t.kind}`, 'data-kind': t.kind }, h('h3', { class: 'trouble-title' }, l.title), ...parts);
     });
