@@ -377,3 +377,10 @@ def test_requests_at_once_share_one_set_of_trials(monkeypatch: pytest.MonkeyPatc
     a, b = asyncio.run(both())
     assert a == b and calls == [5]
     assert s.cached_fixes() == a["trouble"] and not ops.trying(s)
+
+
+def test_a_step_before_the_dense_history_reads_nothing() -> None:
+    """Asked about a step the dense losses do not reach (a seek far back): no finding, no error."""
+    losses = np.array([1.0, 0.9, 0.5, 0.5])
+    assert step_too_large(losses, 100, 50, {60: (3.0, 40.0, "learning_rate")}, stuck=True) is None
+    assert step_too_large(losses, 100, 200, {}, stuck=True) is None

@@ -97,8 +97,8 @@ class TrainingSession:
         self.test_loss: float | None = None
         self._trouble_at: int | None = None  # the step the cached diagnosis is of
         self._trouble: list[dict[str, Any]] | None = None
-        # Diagnosis memory: step -> (alpha, relative step) where a step larger than the weights
-        # was seen (the next update applied it), and the proven fixes of one (step, findings).
+        # Diagnosis memory: step -> (alpha, relative step, its cause) where a step larger than
+        # the weights was seen (the next update applied it); the proven fixes of one state.
         self.sightings: dict[int, tuple[float, float, str]] = {}
         self._fixes: tuple[str, list[dict[str, Any]]] | None = None
         self._buffers()

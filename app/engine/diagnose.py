@@ -303,6 +303,8 @@ def step_too_large(
     counts as well. Reported while the run has not recovered: it is stuck now, or E has not been
     back below the loss before the jump for PERSIST steps.
     """
+    if not 0 <= now - first < losses.size:
+        return None  # a step before the dense history (a seek far back): nothing to read
     candidates: list[tuple[int, float | None, float | None, str]] = [
         (s + 1, lr, r, cause)
         for s, (lr, r, cause) in sorted(sightings.items())
@@ -311,7 +313,7 @@ def step_too_large(
     rose = loss_jump(losses[: now - first + 1], first, first)
     if rose is not None:
         candidates.append((rose, None, None, "learning_rate"))
-    E_now = float(losses[now - first]) if 0 <= now - first < losses.size else math.nan
+    E_now = float(losses[now - first])
     for jump, lr, r, cause in sorted(candidates, key=lambda c: c[0]):
         before, after = float(losses[jump - 1 - first]), float(losses[jump - first])
         if stuck or (not E_now < before and now - jump >= PERSIST):
