@@ -432,8 +432,9 @@ function showOutcome() {
   }
   const [e0, e1] = pair(a.E0, a.E1);
   const worked = a.E1 <= (1 - a.margin) * a.E0;
-  const change = a.E1 < a.E0 ? `E fell by ${fallPercent(a.E0, a.E1)}` : 'E did not fall';
-  view.setOutcome(`${at}: ${a.steps} steps later, at step ${a.from + a.steps}, E ${e0} → ${e1}. ${worked ? `It worked: ${change}.` : `It did not work: ${change}, less than half.`}`, worked);
+  const fell = a.E1 < a.E0 ? `E fell by ${fallPercent(a.E0, a.E1)}` : null;
+  const verdict = worked ? `It worked: ${fell}.` : `It did not work: ${fell ? `${fell}, less than half` : 'E did not fall'}.`;
+  view.setOutcome(`${at}: ${a.steps} steps later, at step ${a.from + a.steps}, E ${e0} → ${e1}. ${verdict}`, worked);
 }
 
 /** The custom data's scaling in words, beside the toggle. */
