@@ -216,3 +216,29 @@ def test_deep_sigmoid_offers_what_it_does_not_have(context: Any, server: ServerP
     page.get_by_test_id("trouble-panel").scroll_into_view_if_needed()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "deep-390x844.png"))
+
+
+def test_a_seek_back_shows_the_settings_in_force_then(context: Any, server: ServerProcess) -> None:
+    """α and L2 changed at step 5; back to step 4: the boxes show the run's settings there."""
+    page = open_page(context, server.url + "/?preset=article")
+    for n in range(1, 6):
+        page.get_by_test_id("step-button").click()
+        expect(page.get_by_test_id("step-count")).to_have_text(str(n))
+    page.get_by_test_id("lr-input").fill("0.5")
+    page.get_by_test_id("lr-input").press("Enter")
+    page.wait_for_function("() => window.backpropStudio.state.frame.learning_rate === 0.5")
+    page.get_by_test_id("l2-input").fill("0.01")
+    page.get_by_test_id("l2-input").press("Enter")
+    page.wait_for_function("() => window.backpropStudio.state.config.l2 === 0.01")
+    page.get_by_test_id("step-button").click()
+    expect(page.get_by_test_id("step-count")).to_have_text("6")
+    for n in (5, 4):
+        page.get_by_test_id("back-button").click()
+        expect(page.get_by_test_id("step-count")).to_have_text(str(n))
+    expect(page.get_by_test_id("lr-input")).to_have_value("1")
+    expect(page.get_by_test_id("l2-input")).to_have_value("0")
+    # The server agrees: its config at step 4 is the one before the change.
+    with httpx.Client(base_url=server.url, timeout=DEADLINE) as c:
+        sid = state(page, "S.id")
+        config = c.get(f"/api/sessions/{sid}/config").json()
+        assert config["optimizer"]["learning_rate"] == 1 and config["l2"] == 0
