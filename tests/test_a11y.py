@@ -546,3 +546,21 @@ def test_the_phase_view_passes_axe_with_its_dots_and_buttons(
         assert errors == []
     finally:
         context.close()
+
+
+def test_the_trouble_panel_with_tried_fixes_and_an_outcome_passes_axe(
+    browser: Any, base: str
+) -> None:
+    """Findings with their trials, rejected fixes, a fix applied and its outcome: accessible."""
+    context, page, errors = new_page(browser)
+    page.goto(f"{base}/?preset=article&lr=100")
+    connected(page)
+    page.get_by_test_id("step-button").click()
+    expect(page.get_by_test_id("trouble-tried-step_too_large")).to_be_visible()
+    expect(page.get_by_test_id("trouble-rejected-output_saturated")).to_be_visible()
+    assert_accessible(page, "trouble panel with tried fixes")
+    page.get_by_test_id("trouble-fix-step_too_large").click()
+    expect(page.get_by_test_id("fix-outcome")).to_have_attribute("data-worked", "pending")
+    assert_accessible(page, "trouble panel with a fix's outcome")
+    context.close()
+    assert not errors, errors

@@ -128,7 +128,7 @@ def test_a_room_made_on_one_peer_is_joined_and_driven_from_another(
         "the same room info on both peers",
     )
     # Reads on the follower are the owner's answers, number for number.
-    for path in ("/config", "/matrix", "/trace", "/chain?layer=0&i=1&j=2", "/claims"):
+    for path in ("/config", "/matrix", "/trace", "/chain?layer=0&i=1&j=2", "/claims", "/fixes"):
         on_a = httpx.get(f"{a.url}/api/rooms/{code}{path}")
         on_b = httpx.get(f"{b.url}/api/rooms/{code}{path}")
         assert on_a.status_code == on_b.status_code == 200, (path, on_b.text)

@@ -54,9 +54,15 @@ def test_the_article_settings_on_xor_are_reported(client: TestClient) -> None:
     sat = found["output_saturated"]
     assert sat["fraction"] > 0.5 and sat["sample"]["derivative"] < 1e-3
     assert len(json.dumps(frame["trouble"])) < 2000  # frames stay small
-    # The fix's lower rate, sent as a PATCH, clears the exploding warning at step 0.
+    assert all("fix" not in t for t in frame["trouble"])  # offered only once tried: /fixes
+    # The proven fix's lower rate, sent as a PATCH, clears the exploding warning at step 0.
     s2 = create(client, XOR_WITH_ARTICLE_SETTINGS)
-    fix = s2["frame"]["trouble"][0]["fix"]
+    proven = client.get(f"/api/sessions/{s2['id']}/fixes").json()
+    assert proven["step"] == 0
+    t = proven["trouble"][0]
+    assert t["kind"] == "exploding_gradients" and t["tried"]["worked"] is True
+    fix = t["fix"]
+    assert set(fix) == {"optimizer"}
     r = client.patch(f"/api/sessions/{s2['id']}", json=fix)
     assert r.status_code == 200 and r.json()["trouble"] is None
 

@@ -159,9 +159,14 @@ def test_keeping_unsuitable_settings_warns_and_offers_a_fix(page: Any) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     panel.screenshot(path=str(SHOTS / "learning-trouble-390x844.png"))
     page.set_viewport_size({"width": 1440, "height": 900})
-    page.get_by_test_id("trouble-fix-output_saturated").click()
-    expect(page.get_by_test_id("init-select")).to_have_value("xavier")
-    expect(page.get_by_test_id("loss-select")).to_have_value("bce")
+    # Xavier and cross-entropy were tried on copies and did not help: the step did it.
+    expect(page.get_by_test_id("trouble-fix-output_saturated")).to_have_count(0)
+    fix = page.get_by_test_id("trouble-fix-step_too_large")
+    expect(fix).to_contain_text("rewind to step 0")
+    fix.click()
+    expect(page.get_by_test_id("step-count")).to_have_text("0")
+    expect(page.get_by_test_id("lr-input")).not_to_have_value("1")
+    expect(page.get_by_test_id("loss-select")).to_have_value("half_sse")
     expect(page.get_by_test_id("trouble-output_saturated")).to_have_count(0)
 
 
@@ -222,6 +227,7 @@ def test_csv_in_raw_units_trains_and_shows_dollars(page: Any) -> None:
     expect(page.get_by_test_id("trouble-targets_out_of_range")).to_be_visible()
     page.get_by_test_id("trouble-fix-targets_out_of_range").click()
     expect(page.get_by_test_id("trouble-targets_out_of_range")).to_have_count(0)
+    expect(page.get_by_test_id("scale-toggle")).to_be_checked()  # the box shows the real config
 
 
 def test_error_curve_is_logarithmic_and_keeps_its_zoom(page: Any) -> None:
@@ -297,5 +303,7 @@ def test_a_room_shows_the_lesson_without_fix_buttons(browser: Any, server: Serve
     item = pg.get_by_test_id("trouble-exploding_gradients")
     expect(item).to_be_visible()
     expect(item).to_contain_text("200 samples")
+    # The evidence is for everyone; applying it is the presenter's (or a fork's) business.
+    expect(pg.get_by_test_id("trouble-tried-exploding_gradients")).to_contain_text("200 steps")
     expect(pg.get_by_test_id("trouble-fix-exploding_gradients")).to_have_count(0)
     ctx.close()

@@ -105,6 +105,13 @@ def frame(
     }
 
 
+def findings(trouble: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """A frame's findings without their fixes: a fix is offered only once tried (/fixes)."""
+    if trouble is None:
+        return None
+    return [{k: v for k, v in t.items() if k != "fix"} for t in trouble]
+
+
 def curve(history: LossHistory, step: int) -> dict[str, Any]:
     """The loss curve up to `step` for an export: thinned steps first, then every step."""
     steps, losses, tests = history.upto(step)

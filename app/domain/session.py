@@ -15,7 +15,7 @@ from app.engine.network import Cache, Network
 from app.settings import Settings
 
 from . import claims as article_claims
-from . import frames, links, retune
+from . import fixes, frames, links, retune
 from .errors import InvalidError
 from .history import LossHistory
 from .limits import check_config_limits
@@ -100,9 +100,14 @@ class TrainingSession:
         self.test_loss: float | None = None
         self._trouble_at: int | None = None  # the step the cached diagnosis is of
         self._trouble: list[dict[str, Any]] | None = None
+        # Diagnosis memory: step -> (alpha, relative step, its cause) where a step larger than
+        # the weights was seen (the next update applied it); the proven fixes of one state.
+        self.sightings: dict[int, tuple[float, float, str]] = {}
+        self._fixes: tuple[str, list[dict[str, Any]]] | None = None
         self._buffers()
         with np.errstate(all="ignore"):
             self._evaluate()
+            self._sight()
         # Seek: checkpoints and the settings log of this run, from step 0 on.
         self.timeline = Timeline()
         self.timeline.add(self._capture())
@@ -248,7 +253,8 @@ class TrainingSession:
             net=self.net, grads=self.grads, history=self.history, since=since,
             step=self.step_count, loss=self.loss, test_loss=self.test_loss, update=update,
             diverged=self.diverged, playing=playing, learning_rate=self.optimizer.learning_rate,
-            head=self.timeline.head, trouble=self.trouble(), settings_log=self.settings_log(),
+            head=self.timeline.head, trouble=frames.findings(self.trouble()),
+            settings_log=self.settings_log(),
         )  # fmt: skip
 
     def settings_log(self) -> dict[str, Any] | None:
@@ -284,8 +290,77 @@ class TrainingSession:
                     self.net, self._train_cache, self.dataset.Y, self.grads, self.loss,
                     self.optimizer.learning_rate, o.name, o.momentum,
                 )  # fmt: skip
-                self._trouble = found or None
+                self._sight()
+                self._trouble = self._remember(found) or None
         return self._trouble
+
+    def _sight(self) -> None:
+        """Remember a step larger than the weights about to be taken (diagnosis memory)."""
+        if self.diverged:
+            return
+        o = self.config.optimizer
+        with np.errstate(all="ignore"):
+            g = float(np.linalg.norm(self.grads.flat))
+            lr = self.optimizer.learning_rate
+            r = diagnose.relative_step(self.net, g, lr, o.name, o.momentum)
+        if r is not None and r > diagnose.HUGE_UPDATE:
+            with np.errstate(all="ignore"):
+                cause = diagnose.why_large(self.net, self._train_cache, self.dataset.Y)["cause"]
+            self.sightings[self.step_count] = (self.optimizer.learning_rate, r, cause)
+        else:
+            self.sightings.pop(self.step_count, None)
+
+    def _remember(self, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The findings with what the run's trajectory says: a step that broke it, named."""
+        stuck = {"output_saturated", "hidden_saturated", "vanishing_gradients"}
+        losses = np.frombuffer(self.history.train, dtype=float)
+        memo = diagnose.step_too_large(
+            losses, self.history.start, self.step_count, self.sightings,
+            any(t["kind"] in stuck for t in found),
+        )  # fmt: skip
+        if memo is None:
+            return found
+        if memo["learning_rate"] is None:
+            memo["learning_rate"] = self.config_at(memo["jump_step"] - 1).optimizer.learning_rate
+        memo["learning_rate_now"] = self.optimizer.learning_rate
+        for t in found:
+            if t["kind"] in stuck:
+                t["consequence_of"] = "step_too_large"  # the saturation is what the step did
+        return [memo, *found]
+
+    def config_at(self, step: int) -> SessionConfig:
+        """The settings in force for the update after `step` (the timeline's log replayed)."""
+        if step >= self.step_count:
+            return self.config
+        ck = self.timeline.nearest(max(step, 0))
+        config: SessionConfig = ck.config
+        for at, p in self.timeline.log[ck.log_len :]:
+            if at > step:
+                break
+            config = retune.patched(config, p, self.n_train)
+        return config
+
+    def fixes_key(self) -> str:
+        """What the proven fixes depend on: the step, the settings and the findings' kinds."""
+        kinds = [t["kind"] for t in self.trouble() or []]
+        return f"{self.step_count}|{len(self.timeline.log)}|{self.config.model_dump_json()}|{kinds}"
+
+    def cached_fixes(self) -> list[dict[str, Any]] | None:
+        """The proven fixes of this very state, if tried already."""
+        return self._fixes[1] if self._fixes and self._fixes[0] == self.fixes_key() else None
+
+    def prove_fixes(self) -> list[dict[str, Any]]:
+        """Findings with fixes tried on copies (slow: run it on a clone(), in a thread)."""
+        with np.errstate(all="ignore"):
+            return fixes.prove(self)
+
+    def keep_fixes(self, key: str, found: list[dict[str, Any]]) -> None:
+        """Cache proven fixes for the state `key` names (computed on a clone)."""
+        self._fixes = (key, found)
+
+    def fix_trials(self) -> int:
+        """How many trials prove_fixes() would run now (for its cost)."""
+        return 0 if self.cached_fixes() is not None else fixes.trial_count(self)
 
     def step(self, n: int = 1) -> dict[str, Any]:
         """n steps, then a frame holding every step's loss."""
@@ -330,6 +405,7 @@ class TrainingSession:
         with np.errstate(all="ignore"):
             self._evaluate(record=False)
         self.history.amend(self.loss, self.test_loss)
+        self._sight()  # a new rate: is the next step now larger than the weights?
 
     # ---- time travel ------------------------------------------------------------------------
 
@@ -460,6 +536,7 @@ class TrainingSession:
             return
         self.timeline.truncate(n)
         self.history.branch(n, self.loss, self.test_loss)
+        self.sightings = {s: v for s, v in self.sightings.items() if s <= n}
 
     # ---- explanations -----------------------------------------------------------------------
 
@@ -620,6 +697,8 @@ class TrainingSession:
             "theta": self.net.theta.copy(),
             "opt_m": _copy_or_empty(getattr(opt, "m", None)),
             "opt_v": _copy_or_empty(getattr(opt, "v", None)),
+            # The diagnosis memory: where a step larger than the weights was seen.
+            "sightings": [[s, lr, r, cause] for s, (lr, r, cause) in self.sightings.items()],
             **self.sampler.state(),  # generator, epoch order, position, drawn batch
             **self.history.state(),  # dense losses and the thinned archive
             # A link made after a restart still replays the whole run (links.py).
@@ -657,6 +736,11 @@ class TrainingSession:
         with np.errstate(all="ignore"):
             new._evaluate(record=False, new_batch=False)
         new.diverged = bool(state["diverged"])
+        new.sightings = {  # older snapshots have none
+            int(s): (float(lr), float(r), str(cause))
+            for s, lr, r, cause in state.get("sightings", [])
+            if int(s) <= new.step_count
+        }
         # The timeline starts again here: the steps before a restart cannot be revisited
         # (their checkpoints stayed in the old process), the ones after it can.
         new.timeline = Timeline()

@@ -31,6 +31,18 @@ VANISHING_RATIO = 1e-3
 TINY_UPDATE = 1e-6
 # A step that moves the weights by more than their own size is exploding.
 HUGE_UPDATE = 1.0
+# What makes the gradient that large: targets this far outside the output's range (in spans of
+# that range) are "raw units"; inputs this large are too; a summed error over this many samples.
+RAW_TARGETS = 10.0
+RAW_INPUTS = 10.0
+MANY_SAMPLES = 20
+# A full-batch loss rising by this share in one step is a step that overshot, when the rise also
+# undoes at least RISE_FLOOR of the run's first loss (an Adam ripple at E = 1e-4 does not).
+RISE = 0.5
+RISE_FLOOR = 0.1
+# Not stuck, only not back below the loss before the jump: reported once that has lasted this
+# many steps (a run that overshoots and comes back by itself is not broken).
+PERSIST = 20
 # Output activations' ranges: targets outside them can never be reached.
 RANGES: dict[str, tuple[float, float]] = {
     "sigmoid": (0.0, 1.0),
@@ -201,7 +213,6 @@ def diagnose(
                 "fix": {"init": "xavier", "dataset": {"standardize": True}},
             })  # fmt: skip
         if optimizer != "adam" and relative > HUGE_UPDATE:
-            suggested = learning_rate * HUGE_UPDATE / relative / 10
             found.append({
                 "kind": "exploding_gradients",
                 "relative_step": _num(relative),
@@ -210,9 +221,115 @@ def diagnose(
                 "learning_rate": learning_rate,
                 "loss": net.loss_name,
                 "samples": int(Y.shape[1]),
-                "fix": {"optimizer": {"learning_rate": float(f"{suggested:.1g}")}},
+                **why_large(net, cache, Y),
+                "fix": {"optimizer": {"learning_rate": suggested_rate(learning_rate, relative)}},
             })  # fmt: skip
     return found
+
+
+def suggested_rate(learning_rate: float, relative: float) -> float:
+    """A rate whose step moves the weights by about a tenth of their size, to one digit."""
+    return float(f"{learning_rate * HUGE_UPDATE / relative / 10:.1g}")
+
+
+def relative_step(
+    net: Network, g_norm: float, learning_rate: float, optimizer: str, momentum: float
+) -> float | None:
+    """How far the next steps move theta against its size (None for Adam, whose steps are α)."""
+    if optimizer == "adam":
+        return None
+    theta_norm = float(np.linalg.norm(net.theta))
+    step = _step_size(optimizer, learning_rate, momentum, g_norm)
+    r = step / max(theta_norm, 1e-12)
+    return r if math.isfinite(r) else None
+
+
+def why_large(net: Network, cache: Cache, Y: Array) -> dict[str, Any]:
+    """What makes the gradient large, in the data's own numbers: the `cause` and its values.
+
+    `target_units`: targets far outside the output's range (raw units: dollars), so O - Y is
+    huge; `input_units`: inputs in raw units (square feet), so Z and every dE/dW on them are;
+    `summed_error`: E = 1/2 sum (Y - O)^2 adds up many samples, so its gradient grows with their
+    number; else `learning_rate`: alpha itself is too large for this network.
+    """
+    O, X = cache.A[net.n_layers], cache.A[0]
+    lo, hi = RANGES.get(net.output_activation, (-math.inf, math.inf))
+    span = hi - lo if math.isfinite(hi - lo) else 1.0
+    out: dict[str, Any] = {
+        "mean_abs_error": _num(float(np.abs(O - Y).mean())) if Y.size else None,
+        "x_max": _num(float(np.abs(X).max())) if X.size else None,
+        "y_min": _num(float(Y.min())) if Y.size else None,
+        "y_max": _num(float(Y.max())) if Y.size else None,
+    }
+    far = max(lo - float(Y.min()), float(Y.max()) - hi, 0.0) if Y.size else 0.0
+    if far > RAW_TARGETS * span:
+        cause = "target_units"
+    elif X.size and float(np.abs(X).max()) > RAW_INPUTS:
+        cause = "input_units"
+    elif net.loss_name == "half_sse" and Y.shape[1] >= MANY_SAMPLES:
+        cause = "summed_error"
+    else:
+        cause = "learning_rate"
+    return {"cause": cause, **out}
+
+
+def loss_jump(losses: Array, first: int, since: int) -> int | None:
+    """The first step t > since whose loss rose by more than RISE over step t - 1's (and by
+    RISE_FLOOR of the first loss), or None.
+
+    `losses[k]` is the loss after step first + k (a run's dense history).
+    """
+    start = max(since + 1, first + 1)
+    if start - first >= losses.size:
+        return None
+    floor = RISE_FLOOR * float(losses[0])
+    with np.errstate(all="ignore"):
+        prev, cur = losses[start - first - 1 : -1], losses[start - first :]
+        rose = np.flatnonzero((cur > prev * (1 + RISE)) & (cur - prev > floor))
+    return int(start + rose[0]) if rose.size else None
+
+
+def step_too_large(
+    losses: Array,
+    first: int,
+    now: int,
+    sightings: dict[int, tuple[float, float, str]],
+    stuck: bool,
+) -> dict[str, Any] | None:
+    """The step whose size broke the run, remembered after its consequences hide it, or None.
+
+    `sightings`: step s -> (alpha, relative step, why_large's cause) where a step larger than
+    the weights was seen; step s + 1 applied it. A loss that rose by more than RISE in one step
+    counts as well. Reported while the run has not recovered: it is stuck now, or E has not been
+    back below the loss before the jump for PERSIST steps.
+    """
+    if not 0 <= now - first < losses.size:
+        return None  # a step before the dense history (a seek far back): nothing to read
+    candidates: list[tuple[int, float | None, float | None, str]] = [
+        (s + 1, lr, r, cause)
+        for s, (lr, r, cause) in sorted(sightings.items())
+        if first < s + 1 <= now
+    ]
+    rose = loss_jump(losses[: now - first + 1], first, first)
+    if rose is not None:
+        candidates.append((rose, None, None, "learning_rate"))
+    E_now = float(losses[now - first])
+    for jump, lr, r, cause in sorted(candidates, key=lambda c: c[0]):
+        before, after = float(losses[jump - 1 - first]), float(losses[jump - first])
+        if stuck or (not E_now < before and now - jump >= PERSIST):
+            return {
+                "kind": "step_too_large",
+                "jump_step": jump,
+                "E_before": _num(before),
+                "E_after": _num(after),
+                "learning_rate": lr,
+                "relative_step": None if r is None else _num(r),
+                "seen": "step_size" if r is not None else "loss_rise",
+                "cause": cause,
+                "stuck": stuck,
+                "E_now": _num(E_now),
+            }
+    return None
 
 
 def _binary(Y: Array) -> bool:

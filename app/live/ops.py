@@ -8,6 +8,8 @@ must travel over Redis as data.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from app.domain.codec import encode
@@ -29,6 +31,7 @@ from app.live.stream import INLINE_SEEK_WORK
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    from app.domain.session import TrainingSession
     from app.live.stream import Frame, Runner
 
 DIVERGED = (
@@ -50,6 +53,7 @@ READS = (
     "gradcheck",
     "claims",
     "fork",
+    "fixes",
 )
 
 
@@ -111,7 +115,46 @@ async def read(runner: Runner, name: str, params: dict[str, Any]) -> Any:
     if name == "claims":
         # As gradcheck: central differences and a replay of the run, on a copy, in a thread.
         return await heavy(session.clone().claims)
+    if name == "fixes":
+        return await fixes(session)
     if name == "fork":
         # On the event loop, never in a thread: the play loop mutates the session between awaits.
         return session.clone()
     raise InvalidError(f"unknown question {name!r}; one of {', '.join(READS)}")
+
+
+async def fixes(session: TrainingSession) -> dict[str, Any]:
+    """The findings with their fixes tried on copies (app/domain/fixes.py), cached per state.
+
+    The trials run on a clone in a worker thread (one heavy job at a time); the answer is kept
+    on the session for this (step, settings, findings), so asking again costs nothing.
+    """
+    key, step = session.fixes_key(), session.step_count
+    found = session.cached_fixes()
+    if found is None:
+        running = _TRYING.get(session)
+        if running is None or running[0] != key:
+            # One set of trials per state: a room's participants asking at once share it.
+            running = (key, asyncio.ensure_future(heavy(session.clone().prove_fixes)))
+            _TRYING[session] = running
+        task = running[1]
+        try:
+            found = await asyncio.shield(task)  # a client that goes away leaves it to others
+        finally:
+            if _TRYING.get(session) is running and task.done():
+                del _TRYING[session]
+        if session.fixes_key() == key:  # the run may have moved on meanwhile
+            session.keep_fixes(key, found)
+    return {"step": step, "trouble": found or None}
+
+
+# Trials under way, per session: (the state's key, the task trying its fixes).
+_TRYING: weakref.WeakKeyDictionary[
+    TrainingSession, tuple[str, asyncio.Future[list[dict[str, Any]]]]
+] = weakref.WeakKeyDictionary()
+
+
+def trying(session: TrainingSession) -> bool:
+    """Fixes for the session's current state are being tried already (asking adds no work)."""
+    running = _TRYING.get(session)
+    return running is not None and running[0] == session.fixes_key()

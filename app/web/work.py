@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 
 from app.domain.errors import FullError
+from app.domain.fixes import TRIAL_STEPS
 from app.domain.limits import gradcheck_work, step_work
 from app.domain.protocol import ClientMsg, PlayMsg, StepMsg
 from app.live.fairness import OverBudgetError, budgets, client_address
+from app.live.ops import trying
 
 if TYPE_CHECKING:
     from app.domain.session import TrainingSession
@@ -64,3 +66,11 @@ def frame_cost(session: TrainingSession) -> int:
 def gradcheck_cost(session: TrainingSession) -> int:
     """Work of a numerical gradient check."""
     return gradcheck_work(session)[0]
+
+
+def fixes_cost(session: TrainingSession) -> int:
+    """Work of trying the findings' fixes on copies: each trial's steps (0 once cached, or
+    while another request tries them for the same state)."""
+    if trying(session):
+        return 0
+    return session.fix_trials() * TRIAL_STEPS * step_work(session)

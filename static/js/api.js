@@ -83,6 +83,7 @@ export const api = {
   datasets: () => request('GET', '/api/datasets'),
   createSession: (config) => request('POST', '/api/sessions', config),
   getSession: (id) => request('GET', `/api/sessions/${enc(id)}`),
+  config: (id) => request('GET', `/api/sessions/${enc(id)}/config`),
   deleteSession: (id) => request('DELETE', `/api/sessions/${enc(id)}`),
   data: (id) => request('GET', `/api/sessions/${enc(id)}/data`),
   matrix: (id) => request('GET', `/api/sessions/${enc(id)}/matrix`),

@@ -146,7 +146,9 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     () => {},
   );
   // Rooms show why a run is stuck (a lesson for everyone); fixes only where the page has onFix.
-  const troubleView = $('trouble-panel') ? createTroubleView($('trouble-panel'), onFix ? { onFix } : {}) : null;
+  // Fixes are tried on a copy of the run by the server (GET …/fixes) before one is offered.
+  const fetchFixes = () => (S.base ? request('GET', `${S.base}/fixes`) : Promise.reject(new Error('no run')));
+  const troubleView = $('trouble-panel') ? createTroubleView($('trouble-panel'), onFix ? { onFix, fetchFixes } : { fetchFixes }) : null;
   const guide = createGuide($('guide'), {
     button: $('guide-button'),
     demos: { claims: () => claims.mount('guide') },
@@ -344,6 +346,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     S.learningRate = frame?.learning_rate ?? config?.optimizer?.learning_rate ?? null;
     S.trace = null;
     phaser.reset();
+    troubleView?.reset();
     history.clear();
     if (frame) history.addFrame({ ...frame, first_step: frame.first_step ?? frame.step - (frame.losses?.length || 1) + 1 });
     network.reset();
@@ -606,7 +609,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     S.prof.renders += 1;
     S.prof.render += performance.now() - t0;
 
-    troubleView?.update(f.trouble, S.config);
+    troubleView?.update(f.trouble, S.config, f, moving);
     const banner = $('diverged-banner');
     if (banner) {
       setFlag(banner, 'hidden', !f.diverged);
@@ -645,6 +648,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     fmt,
     phaser,
     timeline,
+    troubleView,
     /** Fetch the matrices again (the page changed a setting they show). */
     refreshMatrix: () => matrixFetch.trigger(),
     /** The page's transport (transport.js): the render cadence and pauses follow its play state. */

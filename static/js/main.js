@@ -5,7 +5,7 @@
 import { api, ApiError, SessionSocket } from './api.js';
 import { configToParams, paramsToConfig, toRequestConfig, clone, configAt, startConfig, logToString, logFromString, MAX_LINK_CHANGES } from './state.js';
 import { CompactSeries } from './loss-view.js';
-import { applySettings, describeChanges } from './trouble.js';
+import { applySettings, describeChanges, fallPercent, fixLabel, pair } from './trouble.js';
 import { createControls } from './controls.js';
 import { fmt } from './mathml.js';
 import { $, createLive, showStatus } from './live.js';
@@ -32,6 +32,7 @@ const S = Object.assign(live.state, {
   created: null, // the session's config as created (the frame's settings_log is relative to it)
   logKey: 'null', // the last frame's settings_log, as JSON: the controls follow when it changes
   replaying: false, // opening a link: the address bar keeps the link until the step is reached
+  applied: null, // the fix applied last, followed until it has taken its trial's steps
 });
 S.view.spf = 1;
 
@@ -51,9 +52,37 @@ function onMessage(msg) {
     transport.onFrame(msg);
     followSettings(msg);
     scheduleUrl();
+    syncRate(msg);
+    followFix(msg);
+    if (msg.seeked || msg.learning_rate !== S.shownRate) syncConfig(msg);
   } else if (msg.type === 'error') {
     toasts.show(msg.message || 'The server rejected that.', 'error');
   }
+}
+
+/** The α box shows the run's rate: a seek, a fix or another tab may have changed it. */
+function syncRate(msg) {
+  const lr = msg.learning_rate;
+  const box = controls.el.lr;
+  if (lr === null || lr === undefined || document.activeElement === box || Number(box.value) === lr) return;
+  box.value = String(lr);
+}
+
+/**
+ * The controls show the settings in force at the frame's step: a seek brings back the ones
+ * logged then (rate, optimizer, batch, L2), a fix sets a new rate. Asked again from the server.
+ */
+function syncConfig(msg) {
+  S.shownRate = msg.learning_rate;
+  const id = S.id;
+  api
+    .config(id)
+    .then((c) => {
+      if (S.id !== id || !c) return;
+      S.config = { ...c, preset: S.config?.preset ?? c.preset };
+      if (!controls.el.lr.matches(':focus')) controls.setConfig(S.config, S.datasets);
+    })
+    .catch(() => {});
 }
 
 function setStatus(state, detail) {
@@ -123,6 +152,10 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
   S.socket = null;
   // Later, so requests still in flight for the old session do not meet a 404.
   if (deleteOld && oldId && oldId !== resp.id) setTimeout(() => api.deleteSession(oldId).catch(() => {}), 3000);
+  if (S.applied?.id && S.applied.id !== resp.id) {
+    S.applied = null; // another run now: the fix's outcome no longer describes it
+    showOutcome();
+  }
   S.id = resp.id;
   transport.playing = keepPlaying;
   S.created = clone(resp.created ?? resp.config);
@@ -465,21 +498,73 @@ $('switch-keep').addEventListener('click', async () => {
 });
 $('switch-close').addEventListener('click', forgetSwitch);
 
-/** Apply a trouble's fix: the learning rate over the socket (state kept), the rest as a new run. */
-function applyFix(fix) {
+/**
+ * Apply a fix the server tried on a copy (trouble.js): a new rate at this step, or rewound to
+ * the step before the trouble began (seek, then set: the old future goes), or a change of the
+ * network or its data as a new run from step 0. `S.applied` then follows the run until it has
+ * taken as many steps as the trial, and the panel says whether the fix worked.
+ */
+function applyFix(fix, tried) {
   const rest = { ...fix };
   delete rest.optimizer;
-  if (fix.optimizer && !Object.keys(rest).length) {
-    controls.el.lr.value = String(fix.optimizer.learning_rate);
-    controls.el.lr.dispatchEvent(new Event('change'));
-    reset();
+  delete rest.rewind_to;
+  const label = fixLabel(fix);
+  if (transport.playing) transport.pause();
+  if (!Object.keys(rest).length) {
+    const from = fix.rewind_to ?? S.frame?.step ?? 0;
+    if (from !== S.frame?.step) send({ type: 'seek', step: from });
+    send({ type: 'set', optimizer: { ...S.config.optimizer, ...fix.optimizer } });
+    S.applied = { id: S.id, label, from, steps: tried.steps, margin: tried.margin, lr: fix.optimizer.learning_rate, E0: null, E1: null };
+  } else {
+    const c = baseConfig();
+    const next = { ...c, ...rest };
+    if (fix.optimizer) next.optimizer = { ...c.optimizer, ...fix.optimizer };
+    if (rest.dataset) next.dataset = { ...c.dataset, ...rest.dataset };
+    S.applied = { id: null, label, from: 0, steps: tried.steps, margin: tried.margin, lr: null, E0: null, E1: null };
+    startSession(next).then((ok) => {
+      if (!ok) S.applied = null;
+      else if (S.applied) {
+        S.applied.id = S.id;
+        followFix(S.frame);
+      }
+    });
+  }
+  showOutcome();
+}
+
+/** The applied fix's numbers, from the run's own frames: E at its step and `steps` later. */
+function followFix(msg) {
+  const a = S.applied;
+  if (!a || !msg || a.id !== S.id) return;
+  if (a.E0 === null && msg.step === a.from && (a.lr === null || msg.learning_rate === a.lr)) a.E0 = msg.loss;
+  const target = a.from + a.steps;
+  const first = msg.first_step ?? msg.step;
+  if (a.E0 !== null && a.E1 === null && first <= target && target <= msg.step) {
+    const k = target - first;
+    a.E1 = msg.losses?.length > k ? msg.losses[k] : msg.step === target ? msg.loss : null;
+  }
+  showOutcome();
+}
+
+/** Whether the applied fix worked, in words: computed from the run's E, not the trial's. */
+function showOutcome() {
+  const a = S.applied;
+  const view = live.troubleView;
+  if (!view) return;
+  if (!a) {
+    view.setOutcome(null);
     return;
   }
-  const c = baseConfig();
-  const next = { ...c, ...rest };
-  if (fix.optimizer) next.optimizer = { ...c.optimizer, ...fix.optimizer };
-  if (rest.dataset) next.dataset = { ...c.dataset, ...rest.dataset };
-  startSession(next);
+  const at = `Fix applied (${a.label}) from step ${a.from}`;
+  if (a.E1 === null || a.E0 === null) {
+    view.setOutcome(`${at}: in ${a.steps} steps this panel says whether it worked (the copy it was tried on fell by more than half).`, null);
+    return;
+  }
+  const [e0, e1] = pair(a.E0, a.E1);
+  const worked = a.E1 <= (1 - a.margin) * a.E0;
+  const fell = a.E1 < a.E0 ? `E fell by ${fallPercent(a.E0, a.E1)}` : null;
+  const verdict = worked ? `It worked: ${fell}.` : `It did not work: ${fell ? `${fell}, less than half` : 'E did not fall'}.`;
+  view.setOutcome(`${at}: ${a.steps} steps later, at step ${a.from + a.steps}, E ${e0} → ${e1}. ${verdict}`, worked);
 }
 
 /** The custom data's scaling in words, beside the toggle. */
@@ -487,7 +572,13 @@ function showScale(data) {
   const el = $('scale-info');
   const d = S.config?.dataset || {};
   const custom = !d.name;
-  $('scale-toggle').checked = custom ? d.standardize !== false : $('scale-toggle').checked;
+  if (custom) {
+    // The box shows the run's real scaling: both on, both off, or (one of them) mixed.
+    const inputs = d.standardize !== false;
+    const targets = d.scale_targets !== false;
+    $('scale-toggle').checked = inputs && targets;
+    $('scale-toggle').indeterminate = inputs !== targets;
+  }
   if (!custom || !data) {
     el.hidden = true;
     return;

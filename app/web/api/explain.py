@@ -14,7 +14,7 @@ from app.domain.errors import InvalidError
 from app.live.stream import Runner
 from app.web.deps import SettingsDep
 from app.web.responses import json_response
-from app.web.work import charge_request
+from app.web.work import charge_request, fixes_cost
 
 
 class ChainQuery:
@@ -46,7 +46,7 @@ def add_explanations(
     runner_of: Callable[..., Runner],
     responses: dict[int | str, dict[str, Any]],
 ) -> None:
-    """GET {path}/data, /matrix, /chain, /slice, /trace and /claims on `router`."""
+    """GET {path}/data, /matrix, /chain, /slice, /trace, /claims and /fixes on `router`."""
     Run = Annotated[Runner, Depends(runner_of)]
 
     @router.get(f"{path}/data", responses=responses)
@@ -81,3 +81,14 @@ def add_explanations(
         check_claims(runner.session, settings)
         charge_request(http, claims_work(runner.session))
         return json_response(await runner.read("claims"))
+    @router.get(f"{path}/fixes", responses=responses)
+    async def proven_fixes(runner: Run, http: Request, settings: SettingsDep) -> Response:
+        """The findings, each fix tried on a copy first: offered (`fix`) only if E fell."""
+        work = fixes_cost(runner.session)
+        if work > settings.max_work_per_request:
+            raise InvalidError(
+                "fixes: trying them on copies of a network this large is too much for this "
+                "server; the findings' lessons still apply"
+            )
+        charge_request(http, work)
+        return json_response(await runner.read("fixes"))

@@ -182,6 +182,12 @@ async def seek_session(
     return await committed(store, entry, await entry.runner.command(seek, settings))
 
 
+@router.get("/{session_id}/config", responses=ERRORS)
+async def session_config(entry: EntryDep) -> Response:
+    """The config in force at the run's current step (a seek brings back the settings then)."""
+    return json_response(await entry.runner.read("config"))
+
+
 @router.get("/{session_id}/gradcheck", responses=ERRORS)
 async def gradient_check(entry: EntryDep, settings: SettingsDep, http: Request) -> Response:
     """Analytic vs numerical gradient, relative error per layer."""
