@@ -15,7 +15,8 @@ from app.domain.errors import UnavailableError
 from app.domain.presets import resolve
 from app.domain.protocol import SessionConfigIn
 from app.domain.session import TrainingSession
-from app.live.cluster import Cluster, Link, lease_key
+from app.live.cluster import Cluster, Link
+from app.live.keys import lease_key
 from app.live.state import RedisBackend
 from app.live.stream import Runner, Slot
 from app.settings import Settings

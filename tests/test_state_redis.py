@@ -117,13 +117,12 @@ def test_redis_restarted_under_a_running_peer(redis_server: RedisProcess, tmp_pa
         r = redis_server.client()
         # Nobody else has it: this peer takes it back from the run as it stopped it, step 3.
         wait_for(lambda: stored_step(r, "room", code) == 3, "the snapshot written again")
-        assert (
-            "took over room" in server.log()
-        )  # from what it had saved: the refused step is not in it
+        # ... from what it had saved: the refused step is not in it.
+        assert "took over room" in server.log()
 
         def stepped() -> bool:  # commands are answered again once the lease is retaken
             answer = asyncio.run(presenter_try(server.ws_url, code, token, 2))
-            return answer["type"] == "frame" and answer["step"] == 5
+            return bool(answer["type"] == "frame" and answer["step"] == 5)
 
         wait_for(stepped, "a step acknowledged again", poll=0.2)
         wait_for(lambda: stored_step(r, "room", code) == 5, "the acknowledged step saved")
