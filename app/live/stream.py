@@ -333,7 +333,7 @@ class Runner:
                 held, self._held = self._held or [], None
                 if not refused and self.remote is None:  # else shown nowhere: handed over
                     for kept in held:
-                        self._broadcast(kept)
+                        self._broadcast(kept, saved=True)
 
     async def read(self, name: str, **params: Any) -> Any:
         """A read-only question about the run (app/live/ops.py READS)."""
@@ -612,8 +612,11 @@ class Runner:
         self._broadcast(frame)
         return frame
 
-    def _broadcast(self, frame: Frame) -> None:
-        """One Tick for all: one encoding for the viewers that are up to date, one per backlog."""
+    def _broadcast(self, frame: Frame, saved: bool = False) -> None:
+        """One Tick for all: one encoding for the viewers that are up to date, one per backlog.
+
+        `saved`: a command's frame shown after its commit, which saved the run: not again.
+        """
         if self._held is not None:
             self._held.append(frame)  # a command is being saved: shown once it is
             return
@@ -623,7 +626,7 @@ class Runner:
             slot.offer(tick, merged)
         if self.on_frame is not None:
             self.on_frame(tick)
-        if self.on_change is not None:
+        if self.on_change is not None and not saved:
             self.on_change(not frame.get("playing", False))
 
 
