@@ -16,3 +16,8 @@ def fence_key(kind: str, key: str) -> str:
 def snapshot_key(kind: str, key: str) -> str:
     """The run's snapshot (app/live/state.py)."""
     return f"bp:run:{kind}:{key}"
+
+
+def quota_key(kind: str, address: str) -> str:
+    """The runs of one kind a client address holds or is creating (app/live/quotas.py)."""
+    return f"bp:q:{kind}:{address}"

@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -348,10 +348,14 @@ class Persister:
         runner.on_change = lambda urgent: self.mark(k, urgent)
         self.mark(k, True)
 
-    def forget(self, kind: str, key: str) -> None:
-        """The run is gone for good (deleted, reaped): drop its snapshot. Not at shutdown."""
+    def forget(self, kind: str, key: str) -> Future[None] | None:
+        """The run is gone for good (deleted, reaped): drop its snapshot. Not at shutdown.
+
+        The deletion, done by the writer thread (None once closed): awaited where the cluster
+        must know at once (a deleted run frees its address's place on every peer).
+        """
         if self.closed:
-            return
+            return None
         k = (kind, key)
         self._saved.pop(k, None)
         watched = self._watched.pop(k, None)
@@ -359,7 +363,7 @@ class Persister:
             watched.runner.on_change = None
         self._dirty.discard(k)
         # The same single writer thread: runs after any write of this run already queued.
-        self._writer.submit(self._quietly, self.backend.delete, kind, key)
+        return self._writer.submit(self._quietly, self.backend.delete, kind, key)
 
     async def flush(self, kind: str, key: str) -> bool:
         """Write this run's snapshot now and wait for it (a run made on one peer, found on all;
