@@ -57,6 +57,7 @@ LEASE_MS = 3000  # an owner dead for this long loses its runs: followers take ov
 # An owner stops training this long before its lease could expire in Redis, counted from the
 # moment it *sent* its last renewal that succeeded (Redis counts from when it received it).
 FENCE_MARGIN = 1.0
+FENCE_KEEP_MS = 86_400_000  # a deleted run's fencing counter is kept this long
 TICK = 0.5  # leases renewed, followers' checks, head counts refreshed
 RPC_SECONDS = 5.0  # longest wait for the owner's answer
 HEAVY_RPC_SECONDS = 120.0  # ... to a question that queues for the one heavy job at a time
@@ -538,12 +539,14 @@ class Cluster:
         )
 
     async def _release(self, kind: str, key: str, token: int | None, deleted: bool = False) -> None:
-        """Give a lease back; a deleted run's head counts and fencing counter go too."""
+        """Give a lease back; a deleted run's head counts go, its fencing counter a day later
+        (a peer cut off meanwhile must not take the run for one Redis lost by restarting)."""
         with contextlib.suppress(Exception):
             if token is not None:
                 await self._release_lease(kind, key, token)
             if deleted:
-                await self.redis.delete(f"bp:n:{kind}:{key}", fence_key(kind, key))
+                await self.redis.delete(f"bp:n:{kind}:{key}")
+                await self.redis.pexpire(fence_key(kind, key), FENCE_KEEP_MS)
 
     def token_of(self, run: tuple[str, str]) -> int | None:
         """The fencing token a snapshot write of this run carries now (None: not held here)."""
@@ -653,8 +656,10 @@ class Cluster:
         if not token:
             return  # another peer was quicker: keep following it
         blob = await self.redis.get(snapshot_key(kind, key))
-        if blob is None and link.kept is not None:
-            blob = link.kept  # Redis came back without it; this peer saved it last: from there
+        if blob is None and link.kept is not None and token == 1:
+            # Redis came back without the run, its fencing counter included (a deleted run's
+            # counter stays a day): this peer saved it last, so go on from there.
+            blob = link.kept
         if blob is None:  # nothing to start from (Redis restarted empty): wait for the owner
             await self._release(kind, key, token)
             return
