@@ -104,12 +104,13 @@ return 0
 """
 
 HANDOVER = (
-    "this server lost contact with the shared store and stopped training this run; another "
-    "server takes it over within seconds and this page follows it once the contact is back"
+    "this server lost contact with the shared store and stopped training this run; it goes on "
+    "from its last save within seconds (taken over by another server, or by this one once the "
+    "store answers again) and this page follows it"
 )
 REFUSED = (
     "not done: this server cannot confirm it still runs this (it lost contact with the shared "
-    "store); another server takes it over within seconds: try again then"
+    "store); it goes on from its last save within seconds: try again then"
 )
 
 # Delete a run's snapshot, index entries and head counts, unless some peer holds its lease, a
