@@ -76,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cluster.tick_hooks.append(store.stop_unwatched)
         if persist is not None and isinstance(persist.backend, RedisBackend):
             persist.backend.peer = cluster.peer
+            persist.fence = cluster.token_of  # every write carries its lease's fencing token
+            persist.on_stale = cluster.stale
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -245,3 +247,68 @@ class RedisProcess:
     def client(self) -> redis.Redis:
         """A client with short timeouts."""
         return redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5)
+
+
+class CutProxy:
+    """A TCP proxy on loopback in front of one port, whose traffic a test can cut and heal.
+
+    Cut: no byte moves either way on any connection, old or new (accepted, then held), as
+    through an unplugged cable: clients see silence and their own timeouts, never a reset.
+    Healed: what was held is delivered, late, as TCP would deliver it.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._sockets: list[socket.socket] = []
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        """Stop every byte, both ways."""
+        self._flowing.clear()
+
+    def heal(self) -> None:
+        """Let bytes flow again."""
+        self._flowing.set()
+
+    def close(self) -> None:
+        """Stop listening and close every connection."""
+        self._closed = True
+        self._flowing.set()
+        self._listener.close()
+        for sock in list(self._sockets):
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _accept(self) -> None:
+        """Accept clients (even while cut: the kernel would), each with its own upstream."""
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                return
+            self._sockets += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        """Copy one direction while flowing; hold (read nothing, send nothing) while cut."""
+        try:
+            while True:
+                self._flowing.wait()
+                data = src.recv(65536)
+                if not data:
+                    break
+                self._flowing.wait()
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)

@@ -8,15 +8,17 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+import pytest
 import redis
 from support import RedisProcess
 
 from app.domain.errors import UnavailableError
 from app.domain.presets import resolve
-from app.domain.protocol import SessionConfigIn
+from app.domain.protocol import SessionConfigIn, StepMsg
 from app.domain.session import TrainingSession
-from app.live.cluster import Cluster, Link, lease_key
-from app.live.state import RedisBackend
+from app.live.cluster import ACQUIRE, RELEASE, RENEW, Cluster, Link
+from app.live.keys import fence_key, lease_key
+from app.live.state import LeaseMissingError, RedisBackend, StaleLeaseError
 from app.live.stream import Runner, Slot
 from app.settings import Settings
 
@@ -197,5 +199,105 @@ def test_frames_that_overtake_the_whole_curve_are_merged_on_and_gaps_refetched()
         assert runner.step_count == 11 and not runner.playing
         sent = [json.loads(m) for m in await slot.next() if m.startswith('{"type":"frame"')]
         assert sent[-1]["playing"] is False and sent[-1]["step"] == 11
+
+    asyncio.run(scenario())
+
+
+def test_snapshots_are_written_only_under_the_current_fencing_token(
+    redis_server: RedisProcess,
+) -> None:
+    """A write with an old token, another holder's lease, or no lease is refused in Redis."""
+    store = RedisBackend(redis_server.url)
+    store.peer = "peer-a"
+    r: redis.Redis = redis_server.client()
+    r.set(lease_key("room", "K"), "peer-a")
+    r.set(fence_key("room", "K"), 3)
+    store.snapshot("room", "K", b"three", 3)
+    assert r.get("bp:run:room:K") == b"three"
+    with pytest.raises(LeaseMissingError):  # an older token of the same peer: not now
+        store.snapshot("room", "K", b"two", 2)
+    with pytest.raises(LeaseMissingError):  # no token at all on a cluster peer
+        store.snapshot("room", "K", b"none", None)
+    r.set(lease_key("room", "K"), "peer-b")
+    r.set(fence_key("room", "K"), 4)
+    with pytest.raises(StaleLeaseError):  # another peer holds it: stop
+        store.snapshot("room", "K", b"late", 3)
+    r.delete(lease_key("room", "K"))
+    with pytest.raises(LeaseMissingError):
+        store.snapshot("room", "K", b"orphan", 3)
+    assert r.get("bp:run:room:K") == b"three"  # none of them landed
+    store.close()
+    r.close()
+
+
+def test_leases_raise_the_token_and_renew_or_release_only_under_it(
+    redis_server: RedisProcess,
+) -> None:
+    """ACQUIRE raises the token; RENEW and RELEASE act only for the holder under its token."""
+    r: redis.Redis = redis_server.client()
+    lease, fence = lease_key("session", "S"), fence_key("session", "S")
+
+    def run(script: str, *args: Any) -> int:
+        return int(r.eval(script, 2, lease, fence, *args))
+
+    assert run(ACQUIRE, "peer-a", 60_000) == 1
+    assert run(ACQUIRE, "peer-b", 60_000) == 0  # held
+    assert run(RENEW, "peer-a", 60_000, "1") == 1
+    assert run(RENEW, "peer-b", 60_000, "1") == 0  # not the holder
+    r.delete(lease)  # expired; then B acquires (token 2) and lets go
+    assert run(ACQUIRE, "peer-b", 60_000) == 2
+    assert run(RELEASE, "peer-a", "1") == 0 and r.get(lease) == b"peer-b"  # late, stale
+    assert run(RELEASE, "peer-b", "2") == 1 and r.get(lease) is None
+    # A's late renewal finds the lease free but acquired since: not A's again.
+    assert run(RENEW, "peer-a", 60_000, "1") == 0 and r.get(lease) is None
+    # Redis restarted empty: the owner takes its lease back under a new token.
+    r.flushdb()
+    assert run(RENEW, "peer-b", 60_000, "2") == 1 and r.get(lease) == b"peer-b"
+    r.close()
+
+
+class GuardStub:
+    """A lease that holds until `lost`; a save that fails while `failing`."""
+
+    def __init__(self) -> None:
+        self.lost = False
+        self.failing = False
+        self.commits = 0
+
+    def check(self) -> None:
+        """Refused once lost."""
+        if self.lost:
+            raise UnavailableError("lost")
+
+    async def commit(self) -> None:
+        """Saved, or refused."""
+        self.check()
+        if self.failing:
+            raise UnavailableError("not saved")
+        self.commits += 1
+
+
+def test_a_command_is_shown_only_once_saved_and_a_refused_one_never() -> None:
+    """Frames of a command wait for its save; a refused command's frames reach no viewer."""
+
+    async def scenario() -> None:
+        runner = Runner(TrainingSession(resolve(SessionConfigIn(preset="article"))))
+        guard = GuardStub()
+        runner.guard = guard
+        slot = runner.attach()
+        await slot.next()  # the whole curve
+        settings = Settings()
+        frame = await runner.command(StepMsg(type="step", count=3), settings)
+        assert frame["step"] == 3 and guard.commits == 1
+        assert any('"step":3' in m for m in await slot.next())
+        guard.failing = True
+        with pytest.raises(UnavailableError):
+            await runner.command(StepMsg(type="step", count=2), settings)
+        guard.lost = True  # stepped down
+        with pytest.raises(UnavailableError):  # training itself refuses once the lease is lost
+            await runner.step(1)
+        slot.error("marker")  # whatever was queued is flushed with it
+        sent = await slot.next()
+        assert not [m for m in sent if m.startswith('{"type":"frame"')], sent
 
     asyncio.run(scenario())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -292,3 +293,21 @@ def test_forwarded_headers_are_not_trusted_by_default(server: ServerProcess) -> 
         ]
         # Counted against the real address: the quota of 3 holds whatever the header claims.
         assert made == [201, 201, 201, 429], made
+
+
+def test_concurrent_creations_never_pass_the_quota(server: ServerProcess) -> None:
+    """Twenty creations at once from one address, quota 3 (sessions) and 2 (rooms): exactly
+    that many are made, the rest refused; each place is held from the moment it is asked for."""
+
+    async def burst(path: str, body: dict[str, object], address: str) -> list[int]:
+        transport = httpx.AsyncHTTPTransport(local_address=address)
+        async with httpx.AsyncClient(transport=transport, timeout=60) as mine:
+            answers = await asyncio.gather(
+                *(mine.post(f"{server.url}{path}", json=body) for _ in range(20))
+            )
+        return sorted(a.status_code for a in answers)
+
+    made = asyncio.run(burst("/api/sessions", {"preset": "xor"}, "127.0.0.20"))
+    assert made == [201] * 3 + [429] * 17, made
+    rooms = asyncio.run(burst("/api/rooms", {"config": {"preset": "xor"}}, "127.0.0.21"))
+    assert rooms == [201] * 2 + [429] * 18, rooms

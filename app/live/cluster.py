@@ -1,7 +1,11 @@
 """Peers sharing one Redis: one peer trains each run, every peer serves its viewers.
 
 - A lease (`bp:lease:{kind}:{key}`, the owner's peer id, expiring after LEASE_MS, renewed every
-  TICK) says which peer trains a run. A peer asked about a run it does not hold *follows* it:
+  TICK) says which peer trains a run. Every acquisition raises the run's fencing token
+  (`bp:fence:{kind}:{key}`); snapshots are written only under the current token, and an owner
+  that has not renewed for LEASE_MS - FENCE_MARGIN (or is told the lease is not its own) stops
+  training and refuses commands at once, before any other peer can take the lease
+  (docs/cluster.md, "Fencing"). A peer asked about a run it does not hold *follows* it:
   its Runner gets a `remote` (a Link) and its own slots, fed by the owner's frames.
 - The owner publishes each frame once on `bp:f:{kind}:{key}` with a sequence number; followers
   hand it to their viewers. Pub/sub is at-most-once: a gap in the numbers (or a new owner) makes
@@ -37,17 +41,23 @@ from app.domain.errors import (
     UnavailableError,
 )
 from app.domain.protocol import ClientMsg, client_message
+from app.live.keys import fence_key, lease_key, snapshot_key
 from app.live.state import decode_state, encode_state, restore_session
 from app.settings import Settings
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
+    from app.live.state import Persister
     from app.live.stream import Frame, Runner, Slot, Tick
 
 log = logging.getLogger(__name__)
 
 LEASE_MS = 3000  # an owner dead for this long loses its runs: followers take over
+# An owner stops training this long before its lease could expire in Redis, counted from the
+# moment it *sent* its last renewal that succeeded (Redis counts from when it received it).
+FENCE_MARGIN = 1.0
+FENCE_KEEP_MS = 86_400_000  # a deleted run's fencing counter is kept this long
 TICK = 0.5  # leases renewed, followers' checks, head counts refreshed
 RPC_SECONDS = 5.0  # longest wait for the owner's answer
 HEAVY_RPC_SECONDS = 120.0  # ... to a question that queues for the one heavy job at a time
@@ -61,17 +71,47 @@ SILENT_SECONDS = 6.0  # ... and reconnects when nothing at all came back for thi
 MISSES = 2  # ticks in a row without a lease before a follower takes over
 JANITOR_TICKS = 60  # every 30 s: forget runs nobody has trained or saved for their idle time
 
-# GET the lease: ours → extend; nobody's (expired, or Redis restarted empty) → ours again.
+# Every acquisition of a lease raises the run's fencing token (bp:fence:...), so the token the
+# counter holds is the current holder's; snapshot writes carry theirs (app/live/state.py).
+ACQUIRE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+  return redis.call('INCR', KEYS[2])
+end
+return 0
+"""
+# Ours under our token → extend, answer the token. Nobody's and nobody acquired it since
+# (Redis restarted empty, or the key was deleted) → ours again, under a new token. Else 0:
+# another peer holds it or held it since: stop training at once.
 RENEW = """
 local v = redis.call('GET', KEYS[1])
-if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
+local t = redis.call('GET', KEYS[2])
+if v == ARGV[1] and t == ARGV[3] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return tonumber(ARGV[3])
+end
+if not v and (not t or t == ARGV[3]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return redis.call('INCR', KEYS[2])
+end
 return 0
 """
+# Only the holder under its token: a release delivered late never frees a later acquisition.
 RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[2] then
+  return redis.call('DEL', KEYS[1])
+end
 return 0
 """
+
+HANDOVER = (
+    "this server lost contact with the shared store and stopped training this run; it goes on "
+    "from its last save within seconds (taken over by another server, or by this one once the "
+    "store answers again) and this page follows it"
+)
+REFUSED = (
+    "not done: this server cannot confirm it still runs this (it lost contact with the shared "
+    "store); it goes on from its last save within seconds: try again then"
+)
 
 # Delete a run's snapshot, index entries and head counts, unless some peer holds its lease, a
 # follower has viewers of it (a takeover under way), or it was saved since the cutoff.
@@ -79,7 +119,7 @@ SWEEP = """
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[6]) == 1 then return 0 end
 local at = redis.call('HGET', KEYS[4], ARGV[1])
 if at and tonumber(at) > tonumber(ARGV[2]) then return 0 end
-redis.call('DEL', KEYS[2], KEYS[5])
+redis.call('DEL', KEYS[2], KEYS[5], KEYS[7])
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
 return 1
@@ -118,11 +158,6 @@ class Registry(Protocol):
         """Close and forget an item, deleting its snapshot."""
 
 
-def lease_key(kind: str, key: str) -> str:
-    """The lease of one run."""
-    return f"bp:lease:{kind}:{key}"
-
-
 def frames_channel(kind: str, key: str) -> str:
     """Where the owner publishes a run's frames and everyone its notices."""
     return f"bp:f:{kind}:{key}"
@@ -134,14 +169,76 @@ def watch_key(kind: str, key: str) -> str:
 
 
 class Owned:
-    """A run this peer trains: its frame counter and whether anyone elsewhere watches it."""
+    """A run this peer trains: its lease (fencing token, deadline), frame counter, watchers.
 
-    __slots__ = ("followed_until", "runner", "seq")
+    The runner's guard (app/live/stream.py): training and commands go on only while the last
+    renewal that succeeded was sent less than LEASE_MS - FENCE_MARGIN ago; a timer steps the
+    run down at that deadline, whatever Redis does (a partition may leave calls hanging).
+    """
 
-    def __init__(self, runner: Runner) -> None:
+    __slots__ = (
+        "cluster", "followed_until", "key", "kind", "lost", "renewed", "runner", "seq", "timer",
+        "token",
+    )  # fmt: skip
+
+    def __init__(self, cluster: Cluster, kind: str, key: str, runner: Runner) -> None:
+        self.cluster = cluster
+        self.kind = kind
+        self.key = key
         self.runner = runner
         self.seq = 0
         self.followed_until = 0.0
+        self.token: int | None = None  # the lease's fencing token, once acquired
+        self.renewed = 0.0  # loop time the last successful acquisition or renewal was sent
+        self.timer: asyncio.TimerHandle | None = None
+        self.lost = False  # stepped down: never trains or answers again
+
+    def arm(self, token: int, sent: float) -> None:
+        """The lease is ours under `token` as of `sent`: train until sent + LEASE - margin."""
+        if self.lost or sent < self.renewed:
+            return  # a late reply to an older renewal says nothing new
+        self.token, self.renewed = token, sent
+        if self.timer is not None:
+            self.timer.cancel()
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_at(self.deadline, self.cluster.expired, self)
+
+    @property
+    def deadline(self) -> float:
+        """Loop time after which this peer may no longer act on the lease."""
+        return self.renewed + LEASE_MS / 1000 - FENCE_MARGIN
+
+    def check(self) -> None:
+        """UnavailableError unless the lease is certainly still ours."""
+        if self.lost or self.token is None:
+            raise UnavailableError(REFUSED, retry_after=3)
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self.deadline:
+            loop.call_soon(self.cluster.expired, self)  # the timer is due: do not wait for it
+            raise UnavailableError(REFUSED, retry_after=3)
+
+    async def commit(self) -> None:
+        """The run saved under the fencing token, or UnavailableError with the run handed over.
+
+        A command whose save fails is refused, and this peer steps down: the next owner starts
+        from the last saved state, in which that command never happened.
+        """
+        self.check()
+        persist = self.cluster.persister(self.kind)
+        if persist is None:
+            return
+        try:
+            await persist.flush(self.kind, self.key)
+        except ClientError as exc:
+            self.cluster.step_down(self.kind, self.key, f"a save failed ({exc.__cause__})")
+            raise UnavailableError(REFUSED, retry_after=3) from exc
+
+    def disarm(self) -> None:
+        """Never act on this lease again (stepped down, dropped, closing)."""
+        self.lost = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 class Link:
@@ -162,6 +259,9 @@ class Link:
         self._meanwhile: list[tuple[int, str, Frame]] = []
         self._stale = False  # a gap seen while a resync was under way
         self._inflight: asyncio.Future[Frame] | None = None
+        # The last snapshot this peer saved before it stepped down: taken over from only if
+        # Redis came back without any snapshot of the run (restarted empty), not to lose it.
+        self.kept: bytes | None = None
 
     async def command(self, msg: ClientMsg) -> Frame:
         """Forward a driving message; the frame the owner published."""
@@ -342,10 +442,14 @@ class Cluster:
             task.cancel()
         if self._main or self._tasks:
             await asyncio.wait([*self._main, *self._tasks], timeout=5)
+        owned = list(self.owned.values())
+        for run in owned:
+            run.disarm()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2):
-                for kind, key in list(self.owned):
-                    await self.redis.eval(RELEASE, 1, lease_key(kind, key), self.peer)
+                for run in owned:
+                    if run.token is not None:
+                        await self._release_lease(run.kind, run.key, run.token)
         with contextlib.suppress(Exception):
             await self.redis.aclose()
 
@@ -375,12 +479,14 @@ class Cluster:
     def dropped(self, kind: str, key: str, runner: Runner, deleted: bool) -> None:
         """A run is no longer held here; `deleted`: gone for good (its lease goes too)."""
         self.links.pop((kind, key), None)
-        if self.owned.pop((kind, key), None) is not None:
+        owned = self.owned.pop((kind, key), None)
+        if owned is not None:
+            owned.disarm()
             runner.on_frame = None
             if deleted:
                 # Every follower's viewers are told, as this peer's are: the run is gone.
                 self.notice(kind, key, "gone", "")
-                self.spawn(self._release(kind, key))
+                self.spawn(self._release(kind, key, owned.token, deleted=True))
 
     def link(self, kind: str, key: str) -> Link:
         """Follow a run another peer trains (the registry sets the link's runner)."""
@@ -391,8 +497,9 @@ class Cluster:
     def _own(self, kind: str, key: str, runner: Runner) -> None:
         """Train a run here: its frames go to the other peers while they watch."""
         self.links.pop((kind, key), None)
-        owned = Owned(runner)
+        owned = Owned(self, kind, key, runner)
         self.owned[(kind, key)] = owned
+        runner.guard = owned
         channel = frames_channel(kind, key)
 
         def publish(tick: Tick) -> None:
@@ -405,19 +512,53 @@ class Cluster:
 
     async def claim(self, kind: str, key: str) -> None:
         """Take a new run's lease now (its creation waits for it); a 503 if Redis is away."""
+        sent = asyncio.get_running_loop().time()
         try:
-            await self.redis.set(lease_key(kind, key), self.peer, px=LEASE_MS)
+            token = await self._acquire(kind, key)
         except Exception as exc:
             raise UnavailableError(
                 "the shared store is unreachable right now; try again in a few seconds",
                 retry_after=3,
             ) from exc
+        owned = self.owned.get((kind, key))
+        if not token or owned is None:
+            raise UnavailableError("this run's lease is held elsewhere; try again", retry_after=1)
+        owned.arm(token, sent)
 
-    async def _release(self, kind: str, key: str) -> None:
-        """Give a deleted run's lease back (and forget its head counts)."""
+    async def _acquire(self, kind: str, key: str) -> int:
+        """SET NX the lease and raise the fencing token: the new token, or 0 if held."""
+        return int(
+            await self.redis.eval(
+                ACQUIRE, 2, lease_key(kind, key), fence_key(kind, key), self.peer, LEASE_MS
+            )
+        )
+
+    async def _release_lease(self, kind: str, key: str, token: int) -> None:
+        """Free the lease if this peer still holds it under `token` (others take over at once)."""
+        await self.redis.eval(
+            RELEASE, 2, lease_key(kind, key), fence_key(kind, key), self.peer, str(token)
+        )
+
+    async def _release(self, kind: str, key: str, token: int | None, deleted: bool = False) -> None:
+        """Give a lease back; a deleted run's head counts go, its fencing counter a day later
+        (a peer cut off meanwhile must not take the run for one Redis lost by restarting)."""
         with contextlib.suppress(Exception):
-            await self.redis.eval(RELEASE, 1, lease_key(kind, key), self.peer)
-            await self.redis.delete(f"bp:n:{kind}:{key}")
+            if token is not None:
+                await self._release_lease(kind, key, token)
+            if deleted:
+                await self.redis.delete(f"bp:n:{kind}:{key}")
+                await self.redis.pexpire(fence_key(kind, key), FENCE_KEEP_MS)
+
+    def token_of(self, run: tuple[str, str]) -> int | None:
+        """The fencing token a snapshot write of this run carries now (None: not held here)."""
+        owned = self.owned.get(run)
+        return None if owned is None or owned.lost else owned.token
+
+    def persister(self, kind: str) -> Persister | None:
+        """Where runs of this kind are saved (the registry's persister)."""
+        registry = self.registries.get(kind)
+        persist: Persister | None = getattr(registry, "persist", None)
+        return persist
 
     def full(self, kind: str, local: int, cap: int) -> bool:
         """Whether the cluster holds `cap` runs of this kind (counted each tick)."""
@@ -450,7 +591,7 @@ class Cluster:
         """find()'s work, once per run at a time; Redis failing is a 503, never a 500."""
         kind = registry.noun
         try:
-            owner, blob = await self.redis.mget(lease_key(kind, key), f"bp:run:{kind}:{key}")
+            owner, blob = await self.redis.mget(lease_key(kind, key), snapshot_key(kind, key))
             if blob is None and owner is not None:
                 # Held, but its snapshot not (yet) in Redis: Redis came back empty and the
                 # owner is rewriting it. Wait a moment rather than say "no such run".
@@ -466,9 +607,8 @@ class Cluster:
             found = registry.find(key)
             if found is not None:  # brought here meanwhile (a takeover, a create)
                 return found
-            mine = owner is None and await self.redis.set(
-                lease_key(kind, key), self.peer, px=LEASE_MS, nx=True
-            )
+            sent = asyncio.get_running_loop().time()
+            mine = 0 if owner is not None else await self._acquire(kind, key)
         except ClientError:
             raise
         except Exception as exc:
@@ -483,6 +623,7 @@ class Cluster:
             item = registry.revive(key, state, session, None)
             owned = self.owned.get((kind, key))
             if owned is not None:  # the page that asked is about to connect: do not stop yet
+                owned.arm(mine, sent)
                 owned.followed_until = time.monotonic() + FOLLOW_MS / 1000
             await self._resume(item.runner, state)
             return item
@@ -493,7 +634,7 @@ class Cluster:
         deadline = time.monotonic() + FIRST_SNAPSHOT_SECONDS
         while time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-            blob = await self.redis.get(f"bp:run:{kind}:{key}")
+            blob = await self.redis.get(snapshot_key(kind, key))
             if blob is not None:
                 return _bytes(blob)
         if await self.redis.exists(lease_key(kind, key)):
@@ -511,23 +652,31 @@ class Cluster:
     async def _take_over(self, link: Link) -> None:
         """The owner is gone: train the run here from its last snapshot."""
         kind, key = link.kind, link.key
-        if not await self.redis.set(lease_key(kind, key), self.peer, px=LEASE_MS, nx=True):
+        sent = asyncio.get_running_loop().time()
+        token = await self._acquire(kind, key)
+        if not token:
             return  # another peer was quicker: keep following it
-        blob = await self.redis.get(f"bp:run:{kind}:{key}")
+        blob = await self.redis.get(snapshot_key(kind, key))
+        if blob is None and link.kept is not None and token == 1:
+            # Redis came back without the run, its fencing counter included (a deleted run's
+            # counter stays a day): this peer saved it last, so go on from there.
+            blob = link.kept
         if blob is None:  # nothing to start from (Redis restarted empty): wait for the owner
-            await self._release(kind, key)
+            await self._release(kind, key, token)
             return
         state = decode_state(_bytes(blob))
         session = await asyncio.to_thread(restore_session, state, self.max_samples)
         registry = self.registries[kind]
         if (kind, key) not in self.links or registry.find(key) is None:
-            await self._release(kind, key)  # dropped here meanwhile
+            await self._release(kind, key, token)  # dropped here meanwhile
             return
         item = registry.promote(key, session)
         self.takeovers += 1
         log.warning("took over %s %s at step %d", kind, key, session.step_count)
         runner: Runner = item.runner
-        self.owned[(kind, key)].followed_until = time.monotonic() + FOLLOW_MS / 1000
+        owned = self.owned[(kind, key)]
+        owned.arm(token, sent)
+        owned.followed_until = time.monotonic() + FOLLOW_MS / 1000
         runner.publish_full()
         await self._resume(runner, state)
 
@@ -539,7 +688,10 @@ class Cluster:
         try:
             owner = await self.redis.get(lease_key(kind, key))
         except Exception as exc:
-            raise _unavailable() from exc
+            raise UnavailableError(
+                "this server cannot reach the shared store right now; try again in a few seconds",
+                retry_after=3,
+            ) from exc
         if owner is None:
             raise _unavailable()
         owner_id = owner.decode() if isinstance(owner, bytes) else str(owner)
@@ -782,11 +934,16 @@ class Cluster:
 
     async def _beat(self) -> None:
         """One tick's work, in one pipeline."""
-        owned = list(self.owned.items())
+        # Runs whose lease is still being taken (a creation's claim) wait for their token.
+        owned = [(k, run) for k, run in self.owned.items() if run.token is not None]
         links = list(self.links.values())
+        sent = asyncio.get_running_loop().time()
         async with self.redis.pipeline(transaction=False) as pipe:
-            for (kind, key), _ in owned:
-                pipe.eval(RENEW, 1, lease_key(kind, key), self.peer, LEASE_MS)
+            for (kind, key), run in owned:
+                pipe.eval(
+                    RENEW, 2, lease_key(kind, key), fence_key(kind, key), self.peer, LEASE_MS,
+                    str(run.token),
+                )  # fmt: skip
                 pipe.exists(watch_key(kind, key))
             for link in links:
                 pipe.exists(lease_key(link.kind, link.key))
@@ -801,8 +958,12 @@ class Cluster:
             renewed, watched = replies[2 * index], replies[2 * index + 1]
             if watched:
                 run.followed_until = max(run.followed_until, now + FOLLOW_MS / 1000)
-            if int(renewed) == 0 and (kind, key) in self.owned:
-                self._lose(kind, key)
+            if self.owned.get((kind, key)) is not run:
+                continue  # stepped down or dropped meanwhile
+            if int(renewed) == 0:
+                self.step_down(kind, key, "it is trained by another peer now")
+            else:
+                run.arm(int(renewed), sent)
         offset = 2 * len(owned)
         for index, link in enumerate(links):
             if replies[offset + 2 * index]:
@@ -842,24 +1003,59 @@ class Cluster:
             member = f"{kind}:{key}"
             deleted += int(
                 await self.redis.eval(
-                    SWEEP, 6, lease_key(kind, key), f"bp:run:{kind}:{key}", "bp:runs", "bp:saved",
-                    f"bp:n:{kind}:{key}", watch_key(kind, key), member, f"{now - idle[kind]:.3f}",
+                    SWEEP, 7, lease_key(kind, key), snapshot_key(kind, key), "bp:runs", "bp:saved",
+                    f"bp:n:{kind}:{key}", watch_key(kind, key), fence_key(kind, key), member,
+                    f"{now - idle[kind]:.3f}",
                 )
             )  # fmt: skip
         if deleted:
             log.info("forgot %d run(s) no peer held for their idle time", deleted)
         return deleted
 
-    def _lose(self, kind: str, key: str) -> None:
-        """Another peer holds this run's lease now: stop training it, follow it."""
+    def expired(self, owned: Owned) -> None:
+        """An owned run's deadline passed with no renewal confirmed: step down now."""
+        if self.owned.get((owned.kind, owned.key)) is owned:
+            late = asyncio.get_running_loop().time() - owned.renewed
+            self.step_down(owned.kind, owned.key, f"its lease was not renewed for {late:.1f} s")
+
+    def stale(self, run: tuple[str, str]) -> None:
+        """A snapshot write was refused: another peer holds the lease (the persister says)."""
+        if run in self.owned:
+            self.step_down(*run, "it is trained by another peer now (a save was refused)")
+
+    def step_down(self, kind: str, key: str, why: str) -> None:
+        """Stop training a run at once, refuse its commands, tell its viewers; follow it.
+
+        The lease is freed if Redis still answers (another peer takes over at once), else it
+        expires there: no later than this peer's own deadline plus FENCE_MARGIN.
+        """
         owned = self.owned.pop((kind, key), None)
-        if owned is not None:
-            owned.runner.on_frame = None
-        registry = self.registries.get(kind)
-        if registry is None or registry.find(key) is None:
+        if owned is None:
             return
-        log.warning("%s %s is trained by another peer now; following it", kind, key)
-        registry.demote(key, self.link(kind, key))
+        owned.disarm()  # the runner's guard refuses from now on, mid-command included
+        owned.runner.on_frame = None
+        registry = self.registries.get(kind)
+        item = registry.find(key) if registry is not None else None
+        if registry is None or item is None:
+            return
+        runner: Runner = item.runner
+        persist = self.persister(kind)
+        log.warning(
+            "stopped training %s %s at step %d: %s; following it",
+            kind, key, runner.session.step_count, why,
+        )  # fmt: skip
+        link = self.link(kind, key)
+        link.kept = persist.saved(kind, key) if persist is not None else None
+        registry.demote(key, link)
+        runner.tell(HANDOVER)
+        if owned.token is not None:
+            self.spawn(self._let_go(kind, key, owned.token))
+
+    async def _let_go(self, kind: str, key: str, token: int) -> None:
+        """Free a lease stepped down from, if Redis answers soon (else it expires by itself)."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                await self._release_lease(kind, key, token)
 
 
 def _bytes(value: bytes | str) -> bytes:

@@ -191,11 +191,12 @@ class Registry(Generic[T]):
             await self.drop(key)
             return True
         self._items.pop(key, None)
-        if self.persist is not None:
-            self.persist.forget(self.noun, key)
+        deleted = self.persist.forget(self.noun, key) if self.persist is not None else None
         if self.cluster is not None:
             self.cluster.dropped(self.noun, key, item.runner, deleted=True)
         await item.close()
+        if deleted is not None and self.cluster is not None:
+            await asyncio.wrap_future(deleted)  # out of the cluster's index before the answer
         return True
 
     async def drop(self, key: str) -> None:

@@ -22,13 +22,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from app.domain.errors import UnavailableError
+from app.live.keys import fence_key, lease_key, snapshot_key
 
 if TYPE_CHECKING:
     from app.live.stream import Runner
@@ -48,8 +49,8 @@ class StateBackend(Protocol):
     aside: list[str]  # runs set aside since opening, "kind key (why)", for the startup log
     aside_where: str  # where set-aside runs are kept
 
-    def snapshot(self, kind: str, key: str, blob: bytes) -> None:
-        """Store (replace) the snapshot of one run."""
+    def snapshot(self, kind: str, key: str, blob: bytes, token: int | None = None) -> None:
+        """Store (replace) the snapshot of one run; `token`: its lease's fencing token."""
 
     def load(self, kind: str, key: str) -> bytes | None:
         """The stored snapshot, or None."""
@@ -76,8 +77,8 @@ class MemoryBackend:
         self.aside: list[str] = []
         self.aside_where = "memory"
 
-    def snapshot(self, kind: str, key: str, blob: bytes) -> None:
-        """Store (replace) the snapshot of one run."""
+    def snapshot(self, kind: str, key: str, blob: bytes, token: int | None = None) -> None:
+        """Store (replace) the snapshot of one run (no leases here: the token is not used)."""
         self.blobs[(kind, key)] = blob
 
     def load(self, kind: str, key: str) -> bytes | None:
@@ -236,8 +237,8 @@ class SqliteBackend:
             self._db.execute("COMMIT")
         self.aside.append(f"{kind} {key} ({reason})")
 
-    def snapshot(self, kind: str, key: str, blob: bytes) -> None:
-        """Store (replace) the snapshot of one run."""
+    def snapshot(self, kind: str, key: str, blob: bytes, token: int | None = None) -> None:
+        """Store (replace) the snapshot of one run (one process: the token is not used)."""
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO runs (kind, key, blob, saved) VALUES (?, ?, ?, ?)",
@@ -295,6 +296,14 @@ def writable_dir(path: Path) -> None:
         ) from None
 
 
+class LeaseMissingError(RuntimeError):
+    """A fenced write not made: this peer holds no current lease on the run right now."""
+
+
+class StaleLeaseError(LeaseMissingError):
+    """A fenced write refused: another peer holds the run's lease (this one must stop)."""
+
+
 class RedisBackend:
     """Snapshots in a shared Redis (BACKPROP_REDIS_URL): `bp:run:{kind}:{key}` plus an index set.
 
@@ -328,28 +337,45 @@ class RedisBackend:
     @staticmethod
     def _name(kind: str, key: str) -> str:
         """The key of one run's snapshot."""
-        return f"bp:run:{kind}:{key}"
+        return snapshot_key(kind, key)
 
-    # A cluster peer writes only runs whose lease it holds (or nobody does): an owner that
-    # lost its lease while stalled must not overwrite the new owner's snapshot.
+    # A cluster peer writes a run only under its lease's current fencing token: an owner that
+    # lost its lease (a stall, a partition, a write delivered late) never overwrites the new
+    # owner's snapshot. 1: written; 0: another peer holds the lease (stale: stop training);
+    # -1: no lease, or ours under a newer token (Redis restarted, the lease retaken): not now.
     GUARDED = """
 local holder = redis.call('GET', KEYS[1])
+local token = redis.call('GET', KEYS[5])
+if holder == ARGV[1] and token == ARGV[5] then
+  redis.call('SET', KEYS[2], ARGV[2])
+  redis.call('SADD', KEYS[3], ARGV[3])
+  redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
+  return 1
+end
 if holder and holder ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('SADD', KEYS[3], ARGV[3])
-redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
-return 1
+return -1
 """
 
-    def snapshot(self, kind: str, key: str, blob: bytes) -> None:
-        """Store (replace) the snapshot of one run."""
+    def snapshot(self, kind: str, key: str, blob: bytes, token: int | None = None) -> None:
+        """Store (replace) the snapshot of one run; on a cluster peer, fenced by `token`.
+
+        StaleLeaseError when another peer holds the run's lease; LeaseMissingError when it
+        cannot be written under this token now (no lease, or the token is not the current one).
+        """
         member, saved = f"{kind}:{key}", f"{time.time():.3f}"
         if self.peer is not None:
-            lease = f"bp:lease:{kind}:{key}"
-            self._redis.eval(
-                self.GUARDED, 4, lease, self._name(kind, key), self.INDEX, self.SAVED,
-                self.peer, blob, member, saved,
+            if token is None:
+                raise LeaseMissingError(f"{kind} {key}: no lease held here")
+            written = int(
+                self._redis.eval(
+                    self.GUARDED, 5, lease_key(kind, key), self._name(kind, key), self.INDEX,
+                    self.SAVED, fence_key(kind, key), self.peer, blob, member, saved, str(token),
+                )
             )  # fmt: skip
+            if written == 0:
+                raise StaleLeaseError(f"{kind} {key}: another peer holds its lease")
+            if written < 0:
+                raise LeaseMissingError(f"{kind} {key}: fencing token {token} is not current")
             return
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self._name(kind, key), blob)
@@ -463,6 +489,14 @@ class Persister:
         self.writes = 0  # snapshots written (tests and benchmarks read it)
         self.failures = 0  # writes that failed (the backend was unreachable)
         self._failing = False
+        # On a cluster peer (app/live/cluster.py): the fencing token each write carries (None:
+        # no lease held on the run now, nothing written), and who hears that a write was
+        # refused because another peer holds the lease.
+        self.fence: Callable[[Key], int | None] | None = None
+        self.on_stale: Callable[[Key], None] | None = None
+        # ... and the last snapshot saved of each run, kept in memory: a peer that stepped down
+        # goes on from it if Redis comes back without the run (restarted empty).
+        self._saved: dict[Key, bytes] = {}
 
     # ---- hooks for the store and the registry --------------------------------------------
 
@@ -481,40 +515,50 @@ class Persister:
         runner.on_change = lambda urgent: self.mark(k, urgent)
         self.mark(k, True)
 
-    def forget(self, kind: str, key: str) -> None:
-        """The run is gone for good (deleted, reaped): drop its snapshot. Not at shutdown."""
+    def forget(self, kind: str, key: str) -> Future[None] | None:
+        """The run is gone for good (deleted, reaped): drop its snapshot. Not at shutdown.
+
+        The deletion, done by the writer thread (None once closed): awaited where the cluster
+        must know at once (a deleted run frees its address's place on every peer).
+        """
         if self.closed:
-            return
+            return None
         k = (kind, key)
+        self._saved.pop(k, None)
         watched = self._watched.pop(k, None)
         if watched is not None:
             watched.runner.on_change = None
         self._dirty.discard(k)
         # The same single writer thread: runs after any write of this run already queued.
-        self._writer.submit(self._quietly, self.backend.delete, kind, key)
+        return self._writer.submit(self._quietly, self.backend.delete, kind, key)
 
-    async def flush(self, kind: str, key: str) -> None:
-        """Write this run's snapshot now and wait for it: a run made on one peer is found on
-        all; a change answered over REST survives a kill. A run not trained here: nothing."""
+    async def flush(self, kind: str, key: str) -> bool:
+        """Write this run's snapshot now and wait for it (a run made on one peer, found on all;
+        a command acknowledged only once saved). False: not kept here, nothing written."""
         k = (kind, key)
         if self.closed or k not in self._watched:
-            return
+            return False
         state = self._state(k)
+        token = self._token(k)
         self._dirty.discard(k)
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(
-                self._writer, lambda: self.backend.snapshot(kind, key, encode_state(state))
-            )
+            await loop.run_in_executor(self._writer, self._store, kind, key, state, token)
         except Exception as exc:
             self.mark(k, False)  # retried on the next beat, as any failed write
             raise UnavailableError(
                 "cannot save the run in the state store right now; try again in a few seconds",
                 retry_after=3,
             ) from exc
+        return True
+
+    def saved(self, kind: str, key: str) -> bytes | None:
+        """The last snapshot of this run saved from here (cluster peers only), if any."""
+        return self._saved.get((kind, key))
 
     def unwatch(self, kind: str, key: str) -> None:
         """Stop keeping this run's snapshot, leaving it stored (another peer trains it now)."""
+        self._saved.pop((kind, key), None)
         watched = self._watched.pop((kind, key), None)
         if watched is not None:
             watched.runner.on_change = None
@@ -565,10 +609,10 @@ class Persister:
             self._task.cancel()
             await asyncio.wait([self._task], timeout=5)  # bounded: shutdown never hangs here
         # Encoded here, between two steps of every run: a consistent moment for all of them.
-        items = [(k, self._state(k)) for k in self._watched]
+        items = [(k, self._state(k), self._token(k)) for k in self._watched]
         self._writer.shutdown(wait=True)
-        for (kind, key), state in items:
-            self._quietly(self._write, kind, key, state)
+        for (kind, key), state, token in items:
+            self._quietly(self._write, kind, key, state, token)
         for watched in self._watched.values():
             watched.runner.on_change = None
         self._watched.clear()
@@ -590,10 +634,34 @@ class Persister:
             state.update(watched.extra())
         return state
 
-    def _write(self, kind: str, key: str, state: dict[str, Any]) -> None:
+    def _token(self, key: Key) -> int | None:
+        """The fencing token a write of this run carries now (on the loop, with its state)."""
+        return self.fence(key) if self.fence is not None else None
+
+    def _store(self, kind: str, key: str, state: dict[str, Any], token: int | None) -> None:
+        """Encode and store (writer thread); on a cluster peer, keep what was saved."""
+        blob = encode_state(state)
+        self.backend.snapshot(kind, key, blob, token)
+        if self.fence is not None and (kind, key) in self._watched:
+            self._saved[(kind, key)] = blob
+
+    def _write(self, kind: str, key: str, state: dict[str, Any], token: int | None) -> None:
         """Encode and store (writer thread); a failure leaves the run dirty, retried next beat."""
         try:
-            self.backend.snapshot(kind, key, encode_state(state))
+            self._store(kind, key, state, token)
+        except StaleLeaseError:
+            # Another peer trains the run now: this one stops (on the loop's thread), no retry.
+            loop = self._loop
+            if loop is not None and not loop.is_closed() and self.on_stale is not None:
+                loop.call_soon_threadsafe(self.on_stale, (kind, key))
+            return
+        except LeaseMissingError:
+            # No lease under this token right now (Redis restarted, the lease being retaken):
+            # dirty again, quietly; the owner's renewal decides whether it is still ours.
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(self.mark, (kind, key), False)
+            return
         except Exception as exc:
             loop = self._loop
             if loop is not None and not loop.is_closed():  # dirty again, on the loop's thread
@@ -632,13 +700,19 @@ class Persister:
             for key in dirty:
                 if key not in self._watched:
                     continue
+                token = self._token(key)
+                if self.fence is not None and token is None:
+                    self._dirty.add(key)  # its lease is being taken: written once it is held
+                    continue
                 try:
                     state = self._state(key)
                 except Exception:
                     log.exception("cannot snapshot %s %s", *key)
                     continue
                 pending.append(
-                    loop.run_in_executor(self._writer, self._quietly, self._write, *key, state)
+                    loop.run_in_executor(
+                        self._writer, self._quietly, self._write, *key, state, token
+                    )
                 )
             if pending:
                 # Waiting bounds the queue: a slow disk slows the snapshots, never the training.

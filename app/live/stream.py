@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from app.domain.codec import encode, pack_frame
-from app.domain.errors import InvalidError
+from app.domain.errors import InvalidError, UnavailableError
 from app.domain.limits import step_work
 from app.live.fairness import ROOM, SESSION, gate, heavy, turn
 
@@ -247,6 +247,18 @@ class Remote(Protocol):
         ...
 
 
+class Guard(Protocol):
+    """A cluster owner's lease on the run (app/live/cluster.py): train and answer only under it."""
+
+    def check(self) -> None:
+        """UnavailableError unless the lease is certainly still this peer's."""
+        ...
+
+    async def commit(self) -> None:
+        """Save the run under the lease's fencing token before a command is acknowledged."""
+        ...
+
+
 class Runner:
     """Owns a session's mutations and play loop and publishes each new frame to every slot.
 
@@ -282,6 +294,11 @@ class Runner:
         # Called with every published frame (app/live/cluster.py sends it to the other peers).
         self.on_frame: Callable[[Tick], None] | None = None
         self.remote: Remote | None = None  # set while another peer trains this run
+        self.guard: Guard | None = None  # set while this peer trains it under a lease
+        # Frames held back while a command is being saved (a guard's commit): shown to nobody
+        # until it is, dropped if it is not (the command is refused, the run handed over).
+        self._held: list[Frame] | None = None
+        self._holding = 0
         self._followed: Frame | None = None  # the newest frame from that peer
         self._unprimed: set[Slot] = set()  # followers' new viewers waiting for the whole curve
 
@@ -293,7 +310,30 @@ class Runner:
             return await self.remote.command(msg)
         from app.live.ops import apply
 
-        return await apply(self, msg, settings)
+        guard = self.guard
+        if guard is None:
+            return await apply(self, msg, settings)
+        # Under a lease: refused unless it is ours, acknowledged only once saved under its
+        # fencing token, so a takeover never loses (or resurrects) an acknowledged command.
+        guard.check()
+        if self._held is None:
+            self._held = []
+        self._holding += 1
+        refused = False
+        try:
+            frame = await apply(self, msg, settings)
+            await guard.commit()
+            return frame
+        except UnavailableError:
+            refused = True  # the lease is lost: the run is handed over from its last save
+            raise
+        finally:
+            self._holding -= 1
+            if not self._holding:
+                held, self._held = self._held or [], None
+                if not refused and self.remote is None:  # else shown nowhere: handed over
+                    for kept in held:
+                        self._broadcast(kept, saved=True)
 
     async def read(self, name: str, **params: Any) -> Any:
         """A read-only question about the run (app/live/ops.py READS)."""
@@ -373,6 +413,11 @@ class Runner:
             slot.offer(Tick(self.full_frame()))
         self._slots.add(slot)
         return slot
+
+    def tell(self, message: str) -> None:
+        """An error message for every viewer here (a cluster owner handing the run over)."""
+        for slot in self._slots:
+            slot.error(message)
 
     def detach(self, slot: Slot) -> None:
         """Forget a viewer and stop its sender."""
@@ -494,6 +539,9 @@ class Runner:
                 async with self._lock:
                     try:
                         await self._advance(self.steps_per_frame)
+                    except UnavailableError:
+                        self._play_task = None  # the lease is gone: another peer plays it on
+                        return
                     except StepError as exc:
                         # Stop rather than fail the same way 30 times a second; tell every viewer.
                         self._play_task = None
@@ -523,21 +571,23 @@ class Runner:
         done = 0
         while done < count:
             chunk = min(count - done, self._chunk)
-            try:
-                # One stretch at a time, server-wide; rooms first (app/live/fairness.py).
-                async with turn(self.priority, self._stretch, self):
+            # One stretch at a time, server-wide; rooms first (app/live/fairness.py).
+            async with turn(self.priority, self._stretch, self):
+                if self.guard is not None:
+                    self.guard.check()  # a lease lost mid-command: not one more step here
+                try:
                     started = self._clock.work()
                     ran = self.session.advance(chunk)
                     elapsed = self._clock.work() - started
-            except Exception as exc:
-                # A bug or a numeric failure in the engine: the session (and the connection)
-                # stay usable; the log gets the traceback, the client a short message.
-                log.exception("training step failed at step %d", self.session.step_count)
-                raise StepError(
-                    f"the training step failed inside the engine ({type(exc).__name__}); "
-                    f"the session is kept at step {self.session.step_count}: step again, "
-                    "reset, or change the settings"
-                ) from exc
+                except Exception as exc:
+                    # A bug or a numeric failure in the engine: the session (and the connection)
+                    # stay usable; the log gets the traceback, the client a short message.
+                    log.exception("training step failed at step %d", self.session.step_count)
+                    raise StepError(
+                        f"the training step failed inside the engine ({type(exc).__name__}); "
+                        f"the session is kept at step {self.session.step_count}: step again, "
+                        "reset, or change the settings"
+                    ) from exc
             done += ran
             if ran < chunk:
                 break  # diverged: the session stopped early
@@ -562,15 +612,21 @@ class Runner:
         self._broadcast(frame)
         return frame
 
-    def _broadcast(self, frame: Frame) -> None:
-        """One Tick for all: one encoding for the viewers that are up to date, one per backlog."""
+    def _broadcast(self, frame: Frame, saved: bool = False) -> None:
+        """One Tick for all: one encoding for the viewers that are up to date, one per backlog.
+
+        `saved`: a command's frame shown after its commit, which saved the run: not again.
+        """
+        if self._held is not None:
+            self._held.append(frame)  # a command is being saved: shown once it is
+            return
         tick = Tick(frame)
         merged: dict[Tick, Tick] = {}
         for slot in self._slots:
             slot.offer(tick, merged)
         if self.on_frame is not None:
             self.on_frame(tick)
-        if self.on_change is not None:
+        if self.on_change is not None and not saved:
             self.on_change(not frame.get("playing", False))
 
 

@@ -81,6 +81,7 @@ def add_explanations(
         check_claims(runner.session, settings)
         charge_request(http, claims_work(runner.session))
         return json_response(await runner.read("claims"))
+
     @router.get(f"{path}/fixes", responses=responses)
     async def proven_fixes(runner: Run, http: Request, settings: SettingsDep) -> Response:
         """The findings, each fix tried on a copy first: offered (`fix`) only if E fell."""

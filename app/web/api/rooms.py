@@ -19,7 +19,7 @@ from app.live.stream import Runner
 from app.web.api.explain import add_explanations
 from app.web.api.sessions import hold_session
 from app.web.deps import RoomsDep, SettingsDep, StoreDep, join_url
-from app.web.quotas import check_rooms, check_sessions, count_room
+from app.web.quotas import reserve_room, reserve_session
 from app.web.responses import json_response
 from app.web.schemas import ErrorOut, FrameOut, SessionCreated
 
@@ -84,11 +84,14 @@ async def create_room(
     """Start a workshop room: the answer holds its code, the presenter's token and a frame."""
     if rooms.full:  # before building: a full server should not spend CPU on data sets
         raise FullError(rooms.full_message())
-    check_rooms(http)  # this address's own quota
-    session = await run_in_threadpool(new_session, body.config, settings)
-    room, token = rooms.create(session)
-    await rooms.settle(room.code)  # peers sharing a Redis: findable on every peer from now on
-    count_room(http, room.code)
+    place = await reserve_room(http)  # this address's own quota, its place held now
+    try:
+        session = await run_in_threadpool(new_session, body.config, settings)
+        room, token = rooms.create(session)
+        await rooms.settle(room.code)  # peers sharing a Redis: findable on every peer from now on
+        await place.confirm(room.code)
+    finally:
+        await place.release()  # given back unless the room was made
     body_out = {"code": room.code, "presenter_token": token, "frame": room.runner.full_frame()}
     return json_response(body_out, 201)
 
@@ -112,8 +115,12 @@ async def fork_room(room: RoomDep, store: StoreDep, http: Request) -> Response:
     """A private session at the room's current state (as POST /api/sessions answers)."""
     if store.full:
         raise FullError(store.full_message())
-    check_sessions(http)
-    return await hold_session(store, await room.runner.read("fork"), http, forked_from=room.code)
+    place = await reserve_session(http)
+    try:
+        fork = await room.runner.read("fork")
+        return await hold_session(store, fork, place, forked_from=room.code)
+    finally:
+        await place.release()
 
 
 @router.get("/{code}/config", responses=ROOM_ERRORS)

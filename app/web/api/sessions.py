@@ -21,11 +21,12 @@ from app.domain.protocol import (
     StepRequest,
 )
 from app.domain.session import TrainingSession, new_session
+from app.live.quotas import Reservation
 from app.live.sessions import Entry, SessionStore
 from app.live.stream import Runner
 from app.web.api.explain import add_explanations
 from app.web.deps import SettingsDep, StoreDep
-from app.web.quotas import check_sessions, count_session
+from app.web.quotas import reserve_session
 from app.web.responses import json_response
 from app.web.schemas import ERRORS, FrameOut, SessionCreated
 from app.web.work import charge_request, frame_cost, gradcheck_cost, reset_cost, steps_cost
@@ -51,9 +52,10 @@ async def committed(store: SessionStore, entry: Entry, frame: Any) -> Response:
 
     A server killed right after the 200 (even by SIGKILL) comes back with the change: the 200
     means "durable", not "applied in memory" (docs/api.md). Memory-only servers, and a cluster
-    peer that forwarded the command to the run's owner, have nothing to wait for here.
+    peer that forwarded the command to the run's owner, have nothing to wait for here; a cluster
+    owner's command was saved under its fencing token before it was answered (Runner.command).
     """
-    if store.persist is not None:
+    if store.persist is not None and entry.runner.guard is None:
         await store.persist.flush(store.noun, entry.id)
     return json_response(frame)
 
@@ -90,20 +92,26 @@ async def create_session(
     """Create a session: a preset plus overrides; the answer holds its id and first frame."""
     if store.full:  # before building: a full server should not spend CPU on data sets
         raise FullError(store.full_message())
-    check_sessions(http)  # this address's own quota
-    # Off the event loop: generating or parsing a data set must not stall other sessions.
-    session = await run_in_threadpool(new_session, config, settings)
-    return await hold_session(store, session, http)
+    place = await reserve_session(http)  # this address's own quota, its place held now
+    try:
+        # Off the event loop: generating or parsing a data set must not stall other sessions.
+        session = await run_in_threadpool(new_session, config, settings)
+        return await hold_session(store, session, place)
+    finally:
+        await place.release()  # given back unless the session was made
 
 
 async def hold_session(
-    store: SessionStore, session: TrainingSession, http: Request, forked_from: str | None = None
+    store: SessionStore,
+    session: TrainingSession,
+    place: Reservation,
+    forked_from: str | None = None,
 ) -> Response:
-    """Hold a new session (created, or forked from a room) and answer 201 with its id."""
+    """Hold a new session (created, or forked from a room) in its reserved place; 201, its id."""
     entry = store.add(session)
     entry.forked_from = forked_from
     await store.settle(entry.id)  # peers sharing a Redis: findable on every peer from now on
-    count_session(http, entry.id)
+    await place.confirm(entry.id)
     body = {
         "id": entry.id,
         "config": session.config.model_dump(mode="json"),
