@@ -195,7 +195,8 @@ def landscape(
                 raise InvalidError("mode=trajectory: the weights never moved, so there is no plane")
             origin = thetas[0]
             pa, pb, off = surface.project(thetas, origin, d1, d2)
-            ca, cb, _ = surface.project(theta_now[None, :], origin, d1, d2)
+            # The path ends now (its last step is this one): the current point is its last.
+            ca, cb = pa[-1:], pb[-1:]
             centre_a = 0.5 * float(pa.min() + pa.max())
             centre_b = 0.5 * float(pb.min() + pb.max())
             if span is None:
