@@ -383,3 +383,27 @@ def test_rooms_landscape_for_all_and_gif_for_the_presenter(client: TestClient) -
     assert r.status_code == 403
     r = client.get(f"{base}/animation.gif", headers={"X-Presenter-Token": token})
     assert r.status_code == 422 and "from and to" in r.text  # at step 0 there is no film yet
+
+
+def test_a_gif_over_its_byte_limit_keeps_every_other_frame_and_the_loops_length() -> None:
+    from app.domain.landscape import check_film, film
+    from app.domain.presets import resolve
+    from app.domain.protocol import SessionConfigIn
+    from app.domain.session import TrainingSession
+    from app.render.animation import render_gif
+
+    session = TrainingSession(resolve(SessionConfigIn(preset="article")))
+    session.advance(100)
+    steps, _ = check_film(session, 0, 100, 100, False)
+    whole = render_gif(film(session.clone(), steps, False))
+    limit = len(whole) // 3
+    small = render_gif(film(session.clone(), steps, False), max_bytes=limit)
+    assert len(small) <= limit
+    with Image.open(io.BytesIO(whole)) as a, Image.open(io.BytesIO(small)) as b:
+        n_a, n_b = getattr(a, "n_frames", 1), getattr(b, "n_frames", 1)
+        assert n_a == 100 and n_b < n_a
+        # Every other frame, each twice as long (or four times): the loop lasts as long.
+        assert n_b * b.info["duration"] == pytest.approx(n_a * a.info["duration"], rel=0.05)
+        b.seek(n_b - 1)
+        a.seek(n_a - 1)
+        assert b.convert("RGB").tobytes() == a.convert("RGB").tobytes()  # it still ends at the end

@@ -283,10 +283,19 @@ def film_steps(start: int, end: int, frames: int) -> list[int]:
 
 
 def check_film(
-    session: TrainingSession, start: int, end: int, frames: int, with_plane: bool
+    session: TrainingSession,
+    start: int,
+    end: int,
+    frames: int,
+    with_plane: bool,
+    now: int | None = None,
 ) -> tuple[list[int], int]:
-    """The film's steps and its work, or InvalidError saying which bound a request is over."""
-    first, now = session.timeline.checkpoints[0].step, session.step_count
+    """The film's steps and its work, or InvalidError saying which bound a request is over.
+
+    `now`: the run's step where this copy of the session may lag (a cluster follower's).
+    """
+    first = session.timeline.checkpoints[0].step
+    now = session.step_count if now is None else now
     if not first <= start < end <= now:
         raise InvalidError(
             f"from and to: {start}..{end} must be two steps of this run with from < to, "

@@ -56,14 +56,27 @@ def pair_error(
 def principal_plane(thetas: Array) -> tuple[Array, Array, Array]:
     """The first two principal directions of points (rows) and every direction's variance share.
 
-    PCA of the points about their mean, by SVD. Signs are fixed so that the last point lies on
-    the positive side of each direction from the first (the run moves right and up).
+    PCA of the points about their mean, from the eigenvectors of the smaller Gram matrix (500
+    points of 600 parameters: a 500 x 500 one), several times faster than a full SVD and as
+    exact for the leading directions. Signs are fixed so that the last point lies on the
+    positive side of each direction from the first (the run moves right and up).
     """
     centred = thetas - thetas.mean(axis=0)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    total = float(np.sum(s * s))
-    shares = s * s / total if total > 0 else np.zeros_like(s)
-    d1, d2 = vt[0].copy(), (vt[1].copy() if vt.shape[0] > 1 else np.zeros_like(vt[0]))
+    n, p = centred.shape
+    total = float(np.sum(centred * centred))
+    if p <= n:
+        lam, V = np.linalg.eigh(centred.T @ centred)  # ascending
+        dirs = [V[:, -1].copy(), V[:, -2].copy() if p > 1 else np.zeros(p)]
+    else:
+        lam, U = np.linalg.eigh(centred @ centred.T)
+        dirs = []
+        for k in (-1, -2):
+            d = centred.T @ U[:, k] if n + k >= 0 else np.zeros(p)
+            norm = float(np.linalg.norm(d))
+            dirs.append(d / norm if norm > 0 else np.zeros(p))
+    variances = np.clip(lam[::-1], 0.0, None)
+    shares = variances / total if total > 0 else np.zeros_like(variances)
+    d1, d2 = dirs
     travel = thetas[-1] - thetas[0]
     for d in (d1, d2):
         if float(travel @ d) < 0:

@@ -22,6 +22,7 @@ RGB = tuple[int, int, int]
 WIDTH, HEIGHT = 800, 450
 LOOP_MS = 10_000  # the default loop: the whole film in ten seconds
 MIN_FRAME_MS = 20  # browsers play faster GIF frames at 100 ms: never below this
+MAX_BYTES = 5 * 1024 * 1024 - 64 * 1024  # under 5 MB, with room to spare
 
 POS: RGB = (33, 102, 172)  # #2166ac
 NEG: RGB = (230, 97, 1)  # #e66101
@@ -79,24 +80,33 @@ def frame_ms(frames: int) -> int:
     return max(MIN_FRAME_MS, 10 * round(LOOP_MS / max(frames, 1) / 10))
 
 
-def render_gif(film: Film, duration_ms: int | None = None) -> bytes:
-    """The film as an animated GIF, looping forever."""
+def render_gif(film: Film, duration_ms: int | None = None, max_bytes: int = MAX_BYTES) -> bytes:
+    """The film as an animated GIF, looping forever, at most `max_bytes` long.
+
+    A film whose GIF comes out larger (hundreds of frames of a big network, every edge changing)
+    keeps every other frame, each shown twice as long, until it fits: the loop lasts as long.
+    """
     pal = palette()
     layout = _Layout(film)
     frames = [layout.frame(k).quantize(palette=pal, dither=Image.Dither.NONE)
               for k in range(len(film.steps))]  # fmt: skip
-    out = io.BytesIO()
-    frames[0].save(
-        out,
-        format="GIF",
-        save_all=True,
-        append_images=frames[1:],
-        duration=duration_ms or frame_ms(len(frames)),
-        loop=0,
-        optimize=False,
-        disposal=1,
-    )
-    return out.getvalue()
+    duration = duration_ms or frame_ms(len(frames))
+    while True:
+        out = io.BytesIO()
+        frames[0].save(
+            out,
+            format="GIF",
+            save_all=True,
+            append_images=frames[1:],
+            duration=duration,
+            loop=0,
+            optimize=False,
+            disposal=1,
+        )
+        if out.tell() <= max_bytes or len(frames) <= 2:
+            return out.getvalue()
+        frames = frames[::2] if len(frames) % 2 else [*frames[:-1:2], frames[-1]]
+        duration *= 2
 
 
 class _Layout:

@@ -84,7 +84,7 @@ def add_landscape(
         count = frames if frames is not None else min(ls.DEFAULT_FRAMES, end - start + 1)
         with_plane = landscape == "trajectory"
         session = runner.session
-        _, work = ls.check_film(session, start, end, count, with_plane)
+        _, work = ls.check_film(session, start, end, count, with_plane, now)
         ls.check_work(session, work, settings, "animation")
         charge_request(http, work)
         params = {"start": start, "end": end, "frames": count, "plane": with_plane}
