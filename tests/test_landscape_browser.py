@@ -6,9 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 from support import ServerProcess, Watched, room_pages
+from test_a11y import assert_accessible
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -24,7 +26,10 @@ SHOTS = Path("/tmp")
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh page at 1440x900 whose errors fail the test."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    # CSP bypassed for axe-core's script only (tests/test_a11y.py does the same).
+    context = browser.new_context(
+        viewport={"width": 1440, "height": 900}, accept_downloads=True, bypass_csp=True
+    )
     context.set_default_timeout(T)
     pg = context.new_page()
     watched = Watched(pg)
@@ -82,6 +87,7 @@ def test_landscape_marker_follows_step_seek_scrub_and_play(
     note = page.get_by_test_id("landscape-note")
     expect(note).to_contain_text("every other weight held where it is at step 3: a slice")
     expect(note).to_contain_text("redrawn at the current step")
+    assert_accessible(page, "the landscape panel open")
     # A step: the marker moves at once, and the surface is drawn again there once at rest.
     page.get_by_test_id("step-button").click()
     marker_at(page, 4)
@@ -115,6 +121,13 @@ def test_landscape_marker_follows_step_seek_scrub_and_play(
     # The whole run's plane.
     page.get_by_test_id("landscape-mode").select_option("trajectory")
     expect(note).to_contain_text("of the trajectory's variance")
+    # The share the sentence gives is the server's (tests/test_landscape.py checks it against
+    # an independent PCA), to the digits shown.
+    sid = page.evaluate("() => window.backpropStudio.state.id")
+    ans = httpx.get(f"{server.url}/api/sessions/{sid}/landscape?mode=trajectory&grid=3").json()
+    pct = 100 * ans["variance"]["explained"]
+    shown = f"{pct:.2f}" if pct > 99.9 or pct < 0.1 else f"{pct:.1f}"
+    expect(note).to_contain_text(f"it holds {shown}% of the trajectory's variance")
     expect(page.get_by_test_id("landscape-marker")).to_contain_text(f"step {step}")
     page.get_by_test_id("landscape-view").screenshot(path=str(SHOTS / "landscape-plane.png"))
 

@@ -39,7 +39,8 @@ function inFrame(frame, sel) {
 /** The honest sentence under the map, from the answer's own numbers. */
 export function landscapeSentence(ans, names) {
   if (ans.mode === 'trajectory') {
-    const share = (100 * ans.variance.explained).toFixed(1);
+    const pct = 100 * ans.variance.explained;
+    const share = pct.toFixed(pct > 99.9 || pct < 0.1 ? 2 : 1); // 99.96% is not "100.0%"
     return `The plane through the run's start (step ${ans.origin_step}) and the two directions its weights moved most: it holds ${share}% of the trajectory's variance, so the path drawn is the run itself, seen from its best angle; off the plane the run is up to ${fmt(Math.max(...ans.off_plane), 3)} away. E is on the next step's batch, at step ${ans.step}; the plane is redrawn when the run rests.`;
   }
   return `E as ${names[0]} and ${names[1]} vary, every other weight held where it is at step ${ans.step}: a slice. As the run trains the other weights move and the surface moves with them, so the path crossed surfaces a little different from this one; it is redrawn at the current step whenever the run rests.`;
