@@ -6,7 +6,7 @@ import base64
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from app.domain.landscape import check_film, film, landscape, parse_param
+from app.domain.landscape import DEFAULT_FRAMES, check_film, film, landscape, parse_param
 from app.render.animation import render_gif
 
 if TYPE_CHECKING:
@@ -20,12 +20,17 @@ def job(name: str, session: TrainingSession, params: dict[str, Any]) -> Callable
         b = parse_param("b", params["b"]) if params.get("b") else None
         mode, grid, span = params["mode"], int(params["grid"]), params.get("span")
         return lambda: landscape(session, mode, a, b, grid, span)
-    start, end = int(params["start"]), int(params["end"])
-    frames, with_plane = int(params["frames"]), bool(params["plane"])
+    frames, with_plane = params.get("frames"), bool(params["plane"])
 
-    def draw() -> str:
-        steps, _ = check_film(session, start, end, frames, with_plane)
+    def draw() -> list[Any]:
+        # The defaults here, at the peer that trains the run: another peer's copy may lag.
+        first, now = session.timeline.checkpoints[0].step, session.step_count
+        start = first if params.get("start") is None else int(params["start"])
+        end = now if params.get("end") is None else int(params["end"])
+        count = int(frames) if frames is not None else min(DEFAULT_FRAMES, end - start + 1)
+        steps, _ = check_film(session, start, end, count, with_plane)
+        gif = render_gif(film(session, steps, with_plane))
         # Base64 text: an answer travels between cluster peers as JSON.
-        return base64.b64encode(render_gif(film(session, steps, with_plane))).decode("ascii")
+        return [start, end, base64.b64encode(gif).decode("ascii")]
 
     return draw

@@ -79,17 +79,27 @@ def add_landscape(
     ) -> Response:
         """The run from one step to another as an animated GIF (a 10-second loop by default)."""
         first, now = _first(runner), runner.step_count
-        start = first if start is None else start
-        end = now if end is None else end
-        count = frames if frames is not None else min(ls.DEFAULT_FRAMES, end - start + 1)
+        # Checked and charged here with this peer's view of the run; the defaults are filled in
+        # again where the run is trained (a follower's copy may lag a few steps).
+        a, z = (first if start is None else start), (now if end is None else end)
+        count = frames if frames is not None else max(2, min(ls.DEFAULT_FRAMES, z - a + 1))
         with_plane = landscape == "trajectory"
         session = runner.session
-        _, work = ls.check_film(session, start, end, count, with_plane, now)
+        if runner.remote is None:
+            _, work = ls.check_film(session, a, z, count, with_plane, now)
+        else:
+            # A follower: the trainer checks the steps; here the frames, and the work's bound.
+            if frames is not None and not 2 <= frames <= ls.MAX_FRAMES:
+                raise InvalidError(f"frames: {frames}; from 2 to {ls.MAX_FRAMES}")
+            grid = ls.FILM_GRID if with_plane else 0
+            last = max(now, z)
+            work = ls.landscape_work(session, grid, count, ls.replay_cost(first, last))
         ls.check_work(session, work, settings, "animation")
         charge_request(http, work)
-        params = {"start": start, "end": end, "frames": count, "plane": with_plane}
-        gif = base64.b64decode(await runner.read("animation", **params))
-        name = f"backprop-studio-steps-{start}-{end}.gif"
+        params = {"start": start, "end": end, "frames": frames, "plane": with_plane}
+        a, z, text = await runner.read("animation", **params)
+        gif = base64.b64decode(text)
+        name = f"backprop-studio-steps-{a}-{z}.gif"
         return Response(
             gif,
             media_type="image/gif",
