@@ -190,7 +190,8 @@ export function createLandscapeView(root, ctx) {
       const slope = Number.isFinite(point.ga) && Number.isFinite(point.gb) ? `; arrow −∇E = (${fmt(-point.ga, 3)}, ${fmt(-point.gb, 3)})` : '';
       setText(marker, `● ${where}: ${words}, E = ${fmt(point.E, 5)}${slope}`);
     }
-    paint();
+    if (fresh) paint();
+    else schedulePaint();
     if (!fresh && frame.step !== ans.step && !ctx.playing()) {
       clearTimeout(restTimer);
       restTimer = setTimeout(() => !ctx.playing() && refresh(), REST_MS);
@@ -198,15 +199,22 @@ export function createLandscapeView(root, ctx) {
     if (!fresh && frame.step !== ans.step) setText(status, ctx.playing() ? `Surface drawn at step ${ans.step}; the marker follows the run, and the surface is redrawn when it rests.` : '');
   }
 
-  function paint() {
-    if (!ans) return;
-    const m = MARGIN;
-    // A square map: both axes at one scale, so the arrow's direction and the contours' angles
-    // on the screen are those in parameter space (downhill is at right angles to a contour).
-    const side = Math.max(160, Math.min((root.clientWidth || 480) - m.l - m.r, 380));
-    const box = { l: 0, t: 0, w: side + m.l + m.r, h: side + m.t + m.b };
-    canvas.style.position = 'static';
-    const g = fitCanvas(canvas, box);
+  // The map (heat, contours, axes) is drawn once per answer and size, off screen; each frame
+  // while playing only copies it and draws the path and the marker over it.
+  let backdrop = null; // { for: ans, side, canvas }
+
+  /** Paint at the next animation frame: frames arriving 30 a second are painted once each. */
+  let painting = false;
+  function schedulePaint() {
+    if (painting) return;
+    painting = true;
+    requestAnimationFrame(() => {
+      painting = false;
+      paint();
+    });
+  }
+
+  function drawBackdrop(g, m, side) {
     const w = side;
     const hh = side;
     const av = ans.a.values;
@@ -244,8 +252,7 @@ export function createLandscapeView(root, ctx) {
     g.lineWidth = 1;
     g.beginPath();
     for (let k = 1; k < LEVELS; k++) {
-      const s = slo + ((shi - slo) * k) / LEVELS;
-      const level = log ? 10 ** s : s;
+      const level = log ? 10 ** (slo + ((shi - slo) * k) / LEVELS) : slo + ((shi - slo) * k) / LEVELS;
       for (const [[c0, r0], [c1, r1]] of contour(ans.E, level)) {
         g.moveTo(gx(c0), gy(r0));
         g.lineTo(gx(c1), gy(r1));
@@ -268,6 +275,34 @@ export function createLandscapeView(root, ctx) {
     g.textAlign = 'center';
     g.fillText(`${names[1]} →`, 0, 0);
     g.restore();
+  }
+
+  function paint() {
+    if (!ans) return;
+    const m = MARGIN;
+    // A square map: both axes at one scale, so the arrow's direction and the contours' angles
+    // on the screen are those in parameter space (downhill is at right angles to a contour).
+    const side = Math.max(160, Math.min((root.clientWidth || 480) - m.l - m.r, 380));
+    const box = { l: 0, t: 0, w: side + m.l + m.r, h: side + m.t + m.b };
+    canvas.style.position = 'static';
+    const dpr = window.devicePixelRatio || 1;
+    if (!backdrop || backdrop.for !== ans || backdrop.side !== side || backdrop.dpr !== dpr) {
+      const off = document.createElement('canvas');
+      off.width = Math.round(box.w * dpr);
+      off.height = Math.round(box.h * dpr);
+      const og = off.getContext('2d');
+      og.setTransform(dpr, 0, 0, dpr, 0, 0);
+      drawBackdrop(og, m, side);
+      backdrop = { for: ans, side, dpr, canvas: off };
+    }
+    const g = fitCanvas(canvas, box);
+    g.drawImage(backdrop.canvas, 0, 0, box.w, box.h);
+    const w = side;
+    const hh = side;
+    const av = ans.a.values;
+    const bv = ans.b.values;
+    const X = (v) => m.l + ((v - av[0]) / (av[av.length - 1] - av[0])) * w;
+    const Y = (v) => m.t + hh - ((v - bv[0]) / (bv[bv.length - 1] - bv[0])) * hh;
     // The path: the run's own points, then (pair) its points since, dashed.
     g.save();
     g.beginPath();
@@ -332,6 +367,6 @@ export function createLandscapeView(root, ctx) {
   pickA.addEventListener('change', refresh);
   pickB.addEventListener('change', refresh);
   redraw.addEventListener('click', refresh);
-  new ResizeObserver(() => paint()).observe(root);
+  new ResizeObserver(() => schedulePaint()).observe(root);
   return { refresh, onFrame, reset: () => { sizes = []; ans = null; refresh(); } };
 }
