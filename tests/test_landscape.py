@@ -407,3 +407,29 @@ def test_a_gif_over_its_byte_limit_keeps_every_other_frame_and_the_loops_length(
         b.seek(n_b - 1)
         a.seek(n_a - 1)
         assert b.convert("RGB").tobytes() == a.convert("RGB").tobytes()  # it still ends at the end
+
+
+def test_a_diverged_run_has_a_landscape_with_nulls_and_still_a_gif(
+    client: TestClient,
+) -> None:
+    diverging = {
+        "layers": [4, 5, 1],
+        "activation": "linear",
+        "output_activation": "linear",
+        "loss": "mse",
+        "optimizer": {"name": "sgd", "learning_rate": 1e6},
+    }
+    sid = create(client, diverging)
+    frame = step(client, sid, 30)
+    assert frame["diverged"]
+    base = f"/api/sessions/{sid}"
+    ans = get_landscape(client, base, a="w.0.0.0", b="b.1.0", grid=3)  # strict JSON: no NaN
+    assert None in ans["path"]["E"]
+    r = client.get(f"{base}/landscape", params={"mode": "trajectory", "grid": 3})
+    # Weights that overflowed have no plane (a clear 422); huge but finite ones have one.
+    assert (r.status_code == 422 and "diverged" in r.text) or (
+        r.status_code == 200 and strict_loads(r.text)["variance"]["explained"] <= 1.0 + 1e-12
+    )
+    r = client.get(f"{base}/animation.gif", params={"landscape": "trajectory"})
+    # The run stops where it diverged: one frame per step up to there.
+    assert r.status_code == 200 and len(gif_frames(r.content)) == frame["step"] + 1

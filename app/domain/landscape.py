@@ -190,6 +190,11 @@ def landscape(
                 )
             walked = list(walk(session, steps))
             thetas = np.array([t for _, t, _ in walked])
+            if not np.isfinite(thetas).all():
+                raise InvalidError(
+                    "mode=trajectory: the run diverged on the way (its weights stopped being "
+                    "finite numbers), so its trajectory has no plane; reset it"
+                )
             d1, d2, shares = surface.principal_plane(thetas)
             if not np.isfinite(shares).all() or float(shares.sum()) == 0.0:
                 raise InvalidError("mode=trajectory: the weights never moved, so there is no plane")
@@ -324,7 +329,7 @@ def film(session: TrainingSession, steps: list[int], with_plane: bool) -> Film:
     walked = list(walk(session, steps))
     thetas = np.array([t for _, t, _ in walked])
     plane = None
-    if with_plane and len(steps) >= 3:
+    if with_plane and len(steps) >= 3 and np.isfinite(thetas).all():
         d1, d2, shares = surface.principal_plane(thetas)
         pa, pb, _ = surface.project(thetas, thetas[0], d1, d2)
         extent = max(float(np.ptp(pa)), float(np.ptp(pb)))
