@@ -122,7 +122,7 @@ class _Layout:
             self.plane_box: tuple[int, int, int, int] | None = None
         else:
             self.curve_box = (right + 46, 48, WIDTH - 16, 200)
-            self.plane_box = (right + 46, 236, WIDTH - 16, HEIGHT - 26)
+            self.plane_box = (right + 46, 236, WIDTH - 16, HEIGHT - 20)
         self._nodes = _node_places(film.sizes, self.net_box)
         self._curve = self._curve_points()
         self._backdrop = self._plane_backdrop()
@@ -267,8 +267,8 @@ class _Layout:
             draw.line(pts, fill=WHITE, width=2)
         x, y = pts[-1]
         draw.ellipse([x - 5, y - 5, x + 5, y + 5], fill=NEG, outline=WHITE, width=2)
-        draw.text((x0 + 4, y1 - 4), "across: PC1, up: PC2; dark = low E", fill=WHITE,
-                  font=self.small, anchor="lb")  # fmt: skip
+        draw.text((x0, y1 + 3), "across: PC1, up: PC2; dark = low E", fill=MUTED,
+                  font=self.small, anchor="la")  # fmt: skip
 
 
 def _node_places(sizes: list[int], box: tuple[int, int, int, int]) -> list[list[tuple[int, int]]]:
