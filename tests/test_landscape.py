@@ -433,3 +433,18 @@ def test_a_diverged_run_has_a_landscape_with_nulls_and_still_a_gif(
     r = client.get(f"{base}/animation.gif", params={"landscape": "trajectory"})
     # The run stops where it diverged: one frame per step up to there.
     assert r.status_code == 200 and len(gif_frames(r.content)) == frame["step"] + 1
+
+
+def test_the_landscape_and_the_gif_are_charged_to_the_clients_work_budget() -> None:
+    # Burst: one article landscape of 41 x 41 at step 10 (about 213,000 multiply-adds), not two.
+    settings = Settings(client_work_burst=300_000, client_work_per_second=1)
+    with TestClient(create_app(settings)) as c:
+        sid = create(c)
+        step(c, sid, 10)
+        query = {"a": "w.0.0.0", "b": "b.1.0"}
+        assert c.get(f"/api/sessions/{sid}/landscape", params=query).status_code == 200
+        again = c.get(f"/api/sessions/{sid}/landscape", params=query)
+        assert again.status_code == 429 and "too much computation" in again.text
+        assert int(again.headers["Retry-After"]) > 0
+        gif = c.get(f"/api/sessions/{sid}/animation.gif")
+        assert gif.status_code == 429

@@ -265,6 +265,9 @@ MAX_FRAMES = 300
 DEFAULT_FRAMES = 100  # at the default 10-second loop, 100 ms a frame
 FILM_GRID = 41  # the trajectory plane's grid in a film: a backdrop, not a measurement
 MAX_EDGE_DRAWS = 200_000  # frames x edges: what drawing the network costs, bounded
+# Drawing and encoding one frame with Pillow takes a few milliseconds of CPU: charged to the
+# client's budget as this many multiply-adds (the budget's unit), on top of the computation.
+FRAME_DRAW_WORK = 5_000_000
 
 
 @dataclass

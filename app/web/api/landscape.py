@@ -95,7 +95,7 @@ def add_landscape(
             last = max(now, z)
             work = ls.landscape_work(session, grid, count, ls.replay_cost(first, last))
         ls.check_work(session, work, settings, "animation")
-        charge_request(http, work)
+        charge_request(http, work + count * ls.FRAME_DRAW_WORK)
         params = {"start": start, "end": end, "frames": frames, "plane": with_plane}
         a, z, text = await runner.read("animation", **params)
         gif = base64.b64decode(text)
