@@ -192,6 +192,9 @@ def test_a_rooms_participant_sees_the_landscape_follow_the_presenter(
         expect(guest.get_by_test_id("step-count")).to_have_text("1")
         marker_at(guest, 1, "() => window.backpropRoom.live.state.frame")
         expect(view).to_have_attribute("data-step", "1")  # the room route, redrawn at rest
+        presenter.page.get_by_test_id("landscape-open").click()
+        expect(presenter.page.get_by_test_id("landscape-view")).to_have_attribute("data-step", "1")
+        presenter.page.screenshot(path=str(SHOTS / "landscape-present.png"), full_page=True)
         with presenter.page.expect_download() as info:
             presenter.page.get_by_test_id("export-animation").click()
         assert info.value.suggested_filename == "backprop-studio-steps-0-1.gif"
