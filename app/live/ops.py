@@ -26,6 +26,7 @@ from app.domain.protocol import (
     StepMsg,
 )
 from app.engine.trace import SLICE_POINTS
+from app.live import views
 from app.live.fairness import heavy
 from app.live.stream import INLINE_SEEK_WORK
 from app.settings import Settings
@@ -54,6 +55,8 @@ READS = (
     "claims",
     "fork",
     "fixes",
+    "landscape",
+    "animation",
 )
 
 
@@ -117,6 +120,9 @@ async def read(runner: Runner, name: str, params: dict[str, Any]) -> Any:
         return await heavy(session.clone().claims)
     if name == "fixes":
         return await fixes(session)
+    if name in ("landscape", "animation"):
+        # On a copy, in a thread (one heavy job at a time): both replay the run's timeline.
+        return await heavy(views.job(name, session.clone(), params))
     if name == "fork":
         # On the event loop, never in a thread: the play loop mutates the session between awaits.
         return session.clone()

@@ -53,9 +53,10 @@ export { setText }; // the pages' one way to write a changing text (ui.js)
  *   onPhase(index, step): this screen moved to a phase
  *   onFix(fix): a trouble's one-click fix (none: the lesson only)
  *   onData(data): the run's data arrived
+ *   exporter(): the headers a GIF export sends (a presenter's token), or null: no export here
  * Returns the controller the page drives.
  */
-export function createLive({ onUserView, onViewChange, refreshConfig, send, canDrive, onPhase, onFix, onData } = {}) {
+export function createLive({ onUserView, onViewChange, refreshConfig, send, canDrive, onPhase, onFix, onData, exporter = () => ({}) } = {}) {
   const S = {
     base: null, // REST prefix of the run shown: /api/rooms/CODE or /api/sessions/ID
     config: null,
@@ -321,6 +322,28 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     () => ($('slope-view').hidden = true),
   );
 
+  // The error landscape and the GIF export (docs/v3/landscape.md): their modules load only on
+  // the first click, so the first screen never pays for them (issue 13's page speed).
+  let landscape = null;
+  $('landscape-open')?.addEventListener('click', async () => {
+    const open = $('landscape-view').hidden;
+    $('landscape-view').hidden = !open;
+    $('landscape-open').setAttribute('aria-expanded', String(open));
+    $('landscape-open').textContent = open ? 'Hide' : 'Show the landscape';
+    if (!open || landscape) return;
+    const { createLandscapeView } = await import('./landscape-view.js');
+    landscape = createLandscapeView($('landscape-view'), { base: () => S.base, frame: () => S.frame, config: () => S.config, sel: () => S.view.sel, playing: moving });
+    landscape.refresh();
+  });
+  if ($('export-animation')) {
+    if (!exporter?.()) $('export-row').hidden = true;
+    $('export-animation').addEventListener('click', async () => {
+      const { exportAnimation } = await import('./export-animation.js');
+      const el = { button: $('export-animation'), progress: $('export-progress'), status: $('export-status'), link: $('export-link') };
+      if (S.base) exportAnimation({ base: S.base, headers: exporter?.() || {}, withLandscape: $('export-landscape').checked, el, frame: S.frame });
+    });
+  }
+
   function chainQuery(sel) {
     const q = new URLSearchParams({ kind: sel.kind, layer: String(sel.layer), j: String(sel.j) });
     if (sel.kind === 'weight') q.set('i', String(sel.i));
@@ -366,6 +389,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     sliceFetch.invalidate();
     sliceFetch.trigger();
     matrixFetch.trigger();
+    if (landscape && !$('landscape-view').hidden) landscape.reset();
     markAll();
     try {
       const data = await request('GET', `${base}/data`);
@@ -402,6 +426,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     if (document.body.dataset.serverPlaying !== said) document.body.dataset.serverPlaying = said;
     phaser.onFrame(msg);
     claims.onFrame(msg);
+    landscape?.onFrame(msg);
     if (S.view.mode === 'update') traceFetch.trigger();
     if (!S.config?.layers || sizes().join() !== S.config.layers.join()) syncPicker();
     S.pending.loss = S.pending.data = S.pending.matrix = true;

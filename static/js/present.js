@@ -43,6 +43,8 @@ const live = createLive({
   canDrive: () => S.presenter,
   // The room follows the presenter's phase (index -1: the phases are closed).
   onPhase: (index) => S.socket?.send({ type: 'phase', index }),
+  // The room's run as a GIF is the presenter's to take away (docs/v3/landscape.md).
+  exporter: () => (S.token ? { 'X-Presenter-Token': S.token } : null),
 });
 const transport = createTransport({ live, send: (msg) => send(msg), enabled: () => S.presenter && !!S.socket?.open, spf: () => S.spf });
 

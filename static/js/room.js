@@ -34,6 +34,7 @@ const live = createLive({
   // A fork drives its own run: its own phases and timeline. In the room, nothing is sent.
   send: (msg) => send(msg),
   canDrive: () => S.mode === 'fork',
+  exporter: () => null, // the room's GIF is the presenter's; participants see the landscape
 });
 const transport = createTransport({ live, send: (msg) => send(msg), enabled: () => S.mode === 'fork' && !!S.socket?.open });
 

@@ -6,17 +6,18 @@ import io
 from typing import Annotated, Any
 
 import segno
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Header, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.domain.errors import FullError, NotFoundError
+from app.domain.errors import ForbiddenError, FullError, NotFoundError
 from app.domain.protocol import SessionConfigIn, Strict
 from app.domain.session import new_session
 from app.live.rooms import Room
 from app.live.stream import Runner
 from app.web.api.explain import add_explanations
+from app.web.api.landscape import add_landscape
 from app.web.api.sessions import hold_session
 from app.web.deps import RoomsDep, SettingsDep, StoreDep, join_url
 from app.web.quotas import reserve_room, reserve_session
@@ -163,3 +164,22 @@ def _runner_of(room: RoomDep) -> Runner:
 
 # The read-only explanations (data, matrix, chain, slice, trace), at the room's current step.
 add_explanations(router, "/{code}", _runner_of, ROOM_ERRORS)
+
+
+def _presenter_only(
+    room: RoomDep,
+    token: Annotated[str | None, Header(alias="X-Presenter-Token", max_length=200)] = None,
+) -> None:
+    """The room's animation is the presenter's to export: 403 without the presenter token."""
+    if token is None or not room.check_token(token):
+        raise ForbiddenError("only the presenter exports the room's run: send X-Presenter-Token")
+
+
+# The landscape for everyone in the room; the animation for its presenter.
+add_landscape(
+    router,
+    "/{code}",
+    _runner_of,
+    {**ROOM_ERRORS, 403: {"model": ErrorOut, "description": "not the presenter"}},
+    exporter=_presenter_only,
+)

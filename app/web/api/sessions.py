@@ -25,6 +25,7 @@ from app.live.quotas import Reservation
 from app.live.sessions import Entry, SessionStore
 from app.live.stream import Runner
 from app.web.api.explain import add_explanations
+from app.web.api.landscape import add_landscape
 from app.web.deps import SettingsDep, StoreDep
 from app.web.quotas import reserve_session
 from app.web.responses import json_response
@@ -228,3 +229,5 @@ def _runner_of(entry: EntryDep) -> Runner:
 
 # The read-only explanations (data, matrix, chain, slice, trace): as for rooms.
 add_explanations(router, "/{session_id}", _runner_of, ERRORS)
+# The error landscape and the run as an animated GIF (docs/v3/landscape.md): as for rooms.
+add_landscape(router, "/{session_id}", _runner_of, ERRORS)
