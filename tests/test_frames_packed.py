@@ -14,7 +14,7 @@ from app.domain.presets import resolve
 from app.domain.protocol import SessionConfigIn
 from app.domain.session import TrainingSession
 
-CONFIGS = [
+CONFIGS: list[dict[str, Any]] = [
     {"preset": "article"},
     {"preset": "spiral", "layers": [2, 16, 16, 16, 1]},
     {"preset": "xor", "layers": [2, 8, 1], "bias": "shared"},

@@ -19,6 +19,7 @@ from app.domain.codec import encode, pack_frame
 from app.domain.errors import InvalidError
 from app.domain.frames import listed
 from app.domain.limits import step_work
+from app.live.capacity import Shape, costs
 from app.live.fairness import ROOM, SESSION, gate, heavy, turn
 
 if TYPE_CHECKING:
@@ -554,6 +555,8 @@ class Runner:
             done += ran
             if ran < chunk:
                 break  # diverged: the session stopped early
+            if ran:
+                costs().step(self.shape, elapsed / ran)
             if self._tuned:
                 self._chunk = next_chunk(self._chunk, ran, elapsed, self._chunk_seconds)
             self._stretch = elapsed * self._chunk / ran  # the next stretch, as the gate expects it
@@ -578,12 +581,24 @@ class Runner:
         A play tick builds its frame from the engine's arrays (packed viewers never see lists)
         and leaves out the optimizer's next update unless a viewer here or at a peer may show it.
         """
+        started = self._clock.work()
         wants_update = plain or self.on_frame is not None or any(not s.packed for s in self._slots)
         frame = self.session.frame(
             since=self._published, playing=self.playing, arrays=True, update=wants_update
         )
         self._published = self.session.step_count
-        return self._broadcast(frame)
+        tick = self._broadcast(frame)
+        if not plain and any(s.packed for s in self._slots):
+            # Packed now, once for every viewer, so what the frame costs is measured in one
+            # place (app/live/capacity.py); the senders find the text ready.
+            tick.text(packed=True)
+            costs().frame(self.shape, self._clock.work() - started)
+        return tick
+
+    @property
+    def shape(self) -> Shape:
+        """The network's layers and the multiply-adds of its step: what its costs depend on."""
+        return tuple(self.session.config.layers), step_work(self.session)
 
     def _broadcast(self, frame: Frame) -> Tick:
         """One Tick for all: one encoding for the viewers that are up to date, one per backlog."""
