@@ -7,7 +7,8 @@ one session each (the article net, then spiral [2,16,16,16,1] on 500 samples), p
 at 30 fps x 1 step on all, and after a 1 s warm-up counts for `--seconds` the frames and steps
 each receives. Prints the share of the asked steps served, the per-fork frame rate (median,
 min, max, and the largest distance from the median), and the steps served per second against
-the engine's own steps per second measured in this process in the same run. `--compare DIR`
+the engine's own steps per second measured in this process in the same run, and the CPU
+(cores) the server and this client used while playing. `--compare DIR`
 (another checkout, e.g. `git archive main | tar -x -C /tmp/before`) runs each row there and
 here alternately, so both see the same load of a shared machine.
 """
@@ -105,9 +106,9 @@ def row(root: Path, config: dict[str, Any], n: int, seconds: float) -> dict[str,
     """One server of `root`'s code, `n` forks playing; what they were served."""
     with server(env={"PYTHONPATH": str(root)}, root=root) as (base, proc):
         ids = [create(base, config) for _ in range(n)]
-        cpu0 = cpu_seconds(proc.pid)
+        cpu0, mine0 = cpu_seconds(proc.pid), time.process_time()
         got = asyncio.run(play_all(base, ids, seconds))
-        cpu = cpu_seconds(proc.pid) - cpu0
+        cpu, mine = cpu_seconds(proc.pid) - cpu0, time.process_time() - mine0
     fps = sorted(f / seconds for f, _ in got)
     steps = sum(s for _, s in got)
     med = statistics.median(fps)
@@ -119,6 +120,7 @@ def row(root: Path, config: dict[str, Any], n: int, seconds: float) -> dict[str,
         "fps_max": fps[-1],
         "spread": max(abs(fps[0] - med), abs(fps[-1] - med)) / med if med else float("inf"),
         "server_cpu": cpu / (seconds + 1.0 + 0.01 * n),
+        "client_cpu": mine / (seconds + 1.0 + 0.01 * n),
     }
 
 
@@ -135,8 +137,9 @@ def main() -> None:
     print(f"load average at start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; "
           f"{args.seconds:g} s per row, loopback, one client process")  # fmt: skip
     print("| net | forks | code | share of asked steps | served steps/s | engine alone steps/s"
-          " | served / engine | fps median (min-max) | max spread | server CPU |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          " | served / engine | fps median (min-max) | max spread | server CPU"
+          " | client CPU |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for net in args.nets:
         for n in args.forks:
             for name, root in roots:
@@ -145,7 +148,7 @@ def main() -> None:
                 print(f"| {net} | {n} | {name} | {r['share']:.2f} | {r['steps_s']:.0f} | "
                       f"{alone:.0f} | {r['steps_s'] / alone:.2f} | {r['fps_med']:.1f} "
                       f"({r['fps_min']:.1f}-{r['fps_max']:.1f}) | {r['spread']:.0%} | "
-                      f"{r['server_cpu']:.2f} |", flush=True)  # fmt: skip
+                      f"{r['server_cpu']:.2f} | {r['client_cpu']:.2f} |", flush=True)  # fmt: skip
     print(f"load average at end {os.getloadavg()[0]:.1f}")
 
 
