@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from app.domain.frames import listed
 from app.domain.presets import resolve
 from app.domain.protocol import SessionConfigIn
 from app.domain.session import TrainingSession
+from app.live.stream import Runner
 
 CONFIGS: list[dict[str, Any]] = [
     {"preset": "article"},
@@ -87,3 +89,51 @@ def test_a_frame_without_update_leaves_the_optimizer_alone() -> None:
     without = s.frame(arrays=True, update=False)
     assert with_update["update"] is not None and without["update"] is None
     assert listed(with_update) == s.frame()  # asking for it twice gives the same update
+
+
+def play_ticks(packed: list[bool], frames: int = 5) -> tuple[TrainingSession, list[Any], int]:
+    """An Adam session playing with viewers of these encodings; the newest frame each viewer is
+    sent, and the optimizer's next-update computations the play ticks asked for."""
+    asked = 0
+
+    async def scenario() -> tuple[TrainingSession, list[Any]]:
+        nonlocal asked
+        s = session(CONFIGS[3], steps=0)
+        real = s._next_theta
+
+        def counted() -> Any:
+            nonlocal asked
+            asked += 1
+            return real()
+
+        s._next_theta = counted  # type: ignore[method-assign]
+        runner = Runner(s)
+        slots = [runner.attach() for _ in packed]
+        for slot, p in zip(slots, packed, strict=True):
+            slot.packed = p
+        asked = 0  # attach() built whole frames for the new viewers; count the play ticks only
+        for slot in slots:
+            await slot.next()
+        assert await runner.play(1, 1e6)
+        while s.step_count < frames:
+            await asyncio.sleep(0)
+        runner.stop()
+        return s, [orjson.loads((await slot.next())[0]) for slot in slots]
+
+    s, sent = asyncio.run(scenario())
+    return s, sent, asked
+
+
+def test_packed_viewers_alone_never_ask_for_the_update() -> None:
+    s, sent, asked = play_ticks([True, True])
+    assert s.step_count >= 5 and asked == 0
+    assert sent[0]["packed"] is True and sent[0]["update"] is None
+
+
+def test_an_unpacked_viewer_still_gets_the_update_every_frame() -> None:
+    s, sent, asked = play_ticks([True, False])
+    assert asked >= 5  # one per play tick: an unpacked page may show the next update
+    plain = sent[1]
+    assert plain["update"] is not None and "packed" not in plain
+    again = s.frame(since=plain["first_step"] - 1, playing=True)  # the same step, rebuilt
+    assert plain["step"] == s.step_count and plain == orjson.loads(orjson.dumps(again))
