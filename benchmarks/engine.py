@@ -1,6 +1,11 @@
 """Steps per second of the training session against a plain NumPy loop, in one process.
 
 Run: .venv/bin/python benchmarks/engine.py [--quick]
+
+With JAX installed (an optional extra of this benchmark only, never of the app:
+`pip install jax` in a separate environment), a third column times the same plain loop's step
+under `jax.jit` on the CPU, in float64, interleaved with the others. Without it, the column
+says so and the rest runs as before.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,17 +78,63 @@ def plain_loop(session: TrainingSession) -> Callable[[int], None]:
     return run
 
 
-def rates(
-    a: Callable[[int], object], b: Callable[[int], object], steps: int
-) -> tuple[float, float]:
-    """Best steps per second of a and b, interleaved so load on the machine hits both alike."""
-    best = [0.0, 0.0]
+def jax_loop(session: TrainingSession) -> Callable[[int], None] | None:
+    """The plain loop's step under `jax.jit` (CPU, float64), or None when JAX is not installed."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_platforms", "cpu")
+    X, Y = jnp.asarray(session.dataset.X), jnp.asarray(session.dataset.Y)
+    lr = session.optimizer.learning_rate
+    sigmoid_hidden = session.config.activation == "sigmoid"
+
+    def f(z: Any, out: bool) -> Any:
+        return 1.0 / (1.0 + jnp.exp(-z)) if out or sigmoid_hidden else jnp.tanh(z)
+
+    def df(a: Any, out: bool) -> Any:
+        return a * (1 - a) if out or sigmoid_hidden else 1 - a**2
+
+    @jax.jit
+    def step(params: Any) -> Any:
+        W, b = params
+        A = [X]
+        for k in range(len(W)):
+            A.append(f(W[k].T @ A[-1] + b[k], k == len(W) - 1))
+        delta = (A[-1] - Y) * df(A[-1], True)
+        W2, b2 = list(W), list(b)
+        for k in range(len(W) - 1, -1, -1):
+            dW, db = A[k] @ delta.T, delta.sum(axis=1, keepdims=True)
+            if k:
+                delta = (W[k] @ delta) * df(A[k], False)
+            W2[k], b2[k] = W[k] - lr * dW, b[k] - lr * db
+        return W2, b2
+
+    state = [
+        ([jnp.asarray(w) for w in session.net.W], [jnp.asarray(v)[:, None] for v in session.net.b])
+    ]
+    jax.block_until_ready(step(state[0]))  # compiled before the clock starts
+
+    def run(steps: int) -> None:
+        params = state[0]
+        for _ in range(steps):
+            params = step(params)
+        state[0] = jax.block_until_ready(params)
+
+    return run
+
+
+def rates(*fns: Callable[[int], object], steps: int) -> list[float]:
+    """Best steps per second of each, interleaved so load on the machine hits them alike."""
+    best = [0.0] * len(fns)
     for _ in range(7):
-        for k, fn in enumerate((a, b)):
+        for k, fn in enumerate(fns):
             t = time.perf_counter()
             fn(steps)
             best[k] = max(best[k], steps / (time.perf_counter() - t))
-    return best[0], best[1]
+    return best
 
 
 def main() -> None:
@@ -93,13 +145,21 @@ def main() -> None:
     args = ap.parse_args()
     steps = args.steps or (500 if args.quick else 3000)
     ratios = []
-    print(f"{'case':28} {'session/s':>11} {'plain/s':>11} {'ratio':>7}")
+    print(
+        f"{'case':28} {'session/s':>11} {'plain/s':>11} {'ratio':>7} {'jax jit/s':>11} {'ratio':>7}"
+    )
     for name, cfg in CASES:
         s = TrainingSession(resolve(SessionConfigIn.model_validate(cfg)))
         plain = plain_loop(TrainingSession(resolve(SessionConfigIn.model_validate(cfg))))
-        ours, base = rates(s.advance, plain, steps)
+        jit = jax_loop(TrainingSession(resolve(SessionConfigIn.model_validate(cfg))))
+        if jit is None:
+            ours, base = rates(s.advance, plain, steps=steps)
+            versus = f"{'(jax not installed)':>19}"
+        else:
+            ours, base, fast = rates(s.advance, plain, jit, steps=steps)
+            versus = f"{fast:11.0f} {ours / fast:6.2f}x"
         ratios.append(ours / base)
-        print(f"{name:28} {ours:11.0f} {base:11.0f} {ours / base:6.2f}x")
+        print(f"{name:28} {ours:11.0f} {base:11.0f} {ours / base:6.2f}x {versus}")
     print("summary: session/plain " + " ".join(f"{r:.2f}x" for r in ratios))
 
 

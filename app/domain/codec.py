@@ -24,6 +24,7 @@ import numpy as np
 import orjson
 
 from app.domain.errors import InvalidError
+from app.domain.frames import Views, nested
 
 
 def encode(payload: Any) -> str:
@@ -62,11 +63,62 @@ def pack_array(values: Any) -> Any:
     return {"f32": base64.b64encode(raw).decode("ascii"), "shape": list(a.shape)}
 
 
+def _packable(a: np.ndarray) -> bool:
+    """Whether float32 holds every value of `a`: finite and within its range (NaN fails `<=`)."""
+    return not a.size or float(np.abs(a).max()) <= FLOAT32_MAX
+
+
+def _float32_bytes(flat: np.ndarray, done: dict[int, bytes | None]) -> bytes | None:
+    """`flat` as little-endian float32 bytes, or None if float32 cannot hold it; once per frame."""
+    key = id(flat)
+    if key not in done:
+        done[key] = flat.astype("<f4").tobytes() if _packable(flat) else None
+    return done[key]
+
+
+def pack_arrays(
+    arrays: tuple[np.ndarray, ...], done: dict[int, bytes | None] | None = None
+) -> list[Any]:
+    """Float64 arrays packed as pack_array packs their nested lists, bit for bit, without lists.
+
+    Views of one flat vector (frames.frame(arrays=True)) share one check and one float32
+    conversion of that vector (`done` keeps it for the other Views of the same frame); each
+    array is then a slice of its bytes.
+    """
+    raw = (
+        _float32_bytes(arrays.flat, {} if done is None else done)
+        if isinstance(arrays, Views)
+        else None
+    )
+    if isinstance(arrays, Views) and raw is not None:
+        b64 = base64.b64encode
+        return [
+            {"f32": b64(raw[4 * at : 4 * (at + a.size)]).decode("ascii"), "shape": list(a.shape)}
+            for a, at in zip(arrays, arrays.offsets, strict=True)
+        ]
+    return [_pack_one(np.asarray(a, dtype=np.float64)) for a in arrays]
+
+
+def _pack_one(a: np.ndarray) -> Any:
+    """One float64 array packed, or as nested lists (null where not finite) when it cannot be."""
+    if not _packable(a):
+        return nested(a)
+    raw = a.astype("<f4").tobytes()
+    return {"f32": base64.b64encode(raw).decode("ascii"), "shape": list(a.shape)}
+
+
 def pack_frame(frame: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a frame with its arrays packed and its losses rounded (the frame is unchanged)."""
+    """A copy of a frame with its arrays packed and its losses rounded (the frame is unchanged).
+
+    Arrays come as nested lists (a frame for JSON) or as tuples of float64 arrays (a streamed
+    frame, frames.frame(arrays=True)): both pack to the same bytes.
+    """
     out = dict(frame)
+    done: dict[int, bytes | None] = {}  # theta's and the gradients' float32 bytes
     for key in PACKED_KEYS:
-        if isinstance(frame.get(key), list):
+        if isinstance(frame.get(key), tuple):
+            out[key] = pack_arrays(frame[key], done)
+        elif isinstance(frame.get(key), list):
             out[key] = [pack_array(a) for a in frame[key]]
     # The optimizer's real next step would add as much again as the gradients: a packed frame
     # leaves it out, and a page whose "next update" view is on asks GET .../trace for it.
@@ -74,15 +126,21 @@ def pack_frame(frame: dict[str, Any]) -> dict[str, Any]:
         out["update"] = None
     grads = frame.get("gradients")
     if isinstance(grads, dict):
-        out["gradients"] = {
-            k: [pack_array(a) for a in v] if k in PACKED_KEYS and isinstance(v, list) else v
-            for k, v in grads.items()
-        }
+        out["gradients"] = {k: _pack_field(k, v, done) for k, v in grads.items()}
     for key in ("losses", "test_losses"):
         if isinstance(frame.get(key), list):
             out[key] = [round_sig(v) for v in frame[key]]
     out["packed"] = True
     return out
+
+
+def _pack_field(key: str, value: Any, done: dict[int, bytes | None]) -> Any:
+    """A gradients field packed when it is one of PACKED_KEYS' arrays."""
+    if key in PACKED_KEYS and isinstance(value, tuple):
+        return pack_arrays(value, done)
+    if key in PACKED_KEYS and isinstance(value, list):
+        return [pack_array(a) for a in value]
+    return value
 
 
 def unpack_array(value: Any) -> Any:

@@ -5,6 +5,7 @@ JSON never carries NaN or Infinity: every float that is not finite becomes None 
 
 from __future__ import annotations
 
+import functools
 import math
 from array import array
 from typing import Any
@@ -53,6 +54,44 @@ def plain(x: Any) -> Any:
     return x
 
 
+class Views(tuple[Array, ...]):
+    """Arrays that are contiguous views of one flat vector, and where each starts in it."""
+
+    flat: Array
+    offsets: tuple[int, ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _offsets(net_layout: tuple[tuple[int, ...], str]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Where each W and each b starts in theta, read off the engine's own views of an arange."""
+    sizes, bias_mode = net_layout
+    probe = Network.__new__(Network)
+    probe.sizes, probe.bias_mode = list(sizes), bias_mode
+    W, b, _ = probe.views(np.arange(probe.n_params, dtype=float))
+    return tuple(int(w.flat[0]) if w.size else 0 for w in W), tuple(int(v.flat[0]) for v in b)
+
+
+def _views(net: Network, flat: Array) -> tuple[Views, Views]:
+    """W and b as Views of `flat` (a copy of theta or of the gradients)."""
+    W, b, _ = net.views(flat)
+    at_W, at_b = _offsets((tuple(net.sizes), net.bias_mode))
+    out = Views(W), Views(b)
+    for views, at in zip(out, (at_W, at_b), strict=True):
+        views.flat, views.offsets = flat, at
+    return out
+
+
+def listed(frame: dict[str, Any]) -> dict[str, Any]:
+    """A frame built with `arrays=True` as JSON-ready lists; any other frame as it is."""
+    if not isinstance(frame.get("weights"), tuple):
+        return frame
+    out = dict(frame)
+    for key in ("weights", "biases"):
+        out[key] = [nested(a) for a in frame[key]]
+    out["gradients"] = {k: [nested(a) for a in v] for k, v in frame["gradients"].items()}
+    return out
+
+
 def parameters(net: Network) -> dict[str, list[list[Any]]]:
     """The network's weights and biases, per layer."""
     return {"weights": [nested(W) for W in net.W], "biases": [nested(b) for b in net.b]}
@@ -74,24 +113,39 @@ def frame(
     head: int,
     trouble: list[dict[str, Any]] | None,
     settings_log: dict[str, Any] | None = None,
+    arrays: bool = False,
 ) -> dict[str, Any]:
-    """The frame at `step`; `losses` are the losses after steps since+1 .. step (None: step's)."""
+    """The frame at `step`; `losses` are the losses after steps since+1 .. step (None: step's).
+
+    `arrays`: weights, biases and gradients as tuples of float64 arrays (copies, so later steps
+    leave them be), for a stream to pack straight from (codec.pack_frame) without the round
+    trip through lists; `listed()` makes such a frame JSON-ready when a viewer asks for that.
+    """
     first, losses, test = history.window(since, step)
     moves = None
     if update is not None:
         dW, db, _ = net.views(update)
         moves = {"weights": [nested(w) for w in dW], "biases": [nested(b) for b in db]}
+    if arrays:
+        # Two copies of flat vectors, the arrays views of them: the engine goes on in place.
+        W, b = _views(net, net.theta.copy())
+        gW, gb = _views(net, grads.flat.copy())
+        params: dict[str, Any] = {"weights": W, "biases": b}
+        gradients: dict[str, Any] = {"weights": gW, "biases": gb}
+    else:
+        params = parameters(net)
+        gradients = {
+            "weights": [nested(g) for g in grads.dW],
+            "biases": [nested(g) for g in grads.db],
+        }
     return {
         "type": "frame",
         "step": step,
         "loss": clean(loss),
         "test_loss": None if test_loss is None else clean(test_loss),
         "losses": floats(losses),
-        **parameters(net),
-        "gradients": {
-            "weights": [nested(g) for g in grads.dW],
-            "biases": [nested(g) for g in grads.db],
-        },
+        **params,
+        "gradients": gradients,
         "update": moves,
         "diverged": diverged,
         "playing": playing,

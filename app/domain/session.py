@@ -241,20 +241,31 @@ class TrainingSession:
 
     # ---- frames -----------------------------------------------------------------------------
 
-    def frame(self, since: int | None = None, playing: bool = False) -> dict[str, Any]:
-        """The frame (docs/api.md); `losses` are the losses after steps since+1 .. step."""
-        update = None
-        if self.optimizer.name != "sgd":
+    def frame(
+        self,
+        since: int | None = None,
+        playing: bool = False,
+        *,
+        arrays: bool = False,
+        update: bool = True,
+    ) -> dict[str, Any]:
+        """The frame (docs/api.md); `losses` are the losses after steps since+1 .. step.
+
+        `arrays`: weights and gradients as arrays (frames.frame); `update`: False leaves the
+        optimizer's next update out (`update` null), for a stream none of whose viewers shows it.
+        """
+        moves = None
+        if update and self.optimizer.name != "sgd":
             # The real next step of momentum or Adam, for the page's "next update" view. Not for
             # SGD: it is -learning_rate * gradients, and the article's frame stays under 2 KB.
             with np.errstate(all="ignore"):
-                update = self._next_theta() - self.net.theta
+                moves = self._next_theta() - self.net.theta
         return frames.frame(
             net=self.net, grads=self.grads, history=self.history, since=since,
-            step=self.step_count, loss=self.loss, test_loss=self.test_loss, update=update,
+            step=self.step_count, loss=self.loss, test_loss=self.test_loss, update=moves,
             diverged=self.diverged, playing=playing, learning_rate=self.optimizer.learning_rate,
             head=self.timeline.head, trouble=frames.findings(self.trouble()),
-            settings_log=self.settings_log(),
+            settings_log=self.settings_log(), arrays=arrays,
         )  # fmt: skip
 
     def settings_log(self) -> dict[str, Any] | None:

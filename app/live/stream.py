@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from app.domain.codec import encode, pack_frame
 from app.domain.errors import InvalidError, UnavailableError
+from app.domain.frames import listed
 from app.domain.limits import step_work
+from app.live.capacity import Shape, costs
 from app.live.fairness import ROOM, SESSION, gate, heavy, turn
 
 if TYPE_CHECKING:
@@ -82,20 +84,32 @@ class StepError(InvalidError):
 
 
 class Tick:
-    """A published frame and, once asked for, its JSON text: shared by all slots it reaches."""
+    """A published frame and, once asked for, its JSON text: shared by all slots it reaches.
 
-    __slots__ = ("_packed", "_text", "frame")
+    `source` may hold its arrays as arrays (frames.frame(arrays=True)): packed viewers get them
+    packed straight from there; the JSON-ready `frame` is made only when something asks for it.
+    """
+
+    __slots__ = ("_frame", "_packed", "_text", "source")
 
     def __init__(self, frame: Frame) -> None:
-        self.frame = frame
+        self.source = frame
+        self._frame: Frame | None = None
         self._text: str | None = None
         self._packed: str | None = None
+
+    @property
+    def frame(self) -> Frame:
+        """The frame as JSON-ready dicts and lists (docs/api.md), made once."""
+        if self._frame is None:
+            self._frame = listed(self.source)
+        return self._frame
 
     def text(self, packed: bool = False) -> str:
         """Encode at most once per encoding (app/domain/codec.py), however many viewers send it."""
         if packed:
             if self._packed is None:
-                self._packed = encode(pack_frame(self.frame))
+                self._packed = encode(pack_frame(self.source))
             return self._packed
         if self._text is None:
             self._text = encode(self.frame)
@@ -136,7 +150,7 @@ class Slot:
             older = self._tick
             newer = merged.get(older) if merged is not None else None
             if newer is None:
-                newer = Tick(merge_frames(older.frame, tick.frame))
+                newer = Tick(merge_frames(older.source, tick.source))
                 if merged is not None:
                     merged[older] = newer
             self._tick = newer
@@ -169,7 +183,7 @@ class Slot:
             out: list[str] = []
             if self._tick is not None:
                 out.append(self._tick.text(self.packed))
-                self.sent_step = self._tick.frame.get("step")
+                self.sent_step = self._tick.source.get("step")
                 self._tick = None
             out.extend(self._notices.values())
             self._notices.clear()
@@ -553,7 +567,7 @@ class Runner:
                         self._play_task = None  # so the last frame says playing: false
                         self._publish()
                         return
-                    self._publish()
+                    self._emit()
                 deadline += 1.0 / self.fps
                 now = clock.now()
                 if deadline < now - CATCH_UP_SECONDS:
@@ -591,6 +605,8 @@ class Runner:
             done += ran
             if ran < chunk:
                 break  # diverged: the session stopped early
+            if ran:
+                costs().step(self.shape, elapsed / ran)
             if self._tuned:
                 self._chunk = next_chunk(self._chunk, ran, elapsed, self._chunk_seconds)
             self._stretch = elapsed * self._chunk / ran  # the next stretch, as the gate expects it
@@ -607,19 +623,42 @@ class Runner:
 
     def _publish(self) -> Frame:
         """Build the frame of the steps since the last one published and hand it to all slots."""
-        frame = self.session.frame(since=self._published, playing=self.playing)
+        return listed(self._emit(plain=True))
+
+    def _emit(self, plain: bool = False) -> Frame:
+        """Publish the steps since the last frame; `plain`: the caller wants the full frame.
+
+        A play tick builds its frame from the engine's arrays (packed viewers never see lists)
+        and leaves out the optimizer's next update unless a viewer here or at a peer may show it.
+        """
+        started = self._clock.work()
+        wants_update = plain or self.on_frame is not None or any(not s.packed for s in self._slots)
+        frame = self.session.frame(
+            since=self._published, playing=self.playing, arrays=True, update=wants_update
+        )
         self._published = self.session.step_count
-        self._broadcast(frame)
+        tick = self._broadcast(frame)
+        if tick is not None and not plain and any(s.packed for s in self._slots):
+            # Packed now, once for every viewer, so what the frame costs is measured in one
+            # place (app/live/capacity.py); the senders find the text ready.
+            tick.text(packed=True)
+            costs().frame(self.shape, self._clock.work() - started)
         return frame
 
-    def _broadcast(self, frame: Frame, saved: bool = False) -> None:
+    @property
+    def shape(self) -> Shape:
+        """The network's layers and the multiply-adds of its step: what its costs depend on."""
+        return tuple(self.session.config.layers), step_work(self.session)
+
+    def _broadcast(self, frame: Frame, saved: bool = False) -> Tick | None:
         """One Tick for all: one encoding for the viewers that are up to date, one per backlog.
 
         `saved`: a command's frame shown after its commit, which saved the run: not again.
+        None: a command is being saved, the frame is held until it is.
         """
         if self._held is not None:
             self._held.append(frame)  # a command is being saved: shown once it is
-            return
+            return None
         tick = Tick(frame)
         merged: dict[Tick, Tick] = {}
         for slot in self._slots:
@@ -628,6 +667,7 @@ class Runner:
             self.on_frame(tick)
         if self.on_change is not None and not saved:
             self.on_change(not frame.get("playing", False))
+        return tick
 
 
 def next_chunk(chunk: int, ran: int, elapsed: float, target: float) -> int:

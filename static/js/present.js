@@ -86,6 +86,28 @@ function onMessage(msg) {
 
 const updateTransport = () => transport.render();
 
+// ---------------------------------------------------------------- capacity
+
+/** The server's own sentence (docs/v3/forks.md): how many forks it keeps at full speed. */
+function showCapacity(capacity) {
+  const el = $('capacity');
+  el.hidden = !capacity;
+  if (capacity) el.textContent = `${capacity.text[0].toUpperCase()}${capacity.text.slice(1)}.`;
+}
+
+/** Measurements move as the room and its forks play: look again every few seconds. */
+async function refreshCapacity() {
+  if (document.visibilityState === 'visible') {
+    try {
+      showCapacity((await request('GET', `/api/rooms/${CODE}/capacity`)).capacity);
+    } catch {
+      /* the room's own messages say what went wrong */
+    }
+  }
+  setTimeout(refreshCapacity, CAPACITY_SECONDS * 1000);
+}
+const CAPACITY_SECONDS = 5;
+
 function connect() {
   const handlers = {
     onMessage,
@@ -161,6 +183,7 @@ async function init() {
   $('lr-input').value = String(S.config?.optimizer?.learning_rate ?? '');
   const loaded = live.setSource({ base: `/api/rooms/${CODE}`, config: S.config, frame: null });
   connect(); // the first frame (the whole curve) comes over the socket
+  refreshCapacity();
   await loaded;
 }
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from app.domain.errors import ForbiddenError, FullError, NotFoundError
 from app.domain.protocol import SessionConfigIn, Strict
 from app.domain.session import new_session
+from app.live.capacity import capacity
 from app.live.rooms import Room
 from app.live.stream import Runner
 from app.web.api.explain import add_explanations
@@ -45,6 +46,23 @@ class RoomCreated(BaseModel):
     code: str = Field(description="short code participants type, e.g. K7RM3Q")
     presenter_token: str = Field(description="proves a connection is the presenter's")
     frame: FrameOut
+
+
+class Capacity(BaseModel):
+    """How many forks of the room's network this server keeps at full speed (docs/v3/forks.md)."""
+
+    forks: int = Field(description="floor(1 / (fps * (steps_per_frame * step + frame)))")
+    fps: float
+    steps_per_frame: int
+    step_us: float = Field(description="a step's measured cost (moving average), microseconds")
+    frame_us: float = Field(description="a frame's build, pack and encode, microseconds")
+    text: str = Field(description="the sentence the presenter's page shows")
+
+
+class CapacityOut(BaseModel):
+    """GET /api/rooms/{code}/capacity: `capacity` is null until a step and a frame are timed."""
+
+    capacity: Capacity | None
 
 
 class RoomInfo(BaseModel):
@@ -155,6 +173,12 @@ def qr_svg(url: str) -> str:
         title=url,
     )
     return out.getvalue().decode()
+
+
+@router.get("/{code}/capacity", response_model=CapacityOut, responses=ROOM_ERRORS)
+async def room_capacity(room: RoomDep) -> dict[str, Any]:
+    """How many forks of the room's network this server keeps at full speed (docs/v3/forks.md)."""
+    return {"capacity": capacity(room.runner.shape)}
 
 
 def _runner_of(room: RoomDep) -> Runner:
