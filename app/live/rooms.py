@@ -16,7 +16,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -26,6 +26,7 @@ from app.domain.errors import ForbiddenError, FullError, InvalidError
 from app.domain.protocol import PauseMsg
 from app.domain.session import TrainingSession
 from app.live.fairness import ROOM
+from app.live.quiz import Quiz
 from app.live.registry import Registry
 from app.live.stream import Runner, Slot
 
@@ -71,6 +72,7 @@ class Member:
 
     slot: Slot
     presenter: bool = False
+    voter: str = field(default_factory=lambda: secrets.token_hex(8))  # anonymous, for answers
 
 
 class Room:
@@ -106,6 +108,7 @@ class Room:
         self.elsewhere: tuple[int, int] = (0, 0)  # (participants, presenters) on other peers
         self._count_written = 0.0  # when this peer last wrote its head count to Redis
         self._count_read = 0.0  # ... and last read the others'
+        self.quiz = Quiz(self)  # questions tied to the next step (app/live/quiz.py)
 
     # ---- who is here ---------------------------------------------------------------------
 
@@ -172,6 +175,7 @@ class Room:
             member.slot.notify("phase", self._phase_text)
         if presenter:
             member.slot.notify("welcome", _WELCOME)
+        self.quiz.joined(member)
         member.slot.notify("room", self._count_text())
         self.touch()
         self._count_changed()
@@ -224,6 +228,7 @@ class Room:
             member.presenter = True
             self._count_changed()
         member.slot.notify("welcome", _WELCOME)
+        self.quiz.joined(member)
 
     def require_presenter(self, member: Member) -> None:
         """ForbiddenError unless this connection may drive the room."""
@@ -454,6 +459,8 @@ class RoomRegistry(Registry[Room]):
         session: TrainingSession,
         selection: Any = None,
         remote: Link | None = None,
+        *,
+        questions: Any = None,
     ) -> Room:
         """A room under a known code and token digest (new, brought back, or followed)."""
         room = Room(code, "", session, max_participants=self.max_participants, clock=self._clock)
@@ -464,12 +471,14 @@ class RoomRegistry(Registry[Room]):
         if isinstance(selection, dict):
             room.selection = selection
             room._selection_text = encode({"type": "select", "selection": selection})
+        room.quiz.load(questions)
         return self.put(code, room)
 
     def revive(self, key: str, state: dict[str, Any], session: Any, remote: Link | None) -> Room:
         """A room its snapshot brought back (the cluster's lookups)."""
         digest = bytes.fromhex(str(state["digest"]))
-        return self.restore(key, digest, session, state.get("selection"), remote)
+        selection, questions = state.get("selection"), state.get("questions")
+        return self.restore(key, digest, session, selection, remote, questions=questions)
 
     def noticed(self, code: str, what: str, text: str) -> None:
         """Another peer's side message for one room: to this peer's connections, if any."""
@@ -502,7 +511,11 @@ class RoomRegistry(Registry[Room]):
 
 def _room_extra(room: Room) -> dict[str, Any]:
     """What a room's snapshot holds beyond its session: never the token, only its digest."""
-    return {"digest": room._digest.hex(), "selection": room.selection}
+    return {
+        "digest": room._digest.hex(),
+        "selection": room.selection,
+        "questions": room.quiz.state(),
+    }
 
 
 def reaper_interval(idle_seconds: float) -> float:
