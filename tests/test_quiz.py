@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
+from test_rooms import Msg, become_presenter, is_type, new_room, until
 
 from app.domain.presets import PRESETS
 from app.main import create_app
 from app.settings import Settings
-from tests.test_rooms import Msg, become_presenter, is_type, new_room, until
 
 SETTINGS = Settings(max_fps=60, max_steps_per_request=500, max_rooms=8, max_participants=20)
 
