@@ -13,7 +13,7 @@ from app.domain.protocol import AnswerMsg, AskMsg, QuestionSpec, RevealMsg, Sess
 from app.domain.questions import Question, check_choice, make_question, settle, way
 from app.domain.session import TrainingSession
 from app.live.quiz import MAX_QUESTIONS
-from app.live.rooms import RoomRegistry
+from app.live.rooms import Room, RoomRegistry
 from app.settings import Settings
 
 
@@ -62,7 +62,8 @@ def test_a_question_survives_its_snapshot() -> None:
     assert back == q and back.is_right("W_ho[2,0]") and back.right == 2
 
 
-def room_and_member():  # type: ignore[no-untyped-def]
+def room_and_member() -> tuple[RoomRegistry, Room]:
+    """A registry and an article room in it."""
     rooms = RoomRegistry(max_rooms=2, max_participants=10, idle_seconds=60)
     session = TrainingSession(resolve(SessionConfigIn(preset="article")))
     room, _ = rooms.create(session)
