@@ -7,8 +7,11 @@ the room's snapshot), sends the messages and runs the step a reveal is about (do
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from app.domain.codec import encode
 from app.domain.errors import InvalidError
@@ -18,6 +21,8 @@ from app.domain.questions import Question, answer_key, check_choice, make_questi
 if TYPE_CHECKING:
     from app.live.rooms import Member, Room
     from app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTIONS = 100  # kept per room (the oldest go first); the CSV lists these
 MAX_ANSWERS = 1000  # per question: every seat (500) twice over, for people who come and go
@@ -68,7 +73,13 @@ class Quiz:
         q = make_question(
             self.next_id, spec.kind, target, list(config["layers"]), runner.step_count
         )
-        self.next_id += 1
+        self._asked(q)
+        self._share({"e": "ask", "q": q.state()})
+        return q
+
+    def _asked(self, q: Question) -> None:
+        """Keep a new question (bounded) and show it here."""
+        self.next_id = max(self.next_id, q.id + 1)
         self.questions[q.id] = q
         while len(self.questions) > MAX_QUESTIONS:
             self.questions.popitem(last=False)
@@ -77,7 +88,6 @@ class Quiz:
             m.slot.notify("question", text)
         self._changed(True)
         self._tally_soon()
-        return q
 
     def answer(self, member: Member, msg: AnswerMsg) -> None:
         """One answer per participant, changeable until the reveal."""
@@ -92,6 +102,7 @@ class Quiz:
         q.answers[member.voter] = choice
         self._changed(False)
         self._tally_soon()
+        self._share({"e": "answer", "id": q.id, "voter": member.voter, "choice": choice})
 
     async def reveal(self, msg: RevealMsg, settings: Settings) -> Question:
         """Run the step the question is about; everyone gets the answer, computed from its trace."""
@@ -110,10 +121,42 @@ class Quiz:
             raise InvalidError("the step did not run (the run diverged?): nothing revealed")
         correct, right = answer_key(q, trace, before.get("loss"), after.get("loss"))
         settle(q, correct, right, int(after["step"]))
+        self._share({"e": "revealed", "q": q.state()})
+        self._revealed(q)
+        return q
+
+    def _revealed(self, q: Question) -> None:
+        """Keep a settled question and show it here."""
+        self.questions[q.id] = q
         self._changed(True)
         self._send_revealed(q)
         self._send_tally(q)
-        return q
+
+    # ---- peers (app/live/cluster.py) -------------------------------------------------------
+
+    def _share(self, event: dict[str, Any]) -> None:
+        """Tell the other peers' copies of this room (each keeps every question and answer)."""
+        cluster = self.room.cluster
+        if cluster is not None:
+            cluster.notice("room", self.room.code, "quiz", encode(event))
+
+    def noticed(self, text: str) -> None:
+        """Another peer's question, answer or reveal: kept here too, shown to this peer's people."""
+        try:
+            event = orjson.loads(text)
+            kind = event["e"]
+            if kind == "answer":
+                q = self.questions.get(int(event["id"]))
+                if q is not None and not q.revealed and len(q.answers) < MAX_ANSWERS:
+                    q.answers[str(event["voter"])] = check_choice(q, event["choice"])
+                    self._changed(False)
+                    self._tally_soon()
+            elif kind == "ask":
+                self._asked(Question.from_state(event["q"]))
+            elif kind == "revealed":
+                self._revealed(Question.from_state(event["q"]))
+        except (KeyError, TypeError, ValueError, InvalidError) as exc:
+            log.debug("ignored a question notice (%s)", exc)
 
     # ---- out -------------------------------------------------------------------------------
 

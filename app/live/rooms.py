@@ -282,6 +282,8 @@ class Room:
             self._phased(text, None)
         elif what == "count":
             self._spawn(self._read_counts())
+        elif what == "quiz":
+            self.quiz.noticed(text)
 
     def fork(self) -> TrainingSession:
         """An independent copy of the run at this moment; the room does not move."""
