@@ -91,6 +91,45 @@ def test_a_question_round(browser: Any, server: ServerProcess) -> None:
         b.page.screenshot(path="/tmp/quiz-revealed-390.png")
         assert_accessible(a.page, "a participant's page after the reveal")
 
+        # Round 2: an estimate of dE/dW_ho[2,0], typed; within 10 % is right.
+        menu.get_by_test_id("quiz-ask-estimate").click()
+        expect(b.page.get_by_test_id("quiz-estimate")).to_be_visible()
+        trace = httpx.get(f"{server.url}/api/rooms/{code}/trace", timeout=30).json()
+        g = next(x for x in trace["backward"] if x["layer"] == 2)["dW"][2][0]
+        a.page.get_by_test_id("quiz-estimate").fill(repr(g * 1.05))
+        a.page.get_by_test_id("quiz-estimate-send").click()
+        b.page.get_by_test_id("quiz-estimate").fill(repr(-g))
+        b.page.get_by_test_id("quiz-estimate").press("Enter")
+        expect(menu.get_by_test_id("quiz-answered")).to_have_text("2 answered of 2 here")
+        b.page.screenshot(path="/tmp/quiz-estimate-390.png")
+        menu.get_by_test_id("quiz-reveal").click()
+        expect(a.page.get_by_test_id("quiz-verdict")).to_contain_text("Right!")
+        expect(b.page.get_by_test_id("quiz-verdict")).to_contain_text("Not this time.")
+        expect(menu.get_by_test_id("quiz-answered")).to_contain_text("1 of 2 right (step 2)")
+
+        # Round 3: which weight of W_ih changes most; the phone answers it right.
+        boss.page.get_by_test_id("pick-layer").select_option("0")
+        ask = menu.get_by_test_id("quiz-ask-largest")
+        expect(ask).to_have_text("Which weight of W_ih will change most?")
+        ask.click()
+        choices = b.page.get_by_test_id("quiz-choice")
+        expect(choices).to_have_count(20)
+        trace = httpx.get(f"{server.url}/api/rooms/{code}/trace", timeout=30).json()
+        up = next(u for u in trace["update"] if u["layer"] == 1)
+        sizes = {
+            (i, j): abs(w1 - w0)
+            for i, (r0, r1) in enumerate(zip(up["W_old"], up["W_new"], strict=True))
+            for j, (w0, w1) in enumerate(zip(r0, r1, strict=True))
+        }
+        i, j = max(sizes, key=lambda k: sizes[k])
+        b.page.locator(f'[data-testid=quiz-choice][data-choice="W_ih[{i},{j}]"]').click()
+        b.page.screenshot(path="/tmp/quiz-largest-390.png")
+        expect(menu.get_by_test_id("quiz-answered")).to_have_text("1 answered of 2 here")
+        menu.get_by_test_id("quiz-reveal").click()
+        expect(b.page.get_by_test_id("quiz-verdict")).to_contain_text("Right!")
+        expect(a.page.get_by_test_id("quiz-verdict")).to_contain_text("You did not answer.")
+        expect(menu.get_by_test_id("quiz-correct")).to_contain_text(f"W_ih[{i},{j}] changes most")
+
         # The presenter on a phone: the card still fits.
         mobile_boss = phone.new_page()
         mobile_boss.goto(

@@ -190,7 +190,7 @@ export function createQuizParticipant({ send }) {
     const parts = [close, h('p', { class: 'quiz-kicker' }, S.revealed ? 'The step ran' : 'Question from the presenter'), h('p', { class: 'quiz-text', 'data-testid': 'quiz-text' }, q.text)];
     if (!S.revealed) {
       parts.push(choices(q));
-      parts.push(h('p', { class: 'hint', 'data-testid': 'quiz-mine' }, S.mine === null ? 'Answer before the presenter runs the step.' : `Your answer: ${choiceLabel(S.mine)}. You can change it until the reveal.`));
+      parts.push(h('p', { class: 'hint', 'data-testid': 'quiz-mine' }, S.mine === null ? 'Answer before the presenter runs the step.' : `Your answer: ${q.kind === 'estimate' ? num(S.mine) : choiceLabel(S.mine)}. You can change it until the reveal.`));
     } else {
       const r = S.revealed;
       const yours = r.yours;
