@@ -59,7 +59,14 @@ def test_a_question_survives_its_snapshot() -> None:
     q.answers = {"x": "W_ho[1,0]", "y": "W_ho[2,0]"}
     settle(q, "W_ho[1,0]", ["W_ho[1,0]", "W_ho[2,0]"], 3)
     back = Question.from_state(q.state())
-    assert back == q and back.is_right("W_ho[2,0]") and back.right == 2
+    assert back.is_right("W_ho[2,0]") and back.right == 2 and back.answered == 2
+    # Revealed, its counts are final: the snapshot keeps them, not who answered what.
+    assert back.answers == {} and back.final_counts == q.final_counts == q.counts()
+    assert back.state() == q.state()
+    open_one = make_question(4, "loss", {}, [4, 5, 1], 3)
+    open_one.answers = {"x": "up"}
+    again = Question.from_state(open_one.state())
+    assert again.answers == {"x": "up"} and again.state() == open_one.state()  # open: kept
 
 
 def room_and_member() -> tuple[RoomRegistry, Room]:

@@ -42,6 +42,7 @@ class Question:
     revealed_step: int | None = None  # the step the reveal ran (the step after asked_step's)
     final_counts: dict[str, int] | None = None
     right: int | None = None  # how many answers were right
+    n_answered: int = 0  # how many answered, kept in a snapshot without the answers themselves
 
     def message(self) -> dict[str, Any]:
         """The `question` message everyone gets."""
@@ -74,8 +75,14 @@ class Question:
 
     _right_choices: list[str] = field(default_factory=list)  # ties in "largest": all right
 
+    @property
+    def answered(self) -> int:
+        """How many participants answered."""
+        return max(len(self.answers), self.n_answered)
+
     def state(self) -> dict[str, Any]:
-        """JSON-ready, for the room's snapshot."""
+        """JSON-ready, for the room's snapshot: a revealed question without its answers (its
+        counts are final), so a room's 100 questions stay small."""
         return {
             "id": self.id,
             "kind": self.kind,
@@ -83,7 +90,8 @@ class Question:
             "text": self.text,
             "choices": self.choices,
             "asked_step": self.asked_step,
-            "answers": self.answers,
+            "answers": {} if self.revealed else self.answers,
+            "n_answered": self.answered,
             "revealed": self.revealed,
             "correct": self.correct,
             "right_choices": self._right_choices,
@@ -108,6 +116,7 @@ class Question:
             revealed_step=s.get("revealed_step"),
             final_counts=s.get("final_counts"),
             right=s.get("right"),
+            n_answered=int(s.get("n_answered") or 0),
         )
         q._right_choices = [str(c) for c in s.get("right_choices") or []]
         return q
@@ -249,7 +258,7 @@ def csv_row(q: Question) -> list[str]:
         " ".join(f"{k}={v}" for k, v in q.target.items()),
         "" if q.correct is None else repr(q.correct) if isinstance(q.correct, float) else q.correct,
         "; ".join(f"{k}: {v}" for k, v in counts.items()),
-        str(len(q.answers)),
+        str(q.answered),
         "" if q.right is None else str(q.right),
         str(q.asked_step),
         "" if q.revealed_step is None else str(q.revealed_step),

@@ -153,8 +153,11 @@ class Quiz:
                     self._tally_soon()
             elif kind == "ask":
                 self._asked(Question.from_state(event["q"]))
-            elif kind == "revealed":
-                self._revealed(Question.from_state(event["q"]))
+            elif kind == "revealed":  # settled there; who answered what here is kept here
+                q = Question.from_state(event["q"])
+                if (known := self.questions.get(q.id)) is not None:
+                    q.answers = known.answers
+                self._revealed(q)
         except (KeyError, TypeError, ValueError, InvalidError) as exc:
             log.debug("ignored a question notice (%s)", exc)
 
@@ -168,7 +171,7 @@ class Quiz:
             "kind": q.kind,
             "correct": q.correct,
             "counts": q.final_counts,
-            "answered": len(q.answers),
+            "answered": q.answered,
             "right": q.right,
             "step": q.revealed_step,
         }
@@ -187,7 +190,7 @@ class Quiz:
             "type": "tally",
             "id": q.id,
             "counts": q.counts(),
-            "answered": len(q.answers),
+            "answered": q.answered,
             "present": self.room.participants,
         }
 
