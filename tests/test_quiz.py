@@ -210,7 +210,7 @@ def test_ask_pauses_a_playing_room_and_late_joiners_get_the_question(client: Tes
         assert client.get(f"/api/rooms/{code}").json()["playing"] is False
         assert client.get(f"/api/rooms/{code}").json()["step"] == q["step"]
         with client.websocket_connect(f"/ws/rooms/{code}") as late:
-            assert until(late, is_type("question"))[-1] == q
+            assert until(late, is_type("question"))[-1] == {**q, "yours": None}
             late.send_json({"type": "answer", "id": q["id"], "choice": "up"})
             tally_with(boss, q["id"], 1)
             frame, _ = reveal(boss, q["id"])
@@ -270,3 +270,27 @@ def test_questions_survive_a_restart(tmp_path: Path) -> None:
         r = client.get(f"/api/rooms/{code}/questions.csv", headers={"X-Presenter-Token": token})
         rows = list(csv.DictReader(io.StringIO(r.text)))
         assert len(rows) == 1 and rows[0]["revealed_step"] == "1"
+
+
+def test_a_page_that_reconnects_keeps_one_answer(client: TestClient) -> None:
+    """The page's anonymous voter id (?voter=) makes a reconnect the same participant; a second
+    connection with an id in use is someone else."""
+    code, token, _ = new_room(client)
+    me = f"/ws/rooms/{code}?voter=0123456789abcdef0123"
+    with client.websocket_connect(f"/ws/rooms/{code}") as boss:
+        become_presenter(boss, token)
+        q = ask(boss, kind="loss")
+        with client.websocket_connect(me) as page:
+            page.send_json({"type": "answer", "id": q["id"], "choice": "up"})
+            tally_with(boss, q["id"], 1)
+            with client.websocket_connect(me) as twin:  # the id is taken: a voter of its own
+                assert until(twin, is_type("question"))[-1]["yours"] is None
+                twin.send_json({"type": "answer", "id": q["id"], "choice": "stays"})
+                tally_with(boss, q["id"], 2)
+        with client.websocket_connect(me) as page:  # back: its answer, and still one
+            assert until(page, is_type("question"))[-1]["yours"] == "up"
+            page.send_json({"type": "answer", "id": q["id"], "choice": "down"})
+            t = until(boss, lambda m: m["type"] == "tally" and m["counts"]["down"] == 1)[-1]
+            assert t["counts"] == {"up": 0, "down": 1, "stays": 1} and t["answered"] == 2
+        with client.websocket_connect(f"/ws/rooms/{code}?voter=short") as odd:
+            assert until(odd, is_type("question"))[-1]["yours"] is None  # not an id: a new one

@@ -221,7 +221,8 @@ class Quiz:
         q = self.open
         if q is None:
             return
-        member.slot.notify("question", encode(q.message()))
+        mine = q.answers.get(member.voter)  # back after a reconnect or a restart: its answer
+        member.slot.notify("question", encode({**q.message(), "yours": mine}))
         if member.presenter:
             member.slot.notify("tally", encode(self.tally(q)))
 

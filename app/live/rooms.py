@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable, Coroutine
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 # Easy to read aloud and to type: no 0/O, 1/I/L look-alikes.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
+VOTER = re.compile(r"[A-Za-z0-9_-]{16,64}")  # a page's anonymous voter id
 MAX_SELECTION_BYTES = 2048  # a selection goes to every participant: keep it small
 COUNT_SECONDS = 0.25  # head-count messages at most this often, however fast people come and go
 COUNT_TTL = 15.0  # a peer's head count in Redis counts this long unless refreshed (a dead peer)
@@ -165,9 +167,13 @@ class Room:
 
     # ---- connections ---------------------------------------------------------------------
 
-    def join(self, *, presenter: bool = False) -> Member:
-        """A new connection: the whole curve first, then the presenter's selection, head count."""
+    def join(self, *, presenter: bool = False, voter: str | None = None) -> Member:
+        """A new connection: the whole curve first, then the presenter's selection, head count.
+
+        `voter` (the page's own anonymous id, app/live/quiz.py) is used unless in use here."""
         member = Member(self.runner.attach(), presenter)
+        if voter and VOTER.fullmatch(voter) and all(m.voter != voter for m in self.members):
+            member.voter = voter
         self.members.add(member)
         if self._selection_text is not None:
             member.slot.notify("select", self._selection_text)

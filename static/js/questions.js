@@ -148,6 +148,22 @@ export function createQuizPresenter(into, { send, selection, layers, exportCsv }
 
 // ---------------------------------------------------------------- a participant
 
+/** This tab's anonymous voter id for a room (sessionStorage): a reconnect or a server restart
+ *  keeps its answer one answer. Random, never shown, and only good while nobody else uses it. */
+export function voterId(code) {
+  const key = `backprop-studio.voter.${code}`;
+  try {
+    let id = sessionStorage.getItem(key);
+    if (!id || !/^[A-Za-z0-9_-]{16,64}$/.test(id)) {
+      id = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+      sessionStorage.setItem(key, id);
+    }
+    return id;
+  } catch {
+    return ''; // storage disabled: the server picks one per connection
+  }
+}
+
 /** A participant's question card (floating over the page); send(msg) answers. */
 export function createQuizParticipant({ send }) {
   loadCss();
@@ -214,6 +230,7 @@ export function createQuizParticipant({ send }) {
       if (msg.type === 'question') {
         // Once per question and connection (asked, or on joining): shown, even if closed before.
         if (S.question?.id !== msg.id) Object.assign(S, { mine: null, revealed: null });
+        if (msg.yours !== undefined && msg.yours !== null) S.mine = msg.yours; // answered before a reconnect
         S.question = msg;
         S.hidden = false;
       } else if (msg.type === 'revealed') {

@@ -5,7 +5,7 @@ import { focusOn } from './a11y.js';
 import { request, setPatience } from './api.js';
 import { $, LiveSocket, createLive, showStatus, whenPlotly } from './live.js';
 import { createWaitNotice } from './patience.js';
-import { createQuizParticipant } from './questions.js';
+import { createQuizParticipant, voterId } from './questions.js';
 import { bindLearningRate, createTransport } from './transport.js';
 
 const root = $('room-root');
@@ -82,7 +82,7 @@ function showHeadcount(n) {
 }
 
 function connectRoom() {
-  S.socket = new LiveSocket(`/ws/rooms/${CODE}`, {
+  S.socket = new LiveSocket(`/ws/rooms/${CODE}?voter=${voterId(CODE)}`, {
     onMessage: onRoomMessage,
     onStatus: showStatus,
     onRefused: (message, wait) => notice.show('socket', message, wait),

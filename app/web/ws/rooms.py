@@ -51,7 +51,7 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
     if refusal is not None:
         await turn_away(websocket, refusal, 1013, "try again later", RETRY_SECONDS)
         return
-    member = room.join(presenter=presenter)
+    member = room.join(presenter=presenter, voter=websocket.query_params.get("voter"))
     if token is not None and not presenter:
         member.slot.error(WRONG_TOKEN)
 
