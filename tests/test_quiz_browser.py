@@ -65,6 +65,10 @@ def test_a_question_round(browser: Any, server: ServerProcess) -> None:
         a.page.locator(f'[data-testid=quiz-choice][data-choice="{wrong}"]').click()  # then changes
         a.page.locator(f'[data-testid=quiz-choice][data-choice="{right}"]').click()
         expect(a.page.get_by_test_id("quiz-mine")).to_contain_text("You can change it")
+        a.page.reload(wait_until="domcontentloaded")  # the same tab, back: the same voter
+        live_room(a.page, T)
+        mine = a.page.locator(f'[data-testid=quiz-choice][data-choice="{right}"]')
+        expect(mine).to_have_attribute("aria-pressed", "true")
         b.page.locator(f'[data-testid=quiz-choice][data-choice="{wrong}"]').click()
         expect(menu.get_by_test_id("quiz-answered")).to_have_text("2 answered of 2 here")
         bars = menu.locator(
