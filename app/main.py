@@ -26,6 +26,7 @@ from app.settings import Settings
 from app.web import docs_offline, pages, pages_rooms, vendor
 from app.web import static as assets
 from app.web.api import catalog as api
+from app.web.api import quiz as api_quiz
 from app.web.api import rooms as api_rooms
 from app.web.api import sessions as api_sessions
 from app.web.deps import Services
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_sessions.router)
     app.include_router(ws.router)
     app.include_router(api_rooms.router)
+    app.include_router(api_quiz.router)  # the room's questions as CSV
     app.include_router(ws_rooms.router)
     app.include_router(vendor.router)
     app.include_router(docs_offline.router)

@@ -263,8 +263,52 @@ class PhaseMsg(Strict):
     index: int = Field(ge=-1, le=MAX_PHASE)
 
 
+class QuestionSpec(Strict):
+    """Rooms: what the presenter asks (docs/v3/quiz.md); the target is the edge on screen."""
+
+    kind: Literal["direction", "largest", "loss", "estimate"]
+    layer: int | None = Field(None, ge=0, le=64)
+    i: int | None = Field(None, ge=0, le=4096)
+    j: int | None = Field(None, ge=0, le=4096)
+
+
+class AskMsg(Strict):
+    """Rooms: the presenter asks the room about the next step."""
+
+    type: Literal["ask"]
+    question: QuestionSpec
+
+
+class AnswerMsg(Strict):
+    """Rooms: a participant's answer (a choice, or a number for an estimate)."""
+
+    type: Literal["answer"]
+    id: int = Field(ge=1)
+    choice: FiniteFloat | Annotated[Text, Field(max_length=64)]
+
+
+class RevealMsg(Strict):
+    """Rooms: the presenter runs the step the question is about and shows the answer."""
+
+    type: Literal["reveal"]
+    id: int = Field(ge=1)
+
+
+QuizMsg = AskMsg | AnswerMsg | RevealMsg
+
 ClientMsg = Annotated[
-    StepMsg | PlayMsg | PauseMsg | ResetMsg | SetMsg | HelloMsg | SelectMsg | SeekMsg | PhaseMsg,
+    StepMsg
+    | PlayMsg
+    | PauseMsg
+    | ResetMsg
+    | SetMsg
+    | HelloMsg
+    | SelectMsg
+    | SeekMsg
+    | PhaseMsg
+    | AskMsg
+    | AnswerMsg
+    | RevealMsg,
     Field(discriminator="type"),
 ]
 

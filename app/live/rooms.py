@@ -13,10 +13,11 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -26,6 +27,7 @@ from app.domain.errors import ForbiddenError, FullError, InvalidError
 from app.domain.protocol import PauseMsg
 from app.domain.session import TrainingSession
 from app.live.fairness import ROOM
+from app.live.quiz import Quiz
 from app.live.registry import Registry
 from app.live.stream import Runner, Slot
 
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 # Easy to read aloud and to type: no 0/O, 1/I/L look-alikes.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
+VOTER = re.compile(r"[A-Za-z0-9_-]{16,64}")  # a page's anonymous voter id
 MAX_SELECTION_BYTES = 2048  # a selection goes to every participant: keep it small
 COUNT_SECONDS = 0.25  # head-count messages at most this often, however fast people come and go
 COUNT_TTL = 15.0  # a peer's head count in Redis counts this long unless refreshed (a dead peer)
@@ -71,6 +74,7 @@ class Member:
 
     slot: Slot
     presenter: bool = False
+    voter: str = field(default_factory=lambda: secrets.token_hex(8))  # anonymous, for answers
 
 
 class Room:
@@ -106,6 +110,7 @@ class Room:
         self.elsewhere: tuple[int, int] = (0, 0)  # (participants, presenters) on other peers
         self._count_written = 0.0  # when this peer last wrote its head count to Redis
         self._count_read = 0.0  # ... and last read the others'
+        self.quiz = Quiz(self)  # questions tied to the next step (app/live/quiz.py)
 
     # ---- who is here ---------------------------------------------------------------------
 
@@ -162,9 +167,13 @@ class Room:
 
     # ---- connections ---------------------------------------------------------------------
 
-    def join(self, *, presenter: bool = False) -> Member:
-        """A new connection: the whole curve first, then the presenter's selection, head count."""
+    def join(self, *, presenter: bool = False, voter: str | None = None) -> Member:
+        """A new connection: the whole curve first, then the presenter's selection, head count.
+
+        `voter` (the page's own anonymous id, app/live/quiz.py) is used unless in use here."""
         member = Member(self.runner.attach(), presenter)
+        if voter and VOTER.fullmatch(voter) and all(m.voter != voter for m in self.members):
+            member.voter = voter
         self.members.add(member)
         if self._selection_text is not None:
             member.slot.notify("select", self._selection_text)
@@ -172,6 +181,7 @@ class Room:
             member.slot.notify("phase", self._phase_text)
         if presenter:
             member.slot.notify("welcome", _WELCOME)
+        self.quiz.joined(member)
         member.slot.notify("room", self._count_text())
         self.touch()
         self._count_changed()
@@ -224,6 +234,7 @@ class Room:
             member.presenter = True
             self._count_changed()
         member.slot.notify("welcome", _WELCOME)
+        self.quiz.joined(member)
 
     def require_presenter(self, member: Member) -> None:
         """ForbiddenError unless this connection may drive the room."""
@@ -277,6 +288,8 @@ class Room:
             self._phased(text, None)
         elif what == "count":
             self._spawn(self._read_counts())
+        elif what == "quiz":
+            self.quiz.noticed(text)
 
     def fork(self) -> TrainingSession:
         """An independent copy of the run at this moment; the room does not move."""
@@ -454,6 +467,8 @@ class RoomRegistry(Registry[Room]):
         session: TrainingSession,
         selection: Any = None,
         remote: Link | None = None,
+        *,
+        questions: Any = None,
     ) -> Room:
         """A room under a known code and token digest (new, brought back, or followed)."""
         room = Room(code, "", session, max_participants=self.max_participants, clock=self._clock)
@@ -464,12 +479,14 @@ class RoomRegistry(Registry[Room]):
         if isinstance(selection, dict):
             room.selection = selection
             room._selection_text = encode({"type": "select", "selection": selection})
+        room.quiz.load(questions)
         return self.put(code, room)
 
     def revive(self, key: str, state: dict[str, Any], session: Any, remote: Link | None) -> Room:
         """A room its snapshot brought back (the cluster's lookups)."""
         digest = bytes.fromhex(str(state["digest"]))
-        return self.restore(key, digest, session, state.get("selection"), remote)
+        selection, questions = state.get("selection"), state.get("questions")
+        return self.restore(key, digest, session, selection, remote, questions=questions)
 
     def noticed(self, code: str, what: str, text: str) -> None:
         """Another peer's side message for one room: to this peer's connections, if any."""
@@ -502,7 +519,11 @@ class RoomRegistry(Registry[Room]):
 
 def _room_extra(room: Room) -> dict[str, Any]:
     """What a room's snapshot holds beyond its session: never the token, only its digest."""
-    return {"digest": room._digest.hex(), "selection": room.selection}
+    return {
+        "digest": room._digest.hex(),
+        "selection": room.selection,
+        "questions": room.quiz.state(),
+    }
 
 
 def reaper_interval(idle_seconds: float) -> float:

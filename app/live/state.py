@@ -741,7 +741,15 @@ class _Store(Protocol):
 class _Rooms(Protocol):
     """What restore_all needs of RoomRegistry."""
 
-    def restore(self, code: str, digest: bytes, session: Any, selection: Any = None) -> Any:
+    def restore(
+        self,
+        code: str,
+        digest: bytes,
+        session: Any,
+        selection: Any = None,
+        *,
+        questions: Any = None,
+    ) -> Any:
         """Put a room back under its code and token digest."""
 
 
@@ -765,7 +773,8 @@ def restore_all(persist: Persister, store: _Store, rooms: _Rooms, max_samples: i
                 runner = store.restore(key, session).runner
             elif kind == "room":
                 digest = bytes.fromhex(str(state["digest"]))
-                runner = rooms.restore(key, digest, session, state.get("selection")).runner
+                selection, questions = state.get("selection"), state.get("questions")
+                runner = rooms.restore(key, digest, session, selection, questions=questions).runner
             else:
                 raise UnreadableError(f"unknown kind {kind!r}")
         except Exception as exc:  # a snapshot that decodes but does not make a run

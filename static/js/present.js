@@ -6,6 +6,7 @@
 import { request, setPatience } from './api.js';
 import { $, LiveSocket, createLive, showStatus, whenPlotly } from './live.js';
 import { createWaitNotice } from './patience.js';
+import { createQuizPresenter } from './questions.js';
 import { bindLearningRate, createTransport } from './transport.js';
 
 const root = $('room-root');
@@ -48,10 +49,32 @@ const live = createLive({
 });
 const transport = createTransport({ live, send: (msg) => send(msg), enabled: () => S.presenter && !!S.socket?.open, spf: () => S.spf });
 
+// Questions tied to the next step (docs/v3/quiz.md): the card under the join box.
+const quiz = createQuizPresenter(document.querySelector('.present-side'), {
+  send: (msg) => send(msg),
+  selection: () => live.view().edge,
+  layers: () => S.config?.layers,
+  exportCsv: () => downloadCsv(),
+});
+
+/** GET questions.csv with the token in a header (never in a URL), saved as a file. */
+async function downloadCsv() {
+  try {
+    const r = await fetch(`/api/rooms/${CODE}/questions.csv`, { headers: { 'X-Presenter-Token': S.token || '' } });
+    if (!r.ok) throw new Error((await r.json().catch(() => ({}))).detail || `HTTP ${r.status}`);
+    const a = Object.assign(document.createElement('a'), { href: URL.createObjectURL(await r.blob()), download: `questions-${CODE}.csv` });
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  } catch (err) {
+    live.toasts.show(`Could not export the answers: ${err.message}`, 'error');
+  }
+}
+
 // ---------------------------------------------------------------- sharing the view
 
 /** Send the view to the room, coalescing bursts (dragging through samples, guide clicks). */
 function share() {
+  quiz.refresh(); // the menu names the edge on screen
   clearTimeout(S.shareTimer);
   S.shareTimer = setTimeout(() => {
     if (S.presenter) S.socket?.send({ type: 'select', selection: live.view() });
@@ -62,6 +85,7 @@ function share() {
 
 function onMessage(msg) {
   if (msg.type !== 'error') notice.clear('socket');
+  if (quiz.onMessage(msg)) return; // question, tally, revealed: questions.js
   if (msg.type === 'frame') {
     live.onFrame(msg);
     transport.onFrame(msg);

@@ -5,6 +5,7 @@ import { focusOn } from './a11y.js';
 import { request, setPatience } from './api.js';
 import { $, LiveSocket, createLive, showStatus, whenPlotly } from './live.js';
 import { createWaitNotice } from './patience.js';
+import { createQuizParticipant, voterId } from './questions.js';
 import { bindLearningRate, createTransport } from './transport.js';
 
 const root = $('room-root');
@@ -54,8 +55,12 @@ $('follow-button').addEventListener('click', () => setFollowing(!S.following));
 
 // ---------------------------------------------------------------- the room's stream
 
+// Questions tied to the next step (docs/v3/quiz.md): a floating card.
+const quiz = createQuizParticipant({ send: (msg) => S.mode === 'room' && !!S.socket?.send(msg) });
+
 function onRoomMessage(msg) {
   if (msg.type !== 'error') notice.clear('socket');
+  if (quiz.onMessage(msg)) return; // question, revealed: questions.js
   if (msg.type === 'frame') {
     live.onFrame(msg);
   } else if (msg.type === 'select') {
@@ -78,7 +83,7 @@ function showHeadcount(n) {
 }
 
 function connectRoom() {
-  S.socket = new LiveSocket(`/ws/rooms/${CODE}`, {
+  S.socket = new LiveSocket(`/ws/rooms/${CODE}?voter=${voterId(CODE)}`, {
     onMessage: onRoomMessage,
     onStatus: showStatus,
     onRefused: (message, wait) => notice.show('socket', message, wait),
@@ -111,6 +116,7 @@ async function fork() {
     S.socket?.close();
     notice.clear('socket');
     S.mode = 'fork';
+    quiz.hide(); // the room's questions are the room's: back in the room, the next one shows
     S.forkId = created.id;
     S.config = created.config;
     transport.playing = false;

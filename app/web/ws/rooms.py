@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, WebSocket
 
 from app.domain.errors import UnavailableError
-from app.domain.protocol import ClientMsg, HelloMsg, PhaseMsg, SelectMsg
+from app.domain.protocol import ClientMsg, HelloMsg, PhaseMsg, QuizMsg, SelectMsg
 from app.live.rooms import WRONG_TOKEN
 from app.web.deps import get_rooms, get_settings
 from app.web.middleware import turn_away
@@ -51,7 +51,7 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
     if refusal is not None:
         await turn_away(websocket, refusal, 1013, "try again later", RETRY_SECONDS)
         return
-    member = room.join(presenter=presenter)
+    member = room.join(presenter=presenter, voter=websocket.query_params.get("voter"))
     if token is not None and not presenter:
         member.slot.error(WRONG_TOKEN)
 
@@ -64,6 +64,8 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
             room.select(member, msg.selection)
         elif isinstance(msg, PhaseMsg):
             room.phase(member, msg.index)
+        elif isinstance(msg, QuizMsg):
+            await room.quiz.handle(member, msg, settings)  # ask, answer, reveal
         else:
             room.require_presenter(member)
             charge_message(websocket.scope, websocket.app, msg, room.session)
