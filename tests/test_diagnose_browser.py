@@ -174,7 +174,11 @@ def test_dollars_learn_after_one_click(context: Any, server: ServerProcess) -> N
     )
     old = state(page, "S.id")
     page.get_by_test_id("scale-toggle").uncheck()
-    page.wait_for_function("old => window.backpropStudio.state.id !== old", arg=old)
+    # The new session's data arrive after its id: wait for both.
+    page.wait_for_function(
+        "old => { const S = window.backpropStudio.state; return S.id !== old && S.data; }",
+        arg=old,
+    )
     expect(page.get_by_test_id("scale-toggle")).not_to_be_checked()
     y = [row[0] for row in state(page, "S.data.y")]
     exploding = page.get_by_test_id("trouble-exploding_gradients")
