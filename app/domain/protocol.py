@@ -263,8 +263,24 @@ class PhaseMsg(Strict):
     index: int = Field(ge=-1, le=MAX_PHASE)
 
 
+class ConfigureMsg(Strict):
+    """Rooms: the presenter replaces the room's run by a new one from this config (docs/v3)."""
+
+    type: Literal["configure"]
+    config: SessionConfigIn
+
+
 ClientMsg = Annotated[
-    StepMsg | PlayMsg | PauseMsg | ResetMsg | SetMsg | HelloMsg | SelectMsg | SeekMsg | PhaseMsg,
+    StepMsg
+    | PlayMsg
+    | PauseMsg
+    | ResetMsg
+    | SetMsg
+    | HelloMsg
+    | SelectMsg
+    | SeekMsg
+    | PhaseMsg
+    | ConfigureMsg,
     Field(discriminator="type"),
 ]
 
