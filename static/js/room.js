@@ -5,6 +5,7 @@ import { focusOn } from './a11y.js';
 import { request, setPatience } from './api.js';
 import { $, LiveSocket, createLive, showStatus, whenPlotly } from './live.js';
 import { createWaitNotice } from './patience.js';
+import { createRunFollower } from './studio.js';
 import { bindLearningRate, createTransport } from './transport.js';
 
 const root = $('room-root');
@@ -35,6 +36,8 @@ const live = createLive({
   send: (msg) => send(msg),
   canDrive: () => S.mode === 'fork',
 });
+// The presenter may replace the room's run (a new data set, network...): follow it (studio.js).
+const follower = createRunFollower({ live, base: ROOM, active: () => S.mode === 'room' });
 const transport = createTransport({ live, send: (msg) => send(msg), enabled: () => S.mode === 'fork' && !!S.socket?.open });
 
 // ---------------------------------------------------------------- following
@@ -56,7 +59,11 @@ $('follow-button').addEventListener('click', () => setFollowing(!S.following));
 function onRoomMessage(msg) {
   if (msg.type !== 'error') notice.clear('socket');
   if (msg.type === 'frame') {
+    follower.onFrame(msg);
     live.onFrame(msg);
+  } else if (msg.type === 'configured') {
+    S.presenterView = null; // it named the old network's edges
+    follower.configured().then((config) => S.mode === 'room' && (S.config = config), (err) => live.toasts.show(err.message, 'error'));
   } else if (msg.type === 'select') {
     S.presenterView = msg.selection;
     if (S.following) live.applyView(msg.selection);
