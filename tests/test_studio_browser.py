@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,8 +18,14 @@ pytestmark = pytest.mark.browser
 
 T = 20_000  # ms: generous for a loaded machine, never reached when things work
 expect.set_options(timeout=T)
-SHAPE = "() => { const f = window.backpropRoom.live.state.frame; return f ? [f.weights[0].length, ...f.weights.map(w => w[0].length)] : null; }"
-CONFIG = "() => { const c = window.backpropRoom.live.state.config; return c && [c.layers, c.activation, c.dataset.name || 'custom']; }"
+SHAPE = (
+    "() => { const f = window.backpropRoom.live.state.frame;"
+    " return f ? [f.weights[0].length, ...f.weights.map(w => w[0].length)] : null; }"
+)
+CONFIG = (
+    "() => { const c = window.backpropRoom.live.state.config;"
+    " return c && [c.layers, c.activation, c.dataset.name || 'custom']; }"
+)
 EDGES = "() => document.querySelectorAll('#network-plot .edge').length"
 
 
@@ -34,15 +42,16 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def follows(page: Any, layers: list[int], activation: str, dataset: str) -> None:
     """The page shows the run of this shape: its config, its frame, its drawn edges."""
-    page.wait_for_function(f"() => JSON.stringify(({CONFIG})()) === '{_json([layers, activation, dataset])}'")
+    page.wait_for_function(
+        f"() => JSON.stringify(({CONFIG})()) === '{_json([layers, activation, dataset])}'"
+    )
     page.wait_for_function(f"() => JSON.stringify(({SHAPE})()) === '{_json(layers)}'")
-    edges = sum(a * b for a, b in zip(layers, layers[1:], strict=False))
+    edges = sum(a * b for a, b in itertools.pairwise(layers))
     page.wait_for_function(f"() => ({EDGES})() === {edges}")
 
 
 def _json(value: Any) -> str:
-    import json
-
+    """Compact JSON, as JSON.stringify writes it."""
     return json.dumps(value, separators=(",", ":"))
 
 
@@ -51,9 +60,21 @@ def test_presenter_switches_the_room_and_everyone_follows(browser: Any, base: st
         p, q = presenter.page, participant.page
         # The main page's controls, all of them, in the presenter's sidebar.
         for testid in (
-            "preset-select", "dataset-select", "csv-input", "arch-editor", "activation-select",
-            "loss-select", "optimizer-select", "batch-select", "l2-input", "init-select",
-            "bias-select", "seed-input", "lr-input", "spf-select", "join-box",
+            "preset-select",
+            "dataset-select",
+            "csv-input",
+            "arch-editor",
+            "activation-select",
+            "loss-select",
+            "optimizer-select",
+            "batch-select",
+            "l2-input",
+            "init-select",
+            "bias-select",
+            "seed-input",
+            "lr-input",
+            "spf-select",
+            "join-box",
         ):
             expect(p.get_by_test_id(testid)).to_be_attached()
         p.wait_for_function("() => document.querySelectorAll('#preset-select option').length > 2")
@@ -91,7 +112,9 @@ def test_presenter_switches_the_room_and_everyone_follows(browser: Any, base: st
         r.keyboard.press("ArrowRight")
         expect(q.get_by_test_id("step-count")).to_have_text("1")
         r.set_viewport_size({"width": 1440, "height": 900})
-        r.wait_for_timeout(300)  # let the plots settle for the picture only; nothing is asserted on it
+        r.wait_for_timeout(
+            300
+        )  # let the plots settle for the picture only; nothing is asserted on it
         r.screenshot(path="/tmp/studio-projector-1440.png")
         p.screenshot(path="/tmp/studio-presenter-1440.png", full_page=True)
         q.screenshot(path="/tmp/studio-participant-1440.png")
