@@ -160,3 +160,34 @@ def test_the_presenters_phone_is_a_remote(browser: Any, base: str) -> None:
         assert phone.errors == []
     finally:
         context.close()
+
+
+def test_break_it_then_fix_it_with_the_guardrails_fix_button(browser: Any, base: str) -> None:
+    """The article's settings on XOR saturate the output: the presenter's fix button repairs the
+    room's run (a new config, same code) and the participant follows."""
+    broken = {"preset": "article", "layers": [2, 5, 1], "dataset": {"name": "xor"}}
+    made = httpx.post(f"{base}/api/rooms", json={"config": broken}).json()
+    code, token = made["code"], made["presenter_token"]
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(T)
+    try:
+        presenter, participant = Watched(context.new_page()), Watched(context.new_page())
+        p, q = presenter.page, participant.page
+        p.goto(f"{base}/present/{code}#token={token}", wait_until="domcontentloaded")
+        live_room(p)
+        q.goto(f"{base}/room/{code}", wait_until="domcontentloaded")
+        live_room(q)
+        expect(p.get_by_test_id("step-button")).to_be_enabled()
+        p.get_by_test_id("step-button").click()
+        fix = p.get_by_test_id("trouble-fix-output_saturated")
+        expect(fix).to_be_visible()
+        expect(q.get_by_test_id("trouble-fix-output_saturated")).to_have_count(0)  # presenter's
+        fix.click()
+        q.wait_for_function("() => window.backpropRoom.live.state.config.loss === 'bce'")
+        expect(q.get_by_test_id("step-count")).to_have_text("0")
+        expect(p.get_by_test_id("loss-select")).to_have_value("bce")
+        config = httpx.get(f"{base}/api/rooms/{code}/config").json()
+        assert config["loss"] == "bce" and config["dataset"]["name"] == "xor"
+        assert presenter.errors == [] and participant.errors == []
+    finally:
+        context.close()

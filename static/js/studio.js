@@ -11,8 +11,8 @@ import { applySettings } from './trouble.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** The config after a data-set change: the data's widths at both ends, its suggested settings. */
-export function configForDataset(base, dataset, changedName, info) {
+/** The config after a data-set change, as it is: the data's widths at both ends (pure). */
+export function withDataset(base, dataset, changedName, info) {
   const layers = base.layers.slice();
   if (info) {
     layers[0] = info.inputs;
@@ -20,7 +20,12 @@ export function configForDataset(base, dataset, changedName, info) {
   }
   const d = { ...dataset };
   if (changedName && info?.parameters?.samples && !d.samples) d.samples = info.parameters.samples;
-  const plain = { ...base, layers, dataset: d };
+  return { ...base, layers, dataset: d };
+}
+
+/** ... and with the settings that train the new data set, when the set itself changed. */
+export function configForDataset(base, dataset, changedName, info) {
+  const plain = withDataset(base, dataset, changedName, info);
   return changedName && info?.settings ? applySettings(plain, info.settings) : plain;
 }
 
@@ -125,12 +130,15 @@ export function createStudio({ send, onSpf, toasts }) {
     S.datasets = datasets;
     controls.setPresets(presets);
     controls.setDatasets(datasets);
-    if (S.config) controls.setConfig(S.config, S.datasets);
+    setConfig(S.config);
   }
 
   function setConfig(config) {
     S.config = config;
-    if (config) controls.setConfig(config, S.datasets);
+    if (!config) return;
+    controls.setConfig(config, S.datasets);
+    // The main page's words for a custom setup speak of its link; a room has its code instead.
+    if (!controls.el.preset.value) controls.el.presetDesc.textContent = 'Your own setup: everyone in the room runs it.';
   }
 
   return { controls, applyFix, load, setConfig, configure, state: S };
