@@ -116,7 +116,9 @@ def test_presenter_switches_the_room_and_everyone_follows(browser: Any, base: st
             300
         )  # let the plots settle for the picture only; nothing is asserted on it
         r.screenshot(path="/tmp/studio-projector-1440.png")
-        p.screenshot(path="/tmp/studio-presenter-1440.png", full_page=True)
+        p.screenshot(path="/tmp/studio-presenter-1440.png")
+        p.locator(".sidebar").evaluate("el => { el.scrollTop = el.scrollHeight; }")
+        p.screenshot(path="/tmp/studio-presenter-1440-network.png")
         q.screenshot(path="/tmp/studio-participant-1440.png")
 
         # Back to the article.
