@@ -1,5 +1,6 @@
-"""`configure` on peers sharing one Redis: sent to a peer that only follows the room, it is
-forwarded to the owner like every presenter command; every peer's participants follow."""
+"""`configure` on real servers: on peers sharing one Redis (sent to a peer that only follows the
+room, it is forwarded to the owner like every presenter command; every peer's participants
+follow), and across a restart (the room's snapshot holds the new run)."""
 
 from __future__ import annotations
 
@@ -97,3 +98,38 @@ def test_configure_through_a_follower_reaches_the_owner_and_every_peer(
             assert after["weights"] == before["weights"] and after["step"] == before["step"] == 3
 
     asyncio.run(scenario())
+
+
+def test_a_reconfigured_room_survives_a_restart(tmp_path: Path) -> None:
+    """The room's snapshot holds the new run: after SIGTERM and a start, the same code runs it."""
+    server = ServerProcess(tmp_path / "server.log").start()
+    try:
+        made = httpx.post(f"{server.url}/api/rooms", json={"config": {"preset": "article"}}).json()
+        code, token = made["code"], made["presenter_token"]
+        protocols: Any = ["bp.presenter", f"bp.token.{token}"]
+
+        async def reconfigure() -> dict[str, Any]:
+            async with connect(f"{server.ws_url}/ws/rooms/{code}", subprotocols=protocols) as ws:
+                await until(ws, "welcome")
+                await ws.send(json.dumps({"type": "configure", "config": SPIRAL}))
+                await until(ws, "configured")
+                await ws.send(json.dumps({"type": "step", "count": 7}))
+                while (frame := (await until(ws, "frame"))[-1])["step"] != 7:
+                    pass
+                return frame
+
+        before = asyncio.run(reconfigure())
+        server.stop()
+        server.start()
+        config = httpx.get(f"{server.url}/api/rooms/{code}/config").json()
+        assert config["layers"] == [2, 8, 8, 1] and config["dataset"]["name"] == "spiral"
+
+        async def first() -> dict[str, Any]:
+            async with connect(f"{server.ws_url}/ws/rooms/{code}") as ws:
+                return (await until(ws, "frame"))[-1]
+
+        after = asyncio.run(first())
+        assert after["step"] == 7 and after["weights"] == before["weights"]
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log()
