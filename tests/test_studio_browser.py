@@ -139,29 +139,45 @@ def test_presenter_switches_the_room_and_everyone_follows(browser: Any, base: st
 
 
 def test_the_presenters_phone_is_a_remote(browser: Any, base: str) -> None:
+    """Laptop and phone both hold the token and both drive; each follows the other's changes."""
     made = httpx.post(f"{base}/api/rooms", json={"config": {"preset": "article"}}).json()
     code, token = made["code"], made["presenter_token"]
+    desk = browser.new_context(viewport={"width": 1440, "height": 900})
     context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    desk.set_default_timeout(T)
     context.set_default_timeout(T)
     try:
-        phone = Watched(context.new_page())
-        p = phone.page
-        p.goto(f"{base}/present/{code}#token={token}", wait_until="domcontentloaded")
-        live_room(p)
-        expect(p.get_by_test_id("step-button")).to_be_enabled()
+        laptop, phone = Watched(desk.new_page()), Watched(context.new_page())
+        d, p = laptop.page, phone.page
+        for page in (d, p):
+            page.goto(f"{base}/present/{code}#token={token}", wait_until="domcontentloaded")
+            live_room(page)
+            expect(page.get_by_test_id("step-button")).to_be_enabled()
         p.get_by_test_id("step-button").click()
+        expect(d.get_by_test_id("step-count")).to_have_text("1")
         p.wait_for_function("() => document.querySelectorAll('#preset-select option').length > 2")
         p.screenshot(path="/tmp/studio-presenter-390.png")
+        # α from the phone: the laptop's field shows it (the run is kept: a `set`).
+        p.get_by_test_id("lr-input").fill("0.25")
+        p.get_by_test_id("lr-input").dispatch_event("change")
+        expect(d.get_by_test_id("lr-input")).to_have_value("0.25")
+        # A new setup from the phone: the laptop's controls and panels follow.
         p.get_by_test_id("preset-select").select_option("xor")
-        p.wait_for_function("() => window.backpropRoom.live.state.config.dataset.name === 'xor'")
+        d.wait_for_function("() => window.backpropRoom.live.state.config.dataset.name === 'xor'")
+        expect(d.get_by_test_id("preset-select")).to_have_value("xor")
         config = httpx.get(f"{base}/api/rooms/{code}/config").json()
         assert config["dataset"]["name"] == "xor" and config["preset"] == "xor"
+        # ... and back from the laptop: the phone follows.
+        d.get_by_test_id("preset-select").select_option("article")
+        p.wait_for_function("() => window.backpropRoom.live.state.config.dataset.name === 'houses'")
+        expect(p.get_by_test_id("preset-select")).to_have_value("article")
         p.goto(f"{base}/present/{code}?view=projector#token={token}", wait_until="domcontentloaded")
         live_room(p)
         p.screenshot(path="/tmp/studio-projector-390.png")
-        assert phone.errors == []
+        assert phone.errors == [] and laptop.errors == []
     finally:
         context.close()
+        desk.close()
 
 
 def test_break_it_then_fix_it_with_the_guardrails_fix_button(browser: Any, base: str) -> None:

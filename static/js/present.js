@@ -67,6 +67,7 @@ function onMessage(msg) {
   if (msg.type !== 'error') notice.clear('socket');
   if (msg.type === 'frame') {
     follower.onFrame(msg);
+    studio.onFrame(msg);
     live.onFrame(msg);
     transport.onFrame(msg);
   } else if (msg.type === 'configured') {

@@ -141,7 +141,16 @@ export function createStudio({ send, onSpf, toasts }) {
     if (!controls.el.preset.value) controls.el.presetDesc.textContent = 'Your own setup: everyone in the room runs it.';
   }
 
-  return { controls, applyFix, load, setConfig, configure, state: S };
+  /** A frame: α changed by another presenter screen (the phone, the laptop) shows here too. */
+  function onFrame(frame) {
+    const lr = frame.learning_rate;
+    const o = S.config?.optimizer;
+    if (!o || lr === undefined || lr === null || lr === o.learning_rate) return;
+    o.learning_rate = lr;
+    if (document.activeElement !== controls.el.lr) controls.el.lr.value = String(lr);
+  }
+
+  return { controls, applyFix, load, setConfig, configure, onFrame, state: S };
 }
 
 const KEEP_FRAMES = 600; // frames kept since the last whole curve: more, and only the newest counts
