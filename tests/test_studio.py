@@ -109,14 +109,19 @@ def test_switch_to_spiral_and_back_participants_follow_forks_stay(client: TestCl
     assert shape(after) == [4, 5, 1]
 
 
-def test_late_joiner_and_fork_get_the_new_run(client: TestClient) -> None:
+def test_late_joiner_timeline_and_fork_get_the_new_run(client: TestClient) -> None:
     code, token = new_room(client)
     with presenter_socket(client, code, token) as presenter:
         until(presenter, is_type("welcome"))
         presenter.send_json({"type": "select", "selection": {"edge": {"layer": 0, "i": 3}}})
         presenter.send_json({"type": "phase", "index": 2})
+        presenter.send_json({"type": "step", "count": 6})
+        until(presenter, lambda m: m["type"] == "frame" and m["step"] == 6)
         presenter.send_json({"type": "configure", "config": SPIRAL})
         until(presenter, is_type("configured"))
+        # The timeline is the new run's: the old run's steps are gone.
+        presenter.send_json({"type": "seek", "step": 3})
+        assert "head, 0" in until(presenter, is_type("error"))[-1]["message"]
         with client.websocket_connect(f"/ws/rooms/{code}") as late:
             first = late.receive_json()
             assert first["type"] == "frame" and shape(first) == [2, 8, 8, 1]
