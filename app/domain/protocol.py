@@ -296,6 +296,14 @@ class RevealMsg(Strict):
 
 QuizMsg = AskMsg | AnswerMsg | RevealMsg
 
+
+class ConfigureMsg(Strict):
+    """Rooms: the presenter replaces the room's run by a new one from this config (docs/v3)."""
+
+    type: Literal["configure"]
+    config: SessionConfigIn
+
+
 ClientMsg = Annotated[
     StepMsg
     | PlayMsg
@@ -308,7 +316,8 @@ ClientMsg = Annotated[
     | PhaseMsg
     | AskMsg
     | AnswerMsg
-    | RevealMsg,
+    | RevealMsg
+    | ConfigureMsg,
     Field(discriminator="type"),
 ]
 

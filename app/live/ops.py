@@ -17,6 +17,7 @@ from app.domain.errors import InvalidError
 from app.domain.limits import check_patch_limits, check_play, check_step_count, step_work
 from app.domain.protocol import (
     ClientMsg,
+    ConfigureMsg,
     PauseMsg,
     PlayMsg,
     ResetMsg,
@@ -80,6 +81,10 @@ async def apply(runner: Runner, msg: ClientMsg, settings: Settings) -> Frame:
         return await runner.patch(lambda session: session.patch(patch))
     if isinstance(msg, SeekMsg):
         return await runner.seek(msg.step)
+    if isinstance(msg, ConfigureMsg):  # a room's presenter (checked by the peer it reached)
+        from app.live.studio import replace_run
+
+        return await replace_run(runner, msg.config, settings)
     raise InvalidError(f"{msg.type!r} is for workshop rooms, not sessions")
 
 

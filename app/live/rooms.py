@@ -290,6 +290,10 @@ class Room:
             self._spawn(self._read_counts())
         elif what == "quiz":
             self.quiz.noticed(text)
+        elif what == "configured":  # the presenter replaced the run (app/live/studio.py)
+            from app.live.studio import announce
+
+            announce(self, text)
 
     def fork(self) -> TrainingSession:
         """An independent copy of the run at this moment; the room does not move."""

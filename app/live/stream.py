@@ -497,6 +497,22 @@ class Runner:
             apply(self.session)
             return self._publish()
 
+    async def replace(self, session: TrainingSession) -> Frame:
+        """Train another run from now on (a room's new config): every viewer gets its whole
+        curve next, never a frame of the old run after it; playing goes on if it was on."""
+        was_playing = self._play_task is not None
+        await self._stop()
+        async with self._lock:
+            self.session = session
+            self._published = session.step_count
+            if was_playing and not session.diverged:
+                # Created now, runs only after this frame is out: its frames follow this one.
+                self._play_task = asyncio.create_task(self._play_loop())
+                self._play_task.add_done_callback(_log_failure)
+            frame = self.full_frame()
+            self._broadcast(frame)
+            return frame
+
     async def off_loop(self, read: Callable[[TrainingSession], Any]) -> Any:
         """`read(session)` in a worker thread (one heavy job at a time), the session held still."""
         async with self._lock:

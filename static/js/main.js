@@ -7,6 +7,7 @@ import { configToParams, paramsToConfig, toRequestConfig, clone, configAt, start
 import { CompactSeries } from './loss-view.js';
 import { applySettings, describeChanges, fallPercent, fixLabel, pair } from './trouble.js';
 import { createControls } from './controls.js';
+import { configForCsv, withDataset } from './studio.js';
 import { fmt } from './mathml.js';
 import { $, createLive, showStatus } from './live.js';
 import { createTransport } from './transport.js';
@@ -362,14 +363,9 @@ const controls = createControls({
   onDataset(dataset, changedName) {
     const info = datasetInfo(dataset.name);
     const c = baseConfig();
-    const layers = c.layers.slice();
-    if (info) {
-      layers[0] = info.inputs;
-      layers[layers.length - 1] = info.outputs;
-    }
-    if (changedName && info?.parameters?.samples && !dataset.samples) dataset.samples = info.parameters.samples;
-    if (changedName) switchDataset(c, { ...c, layers, dataset }, info);
-    else startSession({ ...c, layers, dataset });
+    const plain = withDataset(c, dataset, changedName, info); // as the presenter's page (studio.js)
+    if (changedName) switchDataset(c, plain, info);
+    else startSession(plain);
   },
   onTestSplit(fraction) {
     const c = baseConfig();
@@ -380,19 +376,12 @@ const controls = createControls({
     startSession({ ...c, seed: (c.seed ?? 0) + 1 });
   },
   async onCsv(text, targets, fileName, testFraction) {
-    const header = (text.split(/\r?\n/, 1)[0] || '').split(',');
-    const nOut = targets.length || 1;
-    const nIn = header.length - nOut;
-    if (header.length < 2 || nIn < 1) {
-      controls.setCsvError(`${fileName}: the first line must be a header with at least two columns.`);
+    const made = configForCsv(baseConfig(), text, targets, testFraction, $('scale-toggle').checked);
+    if (made.error) {
+      controls.setCsvError(`${fileName}: ${made.error}`);
       return;
     }
-    const c = baseConfig();
-    const layers = [nIn, ...c.layers.slice(1, -1), nOut];
-    const scaled = $('scale-toggle').checked;
-    const dataset = { csv: text, test_fraction: testFraction, standardize: scaled, scale_targets: scaled };
-    if (targets.length) dataset.targets = targets;
-    const ok = await startSession({ ...c, layers, dataset }, { onError: (m) => controls.setCsvError(`${fileName}: ${m}`) });
+    const ok = await startSession(made.config, { onError: (m) => controls.setCsvError(`${fileName}: ${m}`) });
     if (ok) {
       controls.setCsvError('');
       toasts.show(`Loaded ${fileName}.`, 'info', 3000);

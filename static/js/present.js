@@ -7,7 +7,8 @@ import { request, setPatience } from './api.js';
 import { $, LiveSocket, createLive, showStatus, whenPlotly } from './live.js';
 import { createWaitNotice } from './patience.js';
 import { createQuizPresenter } from './questions.js';
-import { bindLearningRate, createTransport } from './transport.js';
+import { createRunFollower, createStudio } from './studio.js';
+import { createTransport } from './transport.js';
 
 const root = $('room-root');
 const CODE = root.dataset.code;
@@ -46,8 +47,12 @@ const live = createLive({
   onPhase: (index) => S.socket?.send({ type: 'phase', index }),
   // The room's run as a GIF is the presenter's to take away (docs/v3/landscape.md).
   exporter: () => (S.token ? { 'X-Presenter-Token': S.token } : null),
+  onFix: (fix) => studio.applyFix(fix), // the guardrails' fixes, for the whole room
 });
 const transport = createTransport({ live, send: (msg) => send(msg), enabled: () => S.presenter && !!S.socket?.open, spf: () => S.spf });
+// The main page's settings sidebar: a change sends `configure`, the room keeps its code.
+const studio = createStudio({ send: (msg) => send(msg), onSpf: setSpf, toasts: live.toasts });
+const follower = createRunFollower({ live, base: `/api/rooms/${CODE}` });
 
 // Questions tied to the next step (docs/v3/quiz.md): the card under the join box.
 const quiz = createQuizPresenter(document.querySelector('.present-side'), {
@@ -87,8 +92,17 @@ function onMessage(msg) {
   if (msg.type !== 'error') notice.clear('socket');
   if (quiz.onMessage(msg)) return; // question, tally, revealed: questions.js
   if (msg.type === 'frame') {
+    follower.onFrame(msg);
+    studio.onFrame(msg);
     live.onFrame(msg);
     transport.onFrame(msg);
+  } else if (msg.type === 'configured') {
+    // The room's run was replaced (from this page or the presenter's other screen).
+    follower.configured().then((config) => {
+      S.config = config;
+      studio.setConfig(config);
+      share();
+    }, (err) => live.toasts.show(err.message, 'error'));
   } else if (msg.type === 'welcome') {
     S.presenter = true;
     $('no-token').hidden = true;
@@ -169,12 +183,10 @@ function send(msg) {
 
 // ---------------------------------------------------------------- controls
 
-bindLearningRate($('lr-input'), (msg) => send(msg), () => S.config);
-
-$('spf-select').addEventListener('change', () => {
-  S.spf = Math.max(1, Number($('spf-select').value) || 1);
+function setSpf(k) {
+  S.spf = Math.max(1, Number(k) || 1);
   transport.resume();
-});
+}
 
 $('copy-link').addEventListener('click', async () => {
   const url = root.dataset.joinUrl;
@@ -204,7 +216,8 @@ async function init() {
     }
     live.toasts.show(err.message, 'error', 0);
   }
-  $('lr-input').value = String(S.config?.optimizer?.learning_rate ?? '');
+  studio.setConfig(S.config);
+  studio.load(); // the presets and data sets of the menus
   const loaded = live.setSource({ base: `/api/rooms/${CODE}`, config: S.config, frame: null });
   connect(); // the first frame (the whole curve) comes over the socket
   refreshCapacity();

@@ -6,6 +6,7 @@ import { request, setPatience } from './api.js';
 import { $, LiveSocket, createLive, showStatus, whenPlotly } from './live.js';
 import { createWaitNotice } from './patience.js';
 import { createQuizParticipant, voterId } from './questions.js';
+import { createRunFollower } from './studio.js';
 import { bindLearningRate, createTransport } from './transport.js';
 
 const root = $('room-root');
@@ -37,6 +38,8 @@ const live = createLive({
   canDrive: () => S.mode === 'fork',
   exporter: () => null, // the room's GIF is the presenter's; participants see the landscape
 });
+// The presenter may replace the room's run (a new data set, network...): follow it (studio.js).
+const follower = createRunFollower({ live, base: ROOM, active: () => S.mode === 'room' });
 const transport = createTransport({ live, send: (msg) => send(msg), enabled: () => S.mode === 'fork' && !!S.socket?.open });
 
 // ---------------------------------------------------------------- following
@@ -62,7 +65,11 @@ function onRoomMessage(msg) {
   if (msg.type !== 'error') notice.clear('socket');
   if (quiz.onMessage(msg)) return; // question, revealed: questions.js
   if (msg.type === 'frame') {
+    follower.onFrame(msg);
     live.onFrame(msg);
+  } else if (msg.type === 'configured') {
+    S.presenterView = null; // it named the old network's edges
+    follower.configured().then((config) => S.mode === 'room' && (S.config = config), (err) => live.toasts.show(err.message, 'error'));
   } else if (msg.type === 'select') {
     S.presenterView = msg.selection;
     if (S.following) live.applyView(msg.selection);

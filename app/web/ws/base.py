@@ -16,6 +16,7 @@ from app.domain.codec import encode
 from app.domain.errors import ClientError, InvalidError
 from app.domain.protocol import (
     ClientMsg,
+    ConfigureMsg,
     HelloMsg,
     PhaseMsg,
     QuizMsg,
@@ -91,7 +92,7 @@ async def drive(runner: Runner, msg: ClientMsg, settings: Settings) -> None:
 
     The runner applies it here, or forwards it to the peer that trains the run (app/live/ops.py).
     """
-    if isinstance(msg, HelloMsg | SelectMsg | PhaseMsg | QuizMsg):
+    if isinstance(msg, HelloMsg | SelectMsg | PhaseMsg | QuizMsg | ConfigureMsg):
         raise InvalidError(f"{msg.type!r} is for workshop rooms, not sessions")
     if isinstance(msg, SetMsg):
         try:

@@ -5,8 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, WebSocket
 
 from app.domain.errors import UnavailableError
-from app.domain.protocol import ClientMsg, HelloMsg, PhaseMsg, QuizMsg, SelectMsg
+from app.domain.protocol import (
+    ClientMsg,
+    ConfigureMsg,
+    HelloMsg,
+    PhaseMsg,
+    QuizMsg,
+    SelectMsg,
+)
 from app.live.rooms import WRONG_TOKEN
+from app.live.studio import configure
 from app.web.deps import get_rooms, get_settings
 from app.web.middleware import turn_away
 from app.web.sockets import (
@@ -66,6 +74,10 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
             room.phase(member, msg.index)
         elif isinstance(msg, QuizMsg):
             await room.quiz.handle(member, msg, settings)  # ask, answer, reveal
+        elif isinstance(msg, ConfigureMsg):  # the room's run replaced (app/live/studio.py)
+            room.require_presenter(member)
+            charge_message(websocket.scope, websocket.app, msg, room.session)
+            await configure(room, member, msg, settings)
         else:
             room.require_presenter(member)
             charge_message(websocket.scope, websocket.app, msg, room.session)
