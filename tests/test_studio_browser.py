@@ -181,8 +181,9 @@ def test_the_presenters_phone_is_a_remote(browser: Any, base: str) -> None:
 
 
 def test_break_it_then_fix_it_with_the_guardrails_fix_button(browser: Any, base: str) -> None:
-    """The article's settings on XOR saturate the output: the presenter's fix button repairs the
-    room's run (a new config, same code) and the participant follows."""
+    """The article's settings on XOR (α 1 on a summed error of 200 samples) blow the output up:
+    the presenter's fix button applies the fix the server tried (GET .../fixes), for the whole
+    room, and the participant follows."""
     broken = {"preset": "article", "layers": [2, 5, 1], "dataset": {"name": "xor"}}
     made = httpx.post(f"{base}/api/rooms", json={"config": broken}).json()
     code, token = made["code"], made["presenter_token"]
@@ -197,15 +198,23 @@ def test_break_it_then_fix_it_with_the_guardrails_fix_button(browser: Any, base:
         live_room(q)
         expect(p.get_by_test_id("step-button")).to_be_enabled()
         p.get_by_test_id("step-button").click()
-        fix = p.get_by_test_id("trouble-fix-output_saturated")
+        fix = p.get_by_test_id("trouble-fix-step_too_large")
         expect(fix).to_be_visible()
-        expect(q.get_by_test_id("trouble-fix-output_saturated")).to_have_count(0)  # presenter's
+        expect(q.get_by_test_id("trouble-fix-step_too_large")).to_have_count(0)  # presenter's
+        offered = httpx.get(f"{base}/api/rooms/{code}/fixes").json()["trouble"][0]
+        assert offered["kind"] == "step_too_large" and offered["tried"]["worked"]
+        rate = offered["fix"]["optimizer"]["learning_rate"]
         fix.click()
-        q.wait_for_function("() => window.backpropRoom.live.state.config.loss === 'bce'")
-        expect(q.get_by_test_id("step-count")).to_have_text("0")
-        expect(p.get_by_test_id("loss-select")).to_have_value("bce")
+        # As tried: rewound to the step before the jump, with the new α, for everyone.
+        back = offered["fix"]["rewind_to"]
+        q.wait_for_function(
+            "([r, s]) => { const f = window.backpropRoom.live.state.frame;"
+            " return f && f.learning_rate === r && f.step === s; }",
+            arg=[rate, back],
+        )
+        expect(q.get_by_test_id("step-count")).to_have_text(str(back))
         config = httpx.get(f"{base}/api/rooms/{code}/config").json()
-        assert config["loss"] == "bce" and config["dataset"]["name"] == "xor"
+        assert config["dataset"]["name"] == "xor"
         assert presenter.errors == [] and participant.errors == []
     finally:
         context.close()
