@@ -199,6 +199,7 @@ def test_while_playing_the_note_and_the_chain_are_labelled_with_their_step(
     # At rest the edge label, the chain panel and the note describe that one step.
     label = page.locator(".edge-label").text_content() or ""
     assert label.startswith("W_ho[0,0] = ")
+    assert page.locator(".edge-label").get_attribute("data-step") == step()
     value = page.get_by_test_id("chain-panel").locator(".chain-value").text_content() or ""
     w = page.evaluate("() => window.backpropStudio.state.frame.weights[1][0][0]")
     assert printed_exactly(label.split(" = ")[1], w) and printed_exactly(value[2:], w)

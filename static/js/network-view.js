@@ -536,6 +536,8 @@ export function createNetworkView(container, { onSelect, tooltip, onStale, legen
         const words = `${head} = ${pending ? '…' : fmt(v, 3)}`;
         setText(haloLabel, words);
         setAttr(haloLabel, 'data-mode', mode);
+        // The step it describes, as the chain's header and the slope note say theirs (issue 20).
+        setAttr(haloLabel, 'data-step', String(frame.step ?? ''));
         setAttr(haloLabel, 'data-value', v === null || v === undefined ? '' : String(v));
         // Kept inside the diagram: about 7 px a character in its 11.5 px monospace.
         const half = (words.length * 7) / 2 + 4;
