@@ -136,6 +136,7 @@ class SessionConfigIn(Strict):
     optimizer: OptimizerConfig | None = None
     batch_size: Annotated[int, Field(ge=1, le=100_000)] | None = None
     l2: FiniteFloat | None = Field(None, ge=0, le=100)
+    l1: FiniteFloat | None = Field(None, ge=0, le=100)
     init: InitName | None = None
     bias: BiasMode | None = None
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
@@ -167,6 +168,7 @@ class SessionConfig(Strict):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     batch_size: int | None = None
     l2: float = 0.0
+    l1: float = 0.0
     init: InitName = "xavier"
     bias: BiasMode = "per_neuron"
     seed: int = 0
@@ -180,6 +182,7 @@ class SessionPatch(Strict):
     batch_size: Annotated[int, Field(ge=1, le=100_000)] | None = None
     full_batch: bool = False
     l2: FiniteFloat | None = Field(None, ge=0, le=100)
+    l1: FiniteFloat | None = Field(None, ge=0, le=100)
 
 
 class StepRequest(Strict):

@@ -49,6 +49,8 @@ def patched(config: SessionConfig, p: SessionPatch, n_train: int) -> SessionConf
         update["batch_size"] = p.batch_size
     if p.l2 is not None:
         update["l2"] = p.l2
+    if p.l1 is not None:
+        update["l1"] = p.l1
     return config.model_copy(update=update)
 
 

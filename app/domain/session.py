@@ -89,7 +89,7 @@ class TrainingSession:
         _, init_seq, batch_seq = self._children()
         self.net = Network(
             c.layers, c.activation, c.output_activation, c.loss, c.bias, c.init, c.l2,
-            np.random.default_rng(init_seq),
+            np.random.default_rng(init_seq), l1=c.l1,
         )  # fmt: skip
         self.optimizer = optimizer_for(c.optimizer)
         self.sampler = BatchSampler(np.random.default_rng(batch_seq), self.n_train)
@@ -282,7 +282,7 @@ class TrainingSession:
         return self.frame(since=-1)
 
     def patch(self, p: SessionPatch) -> dict[str, Any]:
-        """Change optimizer, batch size or L2; weights and step are kept.
+        """Change optimizer, batch size, L2 or L1; weights and step are kept.
 
         The change is logged at this step and checkpointed, so seeks replay it; from an earlier
         step (after a seek) it starts a new branch.
@@ -299,7 +299,7 @@ class TrainingSession:
         self.config = retune.patched(self.config, p, self.n_train)
         if p.optimizer is not None:
             self.optimizer = retune.retune(self.optimizer, self.config.optimizer)
-        self.net.l2 = self.config.l2
+        self.net.l2, self.net.l1 = self.config.l2, self.config.l1
         self._trouble_at = None  # the rate, batch or L2 changed: diagnose again
         if retune.changes_batch(p):
             self.sampler.restart()
@@ -336,7 +336,7 @@ class TrainingSession:
         """Back to a checkpoint's state; loss and gradients recomputed (bit for bit the same)."""
         rebuffer = ck.config.batch_size != self.config.batch_size
         self.config = ck.config
-        self.net.l2 = ck.config.l2
+        self.net.l2, self.net.l1 = ck.config.l2, ck.config.l1
         self.net.theta[...] = ck.theta  # in place: the forward plans hold views of theta
         self.optimizer = ck.optimizer.clone()
         self.sampler.restore(ck.rng_state, ck.order, ck.pos, ck.idx)

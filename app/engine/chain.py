@@ -110,6 +110,7 @@ def breakdown(
         value, grad = float(net.W[layer][i, j]), float(grads.dW[layer][i, j])
         name = f"{weight_name(layer, L)}[{i},{j}]"
         l2_term = net.l2 * value
+        l1_term = net.l1 * float(np.sign(value))
     elif kind == "bias":
         bname = "b_" + weight_name(layer, L)[2:]
         shared = net.bias_mode == "shared"
@@ -134,6 +135,7 @@ def breakdown(
             name = f"{bname}[{j}]"
         factors.append(_factor(f"d{zname}/d{name}", "1", np.ones(cache.A[0].shape[1])))
         l2_term = 0.0
+        l1_term = 0.0
     else:
         raise ValueError("kind must be 'weight' or 'bias'")
     products = np.prod(np.array([f["values"] for f in factors]), axis=0)
@@ -162,6 +164,7 @@ def breakdown(
         "products": [float(p) for p in products],
         "sum": total,
         "l2_term": l2_term,
+        "l1_term": l1_term,
         "update": {
             "learning_rate": learning_rate,
             "old": value,

@@ -73,6 +73,7 @@ class Network:
         init: str = "xavier",
         l2: float = 0.0,
         rng: np.random.Generator | None = None,
+        l1: float = 0.0,
     ) -> None:
         if len(sizes) < 2 or any(n < 1 for n in sizes):
             raise ValueError("layers need at least an input and an output layer, each >= 1 wide")
@@ -91,6 +92,7 @@ class Network:
         self.loss_name = loss
         self.bias_mode = bias
         self.l2 = float(l2)
+        self.l1 = float(l1)
         self.theta = np.zeros(self.n_params)
         self.W, self.b, self.Wa = self.views(self.theta)
         self._acts = [self.act(k) for k in range(self.n_layers)]
@@ -204,10 +206,14 @@ class Network:
         return self.forward(X).A[-1]
 
     def _l2_error(self) -> float:
-        return 0.5 * self.l2 * sum(float(np.vdot(W, W)) for W in self.W) if self.l2 else 0.0
+        """The penalties on the weights (never the biases): 1/2 l2 sum W^2 + l1 sum |W|."""
+        e = 0.5 * self.l2 * sum(float(np.vdot(W, W)) for W in self.W) if self.l2 else 0.0
+        if self.l1:
+            e += self.l1 * sum(float(np.abs(W).sum()) for W in self.W)
+        return e
 
     def error(self, O: Array, Y: Array) -> float:
-        """E(O, Y) plus the L2 term 1/2 l2 sum W^2."""
+        """E(O, Y) plus the L2 term 1/2 l2 sum W^2 and the L1 term l1 sum |W|."""
         return self.loss.value(O, Y) + self._l2_error()
 
     def backward(self, cache: Cache, Y: Array, grads: Grads | None = None) -> Grads:
@@ -232,6 +238,9 @@ class Network:
                 g.db[k][0] = d.sum()
             if self.l2:
                 g.dW[k] += self.l2 * self.W[k]
+            if self.l1:
+                # The subgradient of |w|: sign(w), 0 at w = 0 exactly (np.sign's convention).
+                g.dW[k] += self.l1 * np.sign(self.W[k])
             if k:
                 d = (self.W[k] @ d) * self._acts[k - 1].df(cache.Z[k], A[k])
         g.delta = deltas

@@ -55,6 +55,7 @@ export function createControls(handlers) {
     batch: $('batch-select'),
     spf: $('spf-select'),
     l2: $('l2-input'),
+    l1: $('l1-input'),
     dataset: $('dataset-select'),
     samples: $('samples-input'),
     noise: $('noise-input'),
@@ -101,6 +102,10 @@ export function createControls(handlers) {
   el.l2.addEventListener('change', () => {
     const v = Number(el.l2.value);
     if (Number.isFinite(v) && v >= 0) handlers.onSet({ l2: v });
+  });
+  el.l1.addEventListener('change', () => {
+    const v = Number(el.l1.value);
+    if (Number.isFinite(v) && v >= 0) handlers.onSet({ l1: v });
   });
   el.spf.addEventListener('change', () => handlers.onSpf(Number(el.spf.value)));
 
@@ -229,6 +234,7 @@ export function createControls(handlers) {
       el.batch.value = String(c.batch_size);
     }
     el.l2.value = String(c.l2 ?? 0);
+    el.l1.value = String(c.l1 ?? 0);
     const d = c.dataset || {};
     const custom = !d.name;
     if (custom && !el.dataset.querySelector('option[value="custom"]')) el.dataset.append(h('option', { value: 'custom' }, 'custom (uploaded)'));

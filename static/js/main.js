@@ -194,6 +194,7 @@ const controls = createControls({
     if (patch.full_batch) S.config.batch_size = null;
     if (patch.batch_size) S.config.batch_size = patch.batch_size;
     if (patch.l2 !== undefined) S.config.l2 = patch.l2;
+    if (patch.l1 !== undefined) S.config.l1 = patch.l1;
     writeUrl();
     setTimeout(() => live.refreshMatrix(), 150);
   },

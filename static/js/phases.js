@@ -287,6 +287,7 @@ function updateBody(trace, ctx) {
     parts.push(row(eq(newW(), mo('='), oldW(), mo('−'), mi('α'), dEdW())));
   }
   if (config?.l2) parts.push(note(`With L2 λ = ${fmt(config.l2)}, ∂E/∂W includes λW.`));
+  if (config?.l1) parts.push(note(`With L1 λ₁ = ${fmt(config.l1)}, ∂E/∂W includes λ₁·sign(W) (0 where W = 0).`));
   const ups = trace.update.slice().sort((a, b) => b.layer - a.layer);
   for (const u of ups) {
     const l = u.layer;

@@ -38,6 +38,7 @@ export function configToParams(config, view = {}) {
     if (o.name === 'momentum' && o.momentum !== undefined) q.set('mom', String(o.momentum));
     q.set('batch', config.batch_size ? String(config.batch_size) : 'full');
     if (config.l2) q.set('l2', String(config.l2));
+    if (config.l1) q.set('l1', String(config.l1));
     if (config.init) q.set('init', config.init);
     if (config.bias) q.set('bias', config.bias);
     if (config.seed !== undefined && config.seed !== null) q.set('seed', String(config.seed));
@@ -83,6 +84,7 @@ export function paramsToConfig(q) {
   }
   if (has('batch')) c.batch_size = q.get('batch') === 'full' ? null : NUM(q.get('batch'));
   if (has('l2')) c.l2 = NUM(q.get('l2'));
+  if (has('l1')) c.l1 = NUM(q.get('l1'));
   if (has('init')) c.init = q.get('init');
   if (has('bias')) c.bias = q.get('bias');
   if (has('seed')) c.seed = NUM(q.get('seed'));
