@@ -280,3 +280,59 @@ def test_seek_is_bit_exact_across_l1_changes() -> None:
          "noise": 0.05, "test_fraction": 0.25}},
         {40: {"l1": 0.01}, 90: {"l1": 0.0, "l2": 0.001}, 120: {"l1": 0.002}},
     )  # fmt: skip
+
+
+# ---- epochs and accuracy ----------------------------------------------------------------------
+
+
+def oracle_accuracy(O: np.ndarray, Y: np.ndarray) -> float:
+    """The share of samples whose predicted class is the target's, counted one by one."""
+    right = 0
+    for n in range(O.shape[1]):
+        if O.shape[0] == 1:
+            right += int((1 if O[0, n] >= 0.5 else 0) == int(Y[0, n]))
+        else:
+            right += int(int(np.argmax(O[:, n])) == int(np.argmax(Y[:, n])))
+    return right / O.shape[1]
+
+
+def test_accuracy_and_epoch_follow_the_oracle_with_mini_batches() -> None:
+    """circle, batches of 16 from 96 samples: epoch = samples trained on // 96, and accuracy
+    on both splits equals the oracle's share at every step."""
+    s = session(
+        preset="xor", layers=[2, 6, 1], batch_size=16, seed=5,
+        dataset={"name": "circle", "samples": 120, "noise": 0.1, "test_fraction": 0.2},
+    )  # fmt: skip
+    o = oracle_for(s)
+    d = s.dataset
+    n = d.X.shape[1]
+    order = batches(s.config.seed, n, 16)
+    seen, accs = 0, set()
+    for step in range(1, 121):
+        idx = next(order)
+        o.update(o.grads(d.X[:, idx], d.Y[:, idx]))
+        seen += idx.size
+        s.advance(1)
+        f = s.frame()
+        assert f["epoch"] == seen // n
+        assert f["accuracy"] == oracle_accuracy(o.forward(d.X)[0][-1], d.Y), step
+        assert f["test_accuracy"] == oracle_accuracy(o.forward(d.X_test)[0][-1], d.Y_test)
+        accs.add(f["accuracy"])
+    assert s.frame()["epoch"] == 120 * 16 // n and len(accs) > 3  # it moved: not a constant
+
+
+def test_full_batch_epochs_are_steps_and_regression_has_no_accuracy() -> None:
+    """The article: one epoch per step, accuracy null (house prices are not classes)."""
+    s = session(preset="article")
+    s.advance(7)
+    f = s.frame()
+    assert (f["epoch"], f["accuracy"], f["test_accuracy"]) == (7, None, None)
+
+
+def test_seek_is_bit_exact_for_epochs_across_batch_changes() -> None:
+    """Batch size changed mid-run: seek gives each step's epoch and accuracy as run."""
+    seek_is_bit_exact(
+        {"preset": "xor", "batch_size": 7, "dataset": {"name": "circle", "samples": 60,
+         "test_fraction": 0.25}},
+        {20: {"batch_size": 5}, 70: {"full_batch": True}, 110: {"batch_size": 9}},
+    )  # fmt: skip

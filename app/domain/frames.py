@@ -73,6 +73,8 @@ def frame(
     learning_rate: float,
     head: int,
     trouble: list[dict[str, Any]] | None,
+    epoch: int = 0,
+    accuracy: tuple[float | None, float | None] = (None, None),
 ) -> dict[str, Any]:
     """The frame at `step`; `losses` are the losses after steps since+1 .. step (None: step's)."""
     first, losses, test = history.window(since, step)
@@ -100,7 +102,22 @@ def frame(
         "head": head,
         "seeked": False,
         "trouble": trouble,
+        "epoch": epoch,
+        "accuracy": accuracy[0],
+        "test_accuracy": accuracy[1],
     }
+
+
+def accuracy(O: Array, Y: Array) -> float | None:
+    """Share of samples (columns) classified right: the largest output's class with several
+    outputs (softmax), O >= 0.5 against Y >= 0.5 with one (targets 0 and 1); None for none."""
+    if O.shape[1] == 0 or not np.isfinite(O).all():
+        return None  # no samples, or a diverged run's outputs: no class to read off
+    if O.shape[0] == 1:
+        right = (O[0] >= 0.5) == (Y[0] >= 0.5)
+    else:
+        right = np.argmax(O, axis=0) == np.argmax(Y, axis=0)
+    return float(np.count_nonzero(right)) / O.shape[1]
 
 
 def curve(history: LossHistory, step: int) -> dict[str, Any]:

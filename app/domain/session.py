@@ -94,6 +94,7 @@ class TrainingSession:
         self.optimizer = optimizer_for(c.optimizer)
         self.sampler = BatchSampler(np.random.default_rng(batch_seq), self.n_train)
         self.step_count = 0
+        self.seen = 0  # samples the steps so far trained on: epoch = seen // n_train
         self.diverged = False
         self.history = LossHistory()
         self.test_loss: float | None = None
@@ -202,6 +203,7 @@ class TrainingSession:
                 done = self._advance_full_batch(n)
             while done < n and not self.diverged:
                 update(theta, g)
+                self.seen += self._batch_n()
                 self.step_count += 1
                 done += 1
                 self._evaluate()
@@ -225,9 +227,15 @@ class TrainingSession:
             if not (isfinite(E) and isfinite(theta.sum())):
                 self.diverged = True
         self.step_count += done
+        self.seen += done * self.n_train
         if done:
             self.loss = E
         return done
+
+    def _batch_n(self) -> int:
+        """Samples the step about to be taken trains on (its batch was drawn already)."""
+        idx = self.sampler.idx
+        return self.n_train if idx is None else int(idx.size)
 
     # ---- frames -----------------------------------------------------------------------------
 
@@ -243,8 +251,29 @@ class TrainingSession:
             net=self.net, grads=self.grads, history=self.history, since=since,
             step=self.step_count, loss=self.loss, test_loss=self.test_loss, update=update,
             diverged=self.diverged, playing=playing, learning_rate=self.optimizer.learning_rate,
-            head=self.timeline.head, trouble=self.trouble(),
+            head=self.timeline.head, trouble=self.trouble(), epoch=self.epoch,
+            accuracy=self.accuracy(),
         )  # fmt: skip
+
+    @property
+    def epoch(self) -> int:
+        """Completed passes over the training samples: samples trained on // training samples."""
+        return self.seen // self.n_train
+
+    def accuracy(self) -> tuple[float | None, float | None]:
+        """Share of training and test samples classified right (None: regression, no test set).
+
+        The caches hold the outputs at the current weights (every step's evaluation forwards
+        the whole training set, and the test set when there is one).
+        """
+        if self.dataset.kind != "classification":
+            return None, None
+        d = self.dataset
+        train = frames.accuracy(self._train_cache.A[-1], d.Y)
+        test = None
+        if self._test_cache is not None:
+            test = frames.accuracy(self._test_cache.A[-1], d.Y_test)
+        return train, test
 
     def trouble(self) -> list[dict[str, Any]] | None:
         """Why the run may not be learning (engine/diagnose.py), or None; cached per step."""
@@ -330,6 +359,7 @@ class TrainingSession:
             pos=self.sampler.pos,
             idx=self.sampler.idx,
             diverged=self.diverged,
+            seen=self.seen,
         )
 
     def _restore(self, ck: Checkpoint) -> None:
@@ -341,6 +371,7 @@ class TrainingSession:
         self.optimizer = ck.optimizer.clone()
         self.sampler.restore(ck.rng_state, ck.order, ck.pos, ck.idx)
         self.step_count = ck.step
+        self.seen = ck.seen
         self.diverged = ck.diverged
         if rebuffer:
             self._buffers()
@@ -413,6 +444,7 @@ class TrainingSession:
             for _ in range(n):
                 update(theta, g)
                 backward(forward(None, cache), Y, grads)
+            self.seen += n * self.n_train
         else:
             X, Y_all = self.dataset.X, self.dataset.Y
             for _ in range(n):
@@ -421,6 +453,7 @@ class TrainingSession:
                 assert idx is not None
                 np.take(X, idx, axis=1, out=batch.A[0])
                 backward(forward(None, batch), Y_all[:, idx], grads)
+            self.seen += n * batch.A[0].shape[1]
         self.step_count += n
 
     def check_seek(self, n: int) -> None:
@@ -586,6 +619,7 @@ class TrainingSession:
         return {
             "config": self.config.model_dump(mode="json"),
             "step_count": self.step_count,
+            "seen": self.seen,
             "diverged": self.diverged,
             "optimizer": {
                 "t": getattr(opt, "t", None),
@@ -623,6 +657,8 @@ class TrainingSession:
                 setattr(opt, key, np.array(state[f"opt_{key}"], dtype=float))
         new.sampler.load(state)
         new.step_count = int(state["step_count"])
+        # Snapshots from before epochs were counted: as many samples as full-batch steps.
+        new.seen = int(state.get("seen", new.step_count * new.n_train))
         new.history = LossHistory.from_state(state)
         # Loss, test loss and gradients at the restored weights, on the restored batch.
         with np.errstate(all="ignore"):

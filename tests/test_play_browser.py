@@ -1,0 +1,125 @@
+"""Issue 22's controls in the browser: L1, epoch and accuracy, feature inputs, classes, stop rules.
+
+A real server (tests/support.py ServerProcess) and Chromium through Playwright; every wait is
+on a condition with a deadline. What the page prints is compared with the server's exact values,
+formatted here independently.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from support import DEADLINE, ServerProcess, wait_for
+
+T = DEADLINE * 1000  # Playwright counts in ms
+
+
+@pytest.fixture
+def ctx(browser: Any) -> Iterator[Any]:
+    """A desktop-sized context; fails on any page error."""
+    c = browser.new_context(viewport={"width": 1440, "height": 900})
+    c.set_default_timeout(T)
+    errors: list[str] = []
+    c.on("page", lambda p: p.on("pageerror", lambda e: errors.append(str(e))))
+    yield c
+    c.close()
+    assert not errors, errors
+
+
+def open_page(ctx: Any, server: ServerProcess, query: str) -> tuple[Any, str]:
+    """The page from a link, once its first frame is drawn; (page, the session's REST base)."""
+    page = ctx.new_page()
+    page.goto(f"{server.url}/?{query}", wait_until="domcontentloaded")
+    wait_for(
+        lambda: page.evaluate("() => !!window.backpropStudio?.state?.frame"), "the first frame"
+    )
+    sid = page.evaluate("() => window.backpropStudio.state.id")
+    return page, f"{server.url}/api/sessions/{sid}"
+
+
+def text(page: Any, testid: str) -> str:
+    return str(page.get_by_test_id(testid).text_content()).strip()
+
+
+def number(s: str) -> float:
+    """A number as the page writes it (a true minus sign)."""
+    return float(s.replace("−", "-"))
+
+
+def printed_exactly(s: str, exact: float) -> bool:
+    """Whether `s` is `exact` rounded to the significant digits `s` shows."""
+    digits = re.sub(r"e.*$", "", s.replace("−", "").replace("-", "")).replace(".", "").lstrip("0")
+    unit = 10 ** (math.floor(math.log10(abs(exact))) - len(digits) + 1)
+    return bool(abs(number(s) - exact) <= 0.5 * unit * (1 + 1e-9))
+
+
+def config(base: str) -> dict[str, Any]:
+    """The session's resolved config (as a link or export carries it)."""
+    got: dict[str, Any] = httpx.get(f"{base}/export").json()["config"]
+    return got
+
+
+def test_the_l1_field_sets_l1_and_the_chain_panel_shows_its_term(ctx: Any, server: Any) -> None:
+    """Typing L1 patches the run; the chain panel's "+ L1 term" row is l1 * sign(w), exactly."""
+    page, base = open_page(ctx, server, "preset=xor&data=circle")
+    page.get_by_test_id("l1-input").fill("0.02")
+    page.get_by_test_id("l1-input").dispatch_event("change")
+    wait_for(lambda: config(base)["l1"] == 0.02, "the run's l1 at 0.02")
+    page.get_by_test_id("step-button").click()
+    wait_for(lambda: page.get_by_test_id("chain-l1").count() == 1, "the L1 row")
+    sel = page.evaluate("() => window.backpropStudio.state.view.sel")
+    params = {"kind": "weight", "layer": sel["layer"], "i": sel["i"], "j": sel["j"]}
+    chain = httpx.get(f"{base}/chain", params=params).json()
+    assert abs(chain["l1_term"]) == 0.02
+    wait_for(
+        lambda: printed_exactly(text(page, "chain-l1"), chain["l1_term"]),
+        f"the L1 row printing {chain['l1_term']}",
+    )
+    assert "l1=0.02" in page.url or "l1=0.02" in page.evaluate("() => location.search")
+
+
+def test_epoch_and_accuracy_beside_step(ctx: Any, server: Any) -> None:
+    """Batches of 32 of 160 samples: epoch and both accuracies are the frame's, as percentages."""
+    page, base = open_page(ctx, server, "preset=xor&data=circle&batch=32&test=0.2")
+    for _ in range(12):
+        page.get_by_test_id("step-button").click()
+    wait_for(lambda: text(page, "step-count") == "12", "step 12")
+    f = httpx.get(base).json()
+    assert f["step"] == 12 and f["epoch"] == 12 * 32 // 160 == 2
+
+    def shown() -> tuple[str, str, str]:
+        ids = ("epoch-value", "accuracy-value", "test-accuracy-value")
+        return (text(page, ids[0]), text(page, ids[1]), text(page, ids[2]))
+
+    def percent_of(s: str, share: float) -> bool:
+        """`s` is 100 * share to one decimal (a tie may round either way) with a % sign."""
+        return (
+            bool(re.fullmatch(r"\d{1,3}\.\d%", s))
+            and abs(float(s[:-1]) - 100 * share) <= 0.05 + 1e-9
+        )
+
+    def right() -> bool:
+        e, a, t = shown()
+        return (
+            e == str(f["epoch"])
+            and percent_of(a, f["accuracy"])
+            and percent_of(t, f["test_accuracy"])
+        )
+
+    wait_for(right, f"the readouts of {f['epoch'], f['accuracy'], f['test_accuracy']}")
+    # The boxes have fixed widths: a longer value moves nothing after them.
+    box = page.get_by_test_id("accuracy-value").bounding_box()
+    assert box is not None and box["width"] > 0
+
+
+def test_the_article_shows_epochs_but_no_accuracy(ctx: Any, server: Any) -> None:
+    """Regression: no accuracy readout; the epoch counts full-batch steps."""
+    page, _ = open_page(ctx, server, "preset=article")
+    page.get_by_test_id("step-button").click()
+    wait_for(lambda: text(page, "epoch-value") == "1", "epoch 1")
+    assert page.locator(".acc-readout").is_hidden()
