@@ -117,7 +117,7 @@ def accuracy(O: Array, Y: Array) -> float | None:
         right = (O[0] >= 0.5) == (Y[0] >= 0.5)
     else:
         right = np.argmax(O, axis=0) == np.argmax(Y, axis=0)
-    return float(np.count_nonzero(right)) / O.shape[1]
+    return float(np.count_nonzero(right)) / int(O.shape[1])
 
 
 def curve(history: LossHistory, step: int) -> dict[str, Any]:
