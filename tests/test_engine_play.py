@@ -336,3 +336,75 @@ def test_seek_is_bit_exact_for_epochs_across_batch_changes() -> None:
          "test_fraction": 0.25}},
         {20: {"batch_size": 5}, 70: {"full_batch": True}, 110: {"batch_size": 9}},
     )  # fmt: skip
+
+
+# ---- feature inputs ---------------------------------------------------------------------------
+
+ALL_FEATURES = ["x1", "x2", "x1_squared", "x2_squared", "x1_x2", "sin_x1", "sin_x2"]
+FEATURE_SETS = [[f] for f in ALL_FEATURES] + [
+    ["x1_squared", "x2_squared"],
+    ["x1", "x2", "x1_x2"],
+    ["sin_x1", "sin_x2", "x1_squared"],
+    ALL_FEATURES,
+]
+
+
+def oracle_features(P: np.ndarray, names: list[str]) -> np.ndarray:
+    """Playground's seven features of points P (2 x n), written out one by one."""
+    x1, x2 = P[0], P[1]
+    table = {
+        "x1": x1,
+        "x2": x2,
+        "x1_squared": x1**2,
+        "x2_squared": x2**2,
+        "x1_x2": x1 * x2,
+        "sin_x1": np.sin(x1),
+        "sin_x2": np.sin(x2),
+    }
+    return np.array([table[n] for n in names])
+
+
+@pytest.mark.parametrize("data", ["circle", "spiral"])
+@pytest.mark.parametrize("names", FEATURE_SETS, ids=lambda n: "+".join(n))
+def test_feature_inputs_train_as_the_oracle_does(data: str, names: list[str]) -> None:
+    """The network's inputs are the features of the drawn points; 200 steps of Adam agree."""
+    s = session(
+        preset="spiral", layers=[2, 6, 1], batch_size=20, features=names, seed=4,
+        dataset={"name": data, "samples": 100, "noise": 0.05, "test_fraction": 0.2},
+    )  # fmt: skip
+    assert s.points is not None or names == ["x1", "x2"]
+    P, P_test = s.points if s.points is not None else (s.dataset.X, s.dataset.X_test)
+    assert np.array_equal(s.dataset.X, oracle_features(P, names))
+    assert np.array_equal(s.dataset.X_test, oracle_features(P_test, names))
+    assert s.config.layers[0] == len(names) and s.net.W[0].shape[0] == len(names)
+    compare(s)
+    data_view = s.data()
+    assert data_view["features"] == names and len(data_view["feature_names"]) == len(names)
+
+
+def test_feature_names_in_the_articles_notation_and_bad_features_refused() -> None:
+    """x₁², x₁x₂, sin x₁ on the diagram; a 4-input set, an unknown or twice-named feature: no."""
+    s = session(preset="xor", features=["x1_squared", "x1_x2", "sin_x1"])
+    assert s.data()["feature_names"] == ["x₁²", "x₁x₂", "sin x₁"]
+    assert s.data()["points"] == np.asarray(s.points[0]).T.tolist()  # type: ignore[index]
+    from pydantic import ValidationError
+
+    from app.domain.errors import InvalidError
+
+    with pytest.raises(InvalidError, match="2D data set"):
+        session(preset="article", features=["x1_squared"])
+    with pytest.raises(ValidationError):
+        session(preset="xor", features=["x3"])
+    with pytest.raises(ValidationError, match="only once"):
+        session(preset="xor", features=["x1", "x1"])
+    with pytest.raises(ValidationError):
+        session(preset="xor", features=[])
+
+
+def test_seek_is_bit_exact_with_feature_inputs() -> None:
+    """Seek on a run with five feature inputs, mini-batches and an L1 change."""
+    seek_is_bit_exact(
+        {"preset": "spiral", "features": ["x1", "x2", "x1_squared", "sin_x1", "x1_x2"],
+         "dataset": {"name": "spiral", "samples": 80, "noise": 0.05, "test_fraction": 0.25}},
+        {50: {"l1": 0.001}},
+    )  # fmt: skip

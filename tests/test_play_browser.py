@@ -123,3 +123,70 @@ def test_the_article_shows_epochs_but_no_accuracy(ctx: Any, server: Any) -> None
     page.get_by_test_id("step-button").click()
     wait_for(lambda: text(page, "epoch-value") == "1", "epoch 1")
     assert page.locator(".acc-readout").is_hidden()
+
+
+FEATURES = ["x1", "x2", "x1_squared", "x2_squared", "x1_x2", "sin_x1", "sin_x2"]
+
+
+def features_of(x1: float, x2: float, names: list[str]) -> list[float]:
+    """Playground's seven features of one point, written out here."""
+    table = {
+        "x1": x1, "x2": x2, "x1_squared": x1 * x1, "x2_squared": x2 * x2, "x1_x2": x1 * x2,
+        "sin_x1": math.sin(x1), "sin_x2": math.sin(x2),
+    }  # fmt: skip
+    return [table[n] for n in names]
+
+
+def net_output(frame: dict[str, Any], x: list[float], hidden: str) -> float:
+    """One sample through the frame's weights (tanh hidden layers, sigmoid output)."""
+    a = x
+    L = len(frame["weights"])
+    for k, (W, b) in enumerate(zip(frame["weights"], frame["biases"], strict=True)):
+        z = [sum(W[i][j] * a[i] for i in range(len(a))) + b[j] for j in range(len(b))]
+        a = [1 / (1 + math.exp(-v)) if k == L - 1 else math.tanh(v) for v in z]
+    return a[0]
+
+
+def test_feature_toggles_start_a_run_with_those_inputs(ctx: Any, server: Any) -> None:
+    """Ticking x₁² and sin x₂ makes a run on [x1, x2, x1², sin x2]; the diagram names them; the
+    plane's grid is the net over (x1, x2) mapped through the same features."""
+    page, _ = open_page(ctx, server, "preset=xor&data=circle&layers=2-3-1")
+    for name in FEATURES:
+        assert page.get_by_test_id(f"feature-{name}").is_checked() == (name in ("x1", "x2"))
+    page.get_by_test_id("feature-x1_squared").check()
+    wait_for(lambda: "feat=" in page.evaluate("() => location.search"), "a run with x1²")
+    page.get_by_test_id("feature-sin_x2").check()
+    names = ["x1", "x2", "x1_squared", "sin_x2"]
+    search = "() => location.search"
+    wait_for(lambda: "feat=x1.x2.x1_squared.sin_x2" in page.evaluate(search), "x1² and sin x2")
+    inputs = "() => window.backpropStudio.state.frame?.weights[0].length"
+    wait_for(lambda: page.evaluate(inputs) == 4, "4 inputs")
+    sid = page.evaluate("() => window.backpropStudio.state.id")
+    data = httpx.get(f"{server.url}/api/sessions/{sid}/data").json()
+    assert data["features"] == names and data["feature_names"] == ["x₁", "x₂", "x₁²", "sin x₂"]
+
+    def labels() -> list[str]:
+        """The diagram's input labels (each text's own, not its tooltip's)."""
+        got: list[str] = page.evaluate(
+            "() => [...document.querySelectorAll('.io-label')].map((t) => t.firstChild.data)"
+        )
+        return got
+
+    wait_for(lambda: labels()[:4] == data["feature_names"], "the inputs named x₁, x₂, x₁², sin x₂")
+    for k, p in enumerate(data["points"][:5]):
+        assert data["x"][k] == features_of(p[0], p[1], names)
+    # The plane's grid, computed by the page's own code, against this file's forward pass.
+    frame = httpx.get(f"{server.url}/api/sessions/{sid}").json()
+    grid = page.evaluate(
+        """async ([f, names]) => { const m = await import('/static/js/grid-fast.js');
+        return m.outputGridFast(f.weights, f.biases, [-1, 1], [-0.5, 1.5], 5, 'tanh', 'sigmoid', 0, names); }""",
+        [frame, names],
+    )
+    for r, y in enumerate(grid["ys"]):
+        for c, x in enumerate(grid["xs"]):
+            want = net_output(frame, features_of(x, y, names), "tanh")
+            assert abs(grid["z"][r][c] - want) <= 1e-12
+    page.get_by_test_id("feature-x1").uncheck()
+    wait_for(
+        lambda: "feat=x2.x1_squared.sin_x2" in page.evaluate("() => location.search"), "x1 off"
+    )

@@ -20,6 +20,7 @@ LossName = Literal["half_sse", "mse", "bce"]
 InitName = Literal["xavier", "he", "uniform01"]
 BiasMode = Literal["per_neuron", "shared"]
 OptimizerName = Literal["sgd", "momentum", "adam"]
+FeatureName = Literal["x1", "x2", "x1_squared", "x2_squared", "x1_x2", "sin_x1", "sin_x2"]
 DatasetName = Literal["houses", "xor", "circle", "gauss", "spiral", "plane", "multi_gauss"]
 
 # Hard sanity bounds; the configurable server limits (settings) are checked on top of these.
@@ -125,6 +126,13 @@ DatasetConfig = Annotated[
 ]
 
 
+def _distinct_features(value: list[str] | None) -> list[str] | None:
+    """Each feature input once."""
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError("each feature may be named only once")
+    return value
+
+
 class SessionConfigIn(Strict):
     """A session config as a client sends it: a preset plus overrides, all optional."""
 
@@ -137,10 +145,17 @@ class SessionConfigIn(Strict):
     batch_size: Annotated[int, Field(ge=1, le=100_000)] | None = None
     l2: FiniteFloat | None = Field(None, ge=0, le=100)
     l1: FiniteFloat | None = Field(None, ge=0, le=100)
+    features: list[FeatureName] | None = Field(None, min_length=1, max_length=7)
     init: InitName | None = None
     bias: BiasMode | None = None
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     dataset: DatasetConfig | None = None
+
+    @field_validator("features")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        """Each feature input once."""
+        return _distinct_features(value)
 
     model_config = ConfigDict(
         extra="forbid",
@@ -169,10 +184,17 @@ class SessionConfig(Strict):
     batch_size: int | None = None
     l2: float = 0.0
     l1: float = 0.0
+    features: list[FeatureName] = Field(default_factory=lambda: ["x1", "x2"])
     init: InitName = "xavier"
     bias: BiasMode = "per_neuron"
     seed: int = 0
     dataset: DatasetConfig = Field(default_factory=lambda: NamedDataset(name="houses"))
+
+    @field_validator("features")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        """Each feature input once."""
+        return _distinct_features(value)
 
 
 class SessionPatch(Strict):

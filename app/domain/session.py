@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from app.engine import chain, datasets, diagnose, gradcheck
+from app.engine import features as feature_inputs
 from app.engine import trace as tracing
 from app.engine.network import Cache, Network
 from app.settings import Settings
@@ -71,6 +72,10 @@ class TrainingSession:
         self.max_samples = max_samples
         data_seq = np.random.SeedSequence(config.seed).spawn(3)[0]
         self.dataset = load_data(config, np.random.default_rng(data_seq), max_samples)
+        # The 2D points as drawn (the data plane's); the network's inputs may be features of them.
+        self.points: tuple[Array, Array] | None = None
+        if config.features != feature_inputs.DEFAULT:
+            self.points = self._features(config.features)
         # Input and output widths come from the data; the config's hidden layers stay.
         layers = [self.dataset.n_inputs, *config.layers[1:-1], self.dataset.n_outputs]
         self.config = config.model_copy(update={"layers": layers})
@@ -80,6 +85,19 @@ class TrainingSession:
                 f"{self.dataset.X.shape[1]} training samples"
             )
         self._start()
+
+    def _features(self, names: list[str]) -> tuple[Array, Array]:
+        """Replace the data's inputs by the features `names` of its (x1, x2); the points."""
+        d = self.dataset
+        if d.n_inputs != 2:
+            raise InvalidError(
+                f"features need a 2D data set (x1, x2); {d.name!r} has {d.n_inputs} inputs"
+            )
+        points = (d.X, d.X_test)
+        d.X = feature_inputs.feature_map(d.X, names)
+        d.X_test = feature_inputs.feature_map(d.X_test, names)
+        d.feature_names = feature_inputs.notation(names)
+        return points
 
     # ---- state ------------------------------------------------------------------------------
 
@@ -595,6 +613,13 @@ class TrainingSession:
             "target_scale": d.target_scale,
             "targets_scaled": d.targets_scaled,
             "input_scale": d.input_scale,
+            "features": c.features,
+            # With feature inputs, `x` holds the network's inputs; `points` the (x1, x2) drawn.
+            **(
+                {"points": self.points[0].T.tolist(), "points_test": self.points[1].T.tolist()}
+                if self.points is not None
+                else {}
+            ),
         }
 
     def clone(self) -> TrainingSession:

@@ -74,6 +74,7 @@ export function createControls(handlers) {
     bias: $('bias-select'),
     seed: $('seed-input'),
     biasSwitch: $('bias-switch'),
+    features: $('features-field'),
   };
   let config = null;
   let presets = [];
@@ -133,6 +134,19 @@ export function createControls(handlers) {
     else handlers.onDataset(datasetFromFields(), false);
   });
   el.regen.addEventListener('click', () => handlers.onRegenerate());
+  // Feature inputs (engine/features.py): a new run with the ticked ones, in Playground's order;
+  // the last one cannot be unticked (a network needs an input).
+  const featureBoxes = () => [...(el.features?.querySelectorAll('input[data-feature]') || [])];
+  for (const box of featureBoxes()) {
+    box.addEventListener('change', () => {
+      const names = featureBoxes().filter((b) => b.checked).map((b) => b.dataset.feature);
+      if (!names.length) {
+        box.checked = true;
+        return;
+      }
+      handlers.onConfig({ features: names });
+    });
+  }
 
   const simple = [
     [el.activation, 'activation'],
@@ -244,6 +258,11 @@ export function createControls(handlers) {
     el.noise.value = String(d.noise ?? 0);
     el.samples.disabled = el.noise.disabled = custom;
     el.regen.disabled = custom;
+    if (el.features) {
+      const feats = c.features || ['x1', 'x2'];
+      for (const b of featureBoxes()) b.checked = feats.includes(b.dataset.feature);
+      el.features.hidden = (info?.inputs ?? 0) !== 2; // features of (x1, x2): 2D sets only
+    }
     el.test.value = String(d.test_fraction ?? 0);
     el.testOut.textContent = `${Math.round((d.test_fraction ?? 0) * 100)}%`;
     el.activation.value = c.activation;

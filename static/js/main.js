@@ -219,6 +219,7 @@ const controls = createControls({
       layers[layers.length - 1] = info.outputs;
     }
     if (changedName && info?.parameters?.samples && !dataset.samples) dataset.samples = info.parameters.samples;
+    if (info && info.inputs !== 2) delete c.features; // features are of (x1, x2)
     if (changedName) switchDataset(c, { ...c, layers, dataset }, info);
     else startSession({ ...c, layers, dataset });
   },

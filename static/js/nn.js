@@ -59,6 +59,17 @@ export function defaultSel(sizes) {
   return { kind: 'weight', layer: Math.max(0, sizes.length - 2), i: 0, j: 0 };
 }
 
+/** Playground's feature inputs of a point (x1, x2), as the server's engine/features.py. */
+export const FEATURES = {
+  x1: (a) => a,
+  x2: (a, b) => b,
+  x1_squared: (a) => a * a,
+  x2_squared: (a, b) => b * b,
+  x1_x2: (a, b) => a * b,
+  sin_x1: (a) => Math.sin(a),
+  sin_x2: (a, b) => Math.sin(b),
+};
+
 export const ACTIVATIONS = {
   sigmoid: (z) => 1 / (1 + Math.exp(-z)),
   tanh: Math.tanh,
