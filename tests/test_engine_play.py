@@ -47,9 +47,9 @@ def act(name: str, z: np.ndarray) -> np.ndarray:
 
 def dact(name: str, z: np.ndarray, a: np.ndarray) -> np.ndarray:
     if name == "sigmoid":
-        return a * (1 - a)
+        return np.asarray(a * (1 - a))
     if name == "tanh":
-        return 1 - a**2
+        return np.asarray(1 - a**2)
     if name == "relu":
         return (z > 0).astype(float)
     assert name == "linear"
@@ -97,7 +97,7 @@ class Oracle:
         E, _ = loss_and_dO(self.c["loss"], A[-1], Y)
         E += 0.5 * self.c["l2"] * sum(float(np.sum(W**2)) for W in self.Ws)
         E += self.c["l1"] * sum(float(np.sum(np.abs(W))) for W in self.Ws)
-        return E
+        return float(E)
 
     def grads(self, X: np.ndarray, Y: np.ndarray) -> list[np.ndarray]:
         A, Zs = self.forward(X)
@@ -261,7 +261,15 @@ def run_with(config: dict[str, Any], patches: dict[int, dict[str, Any]], steps: 
     return s, frames
 
 
-SEEK_KEYS = ("step", "loss", "test_loss", "weights", "biases", "gradients", "epoch")
+SEEK_KEYS: tuple[str, ...] = (
+    "step",
+    "loss",
+    "test_loss",
+    "weights",
+    "biases",
+    "gradients",
+    "epoch",
+)
 SEEK_KEYS += ("accuracy", "test_accuracy")
 
 
@@ -293,7 +301,7 @@ def oracle_accuracy(O: np.ndarray, Y: np.ndarray) -> float:
             right += int((1 if O[0, n] >= 0.5 else 0) == int(Y[0, n]))
         else:
             right += int(int(np.argmax(O[:, n])) == int(np.argmax(Y[:, n])))
-    return right / O.shape[1]
+    return right / int(O.shape[1])
 
 
 def test_accuracy_and_epoch_follow_the_oracle_with_mini_batches() -> None:

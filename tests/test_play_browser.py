@@ -179,7 +179,8 @@ def test_feature_toggles_start_a_run_with_those_inputs(ctx: Any, server: Any) ->
     frame = httpx.get(f"{server.url}/api/sessions/{sid}").json()
     grid = page.evaluate(
         """async ([f, names]) => { const m = await import('/static/js/grid-fast.js');
-        return m.outputGridFast(f.weights, f.biases, [-1, 1], [-0.5, 1.5], 5, 'tanh', 'sigmoid', 0, names); }""",
+        return m.outputGridFast(f.weights, f.biases, [-1, 1], [-0.5, 1.5], 5, 'tanh',
+          'sigmoid', 0, names); }""",
         [frame, names],
     )
     for r, y in enumerate(grid["ys"]):

@@ -21,6 +21,7 @@ InitName = Literal["xavier", "he", "uniform01"]
 BiasMode = Literal["per_neuron", "shared"]
 OptimizerName = Literal["sgd", "momentum", "adam"]
 FeatureName = Literal["x1", "x2", "x1_squared", "x2_squared", "x1_x2", "sin_x1", "sin_x2"]
+DEFAULT_FEATURES: tuple[FeatureName, ...] = ("x1", "x2")
 DatasetName = Literal["houses", "xor", "circle", "gauss", "spiral", "plane", "multi_gauss"]
 
 # Hard sanity bounds; the configurable server limits (settings) are checked on top of these.
@@ -184,7 +185,7 @@ class SessionConfig(Strict):
     batch_size: int | None = None
     l2: float = 0.0
     l1: float = 0.0
-    features: list[FeatureName] = Field(default_factory=lambda: ["x1", "x2"])
+    features: list[FeatureName] = Field(default_factory=lambda: list(DEFAULT_FEATURES))
     init: InitName = "xavier"
     bias: BiasMode = "per_neuron"
     seed: int = 0

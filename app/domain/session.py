@@ -75,7 +75,7 @@ class TrainingSession:
         # The 2D points as drawn (the data plane's); the network's inputs may be features of them.
         self.points: tuple[Array, Array] | None = None
         if config.features != feature_inputs.DEFAULT:
-            self.points = self._features(config.features)
+            self.points = self._features([str(f) for f in config.features])
         # Input and output widths come from the data; the config's hidden layers stay.
         layers = [self.dataset.n_inputs, *config.layers[1:-1], self.dataset.n_outputs]
         self.config = config.model_copy(update={"layers": layers})
