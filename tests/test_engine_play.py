@@ -416,3 +416,121 @@ def test_seek_is_bit_exact_with_feature_inputs() -> None:
          "dataset": {"name": "spiral", "samples": 80, "noise": 0.05, "test_fraction": 0.25}},
         {50: {"l1": 0.001}},
     )  # fmt: skip
+
+
+# ---- more than two classes: softmax with cross-entropy ----------------------------------------
+
+SOFTMAX = {"output_activation": "softmax", "loss": "ce"}
+
+
+@pytest.mark.parametrize(
+    ("data", "opt", "batch"),
+    [
+        ("blobs3", {"name": "sgd", "learning_rate": 0.5}, 16),
+        ("blobs3", {"name": "adam", "learning_rate": 0.02}, 25),
+        ("spiral3", {"name": "adam", "learning_rate": 0.02}, 32),
+        ("spiral3", {"name": "sgd", "learning_rate": 0.3}, 10),
+    ],
+)
+def test_softmax_cross_entropy_trajectories_agree_with_the_oracle(
+    data: str, opt: dict[str, Any], batch: int
+) -> None:
+    """200 mini-batch steps: the oracle applies softmax's full Jacobian to dCE/dO per sample;
+    the engine's (O - Y)/n agrees to 1e-9, and accuracy is the oracle's argmax share."""
+    s = session(
+        preset="xor", layers=[2, 8, 3], activation="tanh", optimizer=opt, batch_size=batch,
+        seed=11, dataset={"name": data, "samples": 150, "noise": 0.1, "test_fraction": 0.2},
+        **SOFTMAX,
+    )  # fmt: skip
+    assert s.dataset.Y.shape[0] == 3 and set(s.dataset.Y.sum(axis=0)) == {1.0}
+    o = compare(s)
+    d = s.dataset
+    f = s.frame()
+    assert f["accuracy"] == oracle_accuracy(o.forward(d.X)[0][-1], d.Y)
+    assert f["test_accuracy"] == oracle_accuracy(o.forward(d.X_test)[0][-1], d.Y_test)
+    assert f["accuracy"] > 0.5  # it learned something: three classes by chance is 1/3
+
+
+def test_softmax_gradients_match_central_differences() -> None:
+    """dE/dW and dE/db with softmax + cross-entropy (+ L1 off the kinks) against E's slopes."""
+    s = session(
+        preset="xor", layers=[2, 4, 3], l1=0.01, seed=2,
+        dataset={"name": "spiral3", "samples": 30, "noise": 0.1}, **SOFTMAX,
+    )  # fmt: skip
+    s.advance(5)
+    o = oracle_for(s)
+    X, Y = s.dataset.X, s.dataset.Y
+    eps = 1e-6
+    for k in range(len(o.Ws)):
+        for P, G in ((o.Ws[k], s.grads.dW[k]), (o.bs[k], s.grads.db[k])):
+            for idx in np.ndindex(P.shape):
+                old = P[idx]
+                P[idx] = old + eps
+                up = o.error(X, Y)
+                P[idx] = old - eps
+                down = o.error(X, Y)
+                P[idx] = old
+                assert abs(G[idx] - (up - down) / (2 * eps)) <= 1e-7
+
+
+def test_the_chain_rule_for_softmax_says_o_minus_y_and_why() -> None:
+    """An output weight's chain: one factor dE/dZ2[j] = (O[j] - Y[j])/n, per sample, equal to
+    the oracle's Jacobian product; the products sum to the gradient; `why` explains it."""
+    s = session(
+        preset="xor", layers=[2, 5, 3], seed=3,
+        dataset={"name": "blobs3", "samples": 60}, **SOFTMAX,
+    )  # fmt: skip
+    s.advance(3)
+    c = s.chain("weight", 1, 2, 1)
+    assert c["factors"][0]["name"] == "dE/dZ2[1]" and c["factors"][0]["formula"] == (
+        "(O[1] - Y[1])/n"
+    )
+    o = oracle_for(s)
+    A, _ = o.forward(s.dataset.X)
+    O, Y = A[-1], s.dataset.Y
+    m = O.shape[1]
+    for n in range(m):
+        J = np.diag(O[:, n]) - np.outer(O[:, n], O[:, n])
+        want = (J.T @ (-Y[:, n] / O[:, n] / m))[1]
+        assert abs(c["factors"][0]["values"][n] - want) <= 1e-15
+    assert c["gradient"] == pytest.approx(c["sum"], abs=1e-15)
+    assert "= (Oⱼ − Yⱼ)/n" in c["why"] and "sums to 1" in c["why"]
+    assert s.chain("weight", 0, 0, 0)["why"] == c["why"]
+
+
+def test_softmax_is_refused_where_it_does_not_fit() -> None:
+    """softmax without ce, ce without softmax, softmax on two-class or regression data."""
+    from pydantic import ValidationError
+
+    from app.domain.errors import InvalidError
+
+    with pytest.raises(InvalidError, match="goes with loss"):
+        session(preset="xor", output_activation="softmax", dataset={"name": "blobs3"})
+    with pytest.raises(InvalidError, match="needs output_activation"):
+        session(preset="xor", loss="ce", dataset={"name": "blobs3"})
+    with pytest.raises(InvalidError, match="at least 2 classes"):
+        session(preset="xor", **SOFTMAX)
+    with pytest.raises(ValidationError):
+        session(preset="xor", activation="softmax")
+
+
+def test_three_class_sets_are_deterministic_from_the_seed() -> None:
+    """Same seed, same points; another seed, other points; classes in near-equal groups."""
+    a = session(preset="xor", dataset={"name": "spiral3", "samples": 100}, seed=1, **SOFTMAX)
+    b = session(preset="xor", dataset={"name": "spiral3", "samples": 100}, seed=1, **SOFTMAX)
+    c = session(preset="xor", dataset={"name": "blobs3", "samples": 100}, seed=2, **SOFTMAX)
+    d = session(preset="xor", dataset={"name": "blobs3", "samples": 100}, seed=3, **SOFTMAX)
+    assert np.array_equal(a.dataset.X, b.dataset.X) and np.array_equal(a.dataset.Y, b.dataset.Y)
+    assert not np.array_equal(c.dataset.X, d.dataset.X)
+    assert sorted(a.dataset.Y.sum(axis=1).tolist()) == [33.0, 33.0, 34.0]
+    assert np.abs(c.dataset.X).max() <= 2.0
+
+
+def test_seek_is_bit_exact_with_softmax_and_features() -> None:
+    """spiral3, softmax, mini-batches, feature inputs, an L1 change: seeks are the run's."""
+    seek_is_bit_exact(
+        {"preset": "xor", "layers": [2, 8, 3], "batch_size": 16, **SOFTMAX,
+         "features": ["x1", "x2", "sin_x1"], "optimizer": {"name": "adam", "learning_rate": 0.02},
+         "dataset": {"name": "spiral3", "samples": 90, "noise": 0.1, "test_fraction": 0.2}},
+        {60: {"l1": 0.001}, 100: {"batch_size": 8}},
+    )  # fmt: skip

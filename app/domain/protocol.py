@@ -16,13 +16,16 @@ from pydantic import (
 )
 
 ActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
-LossName = Literal["half_sse", "mse", "bce"]
+OutputActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax"]
+LossName = Literal["half_sse", "mse", "bce", "ce"]
 InitName = Literal["xavier", "he", "uniform01"]
 BiasMode = Literal["per_neuron", "shared"]
 OptimizerName = Literal["sgd", "momentum", "adam"]
 FeatureName = Literal["x1", "x2", "x1_squared", "x2_squared", "x1_x2", "sin_x1", "sin_x2"]
 DEFAULT_FEATURES: tuple[FeatureName, ...] = ("x1", "x2")
-DatasetName = Literal["houses", "xor", "circle", "gauss", "spiral", "plane", "multi_gauss"]
+DatasetName = Literal[
+    "houses", "xor", "circle", "gauss", "spiral", "plane", "multi_gauss", "blobs3", "spiral3"
+]
 
 # Hard sanity bounds; the configurable server limits (settings) are checked on top of these.
 MAX_LR = 1e7
@@ -140,7 +143,7 @@ class SessionConfigIn(Strict):
     preset: Text | None = Field(None, max_length=64)
     layers: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(None, min_length=2)
     activation: ActivationName | None = None
-    output_activation: ActivationName | None = None
+    output_activation: OutputActivationName | None = None
     loss: LossName | None = None
     optimizer: OptimizerConfig | None = None
     batch_size: Annotated[int, Field(ge=1, le=100_000)] | None = None
@@ -179,7 +182,7 @@ class SessionConfig(Strict):
     preset: str | None = None
     layers: list[int]
     activation: ActivationName = "sigmoid"
-    output_activation: ActivationName = "sigmoid"
+    output_activation: OutputActivationName = "sigmoid"
     loss: LossName = "half_sse"
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     batch_size: int | None = None

@@ -65,6 +65,20 @@ def _load_data(
     return data
 
 
+def _check_softmax(config: SessionConfig, data: datasets.Dataset) -> None:
+    """Softmax goes with cross-entropy (and back), over classes: InvalidError otherwise."""
+    softmax, ce = config.output_activation == "softmax", config.loss == "ce"
+    if softmax and not ce:
+        raise InvalidError('output_activation "softmax" goes with loss "ce" (cross-entropy)')
+    if ce and not softmax:
+        raise InvalidError('loss "ce" needs output_activation "softmax" (outputs that sum to 1)')
+    if softmax and (data.n_outputs < 2 or data.kind != "classification"):
+        raise InvalidError(
+            "softmax needs a data set with at least 2 classes as one-hot targets "
+            f"(blobs3, spiral3); {data.name!r} has {data.n_outputs} output(s)"
+        )
+
+
 class TrainingSession:
     """One run: step(n) and snapshot() give the frame of docs/api.md as plain Python data."""
 
@@ -79,6 +93,7 @@ class TrainingSession:
         # Input and output widths come from the data; the config's hidden layers stay.
         layers = [self.dataset.n_inputs, *config.layers[1:-1], self.dataset.n_outputs]
         self.config = config.model_copy(update={"layers": layers})
+        _check_softmax(config, self.dataset)
         if config.batch_size is not None and config.batch_size > self.dataset.X.shape[1]:
             raise InvalidError(
                 f"batch_size {config.batch_size} is larger than the "

@@ -77,6 +77,8 @@ class Network:
     ) -> None:
         if len(sizes) < 2 or any(n < 1 for n in sizes):
             raise ValueError("layers need at least an input and an output layer, each >= 1 wide")
+        if activation == "softmax":
+            raise ValueError("softmax is for the output layer only (it normalises the layer)")
         for name, table in (
             (activation, ACTIVATIONS),
             (output_activation, ACTIVATIONS),
@@ -216,6 +218,19 @@ class Network:
         """E(O, Y) plus the L2 term 1/2 l2 sum W^2 and the L1 term l1 sum |W|."""
         return self.loss.value(O, Y) + self._l2_error()
 
+    def _softmax_delta(self, O: Array, Y: Array, dE: Array) -> Array:
+        """dE/dZ_L through softmax's whole Jacobian J = diag(O) - O O^T, per sample (column).
+
+        J is symmetric, so J^T dE/dO = O * (dE/dO - sum_k O_k dE/dO_k). With cross-entropy,
+        dE/dO = -Y/(O m) and sum_k Y_k = 1, which collapses to (O - Y)/m: computed so, exactly
+        (no division by an O that may round to 0).
+        """
+        if self.loss_name == "ce":
+            d: Array = (O - Y) / O.shape[1]
+            return d
+        d = O * (dE - (O * dE).sum(axis=0, keepdims=True))
+        return d
+
     def backward(self, cache: Cache, Y: Array, grads: Grads | None = None) -> Grads:
         """The chain rule, layer by layer from the output down; also E from the same pass."""
         g = grads if grads is not None else self.new_grads()
@@ -223,8 +238,11 @@ class Network:
         A = cache.A
         E, dE = self.loss.value_and_grad(A[L], Y)
         g.error = E + self._l2_error()
-        # delta_L = dE/dO * dO/dZ_L, e.g. (O - Y) * O(1 - O) for the article.
-        d = dE * self._acts[L - 1].df(cache.Z[L], A[L])
+        if self.output_activation == "softmax":
+            d = self._softmax_delta(A[L], Y, dE)
+        else:
+            # delta_L = dE/dO * dO/dZ_L, e.g. (O - Y) * O(1 - O) for the article.
+            d = dE * self._acts[L - 1].df(cache.Z[L], A[L])
         deltas: list[Array] = [d] * L
         for k in range(L - 1, -1, -1):
             deltas[k] = d

@@ -132,7 +132,7 @@ function stepLabel(chain) {
 export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, lossName } = {}) {
   const n = chain.products.length;
   const shown = Math.min(n, MAX_ROWS);
-  const shape = JSON.stringify([chain.name, chain.factors.map((f) => [f.name, f.formula]), n, shown, optimizer, lossName, !!chain.l2_term, !!chain.l1_term, sampleOffset]);
+  const shape = JSON.stringify([chain.name, chain.factors.map((f) => [f.name, f.formula]), n, shown, optimizer, lossName, !!chain.l2_term, !!chain.l1_term, chain.why || '', sampleOffset]);
   if (shapes.get(root) === shape && renderNumbers(root, chain, optimizer)) return;
   const [symEq, formEq] = chainEquations(chain);
   const table = h('table', { class: 'chain-table', 'data-testid': 'chain-table' });
@@ -163,11 +163,13 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
     foot.append(h('tr', {}, h('th', { scope: 'row', colspan: String(chain.factors.length + 1) }, '+ L1 term λ₁·sign(w)'), h('td', { class: 'prod', 'data-testid': 'chain-l1' }, fmt(chain.l1_term))));
   }
   table.append(foot);
+  // Softmax with cross-entropy: why the first factor is O - Y (the server's own sentence).
+  const why = chain.why ? h('p', { class: 'chain-why hint', 'data-testid': 'chain-why' }, chain.why) : null;
 
   const gradEq = math('block', partial('E', chain.name), mo('='), num(chain.gradient));
   const [uSym, uNum] = updateEquations(chain, optimizer);
   const note =
-    lossName === 'mse' || lossName === 'bce'
+    lossName === 'mse' || lossName === 'bce' || lossName === 'ce'
       ? h('p', { class: 'note' }, 'The 1/n of the mean is already inside ∂E/∂O, so the plain sum is the gradient.')
       : null;
   const parts = [
@@ -182,6 +184,7 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
     ),
     h('div', { class: 'eq' }, symEq, formEq),
     h('div', { class: 'table-wrap' }, table),
+    why,
     note,
     h('div', { class: 'eq result', 'data-testid': 'chain-gradient' }, gradEq),
     h('h4', {}, optimizer && optimizer !== 'sgd' ? `Update (${optimizer})` : 'Update (gradient descent)'),

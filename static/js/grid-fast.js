@@ -3,7 +3,7 @@
 // at every layer), at a fraction of its cost, so a repaint fits a frame's budget while playing
 // (benchmarks/page.py: spiral on [2,16,16,16,1] at 4x CPU slowdown).
 
-import { ACTIVATIONS, CATEGORICAL, FEATURES, argmax, biasAt, divergingArray } from './nn.js';
+import { ACTIVATIONS, CATEGORICAL, FEATURES, argmax, biasAt, divergingArray, softmaxInPlace } from './nn.js';
 
 const val = (v) => (v === null || v === undefined ? NaN : v);
 
@@ -45,7 +45,8 @@ export function outputGridFast(weights, biases, xRange, yRange, n, activation, o
         const row = i * nOut;
         for (let j = 0; j < nOut; j++) out[ao + j] += Wf[row + j] * x;
       }
-      for (let j = 0; j < nOut; j++) out[ao + j] = f(out[ao + j]);
+      if (l === L - 1 && outputActivation === 'softmax') softmaxInPlace(out, out, ao, nOut);
+      else for (let j = 0; j < nOut; j++) out[ao + j] = f(out[ao + j]);
     }
     a = out;
     width = nOut;
