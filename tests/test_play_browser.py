@@ -25,7 +25,7 @@ def ctx(browser: Any) -> Iterator[Any]:
     c = browser.new_context(viewport={"width": 1440, "height": 900})
     c.set_default_timeout(T)
     errors: list[str] = []
-    c.on("page", lambda p: p.on("pageerror", lambda e: errors.append(str(e))))
+    c.on("page", lambda p: p.on("pageerror", lambda e: errors.append(f"{e}: {e.stack}")))
     yield c
     c.close()
     assert not errors, errors
@@ -190,4 +190,65 @@ def test_feature_toggles_start_a_run_with_those_inputs(ctx: Any, server: Any) ->
     page.get_by_test_id("feature-x1").uncheck()
     wait_for(
         lambda: "feat=x2.x1_squared.sin_x2" in page.evaluate("() => location.search"), "x1 off"
+    )
+
+
+def test_a_three_class_set_trains_softmax_and_the_chain_says_why(ctx: Any, server: Any) -> None:
+    """Choosing blobs3 gives softmax + cross-entropy over 3 outputs; an output weight's chain
+    shows the one factor (O - Y)/n and the server's reason under it."""
+    page, _ = open_page(ctx, server, "preset=xor&data=circle")
+    page.get_by_test_id("dataset-select").select_option("blobs3")
+    outs = """() => { const w = window.backpropStudio.state.frame?.weights;
+        return w?.[w.length - 1][0].length; }"""
+    wait_for(lambda: page.evaluate(outs) == 3, "three outputs")
+    sid = page.evaluate("() => window.backpropStudio.state.id")
+    base = f"{server.url}/api/sessions/{sid}"
+    c = config(base)
+    assert (c["output_activation"], c["loss"], c["dataset"]["name"]) == ("softmax", "ce", "blobs3")
+    assert page.get_by_test_id("output-activation-select").input_value() == "softmax"
+    assert page.get_by_test_id("loss-select").input_value() == "ce"
+    layers = c["layers"]
+    for picker, value in (("layer", len(layers) - 2), ("i", 0), ("j", 2)):
+        page.get_by_test_id(f"pick-{picker}").select_option(str(value))
+    chain = httpx.get(
+        f"{base}/chain", params={"kind": "weight", "layer": len(layers) - 2, "i": 0, "j": 2}
+    ).json()
+    assert chain["why"] and chain["factors"][0]["formula"] == "(O[2] - Y[2])/n"
+    wait_for(lambda: page.get_by_test_id("chain-why").count() == 1, "the reason under the chain")
+    assert text(page, "chain-why") == chain["why"]
+    page.get_by_test_id("step-button").click()
+    wait_for(lambda: text(page, "step-count") == "1", "step 1")
+    f = httpx.get(base).json()
+    assert f["accuracy"] is not None and 0 <= f["accuracy"] <= 1
+
+
+def test_stop_rules_beside_play_stop_the_run_and_say_which(ctx: Any, server: Any) -> None:
+    """A link's stop rule fills the fields; Play stops at step 40 and the note says so; a rule
+    typed in the field reaches the server and stops the next Play."""
+    page, base = open_page(ctx, server, "preset=xor&data=circle&stop=at_step:40")
+    page.get_by_test_id("stop-rules").locator("summary").click()
+    assert page.get_by_test_id("stop-at-step").input_value() == "40"
+    assert config(base)["stop"] == {"at_step": 40, "loss_below": None, "test_rising": None}
+    page.get_by_test_id("play-button").click()
+    wait_for(lambda: page.get_by_test_id("stopped-note").is_visible(), "the stop note")
+    f = httpx.get(base).json()
+    assert (f["step"], f["stopped"], f["playing"]) == (40, "at_step", False)
+    assert text(page, "stopped-note") == "Stopped at step 40, as asked"
+    wait_for(lambda: text(page, "step-count") == "40", "step 40 shown")
+    wait_for(
+        lambda: page.get_by_test_id("play-button").get_attribute("aria-pressed") == "false",
+        "the Play button back to Play",
+    )
+    # A loss rule typed in: E after step 40, less a little, is crossed at some later step.
+    target = f["loss"] * 0.98
+    page.get_by_test_id("stop-loss-below").fill(repr(target))
+    page.get_by_test_id("stop-loss-below").dispatch_event("change")
+    wait_for(lambda: config(base)["stop"]["loss_below"] == target, "the loss rule on the server")
+    page.get_by_test_id("play-button").click()
+    wait_for(lambda: httpx.get(base).json()["stopped"] == "loss_below", "stopped by the loss rule")
+    f = httpx.get(base).json()
+    assert f["loss"] < target and f["playing"] is False
+    wait_for(
+        lambda: text(page, "stopped-note") == f"Stopped at step {f['step']}: E fell below {target}",
+        "the note naming the loss rule",
     )

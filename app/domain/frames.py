@@ -75,6 +75,7 @@ def frame(
     trouble: list[dict[str, Any]] | None,
     epoch: int = 0,
     accuracy: tuple[float | None, float | None] = (None, None),
+    stopped: str | None = None,
 ) -> dict[str, Any]:
     """The frame at `step`; `losses` are the losses after steps since+1 .. step (None: step's)."""
     first, losses, test = history.window(since, step)
@@ -105,6 +106,7 @@ def frame(
         "epoch": epoch,
         "accuracy": accuracy[0],
         "test_accuracy": accuracy[1],
+        "stopped": stopped,
     }
 
 

@@ -62,6 +62,16 @@ class OptimizerConfig(Strict):
     eps: FiniteFloat = Field(1e-8, gt=0, le=1)
 
 
+class StopRules(Strict):
+    """When playing (and stepping) stops by itself; any of them, checked after every step."""
+
+    loss_below: FiniteFloat | None = Field(None, gt=0, description="E falls below this")
+    at_step: int | None = Field(None, ge=1, description="the run reaches this step")
+    test_rising: int | None = Field(
+        None, ge=1, le=10_000, description="the test loss has risen this many steps in a row"
+    )
+
+
 class NamedDataset(Strict):
     """A built-in, seeded data set."""
 
@@ -150,6 +160,7 @@ class SessionConfigIn(Strict):
     l2: FiniteFloat | None = Field(None, ge=0, le=100)
     l1: FiniteFloat | None = Field(None, ge=0, le=100)
     features: list[FeatureName] | None = Field(None, min_length=1, max_length=7)
+    stop: StopRules | None = None
     init: InitName | None = None
     bias: BiasMode | None = None
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
@@ -189,6 +200,7 @@ class SessionConfig(Strict):
     l2: float = 0.0
     l1: float = 0.0
     features: list[FeatureName] = Field(default_factory=lambda: list(DEFAULT_FEATURES))
+    stop: StopRules | None = None
     init: InitName = "xavier"
     bias: BiasMode = "per_neuron"
     seed: int = 0
@@ -209,6 +221,7 @@ class SessionPatch(Strict):
     full_batch: bool = False
     l2: FiniteFloat | None = Field(None, ge=0, le=100)
     l1: FiniteFloat | None = Field(None, ge=0, le=100)
+    stop: StopRules | None = None
 
 
 class StepRequest(Strict):

@@ -51,6 +51,10 @@ def patched(config: SessionConfig, p: SessionPatch, n_train: int) -> SessionConf
         update["l2"] = p.l2
     if p.l1 is not None:
         update["l1"] = p.l1
+    if p.stop is not None:
+        # The rules sent replace the old ones; {} clears them.
+        has_rule = p.stop.model_dump(exclude_none=True)
+        update["stop"] = p.stop if has_rule else None
     return config.model_copy(update=update)
 
 

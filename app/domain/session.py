@@ -128,6 +128,7 @@ class TrainingSession:
         self.sampler = BatchSampler(np.random.default_rng(batch_seq), self.n_train)
         self.step_count = 0
         self.seen = 0  # samples the steps so far trained on: epoch = seen // n_train
+        self.stopped: str | None = None  # the stop rule that ended the last advance(), if any
         self.diverged = False
         self.history = LossHistory()
         self.test_loss: float | None = None
@@ -214,14 +215,15 @@ class TrainingSession:
         A checkpoint is taken at every multiple of the timeline's spacing.
         """
         self._branch()
+        self.stopped = None
         done = 0
-        while done < n and not self.diverged:
+        while done < n and not self.diverged and self.stopped is None:
             every = self.timeline.every
             chunk = min(n - done, every - self.step_count % every)
             ran = self._run(chunk)
             done += ran
             if ran < chunk:
-                break  # diverged
+                break  # diverged, or a stop rule was met
             if self.timeline.due(self.step_count):
                 self.timeline.add(self._capture())
         self.timeline.head = self.step_count
@@ -232,14 +234,20 @@ class TrainingSession:
         done = 0
         theta, g, update = self.net.theta, self.grads.flat, self.optimizer.update
         with np.errstate(all="ignore"):  # divergence is reported by a field, not a warning
-            if self._batch_cache is None and self._test_cache is None:
+            rules = self.config.stop
+            if self._batch_cache is None and self._test_cache is None and rules is None:
                 done = self._advance_full_batch(n)
             while done < n and not self.diverged:
+                before = self.loss
                 update(theta, g)
                 self.seen += self._batch_n()
                 self.step_count += 1
                 done += 1
                 self._evaluate()
+                if rules is not None:
+                    self.stopped = self._stop_rule(before)
+                    if self.stopped is not None:
+                        break
         self.history.trim()
         return done
 
@@ -265,6 +273,25 @@ class TrainingSession:
             self.loss = E
         return done
 
+    def _stop_rule(self, before: float) -> str | None:
+        """The stop rule this step met, or None. Each fires at the step it becomes true, so
+        Play after a stop goes on: E falls below `loss_below` (it was not below before this
+        step), the step is `at_step`, or the test loss has just risen `test_rising` steps in
+        a row (exactly that many: one more rise is not a new stop)."""
+        r = self.config.stop
+        assert r is not None
+        if r.at_step is not None and self.step_count == r.at_step:
+            return "at_step"
+        if r.loss_below is not None and self.loss < r.loss_below and not before < r.loss_below:
+            return "loss_below"
+        k, t = r.test_rising, self.history.test
+        if k is not None and len(t) >= k + 1:
+            rises = all(t[-1 - i] > t[-2 - i] for i in range(k))
+            longer = len(t) >= k + 2 and t[-1 - k] > t[-2 - k]
+            if rises and not longer:
+                return "test_rising"
+        return None
+
     def _batch_n(self) -> int:
         """Samples the step about to be taken trains on (its batch was drawn already)."""
         idx = self.sampler.idx
@@ -285,7 +312,7 @@ class TrainingSession:
             step=self.step_count, loss=self.loss, test_loss=self.test_loss, update=update,
             diverged=self.diverged, playing=playing, learning_rate=self.optimizer.learning_rate,
             head=self.timeline.head, trouble=self.trouble(), epoch=self.epoch,
-            accuracy=self.accuracy(),
+            accuracy=self.accuracy(), stopped=self.stopped,
         )  # fmt: skip
 
     @property
@@ -405,6 +432,7 @@ class TrainingSession:
         self.sampler.restore(ck.rng_state, ck.order, ck.pos, ck.idx)
         self.step_count = ck.step
         self.seen = ck.seen
+        self.stopped = None
         self.diverged = ck.diverged
         if rebuffer:
             self._buffers()

@@ -10,6 +10,7 @@ import { createControls } from './controls.js';
 import { fmt } from './mathml.js';
 import { $, createLive, showStatus } from './live.js';
 import { createTransport } from './transport.js';
+import { createStopRules } from './stop-rules.js';
 
 const CSV_KEY = 'backprop-studio.csv';
 
@@ -40,12 +41,22 @@ const transport = createTransport({
   reset: () => undoableReset(),
 });
 
+const stopRules = createStopRules({
+  onSet: (patch) => {
+    if (!send({ type: 'set', ...patch })) return;
+    S.config.stop = Object.keys(patch.stop).length ? patch.stop : null;
+    writeUrl();
+  },
+  rules: () => S.config?.stop,
+});
+
 // ---------------------------------------------------------------- stream
 
 function onMessage(msg) {
   if (msg.type === 'frame') {
     live.onFrame(msg);
     transport.onFrame(msg);
+    stopRules.onFrame(msg);
   } else if (msg.type === 'error') {
     toasts.show(msg.message || 'The server rejected that.', 'error');
   }
@@ -112,6 +123,7 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
   transport.playing = keepPlaying;
   const loaded = live.setSource({ base: `/api/sessions/${encodeURIComponent(resp.id)}`, config: resp.config, frame: resp.frame });
   controls.setConfig(S.config, S.datasets);
+  stopRules.setConfig(S.config);
   writeUrl();
   connect();
   if (S.openAt) {
@@ -195,6 +207,7 @@ const controls = createControls({
     if (patch.batch_size) S.config.batch_size = patch.batch_size;
     if (patch.l2 !== undefined) S.config.l2 = patch.l2;
     if (patch.l1 !== undefined) S.config.l1 = patch.l1;
+    if (patch.stop !== undefined) S.config.stop = Object.keys(patch.stop).length ? patch.stop : null;
     writeUrl();
     setTimeout(() => live.refreshMatrix(), 150);
   },

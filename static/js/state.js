@@ -40,6 +40,8 @@ export function configToParams(config, view = {}) {
     if (config.l2) q.set('l2', String(config.l2));
     if (config.l1) q.set('l1', String(config.l1));
     if (config.features && config.features.join('.') !== 'x1.x2') q.set('feat', config.features.join('.'));
+    const stop = Object.entries(config.stop || {}).filter(([, v]) => v !== null && v !== undefined);
+    if (stop.length) q.set('stop', stop.map(([k, v]) => `${k}:${v}`).join(','));
     if (config.init) q.set('init', config.init);
     if (config.bias) q.set('bias', config.bias);
     if (config.seed !== undefined && config.seed !== null) q.set('seed', String(config.seed));
@@ -87,6 +89,7 @@ export function paramsToConfig(q) {
   if (has('l2')) c.l2 = NUM(q.get('l2'));
   if (has('l1')) c.l1 = NUM(q.get('l1'));
   if (has('feat')) c.features = q.get('feat').split('.');
+  if (has('stop')) c.stop = Object.fromEntries(q.get('stop').split(',').map((kv) => kv.split(':')).map(([k, v]) => [k, NUM(v)]));
   if (has('init')) c.init = q.get('init');
   if (has('bias')) c.bias = q.get('bias');
   if (has('seed')) c.seed = NUM(q.get('seed'));
