@@ -534,3 +534,34 @@ def test_seek_is_bit_exact_with_softmax_and_features() -> None:
          "dataset": {"name": "spiral3", "samples": 90, "noise": 0.1, "test_fraction": 0.2}},
         {60: {"l1": 0.001}, 100: {"batch_size": 8}},
     )  # fmt: skip
+
+
+def test_rows_and_csv_with_a_class_column_become_one_hot() -> None:
+    """`classes: true`: class numbers 0..2 in one target column are three one-hot outputs; softmax
+    trains on them as the oracle does; a non-integer or a lone class is refused."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (60, 2))
+    y = (np.arange(60) % 3).astype(float)
+    s = session(
+        preset="xor", layers=[2, 5, 3], **SOFTMAX, batch_size=12,
+        dataset={"x": x.tolist(), "y": y.tolist(), "classes": True, "test_fraction": 0.25},
+    )  # fmt: skip
+    d = s.dataset
+    assert d.Y.shape[0] == 3 and d.kind == "classification"
+    assert set(d.Y.sum(axis=0).tolist()) == {1.0}
+    seen = {tuple(r) for r in np.hstack([d.Y, d.Y_test]).T.tolist()}
+    assert seen == {(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)}
+    assert d.target_names == ["class 0", "class 1", "class 2"]
+    compare(s, 50)
+    csv = "a,b,label\n" + "\n".join(f"{p[0]},{p[1]},{int(c)}" for p, c in zip(x, y, strict=True))
+    c = session(preset="xor", layers=[2, 5, 3], **SOFTMAX, dataset={"csv": csv, "classes": True})
+    assert c.dataset.Y.shape == (3, 60)
+    assert np.array_equal(c.dataset.Y.argmax(axis=0), y.astype(int))
+    from app.domain.errors import InvalidError
+
+    with pytest.raises(InvalidError, match="class numbers"):
+        session(preset="xor", **SOFTMAX, dataset={"x": [[0, 0], [1, 1]], "y": [0.5, 1],
+                "classes": True})  # fmt: skip
+    with pytest.raises(InvalidError, match="2 to 64 classes"):
+        session(preset="xor", **SOFTMAX, dataset={"x": [[0, 0], [1, 1]], "y": [0, 0],
+                "classes": True})  # fmt: skip

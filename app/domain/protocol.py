@@ -94,6 +94,7 @@ class RowsDataset(Strict):
     scale_targets: bool = Field(
         False, description="regression targets into the output activation's range (see CSV)"
     )
+    classes: bool = Field(False, description="one target column of class numbers 0..K-1: one-hot")
 
 
 class CsvDataset(Strict):
@@ -120,6 +121,7 @@ class CsvDataset(Strict):
         "tanh -0.8..0.8, ReLU 0..1, linear to zero mean and unit variance; the frame's data "
         "view maps predictions back (target_scale)",
     )
+    classes: bool = Field(False, description="one target column of class numbers 0..K-1: one-hot")
 
 
 def _dataset_kind(value: Any) -> str:

@@ -60,6 +60,8 @@ def _load_data(
             d.x, d.y, d.feature_names, d.target_names, d.test_fraction, d.standardize, rng,
             max_samples,
         )  # fmt: skip
+    if d.classes:
+        datasets.one_hot(data)  # classification from here: its targets are not scaled
     if d.scale_targets:
         datasets.scale_targets(data, config.output_activation)
     return data

@@ -299,6 +299,30 @@ def named(
     )
 
 
+MAX_CLASSES = 64
+
+
+def one_hot(d: Dataset) -> Dataset:
+    """A target column of class numbers 0..K-1 as K one-hot outputs (in place; returned)."""
+    if d.n_outputs != 1:
+        raise ValueError(
+            f"classes: true needs one target column of class numbers, not {d.n_outputs}"
+        )
+    y = np.concatenate([d.Y[0], d.Y_test[0]])
+    if y.size == 0 or not np.array_equal(y, np.round(y)) or y.min() < 0:
+        raise ValueError("classes: true needs the target column to hold class numbers 0, 1, 2, ...")
+    k = int(y.max()) + 1
+    if not 2 <= k <= MAX_CLASSES:
+        raise ValueError(f"classes: true needs 2 to {MAX_CLASSES} classes (0..{MAX_CLASSES - 1})")
+    eye = np.eye(k)
+    d.Y = eye[d.Y[0].astype(int)].T.copy()
+    d.Y_test = eye[d.Y_test[0].astype(int)].T.copy()
+    d.kind = "classification"
+    d.target_names = [f"class {c}" for c in range(k)]
+    d.target_scale = None
+    return d
+
+
 def _kind_of(y: Array) -> str:
     """Targets that are all 0 or 1 make a classification set."""
     return "classification" if np.isin(y, (0.0, 1.0)).all() else "regression"

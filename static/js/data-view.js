@@ -200,17 +200,16 @@ export function createDataView(root, { onSample } = {}) {
 
   function paint(frame) {
     if (!plane || !surface) return;
-    const outs = frame.weights[frame.weights.length - 1][0].length;
     const playing = runPlaying();
     const n = playing ? GRID_PLAYING : GRID;
     const k = plane.multi ? 'argmax' : 0;
     asked += 1;
     if (playing && surfaceWorker()) {
-      post({ id: asked, weights: frame.weights, biases: frame.biases, xr: plane.xr, yr: plane.yr, n, activation: data.activation, outputActivation: data.output_activation, k, zmin: plane.zmin, zmax: plane.zmax, multi: outs > 1, features: data.points ? data.features : null });
+      post({ id: asked, weights: frame.weights, biases: frame.biases, xr: plane.xr, yr: plane.yr, n, activation: data.activation, outputActivation: data.output_activation, k, zmin: plane.zmin, zmax: plane.zmax, multi: plane.multi, features: data.points ? data.features : null });
       return;
     }
     const grid = outputGridFast(frame.weights, frame.biases, plane.xr, plane.yr, n, data.activation, data.output_activation, k, data.points ? data.features : null);
-    paintSurface(surface, grid, plane.zmin, plane.zmax, outs > 1);
+    paintSurface(surface, grid, plane.zmin, plane.zmax, plane.multi);
     if (surface.dataset.by !== 'page') surface.dataset.by = 'page';
   }
   const config = { displayModeBar: false, responsive: true };
@@ -328,12 +327,13 @@ export function createDataView(root, { onSample } = {}) {
       // Only the output surface changes from frame to frame: Plotly draws the axes and
       // points once; the surface is painted on the canvas underneath (cheap, every frame).
       lastFrame = frame;
-      if (planeSample === sample && plane) {
+      const outs = frame.weights[frame.weights.length - 1][0].length;
+      // A frame of another width (a new run with classes) sets the plane up again.
+      if (planeSample === sample && plane && plane.multi === outs > 1) {
         paint(frame);
         return;
       }
       planeSample = sample;
-      const outs = frame.weights[frame.weights.length - 1][0].length;
       const setup = planeSetup(data, outs);
       plane = setup;
       const { traces, xr, yr } = setup;
