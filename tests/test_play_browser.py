@@ -252,3 +252,19 @@ def test_stop_rules_beside_play_stop_the_run_and_say_which(ctx: Any, server: Any
         lambda: text(page, "stopped-note") == f"Stopped at step {f['step']}: E fell below {target}",
         "the note naming the loss rule",
     )
+
+
+def test_softmax_and_ce_are_chosen_together(ctx: Any, server: Any) -> None:
+    """Choosing the loss "ce" brings softmax with it; leaving softmax leaves ce (for bce)."""
+    page, _ = open_page(ctx, server, "preset=xor&data=spiral3&layers=2-6-3")
+    page.get_by_test_id("loss-select").select_option("ce")
+
+    def run_config() -> dict[str, Any]:
+        sid = page.evaluate("() => window.backpropStudio.state.id")
+        return config(f"{server.url}/api/sessions/{sid}")
+
+    wait_for(lambda: run_config()["loss"] == "ce", "a run with ce")
+    assert run_config()["output_activation"] == "softmax"
+    page.get_by_test_id("output-activation-select").select_option("sigmoid")
+    wait_for(lambda: run_config()["output_activation"] == "sigmoid", "a run with sigmoid")
+    assert run_config()["loss"] == "bce"

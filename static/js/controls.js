@@ -155,7 +155,15 @@ export function createControls(handlers) {
     [el.init, 'init'],
     [el.bias, 'bias'],
   ];
-  for (const [sel, key] of simple) sel.addEventListener('change', () => handlers.onConfig({ [key]: sel.value }));
+  // Softmax and categorical cross-entropy go together (the server refuses one alone): choosing
+  // one brings the other, and leaving one leaves both (for a sigmoid and cross-entropy).
+  const paired = (key, value) => {
+    if ((key === 'output_activation' && value === 'softmax') || (key === 'loss' && value === 'ce')) return { output_activation: 'softmax', loss: 'ce' };
+    if (key === 'output_activation' && config?.loss === 'ce') return { output_activation: value, loss: 'bce' };
+    if (key === 'loss' && config?.output_activation === 'softmax') return { output_activation: 'sigmoid', loss: value };
+    return { [key]: value };
+  };
+  for (const [sel, key] of simple) sel.addEventListener('change', () => handlers.onConfig(paired(key, sel.value)));
   // The article's matrix section uses one shared bias per layer; the preset one per neuron.
   el.biasSwitch?.addEventListener('click', () => handlers.onConfig({ bias: config?.bias === 'shared' ? 'per_neuron' : 'shared' }));
   el.seed.addEventListener('change', () => {
