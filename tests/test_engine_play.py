@@ -565,3 +565,18 @@ def test_rows_and_csv_with_a_class_column_become_one_hot() -> None:
     with pytest.raises(InvalidError, match="2 to 64 classes"):
         session(preset="xor", **SOFTMAX, dataset={"x": [[0, 0], [1, 1]], "y": [0, 0],
                 "classes": True})  # fmt: skip
+
+
+def test_the_trace_of_a_softmax_step_has_delta_o_minus_y_over_m() -> None:
+    """The phase view's output delta is (O - Y)/m on the next step's batch, as the page says."""
+    s = session(
+        preset="xor", layers=[2, 4, 3], batch_size=9, seed=6,
+        dataset={"name": "blobs3", "samples": 45}, **SOFTMAX,
+    )  # fmt: skip
+    s.advance(2)
+    t = s.trace()
+    O = np.array(t["forward"][-1]["A"])
+    Y = np.array(t["error"]["Y"])
+    out = t["backward"][0]
+    assert out["layer"] == 2 and O.shape == Y.shape == (3, 9)
+    assert np.abs(np.array(out["delta"]) - (O - Y) / 9).max() <= 1e-17
