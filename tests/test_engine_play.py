@@ -580,3 +580,22 @@ def test_the_trace_of_a_softmax_step_has_delta_o_minus_y_over_m() -> None:
     out = t["backward"][0]
     assert out["layer"] == 2 and O.shape == Y.shape == (3, 9)
     assert np.abs(np.array(out["delta"]) - (O - Y) / 9).max() <= 1e-17
+
+
+def test_a_snapshot_restores_features_softmax_l1_and_epochs_bit_for_bit() -> None:
+    """state() and restore() (a restarted server) carry on as the run would have."""
+    config = {
+        "preset": "xor", "layers": [2, 6, 3], "batch_size": 7, "l1": 0.002, **SOFTMAX,
+        "features": ["x1", "x2", "x1_x2"], "stop": {"test_rising": 50},
+        "optimizer": {"name": "adam", "learning_rate": 0.02},
+        "dataset": {"name": "spiral3", "samples": 60, "noise": 0.1, "test_fraction": 0.2},
+    }  # fmt: skip
+    a = session(**config)
+    a.advance(33)
+    b = TrainingSession.restore(a.state())
+    a.advance(20)
+    b.advance(20)
+    fa, fb = a.frame(), b.frame()
+    for key in ("step", "epoch", "accuracy", "test_accuracy", "weights", "loss"):
+        assert fa[key] == fb[key], key
+    assert fa["epoch"] == 53 * 7 // 48
