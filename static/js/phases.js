@@ -212,7 +212,7 @@ function backwardBody(trace, phase, ctx) {
   if (l === L && config?.output_activation === 'softmax') {
     // Softmax's Jacobian times dCE/dO collapses: delta_L = (O - Y)/m (engine/chain.py's why).
     parts.push(row(eq(delta(l), mo('='), m('mfrac', {}, mrow(mi('O'), mo('−'), mi('Y')), mi('m')), mo('='), matrixNode(back.delta))));
-    parts.push(note('Softmax couples the outputs (∂O_k/∂Z_j = O_k(δ_kj − O_j)); times ∂E/∂O_k = −Y_k/(O_k m) and summed over k, it leaves (O_j − Y_j)/m, because a one-hot Y sums to 1.'));
+    parts.push(note('Softmax couples the outputs (∂Oₖ/∂Zⱼ = Oₖ(δₖⱼ − Oⱼ)); times ∂E/∂Oₖ = −Yₖ/(Oₖ m) and summed over k, it leaves (Oⱼ − Yⱼ)/m, because a one-hot Y sums to 1.'));
   } else if (l === L) {
     // The article's own form for its loss: delta2 = (O - Y) * O(1 - O).
     const dEdO = (config?.loss || 'half_sse') === 'half_sse' ? paren(mi('O'), mo('−'), mi('Y')) : partial('E', 'O');
