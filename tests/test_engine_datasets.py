@@ -72,8 +72,9 @@ def test_two_d_sets_with_a_test_split(name, samples, fraction, n_test):
     d = named(name, samples, 0.1, fraction, False, rng())
     assert d.X.shape == (2, samples - n_test)
     assert d.X_test.shape == (2, n_test)
-    assert d.Y.shape == (1, samples - n_test) and d.Y_test.shape == (1, n_test)
     info = next(i for i in DATASET_INFO if i["name"] == name)
+    outs = info["outputs"]  # 3 for blobs3 and spiral3: one-hot targets
+    assert d.Y.shape == (outs, samples - n_test) and d.Y_test.shape == (outs, n_test)
     assert d.kind == info["kind"]
     if d.kind == "classification":
         assert set(np.unique(np.hstack([d.Y, d.Y_test]))) <= {0.0, 1.0}

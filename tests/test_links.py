@@ -91,6 +91,7 @@ def test_a_link_after_a_mid_run_change_of_alpha_replays_to_the_same_E(client: Te
         "optimizer": created["optimizer"],
         "batch_size": created["batch_size"],
         "l2": created["l2"],
+        "l1": created["l1"],
     }
     again = replay(client, created, original)
     assert_same_run(again, original)
@@ -106,7 +107,7 @@ def test_a_link_after_a_mid_run_change_of_alpha_replays_to_the_same_E(client: Te
 
 
 def test_many_changes_with_adam_and_mini_batches_replay_bit_for_bit(client: TestClient) -> None:
-    """Optimizer kinds, batch sizes, L2, two changes at one step, a no-op and a branch."""
+    """Optimizer kinds, batch sizes, L2 and L1, two changes at one step, a no-op and a branch."""
     config = {
         "preset": "xor",
         "layers": [2, 6, 1],
@@ -129,11 +130,14 @@ def test_many_changes_with_adam_and_mini_batches_replay_bit_for_bit(client: Test
     # Back to step 25 and another change there: a new branch; the old future's changes go.
     client.post(f"/api/sessions/{sid}/seek", json={"step": 25})
     patch(client, sid, {"full_batch": True})
+    step(client, sid, 4)
+    patch(client, sid, {"l1": 0.003})  # L1 changes the trajectory too: the link carries it
     original = step(client, sid, 8)
     changes = original["settings_log"]["changes"]
-    assert [c["step"] for c in changes] == [7, 12, 12, 21, 25]
+    assert [c["step"] for c in changes] == [7, 12, 12, 21, 25, 29]
     assert changes[3]["set"] == {}  # nothing new, but the change happened
     assert changes[4]["set"] == {"full_batch": True}
+    assert changes[5]["set"] == {"l1": 0.003}
     assert_same_run(replay(client, created, original), original)
 
 

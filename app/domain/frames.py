@@ -114,6 +114,9 @@ def frame(
     trouble: list[dict[str, Any]] | None,
     settings_log: dict[str, Any] | None = None,
     arrays: bool = False,
+    epoch: int = 0,
+    accuracy: tuple[float | None, float | None] = (None, None),
+    stopped: str | None = None,
 ) -> dict[str, Any]:
     """The frame at `step`; `losses` are the losses after steps since+1 .. step (None: step's).
 
@@ -156,6 +159,10 @@ def frame(
         "seeked": False,
         "trouble": trouble,
         "settings_log": settings_log,
+        "epoch": epoch,
+        "accuracy": accuracy[0],
+        "test_accuracy": accuracy[1],
+        "stopped": stopped,
     }
 
 
@@ -164,6 +171,18 @@ def findings(trouble: list[dict[str, Any]] | None) -> list[dict[str, Any]] | Non
     if trouble is None:
         return None
     return [{k: v for k, v in t.items() if k != "fix"} for t in trouble]
+
+
+def accuracy(O: Array, Y: Array) -> float | None:
+    """Share of samples (columns) classified right: the largest output's class with several
+    outputs (softmax), O >= 0.5 against Y >= 0.5 with one (targets 0 and 1); None for none."""
+    if O.shape[1] == 0 or not np.isfinite(O).all():
+        return None  # no samples, or a diverged run's outputs: no class to read off
+    if O.shape[0] == 1:
+        right = (O[0] >= 0.5) == (Y[0] >= 0.5)
+    else:
+        right = np.argmax(O, axis=0) == np.argmax(Y, axis=0)
+    return float(np.count_nonzero(right)) / int(O.shape[1])
 
 
 def curve(history: LossHistory, step: int) -> dict[str, Any]:

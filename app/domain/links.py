@@ -18,11 +18,12 @@ MAX_LINK_CHANGES = 100  # changes a frame lists (and a link carries); more: `cha
 
 
 def settings_of(config: SessionConfig) -> dict[str, Any]:
-    """The settings a change may touch (optimizer, batch size, L2), as a config has them."""
+    """The settings a change may touch (optimizer, batch size, L2, L1), as a config has them."""
     return {
         "optimizer": config.optimizer.model_dump(mode="json"),
         "batch_size": config.batch_size,
         "l2": config.l2,
+        "l1": config.l1,
     }
 
 
@@ -56,6 +57,8 @@ def compact(
             body["batch_size"] = p.batch_size
         if p.l2 is not None:
             body["l2"] = p.l2
+        if p.l1 is not None:
+            body["l1"] = p.l1
         out.append({"step": step, "set": body})
         config = retune.patched(config, p, n_train)
     return out

@@ -114,6 +114,16 @@ DATASET_SETTINGS: dict[str, dict[str, Any]] = {
         "loss": "mse", "optimizer": {"name": "adam", "learning_rate": 0.03}, "batch_size": None,
         "init": "xavier",
     },
+    "blobs3": {
+        "layers": [2, 4, 3], "activation": "tanh", "output_activation": "softmax",
+        "loss": "ce", "optimizer": {"name": "sgd", "learning_rate": 0.5}, "batch_size": None,
+        "init": "xavier",
+    },
+    "spiral3": {
+        "layers": [2, 16, 16, 3], "activation": "relu", "output_activation": "softmax",
+        "loss": "ce", "optimizer": {"name": "adam", "learning_rate": 0.02}, "batch_size": 32,
+        "init": "he",
+    },
 }  # fmt: skip
 
 

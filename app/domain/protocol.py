@@ -16,11 +16,16 @@ from pydantic import (
 )
 
 ActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
-LossName = Literal["half_sse", "mse", "bce"]
+OutputActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax"]
+LossName = Literal["half_sse", "mse", "bce", "ce"]
 InitName = Literal["xavier", "he", "uniform01"]
 BiasMode = Literal["per_neuron", "shared"]
 OptimizerName = Literal["sgd", "momentum", "adam"]
-DatasetName = Literal["houses", "xor", "circle", "gauss", "spiral", "plane", "multi_gauss"]
+FeatureName = Literal["x1", "x2", "x1_squared", "x2_squared", "x1_x2", "sin_x1", "sin_x2"]
+DEFAULT_FEATURES: tuple[FeatureName, ...] = ("x1", "x2")
+DatasetName = Literal[
+    "houses", "xor", "circle", "gauss", "spiral", "plane", "multi_gauss", "blobs3", "spiral3"
+]
 
 # Hard sanity bounds; the configurable server limits (settings) are checked on top of these.
 MAX_LR = 1e7
@@ -57,6 +62,16 @@ class OptimizerConfig(Strict):
     eps: FiniteFloat = Field(1e-8, gt=0, le=1)
 
 
+class StopRules(Strict):
+    """When playing (and stepping) stops by itself; any of them, checked after every step."""
+
+    loss_below: FiniteFloat | None = Field(None, gt=0, description="E falls below this")
+    at_step: int | None = Field(None, ge=1, description="the run reaches this step")
+    test_rising: int | None = Field(
+        None, ge=1, le=10_000, description="the test loss has risen this many steps in a row"
+    )
+
+
 class NamedDataset(Strict):
     """A built-in, seeded data set."""
 
@@ -79,6 +94,7 @@ class RowsDataset(Strict):
     scale_targets: bool = Field(
         False, description="regression targets into the output activation's range (see CSV)"
     )
+    classes: bool = Field(False, description="one target column of class numbers 0..K-1: one-hot")
 
 
 class CsvDataset(Strict):
@@ -105,6 +121,7 @@ class CsvDataset(Strict):
         "tanh -0.8..0.8, ReLU 0..1, linear to zero mean and unit variance; the frame's data "
         "view maps predictions back (target_scale)",
     )
+    classes: bool = Field(False, description="one target column of class numbers 0..K-1: one-hot")
 
 
 def _dataset_kind(value: Any) -> str:
@@ -125,21 +142,37 @@ DatasetConfig = Annotated[
 ]
 
 
+def _distinct_features(value: list[str] | None) -> list[str] | None:
+    """Each feature input once."""
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError("each feature may be named only once")
+    return value
+
+
 class SessionConfigIn(Strict):
     """A session config as a client sends it: a preset plus overrides, all optional."""
 
     preset: Text | None = Field(None, max_length=64)
     layers: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(None, min_length=2)
     activation: ActivationName | None = None
-    output_activation: ActivationName | None = None
+    output_activation: OutputActivationName | None = None
     loss: LossName | None = None
     optimizer: OptimizerConfig | None = None
     batch_size: Annotated[int, Field(ge=1, le=100_000)] | None = None
     l2: FiniteFloat | None = Field(None, ge=0, le=100)
+    l1: FiniteFloat | None = Field(None, ge=0, le=100)
+    features: list[FeatureName] | None = Field(None, min_length=1, max_length=7)
+    stop: StopRules | None = None
     init: InitName | None = None
     bias: BiasMode | None = None
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     dataset: DatasetConfig | None = None
+
+    @field_validator("features")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        """Each feature input once."""
+        return _distinct_features(value)
 
     model_config = ConfigDict(
         extra="forbid",
@@ -162,15 +195,24 @@ class SessionConfig(Strict):
     preset: str | None = None
     layers: list[int]
     activation: ActivationName = "sigmoid"
-    output_activation: ActivationName = "sigmoid"
+    output_activation: OutputActivationName = "sigmoid"
     loss: LossName = "half_sse"
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     batch_size: int | None = None
     l2: float = 0.0
+    l1: float = 0.0
+    features: list[FeatureName] = Field(default_factory=lambda: list(DEFAULT_FEATURES))
+    stop: StopRules | None = None
     init: InitName = "xavier"
     bias: BiasMode = "per_neuron"
     seed: int = 0
     dataset: DatasetConfig = Field(default_factory=lambda: NamedDataset(name="houses"))
+
+    @field_validator("features")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        """Each feature input once."""
+        return _distinct_features(value)
 
 
 class SessionPatch(Strict):
@@ -180,6 +222,8 @@ class SessionPatch(Strict):
     batch_size: Annotated[int, Field(ge=1, le=100_000)] | None = None
     full_batch: bool = False
     l2: FiniteFloat | None = Field(None, ge=0, le=100)
+    l1: FiniteFloat | None = Field(None, ge=0, le=100)
+    stop: StopRules | None = None
 
 
 class StepRequest(Strict):

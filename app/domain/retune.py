@@ -49,6 +49,12 @@ def patched(config: SessionConfig, p: SessionPatch, n_train: int) -> SessionConf
         update["batch_size"] = p.batch_size
     if p.l2 is not None:
         update["l2"] = p.l2
+    if p.l1 is not None:
+        update["l1"] = p.l1
+    if p.stop is not None:
+        # The rules sent replace the old ones; {} clears them.
+        has_rule = p.stop.model_dump(exclude_none=True)
+        update["stop"] = p.stop if has_rule else None
     return config.model_copy(update=update)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from app.engine import chain, datasets, diagnose, gradcheck
+from app.engine import features as feature_inputs
 from app.engine import trace as tracing
 from app.engine.network import Cache, Network
 from app.settings import Settings
@@ -59,9 +60,25 @@ def _load_data(
             d.x, d.y, d.feature_names, d.target_names, d.test_fraction, d.standardize, rng,
             max_samples,
         )  # fmt: skip
+    if d.classes:
+        datasets.one_hot(data)  # classification from here: its targets are not scaled
     if d.scale_targets:
         datasets.scale_targets(data, config.output_activation)
     return data
+
+
+def _check_softmax(config: SessionConfig, data: datasets.Dataset) -> None:
+    """Softmax goes with cross-entropy (and back), over classes: InvalidError otherwise."""
+    softmax, ce = config.output_activation == "softmax", config.loss == "ce"
+    if softmax and not ce:
+        raise InvalidError('output_activation "softmax" goes with loss "ce" (cross-entropy)')
+    if ce and not softmax:
+        raise InvalidError('loss "ce" needs output_activation "softmax" (outputs that sum to 1)')
+    if softmax and (data.n_outputs < 2 or data.kind != "classification"):
+        raise InvalidError(
+            "softmax needs a data set with at least 2 classes as one-hot targets "
+            f"(blobs3, spiral3); {data.name!r} has {data.n_outputs} output(s)"
+        )
 
 
 class TrainingSession:
@@ -71,16 +88,34 @@ class TrainingSession:
         self.max_samples = max_samples
         data_seq = np.random.SeedSequence(config.seed).spawn(3)[0]
         self.dataset = load_data(config, np.random.default_rng(data_seq), max_samples)
+        # The 2D points as drawn (the data plane's); the network's inputs may be features of them.
+        self.points: tuple[Array, Array] | None = None
+        if config.features != feature_inputs.DEFAULT:
+            self.points = self._features([str(f) for f in config.features])
         # Input and output widths come from the data; the config's hidden layers stay.
         layers = [self.dataset.n_inputs, *config.layers[1:-1], self.dataset.n_outputs]
         self.config = config.model_copy(update={"layers": layers})
         self.created = self.config  # as created: a link's config (app/domain/links.py)
+        _check_softmax(config, self.dataset)
         if config.batch_size is not None and config.batch_size > self.dataset.X.shape[1]:
             raise InvalidError(
                 f"batch_size {config.batch_size} is larger than the "
                 f"{self.dataset.X.shape[1]} training samples"
             )
         self._start()
+
+    def _features(self, names: list[str]) -> tuple[Array, Array]:
+        """Replace the data's inputs by the features `names` of its (x1, x2); the points."""
+        d = self.dataset
+        if d.n_inputs != 2:
+            raise InvalidError(
+                f"features need a 2D data set (x1, x2); {d.name!r} has {d.n_inputs} inputs"
+            )
+        points = (d.X, d.X_test)
+        d.X = feature_inputs.feature_map(d.X, names)
+        d.X_test = feature_inputs.feature_map(d.X_test, names)
+        d.feature_names = feature_inputs.notation(names)
+        return points
 
     # ---- state ------------------------------------------------------------------------------
 
@@ -90,11 +125,13 @@ class TrainingSession:
         _, init_seq, batch_seq = self._children()
         self.net = Network(
             c.layers, c.activation, c.output_activation, c.loss, c.bias, c.init, c.l2,
-            np.random.default_rng(init_seq),
+            np.random.default_rng(init_seq), l1=c.l1,
         )  # fmt: skip
         self.optimizer = optimizer_for(c.optimizer)
         self.sampler = BatchSampler(np.random.default_rng(batch_seq), self.n_train)
         self.step_count = 0
+        self.seen = 0  # samples the steps so far trained on: epoch = seen // n_train
+        self.stopped: str | None = None  # the stop rule that ended the last advance(), if any
         self.diverged = False
         self.history = LossHistory()
         self.test_loss: float | None = None
@@ -190,14 +227,15 @@ class TrainingSession:
         A checkpoint is taken at every multiple of the timeline's spacing.
         """
         self._branch()
+        self.stopped = None
         done = 0
-        while done < n and not self.diverged:
+        while done < n and not self.diverged and self.stopped is None:
             every = self.timeline.every
             chunk = min(n - done, every - self.step_count % every)
             ran = self._run(chunk)
             done += ran
             if ran < chunk:
-                break  # diverged
+                break  # diverged, or a stop rule was met
             if self.timeline.due(self.step_count):
                 self.timeline.add(self._capture())
         self.timeline.head = self.step_count
@@ -208,13 +246,20 @@ class TrainingSession:
         done = 0
         theta, g, update = self.net.theta, self.grads.flat, self.optimizer.update
         with np.errstate(all="ignore"):  # divergence is reported by a field, not a warning
-            if self._batch_cache is None and self._test_cache is None:
+            rules = self.config.stop
+            if self._batch_cache is None and self._test_cache is None and rules is None:
                 done = self._advance_full_batch(n)
             while done < n and not self.diverged:
+                before = self.loss
                 update(theta, g)
+                self.seen += self._batch_n()
                 self.step_count += 1
                 done += 1
                 self._evaluate()
+                if rules is not None:
+                    self.stopped = self._stop_rule(before)
+                    if self.stopped is not None:
+                        break
         self.history.trim()
         return done
 
@@ -235,9 +280,34 @@ class TrainingSession:
             if not (isfinite(E) and isfinite(theta.sum())):
                 self.diverged = True
         self.step_count += done
+        self.seen += done * self.n_train
         if done:
             self.loss = E
         return done
+
+    def _stop_rule(self, before: float) -> str | None:
+        """The stop rule this step met, or None. Each fires at the step it becomes true, so
+        Play after a stop goes on: E falls below `loss_below` (it was not below before this
+        step), the step is `at_step`, or the test loss has just risen `test_rising` steps in
+        a row (exactly that many: one more rise is not a new stop)."""
+        r = self.config.stop
+        assert r is not None
+        if r.at_step is not None and self.step_count == r.at_step:
+            return "at_step"
+        if r.loss_below is not None and self.loss < r.loss_below and not before < r.loss_below:
+            return "loss_below"
+        k, t = r.test_rising, self.history.test
+        if k is not None and len(t) >= k + 1:
+            rises = all(t[-1 - i] > t[-2 - i] for i in range(k))
+            longer = len(t) >= k + 2 and t[-1 - k] > t[-2 - k]
+            if rises and not longer:
+                return "test_rising"
+        return None
+
+    def _batch_n(self) -> int:
+        """Samples the step about to be taken trains on (its batch was drawn already)."""
+        idx = self.sampler.idx
+        return self.n_train if idx is None else int(idx.size)
 
     # ---- frames -----------------------------------------------------------------------------
 
@@ -265,7 +335,8 @@ class TrainingSession:
             step=self.step_count, loss=self.loss, test_loss=self.test_loss, update=moves,
             diverged=self.diverged, playing=playing, learning_rate=self.optimizer.learning_rate,
             head=self.timeline.head, trouble=frames.findings(self.trouble()),
-            settings_log=self.settings_log(), arrays=arrays,
+            settings_log=self.settings_log(), arrays=arrays, epoch=self.epoch,
+            accuracy=self.accuracy(), stopped=self.stopped,
         )  # fmt: skip
 
     def settings_log(self) -> dict[str, Any] | None:
@@ -283,6 +354,26 @@ class TrainingSession:
                 self._now = (self.config, links.settings_of(self.config))
             log["now"] = self._now[1]
         return log
+
+    @property
+    def epoch(self) -> int:
+        """Completed passes over the training samples: samples trained on // training samples."""
+        return self.seen // self.n_train
+
+    def accuracy(self) -> tuple[float | None, float | None]:
+        """Share of training and test samples classified right (None: regression, no test set).
+
+        The caches hold the outputs at the current weights (every step's evaluation forwards
+        the whole training set, and the test set when there is one).
+        """
+        if self.dataset.kind != "classification":
+            return None, None
+        d = self.dataset
+        train = frames.accuracy(self._train_cache.A[-1], d.Y)
+        test = None
+        if self._test_cache is not None:
+            test = frames.accuracy(self._test_cache.A[-1], d.Y_test)
+        return train, test
 
     def trouble(self) -> list[dict[str, Any]] | None:
         """Why the run may not be learning (engine/diagnose.py), or None; cached per step."""
@@ -389,7 +480,7 @@ class TrainingSession:
         return self.frame(since=-1)
 
     def patch(self, p: SessionPatch) -> dict[str, Any]:
-        """Change optimizer, batch size or L2; weights and step are kept.
+        """Change optimizer, batch size, L2 or L1; weights and step are kept.
 
         The change is logged at this step and checkpointed, so seeks replay it; from an earlier
         step (after a seek) it starts a new branch.
@@ -406,7 +497,7 @@ class TrainingSession:
         self.config = retune.patched(self.config, p, self.n_train)
         if p.optimizer is not None:
             self.optimizer = retune.retune(self.optimizer, self.config.optimizer)
-        self.net.l2 = self.config.l2
+        self.net.l2, self.net.l1 = self.config.l2, self.config.l1
         self._trouble_at = None  # the rate, batch or L2 changed: diagnose again
         if retune.changes_batch(p):
             self.sampler.restart()
@@ -438,17 +529,20 @@ class TrainingSession:
             pos=self.sampler.pos,
             idx=self.sampler.idx,
             diverged=self.diverged,
+            seen=self.seen,
         )
 
     def _restore(self, ck: Checkpoint) -> None:
         """Back to a checkpoint's state; loss and gradients recomputed (bit for bit the same)."""
         rebuffer = ck.config.batch_size != self.config.batch_size
         self.config = ck.config
-        self.net.l2 = ck.config.l2
+        self.net.l2, self.net.l1 = ck.config.l2, ck.config.l1
         self.net.theta[...] = ck.theta  # in place: the forward plans hold views of theta
         self.optimizer = ck.optimizer.clone()
         self.sampler.restore(ck.rng_state, ck.order, ck.pos, ck.idx)
         self.step_count = ck.step
+        self.seen = ck.seen
+        self.stopped = None
         self.diverged = ck.diverged
         if rebuffer:
             self._buffers()
@@ -521,6 +615,7 @@ class TrainingSession:
             for _ in range(n):
                 update(theta, g)
                 backward(forward(None, cache), Y, grads)
+            self.seen += n * self.n_train
         else:
             X, Y_all = self.dataset.X, self.dataset.Y
             for _ in range(n):
@@ -529,6 +624,7 @@ class TrainingSession:
                 assert idx is not None
                 np.take(X, idx, axis=1, out=batch.A[0])
                 backward(forward(None, batch), Y_all[:, idx], grads)
+            self.seen += n * batch.A[0].shape[1]
         self.step_count += n
 
     def check_seek(self, n: int) -> None:
@@ -671,6 +767,13 @@ class TrainingSession:
             "target_scale": d.target_scale,
             "targets_scaled": d.targets_scaled,
             "input_scale": d.input_scale,
+            "features": c.features,
+            # With feature inputs, `x` holds the network's inputs; `points` the (x1, x2) drawn.
+            **(
+                {"points": self.points[0].T.tolist(), "points_test": self.points[1].T.tolist()}
+                if self.points is not None
+                else {}
+            ),
         }
 
     def clone(self) -> TrainingSession:
@@ -695,6 +798,7 @@ class TrainingSession:
         return {
             "config": self.config.model_dump(mode="json"),
             "step_count": self.step_count,
+            "seen": self.seen,
             "diverged": self.diverged,
             "optimizer": {
                 "t": getattr(opt, "t", None),
@@ -742,6 +846,8 @@ class TrainingSession:
                 setattr(opt, key, np.array(state[f"opt_{key}"], dtype=float))
         new.sampler.load(state)
         new.step_count = int(state["step_count"])
+        # Snapshots from before epochs were counted: as many samples as full-batch steps.
+        new.seen = int(state.get("seen", new.step_count * new.n_train))
         new.history = LossHistory.from_state(state)
         # Loss, test loss and gradients at the restored weights, on the restored batch.
         with np.errstate(all="ignore"):

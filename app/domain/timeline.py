@@ -40,6 +40,7 @@ class Checkpoint:
     pos: int
     idx: Array | None  # the batch the next step uses (a view of `order`)
     diverged: bool
+    seen: int = 0  # samples trained on so far (epoch = seen // training samples)
 
     @property
     def nbytes(self) -> int:

@@ -48,6 +48,22 @@ def _linear_into(z: Array, out: Array) -> Array:
     return out
 
 
+def _softmax_into(z: Array, out: Array) -> Array:
+    # Over each column (one sample's outputs); the column's max taken off first, so e^z never
+    # overflows: softmax(z - c) = softmax(z).
+    np.subtract(z, z.max(axis=0, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=0, keepdims=True)
+    return out
+
+
+def _softmax_d(z: Array, a: Array) -> Array:
+    # The diagonal of the Jacobian dO_j/dZ_k = O_j (delta_jk - O_k): what a per-output
+    # derivative can say. backward() never uses it: it applies the whole Jacobian.
+    d: Array = a - a * a
+    return d
+
+
 def _sigmoid_d(z: Array, a: Array) -> Array:
     d: Array = a - a * a  # a(1 - a)
     return d
@@ -95,4 +111,10 @@ ACTIVATIONS: dict[str, Activation] = {
         "leaky_relu", _leaky_into, _leaky_d, "max(0.01z, z)", "1 if z > 0 else 0.01"
     ),
     "linear": Activation("linear", _linear_into, _linear_d, "z", "1"),
+    # Output layer only: each output depends on every Z of its sample, not on its own alone.
+    "softmax": Activation(
+        "softmax", _softmax_into, _softmax_d, "e^z / sum_k e^z_k", "a(1 - a) on the diagonal"
+    ),
 }
+# Activations a hidden layer may use (softmax normalises the whole layer: output only).
+HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "linear")

@@ -12,6 +12,15 @@ from .network import Cache, Grads, Network, layer_names, weight_name
 Array = np.ndarray
 
 
+# Why dE/dZ = (O - Y)/n for softmax with cross-entropy: the page shows this under the chain.
+SOFTMAX_WHY = (
+    "Softmax couples the outputs: ∂Oₖ/∂Zⱼ = Oₖ(δₖⱼ − Oⱼ), a Jacobian, not one derivative "
+    "per output. Cross-entropy gives ∂E/∂Oₖ = −Yₖ/(Oₖ n). Summed over k: ∂E/∂Zⱼ = "
+    "Σₖ −Yₖ/(Oₖ n) · Oₖ(δₖⱼ − Oⱼ) = (Oⱼ Σₖ Yₖ − Yⱼ)/n = (Oⱼ − Yⱼ)/n, since a one-hot Y "
+    "sums to 1."
+)
+
+
 def _fill(template: str, a: str, z: str) -> str:
     """Write an activation's derivative with the layer's own names (a -> h1, z -> Z1)."""
     return re.sub(r"\bz\b", z, re.sub(r"\ba\b", a, template))
@@ -33,6 +42,13 @@ def _output_factors(net: Network, cache: Cache, Y: Array, j: int) -> list[dict[s
     o = _neuron(names, L, j, net.sizes[-1])
     z = f"Z{L}" if net.sizes[-1] == 1 else f"Z{L}[{j}]"
     act = net.act(L - 1)
+    if net.output_activation == "softmax":
+        # Softmax's outputs are coupled: no per-output dO/dZ. Its Jacobian times dCE/dO
+        # collapses (SOFTMAX_WHY) to one factor, dE/dZ = (O - Y)/n.
+        n = cache.A[0].shape[1]
+        y = "Y" if o == "O" else f"Y[{j}]"
+        delta = (cache.A[L][j] - Y[j]) / n
+        return [_factor(f"dE/d{z}", f"({o} - {y})/n", delta)]
     dE = net.loss.grad(cache.A[L], Y)[j]
     dO = act.df(cache.Z[L], cache.A[L])[j]
     loss_formula = net.loss.dformula.replace("O", o).replace("Y", "Y" if o == "O" else f"Y[{j}]")
@@ -110,6 +126,7 @@ def breakdown(
         value, grad = float(net.W[layer][i, j]), float(grads.dW[layer][i, j])
         name = f"{weight_name(layer, L)}[{i},{j}]"
         l2_term = net.l2 * value
+        l1_term = net.l1 * float(np.sign(value))
     elif kind == "bias":
         bname = "b_" + weight_name(layer, L)[2:]
         shared = net.bias_mode == "shared"
@@ -134,6 +151,7 @@ def breakdown(
             name = f"{bname}[{j}]"
         factors.append(_factor(f"d{zname}/d{name}", "1", np.ones(cache.A[0].shape[1])))
         l2_term = 0.0
+        l1_term = 0.0
     else:
         raise ValueError("kind must be 'weight' or 'bias'")
     products = np.prod(np.array([f["values"] for f in factors]), axis=0)
@@ -162,6 +180,8 @@ def breakdown(
         "products": [float(p) for p in products],
         "sum": total,
         "l2_term": l2_term,
+        "l1_term": l1_term,
+        "why": SOFTMAX_WHY if net.output_activation == "softmax" else None,
         "update": {
             "learning_rate": learning_rate,
             "old": value,

@@ -42,7 +42,12 @@ DATASET_INFO: list[dict[str, object]] = [
      "parameters": {"samples": 200, "noise": 0.0, "test_fraction": 0.0}},
     {"name": "multi_gauss", "kind": "regression", "inputs": 2, "outputs": 1,
      "parameters": {"samples": 200, "noise": 0.0, "test_fraction": 0.0}},
+    {"name": "blobs3", "kind": "classification", "inputs": 2, "outputs": 3,
+     "parameters": {"samples": 240, "noise": 0.0, "test_fraction": 0.0}},
+    {"name": "spiral3", "kind": "classification", "inputs": 2, "outputs": 3,
+     "parameters": {"samples": 300, "noise": 0.0, "test_fraction": 0.0}},
 ]  # fmt: skip
+CLASSES3 = ("blobs3", "spiral3")  # three classes: one-hot targets, one output per class
 
 
 @dataclass
@@ -93,8 +98,31 @@ def _houses(n: int, noise: float, rng: np.random.Generator) -> tuple[Array, Arra
     return x / HOUSE_UNITS, y[:, None]
 
 
+def _three_classes(
+    name: str, n: int, noise: float, rng: np.random.Generator
+) -> tuple[Array, Array]:
+    """Three classes in [-1, 1]^2, in equal groups (the first ones one larger); one-hot Y."""
+    c = np.arange(n) * 3 // n  # class of each sample: 0..0, 1..1, 2..2
+    if name == "blobs3":
+        # Three round clusters at 90, 210 and 330 degrees, 0.55 from the centre.
+        angle = math.pi / 2 + c * 2 * math.pi / 3
+        centres = 0.55 * np.column_stack([np.cos(angle), np.sin(angle)])
+        x = centres + (0.18 + noise * 0.5) * rng.standard_normal((n, 2))
+    else:
+        # Three arms, each a third of a turn from the next, out from the centre.
+        k = np.arange(n) - np.searchsorted(c, c)  # position along its arm
+        m = np.bincount(c, minlength=3)[c]  # its arm's length
+        r = k / m * 0.9 + 0.05
+        t = 4.0 * k / m + c * 2 * math.pi / 3
+        x = np.column_stack([r * np.sin(t), r * np.cos(t)])
+        x += noise * 0.3 * rng.standard_normal((n, 2))
+    return x, np.eye(3)[c]
+
+
 def _two_d(name: str, n: int, noise: float, rng: np.random.Generator) -> tuple[Array, Array]:
     """Playground-style sets in [-1, 1]^2; labels 0/1, regression targets in (0, 1)."""
+    if name in CLASSES3:
+        return _three_classes(name, n, noise, rng)
     if name == "xor":
         x = rng.uniform(-1, 1, (n, 2))
         # A margin keeps points off the axes, as Playground does.
@@ -265,9 +293,34 @@ def named(
             test_fraction, standardize, rng, scale,
         )  # fmt: skip
     x, y = _two_d(name, n, noise, rng)
+    targets = ["class 0", "class 1", "class 2"] if name in CLASSES3 else ["y"]
     return build(
-        name, x, y, str(info["kind"]), ["x1", "x2"], ["y"], test_fraction, standardize, rng
+        name, x, y, str(info["kind"]), ["x1", "x2"], targets, test_fraction, standardize, rng
     )
+
+
+MAX_CLASSES = 64
+
+
+def one_hot(d: Dataset) -> Dataset:
+    """A target column of class numbers 0..K-1 as K one-hot outputs (in place; returned)."""
+    if d.n_outputs != 1:
+        raise ValueError(
+            f"classes: true needs one target column of class numbers, not {d.n_outputs}"
+        )
+    y = np.concatenate([d.Y[0], d.Y_test[0]])
+    if y.size == 0 or not np.array_equal(y, np.round(y)) or y.min() < 0:
+        raise ValueError("classes: true needs the target column to hold class numbers 0, 1, 2, ...")
+    k = int(y.max()) + 1
+    if not 2 <= k <= MAX_CLASSES:
+        raise ValueError(f"classes: true needs 2 to {MAX_CLASSES} classes (0..{MAX_CLASSES - 1})")
+    eye = np.eye(k)
+    d.Y = eye[d.Y[0].astype(int)].T.copy()
+    d.Y_test = eye[d.Y_test[0].astype(int)].T.copy()
+    d.kind = "classification"
+    d.target_names = [f"class {c}" for c in range(k)]
+    d.target_scale = None
+    return d
 
 
 def _kind_of(y: Array) -> str:

@@ -13,6 +13,7 @@ FORMULAS = {
     "half_sse": "E = 1/2 sum (Y - O)^2",
     "mse": "E = mean (Y - O)^2",
     "bce": "E = -mean [Y log O + (1 - Y) log(1 - O)]",
+    "ce": "E = -mean_n sum_k Y_k log O_k",
 }
 # Predictions are clipped away from 0 and 1 inside bce so log() stays finite.
 BCE_EPS = 1e-12
@@ -39,6 +40,16 @@ def _bce(O: Array, Y: Array) -> tuple[float, Array]:
     return E, g
 
 
+def _ce(O: Array, Y: Array) -> tuple[float, Array]:
+    # Mean over samples (columns) of the categorical cross-entropy -sum_k Y_k log O_k, for
+    # one-hot Y and softmax outputs O. Clipped as bce is, so log() stays finite.
+    P = np.clip(O, BCE_EPS, 1.0)
+    m = O.shape[1]
+    E = float(-np.sum(Y * np.log(P)) / m)
+    g: Array = -Y / P / m
+    return E, g
+
+
 @dataclass(frozen=True)
 class Loss:
     """A loss E(O, Y) with its gradient dE/dO, computed together."""
@@ -61,4 +72,5 @@ LOSSES: dict[str, Loss] = {
     "half_sse": Loss("half_sse", _half_sse, "E = 1/2 sum (Y - O)^2", "O - Y"),
     "mse": Loss("mse", _mse, "E = mean (Y - O)^2", "2(O - Y)/n"),
     "bce": Loss("bce", _bce, "E = -mean [Y log O + (1 - Y) log(1 - O)]", "(O - Y)/(O(1 - O) n)"),
+    "ce": Loss("ce", _ce, "E = -mean_n sum_k Y_k log O_k", "-Y/(O n)"),
 }

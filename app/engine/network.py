@@ -73,9 +73,12 @@ class Network:
         init: str = "xavier",
         l2: float = 0.0,
         rng: np.random.Generator | None = None,
+        l1: float = 0.0,
     ) -> None:
         if len(sizes) < 2 or any(n < 1 for n in sizes):
             raise ValueError("layers need at least an input and an output layer, each >= 1 wide")
+        if activation == "softmax":
+            raise ValueError("softmax is for the output layer only (it normalises the layer)")
         for name, table in (
             (activation, ACTIVATIONS),
             (output_activation, ACTIVATIONS),
@@ -91,6 +94,7 @@ class Network:
         self.loss_name = loss
         self.bias_mode = bias
         self.l2 = float(l2)
+        self.l1 = float(l1)
         self.theta = np.zeros(self.n_params)
         self.W, self.b, self.Wa = self.views(self.theta)
         self._acts = [self.act(k) for k in range(self.n_layers)]
@@ -204,11 +208,28 @@ class Network:
         return self.forward(X).A[-1]
 
     def _l2_error(self) -> float:
-        return 0.5 * self.l2 * sum(float(np.vdot(W, W)) for W in self.W) if self.l2 else 0.0
+        """The penalties on the weights (never the biases): 1/2 l2 sum W^2 + l1 sum |W|."""
+        e = 0.5 * self.l2 * sum(float(np.vdot(W, W)) for W in self.W) if self.l2 else 0.0
+        if self.l1:
+            e += self.l1 * sum(float(np.abs(W).sum()) for W in self.W)
+        return e
 
     def error(self, O: Array, Y: Array) -> float:
-        """E(O, Y) plus the L2 term 1/2 l2 sum W^2."""
+        """E(O, Y) plus the L2 term 1/2 l2 sum W^2 and the L1 term l1 sum |W|."""
         return self.loss.value(O, Y) + self._l2_error()
+
+    def _softmax_delta(self, O: Array, Y: Array, dE: Array) -> Array:
+        """dE/dZ_L through softmax's whole Jacobian J = diag(O) - O O^T, per sample (column).
+
+        J is symmetric, so J^T dE/dO = O * (dE/dO - sum_k O_k dE/dO_k). With cross-entropy,
+        dE/dO = -Y/(O m) and sum_k Y_k = 1, which collapses to (O - Y)/m: computed so, exactly
+        (no division by an O that may round to 0).
+        """
+        if self.loss_name == "ce":
+            d: Array = (O - Y) / O.shape[1]
+            return d
+        d = O * (dE - (O * dE).sum(axis=0, keepdims=True))
+        return d
 
     def backward(self, cache: Cache, Y: Array, grads: Grads | None = None) -> Grads:
         """The chain rule, layer by layer from the output down; also E from the same pass."""
@@ -217,8 +238,11 @@ class Network:
         A = cache.A
         E, dE = self.loss.value_and_grad(A[L], Y)
         g.error = E + self._l2_error()
-        # delta_L = dE/dO * dO/dZ_L, e.g. (O - Y) * O(1 - O) for the article.
-        d = dE * self._acts[L - 1].df(cache.Z[L], A[L])
+        if self.output_activation == "softmax":
+            d = self._softmax_delta(A[L], Y, dE)
+        else:
+            # delta_L = dE/dO * dO/dZ_L, e.g. (O - Y) * O(1 - O) for the article.
+            d = dE * self._acts[L - 1].df(cache.Z[L], A[L])
         deltas: list[Array] = [d] * L
         for k in range(L - 1, -1, -1):
             deltas[k] = d
@@ -232,6 +256,9 @@ class Network:
                 g.db[k][0] = d.sum()
             if self.l2:
                 g.dW[k] += self.l2 * self.W[k]
+            if self.l1:
+                # The subgradient of |w|: sign(w), 0 at w = 0 exactly (np.sign's convention).
+                g.dW[k] += self.l1 * np.sign(self.W[k])
             if k:
                 d = (self.W[k] @ d) * self._acts[k - 1].df(cache.Z[k], A[k])
         g.delta = deltas

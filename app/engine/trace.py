@@ -43,6 +43,7 @@ def trace(
         "Y": Y,
         "dE_dO": dE_dO,
         "l2": net.l2,
+        "l1": net.l1,
     }
     backward = [
         {

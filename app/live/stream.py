@@ -579,7 +579,8 @@ class Runner:
                         for slot in self._slots:
                             slot.error(str(exc))
                         return
-                    if self.session.diverged:
+                    if self.session.diverged or self.session.stopped is not None:
+                        # Diverged, or a stop rule met (the frame's `stopped` says which).
                         self._play_task = None  # so the last frame says playing: false
                         self._publish()
                         return
@@ -619,10 +620,10 @@ class Runner:
                         "reset, or change the settings"
                     ) from exc
             done += ran
-            if ran < chunk:
-                break  # diverged: the session stopped early
             if ran:
                 costs().step(self.shape, elapsed / ran)
+            if ran < chunk or self.session.stopped is not None:
+                break  # diverged, or a stop rule met: the session stopped early
             if self._tuned:
                 self._chunk = next_chunk(self._chunk, ran, elapsed, self._chunk_seconds)
             self._stretch = elapsed * self._chunk / ran  # the next stretch, as the gate expects it

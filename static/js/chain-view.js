@@ -92,7 +92,8 @@ function renderNumbers(root, chain, optimizer) {
   const grad = root.querySelector('[data-testid=chain-gradient] math');
   const upd = root.querySelectorAll('[data-testid=chain-update] .math-line');
   const l2 = root.querySelector('[data-testid=chain-l2]');
-  if (!value || !body || !sum || !grad || upd.length !== 2 || !!l2 !== !!chain.l2_term) return false;
+  const l1 = root.querySelector('[data-testid=chain-l1]');
+  if (!value || !body || !sum || !grad || upd.length !== 2 || !!l2 !== !!chain.l2_term || !!l1 !== !!chain.l1_term) return false;
   const shown = Math.min(chain.products.length, MAX_ROWS);
   const rows = body.rows;
   if (rows.length < shown) return false;
@@ -109,6 +110,7 @@ function renderNumbers(root, chain, optimizer) {
   }
   setText(sum, fmt(chain.sum));
   if (l2) setText(l2, fmt(chain.l2_term));
+  if (l1) setText(l1, fmt(chain.l1_term));
   morph(grad, math('block', partial('E', chain.name), mo('='), num(chain.gradient)));
   morph(upd[1], updateEquations(chain, optimizer)[1]);
   return true;
@@ -123,7 +125,7 @@ function stepLabel(chain) {
 export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, lossName } = {}) {
   const n = chain.products.length;
   const shown = Math.min(n, MAX_ROWS);
-  const shape = JSON.stringify([chain.name, chain.factors.map((f) => [f.name, f.formula]), n, shown, optimizer, lossName, !!chain.l2_term, sampleOffset]);
+  const shape = JSON.stringify([chain.name, chain.factors.map((f) => [f.name, f.formula]), n, shown, optimizer, lossName, !!chain.l2_term, !!chain.l1_term, chain.why || '', sampleOffset]);
   if (shapes.get(root) === shape && renderNumbers(root, chain, optimizer)) return;
   const [symEq, formEq] = chainEquations(chain);
   const table = h('table', { class: 'chain-table', 'data-testid': 'chain-table' });
@@ -150,12 +152,18 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
   if (chain.l2_term) {
     foot.append(h('tr', {}, h('th', { scope: 'row', colspan: String(chain.factors.length + 1) }, '+ L2 term λ·w'), h('td', { class: 'prod', 'data-testid': 'chain-l2' }, fmt(chain.l2_term))));
   }
+  if (chain.l1_term) {
+    // L1's subgradient: l1 * sign(w), so the same size for every nonzero weight.
+    foot.append(h('tr', {}, h('th', { scope: 'row', colspan: String(chain.factors.length + 1) }, '+ L1 term λ₁·sign(w)'), h('td', { class: 'prod', 'data-testid': 'chain-l1' }, fmt(chain.l1_term))));
+  }
   table.append(foot);
+  // Softmax with cross-entropy: why the first factor is O - Y (the server's own sentence).
+  const why = chain.why ? h('p', { class: 'chain-why hint', 'data-testid': 'chain-why' }, chain.why) : null;
 
   const gradEq = math('block', partial('E', chain.name), mo('='), num(chain.gradient));
   const [uSym, uNum] = updateEquations(chain, optimizer);
   const note =
-    lossName === 'mse' || lossName === 'bce'
+    lossName === 'mse' || lossName === 'bce' || lossName === 'ce'
       ? h('p', { class: 'note' }, 'The 1/n of the mean is already inside ∂E/∂O, so the plain sum is the gradient.')
       : null;
   const parts = [
@@ -170,6 +178,7 @@ export function renderChain(root, chain, { optimizer = 'sgd', sampleOffset = 0, 
     ),
     h('div', { class: 'eq' }, symEq, formEq),
     h('div', { class: 'table-wrap' }, table),
+    why,
     note,
     h('div', { class: 'eq result', 'data-testid': 'chain-gradient' }, gradEq),
     h('h4', {}, optimizer && optimizer !== 'sgd' ? `Update (${optimizer})` : 'Update (gradient descent)'),

@@ -55,6 +55,7 @@ export function createControls(handlers) {
     batch: $('batch-select'),
     spf: $('spf-select'),
     l2: $('l2-input'),
+    l1: $('l1-input'),
     dataset: $('dataset-select'),
     samples: $('samples-input'),
     noise: $('noise-input'),
@@ -73,6 +74,7 @@ export function createControls(handlers) {
     bias: $('bias-select'),
     seed: $('seed-input'),
     biasSwitch: $('bias-switch'),
+    features: $('features-field'),
   };
   let config = null;
   let presets = [];
@@ -102,6 +104,10 @@ export function createControls(handlers) {
     const v = Number(el.l2.value);
     if (Number.isFinite(v) && v >= 0) handlers.onSet({ l2: v });
   });
+  el.l1.addEventListener('change', () => {
+    const v = Number(el.l1.value);
+    if (Number.isFinite(v) && v >= 0) handlers.onSet({ l1: v });
+  });
   el.spf.addEventListener('change', () => handlers.onSpf(Number(el.spf.value)));
 
   el.preset.addEventListener('change', () => handlers.onPreset(el.preset.value));
@@ -128,6 +134,19 @@ export function createControls(handlers) {
     else handlers.onDataset(datasetFromFields(), false);
   });
   el.regen.addEventListener('click', () => handlers.onRegenerate());
+  // Feature inputs (engine/features.py): a new run with the ticked ones, in Playground's order;
+  // the last one cannot be unticked (a network needs an input).
+  const featureBoxes = () => [...(el.features?.querySelectorAll('input[data-feature]') || [])];
+  for (const box of featureBoxes()) {
+    box.addEventListener('change', () => {
+      const names = featureBoxes().filter((b) => b.checked).map((b) => b.dataset.feature);
+      if (!names.length) {
+        box.checked = true;
+        return;
+      }
+      handlers.onConfig({ features: names });
+    });
+  }
 
   const simple = [
     [el.activation, 'activation'],
@@ -136,7 +155,15 @@ export function createControls(handlers) {
     [el.init, 'init'],
     [el.bias, 'bias'],
   ];
-  for (const [sel, key] of simple) sel.addEventListener('change', () => handlers.onConfig({ [key]: sel.value }));
+  // Softmax and categorical cross-entropy go together (the server refuses one alone): choosing
+  // one brings the other, and leaving one leaves both (for a sigmoid and cross-entropy).
+  const paired = (key, value) => {
+    if ((key === 'output_activation' && value === 'softmax') || (key === 'loss' && value === 'ce')) return { output_activation: 'softmax', loss: 'ce' };
+    if (key === 'output_activation' && config?.loss === 'ce') return { output_activation: value, loss: 'bce' };
+    if (key === 'loss' && config?.output_activation === 'softmax') return { output_activation: 'sigmoid', loss: value };
+    return { [key]: value };
+  };
+  for (const [sel, key] of simple) sel.addEventListener('change', () => handlers.onConfig(paired(key, sel.value)));
   // The article's matrix section uses one shared bias per layer; the preset one per neuron.
   el.biasSwitch?.addEventListener('click', () => handlers.onConfig({ bias: config?.bias === 'shared' ? 'per_neuron' : 'shared' }));
   el.seed.addEventListener('change', () => {
@@ -229,6 +256,7 @@ export function createControls(handlers) {
       el.batch.value = String(c.batch_size);
     }
     el.l2.value = String(c.l2 ?? 0);
+    el.l1.value = String(c.l1 ?? 0);
     const d = c.dataset || {};
     const custom = !d.name;
     if (custom && !el.dataset.querySelector('option[value="custom"]')) el.dataset.append(h('option', { value: 'custom' }, 'custom (uploaded)'));
@@ -238,6 +266,11 @@ export function createControls(handlers) {
     el.noise.value = String(d.noise ?? 0);
     el.samples.disabled = el.noise.disabled = custom;
     el.regen.disabled = custom;
+    if (el.features) {
+      const feats = c.features || ['x1', 'x2'];
+      for (const b of featureBoxes()) b.checked = feats.includes(b.dataset.feature);
+      el.features.hidden = (info?.inputs ?? 0) !== 2; // features of (x1, x2): 2D sets only
+    }
     el.test.value = String(d.test_fraction ?? 0);
     el.testOut.textContent = `${Math.round((d.test_fraction ?? 0) * 100)}%`;
     el.activation.value = c.activation;

@@ -121,7 +121,8 @@ function summaryText(data) {
   const nTrain = data.x.length;
   const nTest = data.x_test?.length ?? 0;
   const outs = data.target_names?.length ?? 1;
-  return `${data.name} · ${data.kind} · ${nTrain} training${nTest ? ` + ${nTest} test` : ''} samples · ${data.feature_names?.length ?? 0} inputs → ${outs} output${outs > 1 ? 's' : ''}`;
+  const inputs = data.inputs?.length ?? data.feature_names?.length ?? 0;
+  return `${data.name} · ${data.kind} · ${nTrain} training${nTest ? ` + ${nTest} test` : ''} samples · ${inputs} inputs → ${outs} output${outs > 1 ? 's' : ''}`;
 }
 
 /** Create the data view in `root`. Returns {setData(data), update(frame, opts)}. */
@@ -199,22 +200,24 @@ export function createDataView(root, { onSample } = {}) {
 
   function paint(frame) {
     if (!plane || !surface) return;
-    const outs = frame.weights[frame.weights.length - 1][0].length;
     const playing = runPlaying();
     const n = playing ? GRID_PLAYING : GRID;
     const k = plane.multi ? 'argmax' : 0;
     asked += 1;
     if (playing && surfaceWorker()) {
-      post({ id: asked, weights: frame.weights, biases: frame.biases, xr: plane.xr, yr: plane.yr, n, activation: data.activation, outputActivation: data.output_activation, k, zmin: plane.zmin, zmax: plane.zmax, multi: outs > 1 });
+      post({ id: asked, weights: frame.weights, biases: frame.biases, xr: plane.xr, yr: plane.yr, n, activation: data.activation, outputActivation: data.output_activation, k, zmin: plane.zmin, zmax: plane.zmax, multi: plane.multi, features: data.points ? data.features : null });
       return;
     }
-    const grid = outputGridFast(frame.weights, frame.biases, plane.xr, plane.yr, n, data.activation, data.output_activation, k);
-    paintSurface(surface, grid, plane.zmin, plane.zmax, outs > 1);
+    const grid = outputGridFast(frame.weights, frame.biases, plane.xr, plane.yr, n, data.activation, data.output_activation, k, data.points ? data.features : null);
+    paintSurface(surface, grid, plane.zmin, plane.zmax, plane.multi);
     if (surface.dataset.by !== 'page') surface.dataset.by = 'page';
   }
   const config = { displayModeBar: false, responsive: true };
 
   function setData(d) {
+    // Feature inputs (x₁², sin x₁, ...): the plane draws the points (x1, x2) and maps its grid
+    // through the same features; `inputs` keeps the network's input names for the summary.
+    if (d?.points) d = { ...d, x: d.points, x_test: d.points_test, inputs: d.feature_names, feature_names: ['x1', 'x2'] };
     data = d;
     resizeAlone(root); // another data set, another height (ui.js layAlone)
     // Whatever the last data set left to draw at rest is dropped, answers from the worker too.
@@ -324,12 +327,13 @@ export function createDataView(root, { onSample } = {}) {
       // Only the output surface changes from frame to frame: Plotly draws the axes and
       // points once; the surface is painted on the canvas underneath (cheap, every frame).
       lastFrame = frame;
-      if (planeSample === sample && plane) {
+      const outs = frame.weights[frame.weights.length - 1][0].length;
+      // A frame of another width (a new run with classes) sets the plane up again.
+      if (planeSample === sample && plane && plane.multi === outs > 1) {
         paint(frame);
         return;
       }
       planeSample = sample;
-      const outs = frame.weights[frame.weights.length - 1][0].length;
       const setup = planeSetup(data, outs);
       plane = setup;
       const { traces, xr, yr } = setup;

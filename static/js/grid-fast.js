@@ -3,25 +3,28 @@
 // at every layer), at a fraction of its cost, so a repaint fits a frame's budget while playing
 // (benchmarks/page.py: spiral on [2,16,16,16,1] at 4x CPU slowdown).
 
-import { ACTIVATIONS, CATEGORICAL, argmax, biasAt, divergingArray } from './nn.js';
+import { ACTIVATIONS, CATEGORICAL, FEATURES, argmax, biasAt, divergingArray, softmaxInPlace } from './nn.js';
 
 const val = (v) => (v === null || v === undefined ? NaN : v);
 
-/** As nn.js outputGrid: {xs, ys, z} with z[row][col] the output k (or the argmax class). */
-export function outputGridFast(weights, biases, xRange, yRange, n, activation, outputActivation, k = 0) {
+/**
+ * As nn.js outputGrid: {xs, ys, z} with z[row][col] the output k (or the argmax class). With
+ * `features` (names, engine/features.py) each grid point (x1, x2) goes in as those features.
+ */
+export function outputGridFast(weights, biases, xRange, yRange, n, activation, outputActivation, k = 0, features = null) {
   const xs = [];
   const ys = [];
   for (let c = 0; c < n; c++) xs.push(xRange[0] + ((xRange[1] - xRange[0]) * c) / (n - 1));
   for (let r = 0; r < n; r++) ys.push(yRange[0] + ((yRange[1] - yRange[0]) * r) / (n - 1));
   const P = n * n; // points, row-major: p = r * n + c
-  let a = new Float64Array(P * 2);
+  const fs = features ? features.map((f) => FEATURES[f]) : [FEATURES.x1, FEATURES.x2];
+  let width = fs.length;
+  let a = new Float64Array(P * width);
   for (let r = 0; r < n; r++) {
     for (let c = 0; c < n; c++) {
-      a[(r * n + c) * 2] = xs[c];
-      a[(r * n + c) * 2 + 1] = ys[r];
+      for (let q = 0; q < width; q++) a[(r * n + c) * width + q] = fs[q](xs[c], ys[r]);
     }
   }
-  let width = 2;
   const L = weights.length;
   for (let l = 0; l < L; l++) {
     const W = weights[l];
@@ -42,7 +45,8 @@ export function outputGridFast(weights, biases, xRange, yRange, n, activation, o
         const row = i * nOut;
         for (let j = 0; j < nOut; j++) out[ao + j] += Wf[row + j] * x;
       }
-      for (let j = 0; j < nOut; j++) out[ao + j] = f(out[ao + j]);
+      if (l === L - 1 && outputActivation === 'softmax') softmaxInPlace(out, out, ao, nOut);
+      else for (let j = 0; j < nOut; j++) out[ao + j] = f(out[ao + j]);
     }
     a = out;
     width = nOut;

@@ -30,6 +30,10 @@ const NETWORK_MS = 45; // the network diagram's shortest redraw interval while p
 // is as fast as anyone reads the numbers.
 const EXPLAIN_MS = 1000;
 
+/** A share 0..1 as the page prints it: "97.5%" (one decimal, so 1 sample in 1,000 shows). */
+export function percent(share) {
+  return `${(share * 100).toFixed(1)}%`;
+}
 const STATUS_TEXT = { connecting: 'Connecting…', connected: 'Live', gone: 'Ended' };
 
 /** Show a connection state in the top bar's status pill; `text` overrides the words per state. */
@@ -579,6 +583,18 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     if (key) timed(key, () => drawPanel(key, f));
   }
 
+  /** Epoch and (classification sets) accuracy beside STEP and E, in fixed boxes. */
+  function showEpochAndAccuracy(f) {
+    const epoch = $('epoch-value');
+    if (epoch && f.epoch !== undefined) setFixedText(epoch, String(f.epoch), 5);
+    for (const [key, sel, id] of [['accuracy', '.acc-readout', 'accuracy-value'], ['test_accuracy', '.test-acc-readout', 'test-accuracy-value']]) {
+      const v = f[key];
+      const has = typeof v === 'number';
+      setFlag(document.querySelector(sel), 'hidden', !has);
+      if (has) setFixedText($(id), percent(v), 6);
+    }
+  }
+
   function render(now) {
     S.dirty = false;
     const f = S.frame;
@@ -602,6 +618,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     const hasTest = f.test_loss !== null && f.test_loss !== undefined;
     setFlag(document.querySelector('.test-readout'), 'hidden', !hasTest);
     if (hasTest) setFixedText($('test-loss-value'), String(Number(f.test_loss.toPrecision(6))), 8);
+    showEpochAndAccuracy(f);
     // While playing, the diagram redraws at most every NETWORK_MS: its SVG is re-rasterised at
     // each change, which on a machine without GPU raster costs more than everything else on the
     // page together (benchmarks/page.py: 44 -> 51 rendered frames/s on 2 shared cores).

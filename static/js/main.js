@@ -11,6 +11,7 @@ import { configForCsv, withDataset } from './studio.js';
 import { fmt } from './mathml.js';
 import { $, createLive, showStatus } from './live.js';
 import { createTransport } from './transport.js';
+import { createStopRules } from './stop-rules.js';
 
 const CSV_KEY = 'backprop-studio.csv';
 
@@ -45,6 +46,15 @@ const transport = createTransport({
   reset: () => undoableReset(),
 });
 
+const stopRules = createStopRules({
+  onSet: (patch) => {
+    if (!send({ type: 'set', ...patch })) return;
+    S.config.stop = Object.keys(patch.stop).length ? patch.stop : null;
+    writeUrl();
+  },
+  rules: () => S.config?.stop,
+});
+
 // ---------------------------------------------------------------- stream
 
 function onMessage(msg) {
@@ -55,6 +65,7 @@ function onMessage(msg) {
     scheduleUrl();
     syncRate(msg);
     followFix(msg);
+    stopRules.onFrame(msg);
     if (msg.seeked || msg.learning_rate !== S.shownRate) syncConfig(msg);
   } else if (msg.type === 'error') {
     toasts.show(msg.message || 'The server rejected that.', 'error');
@@ -164,6 +175,7 @@ async function adopt(resp, { keepPlaying = false, deleteOld = true } = {}) {
   keepCsv(S.created.dataset);
   const loaded = live.setSource({ base: `/api/sessions/${encodeURIComponent(resp.id)}`, config: resp.config, frame: resp.frame });
   if (!followSettings(resp.frame)) controls.setConfig(S.config, S.datasets);
+  stopRules.setConfig(S.config);
   if (S.openAt) replaying(true); // the address bar keeps the link until its step is reached
   writeUrl();
   connect();
@@ -345,6 +357,8 @@ const controls = createControls({
     if (patch.full_batch) S.config.batch_size = null;
     if (patch.batch_size) S.config.batch_size = patch.batch_size;
     if (patch.l2 !== undefined) S.config.l2 = patch.l2;
+    if (patch.l1 !== undefined) S.config.l1 = patch.l1;
+    if (patch.stop !== undefined) S.config.stop = Object.keys(patch.stop).length ? patch.stop : null;
     writeUrl();
     setTimeout(() => live.refreshMatrix(), 150);
   },
@@ -364,6 +378,7 @@ const controls = createControls({
     const info = datasetInfo(dataset.name);
     const c = baseConfig();
     const plain = withDataset(c, dataset, changedName, info); // as the presenter's page (studio.js)
+    if (info && info.inputs !== 2) delete plain.features; // features are of (x1, x2)
     if (changedName) switchDataset(c, plain, info);
     else startSession(plain);
   },

@@ -45,6 +45,10 @@ export function deltaDefinition(layer, nLayers, activation, outputActivation) {
       : act === 'tanh'
         ? mrow(mo('(', { stretchy: 'false' }), mn('1'), mo('−'), msup(a, mn('2')), mo(')', { stretchy: 'false' }))
         : mrow(mi(`${ACTIVATION_SYMBOL[act] || 'f'}′`, { mathvariant: 'normal' }), mo('(', { stretchy: 'false' }), msub(mi('Z'), mn(String(layer + 1))), mo(')', { stretchy: 'false' }));
+  if (layer === nLayers - 1 && act === 'softmax') {
+    // Softmax's Jacobian times dCE/dO collapses to (O - Y)/m (engine/chain.py SOFTMAX_WHY).
+    return math('block', d, mo('='), mrow(mo('(', { stretchy: 'false' }), mi('O'), mo('−'), mi('Y'), mo(')', { stretchy: 'false' })), mo('/'), mi('m'));
+  }
   if (layer === nLayers - 1) {
     return math('block', d, mo('='), partial('E', 'O'), mo('⊙'), deriv);
   }

@@ -382,7 +382,7 @@ export function createNetworkView(container, { onSelect, tooltip, onStale, legen
     layout.layers[0].forEach((p) => {
       const t = el('text', { x: p.x - layout.r - 8, y: p.y, dy: '0.35em', class: 'io-label', 'text-anchor': 'end' }, svg);
       const nm = feat[p.k] ?? `x${p.k + 1}`;
-      t.textContent = narrow ? `X[${p.k}]` : truncate(nm, 18);
+      t.textContent = narrow && nm.length > 6 ? `X[${p.k}]` : truncate(nm, 18); // x₁², sin x₁ fit
       el('title', {}, t).textContent = `X[${p.k}]: ${nm}`;
     });
     const targ = data?.target_names || [];

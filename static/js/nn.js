@@ -66,15 +66,37 @@ export function defaultSel(sizes) {
   return { kind: 'weight', layer: Math.max(0, sizes.length - 2), i: 0, j: 0 };
 }
 
+/** Playground's feature inputs of a point (x1, x2), as the server's engine/features.py. */
+export const FEATURES = {
+  x1: (a) => a,
+  x2: (a, b) => b,
+  x1_squared: (a) => a * a,
+  x2_squared: (a, b) => b * b,
+  x1_x2: (a, b) => a * b,
+  sin_x1: (a) => Math.sin(a),
+  sin_x2: (a, b) => Math.sin(b),
+};
+
+/** a = softmax(z) over one sample's outputs (max taken off first, as the engine does). */
+export function softmaxInPlace(z, a, from = 0, n = z.length) {
+  let max = -Infinity;
+  for (let j = 0; j < n; j++) max = Math.max(max, z[from + j]);
+  let sum = 0;
+  for (let j = 0; j < n; j++) sum += a[from + j] = Math.exp(z[from + j] - max);
+  for (let j = 0; j < n; j++) a[from + j] /= sum;
+  return a;
+}
+
 export const ACTIVATIONS = {
   sigmoid: (z) => 1 / (1 + Math.exp(-z)),
   tanh: Math.tanh,
   relu: (z) => (z > 0 ? z : 0),
   leaky_relu: (z) => (z > 0 ? z : 0.01 * z),
   linear: (z) => z,
+  softmax: (z) => z, // per output it is not defined: softmaxInPlace() normalises the layer
 };
 
-export const ACTIVATION_SYMBOL = { sigmoid: 'σ', tanh: 'tanh', relu: 'ReLU', leaky_relu: 'LReLU', linear: 'id' };
+export const ACTIVATION_SYMBOL = { sigmoid: 'σ', tanh: 'tanh', relu: 'ReLU', leaky_relu: 'LReLU', linear: 'id', softmax: 'softmax' };
 
 const val = (v) => (v === null || v === undefined ? NaN : v);
 
@@ -107,6 +129,7 @@ export function forward(weights, biases, x, activation = 'sigmoid', outputActiva
       zl[j] = s;
       al[j] = f(s);
     }
+    if (l === L - 1 && outputActivation === 'softmax') softmaxInPlace(zl, al);
     z.push(zl);
     a.push(al);
   }

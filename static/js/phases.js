@@ -98,12 +98,14 @@ function derivative(l, L, config) {
 }
 
 const LOSS_EQ = {
+  ce: () => [mi('E'), mo('='), mo('−'), m('mfrac', {}, mn('1'), mi('m')), mo('∑'), mrow(mi('Y'), mi('log', { mathvariant: 'normal' }), mi('O'))],
   half_sse: () => [mi('E'), mo('='), m('mfrac', {}, mn('1'), mn('2')), mo('∑'), msup(paren(mi('Y'), mo('−'), mi('O')), mn('2'))],
   mse: () => [mi('E'), mo('='), m('mfrac', {}, mn('1'), mi('m')), mo('∑'), msup(paren(mi('Y'), mo('−'), mi('O')), mn('2'))],
   bce: () => [mi('E'), mo('='), mo('−'), m('mfrac', {}, mn('1'), mi('m')), mo('∑'), mrow(mi('Y'), mi('log', { mathvariant: 'normal' }), mi('O'), mo('+'), paren(mn('1'), mo('−'), mi('Y')), mi('log', { mathvariant: 'normal' }), paren(mn('1'), mo('−'), mi('O')))],
 };
 
 const DEDO = {
+  ce: () => [partial('E', 'O'), mo('='), mo('−'), m('mfrac', {}, mi('Y'), mrow(mi('O'), mi('m')))],
   half_sse: () => [partial('E', 'O'), mo('='), mi('O'), mo('−'), mi('Y')],
   mse: () => [partial('E', 'O'), mo('='), m('mfrac', {}, mn('2'), mi('m')), paren(mi('O'), mo('−'), mi('Y'))],
   bce: () => [partial('E', 'O'), mo('='), m('mfrac', {}, mn('1'), mi('m')), m('mfrac', {}, mrow(mi('O'), mo('−'), mi('Y')), mrow(mi('O'), paren(mn('1'), mo('−'), mi('O'))))],
@@ -223,7 +225,11 @@ function backwardBody(trace, phase, ctx) {
   const wName = weightName(l - 1, L);
   const bName = biasName(l - 1, L);
   const parts = [];
-  if (l === L) {
+  if (l === L && config?.output_activation === 'softmax') {
+    // Softmax's Jacobian times dCE/dO collapses: delta_L = (O - Y)/m (engine/chain.py's why).
+    parts.push(row(eq(delta(l), mo('='), m('mfrac', {}, mrow(mi('O'), mo('−'), mi('Y')), mi('m')), mo('='), matrixNode(back.delta))));
+    parts.push(note('Softmax couples the outputs (∂Oₖ/∂Zⱼ = Oₖ(δₖⱼ − Oⱼ)); times ∂E/∂Oₖ = −Yₖ/(Oₖ m) and summed over k, it leaves (Oⱼ − Yⱼ)/m, because a one-hot Y sums to 1.'));
+  } else if (l === L) {
     // The article's own form for its loss: delta2 = (O - Y) * O(1 - O).
     const dEdO = (config?.loss || 'half_sse') === 'half_sse' ? paren(mi('O'), mo('−'), mi('Y')) : partial('E', 'O');
     parts.push(row(eq(delta(l), mo('='), dEdO, mo('⊙'), derivative(l, L, config))));
@@ -303,6 +309,7 @@ function updateBody(trace, ctx) {
     parts.push(row(eq(newW(), mo('='), oldW(), mo('−'), mi('α'), dEdW())));
   }
   if (config?.l2) parts.push(note(`With L2 λ = ${fmt(config.l2)}, ∂E/∂W includes λW.`));
+  if (config?.l1) parts.push(note(`With L1 λ₁ = ${fmt(config.l1)}, ∂E/∂W includes λ₁·sign(W) (0 where W = 0).`));
   const ups = trace.update.slice().sort((a, b) => b.layer - a.layer);
   for (const u of ups) {
     const l = u.layer;

@@ -38,6 +38,10 @@ export function configToParams(config, view = {}) {
     if (o.name === 'momentum' && o.momentum !== undefined) q.set('mom', String(o.momentum));
     q.set('batch', config.batch_size ? String(config.batch_size) : 'full');
     if (config.l2) q.set('l2', String(config.l2));
+    if (config.l1) q.set('l1', String(config.l1));
+    if (config.features && config.features.join('.') !== 'x1.x2') q.set('feat', config.features.join('.'));
+    const stop = Object.entries(config.stop || {}).filter(([, v]) => v !== null && v !== undefined);
+    if (stop.length) q.set('stop', stop.map(([k, v]) => `${k}:${v}`).join(','));
     if (config.init) q.set('init', config.init);
     if (config.bias) q.set('bias', config.bias);
     if (config.seed !== undefined && config.seed !== null) q.set('seed', String(config.seed));
@@ -83,6 +87,9 @@ export function paramsToConfig(q) {
   }
   if (has('batch')) c.batch_size = q.get('batch') === 'full' ? null : NUM(q.get('batch'));
   if (has('l2')) c.l2 = NUM(q.get('l2'));
+  if (has('l1')) c.l1 = NUM(q.get('l1'));
+  if (has('feat')) c.features = q.get('feat').split('.');
+  if (has('stop')) c.stop = Object.fromEntries(q.get('stop').split(',').map((kv) => kv.split(':')).map(([k, v]) => [k, NUM(v)]));
   if (has('init')) c.init = q.get('init');
   if (has('bias')) c.bias = q.get('bias');
   if (has('seed')) c.seed = NUM(q.get('seed'));
@@ -143,6 +150,7 @@ function changeToString(set) {
   if (set.full_batch) parts.push(['batch', 'full']);
   else if (set.batch_size !== undefined && set.batch_size !== null) parts.push(['batch', set.batch_size]);
   if (set.l2 !== undefined && set.l2 !== null) parts.push(['l2', set.l2]);
+  if (set.l1 !== undefined && set.l1 !== null) parts.push(['l1', set.l1]);
   return parts.map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`).join(',');
 }
 
@@ -185,6 +193,7 @@ export function logFromString(text, step) {
       else if (key === 'batch' && raw === 'full') set.full_batch = true;
       else if (key === 'batch' && Number.isInteger(num) && num > 0) set.batch_size = num;
       else if (key === 'l2' && Number.isFinite(num)) set.l2 = num;
+      else if (key === 'l1' && Number.isFinite(num)) set.l1 = num;
       else return { error: `"${pair.slice(0, 40)}" at step ${at} is not a setting a run can change` };
     }
     changes.push({ step: at, set });

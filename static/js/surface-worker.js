@@ -5,7 +5,7 @@ import { outputGridFast, surfacePixels } from './grid-fast.js';
 
 self.onmessage = (ev) => {
   const m = ev.data;
-  const grid = outputGridFast(m.weights, m.biases, m.xr, m.yr, m.n, m.activation, m.outputActivation, m.k);
+  const grid = outputGridFast(m.weights, m.biases, m.xr, m.yr, m.n, m.activation, m.outputActivation, m.k, m.features);
   const px = surfacePixels(grid, m.zmin, m.zmax, m.multi);
   self.postMessage({ id: m.id, n: m.n, multi: m.multi, px }, [px.buffer]);
 };
