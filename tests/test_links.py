@@ -92,6 +92,7 @@ def test_a_link_after_a_mid_run_change_of_alpha_replays_to_the_same_E(client: Te
         "batch_size": created["batch_size"],
         "l2": created["l2"],
         "l1": created["l1"],
+        "stop": created["stop"],
     }
     again = replay(client, created, original)
     assert_same_run(again, original)

@@ -18,12 +18,14 @@ MAX_LINK_CHANGES = 100  # changes a frame lists (and a link carries); more: `cha
 
 
 def settings_of(config: SessionConfig) -> dict[str, Any]:
-    """The settings a change may touch (optimizer, batch size, L2, L1), as a config has them."""
+    """The settings a change may touch (optimizer, batch size, L2, L1, stop rules), as a config
+    has them."""
     return {
         "optimizer": config.optimizer.model_dump(mode="json"),
         "batch_size": config.batch_size,
         "l2": config.l2,
         "l1": config.l1,
+        "stop": None if config.stop is None else config.stop.model_dump(mode="json"),
     }
 
 
@@ -59,6 +61,8 @@ def compact(
             body["l2"] = p.l2
         if p.l1 is not None:
             body["l1"] = p.l1
+        if p.stop is not None:  # when play stops: the weights' path is the same without it
+            body["stop"] = p.stop.model_dump(mode="json", exclude_none=True)
         out.append({"step": step, "set": body})
         config = retune.patched(config, p, n_train)
     return out
