@@ -68,9 +68,14 @@ def test_the_page_draws_before_plotly_and_fetches_each_thing_once(
         # only when the data panel (below the fold) comes near the screen.
         wait_for(lambda: painted(page, ".loss-wrap canvas") > 20, "the curve painted")
         assert not held and page.evaluate("typeof window.Plotly") == "undefined"
-        page.locator("[data-testid=data-plot]").scroll_into_view_if_needed()
-        # page.evaluate lets Playwright run the route handler (the sync API dispatches then).
-        wait_for(lambda: page.evaluate("0") == 0 and held, "the page to ask for Plotly")
+        # Scrolled to again at each poll: panels drawn meanwhile may move it off the screen
+        # (issue 21's jump on a phone). page.evaluate lets Playwright run the route handler.
+        plot = page.locator("[data-testid=data-plot]")
+        wait_for(
+            lambda: plot.scroll_into_view_if_needed() or (page.evaluate("0") == 0 and held),
+            "the page to ask for Plotly",
+            poll=0.2,
+        )
         for route in held:
             route.continue_()
         page.unroute("**/vendor/**")
