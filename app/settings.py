@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     max_connections_per_ip: int = Field(
         # Well under half of max_connections: two addresses can never hold every socket. A
         # room's participants (and their forks) count against the room's seats instead, so a
-        # lecture hall behind one NAT still fills a room (app/web/sockets.py, docs/v3/hall.md).
+        # lecture hall behind one NAT still fills a room (app/web/sockets.py, docs/api.md).
         200,
         ge=1,
         description="open WebSockets from one client address besides workshop rooms' "

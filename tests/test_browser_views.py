@@ -25,7 +25,7 @@ pytestmark = pytest.mark.browser
 T = 30_000  # ms: generous for a loaded machine, never reached when things work
 expect.set_options(timeout=T)
 
-# The palettes the legend names (docs/v3/front.md): light to purple for a range bounded below,
+# The palettes the legend names (docs/api.md): light to purple for a range bounded below,
 # orange - grey - blue for a symmetric one; 48 tones a side.
 SEQ_LO, SEQ_HI = (242, 240, 247), (84, 39, 143)
 NEG, MID, POS = (230, 97, 1), (236, 238, 241), (33, 102, 172)

@@ -17,7 +17,7 @@ from app.domain.session import TrainingSession, new_session
 from app.settings import Settings
 
 EPS = 1e-6
-THRESHOLD = 0.2  # docs/v3/claims.md: spread and offset both under 20% of the targets' spread
+THRESHOLD = 0.2  # docs/api.md, Version 3: spread and offset both under 20% of the targets' spread
 
 
 def session(config: dict[str, Any]) -> TrainingSession:
@@ -249,7 +249,7 @@ def test_the_mean_phase_matches_a_scan_of_the_outputs_spread_against_the_targets
     since, end = runs[0]
     assert end is not None  # the phase ends within the steps looked at
     until: int = end
-    # The issue saw "~10 to ~136" on the curve; the measure says steps 2 to 137 (docs/v3).
+    # The issue saw "~10 to ~136" on the curve; the measure says steps 2 to 137 (docs/api.md).
     assert since <= 10 and 130 <= until <= 145, runs
 
     for step in (0, 1, since, 10, 100, until - 1, until, 200):

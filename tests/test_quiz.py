@@ -24,7 +24,7 @@ SETTINGS = Settings(max_fps=60, max_steps_per_request=500, max_rooms=8, max_part
 
 
 def way(before: float, after: float) -> str:
-    """up / down / stays, as docs/v3/quiz.md defines it (under 1e-10 relative: stays)."""
+    """up / down / stays, as docs/api.md, Version 3 defines it (under 1e-10 relative: stays)."""
     d = after - before
     if d == 0 or abs(d) <= 1e-10 * max(abs(before), abs(after)):
         return "stays"

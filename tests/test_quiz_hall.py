@@ -17,7 +17,7 @@ ADDRESS = "127.0.0.31"  # one NAT: every participant shares it
 
 
 def way(before: float, after: float) -> str:
-    """up / down / stays, as docs/v3/quiz.md defines it."""
+    """up / down / stays, as docs/api.md, Version 3 defines it."""
     d = after - before
     if d == 0 or abs(d) <= 1e-10 * max(abs(before), abs(after)):
         return "stays"

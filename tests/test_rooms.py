@@ -274,7 +274,7 @@ def test_participant_cap_turns_away_with_a_message(client: TestClient) -> None:
             with pytest.raises(WebSocketDisconnect) as closed:
                 extra.receive_json()
             assert closed.value.code == 4429
-        # The presenter still gets in: the token comes with the handshake (docs/v3/hall.md).
+        # The presenter still gets in: the token comes with the handshake (docs/api.md).
         protocols = ["bp.presenter", f"bp.token.{token}"]
         with client.websocket_connect(f"/ws/rooms/{code}", subprotocols=protocols) as presenter:
             until(presenter, is_type("welcome"))

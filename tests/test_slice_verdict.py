@@ -22,7 +22,7 @@ from app.domain.session import TrainingSession
 
 Param = tuple[str, int, int | None, int]
 REL = 1e-12  # next_E against the independent computation
-FLAT = 1e-10  # docs/v3/slope.md: |next_E - E| <= 1e-10 max(|E|, |next_E|) is flat
+FLAT = 1e-10  # docs/api.md, Version 3: |next_E - E| <= 1e-10 max(|E|, |next_E|) is flat
 
 
 def session(**config: Any) -> TrainingSession:
@@ -111,7 +111,7 @@ def expected_direction(slope: float, step: float) -> str:
 
 
 def expected_verdict(E: float, E_next: float, direction: str) -> str:
-    """The rules of docs/v3/slope.md, written again."""
+    """The rules of docs/api.md, Version 3, written again."""
     if abs(E_next - E) <= FLAT * max(abs(E), abs(E_next)):
         return "flat"
     if E_next < E:

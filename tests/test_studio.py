@@ -46,7 +46,7 @@ def shape(frame: Msg) -> list[int]:
 
 
 def presenter_socket(client: TestClient, code: str, token: str) -> WebSocketTestSession:
-    """A socket that proves the token in its handshake (docs/v3/hall.md)."""
+    """A socket that proves the token in its handshake (docs/api.md)."""
     return client.websocket_connect(
         f"/ws/rooms/{code}", subprotocols=["bp.presenter", f"bp.token.{token}"]
     )

@@ -150,7 +150,7 @@ def landscape(
     grid: int,
     span: float | None,
 ) -> dict[str, Any]:
-    """The landscape answer of docs/v3/landscape.md. Run it on a clone(): the walk moves it."""
+    """The landscape answer of docs/api.md, Version 3. Run it on a clone(): the walk moves it."""
     check_grid(grid, span)
     now, first = session.step_count, session.timeline.checkpoints[0].step
     # The surface first, at the current weights and the next step's batch (the walk moves them).

@@ -308,7 +308,7 @@ class PhaseMsg(Strict):
 
 
 class QuestionSpec(Strict):
-    """Rooms: what the presenter asks (docs/v3/quiz.md); the target is the edge on screen."""
+    """Rooms: what the presenter asks (docs/api.md); the target is the edge on screen."""
 
     kind: Literal["direction", "largest", "loss", "estimate"]
     layer: int | None = Field(None, ge=0, le=64)
@@ -342,7 +342,7 @@ QuizMsg = AskMsg | AnswerMsg | RevealMsg
 
 
 class ConfigureMsg(Strict):
-    """Rooms: the presenter replaces the room's run by a new one from this config (docs/v3)."""
+    """Rooms: the presenter replaces the room's run by a new one from this config (docs/api.md)."""
 
     type: Literal["configure"]
     config: SessionConfigIn

@@ -1,7 +1,7 @@
 """Questions a workshop room answers before its next step; the run's own next step answers them.
 
 Pure logic (no I/O): what a question asks, which answers it takes, how they are counted, and the
-right answer computed from the step's trace (docs/v3/quiz.md). app/live/quiz.py runs it in a room.
+right answer computed from the step's trace (docs/api.md). app/live/quiz.py runs it in a room.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def about(n: int) -> int:
 
 
 def capacity(shape: Shape, fps: float = 30.0, steps_per_frame: int = 1) -> dict[str, Any] | None:
-    """The room's `capacity` field (docs/v3/forks.md), or None before anything was measured."""
+    """The room's `capacity` field (docs/api.md), or None before anything was measured."""
     measured = costs().of(shape)
     if measured is None:
         return None

@@ -1,7 +1,7 @@
 """A room's questions: the presenter asks, participants answer, the run's next step reveals.
 
 The pure rules are app/domain/questions.py; this module keeps a room's questions (bounded, in
-the room's snapshot), sends the messages and runs the step a reveal is about (docs/v3/quiz.md).
+the room's snapshot), sends the messages and runs the step a reveal is about (docs/api.md).
 """
 
 from __future__ import annotations

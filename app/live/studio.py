@@ -4,7 +4,7 @@ The new run is built (and checked against the server's limits, as POST /api/sess
 it) before anything changes, so a bad config costs the room nothing. The runner then swaps it in
 and publishes its whole curve, which replaces any unsent frame of the old run in every viewer's
 slot; only then does every connection get `configured`, so no frame of the old shape ever
-follows that message (docs/v3/studio.md). On a cluster peer that only follows the room, the
+follows that message (docs/api.md). On a cluster peer that only follows the room, the
 message goes to the owner like every presenter command (app/live/ops.py) and the notice to
 every other peer.
 """

@@ -30,7 +30,7 @@ def server_facts(request: Request) -> dict[str, object]:
             "max_neurons": settings.max_neurons,
             # A CSV travels inside a JSON body, where escaping can double its size.
             "max_csv_bytes": settings.max_body_bytes // 2,
-            # A room's `configure` (CSV included) is one WebSocket message (docs/v3/studio.md).
+            # A room's `configure` (CSV included) is one WebSocket message (docs/api.md).
             "max_message_bytes": settings.max_message_bytes,
             "loss_formulas": FORMULAS,
         }

@@ -81,6 +81,6 @@ async def present_page(request: Request, code: str) -> Response:
         join_url=url,
         join_url_short=url.split("://", 1)[-1],
         public_url_set=settings.public_url is not None,
-        # ?view=projector: large type, the network and the curve only (docs/v3/studio.md)
+        # ?view=projector: large type, the network and the curve only (docs/api.md)
         projector=request.query_params.get("view") == "projector",
     )

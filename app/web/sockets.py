@@ -1,4 +1,4 @@
-"""Who holds the server's WebSockets, and the rule that admits one more (docs/v3/hall.md).
+"""Who holds the server's WebSockets, and the rule that admits one more (docs/api.md).
 
 Three kinds of socket:
 

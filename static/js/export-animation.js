@@ -1,4 +1,4 @@
-// Take the run away: GET .../animation.gif (docs/v3/landscape.md), rendered on the server, with
+// Take the run away: GET .../animation.gif (docs/api.md), rendered on the server, with
 // a progress indicator while it renders and a link to save it. Loaded on the first click.
 
 /** Ask for the GIF of `base`'s run (headers: the presenter's token in a room) and offer it. */

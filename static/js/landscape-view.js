@@ -1,4 +1,4 @@
-// The error landscape (GET .../landscape, docs/v3/landscape.md): E over two parameters, or over
+// The error landscape (GET .../landscape, docs/api.md, Version 3): E over two parameters, or over
 // the plane of the run's trajectory, as a heat map with contour lines on one canvas, the run's
 // path on it, a marker at the frame shown (play, step, seek, scrub) and the gradient arrow.
 // Loaded only when the panel is opened (live.js), so the first screen never pays for it.

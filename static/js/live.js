@@ -326,7 +326,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     () => ($('slope-view').hidden = true),
   );
 
-  // The error landscape and the GIF export (docs/v3/landscape.md): their modules load only on
+  // The error landscape and the GIF export (docs/api.md): their modules load only on
   // the first click, so the first screen never pays for them (issue 13's page speed).
   let landscape = null;
   $('landscape-open')?.addEventListener('click', async () => {

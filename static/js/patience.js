@@ -1,6 +1,6 @@
 // A hall joining at once: a 429 or a full room is temporary, never a dead end. The page says
 // so in a banner with a countdown, waits (at least the server's Retry-After, spread at random so
-// a hall refused together does not come back together) and tries again (api.js, docs/v3/hall.md).
+// a hall refused together does not come back together) and tries again (api.js, docs/api.md, Version 3).
 
 /** Milliseconds to wait before try number `attempt` (0, 1, ...): from `base` doubling to `cap`,
  * spread x0.5..x1.5 at random, never earlier than the server's `retryAfterMs`. */

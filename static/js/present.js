@@ -1,7 +1,7 @@
 // The presenter's page: drive the room's run and share the view (edge, mode, sample, guide step).
 // The presenter token lives in the URL fragment (#token=..., never sent to the server in a URL)
 // and in localStorage, and proves itself in the WebSocket's handshake (a subprotocol, so no cap
-// ever turns the presenter away: docs/v3/hall.md), or with a `hello` if it cannot go there.
+// ever turns the presenter away: docs/api.md, Version 3), or with a `hello` if it cannot go there.
 
 import { request, setPatience } from './api.js';
 import { $, LiveSocket, createLive, showStatus, whenPlotly } from './live.js';
@@ -45,7 +45,7 @@ const live = createLive({
   canDrive: () => S.presenter,
   // The room follows the presenter's phase (index -1: the phases are closed).
   onPhase: (index) => S.socket?.send({ type: 'phase', index }),
-  // The room's run as a GIF is the presenter's to take away (docs/v3/landscape.md).
+  // The room's run as a GIF is the presenter's to take away (docs/api.md).
   exporter: () => (S.token ? { 'X-Presenter-Token': S.token } : null),
   onFix: (fix) => studio.applyFix(fix), // the guardrails' fixes, for the whole room
 });
@@ -54,7 +54,7 @@ const transport = createTransport({ live, send: (msg) => send(msg), enabled: () 
 const studio = createStudio({ send: (msg) => send(msg), onSpf: setSpf, toasts: live.toasts });
 const follower = createRunFollower({ live, base: `/api/rooms/${CODE}` });
 
-// Questions tied to the next step (docs/v3/quiz.md): the card under the join box.
+// Questions tied to the next step (docs/api.md): the card under the join box.
 const quiz = createQuizPresenter(document.querySelector('.present-side'), {
   send: (msg) => send(msg),
   selection: () => live.view().edge,
@@ -126,7 +126,7 @@ const updateTransport = () => transport.render();
 
 // ---------------------------------------------------------------- capacity
 
-/** The server's own sentence (docs/v3/forks.md): how many forks it keeps at full speed. */
+/** The server's own sentence (docs/api.md): how many forks it keeps at full speed. */
 function showCapacity(capacity) {
   const el = $('capacity');
   el.hidden = !capacity;

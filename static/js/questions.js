@@ -1,4 +1,4 @@
-// Questions tied to the live network (docs/v3/quiz.md): the presenter's menu and histogram, a
+// Questions tied to the live network (docs/api.md): the presenter's menu and histogram, a
 // participant's question card. The server asks, counts and computes the answer from the run's
 // own next step; these only show it. Built here, styled by css/quiz.css: no template changes.
 

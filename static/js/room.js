@@ -58,7 +58,7 @@ $('follow-button').addEventListener('click', () => setFollowing(!S.following));
 
 // ---------------------------------------------------------------- the room's stream
 
-// Questions tied to the next step (docs/v3/quiz.md): a floating card.
+// Questions tied to the next step (docs/api.md): a floating card.
 const quiz = createQuizParticipant({ send: (msg) => S.mode === 'room' && !!S.socket?.send(msg) });
 
 function onRoomMessage(msg) {

@@ -1,6 +1,6 @@
 // The presenter's whole studio: the main page's settings sidebar (controls.js) driving a room.
 // Where the main page starts a new session, the room's page sends `configure` (the room keeps
-// its code; every page in it gets the new run, docs/v3/studio.md). And, for every page of a
+// its code; every page in it gets the new run, docs/api.md, Version 3). And, for every page of a
 // room, following a run that was replaced: the new run's config and data, from its first frame.
 
 import { api, request } from './api.js';

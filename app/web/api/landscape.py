@@ -1,4 +1,4 @@
-"""GET .../landscape and .../animation.gif, for sessions and rooms alike (docs/v3/landscape.md).
+"""GET .../landscape and .../animation.gif, for sessions and rooms alike (docs/api.md).
 
 Both are checked against the server's bounds (a clear 422), charged to the client's work budget,
 and computed off the event loop on a copy of the run (app/live/ops.py, app/live/views.py).

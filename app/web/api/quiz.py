@@ -31,7 +31,7 @@ async def questions_csv(
     room: RoomDep,
     token: Annotated[str | None, Header(alias=TOKEN_HEADER, max_length=256)] = None,
 ) -> Response:
-    """The room's questions, oldest first, one row each (docs/v3/quiz.md)."""
+    """The room's questions, oldest first, one row each (docs/api.md)."""
     if token is None or not room.check_token(token):
         raise ForbiddenError(NOT_YOURS)
     out = io.StringIO()

@@ -49,7 +49,7 @@ class RoomCreated(BaseModel):
 
 
 class Capacity(BaseModel):
-    """How many forks of the room's network this server keeps at full speed (docs/v3/forks.md)."""
+    """How many forks of the room's network this server keeps at full speed (docs/api.md)."""
 
     forks: int = Field(description="floor(1 / (fps * (steps_per_frame * step + frame)))")
     fps: float
@@ -177,7 +177,7 @@ def qr_svg(url: str) -> str:
 
 @router.get("/{code}/capacity", response_model=CapacityOut, responses=ROOM_ERRORS)
 async def room_capacity(room: RoomDep) -> dict[str, Any]:
-    """How many forks of the room's network this server keeps at full speed (docs/v3/forks.md)."""
+    """How many forks of the room's network this server keeps at full speed (docs/api.md)."""
     return {"capacity": capacity(room.runner.shape)}
 
 

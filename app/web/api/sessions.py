@@ -229,5 +229,5 @@ def _runner_of(entry: EntryDep) -> Runner:
 
 # The read-only explanations (data, matrix, chain, slice, trace): as for rooms.
 add_explanations(router, "/{session_id}", _runner_of, ERRORS)
-# The error landscape and the run as an animated GIF (docs/v3/landscape.md): as for rooms.
+# The error landscape and the run as an animated GIF (docs/api.md): as for rooms.
 add_landscape(router, "/{session_id}", _runner_of, ERRORS)
