@@ -1,5 +1,6 @@
 """A question round in a browser: the presenter asks about the selected edge, two participants
-(one on a phone) answer, the presenter reveals; screenshots at 1440x900 and 390x844."""
+(one on a phone) answer, the presenter reveals, the projector shows the hall the question and the
+bars; screenshots at 1440x900 and 390x844."""
 
 from __future__ import annotations
 
@@ -26,6 +27,17 @@ def way(before: float, after: float) -> str:
     return "up" if d > 0 else "down"
 
 
+def bar_counts(card: Any) -> dict[str, int]:
+    """The histogram a card shows: choice -> the count its bar reads."""
+    bars = card.get_by_test_id("quiz-bar")
+    return {
+        bars.nth(k).get_attribute("data-choice"): int(
+            bars.nth(k).get_by_test_id("quiz-bar-n").inner_text().split()[0]
+        )
+        for k in range(bars.count())
+    }
+
+
 def test_a_question_round(browser: Any, server: ServerProcess) -> None:
     made = httpx.post(f"{server.url}/api/rooms", json={"config": {"preset": "article"}}, timeout=30)
     code, token = made.json()["code"], made.json()["presenter_token"]
@@ -44,6 +56,16 @@ def test_a_question_round(browser: Any, server: ServerProcess) -> None:
         for p in (a, b):
             p.page.goto(f"{server.url}/room/{code}", wait_until="domcontentloaded")
             live_room(p.page, T)
+        # The projector (the hall's screen) and the same view on a phone-sized screen.
+        hall, hall_phone = Watched(desk.new_page()), Watched(phone.new_page())
+        for p in (hall, hall_phone):
+            p.page.goto(
+                f"{server.url}/present/{code}?view=projector#token={token}",
+                wait_until="domcontentloaded",
+            )
+            live_room(p.page, T)
+        shown = hall.page.get_by_test_id("quiz-projector")
+        expect(shown).to_be_hidden()  # no question yet
         expect(boss.page.get_by_test_id("join-count")).to_have_text("2")
 
         # The presenter selects W_ho[2,0] and asks which way it will move.
@@ -75,6 +97,28 @@ def test_a_question_round(browser: Any, server: ServerProcess) -> None:
             f'[data-testid=quiz-bar][data-choice="{right}"] [data-testid=quiz-bar-n]'
         )
         expect(bars).to_contain_text("1")
+        # The projector: the question as the presenter reads it, its choices, no buttons, and the
+        # count of the two answers sent (not the live bars: they would sway the hall).
+        expect(shown).to_be_visible()
+        expect(shown.get_by_test_id("quiz-text")).to_have_text(
+            menu.get_by_test_id("quiz-text").inner_text()
+        )
+        options = shown.locator("[data-testid=quiz-options] li")
+        expect(options).to_have_count(3)
+        assert {options.nth(k).get_attribute("data-choice") for k in range(3)} == {
+            right,
+            wrong,
+            next(c for c in ("up", "down", "stays") if c not in (right, wrong)),
+        }
+        expect(shown.get_by_test_id("quiz-answered")).to_have_text("2 of 2 answered")
+        expect(shown.locator("button")).to_have_count(0)
+        expect(hall.page.get_by_test_id("quiz-ask-loss")).to_be_hidden()
+        expect(hall.page.get_by_test_id("quiz-reveal")).to_be_hidden()
+        expect(
+            hall_phone.page.get_by_test_id("quiz-projector").get_by_test_id("quiz-answered")
+        ).to_have_text("2 of 2 answered")
+        hall.page.screenshot(path="/tmp/quiz-projector-asked-1440.png")
+        hall_phone.page.screenshot(path="/tmp/quiz-projector-asked-390.png")
         a.page.screenshot(path="/tmp/quiz-participant-1440.png")
         b.page.screenshot(path="/tmp/quiz-participant-390.png")
         boss.page.screenshot(path="/tmp/quiz-presenter-asked-1440.png")
@@ -90,6 +134,19 @@ def test_a_question_round(browser: Any, server: ServerProcess) -> None:
         expect(a.page.get_by_test_id("quiz-verdict")).to_contain_text("Right!")
         expect(b.page.get_by_test_id("quiz-verdict")).to_contain_text("Not this time.")
         expect(boss.page.get_by_test_id("step-count")).to_have_text("1")
+        # The projector after the reveal: the presenter's bars (one answer each for the two
+        # choices sent), the right choice marked, the same tally of right answers.
+        expect(shown.locator(".quiz-bar.is-right")).to_have_attribute("data-choice", right)
+        expect(shown.get_by_test_id("quiz-answered")).to_have_text("1 of 2 right")
+        sent = {c: int(c in (right, wrong)) for c in bar_counts(menu)}
+        assert bar_counts(menu) == sent
+        assert bar_counts(shown) == sent
+        expect(shown.get_by_test_id("quiz-correct")).to_have_text(
+            menu.get_by_test_id("quiz-correct").inner_text()
+        )
+        hall.page.screenshot(path="/tmp/quiz-projector-revealed-1440.png")
+        hall_phone.page.screenshot(path="/tmp/quiz-projector-revealed-390.png")
+        assert_accessible(hall.page, "the projector after the reveal")
         boss.page.screenshot(path="/tmp/quiz-presenter-revealed-1440.png")
         a.page.screenshot(path="/tmp/quiz-revealed-1440.png")
         b.page.screenshot(path="/tmp/quiz-revealed-390.png")
@@ -129,10 +186,17 @@ def test_a_question_round(browser: Any, server: ServerProcess) -> None:
         b.page.locator(f'[data-testid=quiz-choice][data-choice="W_ih[{i},{j}]"]').click()
         b.page.screenshot(path="/tmp/quiz-largest-390.png")
         expect(menu.get_by_test_id("quiz-answered")).to_have_text("1 answered of 2 here")
+        expect(shown.get_by_test_id("quiz-answered")).to_have_text("1 of 2 answered")
+        expect(shown.locator("[data-testid=quiz-options] li")).to_have_count(20)
+        hall.page.screenshot(path="/tmp/quiz-projector-largest-1440.png")
         menu.get_by_test_id("quiz-reveal").click()
         expect(b.page.get_by_test_id("quiz-verdict")).to_contain_text("Right!")
         expect(a.page.get_by_test_id("quiz-verdict")).to_contain_text("You did not answer.")
         expect(menu.get_by_test_id("quiz-correct")).to_contain_text(f"W_ih[{i},{j}] changes most")
+        expect(shown.locator(".quiz-bar.is-right")).to_have_attribute(
+            "data-choice", f"W_ih[{i},{j}]"
+        )
+        assert bar_counts(shown) == {c: int(c == f"W_ih[{i},{j}]") for c in bar_counts(menu)}
 
         # The presenter on a phone: the card still fits.
         mobile_boss = phone.new_page()
@@ -143,7 +207,7 @@ def test_a_question_round(browser: Any, server: ServerProcess) -> None:
         expect(mobile_boss.get_by_test_id("quiz-ask-loss")).to_be_visible()
         mobile_boss.get_by_test_id("quiz-presenter").scroll_into_view_if_needed()
         mobile_boss.screenshot(path="/tmp/quiz-presenter-390.png")
-        for p in (boss, a, b):
+        for p in (boss, a, b, hall, hall_phone):
             assert p.errors == [], p.errors
     finally:
         desk.close()

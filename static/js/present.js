@@ -6,7 +6,7 @@
 import { request, setPatience } from './api.js';
 import { $, LiveSocket, createLive, showStatus, whenPlotly } from './live.js';
 import { createWaitNotice } from './patience.js';
-import { createQuizPresenter } from './questions.js';
+import { createQuizPresenter, createQuizProjector } from './questions.js';
 import { createRunFollower, createStudio } from './studio.js';
 import { createTransport } from './transport.js';
 
@@ -62,6 +62,9 @@ const quiz = createQuizPresenter(document.querySelector('.present-side'), {
   exportCsv: () => downloadCsv(),
 });
 
+// The projector shows the hall the question and, after the reveal, the bars (read-only).
+const hallQuiz = document.querySelector('.projector-mark') ? createQuizProjector() : null;
+
 /** GET questions.csv with the token in a header (never in a URL), saved as a file. */
 async function downloadCsv() {
   try {
@@ -90,6 +93,7 @@ function share() {
 
 function onMessage(msg) {
   if (msg.type !== 'error') notice.clear('socket');
+  hallQuiz?.onMessage(msg);
   if (quiz.onMessage(msg)) return; // question, tally, revealed: questions.js
   if (msg.type === 'frame') {
     follower.onFrame(msg);

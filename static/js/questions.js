@@ -146,6 +146,55 @@ export function createQuizPresenter(into, { send, selection, layers, exportCsv }
   };
 }
 
+// ---------------------------------------------------------------- the projector
+
+/** The hall's read-only card on the projector view: the open question, its choices and how many
+ *  answered (no live bars: they would sway the hall); after the reveal the bars and the answer.
+ *  The same `question`, `tally`, `revealed` messages as the presenter's card; no buttons. */
+export function createQuizProjector() {
+  loadCss();
+  const S = { question: null, tally: null, revealed: null };
+  const card = h('section', { class: 'quiz-float quiz-projector', 'data-testid': 'quiz-projector', role: 'region', 'aria-label': 'Question to the room', 'aria-live': 'polite', hidden: true });
+  document.body.append(card);
+
+  function render() {
+    const q = S.question;
+    card.hidden = !q;
+    if (!q) return;
+    const r = S.revealed;
+    const parts = [h('p', { class: 'quiz-kicker' }, r ? 'The step ran' : 'Question: answer on your phone'), h('p', { class: 'quiz-text', 'data-testid': 'quiz-text' }, q.text)];
+    if (!r) {
+      const t = S.tally && S.tally.id === q.id ? S.tally : null;
+      parts.push(
+        q.kind === 'estimate'
+          ? h('p', { class: 'quiz-type' }, 'Type a number.')
+          : h('ul', { class: `quiz-options${q.choices.length > 4 ? ' is-many' : ''}`, 'data-testid': 'quiz-options' }, q.choices.map((c) => h('li', { 'data-choice': c }, choiceLabel(c)))),
+        h('p', { class: 'quiz-answered', 'data-testid': 'quiz-answered' }, `${t ? t.answered : 0} of ${t ? t.present : '…'} answered`),
+      );
+    } else {
+      parts.push(
+        h('p', { class: 'quiz-correct', 'data-testid': 'quiz-correct' }, 'Answer: ', h('b', {}, correctWords(r.kind, r.correct))),
+        histogram(r.counts, r.correct, r.kind),
+        h('p', { class: 'quiz-answered', 'data-testid': 'quiz-answered' }, `${r.right} of ${r.answered} right`),
+      );
+    }
+    card.replaceChildren(...parts);
+  }
+
+  return {
+    /** A socket message; true if it was the quiz's. */
+    onMessage(msg) {
+      if (msg.type === 'question') Object.assign(S, { question: msg, tally: null, revealed: null });
+      else if (msg.type === 'tally') S.tally = msg;
+      else if (msg.type === 'revealed') {
+        if (S.question?.id === msg.id) S.revealed = msg;
+      } else return false;
+      render();
+      return true;
+    },
+  };
+}
+
 // ---------------------------------------------------------------- a participant
 
 /** This tab's anonymous voter id for a room (sessionStorage): a reconnect or a server restart
