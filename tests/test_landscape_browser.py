@@ -109,6 +109,13 @@ def test_landscape_marker_follows_step_seek_scrub_and_play(
     page.get_by_test_id("play-button").click()
     expect(page.get_by_test_id("play-button")).to_have_attribute("aria-pressed", "false")
     page.wait_for_function("() => !window.backpropStudio.state.frame.playing")
+    # The paused run's last frame may come after the first one that says "not playing": wait
+    # until the marker and the readout both stand at the frame's step, then check the marker.
+    page.wait_for_function(
+        "() => { const s = String(window.backpropStudio.state.frame.step);"
+        " return document.querySelector('[data-testid=landscape-view]').dataset.markerStep === s"
+        " && document.querySelector('[data-testid=step-count]').textContent === s; }"
+    )
     step = int(page.get_by_test_id("step-count").text_content())
     marker_at(page, step)
     expect(view).to_have_attribute("data-step", str(step))
