@@ -66,7 +66,9 @@ function onMessage(msg) {
     syncRate(msg);
     followFix(msg);
     stopRules.onFrame(msg);
-    if (msg.seeked || msg.learning_rate !== S.shownRate) syncConfig(msg);
+    // The frame's settings_log says which settings are in force (followSettings); asking the
+    // server too raced it (a late answer undid a newer change), so only without a log base.
+    if (!S.created && (msg.seeked || msg.learning_rate !== S.shownRate)) syncConfig(msg);
   } else if (msg.type === 'error') {
     toasts.show(msg.message || 'The server rejected that.', 'error');
   }
