@@ -113,3 +113,11 @@ export function createOffline({ retry } = {}) {
   });
   return { update, isOffline: () => offline };
 }
+
+/** The floating trouble panel folds to its heading and back on a click of the heading. */
+export function foldableTrouble() {
+  const panel = $('trouble-panel');
+  panel?.addEventListener('click', (ev) => {
+    if (ev.target instanceof Element && ev.target.closest('.trouble-head')) panel.classList.toggle('folded');
+  });
+}

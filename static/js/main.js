@@ -12,7 +12,7 @@ import { fmt } from './mathml.js';
 import { $, createLive, showStatus } from './live.js';
 import { createTransport } from './transport.js';
 import { createStopRules } from './stop-rules.js';
-import { createIntro, createOffline } from './first-minute.js';
+import { createIntro, createOffline, foldableTrouble } from './first-minute.js';
 
 const CSV_KEY = 'backprop-studio.csv';
 
@@ -49,6 +49,7 @@ const transport = createTransport({
 });
 const offline = createOffline({ retry: () => S.socket?.retryNow() });
 createIntro({ onTour: () => $('guide-button').click() });
+foldableTrouble();
 
 const stopRules = createStopRules({
   onSet: (patch) => {
