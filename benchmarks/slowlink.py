@@ -40,8 +40,9 @@ MARKS = """(() => {
   const marks = (window.__marks = {});
   const long = (window.__long = []);
   try {
-    new PerformanceObserver((l) => { for (const e of l.getEntries()) long.push([e.startTime, e.duration]); })
-      .observe({ type: 'longtask', buffered: true });
+    new PerformanceObserver((l) => {
+      for (const e of l.getEntries()) long.push([e.startTime, e.duration]);
+    }).observe({ type: 'longtask', buffered: true });
   } catch (e) { /* no long-task timing */ }
   const now = () => performance.now();
   function poll() {
@@ -53,7 +54,8 @@ MARKS = """(() => {
     const sel = document.getElementById('preset-select') || document.querySelector('select');
     if (!marks.selects && sel && sel.options.length > 1) marks.selects = now();
     const step = document.getElementById('step-count');
-    if (marks.clicked && !marks.stepped && step && step.textContent.trim() === '1') marks.stepped = now();
+    const one = step && step.textContent.trim() === '1';
+    if (marks.clicked && !marks.stepped && one) marks.stepped = now();
     if (!marks.plotly && window.Plotly) marks.plotly = now();
   }
   (function frame() { poll(); requestAnimationFrame(frame); })();
@@ -152,8 +154,10 @@ def plotly_at_4x(browser: Any, base: str) -> dict[str, Any]:
     page.wait_for_timeout(2000)
     got = page.evaluate(
         """() => {
-          const e = performance.getEntriesByType('resource').find((r) => r.name.includes('plotly'));
-          return { long: window.__long, plotlyEnd: e ? e.responseEnd : null, marks: window.__marks };
+          const all = performance.getEntriesByType('resource');
+          const e = all.find((r) => r.name.includes('plotly'));
+          const end = e ? e.responseEnd : null;
+          return { long: window.__long, plotlyEnd: end, marks: window.__marks };
         }"""
     )
     context.close()
@@ -192,7 +196,8 @@ def main() -> None:
         for key in ("selects", "E", "diagram", "connected", "stepped", "plotly"):
             got = [r["marks"][key] for r in runs if key in r["marks"]]
             if got:
-                print(f"  {key:10s} {statistics.median(got):7.0f}   ({', '.join(f'{g:.0f}' for g in got)})")
+                each = ", ".join(f"{g:.0f}" for g in got)
+                print(f"  {key:10s} {statistics.median(got):7.0f}   ({each})")
         ready = [max(r["marks"][k] for k in ("E", "diagram", "connected")) for r in runs]
         print(f"  interactive (E, diagram and connected): {statistics.median(ready):.0f} ms")
         print("  waterfall of the last run (start, end ms; bytes on the wire; encoding):")

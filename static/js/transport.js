@@ -23,7 +23,8 @@ export function createTransport({ live, send, enabled = () => true, spf = () => 
     const b = $('play-button');
     setAttr(b, 'aria-pressed', String(T.playing)); // every frame: only what changed is written
     setText(b.querySelector('.play-icon'), T.playing ? '❚❚' : '▶');
-    setText(b.querySelector('.play-label'), T.playing ? 'Pause' : 'Play');
+    // One toggle, one name (issue 21): "Play", pressed while playing; the icon shows which.
+    setText(b.querySelector('.play-label'), 'Play');
     b.classList.toggle('playing', T.playing);
     document.body.classList.toggle('is-playing', T.playing);
     const on = enabled();
