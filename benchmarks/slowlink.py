@@ -51,8 +51,8 @@ MARKS = """(() => {
     if (!marks.diagram && document.querySelector('#network-plot svg circle')) marks.diagram = now();
     const st = document.getElementById('connection-status');
     if (!marks.connected && st && st.dataset.state === 'connected') marks.connected = now();
-    const sel = document.getElementById('preset-select') || document.querySelector('select');
-    if (!marks.selects && sel && sel.options.length > 1) marks.selects = now();
+    const sel = document.getElementById('preset-select');
+    if (!marks.selects && sel && !sel.disabled && sel.options.length > 1) marks.selects = now();
     const step = document.getElementById('step-count');
     const one = step && step.textContent.trim() === '1';
     if (marks.clicked && !marks.stepped && one) marks.stepped = now();
