@@ -200,6 +200,11 @@ def main() -> None:
                 print(f"  {key:10s} {statistics.median(got):7.0f}   ({each})")
         ready = [max(r["marks"][k] for k in ("E", "diagram", "connected")) for r in runs]
         print(f"  interactive (E, diagram and connected): {statistics.median(ready):.0f} ms")
+        last = runs[-1]
+        upto = max(last["marks"][k] for k in ("E", "diagram", "connected"))
+        early = [r for r in last["rows"] if r[1] <= upto and r[3]]
+        size = sum(r[3] for r in early) / 1024
+        print(f"  before interactive: {len(early)} responses, {size:.0f} KiB on the wire")
         print("  waterfall of the last run (start, end ms; bytes on the wire; encoding):")
         for start, end, url, size, enc in runs[-1]["rows"]:
             print(f"    {start:7.0f} {end:7.0f} {size / 1024:7.1f} KiB {enc:5s} {url[:90]}")
