@@ -131,10 +131,10 @@ def walk(session: TrainingSession, steps: list[int]) -> Iterator[tuple[int, Arra
                 with np.errstate(all="ignore"):
                     # On from `here`: the logged settings changes after it (those at `here` are
                     # applied already).
-                    for at, patch in timeline.log:
+                    for at, change in timeline.log:
                         if here < at <= n:
                             session._replay_steps(at - session.step_count)
-                            session._apply_patch(patch)
+                            session._apply(change)
                     session._replay_steps(n - session.step_count)
                     session._evaluate(record=False, new_batch=False)
             finally:
