@@ -78,7 +78,7 @@ def test_participants_see_edits_and_points_within_a_frame(server: ServerProcess)
             for _ in range(3):
                 await next_of(presenter, "frame")
             await presenter.send(json.dumps({"type": "pause"}))
-            frames = []
+            frames: list[Msg] = []
             while (f := await next_of(viewer, "frame"))["playing"] or not frames:
                 frames.append(f)
             frames.append(f)
