@@ -36,9 +36,7 @@ def open_page(ctx: Any, server: ServerProcess, query: str) -> tuple[Any, str]:
     """The page from a link, once its first frame and data are in; (page, REST base)."""
     page = ctx.new_page()
     page.goto(f"{server.url}/?{query}", wait_until="domcontentloaded")
-    wait_for(
-        lambda: page.evaluate("() => !!window.backpropStudio?.state?.data"), "the first data"
-    )
+    wait_for(lambda: page.evaluate("() => !!window.backpropStudio?.state?.data"), "the first data")
     sid = page.evaluate("() => window.backpropStudio.state.id")
     return page, f"{server.url}/api/sessions/{sid}"
 
@@ -116,9 +114,7 @@ def test_click_the_plane_to_draw_points_then_undo(ctx: Any, server: ServerProces
     phone = page.viewport_size["width"] < 500
     x, y, x1, x2 = plane_point(page, 0.8, 0.25)
     (page.touchscreen.tap if phone else page.mouse.click)(x, y)
-    wait_for(
-        lambda: len(httpx.get(f"{base}/data").json()["drawn"]["x"]) == 1, "the drawn point"
-    )
+    wait_for(lambda: len(httpx.get(f"{base}/data").json()["drawn"]["x"]) == 1, "the drawn point")
     drawn = httpx.get(f"{base}/data").json()["drawn"]
     assert drawn["y"] == [0]
     # Where it was clicked, to a pixel of the plane (the page sends 6 significant digits).
@@ -141,7 +137,8 @@ def test_click_the_plane_to_draw_points_then_undo(ctx: Any, server: ServerProces
         """([x, y]) => {
           const c = document.querySelector('[data-testid="drawn-rings"]');
           const r = c.getBoundingClientRect(), k = c.width / r.width;
-          const d = c.getContext('2d').getImageData((x - r.left) * k - 2, (y - r.top) * k - 2, 5, 5).data;
+          const cx = (x - r.left) * k - 2, cy = (y - r.top) * k - 2;
+          const d = c.getContext('2d').getImageData(cx, cy, 5, 5).data;
           let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n;
         }""",
         [x, y],
@@ -184,9 +181,7 @@ def test_the_pages_link_replays_edits_and_points_bit_for_bit(
     httpx.post(f"{base}/points", json={"op": "undo"}).raise_for_status()
     step(4)
     original = httpx.get(base).json()
-    wait_for(
-        lambda: page.evaluate("() => window.backpropStudio.state.frame.step") == 25, "step 25"
-    )
+    wait_for(lambda: page.evaluate("() => window.backpropStudio.state.frame.step") == 25, "step 25")
     href = lambda: str(page.evaluate("() => location.href"))  # noqa: E731
     wait_for(lambda: "changes=" in href() and "step=25" in href(), "the link in the bar")
     link = href()
@@ -194,8 +189,10 @@ def test_the_pages_link_replays_edits_and_points_bit_for_bit(
     other = ctx.new_page()
     other.goto(link, wait_until="domcontentloaded")
     wait_for(
-        lambda: other.evaluate("() => window.backpropStudio?.state?.frame?.step") == 25
-        and not other.evaluate("() => window.backpropStudio.state.replaying"),
+        lambda: (
+            other.evaluate("() => window.backpropStudio?.state?.frame?.step") == 25
+            and not other.evaluate("() => window.backpropStudio.state.replaying")
+        ),
         "the link replayed to step 25",
     )
     sid = other.evaluate("() => window.backpropStudio.state.id")
