@@ -350,3 +350,11 @@ def test_a_rooms_participant_may_not_edit_or_draw(client: TestClient) -> None:
         assert ws.receive_json()["type"] in ("error", "room")  # still connected
     frame = client.get(f"/api/rooms/{room['code']}/data").json()
     assert frame["drawn"] == {"x": [], "y": []}
+
+
+def test_the_landscapes_walk_visits_the_runs_states_across_edits_and_points() -> None:
+    """TrainingSession.visit (the landscape's and the GIF's path) replays the changes too."""
+    s, seen = planned_run("mini-batch adam")
+    steps = [0, 5, 9, 13, 14, 29, 30, 41, 69, 70, 99, 100, 101, 120, HEAD]
+    for n, theta, loss in s.clone().visit(steps):
+        assert theta.tobytes() == seen[n][0] and loss == seen[n][1], n
