@@ -9,6 +9,7 @@ No web imports here.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from typing import Any
 
 from . import retune
@@ -39,7 +40,7 @@ def with_settings(config: SessionConfig, settings: dict[str, Any]) -> SessionCon
 
 def compact(
     start: SessionConfig,
-    log: list[tuple[int, SessionPatch | WeightEdit | PointsChange]],
+    log: Sequence[tuple[int, SessionPatch | WeightEdit | PointsChange]],
 ) -> list[dict[str, Any]]:
     """Each change as `{"step", "set"}`, `set` a PATCH body holding what it really changed;
     an edit as `{"step", "edit"}` and drawn points as `{"step", "points"}`, each the body of
