@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import DEADLINE, ServerProcess, wait_for
+from support import DEADLINE, ServerProcess, live_room, wait_for
 
 T = DEADLINE * 1000  # Playwright counts in ms
 
@@ -201,3 +201,62 @@ def test_the_pages_link_replays_edits_and_points_bit_for_bit(
     assert again["loss"] == original["loss"]
     assert again["settings_log"]["changes"] == original["settings_log"]["changes"]
     assert not other.get_by_test_id("notice").is_visible()
+
+
+def test_a_room_participant_sees_the_presenters_edit_and_points(
+    browser: Any, server: ServerProcess
+) -> None:
+    """The presenter types an edit and taps the plane on its page; the participant's page has
+    the weight in its frame and the point ringed on its plane, and no controls to change them."""
+    body = httpx.post(
+        f"{server.url}/api/rooms", json={"config": {"preset": "xor", "dataset": {"name": "gauss"}}}
+    ).json()
+    code, token = body["code"], body["presenter_token"]
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(T)
+    errors: list[str] = []
+    context.on("page", lambda p: p.on("pageerror", lambda e: errors.append(str(e))))
+    try:
+        p, q = context.new_page(), context.new_page()
+        p.goto(f"{server.url}/present/{code}#token={token}", wait_until="domcontentloaded")
+        q.goto(f"{server.url}/room/{code}", wait_until="domcontentloaded")
+        live_room(p)
+        live_room(q)
+        state = "() => window.backpropRoom.live.state"
+        wait_for(lambda: p.get_by_test_id("edit-value").is_visible(), "the presenter's field")
+        assert not q.get_by_test_id("edit-value").is_visible()
+        sel = p.evaluate(f"() => ({state})().view.sel")
+        p.get_by_test_id("edit-value").fill("2.5")
+        p.get_by_test_id("edit-value").press("Enter")
+
+        def participant_weight() -> float | None:
+            f = q.evaluate(f"() => ({state})().frame")
+            w = (
+                f["weights"][sel["layer"]][sel["i"]][sel["j"]]
+                if sel["kind"] == "weight"
+                else f["biases"][sel["layer"]][sel["j"]]
+            )
+            return float(w)
+
+        wait_for(lambda: participant_weight() == 2.5, "the participant's frame at 2.5")
+        p.get_by_test_id("data-plot").scroll_into_view_if_needed()
+        wait_for(lambda: p.get_by_test_id("draw-bar").is_visible(), "the presenter's draw bar")
+        wait_for(
+            lambda: p.evaluate(
+                "() => !!document.querySelector('[data-testid=\"data-plane\"]')?._fullLayout?._size"
+            ),
+            "the presenter's plane",
+        )
+        p.get_by_test_id("draw-toggle").check()
+        x, y, _, _ = plane_point(p, 0.5, 0.5)
+        p.mouse.click(x, y)
+        wait_for(
+            lambda: q.get_by_test_id("drawn-rings").get_attribute("data-count") == "1",
+            "the participant's ring",
+        )
+        assert not q.get_by_test_id("draw-bar").is_visible()
+        drawn = httpx.get(f"{server.url}/api/rooms/{code}/data").json()["drawn"]
+        assert drawn["y"] == [1] and len(drawn["x"]) == 1
+    finally:
+        context.close()
+    assert not errors, errors
