@@ -79,6 +79,10 @@ def test_type_a_weight_and_the_run_takes_it(ctx: Any, server: ServerProcess) -> 
     )
     # The slope view is asked again at the same step: its curve is centred on the new value.
     wait_for(lambda: page.get_by_test_id("slope-view").is_visible(), "the slope view")
+    # ... and says where E went: from the value and E before the edit to the new ones.
+    wait_for(lambda: page.get_by_test_id("slope-edit").is_visible(), "the slope's edit note")
+    said = str(page.get_by_test_id("slope-edit").text_content()).replace("−", "-")
+    assert said.startswith(f"Set by hand at step {frame['step']}:") and "→ -1.375, E" in said
     page.screenshot(path=f"/tmp/playb-edit-{page.viewport_size['width']}.png", full_page=False)
 
 
