@@ -457,16 +457,14 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
   /** A change logged at the frame's own step (an edit, drawn points): the panels that show it. */
   function followLog(msg) {
     const sig = logSignature(msg);
-    if (sig !== S.logSig) {
-      S.logSig = sig;
-      if (msg.step === S.frame?.step) {
-        // Same step, new numbers: the chain rule and the slope (E went somewhere) are asked again.
-        chainFetch.invalidate();
-        chainFetch.trigger();
-        sliceFetch.invalidate();
-        sliceFetch.trigger();
-        S.netKey = null;
-      }
+    if (sig === S.logSig) return; // most frames: nothing logged since the last one
+    S.logSig = sig;
+    if (msg.step === S.frame?.step) {
+      // Same step, new numbers: the chain rule and the slope (E went somewhere) are asked again.
+      chainFetch.invalidate();
+      chainFetch.trigger();
+      sliceFetch.invalidate();
+      sliceFetch.trigger();
     }
     const points = pointsSignature(msg);
     if (points !== S.pointsSig) {
