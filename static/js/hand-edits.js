@@ -234,6 +234,13 @@ export function createHandEdits({ chainRoot, dataRoot, state: S, send, drives, t
   }
 
   return {
+    /** Set the selected parameter to `value` (a click on the slope's curve). */
+    editTo(value) {
+      const sel = S.view.sel;
+      if (!sel || !drives()) return;
+      const made = editMessage(sel, String(value));
+      if (made.msg && send(made.msg)) help.textContent = `Set to ${value} from the slope's curve.`;
+    },
     onFrame: showEdit,
     onSelect: showEdit,
     onData,

@@ -318,7 +318,13 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     () => {},
   );
 
-  const slopeView = $('slope-view') ? createSlopeView($('slope-view')) : null;
+  const slopeView = $('slope-view')
+    ? createSlopeView($('slope-view'), {
+        // A click on the curve sets the parameter to that point's value (hand-edits.js).
+        onPick: (v) => S.view.sel && hand.editTo(v),
+        canPick: drives,
+      })
+    : null;
   const sliceFetch = latestOnly(
     () => (slopeView && S.base && S.view.sel && S.frame && !S.frame.diverged ? request('GET', `${S.base}/slice?${chainQuery(S.view.sel)}`) : null),
     400,

@@ -172,8 +172,12 @@ export function paintSlope(canvas, box, s, name) {
   }
 }
 
-/** Create the view in `root` (a div with a plot and a note). render(slice, name) redraws. */
-export function createSlopeView(root) {
+/**
+ * Create the view in `root` (a div with a plot and a note). render(slice, name) redraws.
+ * `onPick(value)`, if given: a click on the curve sets the parameter there (an edit), when
+ * `canPick()` says this screen may.
+ */
+export function createSlopeView(root, { onPick, canPick = () => true } = {}) {
   const plot = document.createElement('div');
   plot.className = 'slope-plot';
   plot.dataset.testid = 'slope-plot';
@@ -316,6 +320,15 @@ export function createSlopeView(root) {
     };
     window.Plotly.react(plot, traces, layout, config);
     writeNote(note, s, name);
+    if (onPick && !plot.dataset.pick && plot.on) {
+      plot.dataset.pick = '1';
+      // A point of the curve clicked: the parameter is set to that value (E is the curve's there).
+      plot.on('plotly_click', (ev) => {
+        const p = ev?.points?.find((q) => q.curveNumber === 0);
+        if (p && canPick()) onPick(p.x);
+      });
+    }
+    plot.title = onPick && canPick() ? 'Click the curve to set the parameter there' : '';
   }
 
   return { render, element: root };

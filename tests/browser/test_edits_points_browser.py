@@ -84,6 +84,28 @@ def test_type_a_weight_and_the_run_takes_it(ctx: Any, server: ServerProcess) -> 
     said = str(page.get_by_test_id("slope-edit").text_content()).replace("−", "-")
     assert said.startswith(f"Set by hand at step {frame['step']}:") and "→ -1.375, E" in said
     page.screenshot(path=f"/tmp/playb-edit-{page.viewport_size['width']}.png", full_page=False)
+    # A click on the slope's curve sets the parameter to that point's value, exactly. (The
+    # slope draws with Plotly once a view has loaded it: on a phone the data plane does.)
+    page.get_by_test_id("data-plot").scroll_into_view_if_needed()
+    wait_for(lambda: page.evaluate("() => !!window.Plotly"), "Plotly loaded")
+    page.get_by_test_id("slope-plot").scroll_into_view_if_needed()
+    wait_for(
+        lambda: page.evaluate(
+            "() => document.querySelector('[data-testid=\"slope-plot\"]').data?.[0]?.x?.length"
+        ),
+        "the slope drawn by Plotly",
+    )
+    x, y, value = page.evaluate(
+        """() => {
+          const plot = document.querySelector('[data-testid="slope-plot"]');
+          const fl = plot._fullLayout, r = plot.getBoundingClientRect(), c = plot.data[0];
+          const k = Math.floor(c.x.length * 0.8);
+          return [r.left + fl._size.l + fl.xaxis.l2p(c.x[k]),
+                  r.top + fl._size.t + fl.yaxis.l2p(c.y[k]), c.x[k]];
+        }"""
+    )
+    page.mouse.click(x, y)
+    wait_for(lambda: weight() == value, f"the run's weight at the curve's {value}")
 
 
 def plane_point(page: Any, fx: float, fy: float) -> tuple[float, float, float, float]:
