@@ -74,9 +74,8 @@ class Registry(Generic[T]):
 
     @property
     def full(self) -> bool:
-        """No place for one more item (in the whole cluster, when there is one)."""
-        if self.cluster is not None:
-            return self.cluster.full(self.noun, len(self._items), self.cap)
+        """No place for one more item here. Peers sharing a Redis also reserve a place under
+        the cluster-wide cap before a run is made (app/live/quotas.py ClusterCap)."""
         return len(self._items) >= self.cap
 
     def full_message(self) -> str:
