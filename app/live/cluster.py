@@ -41,8 +41,22 @@ from app.domain.errors import (
     UnavailableError,
 )
 from app.domain.protocol import ClientMsg, client_message
-from app.live.keys import fence_key, lease_key, snapshot_key
+from app.live.keys import (
+    INDEX,
+    SAVED,
+    answer_key,
+    count_key,
+    fence_key,
+    frames_channel,
+    lease_key,
+    member,
+    peer_channel,
+    run_of_channel,
+    snapshot_key,
+    watch_key,
+)
 from app.live.state import decode_state, encode_state, restore_session
+from app.live.stream import merge_frames
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -156,16 +170,6 @@ class Registry(Protocol):
 
     async def remove(self, key: str) -> bool:
         """Close and forget an item, deleting its snapshot."""
-
-
-def frames_channel(kind: str, key: str) -> str:
-    """Where the owner publishes a run's frames and everyone its notices."""
-    return f"bp:f:{kind}:{key}"
-
-
-def watch_key(kind: str, key: str) -> str:
-    """Set (expiring) while some follower has viewers of the run."""
-    return f"bp:w:{kind}:{key}"
 
 
 class Owned:
@@ -324,8 +328,6 @@ class Link:
         numbered after it are merged on in order. A gap among them, or another owner, is a
         StaleError: the caller fetches again.
         """
-        from app.live.stream import merge_frames
-
         self._fetching += 1
         start = len(self._meanwhile)
         try:
@@ -409,7 +411,6 @@ class Cluster:
         self.registries: dict[str, Registry] = {}
         self.owned: dict[tuple[str, str], Owned] = {}
         self.links: dict[tuple[str, str], Link] = {}
-        self.counts: dict[str, int] = {}  # runs of each kind cluster-wide (caps), each tick
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._finding: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
@@ -546,7 +547,7 @@ class Cluster:
             if token is not None:
                 await self._release_lease(kind, key, token)
             if deleted:
-                await self.redis.delete(f"bp:n:{kind}:{key}")
+                await self.redis.delete(count_key(kind, key))
                 await self.redis.pexpire(fence_key(kind, key), FENCE_KEEP_MS)
 
     def token_of(self, run: tuple[str, str]) -> int | None:
@@ -559,10 +560,6 @@ class Cluster:
         registry = self.registries.get(kind)
         persist: Persister | None = getattr(registry, "persist", None)
         return persist
-
-    def full(self, kind: str, local: int, cap: int) -> bool:
-        """Whether the cluster holds `cap` runs of this kind (counted each tick)."""
-        return max(local, self.counts.get(kind, 0)) >= cap
 
     def followed(self, kind: str, key: str) -> bool:
         """Whether viewers on another peer watch a run trained here (the reaper keeps it)."""
@@ -702,7 +699,7 @@ class Cluster:
         self._pending[rid] = future
         request = {"op": op, "id": rid, "from": self.peer, "kind": kind, "key": key, **args}
         try:
-            if not await self.redis.publish(f"bp:p:{owner_id}", encode(request)):
+            if not await self.redis.publish(peer_channel(owner_id), encode(request)):
                 raise _unavailable()  # nobody listens there: the owner is gone
             heavy = op == "read" and args.get("name") in HEAVY_READS
             async with asyncio.timeout(HEAVY_RPC_SECONDS if heavy else RPC_SECONDS):
@@ -789,14 +786,14 @@ class Cluster:
         if len(text) > BIG_ANSWER:
             # Megabytes over pub/sub could push the asker's listener over Redis's output-buffer
             # limit (and drop it): leave the answer in a key for a minute instead.
-            name = f"bp:a:{secrets.token_hex(8)}"
+            name = answer_key(secrets.token_hex(8))
             try:
                 await self.redis.set(name, text, px=60_000)
             except Exception as exc:
                 log.warning("cannot hand a big answer over (%s)", exc)
                 return  # the asker times out: a 503
             text = encode({"re": request.get("id"), "key": name}).encode()
-        self._outbox.put_nowait((f"bp:p:{asker}", text))
+        self._outbox.put_nowait((peer_channel(asker), text))
 
     # ---- notices (select, phase, head counts) ------------------------------------------------
 
@@ -815,7 +812,7 @@ class Cluster:
             pubsub = self.redis.pubsub()
             try:
                 await pubsub.psubscribe("bp:f:*")
-                await pubsub.subscribe(f"bp:p:{self.peer}")
+                await pubsub.subscribe(peer_channel(self.peer))
                 if not first:
                     log.warning("listening to Redis again")
                     self._reconnected()
@@ -868,9 +865,9 @@ class Cluster:
         channel = channel.decode() if isinstance(channel, bytes) else str(channel)
         data = message["data"]
         data = data if isinstance(data, bytes) else str(data).encode()
-        if channel.startswith("bp:f:"):
-            _, _, kind, key = channel.split(":", 3)
-            self._on_run_message(kind, key, data)
+        run = run_of_channel(channel)
+        if run is not None:
+            self._on_run_message(*run, data)
             return
         payload = orjson.loads(data)
         if "re" in payload:
@@ -937,6 +934,8 @@ class Cluster:
         # Runs whose lease is still being taken (a creation's claim) wait for their token.
         owned = [(k, run) for k, run in self.owned.items() if run.token is not None]
         links = list(self.links.values())
+        if not owned and not links:
+            return  # nothing to renew or check: not one command
         sent = asyncio.get_running_loop().time()
         async with self.redis.pipeline(transaction=False) as pipe:
             for (kind, key), run in owned:
@@ -951,7 +950,6 @@ class Cluster:
                     pipe.set(watch_key(link.kind, link.key), "1", px=FOLLOW_MS)
                 else:
                     pipe.echo("-")
-            pipe.smembers("bp:runs")
             replies = await pipe.execute()
         now = time.monotonic()
         for index, ((kind, key), run) in enumerate(owned):
@@ -973,11 +971,6 @@ class Cluster:
                 if link.misses >= MISSES:
                     link.misses = 0
                     self.spawn(self._take_over(link))
-        counts: dict[str, int] = {}
-        for member in replies[-1]:
-            kind = (member.decode() if isinstance(member, bytes) else str(member)).split(":")[0]
-            counts[kind] = counts.get(kind, 0) + 1
-        self.counts = counts
 
     async def sweep(self) -> int:
         """Delete snapshots of runs no peer holds that were idle longer than their kind allows.
@@ -990,22 +983,21 @@ class Cluster:
             "session": self.settings.session_idle_seconds,
             "room": self.settings.room_idle_seconds,
         }
-        saved = await self.redis.hgetall("bp:saved")
+        saved = await self.redis.hgetall(SAVED)
         now = time.time()
         old = []
-        for member, at in saved.items():
-            name = member.decode() if isinstance(member, bytes) else str(member)
+        for field, at in saved.items():
+            name = field.decode() if isinstance(field, bytes) else str(field)
             kind, _, key = name.partition(":")
             if now - float(at) > idle.get(kind, float("inf")) and (kind, key) not in self.owned:
                 old.append((kind, key))
         deleted = 0
         for kind, key in old:
-            member = f"{kind}:{key}"
             deleted += int(
                 await self.redis.eval(
-                    SWEEP, 7, lease_key(kind, key), snapshot_key(kind, key), "bp:runs", "bp:saved",
-                    f"bp:n:{kind}:{key}", watch_key(kind, key), fence_key(kind, key), member,
-                    f"{now - idle[kind]:.3f}",
+                    SWEEP, 7, lease_key(kind, key), snapshot_key(kind, key), INDEX, SAVED,
+                    count_key(kind, key), watch_key(kind, key), fence_key(kind, key),
+                    member(kind, key), f"{now - idle[kind]:.3f}",
                 )
             )  # fmt: skip
         if deleted:

@@ -27,9 +27,11 @@ from app.domain.errors import ForbiddenError, FullError, InvalidError
 from app.domain.protocol import PauseMsg
 from app.domain.session import TrainingSession
 from app.live.fairness import ROOM
+from app.live.keys import count_key
 from app.live.quiz import Quiz
 from app.live.registry import Registry
 from app.live.stream import Runner, Slot
+from app.live.studio import announce
 
 if TYPE_CHECKING:
     from app.live.cluster import Cluster, Link
@@ -291,15 +293,7 @@ class Room:
         elif what == "quiz":
             self.quiz.noticed(text)
         elif what == "configured":  # the presenter replaced the run (app/live/studio.py)
-            from app.live.studio import announce
-
             announce(self, text)
-
-    def fork(self) -> TrainingSession:
-        """An independent copy of the run at this moment; the room does not move."""
-        # On the event loop, never in a thread: the play loop mutates the session between
-        # awaits, so here, between two of its chunks, the session is consistent.
-        return self.session.clone()
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -352,7 +346,7 @@ class Room:
         value = f"{here} {presenters} {time.time() + COUNT_TTL:.3f}"
         self._count_written = self._clock()
         try:
-            name = f"bp:n:room:{self.code}"
+            name = count_key("room", self.code)
             async with cluster.redis.pipeline(transaction=False) as pipe:
                 pipe.hset(name, cluster.peer, value)
                 pipe.pexpire(name, int(COUNT_TTL * 2000))  # a room gone with every peer: gone
@@ -367,7 +361,7 @@ class Room:
             return
         self._count_read = self._clock()
         try:
-            fields = await cluster.redis.hgetall(f"bp:n:room:{self.code}")
+            fields = await cluster.redis.hgetall(count_key("room", self.code))
         except Exception as exc:
             log.debug("cannot read head counts (%s)", exc)
             self._broadcast_count()  # this peer's change, with the others' last known counts
@@ -452,10 +446,6 @@ class RoomRegistry(Registry[Room]):
     def codes(self) -> list[str]:
         """The codes of every open room, oldest first."""
         return self.keys()
-
-    def idle_codes(self) -> list[str]:
-        """Rooms the reaper would drop now (Registry.idle_keys)."""
-        return self.idle_keys()
 
     def create(self, session: TrainingSession) -> tuple[Room, str]:
         """A new room around a session; returns it with its presenter token (shown once)."""
