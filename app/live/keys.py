@@ -36,6 +36,7 @@ INDEX = "bp:runs"  # every stored run, as "{kind}:{key}"
 SAVED = "bp:saved"  # when each run's snapshot was last written (the cluster's janitor)
 ASIDE_PATTERN = "bp:aside:*"  # snapshots set aside as unreadable (app/live/state.py)
 FRAMES_PREFIX = "bp:f:"  # frames_channel's prefix
+NOTICES_PREFIX = "bp:e:"  # notices_channel's prefix
 
 
 def member(kind: str, key: str) -> str:
@@ -53,12 +54,19 @@ def frames_channel(kind: str, key: str) -> str:
     return f"{FRAMES_PREFIX}{kind}:{key}"
 
 
+def notices_channel(kind: str, key: str) -> str:
+    """Where every peer sends the run's side messages (selection, phase, head counts, quiz,
+    gone): small, and wanted by its owner and every follower, viewers or not."""
+    return f"{NOTICES_PREFIX}{kind}:{key}"
+
+
 def run_of_channel(channel: str) -> tuple[str, str] | None:
-    """(kind, key) of a frames channel; None for any other channel."""
-    if not channel.startswith(FRAMES_PREFIX):
-        return None
-    kind, _, key = channel[len(FRAMES_PREFIX) :].partition(":")
-    return kind, key
+    """(kind, key) of a frames or notices channel; None for any other channel."""
+    for prefix in (FRAMES_PREFIX, NOTICES_PREFIX):
+        if channel.startswith(prefix):
+            kind, _, key = channel[len(prefix) :].partition(":")
+            return kind, key
+    return None
 
 
 def watch_key(kind: str, key: str) -> str:

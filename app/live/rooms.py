@@ -30,17 +30,17 @@ from app.live.fairness import ROOM
 from app.live.keys import count_key
 from app.live.quiz import Quiz
 from app.live.registry import Registry
+from app.live.route import room_code
 from app.live.stream import Runner, Slot
 from app.live.studio import announce
 
 if TYPE_CHECKING:
-    from app.live.cluster import Cluster, Link
+    from app.live.registry import Peers
+    from app.live.stream import Remote
 
 log = logging.getLogger(__name__)
 
 # Easy to read aloud and to type: no 0/O, 1/I/L look-alikes.
-ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 6
 VOTER = re.compile(r"[A-Za-z0-9_-]{16,64}")  # a page's anonymous voter id
 MAX_SELECTION_BYTES = 2048  # a selection goes to every participant: keep it small
 COUNT_SECONDS = 0.25  # head-count messages at most this often, however fast people come and go
@@ -57,7 +57,7 @@ class RoomsFullError(FullError):
 
 def new_code() -> str:
     """A fresh random room code, e.g. `K7RM3Q`."""
-    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    return room_code(None)
 
 
 def normalize_code(text: str) -> str:
@@ -108,7 +108,7 @@ class Room:
         self._counted: tuple[int, bool] | None = None  # the head count last broadcast
         self._tasks: set[asyncio.Task[Any]] = set()
         # Peers sharing one Redis (app/live/cluster.py): the head count of the others.
-        self.cluster: Cluster | None = None
+        self.cluster: Peers | None = None
         self.elsewhere: tuple[int, int] = (0, 0)  # (participants, presenters) on other peers
         self._count_written = 0.0  # when this peer last wrote its head count to Redis
         self._count_read = 0.0  # ... and last read the others'
@@ -436,8 +436,9 @@ class RoomRegistry(Registry[Room]):
         return f"too many workshop rooms: this server holds at most {self.cap}; try again later"
 
     def new_key(self) -> str:
-        """A room code (31^6 codes and a few dozen rooms: collisions are rare)."""
-        return new_code()
+        """A room code (31^6 codes and a few dozen rooms: collisions are rare); behind the
+        proxy, one it routes to this peer (app/live/route.py)."""
+        return room_code(self.route)
 
     def normalize(self, key: str) -> str:
         """Codes as people type them."""
@@ -460,7 +461,7 @@ class RoomRegistry(Registry[Room]):
         digest: bytes,
         session: TrainingSession,
         selection: Any = None,
-        remote: Link | None = None,
+        remote: Remote | None = None,
         *,
         questions: Any = None,
     ) -> Room:
@@ -476,7 +477,7 @@ class RoomRegistry(Registry[Room]):
         room.quiz.load(questions)
         return self.put(code, room)
 
-    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Link | None) -> Room:
+    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Remote | None) -> Room:
         """A room its snapshot brought back (the cluster's lookups)."""
         digest = bytes.fromhex(str(state["digest"]))
         selection, questions = state.get("selection"), state.get("questions")

@@ -241,8 +241,10 @@ async def pump(
 class Remote(Protocol):
     """The peer that trains a run, seen from a peer that only follows it (app/live/cluster.py)."""
 
-    async def command(self, msg: ClientMsg) -> Frame:
-        """Forward a driving message; the frame the owner published."""
+    runner: Runner  # the follower's runner it feeds
+
+    async def command(self, msg: ClientMsg, ack: bool = False) -> Frame:
+        """Forward a driving message; the frame the owner published (`ack`: step, diverged)."""
         ...
 
     async def read(self, name: str, params: dict[str, Any]) -> Any:
@@ -319,10 +321,14 @@ class Runner:
 
     # ---- what the web layer asks (app/live/ops.py): here, or at the peer that trains -----
 
-    async def command(self, msg: ClientMsg, settings: Settings) -> Frame:
-        """Apply a driving message (step, play, pause, reset, set, seek); the frame it made."""
+    async def command(self, msg: ClientMsg, settings: Settings, ack: bool = False) -> Frame:
+        """Apply a driving message (step, play, pause, reset, set, seek); the frame it made.
+
+        `ack`: the caller needs only `step` and `diverged` (a WebSocket, whose viewers get the
+        frame anyway): a follower then asks the owner for no more than that.
+        """
         if self.remote is not None:
-            return await self.remote.command(msg)
+            return await self.remote.command(msg, ack)
         guard = self.guard
         if guard is None:
             return await apply(self, msg, settings)
