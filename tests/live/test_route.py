@@ -20,7 +20,7 @@ from app.live.route import (
 from app.main import create_app
 from app.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_slots_parse_and_refuse_nonsense() -> None:
