@@ -61,7 +61,16 @@ FENCE_KEEP_MS = 86_400_000  # a deleted run's fencing counter is kept this long
 TICK = 0.5  # leases renewed, followers' checks, head counts refreshed
 RPC_SECONDS = 5.0  # longest wait for the owner's answer
 HEAVY_RPC_SECONDS = 120.0  # ... to a question that queues for the one heavy job at a time
-HEAVY_READS = ("gradcheck", "claims", "export", "slice", "fixes", "landscape", "animation")
+HEAVY_READS = (
+    "gradcheck",
+    "claims",
+    "export",
+    "slice",
+    "fixes",
+    "landscape",
+    "animation",
+    "neurons",
+)
 BIG_ANSWER = 256 * 1024  # answers over this go through a short-lived key, not pub/sub
 FIRST_SNAPSHOT_SECONDS = 3.0  # a run made on another peer an instant ago: wait for it
 FOLLOW_MS = 3000  # a peer with viewers of a run says so this often (owners publish only then)

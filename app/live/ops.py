@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from app.domain.codec import encode
 from app.domain.errors import InvalidError
 from app.domain.limits import check_patch_limits, check_play, check_step_count, step_work
+from app.domain.neurons import neurons, neurons_work
 from app.domain.protocol import (
     ClientMsg,
     ConfigureMsg,
@@ -58,6 +59,7 @@ READS = (
     "fixes",
     "landscape",
     "animation",
+    "neurons",
 )
 
 
@@ -128,6 +130,13 @@ async def read(runner: Runner, name: str, params: dict[str, Any]) -> Any:
     if name in ("landscape", "animation"):
         # On a copy, in a thread (one heavy job at a time): both replay the run's timeline.
         return await heavy(views.job(name, session.clone(), params))
+    if name == "neurons":
+        grid = int(params["grid"])
+        # A thumbnail's worth inline (as a short seek); a big network's on a copy, off the loop.
+        if neurons_work(session, grid) <= INLINE_SEEK_WORK:
+            return neurons(session, grid)
+        copy = session.clone()
+        return await heavy(lambda: neurons(copy, grid))
     if name == "fork":
         # On the event loop, never in a thread: the play loop mutates the session between awaits.
         return session.clone()
