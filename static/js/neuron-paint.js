@@ -1,0 +1,67 @@
+// The colours of one neuron's map (its thumbnail beside the diagram's node, or the big data
+// plane when it is picked): each neuron on its activation's own scale, as the node fills are
+// (nn.js activationScale), so a thumbnail and its node speak the same colours. Pure.
+
+import { CATEGORICAL, SEQ_HI, SEQ_LO, activationScale, divergingArray, inputScale } from './nn.js';
+
+const hexRGB = (hex) => [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16));
+const mix = (a, b, t) => Math.round(a + (b - a) * t);
+const GREY = [160, 160, 160];
+
+/** Every finite value of a grid (rows) or a list, flat. */
+function flat(values) {
+  const out = [];
+  for (const v of values) {
+    if (Array.isArray(v)) {
+      for (const u of v) if (Number.isFinite(u)) out.push(u);
+    } else if (Number.isFinite(v)) out.push(v);
+  }
+  return out;
+}
+
+/**
+ * The scale of one neuron's map. `who`: {act, k, output} (act 'input' for layer 0). A softmax
+ * output runs from white to its class's colour over [0, 1]; a sigmoid output as the data plane
+ * paints it (0 orange, 1 blue); inputs on their own range; hidden neurons as their node fills.
+ */
+export function neuronScale(values, who) {
+  const all = flat(values);
+  if (who.act === 'input') return inputScale(all);
+  if (who.act === 'softmax') return { kind: 'class', lo: 0, hi: 1, k: who.k || 0 };
+  if (who.output && who.act === 'sigmoid') return { kind: 'plane', lo: 0, hi: 1 };
+  return activationScale(who.act, all);
+}
+
+/** [r, g, b] of value v on a scale from neuronScale. */
+export function neuronRGB(v, scale) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return GREY;
+  if (scale.kind === 'class') {
+    const end = hexRGB(CATEGORICAL[scale.k % CATEGORICAL.length]);
+    const u = Math.max(0, Math.min(1, v));
+    return [mix(255, end[0], u), mix(255, end[1], u), mix(255, end[2], u)];
+  }
+  if (scale.kind === 'plane') return divergingArray(2 * v - 1);
+  if (scale.kind === 'sequential') {
+    const u = Math.max(0, Math.min(1, (v - scale.lo) / (scale.hi - scale.lo || 1)));
+    return [mix(SEQ_LO[0], SEQ_HI[0], u), mix(SEQ_LO[1], SEQ_HI[1], u), mix(SEQ_LO[2], SEQ_HI[2], u)];
+  }
+  return divergingArray(v / (scale.hi || 1));
+}
+
+/** The RGBA pixels of an n x n grid (values[r][c], row 0 at the bottom) on the neuron's scale. */
+export function neuronPixels(values, who, scale = neuronScale(values, who)) {
+  const n = values.length;
+  const m = n ? values[0].length : 0;
+  const px = new Uint8ClampedArray(n * m * 4);
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < m; c++) {
+      const [R, G, B] = neuronRGB(values[r][c], scale);
+      const o = ((n - 1 - r) * m + c) * 4;
+      px[o] = R;
+      px[o + 1] = G;
+      px[o + 2] = B;
+      px[o + 3] = 255;
+    }
+  }
+  return px;
+}
