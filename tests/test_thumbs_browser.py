@@ -25,7 +25,8 @@ SHOTS = Path("/tmp")
 PIXELS = """el => { const c = el.tagName === 'CANVAS' ? el : el.querySelector('canvas');
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; const rows = [];
   for (let y = 0; y < c.height; y++) { const row = [];
-    for (let x = 0; x < c.width; x++) { const o = (y * c.width + x) * 4; row.push([d[o], d[o+1], d[o+2], d[o+3]]); }
+    for (let x = 0; x < c.width; x++) {
+      const o = (y * c.width + x) * 4; row.push([d[o], d[o + 1], d[o + 2], d[o + 3]]); }
     rows.push(row); } return rows; }"""
 SOFTMAX3 = "data=spiral3&layers=2-8-3&act=tanh&out=softmax&loss=ce&opt=adam&lr=0.03&batch=32"
 # CATEGORICAL (nn.js) for the three classes.
@@ -61,10 +62,8 @@ def step(page: Any, base: str, n: int) -> int:
 
 def thumbs_at(page: Any, ids: list[str], at: int) -> bool:
     """Every thumbnail `ids` is shown and painted from the answer of step `at`."""
-    return all(
-        page.get_by_test_id(t).is_visible() and page.get_by_test_id(t).get_attribute("data-step") == str(at)
-        for t in ids
-    )  # fmt: skip
+    thumbs = [page.get_by_test_id(t) for t in ids]
+    return all(t.is_visible() and t.get_attribute("data-step") == str(at) for t in thumbs)
 
 
 def sign_agreement(pixels: list[list[list[int]]], values: list[list[float]], mid: float) -> int:
@@ -147,7 +146,7 @@ def test_thumbnails_follow_the_run_while_it_plays(ctx: Any, server: ServerProces
 
 
 def test_the_articles_net_shows_bars_per_sample(ctx: Any, server: ServerProcess) -> None:
-    w, base = open_page(ctx, server, "preset=article")
+    w, _ = open_page(ctx, server, "preset=article")
     page = w.page
     ids = [f"neuron-thumb-{l}-{j}" for l, n in enumerate([4, 5, 1]) for j in range(n)]
     wait_for(lambda: thumbs_at(page, ids, 0), "bars for every neuron")
@@ -170,11 +169,13 @@ def classes_of(values: dict[int, list[list[float]]], r: int, c: int) -> tuple[in
     return ranked[0][1], ranked[0][0] - ranked[1][0]
 
 
-def nearest_class(rgb: list[int], palette: list[tuple[int, int, int]]) -> int:
+def nearest_class(rgb: Any, palette: list[tuple[int, int, int]]) -> int:
     """The palette entry closest to a pixel."""
-    return min(
-        range(len(palette)), key=lambda k: sum((a - b) ** 2 for a, b in zip(rgb, palette[k]))
-    )
+
+    def distance(k: int) -> int:
+        return sum((a - b) ** 2 for a, b in zip(rgb, palette[k], strict=True))
+
+    return min(range(len(palette)), key=distance)
 
 
 @pytest.mark.parametrize(
@@ -281,7 +282,7 @@ def test_screenshots_of_thumbnails_softmax_and_the_discretized_plane(
 
         def drawn() -> bool:
             page.locator("#panel-data").scroll_into_view_if_needed()
-            return surface.get_attribute("data-look") == "output"
+            return bool(surface.get_attribute("data-look") == "output")
 
         wait_for(drawn, "the plane drawn", poll=0.3)
         page.locator("#panel-data").screenshot(path=str(SHOTS / f"plane-spiral3-{width}.png"))
