@@ -17,10 +17,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test]"
 	@touch $(STAMP)
 
-# The PyTorch oracle (tests/test_oracle_torch.py): the CPU wheel of torch 2.13.0 where the machine
-# has it in /opt/wheels, installed by its path so pip can never pick a CUDA build (its few small
-# dependencies come from the package index). Without the file nothing is downloaded and those
-# tests are skipped.
+# The PyTorch oracle (tests/engine/test_oracle_torch.py): the CPU wheel of torch 2.13.0 where
+# the machine has it in /opt/wheels, installed by its path so pip can never pick a CUDA build
+# (its few small dependencies come from the package index). Without the file nothing is
+# downloaded and those tests are skipped.
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl))
 oracle: $(STAMP)
 	@if [ -z "$(TORCH_WHEEL)" ]; then \

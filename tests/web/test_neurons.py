@@ -1,7 +1,7 @@
 """GET .../neurons (issue 22, item 1): every neuron over the input plane, for sessions and rooms.
 
 Values are checked against a forward pass written here in NumPy from the frame's weights (full
-precision over REST) and the data's points; tests/test_oracle_torch.py checks them against
+precision over REST) and the data's points; tests/engine/test_oracle_torch.py checks them against
 PyTorch as well.
 """
 
