@@ -40,7 +40,8 @@ export function createNeuronThumbs(container, { svg, base, near, moving, onPick 
   const fetcher = latestOnly(
     () => {
       const b = base();
-      if (!b) return null;
+      // Asked again here: a call the throttle held back may run after the diagram went away.
+      if (!b || !near() || document.hidden) return null;
       askedStep = frameStep;
       const grid = moving() ? GRID_PLAYING : GRID_REST;
       return request('GET', `${b}/neurons?grid=${grid}`).then((a) => ({ b, a }));

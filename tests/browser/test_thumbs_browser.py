@@ -10,6 +10,7 @@ server's outputs give (O >= 0.5, or the largest output).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,15 @@ def test_thumbnails_follow_the_run_while_it_plays(ctx: Any, server: ServerProces
     asked = [u for u in w.urls if "/neurons?" in u]
     assert any("grid=16" in u for u in asked), "the coarser grid while playing"
     assert asked[-1].endswith("grid=24"), "the full grid at rest"
+    # At most two a second: each fetch starts at least 500 ms after the one before (the
+    # browser's own clock; a loaded machine only spreads them further).
+    starts = page.evaluate(
+        "() => performance.getEntriesByType('resource')"
+        ".filter(e => e.name.includes('/neurons?')).map(e => e.startTime)"
+    )
+    assert len(starts) == len(asked) >= 3
+    gaps = [b - a for a, b in pairwise(starts)]
+    assert min(gaps) >= 495, gaps
     assert not w.errors, w.errors
 
 
@@ -289,6 +299,44 @@ def test_screenshots_of_thumbnails_softmax_and_the_discretized_plane(
         page.get_by_test_id("discretize-toggle").check()
         wait_for(lambda: surface.get_attribute("data-look") == "discrete", "hard regions")
         page.locator("#panel-data").screenshot(path=str(SHOTS / f"discrete-spiral3-{width}.png"))
+        assert not w.errors, w.errors
+    finally:
+        context.close()
+
+
+def test_thumbnails_are_not_fetched_while_the_diagram_is_out_of_sight(
+    browser: Any, server: ServerProcess
+) -> None:
+    """A phone scrolled to the foot of the page: playing asks for no maps; back near the
+    diagram, the maps of the current step come."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(T)
+    try:
+        w, base = open_page(context, server, "preset=xor&data=circle&layers=2-4-1&act=tanh")
+        page = w.page
+        wait_for(lambda: page.get_by_test_id("neuron-thumb-1-0").get_attribute("data-step"), "maps")
+        page.evaluate("() => window.scrollTo(0, document.documentElement.scrollHeight)")
+        far = page.evaluate(
+            "() => document.getElementById('panel-network').getBoundingClientRect().bottom"
+        )
+        assert far < -0.25 * 844, "the diagram is more than a quarter screen away"
+        # The page learns it from an IntersectionObserver, told at the next rendering steps.
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => setTimeout(r)))")
+        asked = len([u for u in w.urls if "/neurons?" in u])
+        # Clicked from script: Playwright's click would scroll the button (and the diagram) in.
+        play = "() => document.querySelector('[data-testid=play-button]').click()"
+        page.evaluate(play)
+        start = httpx.get(base).json()["step"]
+        # 60 steps at 1 step a frame: seconds of playing, several throttle periods.
+        wait_for(lambda: httpx.get(base).json()["step"] >= start + 60, "60 steps played")
+        page.evaluate(play)
+        playing = "() => document.body.dataset.serverPlaying"
+        wait_for(lambda: page.evaluate(playing) == "false", "paused")
+        assert page.evaluate("() => window.scrollY") > 0, "still at the foot of the page"
+        assert len([u for u in w.urls if "/neurons?" in u]) == asked
+        at = httpx.get(base).json()["step"]
+        page.get_by_test_id("neuron-thumb-1-0").scroll_into_view_if_needed()
+        wait_for(lambda: thumbs_at(page, ["neuron-thumb-1-0"], at), "the maps at the last step")
         assert not w.errors, w.errors
     finally:
         context.close()
