@@ -218,7 +218,11 @@ export function createDataView(root, { onSample, onNeuron } = {}) {
 
   /** What the plane paints: the output (its classes hard with discretize), or a neuron's map. */
   function look() {
-    if (neuron) return { neuron: { act: neuron.act, k: neuron.j, output: neuron.output } };
+    if (neuron) {
+      // A lone output on the plane's own scale (as its thumbnail): the same colours as the output.
+      const range = neuron.output && !plane?.multi ? [plane.zmin, plane.zmax] : null;
+      return { neuron: { act: neuron.act, k: neuron.j, output: neuron.output, range } };
+    }
     return { discrete: discrete && data?.kind === 'classification' };
   }
 

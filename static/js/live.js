@@ -8,7 +8,7 @@ import { LossHistory, createLossView } from './loss-view.js';
 import { createNetworkView } from './network-view.js';
 import { lossFormula, renderChain, renderChainMessage } from './chain-view.js';
 import { createMatrixView } from './matrix-view.js';
-import { createDataView } from './data-view.js';
+import { createDataView, targetRange } from './data-view.js';
 import { createNeuronThumbs } from './neuron-thumbs.js';
 import { createTroubleView } from './trouble.js';
 import { createGuide, GUIDE_STEPS } from './guide.js';
@@ -102,6 +102,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     base: () => S.base,
     near: () => near.network?.() ?? true,
     moving: () => moving(),
+    outputRange: () => (S.data ? targetRange(S.data) : null),
     onPick: (who) => {
       dataView.showNeuron(who);
       if (who && !near.data()) $('panel-data')?.scrollIntoView({ block: 'nearest', behavior: 'smooth' });

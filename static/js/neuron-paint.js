@@ -20,14 +20,16 @@ function flat(values) {
 }
 
 /**
- * The scale of one neuron's map. `who`: {act, k, output} (act 'input' for layer 0). A softmax
- * output runs from white to its class's colour over [0, 1]; a sigmoid output as the data plane
- * paints it (0 orange, 1 blue); inputs on their own range; hidden neurons as their node fills.
+ * The scale of one neuron's map. `who`: {act, k, output, range} (act 'input' for layer 0). A
+ * softmax output runs from white to its class's colour over [0, 1]; a lone output with the data
+ * plane's `range` [zmin, zmax] as the plane paints it (orange to blue; without one, a sigmoid's
+ * [0, 1]); inputs on their own range; hidden neurons as their node fills.
  */
 export function neuronScale(values, who) {
   const all = flat(values);
   if (who.act === 'input') return inputScale(all);
   if (who.act === 'softmax') return { kind: 'class', lo: 0, hi: 1, k: who.k || 0 };
+  if (who.output && who.range) return { kind: 'plane', lo: who.range[0], hi: who.range[1] };
   if (who.output && who.act === 'sigmoid') return { kind: 'plane', lo: 0, hi: 1 };
   return activationScale(who.act, all);
 }
@@ -40,7 +42,7 @@ export function neuronRGB(v, scale) {
     const u = Math.max(0, Math.min(1, v));
     return [mix(255, end[0], u), mix(255, end[1], u), mix(255, end[2], u)];
   }
-  if (scale.kind === 'plane') return divergingArray(2 * v - 1);
+  if (scale.kind === 'plane') return divergingArray((2 * (v - scale.lo)) / (scale.hi - scale.lo || 1) - 1);
   if (scale.kind === 'sequential') {
     const u = Math.max(0, Math.min(1, (v - scale.lo) / (scale.hi - scale.lo || 1)));
     return [mix(SEQ_LO[0], SEQ_HI[0], u), mix(SEQ_LO[1], SEQ_HI[1], u), mix(SEQ_LO[2], SEQ_HI[2], u)];
@@ -55,7 +57,7 @@ const STEPS = 128;
 /** Where v sits on its scale, as s in [-1, 1] (sequential and class scales: 2u - 1). */
 function position(v, scale) {
   if (scale.kind === 'class') return 2 * Math.max(0, Math.min(1, v)) - 1;
-  if (scale.kind === 'plane') return Math.max(-1, Math.min(1, 2 * v - 1));
+  if (scale.kind === 'plane') return Math.max(-1, Math.min(1, (2 * (v - scale.lo)) / (scale.hi - scale.lo || 1) - 1));
   if (scale.kind === 'sequential') return 2 * Math.max(0, Math.min(1, (v - scale.lo) / (scale.hi - scale.lo || 1))) - 1;
   return Math.max(-1, Math.min(1, v / (scale.hi || 1)));
 }
@@ -68,8 +70,7 @@ function table(scale) {
     // The value at that position, back through the scale (neuronRGB is the one colour rule).
     let v;
     if (scale.kind === 'class') v = (s + 1) / 2;
-    else if (scale.kind === 'plane') v = (s + 1) / 2;
-    else if (scale.kind === 'sequential') v = scale.lo + ((s + 1) / 2) * (scale.hi - scale.lo || 1);
+    else if (scale.kind === 'sequential' || scale.kind === 'plane') v = scale.lo + ((s + 1) / 2) * (scale.hi - scale.lo || 1);
     else v = s * (scale.hi || 1);
     lut.set(neuronRGB(v, scale), i * 3);
   }

@@ -24,10 +24,11 @@ function nodeAt(g) {
 /**
  * Thumbnails over the diagram in `container` (the SVG `svg` inside it).
  * base(): the run's REST prefix; near(): the diagram is on or near the screen; moving(): the run
- * plays; onPick(who | null): a thumbnail was chosen (who: {layer, j, act, output, name}).
+ * plays; onPick(who | null): a thumbnail was chosen (who: {layer, j, act, output, name});
+ * outputRange(): the data plane's [zmin, zmax] for a lone output (its thumbnail matches it).
  * Returns {onFrame(frame), sync(), reset(), setPicked(who)}.
  */
-export function createNeuronThumbs(container, { svg, base, near, moving, onPick }) {
+export function createNeuronThumbs(container, { svg, base, near, moving, onPick, outputRange = () => null }) {
   const overlay = h('div', { class: 'neuron-thumbs', 'data-testid': 'neuron-thumbs' });
   container.append(overlay);
   let key = ''; // the diagram's build the thumbnails are placed on
@@ -145,7 +146,8 @@ export function createNeuronThumbs(container, { svg, base, near, moving, onPick 
     for (const e of answer.neurons) {
       const t = thumbs.get(`${e.layer}-${e.j}`);
       if (!t) continue; // a neuron the diagram summarises as "+N more"
-      const who = { act: e.activation, k: e.j, output: e.layer === L };
+      const lone = e.layer === L && answer.layers[L] === 1;
+      const who = { act: e.activation, k: e.j, output: e.layer === L, range: lone ? outputRange() : null };
       // Bars: each on the node fill's scale (no plane to match); nothing to show on the plane.
       if (bars) paintBars(t.canvas, e.values.slice(0, MAX_BARS), { ...who, output: false });
       else paintMap(t.canvas, e.values, who);
