@@ -88,6 +88,8 @@ class TrainingSession:
 
     def __init__(self, config: SessionConfig, max_samples: int = 1000) -> None:
         self.max_samples = max_samples
+        # The stack this run steps in with its forks (domain/together.py), if any.
+        self.together: Any = None
         data_seq = np.random.SeedSequence(config.seed).spawn(3)[0]
         self.dataset = load_data(config, np.random.default_rng(data_seq), max_samples)
         # The 2D points as drawn (the data plane's); the network's inputs may be features of them.
@@ -821,10 +823,11 @@ class TrainingSession:
     def clone(self) -> TrainingSession:
         """An independent copy at the same state (a fork), with its own copy of the timeline."""
         timeline, self.timeline = self.timeline, Timeline()
+        together, self.together = self.together, None  # the fork starts outside any stack
         try:
             new = copy.deepcopy(self)
         finally:
-            self.timeline = timeline
+            self.timeline, self.together = timeline, together
         new.timeline = timeline.copy()  # checkpoints are immutable: shared, not copied
         # Buffers are views of the network's theta: rebuild them on the copy's own theta.
         new._buffers()
