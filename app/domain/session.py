@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,7 @@ from app.engine import features as feature_inputs
 from app.engine import stack as stack_kernel
 from app.engine import trace as tracing
 from app.engine.network import Cache, Network
+from app.engine.optimizers import Optimizer
 from app.engine.stack import Stack
 from app.settings import Settings
 
@@ -287,8 +288,11 @@ class TrainingSession:
         st = self.stack()
         if st is None:
             return self._advance_network(n)
-        net, grads = self.net, self.grads
-        theta, g, update = net.theta, grads.flat, self.optimizer.update
+        net, grads, opt = self.net, self.grads, self.optimizer
+        theta, g = net.theta, grads.flat
+        update: Callable[[Array, Array], None] = opt.update
+        if type(opt) is Optimizer:  # plain SGD: the same update, its temporaries kept
+            update = stack_kernel.sgd_update(opt.learning_rate, theta.size)
         error, record, total = st.error, self.history.train.append, np.add.reduce
         isfinite = math.isfinite
         done = 0

@@ -113,7 +113,8 @@ def _outer(a: Array, b: Array, out: Array) -> Array:
     0 + a*b, which turns a product of -0.0 into +0.0; one multiply and one add of +0.0 give
     the same bits in two fast passes (np.matmul's loop was 10 us on 16 x 500)."""
     _multiply(a, b, out)
-    return _add(out, _ZERO, out)
+    _add(out, _ZERO, out)
+    return out
 
 
 def _product(a: Array, b: Array) -> Callable[..., Array]:
@@ -288,6 +289,18 @@ class Stack:
         return list(self.delta) if not self.lead else [d[i] for d in self.delta]
 
 
+def sgd_update(learning_rate: float, size: int) -> Callable[[Array, Array], None]:
+    """Optimizer.update of plain SGD, theta -= lr * g, for a lone run's hot loop: the rate a
+    0-d array, the product into a buffer of its own (the same two operations, the same bits)."""
+    lr, step = _const(learning_rate), np.empty(size)
+
+    def sgd(theta: Array, g: Array) -> None:
+        _multiply(lr, g, step)
+        _subtract(theta, step, theta)
+
+    return sgd
+
+
 def update(
     name: str, theta: Array, g: Array, state: dict[str, Array], hyper: dict[str, Array]
 ) -> None:
@@ -317,4 +330,4 @@ def update(
         raise ValueError(f"unknown optimizer {name!r}")
 
 
-__all__ = ["DERIVATIVES", "FUNCTIONS", "Stack", "supports", "update"]
+__all__ = ["DERIVATIVES", "FUNCTIONS", "Stack", "sgd_update", "supports", "update"]
