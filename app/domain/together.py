@@ -59,12 +59,13 @@ def group_key(session: TrainingSession) -> Hashable | None:
     optimizer or network replaces those), so a tick costs a few identity checks per run.
     """
     s = session
-    token = (s.config, s.net, s.optimizer, s.dataset, s._batch_cache, s._test_cache)
+    held = (s.config, s.net, s.optimizer, s.dataset, s._batch_cache, s._test_cache)
+    ids = tuple(map(id, held))  # identities: the cache holds the objects, so ids stay theirs
     cached = s.__dict__.get("_together_key")
-    if cached is not None and cached[0] == token and not s.diverged:
-        return cached[1]  # type: ignore[no-any-return]
+    if cached is not None and cached[1] == ids and not s.diverged:
+        return cached[2]  # type: ignore[no-any-return]
     key = _key(s)
-    s.__dict__["_together_key"] = (token, key)
+    s.__dict__["_together_key"] = (held, ids, key)
     return key
 
 
@@ -138,17 +139,20 @@ class _Group:
                 beta1=np.array(o.beta1), beta2=np.array(o.beta2), eps=np.array(o.eps),
                 one_minus_beta1=np.array(1.0 - o.beta1), one_minus_beta2=np.array(1.0 - o.beta2),
             )  # fmt: skip
-        self.tokens: list[tuple[object, ...]] = [()] * k
+        self.tokens: list[tuple[int, ...]] = [()] * k
+        self.held: list[tuple[object, ...]] = [()] * k
         self.deltas: list[list[Array]] = [[] for _ in range(k)]  # row i's deltas, as views
         for i, s in enumerate(runs):
             self.adopt(i, s)
             s.together = self
 
     @staticmethod
-    def token(s: TrainingSession) -> tuple[object, ...]:
-        """The objects a run's buffers belong to: any replaced means the row must adopt again
-        (a network replaces its theta only by being a new network)."""
-        return (s.net, s.grads, s._train_cache, s.optimizer)
+    def token(s: TrainingSession) -> tuple[int, ...]:
+        """The identities of the objects a run's buffers belong to: any replaced means the row
+        must adopt again (a network replaces its theta only by being a new network). `held`
+        keeps the objects, so their ids cannot be reused; ids, because Grads and Cache are
+        dataclasses whose == would compare arrays."""
+        return (id(s.net), id(s.grads), id(s._train_cache), id(s.optimizer))
 
     def adopt(self, i: int, s: TrainingSession) -> None:
         """Row i takes run s's state, and s's arrays become views of row i."""
@@ -182,6 +186,7 @@ class _Group:
             buf[i] = have if have is not None else 0.0  # None: zeros at the first update
             setattr(o, name, buf[i])
         self.tokens[i] = self.token(s)
+        self.held[i] = (s.net, s.grads, s._train_cache, s.optimizer)
 
     def row(self, i: int) -> list[Array]:
         """Every array of row i: what the run's own arrays are views of."""
@@ -194,8 +199,7 @@ class _Group:
         change, a restore) take its state again."""
         tokens = self.tokens
         for i, s in enumerate(self.runs):
-            # Tuple equality of plain objects: identity, in C.
-            if (s.net, s.grads, s._train_cache, s.optimizer) != tokens[i]:
+            if (id(s.net), id(s.grads), id(s._train_cache), id(s.optimizer)) != tokens[i]:
                 self.adopt(i, s)
 
     def update(self, t: list[int]) -> None:

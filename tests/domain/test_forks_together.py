@@ -141,3 +141,26 @@ def test_a_fork_that_changes_shape_or_data_steps_alone():
     alone = [s.clone() for s in runs]
     assert advance_together(runs, 5) == [s.advance(5) for s in alone]
     assert all(differences(a, b) == [] for a, b in zip(alone, runs, strict=True))
+
+
+def test_a_fork_that_leaves_for_mini_batches_and_comes_back_steps_as_alone():
+    # Full batch -> mini-batches (its buffers replaced, it steps alone) -> full batch again
+    # (replaced again; 5 samples: batch_size 5 is the full batch): it joins a stack again,
+    # or its row takes the new buffers.
+    base = TrainingSession(resolve(SessionConfigIn.model_validate({"preset": "article"})))
+    alone = [base.clone() for _ in range(4)]
+    together = [base.clone() for _ in range(4)]
+    assert group_key(together[0]) is not None
+    for runs, step in ((alone, lambda n: [s.advance(n) for s in alone]),
+                       (together, lambda n: advance_together(together, n))):  # fmt: skip
+        step(7)
+        runs[1].patch(SessionPatch.model_validate({"batch_size": 2}))
+        step(5)
+        runs[1].patch(SessionPatch.model_validate({"batch_size": 5}))
+        step(9)
+        # Out and back between two ticks: the same stack, its row's buffers replaced.
+        runs[2].patch(SessionPatch.model_validate({"batch_size": 2}))
+        runs[2].patch(SessionPatch.model_validate({"batch_size": 5}))
+        step(6)
+    assert together[0].together is not None
+    assert all(differences(a, b) == [] for a, b in zip(alone, together, strict=True))
