@@ -29,6 +29,7 @@ from app.web.api import catalog as api
 from app.web.api import quiz as api_quiz
 from app.web.api import rooms as api_rooms
 from app.web.api import sessions as api_sessions
+from app.web.compress import Gzip
 from app.web.deps import Services
 from app.web.hosts import install as install_host_checks
 from app.web.lookups import LookupLimit
@@ -117,6 +118,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = Services(settings, store, rooms)
     app.state.work_budgets = WorkBudgets.from_settings(settings)  # per client address
+    # Innermost: pages and JSON gzipped for a slow link (app.web.compress; static files come
+    # zipped already, WebSockets pass untouched).
+    app.add_middleware(Gzip)
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -172,8 +172,12 @@ export function paintSlope(canvas, box, s, name) {
   }
 }
 
-/** Create the view in `root` (a div with a plot and a note). render(slice, name) redraws. */
-export function createSlopeView(root) {
+/**
+ * Create the view in `root` (a div with a plot and a note). render(slice, name) redraws.
+ * `onPick(value)`, if given: a click on the curve sets the parameter there (an edit), when
+ * `canPick()` says this screen may.
+ */
+export function createSlopeView(root, { onPick, canPick = () => true } = {}) {
   const plot = document.createElement('div');
   plot.className = 'slope-plot';
   plot.dataset.testid = 'slope-plot';
@@ -188,7 +192,27 @@ export function createSlopeView(root) {
   canvas.setAttribute('aria-hidden', 'true');
   Object.assign(canvas.style, { position: 'absolute', pointerEvents: 'none', display: 'none' });
   wrap.append(plot, canvas);
-  root.append(wrap, note);
+  // Where E went when the parameter was set by hand (an edit at the same step): from, to.
+  const edited = document.createElement('p');
+  edited.className = 'slope-edit muted';
+  edited.dataset.testid = 'slope-edit';
+  edited.hidden = true;
+  root.append(wrap, note, edited);
+  let last = null; // the last slice drawn: {name, step, value, E}
+  let edit = null; // the edit it shows: {name, step, from, E, to}
+  /** The edit this slice follows, if any: same parameter and step, another value. */
+  function editOf(s, name) {
+    const prev = last;
+    last = { name, step: s.step, value: s.value, E: s.E };
+    if (prev && prev.name === name && prev.step === s.step && prev.value !== s.value) {
+      edit = { name, step: s.step, from: prev.value, E: prev.E, to: s.value };
+    }
+    if (edit && !(edit.name === name && edit.step === s.step && edit.to === s.value)) edit = null;
+    const text = edit ? `Set by hand at step ${edit.step}: ${name} ${fmt(edit.from, 4)} → ${fmt(edit.to, 4)}, E ${fmt(edit.E, 5)} → ${fmt(s.E, 5)} (the open grey circle is where it was).` : '';
+    setText(edited, text);
+    edited.hidden = !edit;
+    return edit;
+  }
   const config = { displayModeBar: false, responsive: true, scrollZoom: false };
   let box = null;
   new ResizeObserver((entries) => {
@@ -221,6 +245,7 @@ export function createSlopeView(root) {
   }
   function render(s, name) {
     if (!s || !Array.isArray(s.points)) return;
+    const was = editOf(s, name);
     // On the canvas while playing (once Plotly has drawn here) and until Plotly has loaded:
     // the slope alone does not ask for Plotly (on a phone another view loads it later).
     if ((playing() && plot.data) || !window.Plotly) {
@@ -247,12 +272,18 @@ export function createSlopeView(root) {
     }
     const xs = s.points.map((p) => p[0]);
     const ys = s.points.map((p) => p[1]);
-    const { range, tx, ty, eNext, yArrow, du } = shapeOf(s);
+    const { range: curveRange, tx, ty, eNext, yArrow, du } = shapeOf(s);
+    // The E before an edit stays in view beside the curve around the new value.
+    const pad = was && Number.isFinite(was.E) && curveRange ? 0.05 * (curveRange[1] - curveRange[0]) : 0;
+    const range = pad ? [Math.min(curveRange[0], was.E - pad), Math.max(curveRange[1], was.E + pad)] : curveRange;
     const traces = [
       { x: xs, y: ys, type: 'scatter', mode: 'lines', line: { color: POS_HEX, width: 2 }, name: 'E', hovertemplate: `${name} = %{x:.4g}<br>E = %{y:.5g}<extra></extra>` },
       { x: tx, y: ty, type: 'scatter', mode: 'lines', line: { color: '#1d2430', width: 1.5, dash: 'dash' }, name: 'tangent', hoverinfo: 'skip' },
       { x: [s.value], y: [s.E], type: 'scatter', mode: 'markers', marker: { color: POS_HEX, size: 9, line: { color: '#fff', width: 2 } }, hovertemplate: `now: ${name} = %{x:.4g}<br>E = %{y:.5g}<extra></extra>` },
     ];
+    if (was && Number.isFinite(was.E)) {
+      traces.push({ x: [was.from], y: [was.E], type: 'scatter', mode: 'markers', marker: { color: '#6b7280', size: 9, symbol: 'circle-open', line: { width: 2 } }, hovertemplate: `before the edit: ${name} = %{x:.4g}<br>E = %{y:.5g}<extra></extra>` });
+    }
     if (eNext !== null) {
       traces.push({ x: [s.next_value], y: [eNext], type: 'scatter', mode: 'markers', marker: { color: NEG_HEX, size: 8, symbol: 'circle-open', line: { width: 2 } }, hovertemplate: `after the step: ${name} = %{x:.6g}<br>E = %{y:.10g}<extra></extra>` });
     }
@@ -289,6 +320,15 @@ export function createSlopeView(root) {
     };
     window.Plotly.react(plot, traces, layout, config);
     writeNote(note, s, name);
+    if (onPick && !plot.dataset.pick && plot.on) {
+      plot.dataset.pick = '1';
+      // A point of the curve clicked: the parameter is set to that value (E is the curve's there).
+      plot.on('plotly_click', (ev) => {
+        const p = ev?.points?.find((q) => q.curveNumber === 0);
+        if (p && canPick()) onPick(p.x);
+      });
+    }
+    plot.title = onPick && canPick() ? 'Click the curve to set the parameter there' : '';
   }
 
   return { render, element: root };
