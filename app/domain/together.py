@@ -56,10 +56,12 @@ def group_key(session: TrainingSession) -> Hashable | None:
     """What a run must share with others to step in their stack; None: it steps alone.
 
     Kept with the objects it was computed from (settings changes replace the config, a new
-    optimizer or network replaces those), so a tick costs a few identity checks per run.
+    optimizer or network replaces those, drawn points the data's arrays), so a tick costs a
+    few identity checks per run.
     """
     s = session
-    held = (s.config, s.net, s.optimizer, s.dataset, s._batch_cache, s._test_cache)
+    d = s.dataset  # drawn points replace its X and Y (domain/drawn.py)
+    held = (s.config, s.net, s.optimizer, d, d.X, d.Y, s._batch_cache, s._test_cache)
     ids = tuple(map(id, held))  # identities: the cache holds the objects, so ids stay theirs
     cached = s.__dict__.get("_together_key")
     if cached is not None and cached[1] == ids and not s.diverged:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.domain.presets import resolve
-from app.domain.protocol import SessionConfigIn, SessionPatch
+from app.domain.protocol import PointsChange, SessionConfigIn, SessionPatch, WeightEdit
 from app.domain.session import TrainingSession
 from app.domain.together import advance_together, group_key, stack_rows
 
@@ -164,3 +164,36 @@ def test_a_fork_that_leaves_for_mini_batches_and_comes_back_steps_as_alone():
         step(6)
     assert together[0].together is not None
     assert all(differences(a, b) == [] for a, b in zip(alone, together, strict=True))
+
+
+def test_forks_that_draw_points_and_edit_weights_step_together_as_alone():
+    # Drawn points replace a fork's training set (another stack, or alone); an edited
+    # weight is written into its row in place.
+    cfg = {
+        "preset": "xor",
+        "loss": "half_sse",
+        "dataset": {"name": "xor", "samples": 40, "test_fraction": 0.0},
+    }
+    base = TrainingSession(resolve(SessionConfigIn.model_validate(cfg)))
+    alone = [base.clone() for _ in range(6)]
+    together = [base.clone() for _ in range(6)]
+    assert group_key(together[0]) is not None
+    changes = [
+        (2, 1, "points", {"op": "add", "x": [[0.1, -0.7]], "y": [0]}),
+        (3, 4, "edit", {"kind": "weight", "layer": 0, "i": 1, "j": 2, "value": 0.5}),
+        (5, 1, "points", {"op": "undo"}),
+        (6, 2, "points", {"op": "add", "x": [[0.3, 0.3], [-0.2, 0.4]], "y": [1, 0]}),
+        (8, 5, "edit", {"kind": "bias", "layer": 1, "j": 0, "value": -0.3}),
+    ]
+    for tick in range(10):
+        for at, j, kind, body in changes:
+            if at == tick:
+                for s in (alone[j], together[j]):
+                    if kind == "edit":
+                        s.edit(WeightEdit.model_validate(body))
+                    else:
+                        s.draw(PointsChange.model_validate(body))
+        assert advance_together(together, 7) == [s.advance(7) for s in alone]
+        for j in range(6):
+            assert differences(alone[j], together[j]) == [], (tick, j)
+    assert group_key(together[2]) != group_key(together[0])  # its own data now
