@@ -20,6 +20,7 @@ from app.live.cluster import open_cluster
 from app.live.fairness import WorkBudgets
 from app.live.rooms import RoomRegistry
 from app.live.rooms import reaper_interval as room_reaper_interval
+from app.live.route import parse_slot
 from app.live.sessions import SessionStore
 from app.live.state import RedisBackend, open_persister, restore_all
 from app.settings import Settings
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.room_idle_seconds,
         grace_seconds=settings.idle_grace_seconds,
     )
+    store.route = rooms.route = parse_slot(settings.route)  # behind the proxy (app/live/route.py)
     persist = open_persister(settings.state_dir, settings.redis_url)  # None: memory only
     store.persist = rooms.persist = persist
     cluster = open_cluster(settings.redis_url, settings)  # peers sharing Redis (None: one process)
