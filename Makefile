@@ -73,6 +73,7 @@ test: $(STAMP) oracle chromium redis $(AXE) lint
 # Short runs of every benchmark (a few minutes in all); BENCHMARKS.md has the full commands.
 bench: $(STAMP) chromium
 	$(BIN)/python benchmarks/engine.py --quick
+	$(BIN)/python benchmarks/batch.py --quick --forks 50 --steps 1
 	$(BIN)/python benchmarks/seek.py --quick
 	$(BIN)/python benchmarks/stream.py --seconds 3
 	$(BIN)/python benchmarks/room.py --seconds 5
