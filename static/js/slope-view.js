@@ -3,9 +3,8 @@
 
 import { NEG_HEX, POS_HEX } from './nn.js';
 import { fmt } from './mathml.js';
-import { onPlotly } from './plotly-loader.js';
-import { paintAxes } from './loss-canvas.js';
-import { runPlaying, setText, whenAtRest } from './ui.js';
+import { createCanvasChart } from './canvas-chart.js';
+import { setText } from './ui.js';
 
 /** The parameter's next update (next_value - value); the slice's `step` is the frame's step. */
 export function updateOf(s) {
@@ -94,25 +93,21 @@ function shapeOf(s) {
   return { lo, hi, pad, tx, ty, eNext, range: [lo - pad * 1.8, hi + pad], yArrow: lo - pad * 0.6, du: updateOf(s) };
 }
 
-/**
- * The whole slope plot on a canvas, as Plotly draws it: while a run plays a Plotly redraw
- * (its axes change with every slice) was a 85-135 ms task at 4x CPU slowdown.
- */
-export function paintSlope(canvas, box, s, name) {
+/** The chart's ranges for a slice: the curve and the tangent across, E (and E after) up. */
+export function slopeRanges(s) {
   const k = shapeOf(s);
-  const m = MARGIN;
-  const w = box.w - m.l - m.r;
-  const h = box.h - m.t - m.b;
   const xs = s.points.map((p) => p[0]);
-  const x = [Math.min(...xs, k.tx[0]), Math.max(...xs, k.tx[1])];
-  const y = k.range;
-  const ctx = paintAxes(canvas, box, m, { x, y, log: false }, { titles: [name, 'E'], px: 11 });
-  const X = (v) => m.l + ((v - x[0]) / (x[1] - x[0])) * w;
-  const Y = (v) => m.t + h - ((v - y[0]) / (y[1] - y[0])) * h;
-  ctx.save();
-  ctx.beginPath();
-  ctx.rect(m.l, m.t, w, h);
-  ctx.clip();
+  return { x: [Math.min(...xs, k.tx[0]), Math.max(...xs, k.tx[1])], y: k.range, log: false };
+}
+
+/**
+ * Paint a slice on the chart (canvas-chart.js): the curve, the tangent, the point now and after
+ * the step, the update as an arrow under the curve with its label placed clear of the markers
+ * (below the arrow, else above it, else left out: the note says it in words).
+ */
+export function paintSlope(ctx, map, s, placer) {
+  const k = shapeOf(s);
+  const { X, Y } = map;
   ctx.lineJoin = 'round';
   ctx.strokeStyle = POS_HEX;
   ctx.lineWidth = 2;
@@ -136,7 +131,6 @@ export function paintSlope(canvas, box, s, name) {
   ctx.lineTo(X(k.tx[1]), Y(k.ty[1]));
   ctx.stroke();
   ctx.setLineDash([]);
-  ctx.restore();
   const dot = (cx, cy, r, fill, stroke) => {
     ctx.beginPath();
     ctx.arc(cx, cy, r, 0, 2 * Math.PI);
@@ -147,6 +141,7 @@ export function paintSlope(canvas, box, s, name) {
     ctx.lineWidth = 2;
     ctx.strokeStyle = stroke;
     ctx.stroke();
+    placer?.obstacles.push({ x: cx - r - 1, y: cy - r - 1, w: 2 * r + 2, h: 2 * r + 2 });
   };
   if (Number.isFinite(s.E)) dot(X(s.value), Y(s.E), 4.5, POS_HEX, '#fff');
   if (k.eNext !== null) dot(X(s.next_value), Y(k.eNext), 3.5, null, NEG_HEX);
@@ -166,13 +161,16 @@ export function paintSlope(canvas, box, s, name) {
     ctx.lineTo(b - dir * 8, ya + 4);
     ctx.closePath();
     ctx.fill();
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'top';
-    ctx.fillText(`update ${fmt(k.du, 3)}`, (a + b) / 2, ya + 5);
+    placer?.obstacles.push({ x: Math.min(a, b) - 1, y: ya - 5, w: Math.abs(b - a) + 2, h: 10 });
+    if (placer) {
+      const text = `update ${fmt(k.du, 3)}`;
+      const cx = Math.min(Math.max((a + b) / 2, map.area.l + 40), map.area.l + map.area.w - 40);
+      placer.put(text, cx, ya + 7, { baseline: 'top', color: NEG_HEX }) || placer.put(text, cx, ya - 7, { baseline: 'bottom', color: NEG_HEX });
+    }
   }
 }
 
-/** Create the view in `root` (a div with a plot and a note). render(slice, name) redraws. */
+/** Create the view in `root` (a chart and a note). render(slice, name) redraws. */
 export function createSlopeView(root) {
   const plot = document.createElement('div');
   plot.className = 'slope-plot';
@@ -180,114 +178,33 @@ export function createSlopeView(root) {
   const note = document.createElement('p');
   note.className = 'slope-note';
   note.dataset.testid = 'slope-note';
-  // While playing the plot is painted on a canvas over Plotly's (hidden) one; Plotly draws the
-  // newest slice again once the run rests, for hovering.
-  const wrap = document.createElement('div');
-  wrap.style.position = 'relative';
-  const canvas = document.createElement('canvas');
-  canvas.setAttribute('aria-hidden', 'true');
-  Object.assign(canvas.style, { position: 'absolute', pointerEvents: 'none', display: 'none' });
-  wrap.append(plot, canvas);
-  root.append(wrap, note);
-  const config = { displayModeBar: false, responsive: true, scrollZoom: false };
-  let box = null;
-  new ResizeObserver((entries) => {
-    const r = entries[entries.length - 1].contentRect;
-    box = { w: r.width, h: r.height };
-    // Laid out now: a slice that came before Plotly and before a size is painted.
-    if (waitingSlice && !window.Plotly && box.w > 0) {
-      const w = waitingSlice;
-      waitingSlice = null;
-      render(w[0], w[1]);
+  root.append(plot, note);
+  let shown = null; // [slice, name]
+  /** The readout: the curve's point nearest the pointer, or the point now / after the step. */
+  const hover = (x, y, map) => {
+    if (!shown) return null;
+    const [s, name] = shown;
+    const near = (px, py) => Math.hypot(map.X(px) - map.X(x), map.Y(py) - map.Y(y)) < 9;
+    if (Number.isFinite(s.E) && near(s.value, s.E)) return { x: s.value, y: s.E, text: `now: ${name} = ${fmt(s.value, 4)}, E = ${fmt(s.E, 5)}` };
+    if (Number.isFinite(s.next_E) && near(s.next_value, s.next_E)) return { x: s.next_value, y: s.next_E, text: `after the step: ${name} = ${fmt(s.next_value, 6)}, E = ${fmt(s.next_E, 10)}` };
+    let best = null;
+    for (const [pw, pe] of s.points) {
+      if (pe === null || !Number.isFinite(pe)) continue;
+      if (!best || Math.abs(pw - x) < Math.abs(best[0] - x)) best = [pw, pe];
     }
-  }).observe(plot);
-
-  let stale = null; // the newest slice, painted on the canvas, not yet drawn by Plotly
-  const playing = runPlaying;
-  const atRest = whenAtRest(() => stale && render(stale[0], stale[1]));
-
-  let waiting = false; // waiting for Plotly to draw the newest slice
-  let waitingSlice = null; // a slice asked for before the plot was laid out and Plotly there
-  /** Once another view has loaded Plotly, it draws the newest slice (painted or not). */
-  function whenPlotly() {
-    if (waiting) return;
-    waiting = true;
-    onPlotly(() => {
-      waiting = false;
-      const w = stale || waitingSlice;
-      waitingSlice = null;
-      if (w) render(w[0], w[1]);
-    });
-  }
+    return best && { x: best[0], y: best[1], text: `${name} = ${fmt(best[0], 4)}, E = ${fmt(best[1], 5)}` };
+  };
+  const chart = createCanvasChart(plot, { titles: ['w', 'E'], px: 11, margin: { ...MARGIN }, hover, label: 'slope view' });
+  let drawnName = null;
   function render(s, name) {
     if (!s || !Array.isArray(s.points)) return;
-    // On the canvas while playing (once Plotly has drawn here) and until Plotly has loaded:
-    // the slope alone does not ask for Plotly (on a phone another view loads it later).
-    if ((playing() && plot.data) || !window.Plotly) {
-      // The size from the ResizeObserver (reading it here would force a layout of the panel).
-      const b = box || { w: 0, h: 0 };
-      if (b.w > 0 && b.h > 0) {
-        stale = [s, name];
-        paintSlope(canvas, { l: 0, t: 0, w: b.w, h: b.h }, s, name);
-        plot.style.visibility = 'hidden';
-        writeNote(note, s, name);
-        if (window.Plotly) atRest();
-        else whenPlotly();
-        return;
-      }
-    }
-    stale = null;
-    canvas.style.display = 'none';
-    plot.style.visibility = '';
-    if (!window.Plotly) {
-      // Not laid out yet: painted once it is, or drawn when another view has loaded Plotly.
-      waitingSlice = [s, name];
-      whenPlotly();
-      return;
-    }
-    const xs = s.points.map((p) => p[0]);
-    const ys = s.points.map((p) => p[1]);
-    const { range, tx, ty, eNext, yArrow, du } = shapeOf(s);
-    const traces = [
-      { x: xs, y: ys, type: 'scatter', mode: 'lines', line: { color: POS_HEX, width: 2 }, name: 'E', hovertemplate: `${name} = %{x:.4g}<br>E = %{y:.5g}<extra></extra>` },
-      { x: tx, y: ty, type: 'scatter', mode: 'lines', line: { color: '#1d2430', width: 1.5, dash: 'dash' }, name: 'tangent', hoverinfo: 'skip' },
-      { x: [s.value], y: [s.E], type: 'scatter', mode: 'markers', marker: { color: POS_HEX, size: 9, line: { color: '#fff', width: 2 } }, hovertemplate: `now: ${name} = %{x:.4g}<br>E = %{y:.5g}<extra></extra>` },
-    ];
-    if (eNext !== null) {
-      traces.push({ x: [s.next_value], y: [eNext], type: 'scatter', mode: 'markers', marker: { color: NEG_HEX, size: 8, symbol: 'circle-open', line: { width: 2 } }, hovertemplate: `after the step: ${name} = %{x:.6g}<br>E = %{y:.10g}<extra></extra>` });
-    }
-    const layout = {
-      margin: { ...MARGIN },
-      showlegend: false,
-      xaxis: { title: { text: name, standoff: 4 }, zeroline: false, gridcolor: '#e8ebf0' },
-      yaxis: { title: { text: 'E' }, zeroline: false, gridcolor: '#e8ebf0', range, exponentformat: 'power' },
-      paper_bgcolor: 'rgba(0,0,0,0)',
-      plot_bgcolor: 'rgba(0,0,0,0)',
-      font: { family: 'system-ui, -apple-system, "Segoe UI", sans-serif', size: 11, color: '#3a4352' },
-      annotations:
-        du !== null && Math.abs(du) > 0
-          ? [
-              {
-                x: s.next_value,
-                y: yArrow,
-                ax: s.value,
-                ay: yArrow,
-                xref: 'x',
-                yref: 'y',
-                axref: 'x',
-                ayref: 'y',
-                showarrow: true,
-                arrowhead: 2,
-                arrowsize: 1.2,
-                arrowwidth: 2,
-                arrowcolor: NEG_HEX,
-                text: '',
-              },
-              { x: (s.value + s.next_value) / 2, y: yArrow, yshift: -11, xref: 'x', yref: 'y', showarrow: false, text: `update ${fmt(du, 3)}`, font: { color: NEG_HEX, size: 11 } },
-            ]
-          : [],
-    };
-    window.Plotly.react(plot, traces, layout, config);
+    shown = [s, name];
+    // Another parameter starts unzoomed; the next step's slice of the same one keeps the zoom.
+    const unzoom = name !== drawnName;
+    drawnName = name;
+    chart.setTitles([name, 'E']);
+    plot.chart.slice = { step: s.step, value: s.value, E: s.E, next_value: s.next_value, next_E: s.next_E ?? null };
+    chart.draw(slopeRanges(s), (ctx, map, placer) => paintSlope(ctx, map, s, placer), { unzoom });
     writeNote(note, s, name);
   }
 
