@@ -36,13 +36,15 @@ PLOTLY_CURVE = """() => {
   const r = wrap.getBoundingClientRect();
   for (const c of wrap.querySelectorAll('canvas')) c.style.visibility = 'hidden';
   const div = document.createElement('div');
-  Object.assign(div.style, { position: 'absolute', left: '0', top: '0', width: r.width + 'px', height: r.height + 'px' });
+  Object.assign(div.style, { position: 'absolute', left: '0', top: '0',
+                             width: r.width + 'px', height: r.height + 'px' });
   wrap.append(div);
   const hist = window.backpropStudio.history;
   const stats = { calls: 0, ms: 0, relayouts: 0, relayoutMs: 0 };
   let lastX = -1, xr = [0, 10], yr = [0, 1], last = 0;
   Plotly.newPlot(div, [{ x: [], y: [], type: 'scatter', mode: 'lines', line: { width: 2 } }],
-    { margin: { l: 56, r: 12, t: 8, b: 40 }, showlegend: false, xaxis: { range: xr }, yaxis: { range: yr } },
+    { margin: { l: 56, r: 12, t: 8, b: 40 }, showlegend: false,
+      xaxis: { range: xr }, yaxis: { range: yr } },
     { displayModeBar: false, staticPlot: false });
   function tick(now) {
     requestAnimationFrame(tick);
@@ -72,7 +74,9 @@ PLOTLY_CURVE = """() => {
 }"""
 
 
-def one_round(context: Any, base: str, mode: str, seconds: float, throttle: float) -> dict[str, Any]:
+def one_round(
+    context: Any, base: str, mode: str, seconds: float, throttle: float
+) -> dict[str, Any]:
     """Play the article preset with the curve drawn by `mode`; frames/s and Plotly's share."""
     page = context.new_page()
     page.goto(f"{base}/?preset=article&spf=1", wait_until="networkidle")
@@ -118,8 +122,9 @@ def main() -> None:
                 fps = r["frames"] / r["seconds"]
                 long = r["longTasks"]
                 line = (
-                    f"round {n + 1} {mode:6s} at {args.throttle:g}x (measured {r['slowdown']:.1f}x): "
-                    f"{fps:.1f} frames/s, rAF gap p50 {r['gapP50']:.1f} ms p99 {r['gapP99']:.1f} ms, "
+                    f"round {n + 1} {mode:6s} at {args.throttle:g}x "
+                    f"(measured {r['slowdown']:.1f}x): {fps:.1f} frames/s, "
+                    f"rAF gap p50 {r['gapP50']:.1f} ms p99 {r['gapP99']:.1f} ms, "
                     f"long tasks {len(long)} ({sum(long):.0f} ms)"
                 )
                 p = r.get("plotly")

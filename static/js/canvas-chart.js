@@ -236,10 +236,12 @@ export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin =
   let area = null;
   let axisBoxes = [];
   let pointer = null; // {x, y} over the plot, in CSS pixels: the readout follows new data
-  const state = { labels: [], view: null, auto: null, zoomed: false, log: false, draws: 0 };
+  // What the chart shows, for the tests: label boxes, ranges, plot area, paints.
+  const state = { labels: [], view: null, auto: null, zoomed: false, log: false, area: null, draws: 0, axesPaints: 0 };
   host.chart = state;
 
-  const view = () => zoom || auto;
+  // A zoom of one axis only (a flat or a tall drag) leaves the other following the data.
+  const view = () => (zoom && auto ? { x: zoom.x || auto.x, y: zoom.y || auto.y, log: auto.log } : zoom || auto);
   const mapOf = (r, a) => ({
     ranges: r,
     area: a,
@@ -259,6 +261,7 @@ export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin =
       const got = paintAxes(axes, box, margin, r, { titles, px });
       area = got.area;
       axisBoxes = got.placer.boxes.slice();
+      state.axesPaints += 1;
     }
     const ctx = fitCanvas(plot, { l: 0, t: 0, w: box.w, h: box.h });
     const map = mapOf(r, area);
@@ -275,6 +278,7 @@ export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin =
     state.auto = auto && { x: auto.x.slice(), y: auto.y.slice(), log: !!auto.log };
     state.zoomed = !!zoom;
     state.log = !!r.log;
+    state.area = { ...area };
     state.draws += 1;
     if (reset.hidden === !!zoom) reset.hidden = !zoom;
     if (pointer) showTip();
@@ -365,8 +369,8 @@ export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin =
     if (!wide && !tall) return;
     const r = view();
     const map = mapOf(r, area);
-    const x = wide ? [map.x(Math.min(a.x, b.x)), map.x(Math.max(a.x, b.x))] : r.x.slice();
-    const y = tall ? [map.y(Math.max(a.y, b.y)), map.y(Math.min(a.y, b.y))] : r.y.slice();
+    const x = wide ? [map.x(Math.min(a.x, b.x)), map.x(Math.max(a.x, b.x))] : zoom?.x || null;
+    const y = tall ? [map.y(Math.max(a.y, b.y)), map.y(Math.min(a.y, b.y))] : zoom?.y || null;
     setZoom({ x, y, log: r.log });
   };
   host.addEventListener('pointerup', endDrag);

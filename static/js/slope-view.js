@@ -184,9 +184,13 @@ export function createSlopeView(root) {
   const hover = (x, y, map) => {
     if (!shown) return null;
     const [s, name] = shown;
-    const near = (px, py) => Math.hypot(map.X(px) - map.X(x), map.Y(py) - map.Y(y)) < 9;
-    if (Number.isFinite(s.E) && near(s.value, s.E)) return { x: s.value, y: s.E, text: `now: ${name} = ${fmt(s.value, 4)}, E = ${fmt(s.E, 5)}` };
-    if (Number.isFinite(s.next_E) && near(s.next_value, s.next_E)) return { x: s.next_value, y: s.next_E, text: `after the step: ${name} = ${fmt(s.next_value, 6)}, E = ${fmt(s.next_E, 10)}` };
+    const dist = (px, py) => (Number.isFinite(px) && Number.isFinite(py) ? Math.hypot(map.X(px) - map.X(x), map.Y(py) - map.Y(y)) : Infinity);
+    const dNow = dist(s.value, s.E);
+    const dNext = dist(s.next_value, s.next_E);
+    if (Math.min(dNow, dNext) < 9) {
+      if (dNow <= dNext) return { x: s.value, y: s.E, text: `now: ${name} = ${fmt(s.value, 4)}, E = ${fmt(s.E, 5)}` };
+      return { x: s.next_value, y: s.next_E, text: `after the step: ${name} = ${fmt(s.next_value, 6)}, E = ${fmt(s.next_E, 10)}` };
+    }
     let best = null;
     for (const [pw, pe] of s.points) {
       if (pe === null || !Number.isFinite(pe)) continue;
