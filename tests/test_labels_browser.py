@@ -154,3 +154,55 @@ def test_no_label_covers_another(server: ServerProcess, browser: Any, width: int
         assert not errors, errors
     finally:
         ctx.close()
+
+
+# The select's chosen text against its width (the font the select uses, its arrow and padding),
+# and the Play button's icon against its word.
+CONTROLS = """() => {
+  const sel = document.querySelector('[data-testid=preset-select]');
+  const cs = getComputedStyle(sel);
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+  const text = sel.selectedOptions[0].textContent;
+  const pad = parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight);
+  const need = ctx.measureText(text).width + pad + 20;
+  const iconEl = document.querySelector('#play-button .play-icon');
+  const ics = getComputedStyle(iconEl);
+  ctx.font = `${ics.fontWeight} ${ics.fontSize} ${ics.fontFamily}`;
+  const glyph = ctx.measureText(iconEl.textContent).width;
+  const icon = iconEl.getBoundingClientRect();
+  const word = document.querySelector('#play-button .play-label').getBoundingClientRect();
+  const desc = document.querySelector('#preset-description');
+  return { text, need, width: sel.clientWidth,
+           gap: word.left - (icon.left + Math.max(icon.width, glyph)),
+           label: word.width > 0 && icon.width > 0,
+           math: desc.querySelectorAll('math').length, ascii: /1\\/2 sum/.test(desc.textContent) };
+}"""
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_controls_show_their_words_whole(server: ServerProcess, browser: Any, width: int) -> None:
+    """The preset select is not cut, "❚❚ Pause" keeps its gap, the preset's formula is typeset."""
+    ctx = browser.new_context(viewport={"width": width, "height": WIDTHS[width]})
+    page = ctx.new_page()
+    try:
+        for preset in PRESETS:
+            page.goto(f"{server.url}/?preset={preset}", wait_until="domcontentloaded")
+            wait_for(partial(page.evaluate, "!!window.backpropStudio?.state?.frame"), "a run")
+            got = page.evaluate(CONTROLS)
+            assert got["text"] and got["need"] <= got["width"], (preset, got)
+            assert not got["ascii"], got
+            assert got["math"] == (1 if preset == "article" else 0), (preset, got)
+        page.get_by_test_id("play-button").click()
+        wait_for(
+            lambda: (
+                page.evaluate("document.querySelector('#play-button .play-label').textContent")
+                == "Pause"
+            ),
+            "Pause",
+        )
+        got = page.evaluate(CONTROLS)
+        assert got["label"] and got["gap"] >= 2, got
+        page.get_by_test_id("play-button").click()
+    finally:
+        ctx.close()

@@ -283,7 +283,7 @@ export function createControls(handlers) {
     // The bias convention is a switch of its own (same seed, same weights): not a new setup.
     const p = presets.find((x) => x.name === c.preset && matchesPreset(c, { ...x.config, bias: c.bias }));
     el.preset.value = p ? p.name : '';
-    let desc = p ? p.description || p.title || '' : 'Your own setup: every setting is in the link.';
+    let desc = p ? [presetTagline(p), p.description].filter(Boolean).join(' ') || p.title || '' : 'Your own setup: every setting is in the link.';
     if (p && p.config.bias && p.config.bias !== c.bias) desc += ' Now: one shared bias per layer, as in the matrix section.';
     setTypeset(el.presetDesc, desc);
     if (el.biasSwitch) {
@@ -295,7 +295,9 @@ export function createControls(handlers) {
 
   function setPresets(list) {
     presets = list;
-    el.preset.replaceChildren(h('option', { value: '' }, '— custom —'), ...list.map((p) => h('option', { value: p.name }, p.title || p.name)));
+    // The name before the colon fits the sidebar's select ("Deep sigmoid: watch the gra" was
+    // cut); the rest of the title opens the description under it.
+    el.preset.replaceChildren(h('option', { value: '' }, '— custom —'), ...list.map((p) => h('option', { value: p.name, title: p.title || p.name }, presetName(p))));
     if (config) el.preset.value = config.preset || '';
   }
 
@@ -324,4 +326,17 @@ export function setTypeset(el, text) {
   parts.push(text.slice(at));
   el.replaceChildren(...parts);
   el.typeset = { text, shown: el.textContent }; // another writer (studio.js) makes it stale
+}
+
+/** A preset's short name: its title up to the colon ("The article", "Deep sigmoid"). */
+export function presetName(p) {
+  const t = p.title || p.name;
+  return t.includes(':') ? t.slice(0, t.indexOf(':')) : t;
+}
+
+/** The rest of a preset's title, as a sentence ("[4, 5, 1] on house prices."), or ''. */
+export function presetTagline(p) {
+  const t = p.title || '';
+  const rest = t.includes(':') ? t.slice(t.indexOf(':') + 1).trim() : '';
+  return rest ? `${rest[0].toUpperCase()}${rest.slice(1)}.` : '';
 }
