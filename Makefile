@@ -24,7 +24,7 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-dejavu-core; }
 
-# axe-core for tests/test_a11y.py: the version pinned in package.json / package-lock.json,
+# axe-core for tests/browser/test_a11y.py: the version pinned in package.json / package-lock.json,
 # from the npm registry (Debian's nodejs and npm when node is missing).
 AXE := node_modules/axe-core/axe.min.js
 $(AXE): package.json package-lock.json
@@ -34,7 +34,7 @@ $(AXE): package.json package-lock.json
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm; }
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $(AXE)
-# Redis tests (tests/test_state_redis.py) start Debian's redis-server on a free port.
+# Redis tests (tests/live/test_state_redis.py) start Debian's redis-server on a free port.
 redis:
 	@command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || { \
 	  echo "installing redis-server from Debian's packages"; \

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from app.engine import claims as measures
-from app.engine.chain import _fill
+from app.engine.chain import fill_formula
 from app.engine.network import weight_name
 from app.settings import Settings
 
@@ -129,7 +129,7 @@ def why_text(session: TrainingSession, ev: dict[str, Any]) -> str:
     net = session.net
     L = net.n_layers
     b = bias_name(L - 1, L)
-    dO = _minus(_fill(net.act(L - 1).dformula, "O", f"Z{L}"))
+    dO = _minus(fill_formula(net.act(L - 1).dformula, "O", f"Z{L}"))
     return (
         f"Why: ∂E/∂{b} = Σ ({_minus(net.loss.dformula)})·{dO}; while every O is about the "
         f"same it is nearly proportional to Σ (O − Y), so the first steps move {b} until the "

@@ -22,7 +22,6 @@ from app.settings import Settings
 
 from .errors import InvalidError
 from .frames import plain
-from .history import LossHistory
 from .limits import step_work
 
 if TYPE_CHECKING:
@@ -111,35 +110,8 @@ def check_work(session: TrainingSession, work: int, settings: Settings, what: st
 
 
 def walk(session: TrainingSession, steps: list[int]) -> Iterator[tuple[int, Array, float]]:
-    """(step, theta, E) at each of `steps` (ascending), the session moved there bit for bit.
-
-    Run it on a clone(): the session ends at the last step. Between two steps it goes on from
-    where it is (one replayed step each), or restores a checkpoint when one lies in between:
-    never more replay than the seek to each step would do alone, usually far less.
-    """
-    timeline = session.timeline
-    entered = False
-    for n in steps:
-        session.check_seek(n)
-        here = session.step_count
-        if not entered or n < here or timeline.nearest(n).step > here:
-            session._replay(n)  # restore the nearest checkpoint, replay steps and settings
-            entered = True
-        else:
-            kept, session.history = session.history, LossHistory()  # as _replay: no amends
-            try:
-                with np.errstate(all="ignore"):
-                    # On from `here`: the logged settings changes after it (those at `here` are
-                    # applied already).
-                    for at, patch in timeline.log:
-                        if here < at <= n:
-                            session._replay_steps(at - session.step_count)
-                            session._apply_patch(patch)
-                    session._replay_steps(n - session.step_count)
-                    session._evaluate(record=False, new_batch=False)
-            finally:
-                session.history = kept
-        yield n, session.net.theta.copy(), float(session.loss)
+    """(step, theta, E) at each of `steps` (ascending): TrainingSession.visit, on a clone()."""
+    return session.visit(steps)
 
 
 def landscape(

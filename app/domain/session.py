@@ -730,6 +730,36 @@ class TrainingSession:
                     k += 1
                 yield self.step_count, self._train_outputs()
 
+    def visit(self, steps: list[int]) -> Iterator[tuple[int, Array, float]]:
+        """(step, theta, E) at each of `steps` (ascending), the run moved there bit for bit.
+
+        Run it on a clone(): the session ends at the last step. Between two steps it goes on from
+        where it is (one replayed step each), or restores a checkpoint when one lies in between:
+        never more replay than the seek to each step would do alone, usually far less.
+        """
+        entered = False
+        for n in steps:
+            self.check_seek(n)
+            here = self.step_count
+            if not entered or n < here or self.timeline.nearest(n).step > here:
+                self._replay(n)  # restore the nearest checkpoint, replay steps and settings
+                entered = True
+            else:
+                kept, self.history = self.history, LossHistory()  # as _replay: no amends
+                try:
+                    with np.errstate(all="ignore"):
+                        # On from `here`: the settings logged after it (those at `here` are in
+                        # force already).
+                        for at, patch in self.timeline.log:
+                            if here < at <= n:
+                                self._replay_steps(at - self.step_count)
+                                self._apply_patch(patch)
+                        self._replay_steps(n - self.step_count)
+                        self._evaluate(record=False, new_batch=False)
+                finally:
+                    self.history = kept
+            yield n, self.net.theta.copy(), float(self.loss)
+
     def _train_outputs(self) -> Array:
         """O on the whole training set at the current weights."""
         if self._batch_cache is None:

@@ -21,7 +21,7 @@ SOFTMAX_WHY = (
 )
 
 
-def _fill(template: str, a: str, z: str) -> str:
+def fill_formula(template: str, a: str, z: str) -> str:
     """Write an activation's derivative with the layer's own names (a -> h1, z -> Z1)."""
     return re.sub(r"\bz\b", z, re.sub(r"\ba\b", a, template))
 
@@ -54,7 +54,7 @@ def _output_factors(net: Network, cache: Cache, Y: Array, j: int) -> list[dict[s
     loss_formula = net.loss.dformula.replace("O", o).replace("Y", "Y" if o == "O" else f"Y[{j}]")
     return [
         _factor(f"dE/d{o}", loss_formula, dE),
-        _factor(f"d{o}/d{z}", _fill(act.dformula, o, z), dO),
+        _factor(f"d{o}/d{z}", fill_formula(act.dformula, o, z), dO),
     ]
 
 
@@ -70,7 +70,9 @@ def _upstream(
     z = f"Z{layer + 1}[{j}]"
     act = net.act(layer)
     local = _factor(
-        f"d{h}/d{z}", _fill(act.dformula, h, z), act.df(cache.Z[layer + 1], cache.A[layer + 1])[j]
+        f"d{h}/d{z}",
+        fill_formula(act.dformula, h, z),
+        act.df(cache.Z[layer + 1], cache.A[layer + 1])[j],
     )
     W_next = net.W[layer + 1]
     w_name = weight_name(layer + 1, L)

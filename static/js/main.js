@@ -66,9 +66,6 @@ function onMessage(msg) {
     syncRate(msg);
     followFix(msg);
     stopRules.onFrame(msg);
-    // The frame's settings_log says which settings are in force (followSettings); asking the
-    // server too raced it (a late answer undid a newer change), so only without a log base.
-    if (!S.created && (msg.seeked || msg.learning_rate !== S.shownRate)) syncConfig(msg);
   } else if (msg.type === 'error') {
     toasts.show(msg.message || 'The server rejected that.', 'error');
   }
@@ -80,23 +77,6 @@ function syncRate(msg) {
   const box = controls.el.lr;
   if (lr === null || lr === undefined || document.activeElement === box || Number(box.value) === lr) return;
   box.value = String(lr);
-}
-
-/**
- * The controls show the settings in force at the frame's step: a seek brings back the ones
- * logged then (rate, optimizer, batch, L2), a fix sets a new rate. Asked again from the server.
- */
-function syncConfig(msg) {
-  S.shownRate = msg.learning_rate;
-  const id = S.id;
-  api
-    .config(id)
-    .then((c) => {
-      if (S.id !== id || !c) return;
-      S.config = { ...c, preset: S.config?.preset ?? c.preset };
-      if (!controls.el.lr.matches(':focus')) controls.setConfig(S.config, S.datasets);
-    })
-    .catch(() => {});
 }
 
 function setStatus(state, detail) {

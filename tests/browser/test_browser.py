@@ -17,7 +17,7 @@ expect = playwright_sync.expect
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "tests" / "screenshots"
 T = 30_000  # ms: generous for a loaded CI machine, never reached when things work
 expect.set_options(timeout=T)

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from support import DEADLINE, ServerProcess
 
 T = DEADLINE * 1000  # Playwright counts in ms
-SHOTS = Path(__file__).resolve().parent / "screenshots"  # ignored by git; looked at by people
+SHOTS = Path(__file__).resolve().parents[1] / "screenshots"  # ignored by git; looked at by people
 
 
 @pytest.fixture

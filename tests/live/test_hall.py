@@ -142,7 +142,7 @@ async def _three_hundred(server: ServerProcess) -> list[int]:
 
         answers = await asyncio.gather(*(student() for _ in range(300)))
     await settle()
-    # Guessing (unknown codes) is still charged: tests/test_fair_limits.py.
+    # Guessing (unknown codes) is still charged: tests/live/test_fair_limits.py.
     return [status for three in answers for status in three]
 
 

@@ -26,7 +26,7 @@ SHOTS = Path("/tmp")
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh page at 1440x900 whose errors fail the test."""
-    # CSP bypassed for axe-core's script only (tests/test_a11y.py does the same).
+    # CSP bypassed for axe-core's script only (tests/browser/test_a11y.py does the same).
     context = browser.new_context(
         viewport={"width": 1440, "height": 900}, accept_downloads=True, bypass_csp=True
     )
@@ -128,7 +128,7 @@ def test_landscape_marker_follows_step_seek_scrub_and_play(
     # The whole run's plane.
     page.get_by_test_id("landscape-mode").select_option("trajectory")
     expect(note).to_contain_text("of the trajectory's variance")
-    # The share the sentence gives is the server's (tests/test_landscape.py checks it against
+    # The share the sentence gives is the server's (tests/web/test_landscape.py checks it against
     # an independent PCA), to the digits shown.
     sid = page.evaluate("() => window.backpropStudio.state.id")
     ans = httpx.get(f"{server.url}/api/sessions/{sid}/landscape?mode=trajectory&grid=3").json()

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from app.domain import protocol
 from app.main import create_app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 API_DOC = ROOT / "docs" / "api.md"
 
 Route = tuple[str, str]  # (method, path with every parameter written `{}`)

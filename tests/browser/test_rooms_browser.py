@@ -15,7 +15,7 @@ expect = playwright_sync.expect
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 T = 15_000  # ms: generous for a loaded machine, never reached when things work
 expect.set_options(timeout=T)
 EDGES = "() => [...document.querySelectorAll('#network-plot .edge')].map(e => e.style.cssText)"

@@ -12,7 +12,7 @@ from support import ServerProcess, wait_for
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 pytestmark = pytest.mark.browser
-SHOTS = Path(__file__).resolve().parent / "screenshots"
+SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 
 
 def flatten(x: Any) -> list[float]:
