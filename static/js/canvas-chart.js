@@ -336,7 +336,12 @@ export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin =
   let drag = null;
   host.addEventListener('pointerdown', (ev) => {
     const p = local(ev);
-    if (ev.target === reset || !inside(p)) return;
+    if (ev.target === reset) return;
+    if (!inside(p)) {
+      pointer = null; // a tap beside the plot puts the readout away
+      tip.hidden = true;
+      return;
+    }
     if (ev.pointerType !== 'mouse') {
       pointer = p; // a tap reads the nearest point out
       showTip();
@@ -378,8 +383,9 @@ export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin =
     drag = null;
     band.hidden = true;
   });
-  host.addEventListener('pointerleave', () => {
-    if (drag) return;
+  host.addEventListener('pointerleave', (ev) => {
+    // A finger lifts (and "leaves") at every tap: its readout stays until the next tap.
+    if (drag || ev.pointerType !== 'mouse') return;
     pointer = null;
     tip.hidden = true;
   });

@@ -261,7 +261,7 @@ def test_dataset_change_shows_the_decision_boundary(main: Watched) -> None:
     page.get_by_test_id("test-input").dispatch_event("change")
     expect(page.get_by_test_id("test-loss-value")).to_be_visible()
     # The plane loads Plotly once on screen (the article's charts before it needed none).
-    page.get_by_test_id("data-plane").scroll_into_view_if_needed()
+    page.get_by_test_id("data-plot").scroll_into_view_if_needed()
     page.wait_for_function(
         "() => (document.querySelector('[data-testid=data-plane]').data || [])"
         ".some(t => t.name === 'test')"
