@@ -58,7 +58,9 @@ export function logTicks(y0, y1) {
       if (v >= y0 - 1e-9 && v <= y1 + 1e-9) more.push(v);
     }
   }
-  return more;
+  if (more.length >= 2) return more;
+  // Zoomed inside a decade: round values between its ends.
+  return linearTicks(10 ** y0, 10 ** y1, 4).filter((v) => v > 0).map(Math.log10);
 }
 
 const SUP = { '0': '⁰', '1': '¹', '2': '²', '3': '³', '4': '⁴', '5': '⁵', '6': '⁶', '7': '⁷', '8': '⁸', '9': '⁹', '-': '⁻', '−': '⁻' };
@@ -349,6 +351,7 @@ export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin =
     }
     if (ev.button !== 0) return;
     drag = { from: p, to: p };
+    tip.hidden = true;
     host.setPointerCapture?.(ev.pointerId);
   });
   host.addEventListener('pointermove', (ev) => {
@@ -360,7 +363,7 @@ export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin =
       band.hidden = false;
       return;
     }
-    if (ev.pointerType !== 'mouse') return;
+    if (ev.pointerType !== 'mouse' || ev.buttons) return;
     pointer = inside(p) ? p : null;
     showTip();
   });
