@@ -9,12 +9,16 @@ No web imports here.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from typing import Any
 
 from . import retune
-from .protocol import SessionConfig, SessionPatch
+from .protocol import PointsChange, SessionConfig, SessionPatch, WeightEdit
 
 MAX_LINK_CHANGES = 100  # changes a frame lists (and a link carries); more: `changes` is null
+# A logged change was checked against the training set it met; read back, it is not again
+# (drawn points may have changed the training set's size since).
+ANY_SIZE = 2**62
 
 
 def settings_of(config: SessionConfig) -> dict[str, Any]:
@@ -35,9 +39,12 @@ def with_settings(config: SessionConfig, settings: dict[str, Any]) -> SessionCon
 
 
 def compact(
-    start: SessionConfig, log: list[tuple[int, SessionPatch]], n_train: int
+    start: SessionConfig,
+    log: Sequence[tuple[int, SessionPatch | WeightEdit | PointsChange]],
 ) -> list[dict[str, Any]]:
-    """Each change as `{"step", "set"}`, `set` a PATCH body holding what it really changed.
+    """Each change as `{"step", "set"}`, `set` a PATCH body holding what it really changed;
+    an edit as `{"step", "edit"}` and drawn points as `{"step", "points"}`, each the body of
+    its POST (`.../edit`, `.../points`).
 
     Optimizer fields equal to the ones in force are left out (the change merges into them, so
     sending them again changes nothing); the change itself stays even when nothing is left,
@@ -46,6 +53,12 @@ def compact(
     """
     config, out = start, []
     for step, p in log:
+        if isinstance(p, WeightEdit):
+            out.append({"step": step, "edit": p.model_dump(mode="json", exclude_none=True)})
+            continue
+        if isinstance(p, PointsChange):
+            out.append({"step": step, "points": p.model_dump(mode="json", exclude_none=True)})
+            continue
         body: dict[str, Any] = {}
         if p.optimizer is not None:
             now = config.optimizer.model_dump()
@@ -64,7 +77,7 @@ def compact(
         if p.stop is not None:  # when play stops: the weights' path is the same without it
             body["stop"] = p.stop.model_dump(mode="json", exclude_none=True)
         out.append({"step": step, "set": body})
-        config = retune.patched(config, p, n_train)
+        config = retune.patched(config, p, ANY_SIZE)
     return out
 
 

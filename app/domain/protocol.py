@@ -13,6 +13,7 @@ from pydantic import (
     Tag,
     TypeAdapter,
     field_validator,
+    model_validator,
 )
 
 ActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu", "linear"]
@@ -226,6 +227,63 @@ class SessionPatch(Strict):
     stop: StopRules | None = None
 
 
+MAX_EDIT_VALUE = 1e6  # |value| of a hand-set weight or bias: far past what saturates any unit
+MAX_DRAWN = 500  # points a learner may draw on a run's data plane at once
+MAX_DRAWN_COORD = 1e3  # |x1|, |x2| of a drawn point (the plane's built-in sets lie in [-1, 1])
+
+
+class WeightEdit(Strict):
+    """POST /api/sessions/{id}/edit and the `edit` message: set one weight or bias by hand.
+
+    A weight is W[layer][i, j] (i the input neuron, j the output neuron); a bias is b[layer][j]
+    and takes no `i` (j only; with a shared bias every j names the one bias).
+    """
+
+    kind: Literal["weight", "bias"]
+    layer: int = Field(ge=0, le=64)
+    i: int | None = Field(None, ge=0, le=4096)
+    j: int = Field(ge=0, le=4096)
+    value: FiniteFloat = Field(ge=-MAX_EDIT_VALUE, le=MAX_EDIT_VALUE)
+
+    @model_validator(mode="after")
+    def _bias_has_no_i(self) -> WeightEdit:
+        """A bias is named by j alone; a weight needs i and j."""
+        if self.kind == "bias" and self.i is not None:
+            raise ValueError("a bias has no i: name it by layer and j only")
+        if self.kind == "weight" and self.i is None:
+            raise ValueError("a weight needs i (its input neuron) as well as j")
+        return self
+
+
+Coord = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_DRAWN_COORD, le=MAX_DRAWN_COORD)]
+
+
+class PointsChange(Strict):
+    """POST /api/sessions/{id}/points and the `points` message: the learner's own points.
+
+    `add` appends the rows of `x` ([x1, x2] on the data plane) with the classes `y` to the
+    training set; `undo` removes the last drawn point, `clear` every drawn point.
+    """
+
+    op: Literal["add", "undo", "clear"]
+    x: list[tuple[Coord, Coord]] | None = Field(None, min_length=1, max_length=MAX_DRAWN)
+    y: list[Annotated[int, Field(ge=0, le=63)]] | None = Field(
+        None, min_length=1, max_length=MAX_DRAWN
+    )
+
+    @model_validator(mode="after")
+    def _rows_match(self) -> PointsChange:
+        """`add` carries one class per point; `undo` and `clear` carry no points."""
+        if self.op == "add":
+            if self.x is None or self.y is None:
+                raise ValueError("op 'add' needs x (rows [x1, x2]) and y (one class per row)")
+            if len(self.x) != len(self.y):
+                raise ValueError(f"x has {len(self.x)} rows but y has {len(self.y)} classes")
+        elif self.x is not None or self.y is not None:
+            raise ValueError(f"op {self.op!r} takes no x or y")
+        return self
+
+
 class StepRequest(Strict):
     """POST /api/sessions/{id}/step."""
 
@@ -341,6 +399,18 @@ class RevealMsg(Strict):
 QuizMsg = AskMsg | AnswerMsg | RevealMsg
 
 
+class EditMsg(WeightEdit):
+    """As POST /api/sessions/{id}/edit (rooms: presenter only)."""
+
+    type: Literal["edit"]
+
+
+class PointsMsg(PointsChange):
+    """As POST /api/sessions/{id}/points (rooms: presenter only)."""
+
+    type: Literal["points"]
+
+
 class ConfigureMsg(Strict):
     """Rooms: the presenter replaces the room's run by a new one from this config (docs/api.md)."""
 
@@ -361,7 +431,9 @@ ClientMsg = Annotated[
     | AskMsg
     | AnswerMsg
     | RevealMsg
-    | ConfigureMsg,
+    | ConfigureMsg
+    | EditMsg
+    | PointsMsg,
     Field(discriminator="type"),
 ]
 

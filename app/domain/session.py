@@ -16,12 +16,21 @@ from app.engine.network import Cache, Network
 from app.settings import Settings
 
 from . import claims as article_claims
+from . import drawn as drawing
 from . import fixes, frames, links, retune
 from .errors import InvalidError
 from .history import LossHistory
 from .limits import check_config_limits
 from .presets import resolve
-from .protocol import CsvDataset, NamedDataset, SessionConfig, SessionConfigIn, SessionPatch
+from .protocol import (
+    CsvDataset,
+    NamedDataset,
+    PointsChange,
+    SessionConfig,
+    SessionConfigIn,
+    SessionPatch,
+    WeightEdit,
+)
 from .retune import optimizer_for
 from .sampler import BatchSampler
 from .timeline import Checkpoint, Timeline
@@ -92,6 +101,10 @@ class TrainingSession:
         self.points: tuple[Array, Array] | None = None
         if config.features != feature_inputs.DEFAULT:
             self.points = self._features([str(f) for f in config.features])
+        # The training set as loaded: drawn points (domain/drawn.py) are appended to it.
+        d = self.dataset
+        self._base = (d.X, d.Y, None if self.points is None else self.points[0])
+        self.drawn: drawing.Drawn = ()
         # Input and output widths come from the data; the config's hidden layers stay.
         layers = [self.dataset.n_inputs, *config.layers[1:-1], self.dataset.n_outputs]
         self.config = config.model_copy(update={"layers": layers})
@@ -122,6 +135,7 @@ class TrainingSession:
     def _start(self) -> None:
         """Step 0: weights, optimizer, batch order and history from the seed alone."""
         c = self.start_config = self.config  # a reset keeps settings changed before it
+        self._set_drawn(())  # a reset goes back to the data set's own samples
         _, init_seq, batch_seq = self._children()
         self.net = Network(
             c.layers, c.activation, c.output_activation, c.loss, c.bias, c.init, c.l2,
@@ -343,7 +357,7 @@ class TrainingSession:
         """The settings the run started from and its changes up to this step (links.py), or None."""
         t, start = self.timeline, self.start_config
         if self._changes is None or self._changes[0] != t.version:
-            self._changes = (t.version, links.compact(start, t.log, self.n_train))
+            self._changes = (t.version, links.compact(start, t.log))
         if self._started is None:
             settings = links.settings_of(start)
             self._started = (settings != links.settings_of(self.created), settings)
@@ -439,7 +453,8 @@ class TrainingSession:
         for at, p in self.timeline.log[ck.log_len :]:
             if at > step:
                 break
-            config = retune.patched(config, p, self.n_train)
+            if isinstance(p, SessionPatch):  # edits and drawn points change no setting
+                config = retune.patched(config, p, links.ANY_SIZE)
         return config
 
     def fixes_key(self) -> str:
@@ -509,6 +524,121 @@ class TrainingSession:
         self.history.amend(self.loss, self.test_loss)
         self._sight()  # a new rate: is the next step now larger than the weights?
 
+    def _apply(self, change: SessionPatch | WeightEdit | PointsChange) -> None:
+        """One logged change, as it was applied (seek and walk replay them with this)."""
+        if isinstance(change, WeightEdit):
+            self._apply_edit(change)
+        elif isinstance(change, PointsChange):
+            self._apply_points(change)
+        else:
+            self._apply_patch(change)
+
+    # ---- edits and drawn points (issue 22, items 7 and 8) ------------------------------------
+
+    def edit(self, e: WeightEdit) -> dict[str, Any]:
+        """Set one weight or bias by hand; logged at this step like a settings change.
+
+        From an earlier step (after a seek) it starts a new branch. Editing the same parameter
+        again at the same step replaces the logged edit (the weights then are the same).
+        """
+        self.check_parameter(e.kind, e.layer, e.i, e.j)
+        self._branch()
+        log = self.timeline.log
+        last = log[-1] if log else None
+        self._apply_edit(e)
+        if (
+            last is not None
+            and last[0] == self.step_count
+            and isinstance(last[1], WeightEdit)
+            and (last[1].kind, last[1].layer, last[1].i, last[1].j) == (e.kind, e.layer, e.i, e.j)
+        ):
+            self.timeline.replace_last(e)  # an edit sets a value: the last one is what counts
+        else:
+            self.timeline.record(self.step_count, e)
+        self.timeline.add(self._capture())
+        return self.frame()
+
+    def _apply_edit(self, e: WeightEdit) -> None:
+        """The edit itself: the parameter set, loss and gradients at the same batch recomputed."""
+        if e.kind == "weight":
+            assert e.i is not None
+            self.net.W[e.layer][e.i, e.j] = e.value  # a view of theta
+        else:
+            # A shared bias is one number per layer: every j names it.
+            self.net.b[e.layer][0 if self.net.bias_mode == "shared" else e.j] = e.value
+        self._trouble_at = None
+        with np.errstate(all="ignore"):
+            self._evaluate(record=False, new_batch=False)
+        self.history.amend(self.loss, self.test_loss)
+        self._sight()
+
+    def draw(self, change: PointsChange) -> dict[str, Any]:
+        """Add, undo or clear the learner's own points; logged at this step, then a frame.
+
+        The run goes on from its weights on the new training set. Points added at the same step
+        as the last logged change, when that is an add, join it; an undo right after it takes
+        its last point back out of it (the run is then exactly as if that point was not drawn).
+        """
+        drawing.check(change, self.drawn, self.dataset, self._plane())
+        self._branch()
+        log = self.timeline.log
+        last = log[-1] if log else None
+        joins = (
+            last is not None
+            and last[0] == self.step_count
+            and isinstance(last[1], PointsChange)
+            and last[1].op == "add"
+            and change.op in ("add", "undo")
+        )
+        self._apply_points(change)
+        if joins:
+            assert last is not None
+            merged = _merged(last[1], change)
+            if merged is None:
+                self.timeline.drop_last()  # its only point undone: as if never drawn
+            else:
+                self.timeline.replace_last(merged)
+        else:
+            self.timeline.record(self.step_count, change)
+        self.timeline.add(self._capture())
+        return self.frame()
+
+    def _apply_points(self, change: PointsChange) -> None:
+        """The drawn points changed: the training set, its buffers, the sampler, E and dE."""
+        self._set_drawn(drawing.after(self.drawn, change))
+        s = self.sampler
+        s.n = self.n_train
+        # An epoch order that names a removed sample starts over (the generator draws the next
+        # one); added samples join at the next epoch's shuffle, and the drawn batch stays.
+        new_batch = bool(s.order.size) and int(s.order.max()) >= s.n
+        if new_batch:
+            s.restart()
+        self._buffers()
+        self._trouble_at = None
+        with np.errstate(all="ignore"):
+            self._evaluate(record=False, new_batch=new_batch)
+        self.history.amend(self.loss, self.test_loss)
+        self._sight()
+
+    def _plane(self) -> bool:
+        """The data are points of a plane: two inputs, or feature inputs of two."""
+        return self.points is not None or self._base[0].shape[0] == 2
+
+    def _set_drawn(self, drawn: drawing.Drawn) -> None:
+        """The training set: the data set's own samples, then the drawn points (no buffers)."""
+        X0, Y0, P0 = self._base
+        d = self.dataset
+        if drawn:
+            xy, Y = drawing.columns(drawn, d.n_outputs)
+            features = None if P0 is None else [str(f) for f in self.config.features]
+            d.X = np.hstack([X0, drawing.inputs(xy, features)])
+            d.Y = np.hstack([Y0, Y])
+        else:
+            d.X, d.Y = X0, Y0
+        if self.points is not None and P0 is not None:
+            self.points = (np.hstack([P0, xy]) if drawn else P0, self.points[1])
+        self.drawn = drawn
+
     # ---- time travel ------------------------------------------------------------------------
 
     @property
@@ -530,11 +660,16 @@ class TrainingSession:
             idx=self.sampler.idx,
             diverged=self.diverged,
             seen=self.seen,
+            drawn=self.drawn,
         )
 
     def _restore(self, ck: Checkpoint) -> None:
         """Back to a checkpoint's state; loss and gradients recomputed (bit for bit the same)."""
         rebuffer = ck.config.batch_size != self.config.batch_size
+        if ck.drawn != self.drawn:
+            self._set_drawn(ck.drawn)  # another training set: new buffers
+            self.sampler.n = self.n_train
+            rebuffer = True
         self.config = ck.config
         self.net.l2, self.net.l1 = ck.config.l2, ck.config.l1
         self.net.theta[...] = ck.theta  # in place: the forward plans hold views of theta
@@ -592,7 +727,7 @@ class TrainingSession:
                     if step > n:
                         break
                     self._replay_steps(step - self.step_count)
-                    self._apply_patch(p)
+                    self._apply(p)
                 self._replay_steps(n - self.step_count)
                 # Loss, test loss and the divergence flag at n, as the run computed them.
                 self._evaluate(record=False, new_batch=False)
@@ -726,7 +861,7 @@ class TrainingSession:
             for _ in range(steps):
                 self._replay_steps(1)
                 while k < len(log) and log[k][0] == self.step_count:
-                    self._apply_patch(log[k][1])  # a setting changed at this step, as it was
+                    self._apply(log[k][1])  # a setting changed at this step, as it was
                     k += 1
                 yield self.step_count, self._train_outputs()
 
@@ -750,10 +885,10 @@ class TrainingSession:
                     with np.errstate(all="ignore"):
                         # On from `here`: the settings logged after it (those at `here` are in
                         # force already).
-                        for at, patch in self.timeline.log:
+                        for at, change in self.timeline.log:
                             if here < at <= n:
                                 self._replay_steps(at - self.step_count)
-                                self._apply_patch(patch)
+                                self._apply(change)
                         self._replay_steps(n - self.step_count)
                         self._evaluate(record=False, new_batch=False)
                 finally:
@@ -798,6 +933,8 @@ class TrainingSession:
             "targets_scaled": d.targets_scaled,
             "input_scale": d.input_scale,
             "features": c.features,
+            # The learner's drawn points in force: the last len(drawn x) training samples.
+            "drawn": drawing.as_change(self.drawn),
             # With feature inputs, `x` holds the network's inputs; `points` the (x1, x2) drawn.
             **(
                 {"points": self.points[0].T.tolist(), "points_test": self.points[1].T.tolist()}
@@ -851,9 +988,10 @@ class TrainingSession:
             "created_settings": links.settings_of(self.created),
             "start_settings": links.settings_of(self.start_config),
             "settings_changes": [
-                [step, p.model_dump(mode="json", exclude_unset=True)]
+                [step, p.model_dump(mode="json", exclude_unset=True), _KINDS[type(p)]]
                 for step, p in self.timeline.log
             ],
+            "drawn": [list(p) for p in self.drawn],  # the points drawn now (domain/drawn.py)
         }
 
     @classmethod
@@ -874,7 +1012,12 @@ class TrainingSession:
         for key in ("m", "v"):
             if hasattr(opt, key) and state[f"opt_{key}"].size:
                 setattr(opt, key, np.array(state[f"opt_{key}"], dtype=float))
+        drawn = tuple((float(a), float(b), int(c)) for a, b, c in state.get("drawn", []))
+        if drawn:
+            new._set_drawn(drawn)
+            new._buffers()
         new.sampler.load(state)
+        new.sampler.n = new.n_train
         new.step_count = int(state["step_count"])
         # Snapshots from before epochs were counted: as many samples as full-batch steps.
         new.seen = int(state.get("seen", new.step_count * new.n_train))
@@ -894,12 +1037,31 @@ class TrainingSession:
         if "created_settings" in state:  # snapshots from before version 3 have no settings log
             new.created = links.with_settings(config, state["created_settings"])
             new.start_config = links.with_settings(config, state["start_settings"])
-            for step, p in state["settings_changes"]:
-                new.timeline.record(int(step), SessionPatch.model_validate(p))
+            for step, p, *kind in state["settings_changes"]:  # no kind: a settings change
+                model = _MODELS[kind[0] if kind else "set"]
+                new.timeline.record(int(step), model.model_validate(p))
         new._changes = new._started = None
         new.timeline.add(new._capture())  # after the log: a seek replays no change before it
         new.timeline.head = new.step_count
         return new
+
+
+# A snapshot's log entries name their kind: the link's name of each change.
+_KINDS: dict[type, str] = {SessionPatch: "set", WeightEdit: "edit", PointsChange: "points"}
+_MODELS: dict[str, type[SessionPatch] | type[WeightEdit] | type[PointsChange]] = {
+    v: k for k, v in _KINDS.items()
+}
+
+
+def _merged(last: PointsChange, change: PointsChange) -> PointsChange | None:
+    """An add logged at this step with `change` (an add or an undo) folded in; None if empty."""
+    assert last.x is not None and last.y is not None
+    if change.op == "add":
+        assert change.x is not None and change.y is not None
+        x, y = [*last.x, *change.x], [*last.y, *change.y]
+    else:
+        x, y = last.x[:-1], last.y[:-1]
+    return PointsChange(op="add", x=x, y=y) if x else None
 
 
 def _copy_or_empty(a: Array | None) -> Array:

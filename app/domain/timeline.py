@@ -41,6 +41,7 @@ class Checkpoint:
     idx: Array | None  # the batch the next step uses (a view of `order`)
     diverged: bool
     seen: int = 0  # samples trained on so far (epoch = seen // training samples)
+    drawn: tuple[Any, ...] = ()  # the learner's drawn points in force (domain/drawn.py)
 
     @property
     def nbytes(self) -> int:
@@ -57,7 +58,7 @@ class Timeline:
     every: int = CHECKPOINT_EVERY
     budget: int = CHECKPOINT_BUDGET
     checkpoints: list[Checkpoint] = field(default_factory=list)
-    log: list[tuple[int, Any]] = field(default_factory=list)  # (step, SessionPatch) in order
+    log: list[tuple[int, Any]] = field(default_factory=list)  # (step, change) in order
     head: int = 0
     _bytes: int = 0
     version: int = 0  # bumped whenever the log changes (app/domain/links.py caches by it)
@@ -98,6 +99,16 @@ class Timeline:
     def record(self, step: int, patch: Any) -> None:
         """A settings change applied at `step` (after `step` updates)."""
         self.log.append((step, patch))
+        self.version += 1
+
+    def replace_last(self, change: Any) -> None:
+        """The last change, at the same step, replaced by one with the same effect folded in."""
+        self.log[-1] = (self.log[-1][0], change)
+        self.version += 1
+
+    def drop_last(self) -> None:
+        """The last change undone by the next one at the same step: as if never made."""
+        self.log.pop()
         self.version += 1
 
     def truncate(self, step: int) -> None:

@@ -18,13 +18,17 @@ from app.domain.limits import check_patch_limits, check_play, check_step_count, 
 from app.domain.protocol import (
     ClientMsg,
     ConfigureMsg,
+    EditMsg,
     PauseMsg,
     PlayMsg,
+    PointsChange,
+    PointsMsg,
     ResetMsg,
     SeekMsg,
     SessionPatch,
     SetMsg,
     StepMsg,
+    WeightEdit,
 )
 from app.engine.trace import SLICE_POINTS
 from app.live import views
@@ -62,7 +66,8 @@ READS = (
 
 
 async def apply(runner: Runner, msg: ClientMsg, settings: Settings) -> Frame:
-    """Apply a driving message (step, play, pause, reset, set, seek); the frame it published."""
+    """Apply a driving message (step, play, pause, reset, set, seek, edit, points); the frame
+    it published."""
     if isinstance(msg, StepMsg):
         check_step_count(msg.count, settings, step_work(runner.session))
         return await runner.step(msg.count)
@@ -81,6 +86,12 @@ async def apply(runner: Runner, msg: ClientMsg, settings: Settings) -> Frame:
         return await runner.patch(lambda session: session.patch(patch))
     if isinstance(msg, SeekMsg):
         return await runner.seek(msg.step)
+    if isinstance(msg, EditMsg):  # a weight or bias set by hand, logged like a setting
+        edit = WeightEdit.model_validate(msg.model_dump(exclude={"type"}))
+        return await runner.patch(lambda session: session.edit(edit))
+    if isinstance(msg, PointsMsg):  # the learner's own points, logged like a setting
+        change = PointsChange.model_validate(msg.model_dump(exclude={"type"}))
+        return await runner.patch(lambda session: session.draw(change))
     if isinstance(msg, ConfigureMsg):  # a room's presenter (checked by the peer it reached)
         from app.live.studio import replace_run
 

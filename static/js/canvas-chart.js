@@ -202,11 +202,12 @@ export function paintAxes(canvas, box, margin, ranges, { titles = ['x', 'y'], px
  * A chart on `host` (a sized div): an axes canvas (painted when the ranges or the size change),
  * a plot canvas (painted at every draw), a hover readout and zoom: drag a box with the mouse,
  * Ctrl + wheel (or a pinch) around the pointer; double-click or "Reset zoom" to go back.
- * `hover(x, y, map)` returns the nearest thing {x, y, text} in data units, or null.
+ * `hover(x, y, map)` returns the nearest thing {x, y, text} in data units, or null;
+ * `onClick(x, y, map)`: a click (or a tap) on the plot area that was not a drag.
  * `draw(ranges, paint)`: ranges {x, y, log} fitting the data; paint(ctx, map, placer) paints
  * the data with map {X, Y, area, ranges}.
  */
-export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin = { l: 48, r: 12, t: 8, b: 40 }, hover = null, label = 'chart' } = {}) {
+export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin = { l: 48, r: 12, t: 8, b: 40 }, hover = null, onClick = null, label = 'chart' } = {}) {
   host.classList.add('canvas-chart');
   host.tabIndex = -1;
   const mk = (tag, cls) => {
@@ -336,6 +337,12 @@ export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin =
   });
   host.addEventListener('dblclick', resetZoom);
   let drag = null;
+  let tap = null; // where a finger came down: a tap if it lifts there
+  const click = (p) => {
+    if (!onClick || !area) return;
+    const map = mapOf(view(), area);
+    onClick(map.x(p.x), map.y(p.y), map);
+  };
   host.addEventListener('pointerdown', (ev) => {
     const p = local(ev);
     if (ev.target === reset) return;
@@ -346,6 +353,7 @@ export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin =
     }
     if (ev.pointerType !== 'mouse') {
       pointer = p; // a tap reads the nearest point out
+      tap = p;
       showTip();
       return;
     }
@@ -374,16 +382,28 @@ export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin =
     band.hidden = true;
     const wide = Math.abs(a.x - b.x) > 5;
     const tall = Math.abs(a.y - b.y) > 5;
-    if (!wide && !tall) return;
+    if (!wide && !tall) {
+      click(a);
+      return;
+    }
     const r = view();
     const map = mapOf(r, area);
     const x = wide ? [map.x(Math.min(a.x, b.x)), map.x(Math.max(a.x, b.x))] : zoom?.x || null;
     const y = tall ? [map.y(Math.max(a.y, b.y)), map.y(Math.min(a.y, b.y))] : zoom?.y || null;
     setZoom({ x, y, log: r.log });
   };
-  host.addEventListener('pointerup', endDrag);
+  host.addEventListener('pointerup', (ev) => {
+    if (tap && ev.pointerType !== 'mouse') {
+      const p = local(ev);
+      if (Math.hypot(p.x - tap.x, p.y - tap.y) < 8) click(tap);
+      tap = null;
+      return;
+    }
+    endDrag();
+  });
   host.addEventListener('pointercancel', () => {
     drag = null;
+    tap = null; // the finger scrolled the page
     band.hidden = true;
   });
   host.addEventListener('pointerleave', (ev) => {

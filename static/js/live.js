@@ -9,6 +9,7 @@ import { createNetworkView } from './network-view.js';
 import { lossFormula, renderChain, renderChainMessage } from './chain-view.js';
 import { createMatrixView } from './matrix-view.js';
 import { createDataView } from './data-view.js';
+import { createHandEdits, logSignature, pointsSignature } from './hand-edits.js';
 import { createTroubleView } from './trouble.js';
 import { createGuide, GUIDE_STEPS } from './guide.js';
 import { biasName, defaultSel as defaultSelFor, isValidSel, layerSizes, paramName, realUpdate, weightName } from './nn.js';
@@ -103,6 +104,8 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     near[key] = watchNear($(`panel-${key}`), (on) => on && wake(key));
   }
   const drives = () => !!send && (canDrive ? canDrive() : true);
+  // Edits and drawn points (issue 22, items 7 and 8): a field in the chain panel, a bar under the plane.
+  const hand = createHandEdits({ chainRoot: $('panel-chain'), dataRoot: $('panel-data'), state: S, send: (m) => (send ? send(m) : false), drives, toast: (t) => toasts.show(t, 'error') });
   const pauseFirst = () => playing() && transport.pause();
   // One step in phases (the presenter's phase follows to the room) and time travel.
   const phaser = createPhaseStepper({
@@ -206,6 +209,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     chainFetch.trigger();
     sliceFetch.invalidate();
     sliceFetch.trigger();
+    hand.onSelect();
     viewChanged();
     schedule();
   }
@@ -314,7 +318,13 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     () => {},
   );
 
-  const slopeView = $('slope-view') ? createSlopeView($('slope-view')) : null;
+  const slopeView = $('slope-view')
+    ? createSlopeView($('slope-view'), {
+        // A click on the curve sets the parameter to that point's value (hand-edits.js).
+        onPick: (v) => S.view.sel && hand.editTo(v),
+        canPick: drives,
+      })
+    : null;
   const sliceFetch = latestOnly(
     () => (slopeView && S.base && S.view.sel && S.frame && !S.frame.diverged ? request('GET', `${S.base}/slice?${chainQuery(S.view.sel)}`) : null),
     400,
@@ -372,6 +382,8 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     S.sliceStale = false;
     S.learningRate = frame?.learning_rate ?? config?.optimizer?.learning_rate ?? null;
     S.trace = null;
+    S.logSig = logSignature(frame);
+    S.pointsSig = pointsSignature(frame);
     phaser.reset();
     troubleView?.reset();
     history.clear();
@@ -404,6 +416,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
       dataView.setData(data);
       // Filled in the same task: a table painted empty, then filled, shifts its columns.
       if (S.frame) timed('data', () => drawPanel('data', S.frame));
+      hand.onData(data);
       onData?.(data);
       network.reset();
       const n = data.x.length;
@@ -420,12 +433,60 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     }
   }
 
+  /** The data again: the drawn points changed (an edit of the training set, logged). */
+  let dataLoading = null;
+  async function reloadData() {
+    if (dataLoading) {
+      dataLoading.again = true; // one more once this one is in: the newest points win
+      return;
+    }
+    const base = S.base;
+    dataLoading = { again: false };
+    try {
+      const data = await request('GET', `${base}/data`);
+      if (S.base !== base) return;
+      S.data = data;
+      dataView.setData(data);
+      if (S.frame) timed('data', () => drawPanel('data', S.frame));
+      hand.onData(data);
+      $('sample-input').max = String(data.x.length);
+      $('sample-of').textContent = `of ${data.x.length}`;
+    } catch (err) {
+      if (S.base === base) toasts.show(`Could not load the drawn points: ${err.message}`, 'error');
+    } finally {
+      const again = dataLoading.again;
+      dataLoading = null;
+      if (again && S.base === base) reloadData();
+    }
+  }
+
+  /** A change logged at the frame's own step (an edit, drawn points): the panels that show it. */
+  function followLog(msg) {
+    const sig = logSignature(msg);
+    if (sig === S.logSig) return; // most frames: nothing logged since the last one
+    S.logSig = sig;
+    if (msg.step === S.frame?.step) {
+      // Same step, new numbers: the chain rule and the slope (E went somewhere) are asked again.
+      chainFetch.invalidate();
+      chainFetch.trigger();
+      sliceFetch.invalidate();
+      sliceFetch.trigger();
+    }
+    const points = pointsSignature(msg);
+    if (points !== S.pointsSig) {
+      S.pointsSig = points;
+      reloadData();
+    }
+  }
+
   /** A frame from the stream. */
   function onFrame(msg) {
     S.prof.frames += 1;
+    followLog(msg);
     // A look back (seek) keeps the curve as it is: the run's later steps stay until a new branch.
     if (!isLookBack(msg)) history.addFrame(msg);
     S.frame = msg;
+    hand.onFrame();
     const said = String(msg.playing); // what the server last said (written when it changes)
     if (document.body.dataset.serverPlaying !== said) document.body.dataset.serverPlaying = said;
     phaser.onFrame(msg);
@@ -700,6 +761,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     /** Re-read whether this screen drives (the controls follow). */
     refreshDrive() {
       schedule();
+      hand.refresh();
       for (const id of ['phase-button', 'phase-play']) if ($(id)) setFlag($(id), 'disabled', !drives());
     },
   };

@@ -208,9 +208,12 @@ async function openAt({ step: n, changes }) {
       await stepTo(id, change.step);
       let frame;
       try {
-        frame = await api.patch(id, change.set);
+        // An edit or drawn points are posted as the run had them; a settings change PATCHed.
+        if (change.edit) frame = await api.edit(id, change.edit);
+        else if (change.points) frame = await api.points(id, change.points);
+        else frame = await api.patch(id, change.set);
       } catch (err) {
-        throw new Error(`the server refused its settings change at step ${change.step}: ${err.message}`);
+        throw new Error(`the server refused its ${change.set ? 'settings change' : change.edit ? 'edit' : 'drawn points'} at step ${change.step}: ${err.message}`);
       }
       if (S.id !== id) return;
       onMessage({ ...frame, type: 'frame' });

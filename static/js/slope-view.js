@@ -93,11 +93,18 @@ function shapeOf(s) {
   return { lo, hi, pad, tx, ty, eNext, range: [lo - pad * 1.8, hi + pad], yArrow: lo - pad * 0.6, du: updateOf(s) };
 }
 
-/** The chart's ranges for a slice: the curve and the tangent across, E (and E after) up. */
-export function slopeRanges(s) {
+/**
+ * The chart's ranges for a slice: the curve and the tangent across, E (and E after) up; with
+ * `was` (an edit by hand at this step), its value and E stay in view beside the curve.
+ */
+export function slopeRanges(s, was = null) {
   const k = shapeOf(s);
   const xs = s.points.map((p) => p[0]);
-  return { x: [Math.min(...xs, k.tx[0]), Math.max(...xs, k.tx[1])], y: k.range, log: false };
+  if (Number.isFinite(was?.from)) xs.push(was.from);
+  let y = k.range;
+  const pad = was && Number.isFinite(was.E) ? 0.05 * (y[1] - y[0]) : 0;
+  if (pad) y = [Math.min(y[0], was.E - pad), Math.max(y[1], was.E + pad)];
+  return { x: [Math.min(...xs, k.tx[0]), Math.max(...xs, k.tx[1])], y, log: false };
 }
 
 /**
@@ -105,7 +112,7 @@ export function slopeRanges(s) {
  * the step, the update as an arrow under the curve with its label placed clear of the markers
  * (below the arrow, else above it, else left out: the note says it in words).
  */
-export function paintSlope(ctx, map, s, placer) {
+export function paintSlope(ctx, map, s, placer, was = null) {
   const k = shapeOf(s);
   const { X, Y } = map;
   ctx.lineJoin = 'round';
@@ -143,6 +150,8 @@ export function paintSlope(ctx, map, s, placer) {
     ctx.stroke();
     placer?.obstacles.push({ x: cx - r - 1, y: cy - r - 1, w: 2 * r + 2, h: 2 * r + 2 });
   };
+  // Before an edit by hand at this step: the value and E it had, an open grey circle.
+  if (was && Number.isFinite(was.E)) dot(X(was.from), Y(was.E), 4.5, null, '#6b7280');
   if (Number.isFinite(s.E)) dot(X(s.value), Y(s.E), 4.5, POS_HEX, '#fff');
   if (k.eNext !== null) dot(X(s.next_value), Y(k.eNext), 3.5, null, NEG_HEX);
   if (k.du !== null && Math.abs(k.du) > 0) {
@@ -170,46 +179,84 @@ export function paintSlope(ctx, map, s, placer) {
   }
 }
 
-/** Create the view in `root` (a chart and a note). render(slice, name) redraws. */
-export function createSlopeView(root) {
+/**
+ * Create the view in `root` (a chart and a note). render(slice, name) redraws.
+ * `onPick(value)`, if given: a click on the curve sets the parameter to the value of the
+ * curve's point there (an edit), when `canPick()` says this screen may.
+ */
+export function createSlopeView(root, { onPick, canPick = () => true } = {}) {
   const plot = document.createElement('div');
   plot.className = 'slope-plot';
   plot.dataset.testid = 'slope-plot';
   const note = document.createElement('p');
   note.className = 'slope-note';
   note.dataset.testid = 'slope-note';
-  root.append(plot, note);
-  let shown = null; // [slice, name]
-  /** The readout: the curve's point nearest the pointer, or the point now / after the step. */
-  const hover = (x, y, map) => {
-    if (!shown) return null;
-    const [s, name] = shown;
-    const dist = (px, py) => (Number.isFinite(px) && Number.isFinite(py) ? Math.hypot(map.X(px) - map.X(x), map.Y(py) - map.Y(y)) : Infinity);
-    const dNow = dist(s.value, s.E);
-    const dNext = dist(s.next_value, s.next_E);
-    if (Math.min(dNow, dNext) < 9) {
-      if (dNow <= dNext) return { x: s.value, y: s.E, text: `now: ${name} = ${fmt(s.value, 4)}, E = ${fmt(s.E, 5)}` };
-      return { x: s.next_value, y: s.next_E, text: `after the step: ${name} = ${fmt(s.next_value, 6)}, E = ${fmt(s.next_E, 10)}` };
+  // Where E went when the parameter was set by hand (an edit at the same step): from, to.
+  const edited = document.createElement('p');
+  edited.className = 'slope-edit muted';
+  edited.dataset.testid = 'slope-edit';
+  edited.hidden = true;
+  root.append(plot, note, edited);
+  let last = null; // the last slice drawn: {name, step, value, E}
+  let edit = null; // the edit it shows: {name, step, from, E, to}
+  /** The edit this slice follows, if any: same parameter and step, another value. */
+  function editOf(s, name) {
+    const prev = last;
+    last = { name, step: s.step, value: s.value, E: s.E };
+    if (prev && prev.name === name && prev.step === s.step && prev.value !== s.value) {
+      edit = { name, step: s.step, from: prev.value, E: prev.E, to: s.value };
     }
+    if (edit && !(edit.name === name && edit.step === s.step && edit.to === s.value)) edit = null;
+    const text = edit ? `Set by hand at step ${edit.step}: ${name} ${fmt(edit.from, 4)} → ${fmt(edit.to, 4)}, E ${fmt(edit.E, 5)} → ${fmt(s.E, 5)} (the open grey circle is where it was).` : '';
+    setText(edited, text);
+    edited.hidden = !edit;
+    return edit;
+  }
+  let shown = null; // [slice, name, edit]
+  /** The curve's sampled point nearest to x (a click sets the parameter exactly there). */
+  const nearestPoint = (s, x) => {
     let best = null;
     for (const [pw, pe] of s.points) {
       if (pe === null || !Number.isFinite(pe)) continue;
       if (!best || Math.abs(pw - x) < Math.abs(best[0] - x)) best = [pw, pe];
     }
+    return best;
+  };
+  /** The readout: the curve's point nearest the pointer, or the point now / after the step. */
+  const hover = (x, y, map) => {
+    if (!shown) return null;
+    const [s, name, was] = shown;
+    const dist = (px, py) => (Number.isFinite(px) && Number.isFinite(py) ? Math.hypot(map.X(px) - map.X(x), map.Y(py) - map.Y(y)) : Infinity);
+    const marks = [
+      [dist(s.value, s.E), { x: s.value, y: s.E, text: `now: ${name} = ${fmt(s.value, 4)}, E = ${fmt(s.E, 5)}` }],
+      [dist(s.next_value, s.next_E), { x: s.next_value, y: s.next_E, text: `after the step: ${name} = ${fmt(s.next_value, 6)}, E = ${fmt(s.next_E, 10)}` }],
+    ];
+    if (was) marks.push([dist(was.from, was.E), { x: was.from, y: was.E, text: `before the edit: ${name} = ${fmt(was.from, 4)}, E = ${fmt(was.E, 5)}` }]);
+    marks.sort((a, b) => a[0] - b[0]);
+    if (marks[0][0] < 9) return marks[0][1];
+    const best = nearestPoint(s, x);
     return best && { x: best[0], y: best[1], text: `${name} = ${fmt(best[0], 4)}, E = ${fmt(best[1], 5)}` };
   };
-  const chart = createCanvasChart(plot, { titles: ['w', 'E'], px: 11, margin: { ...MARGIN }, hover, label: 'slope view' });
+  const onClick = (x) => {
+    if (!onPick || !shown || !canPick()) return;
+    const best = nearestPoint(shown[0], x);
+    if (best) onPick(best[0]);
+  };
+  const chart = createCanvasChart(plot, { titles: ['w', 'E'], px: 11, margin: { ...MARGIN }, hover, onClick, label: 'slope view' });
   let drawnName = null;
   function render(s, name) {
     if (!s || !Array.isArray(s.points)) return;
-    shown = [s, name];
+    const was = editOf(s, name);
+    shown = [s, name, was];
     // Another parameter starts unzoomed; the next step's slice of the same one keeps the zoom.
     const unzoom = name !== drawnName;
     drawnName = name;
     chart.setTitles([name, 'E']);
-    plot.chart.slice = { step: s.step, value: s.value, E: s.E, next_value: s.next_value, next_E: s.next_E ?? null };
-    chart.draw(slopeRanges(s), (ctx, map, placer) => paintSlope(ctx, map, s, placer), { unzoom });
+    plot.chart.slice = { step: s.step, value: s.value, E: s.E, next_value: s.next_value, next_E: s.next_E ?? null, points: s.points };
+    chart.draw(slopeRanges(s, was), (ctx, map, placer) => paintSlope(ctx, map, s, placer, was), { unzoom });
     writeNote(note, s, name);
+    const hint = onPick && canPick() ? 'Click the curve to set the parameter there; drag to zoom, double-click to reset' : '';
+    if (hint && plot.title !== hint) plot.title = hint;
   }
 
   return { render, element: root };

@@ -1,6 +1,8 @@
 // The page's state and its URL form: the whole configuration lives in the query string,
 // so a link reproduces the setup. Pure functions plus one small store.
 
+import { handFromString, handToString } from './hand-links.js';
+
 const NUM = (s) => (s === null || s === '' ? undefined : Number(s));
 
 /** View options that are not part of the session config, with their defaults. */
@@ -161,7 +163,7 @@ function changeToString(set) {
 export function logToString(settingsLog) {
   if (!settingsLog) return '';
   if (!settingsLog.changes) return null;
-  return settingsLog.changes.map((c) => `${c.step}:${changeToString(c.set)}`).join(';');
+  return settingsLog.changes.map((c) => `${c.step}:${handToString(c) ?? changeToString(c.set)}`).join(';');
 }
 
 /**
@@ -181,6 +183,12 @@ export function logFromString(text, step) {
     if (at < last) return { error: `its changes are not in step order (${at} after ${last})` };
     if (at > step) return { error: `a change at step ${at} is after the link\u2019s step, ${step}` };
     last = at;
+    const hand = handFromString(m[2]); // an edit or drawn points (hand-links.js)
+    if (hand?.error) return { error: `${hand.error} at step ${at}` };
+    if (hand) {
+      changes.push({ step: at, ...hand });
+      continue;
+    }
     const set = {};
     for (const pair of m[2] ? m[2].split(',') : []) {
       const eq = pair.indexOf('=');

@@ -195,7 +195,7 @@ def test_compact_changes_leave_out_what_is_in_force() -> None:
         (8, SessionPatch.model_validate({"batch_size": 2, "l2": 0.0})),
         (9, SessionPatch.model_validate({"full_batch": True, "batch_size": 3})),
     ]
-    assert links.compact(start, log, n_train=5) == [
+    assert links.compact(start, log) == [
         {"step": 3, "set": {}},
         {"step": 3, "set": {"optimizer": {"name": "adam"}}},
         {"step": 8, "set": {"batch_size": 2, "l2": 0.0}},

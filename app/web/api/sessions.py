@@ -11,6 +11,9 @@ from starlette.responses import Response
 from app.domain.errors import FullError, NotFoundError
 from app.domain.limits import check_gradcheck, check_patch_limits, check_step_count, step_work
 from app.domain.protocol import (
+    EditMsg,
+    PointsChange,
+    PointsMsg,
     ResetMsg,
     SeekMsg,
     SeekRequest,
@@ -19,6 +22,7 @@ from app.domain.protocol import (
     SetMsg,
     StepMsg,
     StepRequest,
+    WeightEdit,
 )
 from app.domain.session import TrainingSession, new_session
 from app.live.quotas import Reservation
@@ -169,6 +173,51 @@ async def patch_session(
     charge_request(http, frame_cost(entry.session))
     change = SetMsg.model_validate({"type": "set", **patch.model_dump(exclude_unset=True)})
     return await committed(store, entry, await entry.runner.command(change, settings))
+
+
+@router.post("/{session_id}/edit", response_model=FrameOut, responses=ERRORS)
+async def edit_session(
+    entry: EntryDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    edit: Annotated[
+        WeightEdit,
+        Body(
+            openapi_examples={
+                "weight": {"value": {"kind": "weight", "layer": 0, "i": 1, "j": 2, "value": 0.5}},
+                "bias": {"value": {"kind": "bias", "layer": 1, "j": 0, "value": -0.25}},
+            }
+        ),
+    ],
+    http: Request,
+) -> Response:
+    """Set one weight or bias by hand, logged at this step (seek and links replay it)."""
+    charge_request(http, frame_cost(entry.session))
+    msg = EditMsg.model_validate({"type": "edit", **edit.model_dump()})
+    return await committed(store, entry, await entry.runner.command(msg, settings))
+
+
+@router.post("/{session_id}/points", response_model=FrameOut, responses=ERRORS)
+async def points_session(
+    entry: EntryDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    change: Annotated[
+        PointsChange,
+        Body(
+            openapi_examples={
+                "add": {"value": {"op": "add", "x": [[0.5, -0.25]], "y": [1]}},
+                "undo": {"value": {"op": "undo"}},
+                "clear": {"value": {"op": "clear"}},
+            }
+        ),
+    ],
+    http: Request,
+) -> Response:
+    """Add your own points to a 2D classification set, undo the last or clear them; logged."""
+    charge_request(http, frame_cost(entry.session))
+    msg = PointsMsg.model_validate({"type": "points", **change.model_dump(exclude_none=True)})
+    return await committed(store, entry, await entry.runner.command(msg, settings))
 
 
 @router.delete("/{session_id}", status_code=204, responses=ERRORS)
