@@ -110,14 +110,16 @@ def caught_up(page: Any, n: int) -> bool:
 def at_step(page: Any, n: int) -> bool:
     """Bring the panels that draw only on screen into view; whether all show step n."""
     for sel in ("#matrix-panel", "[data-testid=data-plot]", "#chain-panel"):
-        page.locator(sel).first.scroll_into_view_if_needed()
+        # The page's own scroll: Playwright's waits for the box to hold still, and panels
+        # drawn meanwhile move it (a 30 s timeout at 390 px on a busy machine).
+        page.evaluate("(s) => document.querySelector(s)?.scrollIntoView({block: 'center'})", sel)
     return caught_up(page, n)
 
 
 def check(page: Any, where: str) -> dict[str, Any]:
     """Scroll each panel into view (panels off screen may wait), then the overlaps: none."""
     for sel in ("#matrix-panel", "[data-testid=data-plot]", "#chain-panel", "#loss-plot"):
-        page.locator(sel).first.scroll_into_view_if_needed()
+        page.evaluate("(s) => document.querySelector(s)?.scrollIntoView({block: 'center'})", sel)
     got = page.evaluate(OVERLAPS)
     assert got["bad"] == [], (where, got["bad"])
     assert got["texts"] > 5 and got["heat"] >= 0 and "loss-plot" in got["charts"], (where, got)
