@@ -20,6 +20,7 @@ from app.live.cluster import open_cluster
 from app.live.fairness import WorkBudgets
 from app.live.rooms import RoomRegistry
 from app.live.rooms import reaper_interval as room_reaper_interval
+from app.live.route import parse_slot
 from app.live.sessions import SessionStore
 from app.live.state import RedisBackend, open_persister, restore_all
 from app.settings import Settings
@@ -29,6 +30,7 @@ from app.web.api import catalog as api
 from app.web.api import quiz as api_quiz
 from app.web.api import rooms as api_rooms
 from app.web.api import sessions as api_sessions
+from app.web.compress import Gzip
 from app.web.deps import Services
 from app.web.hosts import install as install_host_checks
 from app.web.lookups import LookupLimit
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.room_idle_seconds,
         grace_seconds=settings.idle_grace_seconds,
     )
+    store.route = rooms.route = parse_slot(settings.route)  # behind the proxy (app/live/route.py)
     persist = open_persister(settings.state_dir, settings.redis_url)  # None: memory only
     store.persist = rooms.persist = persist
     cluster = open_cluster(settings.redis_url, settings)  # peers sharing Redis (None: one process)
@@ -117,6 +120,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = Services(settings, store, rooms)
     app.state.work_budgets = WorkBudgets.from_settings(settings)  # per client address
+    # Innermost: pages and JSON gzipped for a slow link (app.web.compress; static files come
+    # zipped already, WebSockets pass untouched).
+    app.add_middleware(Gzip)
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,

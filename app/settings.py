@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     state_dir: str | None = None
     # Snapshots in a shared Redis instead (redis://host:6379/0); unreachable at start: an error.
     redis_url: str | None = None
+    # This peer's slot behind the proxy, "i/n" (deploy/nginx-peers.conf, app/live/route.py):
+    # the ids and codes it makes route back to it. None: any peer (or one process).
+    route: str | None = Field(None, pattern=r"^\d+/\d+$")
 
     @field_validator("allowed_origins", "allowed_hosts", mode="before")
     @classmethod

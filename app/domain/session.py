@@ -177,11 +177,6 @@ class TrainingSession:
         return int(self.dataset.X.shape[1])
 
     @property
-    def history_start(self) -> int:
-        """The first step whose loss the history holds one per step (older ones are thinned)."""
-        return self.history.start
-
-    @property
     def batch_rng(self) -> np.random.Generator:
         """The run's own generator of batch orders."""
         return self.sampler.rng

@@ -7,9 +7,13 @@
   training and refuses commands at once, before any other peer can take the lease
   (docs/cluster.md, "Fencing"). A peer asked about a run it does not hold *follows* it:
   its Runner gets a `remote` (a Link) and its own slots, fed by the owner's frames.
-- The owner publishes each frame once on `bp:f:{kind}:{key}` with a sequence number; followers
-  hand it to their viewers. Pub/sub is at-most-once: a gap in the numbers (or a new owner) makes
-  the follower fetch the whole curve again, so no viewer's loss curve keeps a hole.
+- The owner publishes each frame once on `bp:f:{kind}:{key}` with a sequence number, only while
+  some follower has viewers (`bp:w:...`); a follower subscribes to that channel only while it
+  has viewers of the run (never a pattern: a peer gets no frames of runs nobody watches there),
+  and hands each frame to its viewers. Pub/sub is at-most-once: a gap in the numbers (or a new
+  owner) makes the follower fetch the whole curve again, so no viewer's curve keeps a hole.
+  Side messages (selection, phase, head counts, quiz, gone) travel on `bp:e:{kind}:{key}`,
+  which the owner and every follower subscribe to while they hold the run.
 - Commands and questions go to the owner on its own channel `bp:p:{peer}`; answers come back on
   the asker's. Any peer serves any request: no sticky routing.
 - When an owner dies its lease expires; a follower that sees it gone twice in a row takes the run
@@ -26,6 +30,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -41,8 +46,23 @@ from app.domain.errors import (
     UnavailableError,
 )
 from app.domain.protocol import ClientMsg, client_message
-from app.live.keys import fence_key, lease_key, snapshot_key
+from app.live.keys import (
+    INDEX,
+    SAVED,
+    answer_key,
+    count_key,
+    fence_key,
+    frames_channel,
+    lease_key,
+    member,
+    notices_channel,
+    peer_channel,
+    run_of_channel,
+    snapshot_key,
+    watch_key,
+)
 from app.live.state import decode_state, encode_state, restore_session
+from app.live.stream import merge_frames
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -61,6 +81,7 @@ FENCE_KEEP_MS = 86_400_000  # a deleted run's fencing counter is kept this long
 TICK = 0.5  # leases renewed, followers' checks, head counts refreshed
 RPC_SECONDS = 5.0  # longest wait for the owner's answer
 HEAVY_RPC_SECONDS = 120.0  # ... to a question that queues for the one heavy job at a time
+KEPT_COMMANDS = 1024  # commands' replies kept for de-duplication (a retry comes within seconds)
 HEAVY_READS = ("gradcheck", "claims", "export", "slice", "fixes", "landscape", "animation")
 BIG_ANSWER = 256 * 1024  # answers over this go through a short-lived key, not pub/sub
 FIRST_SNAPSHOT_SECONDS = 3.0  # a run made on another peer an instant ago: wait for it
@@ -158,16 +179,6 @@ class Registry(Protocol):
         """Close and forget an item, deleting its snapshot."""
 
 
-def frames_channel(kind: str, key: str) -> str:
-    """Where the owner publishes a run's frames and everyone its notices."""
-    return f"bp:f:{kind}:{key}"
-
-
-def watch_key(kind: str, key: str) -> str:
-    """Set (expiring) while some follower has viewers of the run."""
-    return f"bp:w:{kind}:{key}"
-
-
 class Owned:
     """A run this peer trains: its lease (fencing token, deadline), frame counter, watchers.
 
@@ -263,9 +274,13 @@ class Link:
         # Redis came back without any snapshot of the run (restarted empty), not to lose it.
         self.kept: bytes | None = None
 
-    async def command(self, msg: ClientMsg) -> Frame:
-        """Forward a driving message; the frame the owner published."""
-        frame: Frame = await self.cluster.call(self, "command", {"msg": msg.model_dump_json()})
+    async def command(self, msg: ClientMsg, ack: bool = False) -> Frame:
+        """Forward a driving message; the frame the owner published, or with `ack` only its
+        `step` and `diverged` (the viewers here get the frame on the run's channel)."""
+        args: dict[str, Any] = {"msg": msg.model_dump_json()}
+        if ack:
+            args["ack"] = True
+        frame: Frame = await self.cluster.call(self, "command", args)
         return frame
 
     async def read(self, name: str, params: dict[str, Any]) -> Any:
@@ -294,7 +309,12 @@ class Link:
         self.cluster.spawn(self._prime(slot))
 
     async def _prime(self, slot: Slot) -> None:
-        """The whole curve for one new slot; if it cannot be had, for every viewer, retried."""
+        """The whole curve for one new slot; if it cannot be had, for every viewer, retried.
+
+        The run's frames are subscribed to first (a viewer here now wants them), so none
+        published after the curve is lost in between.
+        """
+        await self.cluster.listen_to(frames_channel(self.kind, self.key))
         try:
             frame = await self.shared_curve()
         except (ClientError, StaleError) as exc:
@@ -324,8 +344,6 @@ class Link:
         numbered after it are merged on in order. A gap among them, or another owner, is a
         StaleError: the caller fetches again.
         """
-        from app.live.stream import merge_frames
-
         self._fetching += 1
         start = len(self._meanwhile)
         try:
@@ -340,6 +358,10 @@ class Link:
                 if number != seq + 1:
                     raise StaleError("a frame was lost meanwhile")
                 frame, seq = merge_frames(frame, newer), number
+            if self.owner != owner or self.seq < seq:
+                # A follower that just subscribed knows no number yet: the next frame joins on
+                # this curve, not a gap that would fetch it all again.
+                self.owner, self.seq = owner, seq
             return frame
         finally:
             self._fetching -= 1
@@ -389,6 +411,11 @@ class Link:
             self._resyncing = False
 
 
+class _NotHeardError(Exception):
+    """A request published where nobody listens: its peer is gone (never received: safe to
+    send again elsewhere)."""
+
+
 class StaleError(Exception):
     """Frames seen while the whole curve was fetched do not join on it: fetch again."""
 
@@ -409,8 +436,9 @@ class Cluster:
         self.registries: dict[str, Registry] = {}
         self.owned: dict[tuple[str, str], Owned] = {}
         self.links: dict[tuple[str, str], Link] = {}
-        self.counts: dict[str, int] = {}  # runs of each kind cluster-wide (caps), each tick
         self._pending: dict[str, asyncio.Future[Any]] = {}
+        # Commands answered for other peers, by asker and request id: a retry is not re-applied.
+        self._commands: OrderedDict[str, asyncio.Future[dict[str, Any]]] = OrderedDict()
         self._finding: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -419,6 +447,10 @@ class Cluster:
         self.notice_handlers: dict[str, Callable[[str, str, str], None]] = {}
         self.tick_hooks: list[Callable[[], Awaitable[None]]] = []  # the rooms' head counts
         self.closed = False
+        # Channels this peer listens to besides its own: subscribed as runs come and go, and
+        # all again whenever the listener reconnects.
+        self._wanted: set[str] = set()
+        self._pubsub: Any = None
         self._beats = 0
         self.takeovers = 0  # runs taken over from a dead owner (tests and logs)
 
@@ -479,6 +511,8 @@ class Cluster:
     def dropped(self, kind: str, key: str, runner: Runner, deleted: bool) -> None:
         """A run is no longer held here; `deleted`: gone for good (its lease goes too)."""
         self.links.pop((kind, key), None)
+        self._unwant(frames_channel(kind, key))
+        self._unwant(notices_channel(kind, key))
         owned = self.owned.pop((kind, key), None)
         if owned is not None:
             owned.disarm()
@@ -492,11 +526,14 @@ class Cluster:
         """Follow a run another peer trains (the registry sets the link's runner)."""
         link = Link(self, kind, key)
         self.links[(kind, key)] = link
+        self._want(notices_channel(kind, key))  # frames only once it has viewers here
         return link
 
     def _own(self, kind: str, key: str, runner: Runner) -> None:
         """Train a run here: its frames go to the other peers while they watch."""
         self.links.pop((kind, key), None)
+        self._unwant(frames_channel(kind, key))  # its own frames: never wanted back
+        self._want(notices_channel(kind, key))
         owned = Owned(self, kind, key, runner)
         self.owned[(kind, key)] = owned
         runner.guard = owned
@@ -546,7 +583,7 @@ class Cluster:
             if token is not None:
                 await self._release_lease(kind, key, token)
             if deleted:
-                await self.redis.delete(f"bp:n:{kind}:{key}")
+                await self.redis.delete(count_key(kind, key))
                 await self.redis.pexpire(fence_key(kind, key), FENCE_KEEP_MS)
 
     def token_of(self, run: tuple[str, str]) -> int | None:
@@ -559,10 +596,6 @@ class Cluster:
         registry = self.registries.get(kind)
         persist: Persister | None = getattr(registry, "persist", None)
         return persist
-
-    def full(self, kind: str, local: int, cap: int) -> bool:
-        """Whether the cluster holds `cap` runs of this kind (counted each tick)."""
-        return max(local, self.counts.get(kind, 0)) >= cap
 
     def followed(self, kind: str, key: str) -> bool:
         """Whether viewers on another peer watch a run trained here (the reaper keeps it)."""
@@ -683,8 +716,46 @@ class Cluster:
     # ---- asking the owner ------------------------------------------------------------------
 
     async def call(self, link: Link, op: str, args: dict[str, Any]) -> Any:
-        """Ask the run's owner; its answer, or its error raised here as the same error."""
+        """Ask the run's owner; its answer, or its error raised here as the same error.
+
+        The owner is the sender of the frames last received (no round trip), else the lease's
+        holder (one GET). A request nobody received (the cached owner is gone) is sent again to
+        the lease's holder; one that timed out is sent again once to the same owner under the
+        same id, which the owner de-duplicates: a command is applied at most once.
+        """
         kind, key = link.kind, link.key
+        owner_id = link.owner or await self._owner_of(kind, key)
+        rid = secrets.token_hex(8)
+        request = {"op": op, "id": rid, "from": self.peer, "kind": kind, "key": key, **args}
+        reply: dict[str, Any] | None = None
+        for attempt in range(2):
+            if owner_id == self.peer:  # ours since (a takeover): answer here
+                return await self.answer(kind, key, op, args)
+            try:
+                reply = await self._ask(owner_id, request, op, args)
+                if attempt or not link.owner or reply.get("status") != 503:
+                    break
+                # The cached owner holds the run no more (it refused: nothing was applied).
+                link.owner = None
+                owner_id = await self._owner_of(kind, key)
+            except _NotHeardError:
+                if attempt or not link.owner:
+                    raise _unavailable() from None
+                link.owner = None  # stale: the lease says who owns it now
+                owner_id = await self._owner_of(kind, key)
+            except TimeoutError:
+                if attempt or op != "command":
+                    raise _unavailable() from None
+        assert reply is not None
+        if "error" in reply:
+            status = int(reply.get("status", 500))
+            if status not in _ERRORS:  # a bug at the owner (logged there): a bug here too
+                raise RuntimeError(f"the owning peer failed: {reply['error']}")
+            raise _ERRORS[status](str(reply["error"]), retry_after=reply.get("retry_after"))
+        return reply.get("ok")
+
+    async def _owner_of(self, kind: str, key: str) -> str:
+        """The peer that holds the run's lease (one GET); 503 if none or Redis is away."""
         try:
             owner = await self.redis.get(lease_key(kind, key))
         except Exception as exc:
@@ -694,40 +765,38 @@ class Cluster:
             ) from exc
         if owner is None:
             raise _unavailable()
-        owner_id = owner.decode() if isinstance(owner, bytes) else str(owner)
-        if owner_id == self.peer:  # ours since (a takeover): answer here
-            return await self.answer(kind, key, op, args)
-        rid = secrets.token_hex(8)
+        return owner.decode() if isinstance(owner, bytes) else str(owner)
+
+    async def _ask(
+        self, owner_id: str, request: dict[str, Any], op: str, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        """One request to `owner_id` and its reply; _NotHeardError if nobody listens there,
+        TimeoutError if no reply came in time."""
+        rid = str(request["id"])
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
-        request = {"op": op, "id": rid, "from": self.peer, "kind": kind, "key": key, **args}
         try:
-            if not await self.redis.publish(f"bp:p:{owner_id}", encode(request)):
-                raise _unavailable()  # nobody listens there: the owner is gone
+            if not await self.redis.publish(peer_channel(owner_id), encode(request)):
+                raise _NotHeardError
             heavy = op == "read" and args.get("name") in HEAVY_READS
             async with asyncio.timeout(HEAVY_RPC_SECONDS if heavy else RPC_SECONDS):
-                reply = await future
+                reply: dict[str, Any] = await future
             if "key" in reply:  # a big answer, left in a key that expires by itself
                 text = await self.redis.getdel(str(reply["key"]))
                 if text is None:
                     raise _unavailable()
                 reply = orjson.loads(text)
-        except (TimeoutError, OSError) as exc:
-            raise _unavailable() from exc
-        except ClientError:
+            return reply
+        except (_NotHeardError, TimeoutError, ClientError):
             raise
+        except OSError as exc:
+            raise _unavailable() from exc
         except Exception as exc:
             if type(exc).__module__.startswith("redis"):
                 raise _unavailable() from exc
             raise
         finally:
             self._pending.pop(rid, None)
-        if "error" in reply:
-            status = int(reply.get("status", 500))
-            if status not in _ERRORS:  # a bug at the owner (logged there): a bug here too
-                raise RuntimeError(f"the owning peer failed: {reply['error']}")
-            raise _ERRORS[status](str(reply["error"]), retry_after=reply.get("retry_after"))
-        return reply.get("ok")
 
     async def answer(self, kind: str, key: str, op: str, args: dict[str, Any]) -> Any:
         """Do what another peer asked of a run trained here."""
@@ -744,7 +813,12 @@ class Cluster:
             touch(item)
         runner: Runner = item.runner
         if op == "command":
-            return await runner.command(client_message(args["msg"]), self.settings)
+            frame = await runner.command(client_message(args["msg"]), self.settings)
+            if args.get("ack"):
+                # The asker's viewers get the frame on the run's channel: the reply says only
+                # what the asker itself needs (a WebSocket's `diverged` error).
+                return {"step": frame.get("step"), "diverged": bool(frame.get("diverged"))}
+            return frame
         if op == "read" and args["name"] == "full_frame":
             # With the number of the last frame it includes: the asker merges the later ones.
             seq = owned.seq if owned is not None else 0
@@ -769,12 +843,8 @@ class Cluster:
             return None  # else the owner's tick stops it once nobody anywhere watches
         raise InvalidError(f"unknown operation {op!r}")
 
-    async def _serve(self, request: dict[str, Any]) -> None:
-        """Answer one request from another peer on its channel."""
-        asker = request.get("from")
-        if not isinstance(asker, str):
-            log.warning("ignoring a request with no sender")
-            return
+    async def _reply(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The reply to one request: `ok` with the answer, or the error and its status."""
         reply: dict[str, Any] = {"re": request.get("id")}
         try:
             reply["ok"] = await self.answer(
@@ -785,25 +855,46 @@ class Cluster:
         except Exception:
             log.exception("cannot answer %s for another peer", request.get("op"))
             reply.update(error="internal error on the peer that runs this", status=500)
+        return reply
+
+    async def _serve(self, request: dict[str, Any]) -> None:
+        """Answer one request from another peer on its channel."""
+        asker = request.get("from")
+        if not isinstance(asker, str):
+            log.warning("ignoring a request with no sender")
+            return
+        if request.get("op") == "command":
+            # A command asked again under the same id (its asker timed out and retried) is
+            # applied once: the retry waits for, or gets, the first one's reply.
+            tag = f"{asker} {request.get('id')}"
+            done = self._commands.get(tag)
+            if done is None:
+                done = asyncio.ensure_future(self._reply(request))
+                self._commands[tag] = done
+                while len(self._commands) > KEPT_COMMANDS:
+                    self._commands.popitem(last=False)
+            reply = await asyncio.shield(done)
+        else:
+            reply = await self._reply(request)
         text = encode(reply).encode()
         if len(text) > BIG_ANSWER:
             # Megabytes over pub/sub could push the asker's listener over Redis's output-buffer
             # limit (and drop it): leave the answer in a key for a minute instead.
-            name = f"bp:a:{secrets.token_hex(8)}"
+            name = answer_key(secrets.token_hex(8))
             try:
                 await self.redis.set(name, text, px=60_000)
             except Exception as exc:
                 log.warning("cannot hand a big answer over (%s)", exc)
                 return  # the asker times out: a 503
             text = encode({"re": request.get("id"), "key": name}).encode()
-        self._outbox.put_nowait((f"bp:p:{asker}", text))
+        self._outbox.put_nowait((peer_channel(asker), text))
 
     # ---- notices (select, phase, head counts) ------------------------------------------------
 
     def notice(self, kind: str, key: str, what: str, text: str) -> None:
         """A side message for every other peer's viewers of this run."""
         header = f"N {self.peer} {what}\n".encode()
-        self._outbox.put_nowait((frames_channel(kind, key), header + text.encode()))
+        self._outbox.put_nowait((notices_channel(kind, key), header + text.encode()))
 
     # ---- background tasks ------------------------------------------------------------------
 
@@ -814,8 +905,8 @@ class Cluster:
         while not self.closed:
             pubsub = self.redis.pubsub()
             try:
-                await pubsub.psubscribe("bp:f:*")
-                await pubsub.subscribe(f"bp:p:{self.peer}")
+                await pubsub.subscribe(peer_channel(self.peer), *sorted(self._wanted))
+                self._pubsub = pubsub
                 if not first:
                     log.warning("listening to Redis again")
                     self._reconnected()
@@ -849,8 +940,63 @@ class Cluster:
                     await asyncio.sleep(delay * (0.5 + secrets.randbelow(1000) / 1000))
                     delay = min(2.0, delay * 2)
             finally:
+                if self._pubsub is pubsub:
+                    self._pubsub = None
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
+
+    def _want(self, channel: str) -> None:
+        """Listen to `channel` from now on (and after every reconnection)."""
+        if channel not in self._wanted:
+            self._wanted.add(channel)
+            self._change(channel, True)
+
+    async def listen_to(self, channel: str) -> None:
+        """Listen to `channel` from now on, subscribed before this returns (if connected)."""
+        if channel in self._wanted:
+            return
+        self._wanted.add(channel)
+        pubsub = self._pubsub
+        if pubsub is not None:
+            try:
+                await pubsub.subscribe(channel)
+            except Exception as exc:  # the listener reconnects and subscribes what is wanted
+                log.debug("cannot subscribe %s (%s)", channel, exc)
+
+    def _unwant(self, channel: str) -> None:
+        """Stop listening to `channel`."""
+        if channel in self._wanted:
+            self._wanted.discard(channel)
+            self._change(channel, False)
+
+    def _change(self, channel: str, on: bool) -> None:
+        """(Un)subscribe the live listener; if there is none, its next connection does it."""
+        pubsub = self._pubsub
+        if pubsub is None:
+            return
+
+        async def change() -> None:
+            try:
+                if on:
+                    await pubsub.subscribe(channel)
+                else:
+                    await pubsub.unsubscribe(channel)
+            except Exception as exc:  # the listener reconnects and subscribes what is wanted
+                log.debug("cannot (un)subscribe %s (%s)", channel, exc)
+
+        self.spawn(change())
+
+    def watching(self, link: Link) -> None:
+        """A follower here has viewers of `link`'s run: its frames are wanted (or not) now."""
+        channel = frames_channel(link.kind, link.key)
+        if link.runner.watchers:
+            self._want(channel)
+        else:
+            self._unwant(channel)
+
+    def subscribed(self) -> set[str]:
+        """The channels this peer listens to besides its own (tests, logs)."""
+        return set(self._wanted)
 
     def _reconnected(self) -> None:
         """Messages may have been lost: followers fetch the whole curve, owners resave."""
@@ -868,9 +1014,9 @@ class Cluster:
         channel = channel.decode() if isinstance(channel, bytes) else str(channel)
         data = message["data"]
         data = data if isinstance(data, bytes) else str(data).encode()
-        if channel.startswith("bp:f:"):
-            _, _, kind, key = channel.split(":", 3)
-            self._on_run_message(kind, key, data)
+        run = run_of_channel(channel)
+        if run is not None:
+            self._on_run_message(*run, data)
             return
         payload = orjson.loads(data)
         if "re" in payload:
@@ -937,6 +1083,8 @@ class Cluster:
         # Runs whose lease is still being taken (a creation's claim) wait for their token.
         owned = [(k, run) for k, run in self.owned.items() if run.token is not None]
         links = list(self.links.values())
+        if not owned and not links:
+            return  # nothing to renew or check: not one command
         sent = asyncio.get_running_loop().time()
         async with self.redis.pipeline(transaction=False) as pipe:
             for (kind, key), run in owned:
@@ -946,12 +1094,12 @@ class Cluster:
                 )  # fmt: skip
                 pipe.exists(watch_key(kind, key))
             for link in links:
+                self.watching(link)  # a last viewer gone: its frames no longer wanted here
                 pipe.exists(lease_key(link.kind, link.key))
                 if link.runner.watchers:
                     pipe.set(watch_key(link.kind, link.key), "1", px=FOLLOW_MS)
                 else:
                     pipe.echo("-")
-            pipe.smembers("bp:runs")
             replies = await pipe.execute()
         now = time.monotonic()
         for index, ((kind, key), run) in enumerate(owned):
@@ -973,11 +1121,6 @@ class Cluster:
                 if link.misses >= MISSES:
                     link.misses = 0
                     self.spawn(self._take_over(link))
-        counts: dict[str, int] = {}
-        for member in replies[-1]:
-            kind = (member.decode() if isinstance(member, bytes) else str(member)).split(":")[0]
-            counts[kind] = counts.get(kind, 0) + 1
-        self.counts = counts
 
     async def sweep(self) -> int:
         """Delete snapshots of runs no peer holds that were idle longer than their kind allows.
@@ -990,22 +1133,21 @@ class Cluster:
             "session": self.settings.session_idle_seconds,
             "room": self.settings.room_idle_seconds,
         }
-        saved = await self.redis.hgetall("bp:saved")
+        saved = await self.redis.hgetall(SAVED)
         now = time.time()
         old = []
-        for member, at in saved.items():
-            name = member.decode() if isinstance(member, bytes) else str(member)
+        for field, at in saved.items():
+            name = field.decode() if isinstance(field, bytes) else str(field)
             kind, _, key = name.partition(":")
             if now - float(at) > idle.get(kind, float("inf")) and (kind, key) not in self.owned:
                 old.append((kind, key))
         deleted = 0
         for kind, key in old:
-            member = f"{kind}:{key}"
             deleted += int(
                 await self.redis.eval(
-                    SWEEP, 7, lease_key(kind, key), snapshot_key(kind, key), "bp:runs", "bp:saved",
-                    f"bp:n:{kind}:{key}", watch_key(kind, key), fence_key(kind, key), member,
-                    f"{now - idle[kind]:.3f}",
+                    SWEEP, 7, lease_key(kind, key), snapshot_key(kind, key), INDEX, SAVED,
+                    count_key(kind, key), watch_key(kind, key), fence_key(kind, key),
+                    member(kind, key), f"{now - idle[kind]:.3f}",
                 )
             )  # fmt: skip
         if deleted:

@@ -41,6 +41,9 @@ MIN_SHARE = 0.01
 LATE_SECONDS = 0.004  # a room's stretch starting this long after its booked time is late
 BOOKING_SLACK = 0.001  # past the booked time, the room is queued: then sessions queue behind
 REST_CHECK_SECONDS = 0.05  # a resting session looks again this often
+# Multiply-adds a seek's replay or a slice may run on the event loop (a few ms, one stretch at
+# the gate); more runs in the heavy-job thread on a copy.
+INLINE_SEEK_WORK = 5_000_000
 
 T = TypeVar("T")
 

@@ -32,8 +32,8 @@ from app.domain.protocol import (
 )
 from app.engine.trace import SLICE_POINTS
 from app.live import views
-from app.live.fairness import heavy
-from app.live.stream import INLINE_SEEK_WORK
+from app.live.fairness import INLINE_SEEK_WORK, heavy
+from app.live.studio import replace_run
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -93,8 +93,6 @@ async def apply(runner: Runner, msg: ClientMsg, settings: Settings) -> Frame:
         change = PointsChange.model_validate(msg.model_dump(exclude={"type"}))
         return await runner.patch(lambda session: session.draw(change))
     if isinstance(msg, ConfigureMsg):  # a room's presenter (checked by the peer it reached)
-        from app.live.studio import replace_run
-
         return await replace_run(runner, msg.config, settings)
     raise InvalidError(f"{msg.type!r} is for workshop rooms, not sessions")
 
@@ -102,27 +100,29 @@ async def apply(runner: Runner, msg: ClientMsg, settings: Settings) -> Frame:
 async def read(runner: Runner, name: str, params: dict[str, Any]) -> Any:
     """The answer to a read-only question about the run, from this process's session."""
     session = runner.session
+    # What computes runs as a stretch at the CPU gate, as steps do (app/live/fairness.py):
+    # a client looping traces or frames queues behind a playing room, never ahead of it.
     if name == "frame":
-        return runner.snapshot()
+        return await runner.gated(lambda _: runner.snapshot())
     if name == "full_frame":
-        return runner.full_frame()
+        return await runner.gated(lambda _: runner.full_frame())
     if name == "config":
         return session.config.model_dump(mode="json")
     if name == "data":
         return session.data()
     if name == "matrix":
-        return session.matrix()
+        return await runner.gated(lambda s: s.matrix())
     if name == "trace":
-        return session.trace()
+        return await runner.gated(lambda s: s.trace())
     if name in ("chain", "slice"):
         kind, layer, i, j = params["kind"], params["layer"], params["i"], params["j"]
         if name == "chain":
-            return session.chain(kind, layer, i, j)
+            return await runner.gated(lambda s: s.chain(kind, layer, i, j))
         # The curve's points and E at the next value: inline when that is as short as a short seek.
         if (SLICE_POINTS + 1) * step_work(session) <= INLINE_SEEK_WORK:
-            return session.slice(kind, layer, i, j)
+            return await runner.gated(lambda s: s.slice(kind, layer, i, j), SLICE_POINTS + 1)
         # A big network: the forward passes run on a copy in a thread; the loop goes on.
-        copy = session.clone()
+        copy = await runner.gated(_clone)
         return await heavy(lambda: copy.slice(kind, layer, i, j))
     if name == "export":
         # Built and encoded off the event loop (megabytes for a long run), the session held still.
@@ -130,19 +130,24 @@ async def read(runner: Runner, name: str, params: dict[str, Any]) -> Any:
         return [step, text]
     if name == "gradcheck":
         # On a copy, in a thread (one heavy job at a time): the check nudges weights for a while.
-        return await heavy(session.clone().gradcheck)
+        return await heavy((await runner.gated(_clone)).gradcheck)
     if name == "claims":
         # As gradcheck: central differences and a replay of the run, on a copy, in a thread.
-        return await heavy(session.clone().claims)
+        return await heavy((await runner.gated(_clone)).claims)
     if name == "fixes":
         return await fixes(session)
     if name in ("landscape", "animation"):
         # On a copy, in a thread (one heavy job at a time): both replay the run's timeline.
-        return await heavy(views.job(name, session.clone(), params))
+        return await heavy(views.job(name, await runner.gated(_clone), params))
     if name == "fork":
         # On the event loop, never in a thread: the play loop mutates the session between awaits.
-        return session.clone()
+        return await runner.gated(_clone)
     raise InvalidError(f"unknown question {name!r}; one of {', '.join(READS)}")
+
+
+def _clone(session: TrainingSession) -> TrainingSession:
+    """A copy to work on off the loop (made on it, at the gate: cloning reads everything)."""
+    return session.clone()
 
 
 async def fixes(session: TrainingSession) -> dict[str, Any]:

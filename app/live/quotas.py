@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from app.domain.errors import UnavailableError
-from app.live.keys import quota_key
+from app.live.keys import cap_key, quota_key
 from app.live.state import RedisBackend
 
 if TYPE_CHECKING:
@@ -39,6 +39,24 @@ end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ms + tonumber(ARGV[3]), 'r:' .. ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+# The cluster's cap on one kind: runs of that kind in the index plus creations under way
+# (reservations in KEYS[1], dropped once lapsed); refused at the cap. Confirming drops the
+# reservation after the run entered the index, so a run in between counts twice, never zero
+# times: concurrent creations on any number of peers never pass the cap.
+RESERVE_CAP = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms)
+local n = redis.call('ZCARD', KEYS[1])
+local prefix = ARGV[4]
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if string.sub(m, 1, #prefix) == prefix then n = n + 1 end
+end
+if n >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ms + tonumber(ARGV[3]), 'r:' .. ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 CONFIRM = """
@@ -117,23 +135,72 @@ class AddressQuota:
             log.warning("cannot settle a %s reservation (%s)", self.kind, exc)
 
 
+class ClusterCap:
+    """The cluster's cap on runs of one kind, reserved in Redis before a run is made.
+
+    Alone, the registry's own check is enough (it counts and adds without an await between);
+    peers count the index each tick, which concurrent creations on several peers outrun.
+    """
+
+    def __init__(self, kind: str, cap: int, redis: aioredis.Redis) -> None:
+        """`cap` runs of `kind` across every peer sharing `redis`."""
+        self.kind = kind
+        self.cap = cap
+        self._redis = redis
+
+    async def reserve(self) -> str | None:
+        """A reservation's id, or None at the cap; UnavailableError if Redis is unreachable."""
+        rid = secrets.token_hex(8)
+        try:
+            placed = await self._redis.eval(
+                RESERVE_CAP, 2, cap_key(self.kind), RedisBackend.INDEX, rid, self.cap,
+                RESERVE_SECONDS * 1000, f"{self.kind}:",
+            )  # fmt: skip
+        except Exception as exc:
+            raise UnavailableError(
+                "the shared store is unreachable right now; try again in a few seconds",
+                retry_after=3,
+            ) from exc
+        return rid if int(placed) else None
+
+    async def settle(self, rid: str) -> None:
+        """The run is in the index (or was never made): its reservation goes."""
+        try:
+            await self._redis.zrem(cap_key(self.kind), f"r:{rid}")
+        except Exception as exc:  # it lapses by itself within RESERVE_SECONDS
+            log.warning("cannot settle a %s cap reservation (%s)", self.kind, exc)
+
+
 class Reservation:
-    """One place reserved for a run being made: confirm it with the run's key, or release it."""
+    """One place reserved for a run being made: confirm it with the run's key, or release it.
+
+    `cap`: the cluster-wide place held with it (ClusterCap), settled at the same time.
+    """
 
     def __init__(self, quota: AddressQuota, address: str, rid: str) -> None:
         self.quota = quota
         self.address = address
         self.rid = rid
         self.done = False
+        self.cap: tuple[ClusterCap, str] | None = None
 
     async def confirm(self, key: str) -> None:
         """The run exists under `key`: it holds the place from now on."""
         if not self.done:
             self.done = True
             await self.quota._settle(self.address, self.rid, key)
+            await self._settle_cap()
 
     async def release(self) -> None:
         """The run was not made: the place is free again (no-op once confirmed)."""
         if not self.done:
             self.done = True
             await self.quota._settle(self.address, self.rid, None)
+            await self._settle_cap()
+
+    async def _settle_cap(self) -> None:
+        """The cluster-wide place: counted by the index from now on, or free again."""
+        if self.cap is not None:
+            cap, rid = self.cap
+            self.cap = None
+            await cap.settle(rid)

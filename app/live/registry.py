@@ -14,9 +14,41 @@ from app.live.stream import Runner
 
 if TYPE_CHECKING:
     from app.domain.session import TrainingSession
-    from app.live.cluster import Cluster, Link
+    from app.live.stream import Remote
 
 log = logging.getLogger(__name__)
+
+
+class Peers(Protocol):
+    """The cluster as registries and rooms see it (app/live/cluster.py implements it; the
+    cluster sits above them and they never import it: an import-linter contract)."""
+
+    peer: str  # this peer's id
+    redis: Any  # the shared Redis (asyncio client)
+
+    def held(self, kind: str, key: str, runner: Runner) -> None:
+        """A run is held here: trained, or followed."""
+        ...
+
+    def dropped(self, kind: str, key: str, runner: Runner, deleted: bool) -> None:
+        """A run is no longer held here."""
+        ...
+
+    async def claim(self, kind: str, key: str) -> None:
+        """Take a new run's lease now."""
+        ...
+
+    async def find(self, registry: Any, key: str) -> Any:
+        """A run this peer does not hold: follow it, or take it over."""
+        ...
+
+    def followed(self, kind: str, key: str) -> bool:
+        """Viewers on another peer watch a run trained here."""
+        ...
+
+    def notice(self, kind: str, key: str, what: str, text: str) -> None:
+        """A side message for every other peer's viewers of this run."""
+        ...
 
 
 class Held(Protocol):
@@ -62,7 +94,9 @@ class Registry(Generic[T]):
         self._clock = clock
         self._items: dict[str, T] = {}
         self.persist: Persister | None = None  # snapshots (app/live/state.py), when configured
-        self.cluster: Cluster | None = None  # peers sharing one Redis (app/live/cluster.py)
+        self.cluster: Peers | None = None  # peers sharing one Redis (app/live/cluster.py)
+        # This peer's slot behind the proxy (app/live/route.py): new keys route to it.
+        self.route: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         """Items held."""
@@ -74,9 +108,8 @@ class Registry(Generic[T]):
 
     @property
     def full(self) -> bool:
-        """No place for one more item (in the whole cluster, when there is one)."""
-        if self.cluster is not None:
-            return self.cluster.full(self.noun, len(self._items), self.cap)
+        """No place for one more item here. Peers sharing a Redis also reserve a place under
+        the cluster-wide cap before a run is made (app/live/quotas.py ClusterCap)."""
         return len(self._items) >= self.cap
 
     def full_message(self) -> str:
@@ -136,7 +169,7 @@ class Registry(Generic[T]):
         found: T | None = await self.cluster.find(self, self.normalize(key))
         return found
 
-    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Link | None) -> T:
+    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Remote | None) -> T:
         """Hold a run a snapshot brought back; `remote`: another peer trains it (subclasses)."""
         raise NotImplementedError
 
@@ -151,7 +184,7 @@ class Registry(Generic[T]):
             self.cluster.held(self.noun, key, item.runner)
         return item
 
-    def demote(self, key: str, remote: Link) -> None:
+    def demote(self, key: str, remote: Remote) -> None:
         """Another peer trains this run now: stop here, follow it (its snapshot stays)."""
         item = self._items[key]
         item.runner.stop()

@@ -27,18 +27,20 @@ from app.domain.errors import ForbiddenError, FullError, InvalidError
 from app.domain.protocol import PauseMsg
 from app.domain.session import TrainingSession
 from app.live.fairness import ROOM
+from app.live.keys import count_key
 from app.live.quiz import Quiz
 from app.live.registry import Registry
+from app.live.route import room_code
 from app.live.stream import Runner, Slot
+from app.live.studio import announce
 
 if TYPE_CHECKING:
-    from app.live.cluster import Cluster, Link
+    from app.live.registry import Peers
+    from app.live.stream import Remote
 
 log = logging.getLogger(__name__)
 
 # Easy to read aloud and to type: no 0/O, 1/I/L look-alikes.
-ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 6
 VOTER = re.compile(r"[A-Za-z0-9_-]{16,64}")  # a page's anonymous voter id
 MAX_SELECTION_BYTES = 2048  # a selection goes to every participant: keep it small
 COUNT_SECONDS = 0.25  # head-count messages at most this often, however fast people come and go
@@ -55,7 +57,7 @@ class RoomsFullError(FullError):
 
 def new_code() -> str:
     """A fresh random room code, e.g. `K7RM3Q`."""
-    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    return room_code(None)
 
 
 def normalize_code(text: str) -> str:
@@ -106,7 +108,7 @@ class Room:
         self._counted: tuple[int, bool] | None = None  # the head count last broadcast
         self._tasks: set[asyncio.Task[Any]] = set()
         # Peers sharing one Redis (app/live/cluster.py): the head count of the others.
-        self.cluster: Cluster | None = None
+        self.cluster: Peers | None = None
         self.elsewhere: tuple[int, int] = (0, 0)  # (participants, presenters) on other peers
         self._count_written = 0.0  # when this peer last wrote its head count to Redis
         self._count_read = 0.0  # ... and last read the others'
@@ -291,15 +293,7 @@ class Room:
         elif what == "quiz":
             self.quiz.noticed(text)
         elif what == "configured":  # the presenter replaced the run (app/live/studio.py)
-            from app.live.studio import announce
-
             announce(self, text)
-
-    def fork(self) -> TrainingSession:
-        """An independent copy of the run at this moment; the room does not move."""
-        # On the event loop, never in a thread: the play loop mutates the session between
-        # awaits, so here, between two of its chunks, the session is consistent.
-        return self.session.clone()
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -352,7 +346,7 @@ class Room:
         value = f"{here} {presenters} {time.time() + COUNT_TTL:.3f}"
         self._count_written = self._clock()
         try:
-            name = f"bp:n:room:{self.code}"
+            name = count_key("room", self.code)
             async with cluster.redis.pipeline(transaction=False) as pipe:
                 pipe.hset(name, cluster.peer, value)
                 pipe.pexpire(name, int(COUNT_TTL * 2000))  # a room gone with every peer: gone
@@ -367,7 +361,7 @@ class Room:
             return
         self._count_read = self._clock()
         try:
-            fields = await cluster.redis.hgetall(f"bp:n:room:{self.code}")
+            fields = await cluster.redis.hgetall(count_key("room", self.code))
         except Exception as exc:
             log.debug("cannot read head counts (%s)", exc)
             self._broadcast_count()  # this peer's change, with the others' last known counts
@@ -442,8 +436,9 @@ class RoomRegistry(Registry[Room]):
         return f"too many workshop rooms: this server holds at most {self.cap}; try again later"
 
     def new_key(self) -> str:
-        """A room code (31^6 codes and a few dozen rooms: collisions are rare)."""
-        return new_code()
+        """A room code (31^6 codes and a few dozen rooms: collisions are rare); behind the
+        proxy, one it routes to this peer (app/live/route.py)."""
+        return room_code(self.route)
 
     def normalize(self, key: str) -> str:
         """Codes as people type them."""
@@ -452,10 +447,6 @@ class RoomRegistry(Registry[Room]):
     def codes(self) -> list[str]:
         """The codes of every open room, oldest first."""
         return self.keys()
-
-    def idle_codes(self) -> list[str]:
-        """Rooms the reaper would drop now (Registry.idle_keys)."""
-        return self.idle_keys()
 
     def create(self, session: TrainingSession) -> tuple[Room, str]:
         """A new room around a session; returns it with its presenter token (shown once)."""
@@ -470,7 +461,7 @@ class RoomRegistry(Registry[Room]):
         digest: bytes,
         session: TrainingSession,
         selection: Any = None,
-        remote: Link | None = None,
+        remote: Remote | None = None,
         *,
         questions: Any = None,
     ) -> Room:
@@ -486,7 +477,7 @@ class RoomRegistry(Registry[Room]):
         room.quiz.load(questions)
         return self.put(code, room)
 
-    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Link | None) -> Room:
+    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Remote | None) -> Room:
         """A room its snapshot brought back (the cluster's lookups)."""
         digest = bytes.fromhex(str(state["digest"]))
         selection, questions = state.get("selection"), state.get("questions")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -10,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 from app.domain.errors import FullError
 from app.domain.session import TrainingSession
 from app.live.registry import Registry
+from app.live.route import session_id
 from app.live.stream import Runner
 
 if TYPE_CHECKING:
-    from app.live.cluster import Link
+    from app.live.stream import Remote
 
 
 class StoreFullError(FullError):
@@ -59,8 +59,8 @@ class SessionStore(Registry[Entry]):
         )
 
     def new_key(self) -> str:
-        """128 random bits, URL-safe."""
-        return secrets.token_urlsafe(16)
+        """128 random bits, URL-safe; behind the proxy, an id it routes to this peer."""
+        return session_id(self.route)
 
     def ids(self) -> list[str]:
         """The ids of every session held, oldest first."""
@@ -76,7 +76,7 @@ class SessionStore(Registry[Entry]):
         return self.restore(self.fresh_key(), session)
 
     def restore(
-        self, session_id: str, session: TrainingSession, remote: Link | None = None
+        self, session_id: str, session: TrainingSession, remote: Remote | None = None
     ) -> Entry:
         """Store a session under a known id (a new one, one a snapshot brought back, a follower)."""
         runner = Runner(session)
@@ -84,7 +84,7 @@ class SessionStore(Registry[Entry]):
             runner.remote, remote.runner = remote, runner
         return self.put(session_id, Entry(session_id, session, runner, self._clock()))
 
-    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Link | None) -> Entry:
+    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Remote | None) -> Entry:
         """A session its snapshot brought back (the cluster's lookups)."""
         return self.restore(key, session, remote)
 

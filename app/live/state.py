@@ -29,7 +29,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from app.domain.errors import UnavailableError
-from app.live.keys import fence_key, lease_key, snapshot_key
+from app.live.keys import (
+    ASIDE_PATTERN,
+    INDEX,
+    SAVED,
+    aside_key,
+    fence_key,
+    lease_key,
+    member,
+    snapshot_key,
+)
 
 if TYPE_CHECKING:
     from app.live.stream import Runner
@@ -312,8 +321,8 @@ class RedisBackend:
     The client reconnects by itself on the next command once Redis is back.
     """
 
-    INDEX = "bp:runs"
-    SAVED = "bp:saved"  # when each run's snapshot was last written (the cluster's janitor)
+    INDEX = INDEX
+    SAVED = SAVED  # when each run's snapshot was last written (the cluster's janitor)
 
     def __init__(self, url: str, timeout: float = 2.0) -> None:
         import redis  # here: memory-only and SQLite deployments never import it
@@ -321,7 +330,7 @@ class RedisBackend:
         self.url = url
         self.peer: str | None = None  # set on a cluster peer: writes only the runs it holds
         self.aside: list[str] = []
-        self.aside_where = f"keys bp:aside:* of {safe_url(url)}"
+        self.aside_where = f"keys {ASIDE_PATTERN} of {safe_url(url)}"
         self._redis = redis.Redis.from_url(
             url, socket_connect_timeout=timeout, socket_timeout=timeout
         )
@@ -362,14 +371,14 @@ return -1
         StaleLeaseError when another peer holds the run's lease; LeaseMissingError when it
         cannot be written under this token now (no lease, or the token is not the current one).
         """
-        member, saved = f"{kind}:{key}", f"{time.time():.3f}"
+        run, saved = member(kind, key), f"{time.time():.3f}"
         if self.peer is not None:
             if token is None:
                 raise LeaseMissingError(f"{kind} {key}: no lease held here")
             written = int(
                 self._redis.eval(
                     self.GUARDED, 5, lease_key(kind, key), self._name(kind, key), self.INDEX,
-                    self.SAVED, fence_key(kind, key), self.peer, blob, member, saved, str(token),
+                    self.SAVED, fence_key(kind, key), self.peer, blob, run, saved, str(token),
                 )
             )  # fmt: skip
             if written == 0:
@@ -379,8 +388,8 @@ return -1
             return
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self._name(kind, key), blob)
-        pipe.sadd(self.INDEX, member)
-        pipe.hset(self.SAVED, member, saved)
+        pipe.sadd(self.INDEX, run)
+        pipe.hset(self.SAVED, run, saved)
         pipe.execute()
 
     def load(self, kind: str, key: str) -> bytes | None:
@@ -392,20 +401,20 @@ return -1
         """Forget a run."""
         pipe = self._redis.pipeline(transaction=True)
         pipe.delete(self._name(kind, key))
-        pipe.srem(self.INDEX, f"{kind}:{key}")
-        pipe.hdel(self.SAVED, f"{kind}:{key}")
+        pipe.srem(self.INDEX, member(kind, key))
+        pipe.hdel(self.SAVED, member(kind, key))
         pipe.execute()
 
     def set_aside(self, kind: str, key: str, reason: str) -> None:
         """Rename an unreadable run's snapshot to `bp:aside:{kind}:{key}`, out of the index."""
-        member = f"{kind}:{key}"
+        run = member(kind, key)
         pipe = self._redis.pipeline(transaction=True)
         pipe.exists(self._name(kind, key))
-        pipe.srem(self.INDEX, member)
-        pipe.hdel(self.SAVED, member)
+        pipe.srem(self.INDEX, run)
+        pipe.hdel(self.SAVED, run)
         found = pipe.execute()[0]
         if found:
-            self._redis.rename(self._name(kind, key), f"bp:aside:{kind}:{key}")
+            self._redis.rename(self._name(kind, key), aside_key(kind, key))
             self.aside.append(f"{kind} {key} ({reason})")
 
     def list(self) -> list[Key]:

@@ -13,14 +13,16 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from app.domain.codec import encode, pack_frame
 from app.domain.errors import InvalidError, UnavailableError
 from app.domain.frames import listed
+from app.domain.history import MAX_FRAME_LOSSES
 from app.domain.limits import step_work
 from app.live.capacity import Shape, costs
-from app.live.fairness import ROOM, SESSION, gate, heavy, turn
+from app.live.fairness import INLINE_SEEK_WORK, ROOM, SESSION, gate, heavy, turn
+from app.live.ops import apply, read
 
 if TYPE_CHECKING:
     from app.domain.protocol import ClientMsg
@@ -30,11 +32,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Frame = dict[str, Any]
+T = TypeVar("T")
 
-MAX_LOSSES = 20_000  # as the session: a frame never carries more than the newest 20,000 losses
 CHUNK_SECONDS = 0.015  # longest stretch of stepping between two yields to the event loop
 MAX_CHUNK = 1_000_000
-INLINE_SEEK_WORK = 5_000_000  # multiply-adds a seek may replay on the event loop (a few ms)
 # A frame late by less than this keeps the schedule (the next come a little sooner): a hiccup
 # of the machine costs no frames; later than this, the schedule restarts from now.
 CATCH_UP_SECONDS = 0.25
@@ -59,8 +60,8 @@ def merge_frames(older: Frame, newer: Frame) -> Frame:
     losses = old_losses[:keep] + new_losses
     test_losses = _merge_parallel(older, newer, keep)
     first = old_first
-    if len(losses) > MAX_LOSSES:
-        cut = len(losses) - MAX_LOSSES
+    if len(losses) > MAX_FRAME_LOSSES:
+        cut = len(losses) - MAX_FRAME_LOSSES
         losses = losses[cut:]
         test_losses = test_losses[cut:] if test_losses is not None else None
         first += cut
@@ -240,8 +241,10 @@ async def pump(
 class Remote(Protocol):
     """The peer that trains a run, seen from a peer that only follows it (app/live/cluster.py)."""
 
-    async def command(self, msg: ClientMsg) -> Frame:
-        """Forward a driving message; the frame the owner published."""
+    runner: Runner  # the follower's runner it feeds
+
+    async def command(self, msg: ClientMsg, ack: bool = False) -> Frame:
+        """Forward a driving message; the frame the owner published (`ack`: step, diverged)."""
         ...
 
     async def read(self, name: str, params: dict[str, Any]) -> Any:
@@ -318,12 +321,14 @@ class Runner:
 
     # ---- what the web layer asks (app/live/ops.py): here, or at the peer that trains -----
 
-    async def command(self, msg: ClientMsg, settings: Settings) -> Frame:
-        """Apply a driving message (step, play, pause, reset, set, seek); the frame it made."""
-        if self.remote is not None:
-            return await self.remote.command(msg)
-        from app.live.ops import apply
+    async def command(self, msg: ClientMsg, settings: Settings, ack: bool = False) -> Frame:
+        """Apply a driving message (step, play, pause, reset, set, seek); the frame it made.
 
+        `ack`: the caller needs only `step` and `diverged` (a WebSocket, whose viewers get the
+        frame anyway): a follower then asks the owner for no more than that.
+        """
+        if self.remote is not None:
+            return await self.remote.command(msg, ack)
         guard = self.guard
         if guard is None:
             return await apply(self, msg, settings)
@@ -353,8 +358,6 @@ class Runner:
         """A read-only question about the run (app/live/ops.py READS)."""
         if self.remote is not None:
             return await self.remote.read(name, params)
-        from app.live.ops import read
-
         return await read(self, name, params)
 
     @property
@@ -479,14 +482,21 @@ class Runner:
         await self._stop()
         async with self._lock:
             session = self.session
-            if session.replay_steps(step) * step_work(session) <= INLINE_SEEK_WORK:
-                frame = session.seek(step)
+            steps = session.replay_steps(step)
+            if steps * step_work(session) <= INLINE_SEEK_WORK:
+                # A short replay: one stretch at the CPU gate, as steps are (rooms first).
+                async with turn(self.priority, self._expected(steps + 1)):
+                    frame = session.seek(step)
             else:
                 # A long replay (a big network, sparse checkpoints) runs on a copy in a thread,
-                # so the event loop and everyone else's sessions go on; the run is locked.
-                # The copy is made here, on the loop: cloning reads the whole session.
-                checkpoint = await asyncio.to_thread(session.clone().replayed, step)
-                frame = session.adopt(checkpoint)
+                # one heavy job at a time server-wide, so the event loop and everyone else's
+                # sessions go on; the run is locked. The copy is made on the loop, at the gate:
+                # cloning reads the whole session.
+                async with turn(self.priority, self._expected(1)):
+                    copy = session.clone()
+                checkpoint = await heavy(lambda: copy.replayed(step))
+                async with turn(self.priority, self._expected(1)):
+                    frame = session.adopt(checkpoint)
             self._published = self.session.step_count
             self._broadcast(frame)
             return frame
@@ -512,6 +522,20 @@ class Runner:
             frame = self.full_frame()
             self._broadcast(frame)
             return frame
+
+    async def gated(self, read: Callable[[TrainingSession], T], steps: float = 1.0) -> T:
+        """`read(session)` on the loop as one stretch at the CPU gate, as steps are: a question
+        that computes (a trace, a slice, a frame) waits its turn and lets a due room go first.
+
+        `steps`: what it costs in steps of this network, for the gate's estimate of its length.
+        """
+        async with turn(self.priority, self._expected(steps)):
+            return read(self.session)
+
+    def _expected(self, steps: float) -> float:
+        """Seconds `steps` steps of this network take here, as measured (0 before any is)."""
+        measured = costs().of(self.shape)
+        return measured[0] * steps if measured is not None else 0.0
 
     async def off_loop(self, read: Callable[[TrainingSession], Any]) -> Any:
         """`read(session)` in a worker thread (one heavy job at a time), the session held still."""

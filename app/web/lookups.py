@@ -31,7 +31,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.domain.codec import encode
 from app.live.fairness import AddressBuckets
-from app.live.rooms import ALPHABET, CODE_LENGTH, Room
+from app.live.rooms import Room
+from app.live.route import ALPHABET, CODE_LENGTH
 from app.settings import Settings
 from app.web.pages import page_context, templates
 from app.web.sockets import offered_token

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import TypeAdapter
 
 from app import __version__
+from app.domain.presets import dataset_list, preset_list
+from app.engine.datasets import DATASET_INFO
 from app.engine.losses import FORMULAS
 from app.paths import TEMPLATES_DIR
 from app.web.deps import get_settings
+from app.web.modules import module_preloads
+from app.web.schemas import DatasetOut, PresetOut
 from app.web.static import STATIC
 from app.web.vendor import plotly_url
 
@@ -38,6 +46,23 @@ def server_facts(request: Request) -> dict[str, object]:
 
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR), context_processors=[server_facts])
+templates.env.globals["module_preloads"] = module_preloads  # base.html: <link rel=modulepreload>
+
+
+def _as_served(model: type[Any], items: list[dict[str, Any]]) -> list[Any]:
+    """Items as the route's response_model writes them (validated, then dumped as JSON)."""
+    adapter = TypeAdapter(list[model])  # type: ignore[valid-type]
+    return list(adapter.dump_python(adapter.validate_python(items), mode="json"))
+
+
+@functools.cache
+def catalog() -> dict[str, Any]:
+    """`/api/presets` and `/api/datasets` as they answer, served inside the page (one round trip
+    fewer on a slow link before the menus fill and the first session is asked for)."""
+    return {
+        "presets": _as_served(PresetOut, preset_list()),
+        "datasets": _as_served(DatasetOut, dataset_list(DATASET_INFO)),
+    }
 
 
 def page_context(**extra: object) -> dict[str, object]:
@@ -47,6 +72,7 @@ def page_context(**extra: object) -> dict[str, object]:
         "static_prefix": STATIC.prefix,  # /static/v{hash}: cached for a year (app.web.static)
         "plotly_src": plotly_url(),
         "default_preset": DEFAULT_PRESET,
+        "catalog": catalog(),
         **extra,
     }
 

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.domain.errors import UnavailableError
-from app.live.rooms import ALPHABET, CODE_LENGTH, Room, normalize_code
+from app.live.rooms import Room, normalize_code
+from app.live.route import ALPHABET, CODE_LENGTH
 from app.web.deps import get_rooms, get_settings, join_url
 from app.web.pages import page_context, templates
 

@@ -16,7 +16,7 @@ from fastapi import Request
 
 from app.domain.errors import FullError
 from app.live.fairness import client_address
-from app.live.quotas import AddressQuota, Reservation
+from app.live.quotas import AddressQuota, ClusterCap, Reservation
 from app.web.deps import services
 
 
@@ -45,8 +45,39 @@ def room_quota(request: Request) -> AddressQuota:
     return _quota(request, "room", settings.max_rooms_per_ip, rooms.has)
 
 
+def _cap(request: Request, kind: str) -> ClusterCap | None:
+    """The cluster's cap on runs of this kind (None alone: the registry's own check holds)."""
+    name = f"{kind}_cap"
+    found: ClusterCap | None = getattr(request.app.state, name, None)
+    if found is None:
+        found_services = services(request)
+        registry = found_services.store if kind == "session" else found_services.rooms
+        cluster = registry.cluster
+        if cluster is None:
+            return None
+        found = ClusterCap(kind, registry.cap, cluster.redis)
+        setattr(request.app.state, name, found)
+    return found
+
+
+async def _hold_cap(request: Request, kind: str, place: Reservation, full: str) -> None:
+    """Reserve the cluster-wide place beside the address's: 429 (`full`) at the cap."""
+    cap = _cap(request, kind)
+    if cap is None:
+        return
+    try:
+        rid = await cap.reserve()
+    except Exception:
+        await place.release()
+        raise
+    if rid is None:
+        await place.release()
+        raise FullError(full)
+    place.cap = (cap, rid)
+
+
 async def reserve_session(request: Request) -> Reservation:
-    """A place for one more session of this address; 429 if it holds as many as it may."""
+    """A place for one more session of this address, and in the cluster; 429 if none."""
     quota = session_quota(request)
     reservation = await quota.reserve(client_address(request.scope))
     if reservation is None:
@@ -56,6 +87,7 @@ async def reserve_session(request: Request) -> Reservation:
             "close tabs you no longer use (their sessions expire after "
             f"{minutes:g} minutes unused) or delete one, then try again",
         )
+    await _hold_cap(request, "session", reservation, services(request).store.full_message())
     return reservation
 
 
@@ -70,4 +102,5 @@ async def reserve_room(request: Request) -> Reservation:
             f"may: use one of them, or wait until an unused one ends ({minutes:g} minutes "
             "after it was last used)",
         )
+    await _hold_cap(request, "room", reservation, services(request).rooms.full_message())
     return reservation

@@ -9,7 +9,8 @@ from fastapi import Request
 from app.domain.errors import FullError
 from app.domain.fixes import TRIAL_STEPS
 from app.domain.limits import gradcheck_work, step_work
-from app.domain.protocol import ClientMsg, PlayMsg, StepMsg
+from app.domain.protocol import ClientMsg, PlayMsg, SeekMsg, StepMsg
+from app.engine.trace import SLICE_POINTS
 from app.live.fairness import OverBudgetError, budgets, client_address
 from app.live.ops import trying
 
@@ -26,6 +27,8 @@ def message_work(msg: ClientMsg, session: TrainingSession) -> int:
         return msg.count * per_step
     if isinstance(msg, PlayMsg):
         return msg.steps_per_frame * per_step  # a toggling flood pays for a frame each time
+    if isinstance(msg, SeekMsg):
+        return seek_cost(session, msg.step)  # the replay, not just the frame
     if msg.type == "reset":
         return RESET_STEPS * per_step
     if msg.type in ("hello", "select"):
@@ -74,3 +77,32 @@ def fixes_cost(session: TrainingSession) -> int:
     if trying(session):
         return 0
     return session.fix_trials() * TRIAL_STEPS * step_work(session)
+
+
+def seek_cost(session: TrainingSession, step: int) -> int:
+    """Work of a seek: the steps it replays from the nearest checkpoint, and its frame.
+
+    Priced on this peer's copy (a follower's may lag a little): a step past its head is priced
+    as a seek to the head; the run itself refuses one outside the timeline.
+    """
+    timeline = session.timeline
+    first, head = timeline.checkpoints[0].step, timeline.head
+    at = min(max(step, first), head) if isinstance(step, int) else head
+    return (session.replay_steps(at) + 1) * step_work(session)
+
+
+def read_cost(name: str, session: TrainingSession) -> int:
+    """Work of a read-only question that computes (app/live/ops.py READS): a frame's worth, the
+    slice's forward passes; 0 for the ones that only copy out what is kept (config, data)."""
+    if name == "slice":
+        return (SLICE_POINTS + 1) * step_work(session)
+    if name in ("frame", "trace", "matrix", "chain"):
+        return step_work(session)
+    return 0
+
+
+def charge_read(request: Request, name: str, session: TrainingSession) -> None:
+    """Spend a read's work (read_cost) from its client's budget; 429 if over."""
+    work = read_cost(name, session)
+    if work:
+        charge_request(request, work)

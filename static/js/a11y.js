@@ -182,3 +182,35 @@ window.addEventListener('resize', () => {
   clearTimeout(resizeTimer);
   resizeTimer = setTimeout(() => document.querySelectorAll('.kbd-scroll').forEach(syncScrollable), 200);
 });
+
+/**
+ * `apply()` when a select's choice is meant (WCAG 3.2.2): a pointer's pick at once, but arrows or
+ * letters on a closed select only move the choice; Enter or leaving the select applies it. One
+ * ↓ on the data-set menu no longer throws the run away.
+ */
+export function applyOnCommit(select, apply) {
+  let keyed = false; // the value changed by keys since it was last applied
+  let applied = select.value;
+  const commit = () => {
+    keyed = false;
+    if (select.value === applied) return;
+    applied = select.value;
+    apply();
+  };
+  select.addEventListener('focus', () => {
+    applied = select.value; // set by the page since (a preset's data set, a new run)
+  });
+  select.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') {
+      if (select.value !== applied) e.preventDefault();
+      commit();
+    } else if (e.key !== 'Tab' && e.key !== 'Escape' && !e.altKey) keyed = true;
+  });
+  select.addEventListener('pointerdown', () => {
+    keyed = false;
+  });
+  select.addEventListener('change', () => {
+    if (!keyed) commit();
+  });
+  select.addEventListener('blur', commit);
+}

@@ -78,9 +78,19 @@ export async function request(method, path, body) {
 
 const enc = encodeURIComponent;
 
+/** A list the page was served with (`presets`, `datasets`: base.html), or undefined: ask for it. */
+function served(key) {
+  try {
+    const list = JSON.parse(globalThis.document?.getElementById('catalog')?.textContent || '{}')[key];
+    return Array.isArray(list) ? Promise.resolve(list) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export const api = {
-  presets: () => request('GET', '/api/presets'),
-  datasets: () => request('GET', '/api/datasets'),
+  presets: () => served('presets') ?? request('GET', '/api/presets'),
+  datasets: () => served('datasets') ?? request('GET', '/api/datasets'),
   createSession: (config) => request('POST', '/api/sessions', config),
   getSession: (id) => request('GET', `/api/sessions/${enc(id)}`),
   config: (id) => request('GET', `/api/sessions/${enc(id)}/config`),

@@ -228,7 +228,12 @@ export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin =
   reset.textContent = 'Reset zoom';
   reset.hidden = true;
   reset.setAttribute('aria-label', `Reset the zoom of the ${label}`);
-  host.append(axes, plot, band, tip, reset);
+  host.append(axes, plot, band, tip);
+  // The button beside the chart, not in it: the chart is one image to assistive tech
+  // (role="img", screen-reader.js), whose children are presentational.
+  const wrap = mk('div', 'chart-wrap');
+  if (host.parentNode) host.replaceWith(wrap);
+  wrap.append(host, reset);
   host.title = 'Drag to zoom, Ctrl + wheel to zoom, double-click to reset';
 
   let box = null; // the host's size, from a ResizeObserver: painting never forces a layout
@@ -456,6 +461,7 @@ export function createCanvasChart(host, { titles = ['x', 'y'], px = 12, margin =
     get size() {
       return box;
     },
-    element: host,
+    /** The chart and its reset button: what to put in the page (the host is inside). */
+    element: wrap,
   };
 }

@@ -4,7 +4,7 @@
 import { FACTS } from './facts.js';
 import { h } from './ui.js';
 import { formula } from './mathml.js';
-import { keepFocusIn } from './a11y.js';
+import { applyOnCommit, keepFocusIn } from './a11y.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -111,7 +111,8 @@ export function createControls(handlers) {
   });
   el.spf.addEventListener('change', () => handlers.onSpf(Number(el.spf.value)));
 
-  el.preset.addEventListener('change', () => handlers.onPreset(el.preset.value));
+  // Both start a new run: a key moves the choice, Enter or leaving applies it (a11y.js).
+  applyOnCommit(el.preset, () => handlers.onPreset(el.preset.value));
 
   const datasetFromFields = () => {
     const d = { name: el.dataset.value };
@@ -122,7 +123,7 @@ export function createControls(handlers) {
     d.test_fraction = Number(el.test.value) || 0;
     return d;
   };
-  el.dataset.addEventListener('change', () => {
+  applyOnCommit(el.dataset, () => {
     el.samples.value = '';
     handlers.onDataset(datasetFromFields(), true);
   });
@@ -299,12 +300,14 @@ export function createControls(handlers) {
     // cut); the rest of the title opens the description under it.
     el.preset.replaceChildren(h('option', { value: '' }, '— custom —'), ...list.map((p) => h('option', { value: p.name, title: p.title || p.name }, presetName(p))));
     if (config) el.preset.value = config.preset || '';
+    el.preset.disabled = false; // served disabled: empty until now
   }
 
   function setDatasets(list) {
     const cur = el.dataset.value;
     el.dataset.replaceChildren(...list.map((d) => h('option', { value: d.name }, `${d.name} (${d.kind}, ${d.inputs}→${d.outputs})`)));
     if (cur) el.dataset.value = cur;
+    el.dataset.disabled = false;
   }
 
   return { setConfig, setPresets, setDatasets, setCsvError, el };

@@ -317,7 +317,7 @@ export function createDataView(root, { onSample } = {}) {
       });
       if (u.scaled) root.append(h('p', { class: 'muted', 'data-testid': 'data-units' }, 'In the original units of the file; the network sees them scaled (see Data in the sidebar).'));
       const more = all.length > MAX_TABLE_ROWS ? h('p', { class: 'muted' }, `Showing ${MAX_TABLE_ROWS} of ${all.length} observations.`) : null;
-      const pvaWrap = pvaDiv ? h('div', { class: 'pva-wrap' }, pvaDiv) : null;
+      const pvaWrap = pva ? h('div', { class: 'pva-wrap' }, pva.element) : null;
       root.append(h('div', { class: 'data-split' }, h('div', { class: 'table-wrap' }, table, more), pvaWrap));
     }
   }

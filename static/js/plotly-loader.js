@@ -56,6 +56,7 @@ export function withPlotly(fn, near = null) {
   if (window.Plotly) return fn(window.Plotly);
   if (near && 'IntersectionObserver' in window) {
     onPlotly(fn);
+    loadPlotlyWhenIdle(); // before the panel is scrolled to: its first scroll does not freeze
     const seen = new IntersectionObserver((entries) => {
       if (!entries.some((e) => e.isIntersecting)) return;
       seen.disconnect();
@@ -66,4 +67,23 @@ export function withPlotly(fn, near = null) {
   }
   loadPlotly().then(fn, () => {});
   return undefined;
+}
+
+let idleAsked = false;
+
+/**
+ * Load Plotly when the page has nothing better to do: after its load event, in an idle period
+ * (not on a connection that asks to save data). Its evaluation is one long task; here it comes
+ * while nobody scrolls, instead of at the first scroll to a chart (issue 21).
+ */
+export function loadPlotlyWhenIdle() {
+  if (idleAsked || window.Plotly || navigator.connection?.saveData) return;
+  idleAsked = true;
+  const go = () => {
+    const load = () => loadPlotly().catch(() => {});
+    if (typeof requestIdleCallback === 'function') requestIdleCallback(load, { timeout: 10000 });
+    else setTimeout(load, 2000);
+  };
+  if (document.readyState === 'complete') setTimeout(go, 0);
+  else window.addEventListener('load', go, { once: true });
 }

@@ -5,6 +5,7 @@
 import { bindShortcuts } from './a11y.js';
 import { $, setText } from './live.js';
 import { setAttr, setFlag } from './ui.js';
+import { createScreenReaderViews } from './screen-reader.js';
 
 const FPS = 30;
 const GRACE_MS = 1500; // a play or pause just sent may not show in frames for a moment
@@ -23,7 +24,8 @@ export function createTransport({ live, send, enabled = () => true, spf = () => 
     const b = $('play-button');
     setAttr(b, 'aria-pressed', String(T.playing)); // every frame: only what changed is written
     setText(b.querySelector('.play-icon'), T.playing ? '❚❚' : '▶');
-    setText(b.querySelector('.play-label'), T.playing ? 'Pause' : 'Play');
+    // One toggle, one name (issue 21): "Play", pressed while playing; the icon shows which.
+    setText(b.querySelector('.play-label'), 'Play');
     b.classList.toggle('playing', T.playing);
     document.body.classList.toggle('is-playing', T.playing);
     const on = enabled();
@@ -73,7 +75,11 @@ export function createTransport({ live, send, enabled = () => true, spf = () => 
       recheck = setTimeout(() => onFrame(msg), GRACE_MS - since + 10);
     }
     render();
+    reader.onFrame(msg);
   }
+
+  // STEP and E said aloud, the diagram as a table, the charts named (screen-reader.js).
+  const reader = createScreenReaderViews({ live, playing: () => T.playing });
 
   $('play-button').addEventListener('click', togglePlay);
   $('step-button').addEventListener('click', step);

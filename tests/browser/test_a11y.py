@@ -564,3 +564,190 @@ def test_the_trouble_panel_with_tried_fixes_and_an_outcome_passes_axe(
     assert_accessible(page, "trouble panel with a fix's outcome")
     context.close()
     assert not errors, errors
+
+
+# ---- issue 21, item 9: accessibility to the letter ------------------------------------------
+
+
+def assert_no_violations(page: Any, where: str) -> None:
+    """Zero axe violations of any impact (minor and moderate included)."""
+    found = axe_violations(page)
+    assert not found, f"{where}: " + json.dumps(found, indent=1, ensure_ascii=False)
+
+
+def test_zero_axe_violations_of_any_impact_in_every_state(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Default, the table open, look-back, every phase, the Guide open, every preset, offline."""
+    server = ServerProcess(tmp_path_factory.mktemp("a11y21") / "server.log").start()
+    context, page, errors = new_page(browser)
+    try:
+        page.goto(server.url + "/")
+        connected(page)
+        assert_no_violations(page, "default")
+        for n in (1, 2, 3, 4):
+            page.get_by_test_id("step-button").click()
+            steps_to(page, n)
+        page.locator("#network-table summary").click()
+        expect(page.get_by_test_id("network-table-edges").locator("tbody tr")).to_have_count(25)
+        assert_no_violations(page, "the diagram as a table")
+        page.get_by_test_id("back-button").click()
+        steps_to(page, 3)
+        expect(page.get_by_test_id("timeline-label")).to_have_text("step 3 of 4")
+        assert_no_violations(page, "look-back (step 3 of 4)")
+        label = page.get_by_test_id("phase-label")
+        page.get_by_test_id("phase-button").click()
+        expect(label).to_have_text("Forward: layer 1")
+        assert_no_violations(page, "phase view: Forward: layer 1")
+        for name in ["Forward: layer 2", "Error", "Backward: layer 2", "Backward: layer 1"]:
+            page.get_by_test_id("phase-next").click()
+            expect(label).to_have_text(name)
+            assert_no_violations(page, f"phase view: {name}")
+        page.get_by_test_id("phase-close").click()
+        page.get_by_test_id("guide-button").click()
+        expect(page.get_by_test_id("guide")).to_be_visible()
+        assert_no_violations(page, "Guide open")
+        page.keyboard.press("Escape")
+        presets = [p["name"] for p in httpx.get(server.url + "/api/presets", timeout=30).json()]
+        assert len(presets) >= 4
+        for name in presets:
+            page.goto(f"{server.url}/?preset={name}")
+            expect(page.get_by_test_id("connection-status")).to_have_attribute(
+                "data-state", "connected"
+            )
+            # Nodes are SVG on every net; a big net's edges are painted on a canvas.
+            page.wait_for_function("() => document.querySelector('#network-plot svg circle')")
+            assert_no_violations(page, f"preset {name}")
+        server.stop()
+        expect(page.get_by_test_id("connection-status")).not_to_have_attribute(
+            "data-state", "connected"
+        )
+        assert_no_violations(page, "disconnected")
+        assert errors == [] or all("WebSocket" in e or "Failed to load" in e for e in errors)
+    finally:
+        context.close()
+        server.stop()
+
+
+def test_step_and_e_are_announced_and_play_is_one_named_toggle(browser: Any, base: str) -> None:
+    """A polite live region says STEP and E after a step; Play keeps its name, pressed or not."""
+    context, page, errors = new_page(browser)
+    try:
+        page.goto(base + "/?preset=article")
+        connected(page)
+        region = page.get_by_test_id("readout-announcer")
+        expect(region).to_have_attribute("role", "status")
+        expect(region).to_have_text("")  # the first frame is not announced
+        page.get_by_test_id("step-button").click()
+        steps_to(page, 1)
+        loss = page.get_by_test_id("loss-value").text_content()
+        expect(region).to_have_text(f"Step 1, E {loss}")
+        play = page.get_by_test_id("play-button")
+        name = "() => { const b = document.getElementById('play-button'); return b.textContent; }"
+        assert page.evaluate(name).split() == ["▶", "Play"]
+        play.click()
+        expect(play).to_have_attribute("aria-pressed", "true")
+        expect(play).to_have_accessible_name(re.compile(r"^\W*Play$"))
+        page.wait_for_function("() => window.backpropStudio.state.frame.playing === true")
+        play.click()
+        expect(play).to_have_attribute("aria-pressed", "false")
+        expect(play).to_have_accessible_name(re.compile(r"^\W*Play$"))
+        page.wait_for_function("() => !window.backpropStudio.state.frame.playing")
+        # Once stopped, the step it stopped at is said (not every step it passed).
+        page.wait_for_function(
+            "() => +document.querySelector('[data-testid=step-count]').textContent"
+            " === window.backpropStudio.state.frame.step"
+        )
+        n = step_count(page)
+        assert n > 1
+        expect(region).to_contain_text(f"Step {n}, E ")
+        # The charts are named images with a description that follows the run.
+        plot = page.locator("#loss-plot")
+        expect(plot).to_have_attribute("role", "img")
+        expect(plot).to_have_accessible_name("Error curve: E against the step")
+        expect(plot).to_have_accessible_description(re.compile(f"to step {n}\\. Now: E "))
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_the_diagram_as_a_table_has_every_edge_and_neuron_with_its_value(
+    browser: Any, base: str
+) -> None:
+    """Each weight and bias of the frame, as the REST frame has it, in the table."""
+    context, page, errors = new_page(browser)
+    try:
+        page.goto(base + "/?preset=article")
+        connected(page)
+        page.get_by_test_id("step-button").click()
+        steps_to(page, 1)
+        page.locator("#network-table summary").click()
+        rows = page.get_by_test_id("network-table-edges").locator("tbody tr")
+        expect(rows).to_have_count(4 * 5 + 5 * 1)
+        expect(page.get_by_test_id("network-table-edges").locator("caption")).to_have_text(
+            "Edges at step 1"
+        )
+        sid = page.evaluate("() => window.backpropStudio.state.base").rsplit("/", 1)[1]
+        frame = httpx.get(f"{base}/api/sessions/{sid}", timeout=30).json()
+        assert frame["step"] == 1
+        got = rows.evaluate_all("(rs) => rs.map((r) => [...r.cells].map((c) => c.textContent))")
+        by_name = {r[0]: r for r in got}
+        W = frame["weights"]
+        for i in range(4):
+            for j in range(5):
+                row = by_name[f"W_ih[{i},{j}]"]
+                assert row[1] == f"X[{i}]" and row[2] == f"h1[{j}]"
+                # fmt: four significant digits, a typographic minus
+                shown = float(row[3].replace("−", "-").replace("e", "e"))
+                assert abs(shown - W[0][i][j]) <= 5e-4 * abs(W[0][i][j]) + 1e-12, (row, W[0][i][j])
+        nodes = page.get_by_test_id("network-table-nodes").locator("tbody tr")
+        expect(nodes).to_have_count(4 + 5 + 1)
+        # Another step: the open table follows.
+        page.get_by_test_id("step-button").click()
+        steps_to(page, 2)
+        expect(page.get_by_test_id("network-table-edges").locator("caption")).to_have_text(
+            "Edges at step 2"
+        )
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_one_arrow_key_on_the_data_set_menu_does_not_start_a_new_run(
+    browser: Any, base: str
+) -> None:
+    """↓ only moves the choice; Enter applies it (and a pointer's pick applies at once)."""
+    context, page, errors = new_page(browser)
+    try:
+        page.goto(base + "/?preset=article")
+        connected(page)
+        page.get_by_test_id("step-button").click()
+        steps_to(page, 1)
+        run = page.evaluate("() => window.backpropStudio.state.base")
+        created: list[str] = []
+        page.on(
+            "request",
+            lambda r: (
+                created.append(r.url)
+                if r.method == "POST" and r.url.endswith("/api/sessions")
+                else None
+            ),
+        )
+        menu = page.get_by_test_id("dataset-select")
+        before = menu.input_value()
+        menu.focus()
+        page.keyboard.press("ArrowDown")
+        assert menu.input_value() != before  # the choice moved...
+        # A step on the socket, clicked without taking the focus from the menu: a new run, had
+        # the key started one (its request goes first), would show step 1, not 2.
+        page.evaluate("() => document.getElementById('step-button').click()")
+        steps_to(page, 2)
+        assert page.evaluate("() => document.activeElement.id") == "dataset-select"
+        assert page.evaluate("() => window.backpropStudio.state.base") == run  # ...the run did not
+        assert created == []
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"() => window.backpropStudio.state.base !== {json.dumps(run)}")
+        steps_to(page, 0)
+        assert errors == []
+    finally:
+        context.close()

@@ -254,7 +254,7 @@ def test_error_curve_is_logarithmic_and_keeps_its_zoom(page: Any) -> None:
     zoomed = page.evaluate(f"() => {chart}.view")
     assert view["x"][0] < zoomed["x"][0] < zoomed["x"][1] < view["x"][1]
     assert zoomed["y"] == view["y"]  # a flat drag zooms the steps only: E follows the data
-    expect(page.locator("[data-testid=loss-plot] .chart-reset")).to_be_visible()
+    expect(page.locator("[data-testid=loss-plot] + .chart-reset")).to_be_visible()
     for n in range(1, 6):
         page.get_by_test_id("step-button").click()
         expect(page.get_by_test_id("step-count")).to_have_text(str(n))
@@ -268,10 +268,10 @@ def test_error_curve_is_logarithmic_and_keeps_its_zoom(page: Any) -> None:
     tip = page.locator("[data-testid=loss-plot] .chart-tip")
     expect(tip).to_be_visible()
     expect(tip).to_contain_text("training E =")
-    page.locator("[data-testid=loss-plot] .chart-reset").click()
+    page.locator("[data-testid=loss-plot] + .chart-reset").click()
     page.wait_for_function(f"() => !{chart}.zoomed")
     assert page.evaluate(f"() => {chart}.view")["x"][1] >= 5
-    expect(page.locator("[data-testid=loss-plot] .chart-reset")).to_be_hidden()
+    expect(page.locator("[data-testid=loss-plot] + .chart-reset")).to_be_hidden()
 
 
 def test_article_bias_switch_keeps_the_weights(page: Any) -> None:

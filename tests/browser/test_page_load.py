@@ -67,6 +67,7 @@ def test_the_page_draws_before_plotly_and_fetches_each_thing_once(
         # The curve is a canvas chart: painted without Plotly. On the article's data (a table
         # and predicted vs actual, another canvas chart) no panel needs Plotly at all.
         wait_for(lambda: painted(page, "#loss-plot canvas.chart-plot") > 20, "the curve painted")
+        assert page.evaluate("typeof window.Plotly") == "undefined"
         plot = page.locator("[data-testid=data-plot]")
         # Scrolled to again at each poll: panels drawn meanwhile may move it off the screen
         # (issue 21's jump on a phone).

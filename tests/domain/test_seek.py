@@ -283,7 +283,7 @@ def test_seek_back_into_the_thinned_history(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(history_module, "HISTORY_KEEP", 50)
     s = session(preset="article")
     s.advance(300)
-    assert s.history_start > 20
+    assert s.history.start > 20
     losses = {n: None for n in range(301)}
     frame = s.seek(20)
     assert frame["step"] == 20

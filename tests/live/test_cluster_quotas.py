@@ -67,3 +67,60 @@ def test_one_address_gets_the_single_peer_quota_across_two_peers(
         transport=httpx.HTTPTransport(local_address="127.0.0.32"), timeout=60
     ) as other:
         assert other.post(f"{b.url}/api/sessions", json={"preset": "xor"}).status_code == 201
+
+
+CAP = 5
+
+
+@pytest.fixture
+def capped(redis_server: RedisProcess, tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    """Two peers with a small cluster-wide cap on sessions and rooms."""
+    env = {
+        "BACKPROP_REDIS_URL": redis_server.url,
+        "BACKPROP_STATE_DIR": "",
+        "BACKPROP_MAX_SESSIONS": str(CAP),
+        "BACKPROP_MAX_ROOMS": str(CAP),
+    }
+    started = [ServerProcess(tmp_path / f"cap{i}.log", env=env).start() for i in range(2)]
+    yield from running(started)
+
+
+async def spread(
+    peers: list[ServerProcess], path: str, body: dict[str, object], count: int
+) -> list[httpx.Response]:
+    """`count` creations at once, each from its own address, spread over the peers in turn."""
+    clients = [
+        httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(local_address=f"127.0.1.{i + 1}"), timeout=60
+        )
+        for i in range(count)
+    ]
+    try:
+        return await asyncio.gather(
+            *(
+                client.post(f"{peers[i % len(peers)].url}{path}", json=body)
+                for i, client in enumerate(clients)
+            )
+        )
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+def test_concurrent_creations_on_two_peers_never_pass_the_cluster_cap(
+    capped: list[ServerProcess], redis_server: RedisProcess
+) -> None:
+    """Twenty addresses create at once on two peers: exactly the cap is made, cluster-wide."""
+    made = asyncio.run(spread(capped, "/api/sessions", {"preset": "xor"}, 20))
+    codes = sorted(r.status_code for r in made)
+    assert codes == [201] * CAP + [429] * (20 - CAP), codes
+    runs = {m.decode() for m in redis_server.client().smembers("bp:runs")}  # type: ignore[union-attr]
+    assert len([m for m in runs if m.startswith("session:")]) == CAP
+    rooms = asyncio.run(spread(capped, "/api/rooms", {"config": {"preset": "xor"}}, 20))
+    codes = sorted(r.status_code for r in rooms)
+    assert codes == [201] * CAP + [429] * (20 - CAP), codes
+    # A place freed on one peer is free to the other at once (no tick to wait for).
+    first = next(r.json()["id"] for r in made if r.status_code == 201)
+    assert httpx.delete(f"{capped[1].url}/api/sessions/{first}", timeout=30).status_code == 204
+    again = httpx.post(f"{capped[0].url}/api/sessions", json={"preset": "xor"}, timeout=60)
+    assert again.status_code == 201, again.text

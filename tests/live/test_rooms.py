@@ -15,7 +15,8 @@ from starlette.websockets import WebSocketDisconnect
 from app.domain.presets import resolve
 from app.domain.protocol import SessionConfigIn
 from app.domain.session import TrainingSession
-from app.live.rooms import ALPHABET, RoomRegistry, normalize_code
+from app.live.rooms import RoomRegistry, normalize_code
+from app.live.route import ALPHABET
 from app.settings import Settings
 
 SETTINGS = Settings(max_fps=60, max_steps_per_request=500, max_rooms=3, max_participants=4)

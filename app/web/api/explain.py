@@ -14,7 +14,7 @@ from app.domain.errors import InvalidError
 from app.live.stream import Runner
 from app.web.deps import SettingsDep
 from app.web.responses import json_response
-from app.web.work import charge_request, fixes_cost
+from app.web.work import charge_read, charge_request, fixes_cost
 
 
 class ChainQuery:
@@ -29,10 +29,11 @@ class ChainQuery:
     ) -> None:
         self.layer, self.j, self.kind, self.i = layer, j, kind, i
 
-    async def answer(self, runner: Runner, name: str) -> Response:
+    async def answer(self, runner: Runner, name: str, http: Request) -> Response:
         """The run's chain breakdown or slope view, or a 422 naming what is wrong."""
         if self.kind == "weight" and self.i is None:
             raise InvalidError("i: required for kind=weight")
+        charge_read(http, name, runner.session)
         params = {"kind": self.kind, "layer": self.layer, "i": self.i, "j": self.j}
         return json_response(await runner.read(name, **params))
 
@@ -55,23 +56,25 @@ def add_explanations(
         return json_response(await runner.read("data"))
 
     @router.get(f"{path}/matrix", responses=responses)
-    async def matrix_form(runner: Run) -> Response:
+    async def matrix_form(runner: Run, http: Request) -> Response:
         """The matrix form of each layer's gradient, with shapes."""
+        charge_read(http, "matrix", runner.session)
         return json_response(await runner.read("matrix"))
 
     @router.get(f"{path}/chain", responses=responses)
-    async def chain_rule(runner: Run, query: ChainDep) -> Response:
+    async def chain_rule(runner: Run, query: ChainDep, http: Request) -> Response:
         """The chain rule for one weight or bias, with the current numbers filled in."""
-        return await query.answer(runner, "chain")
+        return await query.answer(runner, "chain", http)
 
     @router.get(f"{path}/slice", responses=responses)
-    async def error_slice(runner: Run, query: ChainDep) -> Response:
+    async def error_slice(runner: Run, query: ChainDep, http: Request) -> Response:
         """E against one weight or bias around its value (the others fixed), slope, next value."""
-        return await query.answer(runner, "slice")
+        return await query.answer(runner, "slice", http)
 
     @router.get(f"{path}/trace", responses=responses)
-    async def trace_step(runner: Run) -> Response:
+    async def trace_step(runner: Run, http: Request) -> Response:
         """The next step phase by phase: forward, error, backward, the optimizer's real update."""
+        charge_read(http, "trace", runner.session)
         return json_response(await runner.read("trace"))
 
     @router.get(f"{path}/claims", responses=responses)

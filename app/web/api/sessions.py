@@ -34,7 +34,15 @@ from app.web.deps import SettingsDep, StoreDep
 from app.web.quotas import reserve_session
 from app.web.responses import json_response
 from app.web.schemas import ERRORS, FrameOut, SessionCreated
-from app.web.work import charge_request, frame_cost, gradcheck_cost, reset_cost, steps_cost
+from app.web.work import (
+    charge_read,
+    charge_request,
+    frame_cost,
+    gradcheck_cost,
+    reset_cost,
+    seek_cost,
+    steps_cost,
+)
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 NO_SESSION = "no session with this id (it may have expired)"
@@ -126,8 +134,9 @@ async def hold_session(
 
 
 @router.get("/{session_id}", response_model=FrameOut, responses=ERRORS)
-async def get_session(entry: EntryDep) -> Response:
+async def get_session(entry: EntryDep, http: Request) -> Response:
     """The current frame."""
+    charge_read(http, "frame", entry.session)
     return json_response(await entry.runner.read("frame"))
 
 
@@ -234,8 +243,10 @@ async def seek_session(
     store: StoreDep,
     settings: SettingsDep,
     request: Annotated[SeekRequest, Body(openapi_examples={"back": {"value": {"step": 12}}})],
+    http: Request,
 ) -> Response:
     """The frame at an earlier step (0..head), bit for bit as the run had it; playing stops."""
+    charge_request(http, seek_cost(entry.session, request.step))  # the replay: often 1000s of steps
     seek = SeekMsg(type="seek", step=request.step)
     return await committed(store, entry, await entry.runner.command(seek, settings))
 

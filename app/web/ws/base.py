@@ -99,7 +99,7 @@ async def drive(runner: Runner, msg: ClientMsg, settings: Settings) -> None:
             SessionPatch.model_validate(msg.model_dump(exclude={"type"}, exclude_unset=True))
         except ValidationError as exc:
             raise MessageError(describe(exc)) from exc
-    frame = await runner.command(msg, settings)
+    frame = await runner.command(msg, settings, ack=True)  # the frame reaches the slots
     if isinstance(msg, StepMsg) and frame.get("diverged"):
         raise InvalidError(DIVERGED)
 
