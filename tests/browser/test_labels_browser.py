@@ -94,12 +94,12 @@ def caught_up(page: Any, n: int) -> bool:
               const q = (s) => document.querySelector(s);
               const slope = q('#slope-view');
               const sl = q('[data-testid=slope-plot]');
-              const loss = q('[data-testid=loss-plot]').chart;
+              const loss = q('[data-testid=loss-plot]')?.chart;
               return +q('[data-testid=step-count]').textContent === n
-                && q('[data-testid=edge-label]').dataset.step === String(n)
-                && q('[data-testid=matrix-panel]').dataset.step === String(n)
+                && q('[data-testid=edge-label]')?.dataset.step === String(n)
+                && q('[data-testid=matrix-panel]')?.dataset.step === String(n)
                 && (!slope || slope.hidden || sl.chart?.slice?.step === n)
-                && loss.points > 0 && loss.view.x[1] >= n
+                && loss?.points > 0 && loss.view.x[1] >= n
                 && (!q('[data-testid=data-plane]') || !!q('[data-testid=data-plane] .main-svg'));
             }""",
             n,
@@ -184,7 +184,7 @@ CONTROLS = """() => {
 
 @pytest.mark.parametrize("width", list(WIDTHS))
 def test_controls_show_their_words_whole(server: ServerProcess, browser: Any, width: int) -> None:
-    """The preset select is not cut, "❚❚ Pause" keeps its gap, the preset's formula is typeset."""
+    """The preset select is not cut, "❚❚ Play" keeps its gap, the preset's formula is typeset."""
     ctx = browser.new_context(viewport={"width": width, "height": WIDTHS[width]})
     page = ctx.new_page()
     try:
@@ -198,10 +198,10 @@ def test_controls_show_their_words_whole(server: ServerProcess, browser: Any, wi
         page.get_by_test_id("play-button").click()
         wait_for(
             lambda: (
-                page.evaluate("document.querySelector('#play-button .play-label').textContent")
-                == "Pause"
+                page.evaluate("document.querySelector('#play-button .play-icon').textContent")
+                == "❚❚"
             ),
-            "Pause",
+            "the pause icon",
         )
         got = page.evaluate(CONTROLS)
         assert got["label"] and got["gap"] >= 2, got
