@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench chromium redis clean
+.PHONY: run test lint bench chromium redis oracle clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 1; }
@@ -16,6 +16,20 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[test]"
 	@touch $(STAMP)
+
+# The PyTorch oracle (tests/engine/test_oracle_torch.py): the CPU wheel of torch 2.13.0 where
+# the machine has it in /opt/wheels, installed by its path so pip can never pick a CUDA build
+# (its few small dependencies come from the package index). Without the file nothing is
+# downloaded and those tests are skipped.
+TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl))
+oracle: $(STAMP)
+	@if [ -z "$(TORCH_WHEEL)" ]; then \
+	  echo "no torch 2.13.0 CPU wheel in /opt/wheels: PyTorch oracle tests will be skipped"; \
+	elif $(BIN)/python -c "import torch; assert torch.__version__ == '2.13.0+cpu'" 2>/dev/null; then \
+	  true; \
+	else \
+	  $(BIN)/python -m pip install -q "$(TORCH_WHEEL)" || echo "PyTorch oracle tests will be skipped"; \
+	fi
 
 # Browser tests drive Debian's Chromium; never `playwright install`.
 chromium:
@@ -53,12 +67,13 @@ lint: $(STAMP)
 	# Tests are type-checked too; their functions may leave fixture arguments unannotated.
 	$(BIN)/mypy --allow-untyped-defs --allow-untyped-calls --allow-incomplete-defs tests
 
-test: $(STAMP) chromium redis $(AXE) lint
+test: $(STAMP) oracle chromium redis $(AXE) lint
 	$(BIN)/python -m pytest -q
 
 # Short runs of every benchmark (a few minutes in all); BENCHMARKS.md has the full commands.
 bench: $(STAMP) chromium
 	$(BIN)/python benchmarks/engine.py --quick
+	$(BIN)/python benchmarks/batch.py --quick --forks 50 --steps 1
 	$(BIN)/python benchmarks/seek.py --quick
 	$(BIN)/python benchmarks/stream.py --seconds 3
 	$(BIN)/python benchmarks/room.py --seconds 5

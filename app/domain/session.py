@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from app.engine import chain, datasets, diagnose, gradcheck
 from app.engine import features as feature_inputs
+from app.engine import stack as stack_kernel
 from app.engine import trace as tracing
 from app.engine.network import Cache, Network
+from app.engine.optimizers import Optimizer
+from app.engine.stack import Stack
 from app.settings import Settings
 
 from . import claims as article_claims
@@ -95,6 +98,8 @@ class TrainingSession:
 
     def __init__(self, config: SessionConfig, max_samples: int = 1000) -> None:
         self.max_samples = max_samples
+        # The stack this run steps in with its forks (domain/together.py), if any.
+        self.together: Any = None
         data_seq = np.random.SeedSequence(config.seed).spawn(3)[0]
         self.dataset = load_data(config, np.random.default_rng(data_seq), max_samples)
         # The 2D points as drawn (the data plane's); the network's inputs may be features of them.
@@ -201,6 +206,8 @@ class TrainingSession:
         self.grads = net.new_grads()
         self._cache = self._train_cache
         self._Y = d.Y
+        # The full-batch kernel on this run's own buffers (k = 1), built when first stepped.
+        self._alone: Stack | None = None
 
     def _evaluate(self, record: bool = True, new_batch: bool = True) -> None:
         """Loss at the current weights, and the gradients the next step applies."""
@@ -272,8 +279,49 @@ class TrainingSession:
         self.history.trim()
         return done
 
+    def stack(self) -> Stack | None:
+        """The stacked kernel (k = 1) on this run's own buffers, or None where it does not apply.
+
+        Rebuilt whenever the network, the forward buffers or the gradients were replaced.
+        """
+        st, net = self._alone, self.net
+        if st and st.net is net and st.cache is self._train_cache and st.grads is self.grads:
+            return st
+        if not stack_kernel.supports(net):
+            return None
+        st = self._alone = Stack.alone(net, self._train_cache, self.grads, self.dataset.Y)
+        return st
+
     def _advance_full_batch(self, n: int) -> int:
         """The article's case, the hot path: one forward and one backward pass per step."""
+        st = self.stack()
+        if st is None:
+            return self._advance_network(n)
+        net, grads, opt = self.net, self.grads, self.optimizer
+        theta, g = net.theta, grads.flat
+        update: Callable[[Array, Array], None] = opt.update
+        if type(opt) is Optimizer:  # plain SGD: the same update, its temporaries kept
+            update = stack_kernel.sgd_update(opt.learning_rate, theta.size)
+        error, record, total = st.error, self.history.train.append, np.add.reduce
+        isfinite = math.isfinite
+        done = 0
+        while done < n and not self.diverged:
+            update(theta, g)
+            E = error()
+            record(E)
+            done += 1
+            # Summing theta is one call; a sum that overflows means the weights have too.
+            if not (isfinite(E) and isfinite(total(theta))):
+                self.diverged = True
+        self.step_count += done
+        self.seen += done * self.n_train
+        if done:
+            grads.delta = st.deltas(0)
+            self.loss = grads.error = E
+        return done
+
+    def _advance_network(self, n: int) -> int:
+        """The hot path for nets the kernel does not take (softmax, bce, ce, a shared bias)."""
         net, cache, Y, grads = self.net, self._train_cache, self.dataset.Y, self.grads
         theta, g, update = net.theta, grads.flat, self.optimizer.update
         forward, backward, record = net.forward, net.backward, self.history.train.append
@@ -941,10 +989,11 @@ class TrainingSession:
     def clone(self) -> TrainingSession:
         """An independent copy at the same state (a fork), with its own copy of the timeline."""
         timeline, self.timeline = self.timeline, Timeline()
+        together, self.together = self.together, None  # the fork starts outside any stack
         try:
             new = copy.deepcopy(self)
         finally:
-            self.timeline = timeline
+            self.timeline, self.together = timeline, together
         new.timeline = timeline.copy()  # checkpoints are immutable: shared, not copied
         # Buffers are views of the network's theta: rebuild them on the copy's own theta.
         new._buffers()

@@ -39,6 +39,14 @@ class Grads:
     error: float = float("nan")  # E at the cache's weights, from the same pass
 
 
+def penalty(W: list[Array], l2: float, l1: float) -> float:
+    """1/2 l2 sum W^2 + l1 sum |W| over the weight matrices W (the stacked kernel's too)."""
+    e = 0.5 * l2 * sum(float(np.vdot(w, w)) for w in W) if l2 else 0.0
+    if l1:
+        e += l1 * sum(float(np.abs(w).sum()) for w in W)
+    return e
+
+
 def layer_names(n_weight_layers: int) -> list[str]:
     """Activation names in the article's notation: X, h1, ..., O."""
     hidden = [f"h{k}" for k in range(1, n_weight_layers)]
@@ -209,10 +217,7 @@ class Network:
 
     def _l2_error(self) -> float:
         """The penalties on the weights (never the biases): 1/2 l2 sum W^2 + l1 sum |W|."""
-        e = 0.5 * self.l2 * sum(float(np.vdot(W, W)) for W in self.W) if self.l2 else 0.0
-        if self.l1:
-            e += self.l1 * sum(float(np.abs(W).sum()) for W in self.W)
-        return e
+        return penalty(self.W, self.l2, self.l1)
 
     def error(self, O: Array, Y: Array) -> float:
         """E(O, Y) plus the L2 term 1/2 l2 sum W^2 and the L1 term l1 sum |W|."""

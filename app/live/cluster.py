@@ -82,7 +82,16 @@ TICK = 0.5  # leases renewed, followers' checks, head counts refreshed
 RPC_SECONDS = 5.0  # longest wait for the owner's answer
 HEAVY_RPC_SECONDS = 120.0  # ... to a question that queues for the one heavy job at a time
 KEPT_COMMANDS = 1024  # commands' replies kept for de-duplication (a retry comes within seconds)
-HEAVY_READS = ("gradcheck", "claims", "export", "slice", "fixes", "landscape", "animation")
+HEAVY_READS = (
+    "gradcheck",
+    "claims",
+    "export",
+    "slice",
+    "fixes",
+    "landscape",
+    "animation",
+    "neurons",
+)
 BIG_ANSWER = 256 * 1024  # answers over this go through a short-lived key, not pub/sub
 FIRST_SNAPSHOT_SECONDS = 3.0  # a run made on another peer an instant ago: wait for it
 FOLLOW_MS = 3000  # a peer with viewers of a run says so this often (owners publish only then)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from app.domain.codec import encode
 from app.domain.errors import InvalidError
 from app.domain.limits import check_patch_limits, check_play, check_step_count, step_work
+from app.domain.neurons import neurons, neurons_work
 from app.domain.protocol import (
     ClientMsg,
     ConfigureMsg,
@@ -62,6 +63,7 @@ READS = (
     "fixes",
     "landscape",
     "animation",
+    "neurons",
 )
 
 
@@ -139,6 +141,13 @@ async def read(runner: Runner, name: str, params: dict[str, Any]) -> Any:
     if name in ("landscape", "animation"):
         # On a copy, in a thread (one heavy job at a time): both replay the run's timeline.
         return await heavy(views.job(name, await runner.gated(_clone), params))
+    if name == "neurons":
+        grid = int(params["grid"])
+        # A thumbnail's worth at the gate (as a short seek); a big network's on a copy, in a thread.
+        if neurons_work(session, grid) <= INLINE_SEEK_WORK:
+            return await runner.gated(lambda s: neurons(s, grid))
+        copy = await runner.gated(_clone)
+        return await heavy(lambda: neurons(copy, grid))
     if name == "fork":
         # On the event loop, never in a thread: the play loop mutates the session between awaits.
         return await runner.gated(_clone)

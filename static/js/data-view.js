@@ -6,13 +6,14 @@ import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, outputGrid, predict
 import { fmt } from './mathml.js';
 import { h, resizeAlone, runPlaying, setText } from './ui.js';
 import { withPlotly } from './plotly-loader.js';
-import { outputGridFast, surfacePixels } from './grid-fast.js';
+import { outputGridFast, planePixels } from './grid-fast.js';
 import { createCanvasChart } from './canvas-chart.js';
 
 const GRID = 40;
 // While playing the surface moves 3-4 times a second: a coarser grid (CSS scales it smoothly)
 // costs half as much; at rest it is drawn at GRID again.
 const GRID_PLAYING = 28;
+const GRID_DISCRETE = 64; // hard regions at rest: a finer grid, so their edges are not steps
 const MAX_TABLE_ROWS = 60;
 
 const PLOT_FONT = { family: 'system-ui, -apple-system, "Segoe UI", sans-serif', size: 12, color: '#3a4352' };
@@ -105,7 +106,7 @@ export function targetRange(data) {
  * Plotly traces for a 2-input data set: the train and test points (the output surface is
  * painted on a canvas underneath, see paintSurface). Pure.
  */
-export function planeSetup(data, outs) {
+export function planeSetup(data, outs, showScale = true) {
   const rows = [...data.x, ...(data.x_test || [])];
   const xr = columnRange(rows, 0);
   const yr = columnRange(rows, 1);
@@ -129,7 +130,7 @@ export function planeSetup(data, outs) {
           size: 7,
           symbol,
           line,
-          showscale: scale,
+          showscale: scale && showScale,
           colorbar: { thickness: 10, len: 0.8, outlinewidth: 0, title: { text: data.targets_scaled ? 'O, Y (scaled)' : 'O, Y', side: 'right' } },
         },
     hovertemplate: `${name}<br>${data.feature_names?.[0] ?? 'x1'} %{x:.2f}, ${data.feature_names?.[1] ?? 'x2'} %{y:.2f}<br>Y = %{customdata:.3g}<extra></extra>`,
@@ -145,17 +146,21 @@ export function planeSetup(data, outs) {
  * Scaling it here (drawImage onto a plot-sized canvas) cost the page's thread a big raster at
  * each repaint and commit while playing (benchmarks/page.py).
  */
-export function paintSurface(canvas, grid, zmin, zmax, multi) {
-  putSurface(canvas, surfacePixels(grid, zmin, zmax, multi), grid.z.length, multi);
+export function paintSurface(canvas, grid, zmin, zmax, multi, look = {}) {
+  putSurface(canvas, planePixels(grid, zmin, zmax, multi, look), grid.z.length, crisp(multi, look));
 }
 
-/** Put n x n RGBA pixels (surfacePixels) on the surface canvas. */
-function putSurface(canvas, px, n, multi) {
+// Scaled smoothly, hard regions too: at GRID_DISCRETE cells a side their edges stay sharp
+// enough, without the staircase of `pixelated` cells.
+const crisp = () => false;
+
+/** Put n x n RGBA pixels (planePixels) on the surface canvas. */
+function putSurface(canvas, px, n, pixelated) {
   if (canvas.width !== n || canvas.height !== n) {
     canvas.width = n;
     canvas.height = n;
   }
-  canvas.classList.toggle('pixelated', !!multi);
+  canvas.classList.toggle('pixelated', !!pixelated);
   canvas.getContext('2d').putImageData(new ImageData(px, n, n), 0, 0);
 }
 
@@ -168,8 +173,11 @@ function summaryText(data) {
   return `${data.name} · ${data.kind} · ${nTrain} training${nTest ? ` + ${nTest} test` : ''} samples · ${inputs} inputs → ${outs} output${outs > 1 ? 's' : ''}`;
 }
 
-/** Create the data view in `root`. Returns {setData(data), update(frame, opts)}. */
-export function createDataView(root, { onSample } = {}) {
+/**
+ * Create the data view in `root`. Returns {setData(data), update(frame, opts), showNeuron(who)}.
+ * onNeuron(who | null) is called when the person goes back from a neuron's map to the output.
+ */
+export function createDataView(root, { onSample, onNeuron } = {}) {
   let data = null;
   let mode = null; // 'plane' | 'table'
   let plotDiv = null;
@@ -184,6 +192,10 @@ export function createDataView(root, { onSample } = {}) {
   let pva = null; // the predicted-vs-actual chart (canvas-chart.js): one renderer, no Plotly
   let pvaRange = null;
   let pvaGroups = [];
+  // A neuron's map instead of the output (a thumbnail was clicked): {layer, j, act, output, name}.
+  let neuron = null;
+  let discrete = false; // Playground's "discretize output": classes as hard regions
+  let tools = null; // {row, toggle, note, name, back}
 
   /** Put the canvas exactly under Plotly's plot area. */
   function placeSurface() {
@@ -210,7 +222,8 @@ export function createDataView(root, { onSample } = {}) {
         inFlight = false;
         const m = ev.data;
         if (m.id === asked && surface) {
-          putSurface(surface, m.px, m.n, m.multi);
+          putSurface(surface, m.px, m.n, m.crisp);
+          tagSurface(postedTag);
           if (surface.dataset.by !== 'worker') surface.dataset.by = 'worker'; // who computed it
         }
         if (queued) post(queued);
@@ -236,18 +249,38 @@ export function createDataView(root, { onSample } = {}) {
     worker.postMessage(job);
   }
 
+  // What the surface shows, for whoever reads the page (tests): 'output', 'discrete' or 'L-j'.
+  let postedTag = 'output';
+  const lookTag = (lk) => (neuron ? `${neuron.layer}-${neuron.j}` : lk.discrete ? 'discrete' : 'output');
+  const tagSurface = (tag) => surface && surface.dataset.look !== tag && (surface.dataset.look = tag);
+
+  /** What the plane paints: the output (its classes hard with discretize), or a neuron's map. */
+  function look() {
+    if (neuron) {
+      // A lone output on the plane's own scale (as its thumbnail): the same colours as the output.
+      const range = neuron.output && !plane?.multi ? [plane.zmin, plane.zmax] : null;
+      return { neuron: { act: neuron.act, k: neuron.j, output: neuron.output, range } };
+    }
+    return { discrete: discrete && data?.kind === 'classification' };
+  }
+
   function paint(frame) {
     if (!plane || !surface) return;
     const playing = runPlaying();
-    const n = playing ? GRID_PLAYING : GRID;
-    const k = plane.multi ? 'argmax' : 0;
+    const lk = look();
+    const n = playing ? GRID_PLAYING : lk.discrete ? GRID_DISCRETE : GRID;
+    // A neuron: its layer's activations, neuron j. Classes: the largest output and its share.
+    const k = neuron ? neuron.j : plane.multi ? 'soft' : 0;
+    const upTo = neuron ? neuron.layer : null;
     asked += 1;
     if (playing && surfaceWorker()) {
-      post({ id: asked, weights: frame.weights, biases: frame.biases, xr: plane.xr, yr: plane.yr, n, activation: data.activation, outputActivation: data.output_activation, k, zmin: plane.zmin, zmax: plane.zmax, multi: plane.multi, features: data.points ? data.features : null });
+      postedTag = lookTag(lk);
+      post({ id: asked, weights: frame.weights, biases: frame.biases, xr: plane.xr, yr: plane.yr, n, activation: data.activation, outputActivation: data.output_activation, k, upTo, look: lk, crisp: crisp(plane.multi, lk), zmin: plane.zmin, zmax: plane.zmax, multi: plane.multi, features: data.points ? data.features : null });
       return;
     }
-    const grid = outputGridFast(frame.weights, frame.biases, plane.xr, plane.yr, n, data.activation, data.output_activation, k, data.points ? data.features : null);
-    paintSurface(surface, grid, plane.zmin, plane.zmax, plane.multi);
+    const grid = outputGridFast(frame.weights, frame.biases, plane.xr, plane.yr, n, data.activation, data.output_activation, k, data.points ? data.features : null, upTo);
+    paintSurface(surface, grid, plane.zmin, plane.zmax, plane.multi, lk);
+    tagSurface(lookTag(lk));
     if (surface.dataset.by !== 'page') surface.dataset.by = 'page';
   }
   const config = { displayModeBar: false, responsive: true };
@@ -269,6 +302,8 @@ export function createDataView(root, { onSample } = {}) {
     planeSample = -1;
     plane = null;
     surface = null;
+    tools = null;
+    neuron = null; // another data set, another network: the plane shows the output again
     if (!d) return;
     const inputs = d.x[0]?.length ?? 0;
     mode = inputs === 2 ? 'plane' : 'table';
@@ -277,7 +312,7 @@ export function createDataView(root, { onSample } = {}) {
     if (mode === 'plane') {
       plotDiv = h('div', { class: 'plot plane-plot', 'data-testid': 'data-plane' });
       surface = h('canvas', { class: 'surface', 'data-testid': 'data-surface', 'aria-hidden': 'true' });
-      root.append(h('div', { class: 'plane-wrap' }, surface, plotDiv));
+      root.append(planeTools(d), h('div', { class: 'plane-wrap' }, surface, plotDiv));
     }
     if (mode === 'table' || d.name === 'custom') {
       const pvaDiv = mode === 'table' ? h('div', { class: 'plot pva-plot', 'data-testid': 'data-pva' }) : null;
@@ -322,6 +357,43 @@ export function createDataView(root, { onSample } = {}) {
     }
   }
 
+  /** The row above the plane: the discretize toggle (class sets) and which neuron is shown. */
+  function planeTools(d) {
+    const toggle = h('input', { type: 'checkbox', 'data-testid': 'discretize-toggle' });
+    toggle.checked = discrete;
+    toggle.addEventListener('change', () => {
+      discrete = toggle.checked;
+      if (lastFrame) paint(lastFrame);
+    });
+    const check = h('label', { class: 'check discretize', title: 'Each point of the plane in its class: O ≥ 0.5, or the largest output' }, toggle, ' Discretize');
+    check.hidden = d.kind !== 'classification';
+    const name = h('strong', { 'data-testid': 'plane-neuron-name' });
+    const back = h('button', { type: 'button', class: 'link-button', 'data-testid': 'plane-output' }, 'Back to the output');
+    back.addEventListener('click', () => {
+      showNeuron(null);
+      onNeuron?.(null);
+    });
+    const note = h('span', { class: 'plane-neuron', 'data-testid': 'plane-neuron' }, 'The plane shows neuron ', name, ' ', back);
+    note.hidden = true;
+    tools = { row: h('div', { class: 'plane-tools' }, check, note), toggle, check, note, name };
+    return tools.row;
+  }
+
+  /** Show a neuron's map on the plane (who: {layer, j, act, output, name}), or null: the output. */
+  function showNeuron(who) {
+    const same = (a, b) => (a && b ? a.layer === b.layer && a.j === b.j : a === b);
+    if (same(neuron, who)) return;
+    neuron = who ? { ...who } : null;
+    if (tools) {
+      tools.note.hidden = !neuron;
+      tools.name.textContent = neuron ? neuron.name : '';
+      tools.check.classList.toggle('inactive', !!neuron); // discretize is the output's
+    }
+    // The colour bar is the output's: the plane is set up again without it for a neuron.
+    planeSample = -1;
+    if (lastFrame) update(lastFrame, { sample: lastSample });
+  }
+
   function fillTable(frame, sample) {
     const rows = tableRows.map((r) => (r.split === 'train' ? data.x[r.k] : data.x_test[r.k]));
     const outs = predict(frame.weights, frame.biases, rows, data.activation, data.output_activation);
@@ -337,8 +409,10 @@ export function createDataView(root, { onSample } = {}) {
     });
   }
 
+  let lastSample = 0;
   function update(frame, { sample = 0 } = {}) {
     if (!data || !frame) return;
+    lastSample = sample;
     const nTrain = data.x.length;
     const text = summaryText(data);
     if (summary.textContent !== text) summary.textContent = text;
@@ -368,7 +442,7 @@ export function createDataView(root, { onSample } = {}) {
         return;
       }
       planeSample = sample;
-      const setup = planeSetup(data, outs);
+      const setup = planeSetup(data, outs, !neuron);
       plane = setup;
       const { traces, xr, yr } = setup;
       const s = data.x[Math.min(sample, nTrain - 1)];
@@ -443,5 +517,5 @@ export function createDataView(root, { onSample } = {}) {
     pva.draw({ x: pvaRange, y: pvaRange, log: false }, (ctx, map) => paintPva(ctx, map, pvaGroups));
   }
 
-  return { setData, update };
+  return { setData, update, showNeuron, get neuron() { return neuron; } };
 }

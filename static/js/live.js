@@ -8,7 +8,8 @@ import { LossHistory, createLossView } from './loss-view.js';
 import { createNetworkView } from './network-view.js';
 import { lossFormula, renderChain, renderChainMessage } from './chain-view.js';
 import { createMatrixView } from './matrix-view.js';
-import { createDataView } from './data-view.js';
+import { createDataView, targetRange } from './data-view.js';
+import { createNeuronThumbs } from './neuron-thumbs.js';
 import { createHandEdits, logSignature, pointsSignature } from './hand-edits.js';
 import { createTroubleView } from './trouble.js';
 import { createGuide, GUIDE_STEPS } from './guide.js';
@@ -95,7 +96,19 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
   });
   const lossView = createLossView($('loss-plot'));
   const matrixView = createMatrixView($('matrix-panel'), { onSelect: (sel) => userChange(() => select(sel)), tooltip });
-  const dataView = createDataView($('data-plot'), { onSample: (k) => userChange(() => setSample(k)) });
+  const dataView = createDataView($('data-plot'), { onSample: (k) => userChange(() => setSample(k)), onNeuron: (who) => thumbs.setPicked(who) });
+  // Each neuron over the input plane beside its node (GET …/neurons); a click puts it on the plane.
+  const thumbs = createNeuronThumbs($('network-plot'), {
+    svg: network.element,
+    base: () => S.base,
+    near: () => near.network?.() ?? true,
+    moving: () => moving(),
+    outputRange: () => (S.data ? targetRange(S.data) : null),
+    onPick: (who) => {
+      dataView.showNeuron(who);
+      if (who && !near.data()) $('panel-data')?.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+    },
+  });
   for (const id of ['chain-panel', 'data-plot']) if ($(id)) layAlone($(id)); // numbers change inside while playing
   // Panels near the screen draw while playing; the others wait until they come near or the run
   // rests, then draw in idle time (a phone's first screen shows two of six panels).
@@ -389,6 +402,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     history.clear();
     if (frame) history.addFrame({ ...frame, first_step: frame.first_step ?? frame.step - (frame.losses?.length || 1) + 1 });
     network.reset();
+    thumbs.reset();
     S.netKey = null;
     S.dataWait = true;
     const waited = setTimeout(() => {
@@ -492,6 +506,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     phaser.onFrame(msg);
     claims.onFrame(msg);
     landscape?.onFrame(msg);
+    thumbs.onFrame(msg);
     if (S.view.mode === 'update') traceFetch.trigger();
     if (!S.config?.layers || sizes().join() !== S.config.layers.join()) syncPicker();
     S.pending.loss = S.pending.data = S.pending.matrix = true;
@@ -546,6 +561,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
 
   /** A panel came near the screen: draw what it skipped. */
   function wake(key) {
+    if (key === 'network') thumbs.sync(); // maps skipped while it was out of sight
     if (key === 'chain') {
       if (S.chainStale) {
         S.chainStale = S.sliceStale = false;
@@ -698,6 +714,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
       S.netKey = netKey;
       const real = S.view.mode === 'update' ? realUpdate(f, S.trace) : null;
       timed('network', () => network.update(f, S.data, { mode: S.view.mode, sample: S.view.sample, selection: S.view.sel, real, optimizer }));
+      thumbs.sync();
     } else schedule();
 
     const t0 = performance.now();

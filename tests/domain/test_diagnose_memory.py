@@ -345,7 +345,8 @@ def test_fixes_are_charged_to_the_work_budget() -> None:
         r = c.get(f"/api/sessions/{other}/fixes")
         assert r.status_code == 429, r.text
         assert "too much computation" in r.json()["detail"]
-        assert c.get(f"/api/sessions/{other}").status_code == 200
+        # The run is still there (its config costs no computation; its frame is charged too).
+        assert c.get(f"/api/sessions/{other}/config").status_code == 200
         # The first run's answer is cached: asking again costs nothing, and is the same.
         assert c.get(f"/api/sessions/{first}/fixes").status_code == 200
 

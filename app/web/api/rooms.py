@@ -19,6 +19,7 @@ from app.live.rooms import Room
 from app.live.stream import Runner
 from app.web.api.explain import add_explanations
 from app.web.api.landscape import add_landscape
+from app.web.api.neurons import add_neurons
 from app.web.api.sessions import hold_session
 from app.web.deps import RoomsDep, SettingsDep, StoreDep, join_url
 from app.web.quotas import reserve_room, reserve_session
@@ -207,3 +208,5 @@ add_landscape(
     {**ROOM_ERRORS, 403: {"model": ErrorOut, "description": "not the presenter"}},
     exporter=_presenter_only,
 )
+# Every neuron over the input plane (Playground's thumbnails): as for sessions.
+add_neurons(router, "/{code}", _runner_of, ROOM_ERRORS)

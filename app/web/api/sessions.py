@@ -30,6 +30,7 @@ from app.live.sessions import Entry, SessionStore
 from app.live.stream import Runner
 from app.web.api.explain import add_explanations
 from app.web.api.landscape import add_landscape
+from app.web.api.neurons import add_neurons
 from app.web.deps import SettingsDep, StoreDep
 from app.web.quotas import reserve_session
 from app.web.responses import json_response
@@ -291,3 +292,5 @@ def _runner_of(entry: EntryDep) -> Runner:
 add_explanations(router, "/{session_id}", _runner_of, ERRORS)
 # The error landscape and the run as an animated GIF (docs/api.md): as for rooms.
 add_landscape(router, "/{session_id}", _runner_of, ERRORS)
+# Every neuron over the input plane (Playground's thumbnails): as for rooms.
+add_neurons(router, "/{session_id}", _runner_of, ERRORS)
