@@ -237,16 +237,20 @@ export function createSlopeView(root, { onPick, canPick = () => true } = {}) {
     const best = nearestPoint(s, x);
     return best && { x: best[0], y: best[1], text: `${name} = ${fmt(best[0], 4)}, E = ${fmt(best[1], 5)}` };
   };
+  let picked = null; // the value last asked for: a double-click (zoom reset) asks once
   const onClick = (x) => {
     if (!onPick || !shown || !canPick()) return;
     const best = nearestPoint(shown[0], x);
-    if (best) onPick(best[0]);
+    if (!best || best[0] === picked || best[0] === shown[0].value) return;
+    picked = best[0];
+    onPick(best[0]);
   };
   const chart = createCanvasChart(plot, { titles: ['w', 'E'], px: 11, margin: { ...MARGIN }, hover, onClick, label: 'slope view' });
   let drawnName = null;
   function render(s, name) {
     if (!s || !Array.isArray(s.points)) return;
     const was = editOf(s, name);
+    if (shown && (s.step !== shown[0].step || name !== shown[1])) picked = null;
     shown = [s, name, was];
     // Another parameter starts unzoomed; the next step's slice of the same one keeps the zoom.
     const unzoom = name !== drawnName;
