@@ -169,8 +169,12 @@ def playing(
     """Play a run with the decision boundary shown; rendered frames/s, long tasks, frame bytes."""
     page = context.new_page()
     page.goto(f"{base}/?{query}&spf=1", wait_until="networkidle")
+    # The charts drawn (before issue 21 the error curve waited for Plotly; now it is a canvas
+    # chart and the article's page never loads Plotly).
     wait_for(
-        page, "!!(window.backpropStudio && window.backpropStudio.state.frame && window.Plotly)"
+        page,
+        "!!(window.backpropStudio && window.backpropStudio.state.frame"
+        " && (window.Plotly || document.querySelector('#loss-plot').chart?.draws))",
     )
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")

@@ -3,6 +3,7 @@
 
 import { FACTS } from './facts.js';
 import { h } from './ui.js';
+import { formula } from './mathml.js';
 import { applyOnCommit, keepFocusIn } from './a11y.js';
 
 const $ = (id) => document.getElementById(id);
@@ -283,8 +284,9 @@ export function createControls(handlers) {
     // The bias convention is a switch of its own (same seed, same weights): not a new setup.
     const p = presets.find((x) => x.name === c.preset && matchesPreset(c, { ...x.config, bias: c.bias }));
     el.preset.value = p ? p.name : '';
-    el.presetDesc.textContent = p ? p.description || p.title || '' : 'Your own setup: every setting is in the link.';
-    if (p && p.config.bias && p.config.bias !== c.bias) el.presetDesc.textContent += ' Now: one shared bias per layer, as in the matrix section.';
+    let desc = p ? [presetTagline(p), p.description].filter(Boolean).join(' ') || p.title || '' : 'Your own setup: every setting is in the link.';
+    if (p && p.config.bias && p.config.bias !== c.bias) desc += ' Now: one shared bias per layer, as in the matrix section.';
+    setTypeset(el.presetDesc, desc);
     if (el.biasSwitch) {
       el.biasSwitch.hidden = !(p && p.name === 'article');
       el.biasSwitch.textContent = c.bias === 'shared' ? 'Back to one bias per neuron' : 'Use the article’s one shared bias';
@@ -295,7 +297,9 @@ export function createControls(handlers) {
 
   function setPresets(list) {
     presets = list;
-    el.preset.replaceChildren(h('option', { value: '' }, '— custom —'), ...list.map((p) => h('option', { value: p.name }, p.title || p.name)));
+    // The name before the colon fits the sidebar's select ("Deep sigmoid: watch the gra" was
+    // cut); the rest of the title opens the description under it.
+    el.preset.replaceChildren(h('option', { value: '' }, '— custom —'), ...list.map((p) => h('option', { value: p.name, title: p.title || p.name }, presetName(p))));
     if (config) el.preset.value = config.preset || '';
     el.preset.disabled = false; // served disabled: empty until now
   }
@@ -308,4 +312,35 @@ export function createControls(handlers) {
   }
 
   return { setConfig, setPresets, setDatasets, setCsvError, el };
+}
+
+// A formula written in ASCII inside a sentence ("E = 1/2 sum (Y - O)^2"): typeset as MathML,
+// as every other formula on the page is.
+const RE_FORMULA = /E = 1\/2 sum \(Y - O\)\^2/g;
+
+/** Set `el`'s text, its formulas typeset; rebuilt only when the text changes. */
+export function setTypeset(el, text) {
+  if (el.typeset && el.typeset.text === text && el.typeset.shown === el.textContent) return;
+  const parts = [];
+  let at = 0;
+  for (const mt of text.matchAll(RE_FORMULA)) {
+    parts.push(text.slice(at, mt.index), formula(mt[0]));
+    at = mt.index + mt[0].length;
+  }
+  parts.push(text.slice(at));
+  el.replaceChildren(...parts);
+  el.typeset = { text, shown: el.textContent }; // another writer (studio.js) makes it stale
+}
+
+/** A preset's short name: its title up to the colon ("The article", "Deep sigmoid"). */
+export function presetName(p) {
+  const t = p.title || p.name;
+  return t.includes(':') ? t.slice(0, t.indexOf(':')) : t;
+}
+
+/** The rest of a preset's title, as a sentence ("[4, 5, 1] on house prices."), or ''. */
+export function presetTagline(p) {
+  const t = p.title || '';
+  const rest = t.includes(':') ? t.slice(t.indexOf(':') + 1).trim() : '';
+  return rest ? `${rest[0].toUpperCase()}${rest.slice(1)}.` : '';
 }

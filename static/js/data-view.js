@@ -4,11 +4,10 @@
 
 import { CATEGORICAL, PLOTLY_DIVERGING, argmax, columnRange, outputGrid, predict, POS_HEX, NEG_HEX, NEG_TEXT } from './nn.js';
 import { fmt } from './mathml.js';
-import { h, resizeAlone, runPlaying, setText, whenAtRest } from './ui.js';
+import { h, resizeAlone, runPlaying, setText } from './ui.js';
 import { withPlotly } from './plotly-loader.js';
 import { outputGridFast, planePixels } from './grid-fast.js';
-import { paintPoints, pointsRange } from './points-canvas.js';
-import { paintAxes } from './loss-canvas.js';
+import { createCanvasChart } from './canvas-chart.js';
 
 const GRID = 40;
 // While playing the surface moves 3-4 times a second: a coarser grid (CSS scales it smoothly)
@@ -43,6 +42,50 @@ export function fmtUnits(v) {
   const a = Math.abs(v);
   if (a >= 1000 && a < 1e15) return Math.round(v).toLocaleString('en-US').replace(/^-/, '−');
   return fmt(v, 4);
+}
+
+/** The range to show for values in [lo, hi]: `current` while it holds them and is not 3x too wide. */
+export function pointsRange(lo, hi, current) {
+  const span = hi - lo || 0.2;
+  if (current && lo >= current[0] && hi <= current[1] && current[1] - current[0] <= 3 * span) return current;
+  const pad = span * 0.15;
+  return [lo - pad, hi + pad];
+}
+
+/** Paint the predicted-versus-actual chart: the O = Y diagonal, then the points of each group. */
+function paintPva(ctx, map, groups) {
+  const [r0, r1] = map.ranges.x;
+  ctx.strokeStyle = '#9aa3b2';
+  ctx.lineWidth = 1;
+  ctx.setLineDash([5, 4]);
+  ctx.beginPath();
+  ctx.moveTo(map.X(r0), map.Y(r0));
+  ctx.lineTo(map.X(r1), map.Y(r1));
+  ctx.stroke();
+  ctx.setLineDash([]);
+  for (const g of groups) {
+    ctx.fillStyle = g.color;
+    ctx.strokeStyle = '#fff';
+    ctx.lineWidth = 1;
+    for (let k = 0; k < g.x.length; k++) {
+      if (!Number.isFinite(g.x[k]) || !Number.isFinite(g.y[k])) continue;
+      const X = map.X(g.x[k]);
+      const Y = map.Y(g.y[k]);
+      ctx.beginPath();
+      if (g.diamond) {
+        ctx.moveTo(X, Y - 5.5);
+        ctx.lineTo(X + 5.5, Y);
+        ctx.lineTo(X, Y + 5.5);
+        ctx.lineTo(X - 5.5, Y);
+        ctx.closePath();
+        ctx.fill();
+      } else {
+        ctx.arc(X, Y, 4.5, 0, 2 * Math.PI);
+        ctx.fill();
+        ctx.stroke();
+      }
+    }
+  }
 }
 
 /** Range of the targets, used for the colour scale. */
@@ -146,14 +189,9 @@ export function createDataView(root, { onSample, onNeuron } = {}) {
   let surface = null;
   let lastFrame = null;
   let waiting = null; // the newest {frame, sample} asked for before Plotly was there
-  let pvaCanvas = null; // the predicted-vs-actual markers (points-canvas.js)
+  let pva = null; // the predicted-vs-actual chart (canvas-chart.js): one renderer, no Plotly
   let pvaRange = null;
-  let pvaAxes = null; // while playing, axes that had to change are drawn here, Plotly's hidden
-  let pvaOwn = false;
-  // Once the run rests, Plotly draws the predicted-vs-actual axes the canvas stood in for.
-  const pvaAtRest = whenAtRest(() => pvaOwn && pvaLast && update(pvaLast.frame, { sample: pvaLast.sample }));
-  let pvaLast = null; // the newest {frame, sample}: drawn by Plotly once the run rests
-  let pvaAxesKey = ''; // what the axes canvas shows (range and size)
+  let pvaGroups = [];
   // A neuron's map instead of the output (a thumbnail was clicked): {layer, j, act, output, name}.
   let neuron = null;
   let discrete = false; // Playground's "discretize output": classes as hard regions
@@ -253,14 +291,12 @@ export function createDataView(root, { onSample, onNeuron } = {}) {
     if (d?.points) d = { ...d, x: d.points, x_test: d.points_test, inputs: d.feature_names, feature_names: ['x1', 'x2'] };
     data = d;
     resizeAlone(root); // another data set, another height (ui.js layAlone)
-    // Whatever the last data set left to draw at rest is dropped, answers from the worker too.
-    pvaOwn = false; // (a wait for rest still running finds nothing to draw)
-    pvaLast = null;
-    pvaAxesKey = '';
+    // Answers from the worker for the last data set are dropped.
     asked += 1;
     root.replaceChildren();
     if (window.Plotly && plotDiv) window.Plotly.purge(plotDiv);
     plotDiv = null;
+    pva = null;
     tableBody = null;
     tableRows = [];
     planeSample = -1;
@@ -279,14 +315,10 @@ export function createDataView(root, { onSample, onNeuron } = {}) {
       root.append(planeTools(d), h('div', { class: 'plane-wrap' }, surface, plotDiv));
     }
     if (mode === 'table' || d.name === 'custom') {
-      const pva = mode === 'table' ? h('div', { class: 'plot pva-plot', 'data-testid': 'data-pva' }) : null;
-      if (pva) plotDiv = pva;
-      pvaCanvas = pva ? h('canvas', { 'aria-hidden': 'true' }) : null;
-      if (pvaCanvas) Object.assign(pvaCanvas.style, { position: 'absolute', pointerEvents: 'none', display: 'none' });
-      pvaAxes = pva ? h('canvas', { 'aria-hidden': 'true' }) : null;
-      if (pvaAxes) Object.assign(pvaAxes.style, { position: 'absolute', pointerEvents: 'none', display: 'none' });
+      const pvaDiv = mode === 'table' ? h('div', { class: 'plot pva-plot', 'data-testid': 'data-pva' }) : null;
+      pva = pvaDiv ? createCanvasChart(pvaDiv, { titles: ['actual Y', 'predicted O'], margin: { l: 44, r: 8, t: 8, b: 38 }, hover: pvaHover, label: 'predicted-versus-actual plot' }) : null;
       pvaRange = null;
-      pvaOwn = false;
+      pvaGroups = [];
       const table = h('table', { class: 'obs-table', 'data-testid': 'data-table' });
       const head = h('tr', {}, h('th', { scope: 'col' }, '#'));
       (d.feature_names || []).forEach((f, k) => head.append(h('th', { scope: 'col', title: `X[${k}]` }, f)));
@@ -320,8 +352,7 @@ export function createDataView(root, { onSample, onNeuron } = {}) {
       });
       if (u.scaled) root.append(h('p', { class: 'muted', 'data-testid': 'data-units' }, 'In the original units of the file; the network sees them scaled (see Data in the sidebar).'));
       const more = all.length > MAX_TABLE_ROWS ? h('p', { class: 'muted' }, `Showing ${MAX_TABLE_ROWS} of ${all.length} observations.`) : null;
-      const pvaWrap = pva ? h('div', { class: 'pva-wrap' }, pva, pvaAxes, pvaCanvas) : null;
-      if (pvaWrap) pvaWrap.style.position = 'relative';
+      const pvaWrap = pva ? h('div', { class: 'pva-wrap' }, pva.element) : null;
       root.append(h('div', { class: 'data-split' }, h('div', { class: 'table-wrap' }, table, more), pvaWrap));
     }
   }
@@ -383,12 +414,15 @@ export function createDataView(root, { onSample, onNeuron } = {}) {
     if (!data || !frame) return;
     lastSample = sample;
     const nTrain = data.x.length;
-    const nTest = data.x_test?.length ?? 0;
     const text = summaryText(data);
     if (summary.textContent !== text) summary.textContent = text;
     if (tableRows.length) fillTable(frame, sample);
+    if (mode !== 'plane') {
+      if (pva) drawPva(frame);
+      return;
+    }
     if (!window.Plotly) {
-      // The plot waits for Plotly (loaded after the first paint); the newest frame draws then.
+      // The plane waits for Plotly (loaded after the first paint); the newest frame draws then.
       waiting = { frame, sample };
       withPlotly(() => {
         const w = waiting;
@@ -445,71 +479,42 @@ export function createDataView(root, { onSample, onNeuron } = {}) {
       }
       return;
     }
+  }
+
+  /** The nearest point to the pointer (within 12 px): its split, number, Y and O. */
+  function pvaHover(x, y, map) {
+    let best = null;
+    let bestD = 144;
+    for (const g of pvaGroups) {
+      for (let k = 0; k < g.x.length; k++) {
+        const dx = map.X(g.x[k]) - map.X(x);
+        const dy = map.Y(g.y[k]) - map.Y(y);
+        const d = dx * dx + dy * dy;
+        if (d < bestD) {
+          bestD = d;
+          best = { x: g.x[k], y: g.y[k], text: `${g.name} ${g.name === 'test' ? 't' : ''}${g.index[k] + 1}: Y = ${fmt(g.x[k], 4)}, O = ${fmt(g.y[k], 4)}` };
+        }
+      }
+    }
+    return best;
+  }
+
+  /** Predicted against actual for every observation: painted at every frame (< 1 ms). */
+  function drawPva(frame) {
+    const nTrain = data.x.length;
+    const nTest = data.x_test?.length ?? 0;
     const all = [...data.x, ...(data.x_test || [])];
     const outs = predict(frame.weights, frame.biases, all, data.activation, data.output_activation);
     const u = originalUnits(data); // a scaled CSV is shown in the file's own units
     const actual = all.map((y, k) => u.y(yOf(k < nTrain ? data.y[k] : data.y_test[k - nTrain])));
     const pred = outs.map((o) => u.y(o[0]));
-    const range = pointsRange(Math.min(...actual, ...pred.filter(Number.isFinite)), Math.max(...actual, ...pred.filter(Number.isFinite)), pvaRange);
-    const [lo, hi] = range;
-    const pad = 0;
+    const finite = pred.filter(Number.isFinite);
+    pvaRange = pointsRange(Math.min(...actual, ...finite), Math.max(...actual, ...finite), pvaRange);
     const split = (arr, test) => arr.filter((_, k) => (k >= nTrain) === test);
-    // The markers are painted on the canvas; Plotly's (invisible) ones answer hovering. While
-    // playing, Plotly redraws only when the range changes.
-    const groups = [{ x: split(actual, false), y: split(pred, false), color: POS_HEX, diamond: false }];
-    if (nTest) groups.push({ x: split(actual, true), y: split(pred, true), color: NEG_HEX, diamond: true });
-    const playing = runPlaying();
-    let fresh = range !== pvaRange || !plotDiv.data || !playing;
-    pvaRange = range;
-    const fl = plotDiv._fullLayout;
-    const axesKey = fl?._size ? JSON.stringify([range, fl.width, fl.height, fl._size.l, fl._size.t, fl._size.w, fl._size.h]) : '';
-    if (playing && pvaOwn && axesKey !== pvaAxesKey) fresh = true; // resized while playing
-    if (fresh && playing && fl?._size) {
-      pvaAxesKey = axesKey;
-      // A new range while playing: the canvas draws the axes (a Plotly redraw was a 115 ms
-      // task at 4x CPU slowdown); Plotly draws them again once the run rests.
-      const sz = fl._size;
-      const ctx = paintAxes(pvaAxes, { w: fl.width, h: fl.height }, { l: sz.l, t: sz.t, r: fl.width - sz.l - sz.w, b: fl.height - sz.t - sz.h }, { x: range, y: range, log: false }, { titles: ['actual Y', 'predicted O'] });
-      ctx.strokeStyle = '#9aa3b2';
-      ctx.setLineDash([5, 4]);
-      ctx.beginPath();
-      ctx.moveTo(sz.l, sz.t + sz.h);
-      ctx.lineTo(sz.l + sz.w, sz.t);
-      ctx.stroke();
-      pvaOwn = true;
-      plotDiv.style.visibility = 'hidden';
-    }
-    if (!fresh || (playing && pvaOwn)) {
-      pvaLast = { frame, sample };
-      if (fl?._size) paintPoints(pvaCanvas, fl._size, range, groups);
-      if (pvaOwn) pvaAtRest();
-      return;
-    }
-    pvaOwn = false;
-    pvaAxesKey = '';
-    pvaAxes.style.display = 'none';
-    plotDiv.style.visibility = '';
-    const traces = [
-      { type: 'scatter', mode: 'lines', x: [lo - pad, hi + pad], y: [lo - pad, hi + pad], line: { color: '#9aa3b2', dash: 'dash', width: 1 }, name: 'O = Y', hoverinfo: 'skip' },
-      { type: 'scatter', mode: 'markers', x: split(actual, false), y: split(pred, false), name: 'train', opacity: 0, marker: { color: POS_HEX, size: 9, line: { color: '#fff', width: 1 } }, hovertemplate: 'Y %{x:.3f}<br>O %{y:.3f}<extra>train</extra>' },
-    ];
-    if (nTest) traces.push({ type: 'scatter', mode: 'markers', x: split(actual, true), y: split(pred, true), name: 'test', opacity: 0, marker: { color: NEG_HEX, size: 9, symbol: 'diamond' }, hovertemplate: 'Y %{x:.3f}<br>O %{y:.3f}<extra>test</extra>' });
-    window.Plotly.react(
-      plotDiv,
-      traces,
-      {
-        margin: { l: 44, r: 8, t: 8, b: 38 },
-        xaxis: { title: { text: 'actual Y' }, range: [lo - pad, hi + pad], zeroline: false, gridcolor: '#e8ebf0' },
-        yaxis: { title: { text: 'predicted O' }, range: [lo - pad, hi + pad], zeroline: false, gridcolor: '#e8ebf0' },
-        showlegend: false,
-        paper_bgcolor: 'rgba(0,0,0,0)',
-        plot_bgcolor: 'rgba(0,0,0,0)',
-        font: PLOT_FONT,
-      },
-      config,
-    );
-    const size = plotDiv._fullLayout?._size;
-    if (size) paintPoints(pvaCanvas, size, range, groups);
+    const index = (test) => all.map((_, k) => (test ? k - nTrain : k)).filter((k) => (test ? k >= 0 : k < nTrain));
+    pvaGroups = [{ x: split(actual, false), y: split(pred, false), color: POS_HEX, diamond: false, name: 'train', index: index(false) }];
+    if (nTest) pvaGroups.push({ x: split(actual, true), y: split(pred, true), color: NEG_HEX, diamond: true, name: 'test', index: index(true) });
+    pva.draw({ x: pvaRange, y: pvaRange, log: false }, (ctx, map) => paintPva(ctx, map, pvaGroups));
   }
 
   return { setData, update, showNeuron, get neuron() { return neuron; } };

@@ -1,10 +1,11 @@
 // The error curve: training (and test) loss at every step. Old history is compacted into
-// min/max buckets, so the plotted arrays stay small (< ~2k points) however long the run.
+// min/max buckets, so the plotted arrays stay small (< ~2k points) however long the run. One
+// renderer: a canvas chart (canvas-chart.js) with its own hover readout and zoom; Plotly was
+// measured too slow to animate it at 4x CPU slowdown (BENCHMARKS.md, issue 21).
 
 import { NEG_HEX, POS_HEX } from './nn.js';
-import { loadPlotly, onPlotly } from './plotly-loader.js';
-import { curveRanges, paintAxes, paintCurve } from './loss-canvas.js';
-import { runPlaying, whenAtRest } from './ui.js';
+import { fmt } from './mathml.js';
+import { createCanvasChart, niceCeil } from './canvas-chart.js';
 
 /**
  * One series with bounded memory: recent points raw, older ones as min/max pairs per bucket.
@@ -166,64 +167,115 @@ export class LossHistory {
   }
 }
 
-/** Plotly traces for the history (pure); `marker` {step, loss} marks the step shown. */
-export function lossTraces(history, marker = null) {
-  const tr = history.train.points();
-  const traces = [
-    {
-      x: tr.x,
-      y: tr.y,
-      type: 'scatter',
-      mode: 'lines',
-      name: 'training E',
-      line: { color: POS_HEX, width: 2 },
-      hovertemplate: 'step %{x}<br>E = %{y:.5g}<extra>training</extra>',
-    },
-  ];
-  if (history.hasTest) {
-    const te = history.test.points();
-    traces.push({
-      x: te.x,
-      y: te.y,
-      type: 'scatter',
-      mode: 'lines',
-      name: 'test E',
-      line: { color: NEG_HEX, width: 2, dash: 'dot' },
-      hovertemplate: 'step %{x}<br>E = %{y:.5g}<extra>test</extra>',
-    });
-  }
-  let lx = tr.x.length ? tr.x[tr.x.length - 1] : null;
-  let ly = tr.y.length ? tr.y[tr.y.length - 1] : null;
-  if (marker && Number.isFinite(marker.loss)) {
-    lx = marker.step;
-    ly = marker.loss;
-  }
-  traces.push({
-    x: lx === null ? [] : [lx],
-    y: ly === null ? [] : [ly],
-    type: 'scatter',
-    mode: 'markers',
-    marker: { color: POS_HEX, size: 8, line: { color: '#fff', width: 2 } },
-    showlegend: false,
-    hoverinfo: 'skip',
-  });
-  return traces;
-}
-
-/** The series the canvas paints: training (with the newest point's dot), then test. */
+/** The series the chart paints: training (with the newest point's dot), then test. */
 export function curveSeries(history) {
-  const out = [{ ...history.train.points(), color: POS_HEX, dash: false, dot: true }];
-  if (history.hasTest) out.push({ ...history.test.points(), color: NEG_HEX, dash: true, dot: false });
+  const out = [{ ...history.train.points(), color: POS_HEX, dash: false, dot: true, name: 'training' }];
+  if (history.hasTest) out.push({ ...history.test.points(), color: NEG_HEX, dash: true, dot: false, name: 'test' });
   return out;
 }
 
-/** Create the loss plot in `div`. Returns {render(history, {log}), resize()}. */
+const HEADROOM = 1.25; // the x axis reaches 25% past the newest step
+
+/** Smallest and largest finite (and, for a log axis, positive) y of some series. */
+function extent(series, log) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  let last = 0;
+  for (const s of series) {
+    for (const y of s.y) {
+      if (y === null || !Number.isFinite(y) || (log && y <= 0)) continue;
+      if (y < lo) lo = y;
+      if (y > hi) hi = y;
+    }
+    if (s.x.length) last = Math.max(last, s.x[s.x.length - 1]);
+  }
+  return { lo, hi, last };
+}
+
+/**
+ * Axis ranges that hold every point (log10 units on a log axis), or null when `current` still
+ * does. New ranges leave room to grow (x to a round number 25% past the newest step), so the
+ * axes change O(log n) times in a run and are repainted only then.
+ */
+export function curveRanges(series, log, current) {
+  const { lo, hi, last } = extent(series, log);
+  const fits =
+    current &&
+    current.log === log &&
+    last <= current.x[1] &&
+    (hi === -Infinity || (log ? Math.log10(lo) >= current.y[0] && Math.log10(hi) <= current.y[1] : lo >= current.y[0] && hi <= current.y[1]));
+  if (fits) return null;
+  const x = [0, Math.max(10, niceCeil(last * HEADROOM))];
+  let y;
+  if (hi === -Infinity) y = log ? [-1, 0] : [0, 1];
+  else if (log) y = [Math.floor(Math.log10(lo) - 0.05), Math.log10(hi) + 0.1];
+  else y = [Math.min(0, lo), hi > 0 ? hi * 1.08 : 1];
+  return { x, y, log };
+}
+
+/** Index of the point of sorted `xs` nearest to x. */
+function nearest(xs, x) {
+  let lo = 0;
+  let hi = xs.length - 1;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid] < x) lo = mid;
+    else hi = mid;
+  }
+  return Math.abs(xs[lo] - x) <= Math.abs(xs[hi] - x) ? lo : hi;
+}
+
+/** Paint the series (a gap where E is not a number), the dot at the step shown, the look-back line. */
+function paintSeries(ctx, map, series, marker, back) {
+  const log = map.ranges.log;
+  for (const s of series) {
+    ctx.beginPath();
+    ctx.strokeStyle = s.color;
+    ctx.lineWidth = 2;
+    ctx.lineJoin = 'round';
+    ctx.setLineDash(s.dash ? [2, 3] : []);
+    let pen = false;
+    for (let k = 0; k < s.x.length; k++) {
+      const y = s.y[k];
+      if (y === null || !Number.isFinite(y) || (log && y <= 0)) {
+        pen = false;
+        continue;
+      }
+      const X = map.X(s.x[k]);
+      const Y = map.Y(y);
+      if (pen) ctx.lineTo(X, Y);
+      else ctx.moveTo(X, Y);
+      pen = true;
+    }
+    ctx.stroke();
+  }
+  ctx.setLineDash([]);
+  if (back) {
+    // Looking back in time: a line at the step shown, the run's later steps still drawn.
+    const X = map.X(marker.x);
+    ctx.strokeStyle = NEG_HEX;
+    ctx.lineWidth = 1.5;
+    ctx.setLineDash([2, 3]);
+    ctx.beginPath();
+    ctx.moveTo(X, map.area.t);
+    ctx.lineTo(X, map.area.t + map.area.h);
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+  if (marker && Number.isFinite(marker.y) && !(log && marker.y <= 0)) {
+    ctx.beginPath();
+    ctx.arc(map.X(marker.x), map.Y(marker.y), 4, 0, 2 * Math.PI);
+    ctx.fillStyle = POS_HEX;
+    ctx.fill();
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = '#fff';
+    ctx.stroke();
+  }
+}
+
+/** Create the error curve in `div`. Returns {render(history, {log, marker, revision}), resize()}. */
 export function createLossView(div) {
-  let drawn = -1;
-  let logScale = null;
-  let waiting = null;
-  // The key is HTML beside the plot, not Plotly's legend: Plotly measures and redraws its
-  // legend at every redraw, which doubled the cost of the curve while playing (benchmarks/page.py).
+  // The key is HTML beside the plot.
   const key = document.createElement('div');
   key.className = 'loss-key';
   const keyItem = (name, color, dash) => {
@@ -240,183 +292,48 @@ export function createLossView(div) {
   const testKey = keyItem('test E', NEG_HEX, 'dotted');
   testKey.hidden = true;
   div.before(key);
-  // The curve itself is painted on a canvas over the plot area (loss-canvas.js); Plotly draws
-  // the axes, and, once the curve stops moving, invisible traces that answer hovering.
-  const wrap = document.createElement('div');
-  wrap.className = 'loss-wrap';
-  wrap.style.position = 'relative';
-  div.before(wrap);
-  const canvas = document.createElement('canvas');
-  canvas.setAttribute('aria-hidden', 'true');
-  canvas.style.position = 'absolute';
-  canvas.style.pointerEvents = 'none';
-  canvas.style.display = 'none'; // shown once placed: a canvas moving into place is a layout shift
-  const axes = document.createElement('canvas'); // until Plotly draws them
-  axes.setAttribute('aria-hidden', 'true');
-  Object.assign(axes.style, { position: 'absolute', pointerEvents: 'none', display: 'none' });
-  wrap.append(div, axes, canvas);
-  div.addEventListener('pointerenter', () => loadPlotly().catch(() => {}), { once: true });
-  // The plot's size as last laid out: read from a ResizeObserver, so painting the curve before
-  // Plotly never forces a layout of the page (at load that was a whole-page layout).
-  let box = null;
-  let painted = ''; // what the canvas shows before Plotly: history version, scale, marker, size
-  new ResizeObserver((entries) => {
-    const r = entries[entries.length - 1].contentRect;
-    box = { w: r.width, h: r.height };
-  }).observe(div);
-  let ranges = null;
   let series = [];
-  let hoverDrawn = -1;
-  let zoomed = false; // the learner zoomed or panned: keep their axes until a double-click
-  let drawnMarker = '';
-  let drawnRevision = null;
-  let hoverMarker = null;
-  const view = () => {
-    const fl = div._fullLayout;
-    if (!zoomed || !fl) return ranges;
-    return { x: fl.xaxis.range.slice(), y: fl.yaxis.range.slice(), log: ranges?.log };
-  };
-  let axesOwn = false; // the canvas draws the axes (playing), Plotly's are hidden and stale
-  let axesKey = ''; // what the axes canvas shows
-  const paint = () => {
-    const size = div._fullLayout?._size;
-    const r = ranges && view();
-    if (!size || !r) return;
-    const key = axesOwn ? JSON.stringify([r.x, r.y, r.log, size.l, size.t, size.w, size.h, box.w, box.h]) : '';
-    if (axesOwn && key !== axesKey) {
-      // Plotly's plot area (its automargin may have widened it) with the ranges now in force;
-      // painted again only when they or the size change.
-      const margin = { l: size.l, t: size.t, r: box.w - size.l - size.w, b: box.h - size.t - size.h };
-      paintAxes(axes, box, margin, r);
+  /** The readout under the pointer: the step nearest to it, its training (and test) E. */
+  const hover = (x) => {
+    const tr = series[0];
+    if (!tr || !tr.x.length) return null;
+    const k = nearest(tr.x, x);
+    const y = tr.y[k];
+    if (y === null || !Number.isFinite(y)) return null;
+    let text = `step ${tr.x[k]} · training E = ${fmt(y, 5)}`;
+    const te = series[1];
+    if (te && te.x.length) {
+      const j = nearest(te.x, tr.x[k]);
+      if (te.x[j] === tr.x[k] && Number.isFinite(te.y[j])) text += ` · test E = ${fmt(te.y[j], 5)}`;
     }
-    axesKey = key;
-    paintCurve(canvas, size, series, r);
+    return { x: tr.x[k], y, text };
   };
-  /** Plotly's axes again (at rest, or for a zoom): the canvas's are put away. */
-  const plotlyAxes = () => {
-    if (!axesOwn) return;
-    axesOwn = false;
-    axesKey = '';
-    axes.style.display = 'none';
-    div.style.visibility = '';
-  };
-  const bindZoom = () => {
-    if (div.dataset.zoomBound || !div.on) return;
-    div.dataset.zoomBound = '1';
-    div.on('plotly_relayout', (ev) => {
-      if (!ev) return;
-      if (ev['xaxis.autorange'] || ev['yaxis.autorange']) {
-        zoomed = false; // double-click: back to the whole curve
-        if (ranges) window.Plotly.relayout(div, { 'xaxis.range': ranges.x, 'yaxis.range': ranges.y });
-      } else if (Object.keys(ev).some((k) => k.startsWith('xaxis.range') || k.startsWith('yaxis.range'))) {
-        zoomed = true;
-      }
-      paint();
-    });
-  };
-  const hoverTraces = (history) => lossTraces(history, hoverMarker).map((t) => ({ ...t, opacity: 0 }));
-  // Hover needs the traces in Plotly: sent once the curve rests (never while playing).
-  let settled = null; // the history to hand to Plotly at rest
-  const settleLater = whenAtRest(() => {
-    if ((hoverDrawn === drawn && !axesOwn) || !div.data) return;
-    hoverDrawn = drawn;
-    if (axesOwn && !zoomed) {
-      layout.xaxis.range = ranges.x;
-      layout.yaxis.range = ranges.y;
-    }
-    window.Plotly.react(div, hoverTraces(settled), layout);
-    plotlyAxes();
-  });
-  const settle = (history) => {
-    settled = history;
-    settleLater();
-  };
-  const layout = {
-    margin: { l: 56, r: 12, t: 8, b: 40 },
-    xaxis: { title: { text: 'step' }, zeroline: false, gridcolor: '#e8ebf0', rangemode: 'tozero' },
-    yaxis: { title: { text: 'E' }, zeroline: false, gridcolor: '#e8ebf0', exponentformat: 'power', automargin: true },
-    showlegend: false,
-    paper_bgcolor: 'rgba(0,0,0,0)',
-    plot_bgcolor: 'rgba(0,0,0,0)',
-    font: { family: 'system-ui, -apple-system, "Segoe UI", sans-serif', size: 12, color: '#3a4352' },
-    datarevision: 0,
-  };
-  const config = { displayModeBar: false, responsive: true, scrollZoom: false, doubleClick: 'autosize' };
+  const chart = createCanvasChart(div, { titles: ['step', 'E'], margin: { l: 56, r: 12, t: 8, b: 40 }, hover, label: 'error curve' });
+  let drawn = '';
+  let ranges = null;
+  let revisionDrawn = null;
+  let logDrawn = null;
   return {
     render(history, { log = false, marker = null, revision = 'run' } = {}) {
-      if (testKey.hidden === history.hasTest) testKey.hidden = !history.hasTest; // before Plotly too
-      if (!window.Plotly) {
-        // Until Plotly is there the canvas draws the axes too: the curve shows at once, and
-        // Plotly (a long task on a phone) loads when the data panel nears the screen or the
-        // pointer comes to the curve (for hovering); then the newest history is drawn with it.
-        const again = !waiting;
-        waiting = { history, log, marker, revision };
-        if (again) {
-          onPlotly(() => {
-            const w = waiting;
-            waiting = null;
-            axes.style.display = 'none';
-            div.style.background = '';
-            this.render(w.history, { log: w.log, marker: w.marker, revision: w.revision });
-          });
-        }
-        if (!box) box = { w: div.clientWidth, h: div.clientHeight };
-        const seen = `${history.version} ${log} ${marker?.step}:${marker?.loss} ${revision} ${box.w}x${box.h}`;
-        if (seen === painted) return; // the same picture (the page renders again as panels load)
-        series = curveSeries(history);
-        ranges = curveRanges(series, log, ranges?.log === log ? ranges : null) || ranges;
-        if (box.w > 0 && box.h > 0) {
-          painted = seen;
-          const m = layout.margin;
-          paintAxes(axes, box, m, ranges);
-          paintCurve(canvas, { l: m.l, t: m.t, w: box.w - m.l - m.r, h: box.h - m.t - m.b }, series, ranges);
-          div.style.background = 'transparent';
-        }
-        return;
-      }
-      const mk = marker ? `${marker.step}:${marker.loss}` : '';
-      if (history.version === drawn && log === logScale && mk === drawnMarker && revision === drawnRevision) return;
+      if (testKey.hidden === history.hasTest) testKey.hidden = !history.hasTest;
+      const seen = `${history.version} ${log} ${marker?.step}:${marker?.loss} ${revision}`;
+      if (seen === drawn) return; // the same picture (the page renders again as panels load)
+      drawn = seen;
       // A new run or a new scale starts unzoomed; otherwise the learner's zoom survives redraws.
-      if (revision !== drawnRevision || log !== logScale) zoomed = false;
-      drawn = history.version;
-      drawnMarker = mk;
-      drawnRevision = revision;
-      logScale = log;
-      hoverMarker = marker;
+      const unzoom = revision !== revisionDrawn || log !== logDrawn;
+      revisionDrawn = revision;
+      logDrawn = log;
       series = curveSeries(history);
-      const next = curveRanges(series, log, ranges?.log === log ? ranges : null);
-      // Looking back in time: a line at the step shown, the run's later steps still drawn.
-      const back = marker && marker.step < history.train.lastX;
-      const shapes = back ? [{ type: 'line', x0: marker.step, x1: marker.step, yref: 'paper', y0: 0, y1: 1, line: { color: NEG_HEX, width: 1.5, dash: 'dot' } }] : [];
-      const moved = JSON.stringify(shapes) !== JSON.stringify(layout.shapes || []);
-      // Playing, axes that must grow are drawn on the canvas; Plotly catches up at rest.
-      const playingNow = runPlaying();
-      if (next && div.data && !moved && !zoomed && playingNow && box && log === (layout.yaxis.type === 'log')) {
-        ranges = next;
-        axesOwn = true;
-        div.style.visibility = 'hidden';
-      } else if (next || !div.data || moved) {
-        ranges = next || ranges;
-        plotlyAxes();
-        layout.yaxis.type = log ? 'log' : 'linear';
-        if (!zoomed) {
-          layout.xaxis.range = ranges.x;
-          layout.yaxis.range = ranges.y;
-        }
-        layout.shapes = shapes;
-        layout.uirevision = revision;
-        layout.datarevision += 1;
-        hoverDrawn = drawn;
-        // The config goes in once: passing it again makes Plotly rebuild its context every time.
-        if (div.data) window.Plotly.react(div, hoverTraces(history), layout);
-        else window.Plotly.react(div, hoverTraces(history), layout, config);
-        bindZoom();
-      }
-      paint();
-      settle(history);
+      ranges = curveRanges(series, log, ranges?.log === log ? ranges : null) || ranges;
+      const tr = series[0];
+      const newest = tr.x.length ? { x: tr.x[tr.x.length - 1], y: tr.y[tr.y.length - 1] } : null;
+      const shown = marker && Number.isFinite(marker.loss) ? { x: marker.step, y: marker.loss } : newest;
+      const back = !!(marker && marker.step < history.train.lastX);
+      div.chart.points = tr.x.length;
+      chart.draw(ranges, (ctx, map) => paintSeries(ctx, map, series, shown, back), { unzoom });
     },
     resize() {
-      if (window.Plotly && div.data) Promise.resolve(window.Plotly.Plots.resize(div)).then(paint, () => {});
+      chart.redraw();
     },
   };
 }

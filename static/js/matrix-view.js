@@ -62,6 +62,9 @@ export function deltaDefinition(layer, nLayers, activation, outputActivation) {
   );
 }
 
+const FONT = '600 10.5px ui-monospace, Menlo, Consolas, monospace';
+const SMALL = '600 9px ui-monospace, Menlo, Consolas, monospace';
+
 /** Draw matrix M (rows x cols) as a heatmap on `canvas`; small matrices get their numbers. */
 export function drawHeatmap(canvas, M, { cellW = 22, cellH = 22, numbers = false, max = null } = {}) {
   const rows = M.length;
@@ -79,9 +82,13 @@ export function drawHeatmap(canvas, M, { cellW = 22, cellH = 22, numbers = false
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, w, ht);
   const mx = max ?? maxAbs(M);
-  ctx.font = '600 10.5px ui-monospace, Menlo, Consolas, monospace';
+  ctx.font = FONT;
   ctx.textAlign = 'center';
   ctx.textBaseline = 'middle';
+  // A number is printed only where it fits its cell with room to spare (else the tooltip says
+  // it): "−0.00015−0.00091" ran together. The boxes printed are kept for the tests.
+  const labels = [];
+  const room = cellW - 6;
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const v = M[r][c];
@@ -90,11 +97,27 @@ export function drawHeatmap(canvas, M, { cellW = 22, cellH = 22, numbers = false
       ctx.fillStyle = fill;
       ctx.fillRect(c * cellW, r * cellH, cellW - 1, cellH - 1);
       if (numbers) {
+        if (cellH < 13) continue;
+        let text = fmt(v, 2);
+        let tw = ctx.measureText(text).width;
+        if (tw > room && Number.isFinite(v) && v !== 0) {
+          // Too wide (0.00015): the same two digits as a power of ten, a size smaller.
+          text = v.toExponential(1).replace('e+', 'e').replace(/-/g, '−');
+          ctx.font = SMALL;
+          tw = ctx.measureText(text).width;
+        }
+        if (tw > room) {
+          ctx.font = FONT;
+          continue;
+        }
         ctx.fillStyle = inkOn(fill); // white labels on mid-tones were 2.2-2.9:1
-        ctx.fillText(fmt(v, 2), c * cellW + cellW / 2, r * cellH + cellH / 2 + 0.5);
+        ctx.fillText(text, c * cellW + cellW / 2, r * cellH + cellH / 2 + 0.5);
+        labels.push({ x: c * cellW + cellW / 2 - tw / 2, y: r * cellH + cellH / 2 - 6, w: tw, h: 12, text });
+        ctx.font = FONT;
       }
     }
   }
+  canvas.labels = labels;
 }
 
 /**
@@ -203,6 +226,7 @@ export function createMatrixView(root, { onSelect, tooltip } = {}) {
       b.cg.setAttribute('aria-label', heatmapSummary(`dE/d${b.item.name}`, G));
       b.scale.textContent = ` max |·| ${fmt(maxAbs(G), 2)}`;
     }
+    if (blocks.length && root.dataset.step !== String(f.step)) root.dataset.step = String(f.step); // the step drawn
     return false;
   }
 

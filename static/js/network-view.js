@@ -61,6 +61,60 @@ export function networkLayout(sizes, width, height, pad = { left: 96, right: 96,
   return { layers, r, hidden: sizes.map((n, l) => n - drawn[l]) };
 }
 
+/**
+ * Where the selected edge's name goes (the centre of its box): along the edge, above or below
+ * it, clear of every node (its ring included) and inside the diagram; the first such place
+ * from the middle out (pure). None clear: the place that overlaps nodes least.
+ */
+export function edgeLabelAt(a, b, textW, layout, width, height, avoid = [], textH = 15) {
+  const pad = layout.r + 6;
+  const boxes = layout.layers.flat().map((p) => ({ x: p.x - pad, y: p.y - pad, w: 2 * pad, h: 2 * pad })).concat(avoid);
+  const overlap = (cx, cy) => {
+    let sum = 0;
+    for (const o of boxes) {
+      const dx = Math.max(0, Math.min(cx + textW / 2, o.x + o.w) - Math.max(cx - textW / 2, o.x));
+      const dy = Math.max(0, Math.min(cy + textH / 2, o.y + o.h) - Math.max(cy - textH / 2, o.y));
+      sum += dx * dy;
+    }
+    return sum;
+  };
+  const top = textH / 2 + 28; // under the layer captions
+  const bottom = height - textH / 2 - 38; // over the matrix names and "+N more"
+  const clampX = (x) => Math.max(textW / 2 + 2, Math.min(width - textW / 2 - 2, x));
+  const clampY = (y) => Math.max(top, Math.min(bottom, y));
+  let best = null;
+  for (const t of [0.6, 0.5, 0.4, 0.7, 0.3, 0.75, 0.25]) {
+    for (const off of [-11, 11, -20, 20, 0]) {
+      const cx = clampX(a.x + (b.x - a.x) * t);
+      const cy = clampY(a.y + (b.y - a.y) * t + off);
+      const o = overlap(cx, cy);
+      if (o === 0) return { x: cx, y: cy };
+      if (!best || o < best.o) best = { x: cx, y: cy, o };
+    }
+  }
+  // A crowded diagram (many narrow columns): the clear place nearest the edge's middle, in the
+  // bands between rows of nodes.
+  const mx = a.x + (b.x - a.x) * 0.5;
+  const my = a.y + (b.y - a.y) * 0.5;
+  for (let d = 0; d <= height; d += 3) {
+    for (const cy of [my - d, my + d]) {
+      if (cy < top || cy > bottom) continue;
+      for (const dx of [0, -30, 30, -60, 60, -120, 120]) {
+        const cx = clampX(mx + dx);
+        if (overlap(cx, cy) === 0) return { x: cx, y: cy };
+      }
+    }
+  }
+  return { x: best.x, y: best.y };
+}
+
+/** The font size (px) at which a node's value fits inside its circle, or 0: not shown. */
+export function nodeFontSize(chars, r, size = 10) {
+  const fit = (2 * r - 5) / (0.62 * Math.max(1, chars)); // monospace: about 0.6 em a character
+  const px = Math.min(size, Math.floor(fit * 2) / 2);
+  return px >= 7 ? px : 0;
+}
+
 // An input's scale from its column of the training data: once per data set (inputScale).
 const inputScales = new WeakMap();
 function inputScaleOf(data, k) {
@@ -153,6 +207,7 @@ export function createNetworkView(container, { onSelect, tooltip, onStale, legen
     }
   }).observe(container);
   let haloLabel = null;
+  let ioBoxes = []; // the input and output names' boxes (approximate), kept clear by the edge's label
   let lights = null; // the phase stepper's highlight: {edges, nodes, dir}
   // The canvas path (networks over CANVAS_EDGES edges): one entry per edge, in the SVG's order.
   let canvas = null;
@@ -265,7 +320,7 @@ export function createNetworkView(container, { onSelect, tooltip, onStale, legen
     const gEdges = el('g', { class: 'edges' }, svg);
     halo = el('line', { class: 'edge-halo' }, gEdges);
     setStyle(halo, 'display', 'none');
-    haloLabel = el('text', { class: 'edge-label', 'text-anchor': 'middle', dy: '-0.5em', 'data-testid': 'edge-label' });
+    haloLabel = el('text', { class: 'edge-label', 'text-anchor': 'middle', dy: '0.35em', 'data-testid': 'edge-label' });
     setStyle(haloLabel, 'display', 'none');
     const gHits = el('g', { class: 'edge-hits' });
     edges = [];
@@ -379,16 +434,20 @@ export function createNetworkView(container, { onSelect, tooltip, onStale, legen
     if (lights) highlight(lights);
     // Feature and target names (user text: textContent only, truncated).
     const feat = data?.feature_names || [];
+    ioBoxes = []; // where the names are (about 7 px a character): the edge's label avoids them
     layout.layers[0].forEach((p) => {
       const t = el('text', { x: p.x - layout.r - 8, y: p.y, dy: '0.35em', class: 'io-label', 'text-anchor': 'end' }, svg);
       const nm = feat[p.k] ?? `x${p.k + 1}`;
       t.textContent = narrow && nm.length > 6 ? `X[${p.k}]` : truncate(nm, 18); // x₁², sin x₁ fit
+      const tw = t.textContent.length * 7;
+      ioBoxes.push({ x: p.x - layout.r - 10 - tw, y: p.y - 9, w: tw + 4, h: 18 });
       el('title', {}, t).textContent = `X[${p.k}]: ${nm}`;
     });
     const targ = data?.target_names || [];
     layout.layers[L].forEach((p) => {
       const t = el('text', { x: p.x + layout.r + 8, y: p.y - 7, dy: '0.35em', class: 'io-label', 'text-anchor': 'start' }, svg);
       t.textContent = truncate(targ[p.k] ?? `y${p.k + 1}`, narrow ? 7 : 14);
+      ioBoxes.push({ x: p.x + layout.r + 6, y: p.y - 17, w: Math.max(t.textContent.length, 10) * 7 + 4, h: 36 });
       el('title', {}, t).textContent = targ[p.k] ?? '';
       const yv = el('text', { x: p.x + layout.r + 8, y: p.y + 9, dy: '0.35em', class: 'io-target', 'text-anchor': 'start' }, svg);
       yv.dataset.target = String(p.k);
@@ -501,7 +560,12 @@ export function createNetworkView(container, { onSelect, tooltip, onStale, legen
         setAttr(n.g, 'data-value', a ? String(v) : '');
         setAttr(n.g, 'data-scale', sc ? `${sc.kind} ${sc.lo} ${sc.hi}` : '');
         if (!n.hidden) {
-          setText(n.text, a ? fmt(v, 2) : ''); // too small to show on a big network: not written
+          // Too small to show on a big network: not written. A value wider than its circle is
+          // written smaller, or not at all (the node's tooltip has it).
+          const words = a ? fmt(v, 2) : '';
+          const px = nodeFontSize(words.length, layout.r);
+          setText(n.text, px ? words : '');
+          setStyle(n.text, 'fontSize', px ? `${px}px` : '');
           setStyle(n.text, 'fill', inkOn(fill)); // the better contrast, never under 4.5:1
         }
         if (l > 0) {
@@ -526,8 +590,6 @@ export function createNetworkView(container, { onSelect, tooltip, onStale, legen
       if (a && b) {
         haloShown = true;
         for (const [k, v] of Object.entries({ x1: a.x, y1: a.y, x2: b.x, y2: b.y })) setAttr(halo, k, String(v));
-        // The name at 60% of the way, away from the crowded source column.
-        setAttr(haloLabel, 'y', String(a.y + (b.y - a.y) * 0.6));
         // The value the edges show now: W, ∂E/∂W or the next step ΔW (the optimizer's own).
         const nm = paramName(sel, L);
         const pending = mode === 'update' && !real && (opts.optimizer || 'sgd') !== 'sgd';
@@ -539,10 +601,10 @@ export function createNetworkView(container, { onSelect, tooltip, onStale, legen
         // The step it describes, as the chain's header and the slope note say theirs (issue 20).
         setAttr(haloLabel, 'data-step', String(frame.step ?? ''));
         setAttr(haloLabel, 'data-value', v === null || v === undefined ? '' : String(v));
-        // Kept inside the diagram: about 7 px a character in its 11.5 px monospace.
-        const half = (words.length * 7) / 2 + 4;
-        const x = Math.max(half, Math.min(width - half, a.x + (b.x - a.x) * 0.6));
-        setAttr(haloLabel, 'x', String(x));
+        // Clear of the nodes and their values: about 7 px a character in its 11.5 px monospace.
+        const at = edgeLabelAt(a, b, words.length * 7 + 6, layout, width, height, ioBoxes);
+        setAttr(haloLabel, 'x', String(Math.round(at.x)));
+        setAttr(haloLabel, 'y', String(Math.round(at.y)));
       }
     } else if (sel && sel.kind === 'bias' && nodes[sel.layer + 1]?.[sel.j]) {
       nodes[sel.layer + 1][sel.j].g.classList.add('selected');

@@ -3,9 +3,8 @@
 
 import { NEG_HEX, POS_HEX } from './nn.js';
 import { fmt } from './mathml.js';
-import { onPlotly } from './plotly-loader.js';
-import { paintAxes } from './loss-canvas.js';
-import { runPlaying, setText, whenAtRest } from './ui.js';
+import { createCanvasChart } from './canvas-chart.js';
+import { setText } from './ui.js';
 
 /** The parameter's next update (next_value - value); the slice's `step` is the frame's step. */
 export function updateOf(s) {
@@ -95,24 +94,27 @@ function shapeOf(s) {
 }
 
 /**
- * The whole slope plot on a canvas, as Plotly draws it: while a run plays a Plotly redraw
- * (its axes change with every slice) was a 85-135 ms task at 4x CPU slowdown.
+ * The chart's ranges for a slice: the curve and the tangent across, E (and E after) up; with
+ * `was` (an edit by hand at this step), its value and E stay in view beside the curve.
  */
-export function paintSlope(canvas, box, s, name) {
+export function slopeRanges(s, was = null) {
   const k = shapeOf(s);
-  const m = MARGIN;
-  const w = box.w - m.l - m.r;
-  const h = box.h - m.t - m.b;
   const xs = s.points.map((p) => p[0]);
-  const x = [Math.min(...xs, k.tx[0]), Math.max(...xs, k.tx[1])];
-  const y = k.range;
-  const ctx = paintAxes(canvas, box, m, { x, y, log: false }, { titles: [name, 'E'], px: 11 });
-  const X = (v) => m.l + ((v - x[0]) / (x[1] - x[0])) * w;
-  const Y = (v) => m.t + h - ((v - y[0]) / (y[1] - y[0])) * h;
-  ctx.save();
-  ctx.beginPath();
-  ctx.rect(m.l, m.t, w, h);
-  ctx.clip();
+  if (Number.isFinite(was?.from)) xs.push(was.from);
+  let y = k.range;
+  const pad = was && Number.isFinite(was.E) ? 0.05 * (y[1] - y[0]) : 0;
+  if (pad) y = [Math.min(y[0], was.E - pad), Math.max(y[1], was.E + pad)];
+  return { x: [Math.min(...xs, k.tx[0]), Math.max(...xs, k.tx[1])], y, log: false };
+}
+
+/**
+ * Paint a slice on the chart (canvas-chart.js): the curve, the tangent, the point now and after
+ * the step, the update as an arrow under the curve with its label placed clear of the markers
+ * (below the arrow, else above it, else left out: the note says it in words).
+ */
+export function paintSlope(ctx, map, s, placer, was = null) {
+  const k = shapeOf(s);
+  const { X, Y } = map;
   ctx.lineJoin = 'round';
   ctx.strokeStyle = POS_HEX;
   ctx.lineWidth = 2;
@@ -136,7 +138,6 @@ export function paintSlope(canvas, box, s, name) {
   ctx.lineTo(X(k.tx[1]), Y(k.ty[1]));
   ctx.stroke();
   ctx.setLineDash([]);
-  ctx.restore();
   const dot = (cx, cy, r, fill, stroke) => {
     ctx.beginPath();
     ctx.arc(cx, cy, r, 0, 2 * Math.PI);
@@ -147,7 +148,10 @@ export function paintSlope(canvas, box, s, name) {
     ctx.lineWidth = 2;
     ctx.strokeStyle = stroke;
     ctx.stroke();
+    placer?.obstacles.push({ x: cx - r - 1, y: cy - r - 1, w: 2 * r + 2, h: 2 * r + 2 });
   };
+  // Before an edit by hand at this step: the value and E it had, an open grey circle.
+  if (was && Number.isFinite(was.E)) dot(X(was.from), Y(was.E), 4.5, null, '#6b7280');
   if (Number.isFinite(s.E)) dot(X(s.value), Y(s.E), 4.5, POS_HEX, '#fff');
   if (k.eNext !== null) dot(X(s.next_value), Y(k.eNext), 3.5, null, NEG_HEX);
   if (k.du !== null && Math.abs(k.du) > 0) {
@@ -166,16 +170,19 @@ export function paintSlope(canvas, box, s, name) {
     ctx.lineTo(b - dir * 8, ya + 4);
     ctx.closePath();
     ctx.fill();
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'top';
-    ctx.fillText(`update ${fmt(k.du, 3)}`, (a + b) / 2, ya + 5);
+    placer?.obstacles.push({ x: Math.min(a, b) - 1, y: ya - 5, w: Math.abs(b - a) + 2, h: 10 });
+    if (placer) {
+      const text = `update ${fmt(k.du, 3)}`;
+      const cx = Math.min(Math.max((a + b) / 2, map.area.l + 40), map.area.l + map.area.w - 40);
+      placer.put(text, cx, ya + 7, { baseline: 'top', color: NEG_HEX }) || placer.put(text, cx, ya - 7, { baseline: 'bottom', color: NEG_HEX });
+    }
   }
 }
 
 /**
- * Create the view in `root` (a div with a plot and a note). render(slice, name) redraws.
- * `onPick(value)`, if given: a click on the curve sets the parameter there (an edit), when
- * `canPick()` says this screen may.
+ * Create the view in `root` (a chart and a note). render(slice, name) redraws.
+ * `onPick(value)`, if given: a click on the curve sets the parameter to the value of the
+ * curve's point there (an edit), when `canPick()` says this screen may.
  */
 export function createSlopeView(root, { onPick, canPick = () => true } = {}) {
   const plot = document.createElement('div');
@@ -184,20 +191,12 @@ export function createSlopeView(root, { onPick, canPick = () => true } = {}) {
   const note = document.createElement('p');
   note.className = 'slope-note';
   note.dataset.testid = 'slope-note';
-  // While playing the plot is painted on a canvas over Plotly's (hidden) one; Plotly draws the
-  // newest slice again once the run rests, for hovering.
-  const wrap = document.createElement('div');
-  wrap.style.position = 'relative';
-  const canvas = document.createElement('canvas');
-  canvas.setAttribute('aria-hidden', 'true');
-  Object.assign(canvas.style, { position: 'absolute', pointerEvents: 'none', display: 'none' });
-  wrap.append(plot, canvas);
   // Where E went when the parameter was set by hand (an edit at the same step): from, to.
   const edited = document.createElement('p');
   edited.className = 'slope-edit muted';
   edited.dataset.testid = 'slope-edit';
   edited.hidden = true;
-  root.append(wrap, note, edited);
+  root.append(plot, note, edited);
   let last = null; // the last slice drawn: {name, step, value, E}
   let edit = null; // the edit it shows: {name, step, from, E, to}
   /** The edit this slice follows, if any: same parameter and step, another value. */
@@ -213,122 +212,55 @@ export function createSlopeView(root, { onPick, canPick = () => true } = {}) {
     edited.hidden = !edit;
     return edit;
   }
-  const config = { displayModeBar: false, responsive: true, scrollZoom: false };
-  let box = null;
-  new ResizeObserver((entries) => {
-    const r = entries[entries.length - 1].contentRect;
-    box = { w: r.width, h: r.height };
-    // Laid out now: a slice that came before Plotly and before a size is painted.
-    if (waitingSlice && !window.Plotly && box.w > 0) {
-      const w = waitingSlice;
-      waitingSlice = null;
-      render(w[0], w[1]);
+  let shown = null; // [slice, name, edit]
+  /** The curve's sampled point nearest to x (a click sets the parameter exactly there). */
+  const nearestPoint = (s, x) => {
+    let best = null;
+    for (const [pw, pe] of s.points) {
+      if (pe === null || !Number.isFinite(pe)) continue;
+      if (!best || Math.abs(pw - x) < Math.abs(best[0] - x)) best = [pw, pe];
     }
-  }).observe(plot);
-
-  let stale = null; // the newest slice, painted on the canvas, not yet drawn by Plotly
-  const playing = runPlaying;
-  const atRest = whenAtRest(() => stale && render(stale[0], stale[1]));
-
-  let waiting = false; // waiting for Plotly to draw the newest slice
-  let waitingSlice = null; // a slice asked for before the plot was laid out and Plotly there
-  /** Once another view has loaded Plotly, it draws the newest slice (painted or not). */
-  function whenPlotly() {
-    if (waiting) return;
-    waiting = true;
-    onPlotly(() => {
-      waiting = false;
-      const w = stale || waitingSlice;
-      waitingSlice = null;
-      if (w) render(w[0], w[1]);
-    });
-  }
+    return best;
+  };
+  /** The readout: the curve's point nearest the pointer, or the point now / after the step. */
+  const hover = (x, y, map) => {
+    if (!shown) return null;
+    const [s, name, was] = shown;
+    const dist = (px, py) => (Number.isFinite(px) && Number.isFinite(py) ? Math.hypot(map.X(px) - map.X(x), map.Y(py) - map.Y(y)) : Infinity);
+    const marks = [
+      [dist(s.value, s.E), { x: s.value, y: s.E, text: `now: ${name} = ${fmt(s.value, 4)}, E = ${fmt(s.E, 5)}` }],
+      [dist(s.next_value, s.next_E), { x: s.next_value, y: s.next_E, text: `after the step: ${name} = ${fmt(s.next_value, 6)}, E = ${fmt(s.next_E, 10)}` }],
+    ];
+    if (was) marks.push([dist(was.from, was.E), { x: was.from, y: was.E, text: `before the edit: ${name} = ${fmt(was.from, 4)}, E = ${fmt(was.E, 5)}` }]);
+    marks.sort((a, b) => a[0] - b[0]);
+    if (marks[0][0] < 9) return marks[0][1];
+    const best = nearestPoint(s, x);
+    return best && { x: best[0], y: best[1], text: `${name} = ${fmt(best[0], 4)}, E = ${fmt(best[1], 5)}` };
+  };
+  let picked = null; // the value last asked for: a double-click (zoom reset) asks once
+  const onClick = (x) => {
+    if (!onPick || !shown || !canPick()) return;
+    const best = nearestPoint(shown[0], x);
+    if (!best || best[0] === picked || best[0] === shown[0].value) return;
+    picked = best[0];
+    onPick(best[0]);
+  };
+  const chart = createCanvasChart(plot, { titles: ['w', 'E'], px: 11, margin: { ...MARGIN }, hover, onClick, label: 'slope view' });
+  let drawnName = null;
   function render(s, name) {
     if (!s || !Array.isArray(s.points)) return;
     const was = editOf(s, name);
-    // On the canvas while playing (once Plotly has drawn here) and until Plotly has loaded:
-    // the slope alone does not ask for Plotly (on a phone another view loads it later).
-    if ((playing() && plot.data) || !window.Plotly) {
-      // The size from the ResizeObserver (reading it here would force a layout of the panel).
-      const b = box || { w: 0, h: 0 };
-      if (b.w > 0 && b.h > 0) {
-        stale = [s, name];
-        paintSlope(canvas, { l: 0, t: 0, w: b.w, h: b.h }, s, name);
-        plot.style.visibility = 'hidden';
-        writeNote(note, s, name);
-        if (window.Plotly) atRest();
-        else whenPlotly();
-        return;
-      }
-    }
-    stale = null;
-    canvas.style.display = 'none';
-    plot.style.visibility = '';
-    if (!window.Plotly) {
-      // Not laid out yet: painted once it is, or drawn when another view has loaded Plotly.
-      waitingSlice = [s, name];
-      whenPlotly();
-      return;
-    }
-    const xs = s.points.map((p) => p[0]);
-    const ys = s.points.map((p) => p[1]);
-    const { range: curveRange, tx, ty, eNext, yArrow, du } = shapeOf(s);
-    // The E before an edit stays in view beside the curve around the new value.
-    const pad = was && Number.isFinite(was.E) && curveRange ? 0.05 * (curveRange[1] - curveRange[0]) : 0;
-    const range = pad ? [Math.min(curveRange[0], was.E - pad), Math.max(curveRange[1], was.E + pad)] : curveRange;
-    const traces = [
-      { x: xs, y: ys, type: 'scatter', mode: 'lines', line: { color: POS_HEX, width: 2 }, name: 'E', hovertemplate: `${name} = %{x:.4g}<br>E = %{y:.5g}<extra></extra>` },
-      { x: tx, y: ty, type: 'scatter', mode: 'lines', line: { color: '#1d2430', width: 1.5, dash: 'dash' }, name: 'tangent', hoverinfo: 'skip' },
-      { x: [s.value], y: [s.E], type: 'scatter', mode: 'markers', marker: { color: POS_HEX, size: 9, line: { color: '#fff', width: 2 } }, hovertemplate: `now: ${name} = %{x:.4g}<br>E = %{y:.5g}<extra></extra>` },
-    ];
-    if (was && Number.isFinite(was.E)) {
-      traces.push({ x: [was.from], y: [was.E], type: 'scatter', mode: 'markers', marker: { color: '#6b7280', size: 9, symbol: 'circle-open', line: { width: 2 } }, hovertemplate: `before the edit: ${name} = %{x:.4g}<br>E = %{y:.5g}<extra></extra>` });
-    }
-    if (eNext !== null) {
-      traces.push({ x: [s.next_value], y: [eNext], type: 'scatter', mode: 'markers', marker: { color: NEG_HEX, size: 8, symbol: 'circle-open', line: { width: 2 } }, hovertemplate: `after the step: ${name} = %{x:.6g}<br>E = %{y:.10g}<extra></extra>` });
-    }
-    const layout = {
-      margin: { ...MARGIN },
-      showlegend: false,
-      xaxis: { title: { text: name, standoff: 4 }, zeroline: false, gridcolor: '#e8ebf0' },
-      yaxis: { title: { text: 'E' }, zeroline: false, gridcolor: '#e8ebf0', range, exponentformat: 'power' },
-      paper_bgcolor: 'rgba(0,0,0,0)',
-      plot_bgcolor: 'rgba(0,0,0,0)',
-      font: { family: 'system-ui, -apple-system, "Segoe UI", sans-serif', size: 11, color: '#3a4352' },
-      annotations:
-        du !== null && Math.abs(du) > 0
-          ? [
-              {
-                x: s.next_value,
-                y: yArrow,
-                ax: s.value,
-                ay: yArrow,
-                xref: 'x',
-                yref: 'y',
-                axref: 'x',
-                ayref: 'y',
-                showarrow: true,
-                arrowhead: 2,
-                arrowsize: 1.2,
-                arrowwidth: 2,
-                arrowcolor: NEG_HEX,
-                text: '',
-              },
-              { x: (s.value + s.next_value) / 2, y: yArrow, yshift: -11, xref: 'x', yref: 'y', showarrow: false, text: `update ${fmt(du, 3)}`, font: { color: NEG_HEX, size: 11 } },
-            ]
-          : [],
-    };
-    window.Plotly.react(plot, traces, layout, config);
+    if (shown && (s.step !== shown[0].step || name !== shown[1])) picked = null;
+    shown = [s, name, was];
+    // Another parameter starts unzoomed; the next step's slice of the same one keeps the zoom.
+    const unzoom = name !== drawnName;
+    drawnName = name;
+    chart.setTitles([name, 'E']);
+    plot.chart.slice = { step: s.step, value: s.value, E: s.E, next_value: s.next_value, next_E: s.next_E ?? null, points: s.points };
+    chart.draw(slopeRanges(s, was), (ctx, map, placer) => paintSlope(ctx, map, s, placer, was), { unzoom });
     writeNote(note, s, name);
-    if (onPick && !plot.dataset.pick && plot.on) {
-      plot.dataset.pick = '1';
-      // A point of the curve clicked: the parameter is set to that value (E is the curve's there).
-      plot.on('plotly_click', (ev) => {
-        const p = ev?.points?.find((q) => q.curveNumber === 0);
-        if (p && canPick()) onPick(p.x);
-      });
-    }
-    plot.title = onPick && canPick() ? 'Click the curve to set the parameter there' : '';
+    const hint = onPick && canPick() ? 'Click the curve to set the parameter there; drag to zoom, double-click to reset' : '';
+    if (hint && plot.title !== hint) plot.title = hint;
   }
 
   return { render, element: root };

@@ -116,22 +116,6 @@ export function runPlaying() {
 }
 
 /**
- * `fn` once the run rests (runPlaying false), checked every `ms`; the function returned starts
- * the wait again. The canvases standing in for Plotly while playing hand back with it.
- */
-export function whenAtRest(fn, ms = 250) {
-  let timer = null;
-  const check = () => {
-    timer = runPlaying() ? setTimeout(check, ms) : null;
-    if (!timer) fn();
-  };
-  return () => {
-    clearTimeout(timer);
-    timer = setTimeout(check, ms);
-  };
-}
-
-/**
  * While a run plays (runPlaying), `el` keeps the height it last had at rest with strict
  * containment (app.css `.lay-alone.sized`): a number changing inside it lays out that box, not
  * the page (7 ms at 4x CPU slowdown for the chain or data panel's table, several times a

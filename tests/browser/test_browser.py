@@ -78,7 +78,7 @@ def test_page_loads_with_every_panel(main: Watched) -> None:
     assert float(page.get_by_test_id("loss-value").text_content()) > 0
     expect(page.locator("[data-testid=network-plot] line.edge")).to_have_count(4 * 5 + 5 * 1)
     expect(page.locator("[data-testid=network-plot] .node")).to_have_count(10)
-    expect(page.locator("[data-testid=loss-plot] .main-svg").first).to_be_visible()
+    expect(page.locator("[data-testid=loss-plot] canvas.chart-plot")).to_be_visible()
     expect(page.get_by_test_id("chain-name")).to_have_text("W_ho[0,0]")
     expect(page.locator("[data-testid=chain-panel] math").first).to_be_visible()
     expect(page.locator("[data-testid=matrix-panel] .matrix-block")).to_have_count(2)
@@ -115,7 +115,7 @@ def test_play_and_pause_with_button_and_space(main: Watched) -> None:
     # the curve holds the loss at step 0 and after every step.
     page.wait_for_function(
         """() => document.body.dataset.serverPlaying === 'false'
-            && document.querySelector('[data-testid=loss-plot]').data[0].x.length
+            && document.querySelector('[data-testid=loss-plot]').chart.points
                === +document.querySelector('[data-testid=step-count]').textContent + 1"""
     )
     assert step_count(page) > 12
@@ -194,7 +194,7 @@ def test_view_modes_and_log_scale(main: Watched) -> None:
     assert query(page)["view"] == "update"
     page.get_by_test_id("log-toggle").check()
     page.wait_for_function(
-        "() => document.querySelector('[data-testid=loss-plot]').layout.yaxis.type === 'log'"
+        "() => document.querySelector('[data-testid=loss-plot]').chart.log === true"
     )
     page.get_by_test_id("log-toggle").uncheck()
     page.get_by_test_id("mode-weights").check(force=True)
@@ -260,6 +260,8 @@ def test_dataset_change_shows_the_decision_boundary(main: Watched) -> None:
     page.get_by_test_id("test-input").fill("0.2")
     page.get_by_test_id("test-input").dispatch_event("change")
     expect(page.get_by_test_id("test-loss-value")).to_be_visible()
+    # The plane loads Plotly once on screen (the article's charts before it needed none).
+    page.get_by_test_id("data-plot").scroll_into_view_if_needed()
     page.wait_for_function(
         "() => (document.querySelector('[data-testid=data-plane]').data || [])"
         ".some(t => t.name === 'test')"

@@ -85,23 +85,25 @@ def test_type_a_weight_and_the_run_takes_it(ctx: Any, server: ServerProcess) -> 
     assert said.startswith(f"Set by hand at step {frame['step']}:") and "→ -1.375, E" in said
     page.screenshot(path=f"/tmp/playb-edit-{page.viewport_size['width']}.png", full_page=False)
     # A click on the slope's curve sets the parameter to that point's value, exactly. (The
-    # slope draws with Plotly once a view has loaded it: on a phone the data plane does.)
-    page.get_by_test_id("data-plot").scroll_into_view_if_needed()
-    wait_for(lambda: page.evaluate("() => !!window.Plotly"), "Plotly loaded")
-    page.get_by_test_id("slope-plot").scroll_into_view_if_needed()
+    # slope is a canvas chart: the point's place from the chart's ranges and plot area; in the
+    # middle of the screen, clear of the sticky top bar.)
+    page.evaluate(
+        "document.querySelector('[data-testid=\"slope-plot\"]').scrollIntoView({block: 'center'})"
+    )
     wait_for(
         lambda: page.evaluate(
-            "() => document.querySelector('[data-testid=\"slope-plot\"]').data?.[0]?.x?.length"
+            "() => document.querySelector('[data-testid=\"slope-plot\"]').chart?.slice?.points"
         ),
-        "the slope drawn by Plotly",
+        "the slope drawn",
     )
     x, y, value = page.evaluate(
         """() => {
           const plot = document.querySelector('[data-testid="slope-plot"]');
-          const fl = plot._fullLayout, r = plot.getBoundingClientRect(), c = plot.data[0];
-          const k = Math.floor(c.x.length * 0.8);
-          return [r.left + fl._size.l + fl.xaxis.l2p(c.x[k]),
-                  r.top + fl._size.t + fl.yaxis.l2p(c.y[k]), c.x[k]];
+          const c = plot.chart, v = c.view, a = c.area, r = plot.getBoundingClientRect();
+          const pts = c.slice.points, k = Math.floor(pts.length * 0.8);
+          const [w, e] = pts[k];
+          return [r.left + a.l + (w - v.x[0]) / (v.x[1] - v.x[0]) * a.w,
+                  r.top + a.t + a.h - (e - v.y[0]) / (v.y[1] - v.y[0]) * a.h, w];
         }"""
     )
     page.mouse.click(x, y)

@@ -231,27 +231,47 @@ def test_csv_in_raw_units_trains_and_shows_dollars(page: Any) -> None:
 
 
 def test_error_curve_is_logarithmic_and_keeps_its_zoom(page: Any) -> None:
-    """Log y by default; a zoom survives the redraws of new frames."""
+    """Log y by default; a zoom dragged with the mouse survives the redraws of new frames; the
+    reset button and a double-click bring the whole curve back; hovering reads a point out."""
     expect(page.get_by_test_id("log-toggle")).to_be_checked()
     expect(page.get_by_test_id("loss-hint")).to_contain_text("double-click")
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=loss-plot]').layout?.yaxis.type === 'log'"
-    )
-    page.evaluate(
-        "() => window.Plotly.relayout(document.querySelector('[data-testid=loss-plot]'),"
-        " {'xaxis.range': [0, 2]})"
-    )
+    chart = "document.querySelector('[data-testid=loss-plot]').chart"
+    page.wait_for_function(f"() => {chart}.log === true && {chart}.draws > 0")
+    plot = page.get_by_test_id("loss-plot")
+    plot.scroll_into_view_if_needed()
+    box = plot.bounding_box()
+    assert box is not None
+    view = page.evaluate(f"() => {chart}.view")
+    # Drag across the middle third of the plot area (the chart's left margin is 56 px or more).
+    y = box["y"] + box["height"] / 2
+    x0, x1 = box["x"] + box["width"] * 0.4, box["x"] + box["width"] * 0.6
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, y, steps=3)
+    page.mouse.move(x1, y, steps=3)
+    page.mouse.up()
+    page.wait_for_function(f"() => {chart}.zoomed")
+    zoomed = page.evaluate(f"() => {chart}.view")
+    assert view["x"][0] < zoomed["x"][0] < zoomed["x"][1] < view["x"][1]
+    assert zoomed["y"] == view["y"]  # a flat drag zooms the steps only: E follows the data
+    expect(page.locator("[data-testid=loss-plot] + .chart-reset")).to_be_visible()
     for n in range(1, 6):
         page.get_by_test_id("step-button").click()
         expect(page.get_by_test_id("step-count")).to_have_text(str(n))
-    page.wait_for_function(
-        "() => { const d = document.querySelector('[data-testid=loss-plot]');"
-        " return d.data[0].x.length >= 6; }"
-    )
-    rng = page.evaluate(
-        "() => document.querySelector('[data-testid=loss-plot]')._fullLayout.xaxis.range"
-    )
-    assert rng == [0, 2]
+    page.wait_for_function(f"() => {chart}.points >= 6")
+    assert page.evaluate(f"() => {chart}.view")["x"] == zoomed["x"]
+    # Hovering the curve reads out a step and its E, in the chart's own tooltip.
+    plot.scroll_into_view_if_needed()
+    box = plot.bounding_box()  # the Step button's clicks may have scrolled the page
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+    tip = page.locator("[data-testid=loss-plot] .chart-tip")
+    expect(tip).to_be_visible()
+    expect(tip).to_contain_text("training E =")
+    page.locator("[data-testid=loss-plot] + .chart-reset").click()
+    page.wait_for_function(f"() => !{chart}.zoomed")
+    assert page.evaluate(f"() => {chart}.view")["x"][1] >= 5
+    expect(page.locator("[data-testid=loss-plot] + .chart-reset")).to_be_hidden()
 
 
 def test_article_bias_switch_keeps_the_weights(page: Any) -> None:

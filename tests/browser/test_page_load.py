@@ -1,4 +1,4 @@
-"""The page on a slow phone: it draws before Plotly, fetches once, streams packed frames."""
+"""The page on a slow phone: its charts need no Plotly, it fetches once, streams packed frames."""
 
 from __future__ import annotations
 
@@ -64,28 +64,26 @@ def test_the_page_draws_before_plotly_and_fetches_each_thing_once(
         where += " return [r.top + scrollY, r.height]; })()"
         box = page.evaluate(where)
         assert box[1] > 100  # the curve's box holds its place
-        # On a phone the curve and its axes are painted without Plotly; Plotly is asked for in
-        # idle time or when the data panel (below the fold) comes near, never before the page
-        # works (it is still held here).
-        wait_for(lambda: painted(page, ".loss-wrap canvas") > 20, "the curve painted")
+        # The curve is a canvas chart: painted without Plotly. On the article's data (a table
+        # and predicted vs actual, another canvas chart) no panel needs Plotly at all.
+        wait_for(lambda: painted(page, "#loss-plot canvas.chart-plot") > 20, "the curve painted")
         assert page.evaluate("typeof window.Plotly") == "undefined"
-        # Scrolled to again at each poll: panels drawn meanwhile may move it off the screen
-        # (issue 21's jump on a phone). page.evaluate lets Playwright run the route handler.
         plot = page.locator("[data-testid=data-plot]")
+        # Scrolled to again at each poll: panels drawn meanwhile may move it off the screen
+        # (issue 21's jump on a phone).
         wait_for(
-            lambda: plot.scroll_into_view_if_needed() or (page.evaluate("0") == 0 and held),
-            "the page to ask for Plotly",
+            lambda: (
+                plot.scroll_into_view_if_needed()
+                or painted(page, "[data-testid=data-pva] canvas.chart-plot") > 20
+            ),
+            "predicted vs actual painted",
             poll=0.2,
         )
-        for route in held:
-            route.continue_()
-        page.unroute("**/vendor/**")
-        wait_for(lambda: page.evaluate("!!window.Plotly"), "Plotly")
-        wait_for(lambda: page.locator("#loss-plot .scatterlayer .trace").count(), "loss curve")
         wait_for(lambda: page.locator("[data-testid=data-table] tbody tr").count(), "data table")
         after = page.evaluate(where)
         assert abs(after[0] - box[0]) < 1 and abs(after[1] - box[1]) < 1  # no layout shift
         page.wait_for_load_state("networkidle")
+        assert not held and page.evaluate("typeof window.Plotly") == "undefined"
         matrix = [u for u in requests if u.endswith("/matrix")]
         chain = [u for u in requests if "/chain?" in u]
         data = [u for u in requests if u.endswith("/data")]
@@ -146,7 +144,7 @@ def test_fast_grid_equals_the_forward_pass_and_the_curve_is_painted(
         )
         assert same == [True, True, True]
         # The curve is on the canvas over the plot: some of its pixels are not transparent.
-        assert painted(page, ".loss-wrap canvas:last-child") > 20
+        assert painted(page, "#loss-plot canvas.chart-plot") > 20
         assert not errors, errors
     finally:
         ctx.close()
@@ -160,7 +158,7 @@ def test_the_curve_key_names_the_test_error_before_plotly(
     page = ctx.new_page()
     try:
         page.goto(f"{server.url}/?preset=spiral", wait_until="domcontentloaded")
-        wait_for(lambda: painted(page, ".loss-wrap canvas:last-of-type") > 0, "the curve")
+        wait_for(lambda: painted(page, "#loss-plot canvas.chart-plot") > 0, "the curve")
         assert page.evaluate("() => !window.Plotly")  # its panel is below the first screen
         keys = page.locator(".loss-key-item")
         expect(keys.nth(1)).to_be_visible()
@@ -180,7 +178,7 @@ def test_the_slope_view_is_painted_without_plotly(server: ServerProcess, browser
         expect(page.get_by_test_id("slope-view")).to_be_visible()
         page.get_by_test_id("slope-view").scroll_into_view_if_needed()
         expect(page.get_by_test_id("slope-note")).to_contain_text("the slope ∂E/∂W_ho[0,0]")
-        wait_for(lambda: painted(page, "#slope-view canvas") > 500, "the slope, painted")
+        wait_for(lambda: painted(page, "#slope-view canvas.chart-plot") > 500, "the slope, painted")
         assert page.evaluate("() => !window.Plotly")
     finally:
         ctx.close()

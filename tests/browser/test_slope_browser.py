@@ -134,12 +134,25 @@ def test_the_momentum_example_reads_uphill_without_blaming_alpha(
     assert shown["param"] == "W_ih[0,0]"
     check_note(shown, sl)
     assert "momentum’s velocity" in shown["text"]
-    # The point after the step is drawn at the exact E, not read off the sampled curve.
-    marker = """() => { const d = document.querySelector('[data-testid=slope-plot]').data;
-      const t = d && d.find((t) => (t.hovertemplate || '').startsWith('after the step'));
-      return t ? t.y[0] : null; }"""
-    wait_for(lambda: page.evaluate(marker) is not None, "Plotly's marker after the step")
-    assert page.evaluate(marker) == sl["next_E"]
+    # The point after the step is drawn at the exact E, not read off the sampled curve: the
+    # chart's readout at that point says so.
+    plot = page.get_by_test_id("slope-plot")
+    plot.scroll_into_view_if_needed()
+    wait_for(lambda: (page.evaluate(SLOPE_CHART) or {}).get("slice", {}).get("step") == 2, "slice")
+    c = page.evaluate(SLOPE_CHART)
+    v, a = c["view"], c["area"]
+    px = a["l"] + (sl["next_value"] - v["x"][0]) / (v["x"][1] - v["x"][0]) * a["w"]
+    py = a["t"] + a["h"] - (sl["next_E"] - v["y"][0]) / (v["y"][1] - v["y"][0]) * a["h"]
+    box = plot.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + px, box["y"] + py)
+    tip = page.locator("[data-testid=slope-plot] .chart-tip")
+    wait_for(lambda: "after the step" in (tip.text_content() or ""), "the readout after the step")
+    shown_e = float(tip.text_content().split("E = ")[1].replace("−", "-"))
+    assert shown_e == pytest.approx(sl["next_E"], rel=1e-9)
+
+
+SLOPE_CHART = "() => document.querySelector('[data-testid=slope-plot]').chart"
 
 
 def test_a_spiral_with_adam_and_minibatches(ctx: Any, server: ServerProcess) -> None:
