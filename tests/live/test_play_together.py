@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from typing import Any
 
@@ -62,8 +63,8 @@ def lr_patch(session: TrainingSession, lr: float) -> SessionPatch:
 def test_forks_playing_together_are_stepped_as_one_and_stay_bit_for_bit() -> None:
     """Six article forks at 60 fps: some ticks go through advance_together (the stats count
     them); every frame any fork published equals the frame of the same run stepped alone, with
-    a settings change and a pause and resume on the way; a run that cannot share (a test
-    split) plays on its own path meanwhile."""
+    a settings change, a pause and resume, and a seek back on the way; a run that cannot share
+    (a test split) plays on its own path meanwhile."""
     config = resolve(SessionConfigIn(preset="article"))
     apart = resolve(
         SessionConfigIn.model_validate(
@@ -101,6 +102,8 @@ def test_forks_playing_together_are_stepped_as_one_and_stay_bit_for_bit() -> Non
         patches[1].append((frame["step"], 0.3))
         await runners[2].pause()
         assert await runners[2].play(1, 60.0)
+        await runners[3].seek(runners[3].session.step_count // 2)  # seeking stops playing
+        assert await runners[3].play(1, 60.0)
         mark = stats.runs
         await until(lambda: stats.runs - mark >= 12, "ticks stepped together after the changes")
         await until(lambda: all(r.session.step_count >= 20 for r in runners), "20 steps each")
@@ -116,6 +119,8 @@ def test_forks_playing_together_are_stepped_as_one_and_stay_bit_for_bit() -> Non
     frames, patches, stats, loner_steps = asyncio.run(scenario())
     assert stats["batches"] > 0 and stats["runs"] >= 24 and stats["steps"] >= stats["runs"]
     assert loner_steps >= 5
+    back = frames[3]
+    assert any(b["step"] < a["step"] for a, b in itertools.pairwise(back))  # the seek
     for j, got in enumerate(frames):
         assert got[0]["step"] == 0 and got[-1]["step"] >= 20
         alone = TrainingSession(config)
@@ -125,6 +130,8 @@ def test_forks_playing_together_are_stepped_as_one_and_stay_bit_for_bit() -> Non
                 at, lr = todo.pop(0)
                 alone.advance(at - alone.step_count)
                 alone.patch(lr_patch(alone, lr))
+            if f["step"] < alone.step_count:
+                alone.seek(f["step"])  # fork 3 went back: so does its lone twin
             alone.advance(f["step"] - alone.step_count)
             assert alone.step_count == f["step"]
             mine = alone.frame(since=None)
