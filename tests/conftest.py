@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from support import CHROMIUM, CHROMIUM_ARGS, DEADLINE, REDIS_SERVER, RedisProcess, ServerProcess
+from support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DEADLINE,
+    INTRO_SEEN,
+    REDIS_SERVER,
+    RedisProcess,
+    ServerProcess,
+)
 
 from app.main import create_app
 from app.settings import Settings
@@ -37,6 +45,15 @@ def browser() -> Iterator[Any]:
     sync_api.expect.set_options(timeout=int(DEADLINE * 1000))
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        new_context = b.new_context
+
+        def returning_visitor(*args: Any, **kwargs: Any) -> Any:
+            """A context whose pages skip the first-visit intro (it would cover panels)."""
+            context = new_context(*args, **kwargs)
+            context.add_init_script(INTRO_SEEN)
+            return context
+
+        b.new_context = returning_visitor
         try:
             yield b
         finally:

@@ -11,7 +11,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter
 
 from app import __version__
-from app.domain.presets import dataset_list, preset_list
+from app.domain.presets import PRESETS, dataset_list, preset_list
 from app.engine.datasets import DATASET_INFO
 from app.engine.losses import FORMULAS
 from app.paths import TEMPLATES_DIR
@@ -77,7 +77,28 @@ def page_context(**extra: object) -> dict[str, object]:
     }
 
 
+# network-view.js: the diagram is 80 + 46 px per neuron of its widest layer (16 drawn at
+# most), between 260 and 520 px tall, whatever its width.
+_NET_DRAWN, _NET_MIN, _NET_MAX = 16, 260, 520
+
+
+def network_height(query: dict[str, str]) -> int:
+    """The diagram's height for the network a link describes (`layers=4-5-1` or a preset), so
+    the page keeps its place before the first frame draws it (nothing below moves)."""
+    sizes: list[int] = []
+    try:
+        sizes = [int(n) for n in query.get("layers", "").split("-") if n]
+    except ValueError:
+        sizes = []
+    if not sizes:
+        preset = PRESETS.get(query.get("preset", DEFAULT_PRESET)) or PRESETS[DEFAULT_PRESET]
+        sizes = list(preset["config"]["layers"])
+    widest = min(_NET_DRAWN, max(sizes))
+    return max(_NET_MIN, min(_NET_MAX, 80 + widest * 46))
+
+
 @router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def index(request: Request) -> HTMLResponse:
     """The visualiser; its whole configuration lives in the query string."""
-    return templates.TemplateResponse(request, "index.html", page_context(), headers=PAGE_HEADERS)
+    context = page_context(network_height=network_height(dict(request.query_params)))
+    return templates.TemplateResponse(request, "index.html", context, headers=PAGE_HEADERS)

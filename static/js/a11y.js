@@ -43,7 +43,7 @@ export function keyBelongsToElement(target, key) {
  * checkbox `toggle` that switches them off (made next to the page's `.keys` hint when the
  * page has none); `active()` says whether this page may use them now.
  */
-export function bindShortcuts({ toggle = null, actions, active = () => true }) {
+export function bindShortcuts({ toggle = null, actions, active = () => true, swallow = () => false }) {
   let on = shortcutsOn();
   const box = toggle || shortcutsToggle(document.querySelector('.keys'));
   // The buttons announce their keys (aria-keyshortcuts) only while the keys work.
@@ -66,9 +66,13 @@ export function bindShortcuts({ toggle = null, actions, active = () => true }) {
       ev.preventDefault();
       return;
     }
-    if (!on || ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented || !active()) return;
+    if (!on || ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
     const name = keys[ev.key];
     if (!name || !actions[name] || keyBelongsToElement(ev.target, ev.key)) return;
+    if (!active()) {
+      if (swallow()) ev.preventDefault(); // a key that cannot act now must not scroll the page either
+      return;
+    }
     if (document.querySelector('[role="dialog"][aria-modal="true"]:not([hidden])')) return;
     ev.preventDefault();
     actions[name]();

@@ -197,10 +197,37 @@ export class LiveSocket {
     this.attempt += 1;
     this.h.onStatus?.('reconnecting', wait);
     if (refused) this.h.onRefused?.(refusal?.message || 'The server is busy.', wait);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.reconnect();
-    }, wait);
+    this.timer = setTimeout(() => this.retryNow(), wait);
+    // A server that went away (not one that refused us): while the page is seen, ask /healthz
+    // often, so the page is back within a second of the server instead of a backoff later.
+    if (!refused) this.probe();
+  }
+
+  /** Poll /healthz (every 300-500 ms, while the page is visible) until it answers; then connect. */
+  probe() {
+    clearTimeout(this.probeTimer);
+    const again = () => {
+      this.probeTimer = setTimeout(() => this.probe(), 300 + Math.random() * 200);
+    };
+    if (this.closed || !this.timer) return;
+    if (document.visibilityState !== 'visible') {
+      document.addEventListener('visibilitychange', () => this.probe(), { once: true });
+      return;
+    }
+    fetch('/healthz', { cache: 'no-store' }).then(
+      (res) => (res.ok && this.timer ? this.retryNow() : again()),
+      () => again(),
+    );
+  }
+
+  /** Connect now instead of when the backoff ends ("Retry now", a healthy probe). */
+  retryNow() {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    clearTimeout(this.probeTimer);
+    const waiting = !!this.timer;
+    this.timer = null;
+    if (waiting) this.reconnect();
   }
 
   /** What the backoff timer does: connect again (subclasses may check first). */
@@ -222,6 +249,7 @@ export class LiveSocket {
   close() {
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.probeTimer);
     this.timer = null;
     const ws = this.ws;
     this.ws = null;

@@ -290,6 +290,7 @@ export function createControls(handlers) {
       el.biasSwitch.textContent = c.bias === 'shared' ? 'Back to one bias per neuron' : 'Use the article’s one shared bias';
     }
     renderArch(c.layers);
+    el.preset.closest('.sidebar')?.classList.add('configured'); // shown once filled in (topbar.css)
   }
 
   function setPresets(list) {

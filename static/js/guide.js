@@ -1,6 +1,6 @@
 // The guide: the article's story in eight steps, each pointing at the panel that shows it.
 
-import { focusOn, keyboardScrollable, trapFocus } from './a11y.js';
+import { focusOn, keyboardScrollable } from './a11y.js';
 import { formula } from './mathml.js';
 import { h, reducedMotion } from './ui.js';
 
@@ -72,9 +72,9 @@ export const GUIDE_STEPS = [
  * Bind the guide card, a dialog. onAction(action) applies a step's action (view mode,
  * selection); onStep(k) hears the step shown, null once closed (a workshop presenter shares it);
  * demos[name]() gives the element a step's `demo` shows under its text.
- * Returns {open(k, {remote}), close(), isOpen()}: a card the person opens is modal (focus moves
- * in, Tab stays in, Escape closes, focus returns to where it was); one a presenter opens on a
- * participant's screen (`remote`) is not, and leaves focus alone.
+ * Returns {open(k, {remote}), close(), isOpen()}: a card the person opens takes the focus
+ * (Escape closes it, focus returns to where it was) but is not modal: the page's controls and
+ * keys keep working; one a presenter opens on a participant's screen (`remote`) leaves focus alone.
  */
 export function createGuide(card, { onAction, button, onStep, demos = {} } = {}) {
   const title = card.querySelector('#guide-title');
@@ -108,7 +108,8 @@ export function createGuide(card, { onAction, button, onStep, demos = {} } = {})
     }
     const cost = (c) => {
       const left = c.endsWith('left') || c === 'bottom' || c === 'top' ? m : vw - w - m;
-      const top = c.startsWith('top') ? (phone() ? m : 70) : vh - ht - m; // under the sticky top bar
+      const bar = document.querySelector('.topbar')?.getBoundingClientRect().bottom ?? 70;
+      const top = c.startsWith('top') ? Math.max(0, bar) + m : vh - ht - m; // under the sticky top bar
       let hidden = 0;
       panels.forEach((p, n) => {
         const r = p.getBoundingClientRect();
@@ -135,8 +136,10 @@ export function createGuide(card, { onAction, button, onStep, demos = {} } = {})
     if (!window.ResizeObserver) return;
     const main = document.getElementById('main') || document.body;
     settle = new ResizeObserver(() => {
+      // Where scrollIntoView puts it: under the sticky transport bar (its scroll-margin-top).
+      const at = parseFloat(getComputedStyle(p).scrollMarginTop) || 0;
       const top = p.getBoundingClientRect().top;
-      if (!card.hidden && (top < 0 || top > 24)) {
+      if (!card.hidden && (top < at - 2 || top > at + 24)) {
         p.scrollIntoView({ block: 'start', behavior: 'auto' });
         place(); // the card goes where it hides least of the panel's new place
       }
@@ -178,13 +181,16 @@ export function createGuide(card, { onAction, button, onStep, demos = {} } = {})
     const wasOpen = !card.hidden;
     card.hidden = false;
     document.body.classList.add('guide-open');
+    // Never modal (issue 21): its cards ask for Step (→) and Play (Space), which must work
+    // while it shows. The person's own card takes the focus itself (not its Next button, so
+    // Space plays rather than turning the page); Tab reaches its buttons and the page.
     if (!remote || !wasOpen) modal = !remote;
-    card.setAttribute('aria-modal', String(modal));
+    card.setAttribute('aria-modal', 'false');
     button?.setAttribute('aria-expanded', 'true');
     show(i);
     if (modal && !wasOpen) {
       opener = document.activeElement instanceof HTMLElement && document.activeElement !== document.body ? document.activeElement : button;
-      next.focus();
+      focusOn(card, { scroll: false });
     }
   }
 
@@ -214,7 +220,6 @@ export function createGuide(card, { onAction, button, onStep, demos = {} } = {})
       close();
     }
   });
-  trapFocus(card, () => modal && !card.hidden);
   window.addEventListener('resize', place);
   return { open, close, isOpen: () => !card.hidden };
 }

@@ -153,6 +153,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
             pauseFirst();
             send({ type: 'seek', step: n });
           },
+          enabled: drives,
         },
       )
     : null;

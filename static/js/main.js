@@ -12,6 +12,7 @@ import { fmt } from './mathml.js';
 import { $, createLive, showStatus } from './live.js';
 import { createTransport } from './transport.js';
 import { createStopRules } from './stop-rules.js';
+import { createIntro, createOffline, foldableTrouble } from './first-minute.js';
 
 const CSV_KEY = 'backprop-studio.csv';
 
@@ -44,7 +45,11 @@ const transport = createTransport({
   enabled: () => S.connected && !S.replaying, // a link's replay steps the run: hands off
   spf: () => S.view.spf,
   reset: () => undoableReset(),
+  swallow: () => !S.connected, // offline: the keys do nothing, Space never scrolls the page
 });
+const offline = createOffline({ retry: () => S.socket?.retryNow() });
+createIntro({ onTour: () => $('guide-button').click() });
+foldableTrouble();
 
 const stopRules = createStopRules({
   onSet: (patch) => {
@@ -82,6 +87,7 @@ function syncRate(msg) {
 function setStatus(state, detail) {
   S.connected = state === 'connected';
   showStatus(state, detail, { connected: 'Connected', gone: 'Session lost' });
+  offline.update(state, detail);
   transport.render();
 }
 

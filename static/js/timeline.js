@@ -19,9 +19,10 @@ export function isLookBack(frame) {
 
 /**
  * Bind the scrubber. el: {input, label, back}; onSeek(n) asks the server for step n
- * (called at most every `throttle` ms while dragging, and once when released).
+ * (called at most every `throttle` ms while dragging, and once when released); enabled()
+ * says whether this screen may seek now (Back is off while it may not: offline).
  */
-export function createTimeline(el, { onSeek, throttle = 120 } = {}) {
+export function createTimeline(el, { onSeek, throttle = 120, enabled = () => true } = {}) {
   let lastSent = 0;
   let timer = null;
   let dragging = false;
@@ -69,7 +70,7 @@ export function createTimeline(el, { onSeek, throttle = 120 } = {}) {
       if (!dragging && el.input.value !== String(f.step)) el.input.value = String(f.step);
       setFlag(el.input, 'disabled', head === 0); // 30 times a second: write only what changed
       el.input.setAttribute('aria-valuetext', `step ${f.step} of ${head}`);
-      if (el.back) setFlag(el.back, 'disabled', f.step <= 0);
+      if (el.back) setFlag(el.back, 'disabled', f.step <= 0 || !enabled());
       if (!dragging) showLabel(f.step);
       el.root?.classList.toggle('looking-back', f.step < head);
     },

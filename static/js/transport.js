@@ -16,8 +16,9 @@ const GRACE_MS = 1500; // a play or pause just sent may not show in frames for a
  *   enabled(): whether this screen may drive now (the buttons and the keys follow)
  *   spf(): steps per frame while playing
  *   reset(): the reset action (default: the server's reset)
+ *   swallow(): whether the shortcut keys are kept from the page while they cannot act (offline)
  */
-export function createTransport({ live, send, enabled = () => true, spf = () => 1, reset = null }) {
+export function createTransport({ live, send, enabled = () => true, spf = () => 1, reset = null, swallow = () => false }) {
   const T = { playing: false, sentAt: -Infinity };
 
   function render() {
@@ -109,6 +110,7 @@ export function createTransport({ live, send, enabled = () => true, spf = () => 
       prevPhase,
     },
     active: enabled,
+    swallow,
   });
 
   const transport = {
