@@ -80,6 +80,7 @@ class SessionStore(Registry[Entry]):
     ) -> Entry:
         """Store a session under a known id (a new one, one a snapshot brought back, a follower)."""
         runner = Runner(session)
+        runner.together = True  # forks playing at one fps step together (app/live/together.py)
         if remote is not None:
             runner.remote, remote.runner = remote, runner
         return self.put(session_id, Entry(session_id, session, runner, self._clock()))

@@ -23,6 +23,7 @@ from app.domain.limits import step_work
 from app.live.capacity import Shape, costs
 from app.live.fairness import INLINE_SEEK_WORK, ROOM, SESSION, gate, heavy, turn
 from app.live.ops import apply, read
+from app.live.together import Coalescer, coalescer
 
 if TYPE_CHECKING:
     from app.domain.protocol import ClientMsg
@@ -318,6 +319,9 @@ class Runner:
         self._holding = 0
         self._followed: Frame | None = None  # the newest frame from that peer
         self._unprimed: set[Slot] = set()  # followers' new viewers waiting for the whole curve
+        # Play ticks may be stepped with other runs' (app/live/together.py); the registry of
+        # sessions turns it on, so a runner made alone (tests, rooms) keeps its own turns.
+        self.together = False
 
     # ---- what the web layer asks (app/live/ops.py): here, or at the peer that trains -----
 
@@ -592,7 +596,7 @@ class Runner:
             while True:
                 async with self._lock:
                     try:
-                        await self._advance(self.steps_per_frame)
+                        await self._tick_steps(self.steps_per_frame)
                     except UnavailableError:
                         self._play_task = None  # the lease is gone: another peer plays it on
                         return
@@ -610,6 +614,8 @@ class Runner:
                         return
                     self._emit()
                 deadline += 1.0 / self.fps
+                if self.together:
+                    deadline = Coalescer.align(deadline, self.fps)  # forks fall due together
                 now = clock.now()
                 if deadline < now - CATCH_UP_SECONDS:
                     deadline = now  # far behind schedule: full speed, never a burst to catch up
@@ -620,6 +626,15 @@ class Runner:
             gate().unbook(self)
             if self._play_task is asyncio.current_task():
                 self._play_task = None  # a crash must not leave "playing" on forever
+
+    async def _tick_steps(self, count: int) -> int:
+        """A play tick's steps: with other runs' ticks due now where they can share a stack
+        (bit for bit the same steps), else in this runner's own stretches."""
+        if self.together and count <= self._chunk:
+            key = Coalescer.key(self, count)
+            if key is not None:
+                return await coalescer().advance(self, count, key)
+        return await self._advance(count)
 
     async def _advance(self, count: int) -> int:
         """Run up to `count` steps in chunks of about chunk_seconds, yielding in between."""

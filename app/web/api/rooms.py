@@ -17,6 +17,7 @@ from app.domain.session import new_session
 from app.live.capacity import capacity
 from app.live.rooms import Room
 from app.live.stream import Runner
+from app.live.together import stats as together_stats
 from app.web.api.explain import add_explanations
 from app.web.api.landscape import add_landscape
 from app.web.api.neurons import add_neurons
@@ -60,10 +61,19 @@ class Capacity(BaseModel):
     text: str = Field(description="the sentence the presenter's page shows")
 
 
+class Together(BaseModel):
+    """Play ticks this server stepped together (app/live/together.py), since it started."""
+
+    batches: int = Field(description="stretches that stepped two runs or more as one")
+    runs: int = Field(description="run-ticks stepped in those stretches")
+    steps: int = Field(description="steps those run-ticks took")
+
+
 class CapacityOut(BaseModel):
     """GET /api/rooms/{code}/capacity: `capacity` is null until a step and a frame are timed."""
 
     capacity: Capacity | None
+    together: Together
 
 
 class RoomInfo(BaseModel):
@@ -179,7 +189,7 @@ def qr_svg(url: str) -> str:
 @router.get("/{code}/capacity", response_model=CapacityOut, responses=ROOM_ERRORS)
 async def room_capacity(room: RoomDep) -> dict[str, Any]:
     """How many forks of the room's network this server keeps at full speed (docs/api.md)."""
-    return {"capacity": capacity(room.runner.shape)}
+    return {"capacity": capacity(room.runner.shape), "together": together_stats()}
 
 
 def _runner_of(room: RoomDep) -> Runner:
