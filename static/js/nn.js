@@ -255,7 +255,8 @@ const largest = (values, abs) => Math.max(0, ...values.map((v) => (Number.isFini
  * from minus to plus its largest |value|, never less than 1).
  */
 export function activationScale(act, values = []) {
-  if (act === 'sigmoid') return { kind: 'sequential', lo: 0, hi: 1 };
+  // Softmax's outputs are probabilities, in (0, 1) like a sigmoid's.
+  if (act === 'sigmoid' || act === 'softmax') return { kind: 'sequential', lo: 0, hi: 1 };
   if (act === 'tanh') return { kind: 'diverging', lo: -1, hi: 1 };
   if (act === 'relu') return { kind: 'sequential', lo: 0, hi: Math.max(1, largest(values, false)) };
   const m = Math.max(1, largest(values, true));

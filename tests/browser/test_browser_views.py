@@ -75,7 +75,7 @@ def js_round(x: float) -> float:
 
 def expected_scale(act: str, values: list[float]) -> tuple[str, float, float]:
     """The range a layer's fill spans: the activation's own, or the layer's largest (>= 1)."""
-    if act == "sigmoid":
+    if act in ("sigmoid", "softmax"):  # a softmax output is a probability
         return ("sequential", 0.0, 1.0)
     if act == "tanh":
         return ("diverging", -1.0, 1.0)
@@ -114,6 +114,7 @@ def forward(frame: dict[str, Any], x: list[float], act: str, out: str) -> list[l
         "relu": lambda z: np.maximum(z, 0),
         "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
         "linear": lambda z: z,
+        "softmax": lambda z: np.exp(z - z.max()) / np.exp(z - z.max()).sum(),
     }
     a = np.array(x, dtype=float)
     layers = [a.tolist()]
@@ -143,6 +144,7 @@ NODES = """() => [...document.querySelectorAll('.network-svg .node')].map((g) =>
         ("data=spiral&layers=2-4-3-1&act=tanh", "tanh", "sigmoid"),
         ("preset=article&act=relu&out=linear", "relu", "linear"),
         ("preset=article&act=leaky_relu&out=sigmoid&seed=3", "leaky_relu", "sigmoid"),
+        ("data=blobs3&layers=2-4-3&act=tanh&out=softmax&loss=ce", "tanh", "softmax"),
     ],
 )
 def test_node_fills_show_each_activation_on_its_own_range(
