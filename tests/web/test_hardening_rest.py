@@ -356,6 +356,21 @@ def test_pages_have_no_inline_script_or_style(client: TestClient) -> None:
         assert " onclick=" not in html.lower() and "javascript:" not in html.lower()
 
 
+def test_every_reserved_diagram_height_has_its_css_rule() -> None:
+    """The page reserves the diagram's height with a data attribute (no inline style); each
+    height the server can name must have its rule in topbar.css, or nothing is reserved."""
+    from app.domain.presets import PRESETS
+    from app.paths import STATIC_DIR
+    from app.web.pages import network_height
+
+    css = (STATIC_DIR / "css" / "topbar.css").read_text()
+    queries = [{"layers": "-".join(["2", str(w), "1"])} for w in range(1, 40)]
+    queries += [{"preset": name} for name in PRESETS] + [{}]
+    for q in queries:
+        h = network_height(q)
+        assert f'.network-plot[data-network-h="{h}"] {{ --network-h: {h}px; }}' in css, (q, h)
+
+
 # ---- faults: the engine raising inside a step -----------------------------------------------
 
 
