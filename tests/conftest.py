@@ -16,6 +16,7 @@ from support import (
     REDIS_SERVER,
     RedisProcess,
     ServerProcess,
+    watched_page,
 )
 
 from app.main import create_app
@@ -58,6 +59,13 @@ def browser() -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page at 1440x900 whose errors fail the test (a module may define its own)."""
+    with watched_page(browser) as pg:
+        yield pg
 
 
 @pytest.fixture

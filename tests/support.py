@@ -150,6 +150,21 @@ class Watched:
             self.foreign.append(url)
 
 
+@contextmanager
+def watched_page(browser: Any, **options: Any) -> Iterator[Any]:
+    """A fresh page in its own context (1440x900 unless `options` say otherwise), every wait
+    bounded by DEADLINE, whose logged errors fail the test."""
+    context = browser.new_context(**{"viewport": {"width": 1440, "height": 900}, **options})
+    context.set_default_timeout(DEADLINE * 1000)
+    pg = context.new_page()
+    watched = Watched(pg)
+    try:
+        yield pg
+        assert not watched.errors, watched.errors
+    finally:
+        context.close()
+
+
 def live_room(page: Any, timeout_ms: float | None = None) -> None:
     """Wait for a room page's socket and its first frame."""
     from playwright.sync_api import expect  # browser tests only: the others never import it

@@ -3,7 +3,6 @@ view and in the Guide, showing the server's numbers and words (the real server, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +20,6 @@ T = 30_000  # ms: generous for a loaded machine, never reached when things work
 expect.set_options(timeout=T)
 SHOTS = Path("/tmp/backprop-shots")
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh page at 1440x900 whose errors fail the test."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(T)
-    pg = context.new_page()
-    watched = Watched(pg)
-    try:
-        yield pg
-        assert not watched.errors, watched.errors
-    finally:
-        context.close()
 
 
 def open_article(page: Any, server: ServerProcess) -> str:

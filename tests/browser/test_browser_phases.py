@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from support import ServerProcess, Watched, room_pages
+from support import ServerProcess, room_pages
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -27,20 +26,6 @@ ARTICLE_PHASES = [
     "Update",
 ]
 FRAME = "() => window.backpropStudio.state.frame"
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh page at 1440x900 whose errors fail the test."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(T)
-    pg = context.new_page()
-    watched = Watched(pg)
-    try:
-        yield pg
-        assert not watched.errors, watched.errors
-    finally:
-        context.close()
 
 
 def open_demo(page: Any, server: ServerProcess, query: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -31,20 +31,6 @@ SEQ_LO, SEQ_HI = (242, 240, 247), (84, 39, 143)
 NEG, MID, POS = (230, 97, 1), (236, 238, 241), (33, 102, 172)
 TONES = 48
 LABEL = "() => document.querySelector('[data-testid=phase-label]').textContent"
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh page at 1440x900 whose errors fail the test."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(T)
-    pg = context.new_page()
-    watched = Watched(pg)
-    try:
-        yield pg
-        assert not watched.errors, watched.errors
-    finally:
-        context.close()
 
 
 def open_demo(page: Any, server: ServerProcess, query: str) -> str:

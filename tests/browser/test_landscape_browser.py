@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from support import ServerProcess, Watched, room_pages
+from support import ServerProcess, Watched, room_pages, watched_page
 from test_a11y import assert_accessible
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -25,19 +25,10 @@ SHOTS = Path("/tmp")
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh page at 1440x900 whose errors fail the test."""
-    # CSP bypassed for axe-core's script only (tests/browser/test_a11y.py does the same).
-    context = browser.new_context(
-        viewport={"width": 1440, "height": 900}, accept_downloads=True, bypass_csp=True
-    )
-    context.set_default_timeout(T)
-    pg = context.new_page()
-    watched = Watched(pg)
-    try:
+    """A fresh page at 1440x900 whose errors fail the test; downloads kept, CSP bypassed for
+    axe-core's script only (tests/browser/test_a11y.py does the same)."""
+    with watched_page(browser, accept_downloads=True, bypass_csp=True) as pg:
         yield pg
-        assert not watched.errors, watched.errors
-    finally:
-        context.close()
 
 
 def open_demo(page: Any, server: ServerProcess, query: str) -> None:
