@@ -34,8 +34,9 @@ PIXELS = """el => { const c = el.tagName === 'CANVAS' ? el : el.querySelector('c
 SHOWN = """el => { const own = el.querySelector('canvas');
   const screen = el.parentElement.querySelector('canvas.neuron-thumbs-paint');
   const b = el.getBoundingClientRect(), s = screen.getBoundingClientRect();
-  const fx = (b.left + b.width / 2 - s.left) / s.width, fy = (b.top + b.height / 2 - s.top) / s.height;
-  const a = screen.getContext('2d').getImageData(Math.floor(fx * screen.width), Math.floor(fy * screen.height), 1, 1).data;
+  const x = Math.floor(((b.left + b.width / 2 - s.left) / s.width) * screen.width);
+  const y = Math.floor(((b.top + b.height / 2 - s.top) / s.height) * screen.height);
+  const a = screen.getContext('2d').getImageData(x, y, 1, 1).data;
   const m = own.getContext('2d').getImageData(own.width >> 1, own.height >> 1, 1, 1).data;
   return [[...a], [...m]]; }"""
 SOFTMAX3 = "data=spiral3&layers=2-8-3&act=tanh&out=softmax&loss=ce&opt=adam&lr=0.03&batch=32"
@@ -114,7 +115,8 @@ def test_thumbnails_show_each_neuron_over_the_plane_and_a_click_puts_it_on_the_d
         assert sign_agreement(px, n["values"], mid) == 0, n["name"]
         # What is on screen is that map: the one displayed canvas shows its middle there.
         shown, own = thumb.evaluate(SHOWN)
-        assert shown[3] == 255 and max(abs(a - b) for a, b in zip(shown[:3], own[:3])) <= 48
+        assert shown[3] == 255
+        assert max(abs(a - b) for a, b in zip(shown[:3], own[:3], strict=True)) <= 48
     SHOTS.mkdir(exist_ok=True)
     page.locator("#panel-network").screenshot(path=str(SHOTS / "thumbs-circle-1440.png"))
 
