@@ -15,7 +15,14 @@ JS = Path(__file__).resolve().parents[2] / "static" / "js"
 SPLIT = ("live", "network-view", "loss-view", "controls", "phase-stepper")
 MAX_CREATE_LINES = 150
 PARTS = {
-    "live": ("live-state", "live-render", "live-panels", "live-selection", "live-fetch", "live-source"),
+    "live": (
+        "live-state",
+        "live-render",
+        "live-panels",
+        "live-selection",
+        "live-fetch",
+        "live-source",
+    ),
     "network-view": (
         "network-layout",
         "network-svg",
