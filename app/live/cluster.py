@@ -273,6 +273,7 @@ class Link:
         self.key = key
         self.proxy: FollowerProxy  # the viewers' side of it (made with the link, follower())
         self.owner: str | None = None  # peer id of the frames last received
+        self.answered: str | None = None  # peer id of the owner that last answered a request
         self.seq = -1  # their sequence number
         self.misses = 0  # ticks in a row that found no lease
         self._resyncing = False
@@ -738,13 +739,16 @@ class Cluster:
     async def call(self, link: Link, op: str, args: dict[str, Any]) -> Any:
         """Ask the run's owner; its answer, or its error raised here as the same error.
 
-        The owner is the sender of the frames last received (no round trip), else the lease's
-        holder (one GET). A request nobody received (the cached owner is gone) is sent again to
-        the lease's holder; one that timed out is sent again once to the same owner under the
-        same id, which the owner de-duplicates: a command is applied at most once.
+        The owner is the sender of the frames last received, else the peer that answered last
+        (no round trip: a REST client on a peer with no viewers of the run gets no frames), else
+        the lease's holder (one GET). A request nobody received (the cached owner is gone) is
+        sent again to the lease's holder; one that timed out is sent again once to the same
+        owner under the same id, which the owner de-duplicates: a command is applied at most
+        once.
         """
         kind, key = link.kind, link.key
-        owner_id = link.owner or await self._owner_of(kind, key)
+        cached = link.owner or link.answered
+        owner_id = cached or await self._owner_of(kind, key)
         rid = secrets.token_hex(8)
         request = {"op": op, "id": rid, "from": self.peer, "kind": kind, "key": key, **args}
         reply: dict[str, Any] | None = None
@@ -753,20 +757,22 @@ class Cluster:
                 return await self.answer(kind, key, op, args)
             try:
                 reply = await self._ask(owner_id, request, op, args)
-                if attempt or not link.owner or reply.get("status") != 503:
+                if attempt or not cached or reply.get("status") != 503:
                     break
                 # The cached owner holds the run no more (it refused: nothing was applied).
-                link.owner = None
+                link.owner = link.answered = cached = None
                 owner_id = await self._owner_of(kind, key)
             except _NotHeardError:
-                if attempt or not link.owner:
+                if attempt or not cached:
                     raise _unavailable() from None
-                link.owner = None  # stale: the lease says who owns it now
+                link.owner = link.answered = cached = None  # stale: ask the lease
                 owner_id = await self._owner_of(kind, key)
             except TimeoutError:
                 if attempt or op != "command":
                     raise _unavailable() from None
         assert reply is not None
+        if reply.get("status") != 503:
+            link.answered = owner_id  # it holds the run: asked first next time
         if "error" in reply:
             status = int(reply.get("status", 500))
             if status not in _ERRORS:  # a bug at the owner (logged there): a bug here too
@@ -825,8 +831,10 @@ class Cluster:
         if item is None or not isinstance(item.runner, Runner):
             raise _unavailable()
         owned = self.owned.get((kind, key))
-        if owned is not None and op not in ("halt", "delete"):
-            # Someone elsewhere watches: publish its frames from now on.
+        if owned is not None and op == "read" and args.get("name") == "full_frame":
+            # A viewer elsewhere wants the whole curve (a new one, or a resync): publish the
+            # run's frames from now on; the tick keeps them flowing while it watches. A REST
+            # command from a peer with no viewers of the run gets no frames it would not read.
             owned.followed_until = max(owned.followed_until, time.monotonic() + FOLLOW_MS / 1000)
         touch = getattr(registry, "touch", None)
         if touch is not None:
