@@ -143,7 +143,7 @@ class Registry(Generic[T]):
     def put(self, key: str, item: T) -> T:
         """Hold an item under a key (a new one, one a snapshot brought back, or a follower)."""
         self._items[key] = item
-        if self.persist is not None and isinstance(item.runner, Runner):  # trained here
+        if self.persist is not None and isinstance(item.runner, Runner):  # trained_here()
             self.persist.watch(self.noun, key, item.runner, self.snapshot_extra(item))
         if self.cluster is not None:
             self.cluster.held(self.noun, key, item.runner)
@@ -176,6 +176,13 @@ class Registry(Generic[T]):
         """Hold a run a snapshot brought back; `follower`: the cluster's proxy of a run another
         peer trains, held in place of a Runner (subclasses)."""
         raise NotImplementedError
+
+    @staticmethod
+    def trained_here(item: T) -> bool:
+        """Whether this peer trains the item's run, and so saves, stops and reaps it: its runner
+        is a Runner, not the cluster's proxy of a run another peer trains (the one place the
+        registries ask)."""
+        return isinstance(item.runner, Runner)
 
     def runner_for(self, session: TrainingSession) -> Runner:
         """A Runner that trains `session` here (subclasses set its place at the CPU gate)."""
@@ -229,7 +236,7 @@ class Registry(Generic[T]):
         item = self._items.get(key)
         if item is None:
             return False
-        if not isinstance(item.runner, Runner) and self.cluster is not None:
+        if not self.trained_here(item) and self.cluster is not None:
             await self.cluster.delete_at_owner(self.noun, key)  # another peer trains it
             await self.drop(key)
             return True
@@ -263,7 +270,7 @@ class Registry(Generic[T]):
             key
             for key, item in self._items.items()
             if item.last_used < limit
-            and (not item.runner.playing or not isinstance(item.runner, Runner))
+            and (not item.runner.playing or not self.trained_here(item))
             and (not item.busy or item.last_used < limit - self.grace_seconds)
             and (cluster is None or not cluster.followed(self.noun, key))
         ]
@@ -273,7 +280,7 @@ class Registry(Generic[T]):
         keys = self.idle_keys()
         for key in keys:
             item = self._items.get(key)
-            if item is not None and not isinstance(item.runner, Runner):
+            if item is not None and not self.trained_here(item):
                 await self.drop(key)  # followed: its owner reaps it
             else:
                 await self.remove(key)

@@ -207,8 +207,7 @@ class Room:
     def stop_if_unwatched(self) -> None:
         """Trained here, playing, and nobody watches on any peer: stop, and say so."""
         if (
-            isinstance(self.runner, Runner)
-            and self.runner.playing
+            self.runner.playing
             and not self.members
             and self.elsewhere == (0, 0)
             and not self._watched_elsewhere()
@@ -253,9 +252,8 @@ class Room:
     def changed(self, urgent: bool) -> None:
         """What the room's snapshot holds beyond its run changed: save it (now, if urgent).
         Only where the room is trained: a followed one is its owner's to save."""
-        runner = self.runner
-        if isinstance(runner, Runner) and runner.on_change is not None:
-            runner.on_change(urgent)
+        if self.runner.on_change is not None:
+            self.runner.on_change(urgent)
 
     def _selected(self, selection: dict[str, Any], text: str, sender: Member | None) -> None:
         """Keep a selection (for late joiners and snapshots) and show it here."""
@@ -502,7 +500,7 @@ class RoomRegistry(Registry[Room]):
                 await room.share_count()
             # Re-read where others' counts matter: a dead peer's count expires, the total drops.
             counted_elsewhere = room.elsewhere != (0, 0) or (
-                isinstance(room.runner, Runner) and room.runner.playing
+                self.trained_here(room) and room.runner.playing
             )
             if (room.members or counted_elsewhere) and room._count_read < due:
                 await room._read_counts()

@@ -101,7 +101,7 @@ class SessionStore(Registry[Entry]):
         for key, entry in list(self._items.items()):
             runner = entry.runner
             if (
-                isinstance(runner, Runner)  # a followed one is its owner's to stop
+                self.trained_here(entry)  # a followed one is its owner's to stop
                 and runner.playing
                 and not runner.watchers
                 and (cluster is None or not cluster.followed(self.noun, key))

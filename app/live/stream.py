@@ -249,6 +249,10 @@ class Audience:
 
     def __init__(self) -> None:
         self._slots: set[Slot] = set()
+        # Set by the persister of what this peer saves (app/live/state.py: a Runner's run):
+        # called after every published frame, True unless a play tick, so a step, pause,
+        # reset or settings change is saved at once. A follower's stays None.
+        self.on_change: Callable[[bool], None] | None = None
 
     @property
     def watchers(self) -> int:
@@ -282,6 +286,7 @@ class Driver(Protocol):
     saves and reaps itself (a followed run is its owner's to save, reap and delete)."""
 
     session: TrainingSession  # the run here, or this peer's copy of it (prices, shapes)
+    on_change: Callable[[bool], None] | None  # the persister's, where the run is saved here
 
     async def command(self, msg: ClientMsg, settings: Settings) -> Frame:
         """Apply a driving message; the frame it made (a follower: the owner's acknowledgement:
@@ -391,9 +396,6 @@ class Runner(Audience):
         self._clock = clock or Clock()
         self.priority = SESSION  # its place at the CPU gate (app/live/fairness.py): rooms go first
         self._stretch = 0.0  # seconds the last stretch of steps took (the gate's estimate)
-        # Called after every published frame (app/live/state.py keeps snapshots); True unless a
-        # play tick, so a step, pause, reset or settings change is saved at once.
-        self.on_change: Callable[[bool], None] | None = None
         # Called with every published frame (app/live/cluster.py sends it to the other peers).
         self.on_frame: Callable[[Tick], None] | None = None
         self.guard: Guard | None = None  # set while this peer trains it under a lease
