@@ -57,7 +57,7 @@ def create(base: str, config: dict[str, Any]) -> str:
 async def fork(url: str, start: float, end: float) -> tuple[int, int]:
     """Play one session; frames and steps received between `start` and `end` (loop time)."""
     loop = asyncio.get_running_loop()
-    async with websockets.connect(url, max_size=None) as ws:
+    async with websockets.connect(url, max_size=None, open_timeout=120) as ws:
         await ws.recv()
         await ws.send(json.dumps({"type": "play", "steps_per_frame": 1, "fps": FPS}))
         frames, first, last = 0, None, None

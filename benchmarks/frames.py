@@ -1,6 +1,6 @@
 """What a streamed frame costs the server, as a ratio to the step it reports (issue 26, item 1).
 
-Run: .venv/bin/python benchmarks/frames.py [--frames 400] [--compare DIR]
+Run: .venv/bin/python benchmarks/frames.py [--frames 400] [--compare DIR] [--clock cpu]
 
 For the article net and spiral [2,16,16,16,1] on 500 samples, one packed viewer: per frame,
 a step (`advance(1)`), then the stream's own path (Runner publishes a Tick, the slot's text is
@@ -35,7 +35,7 @@ NETS = {
 }
 
 
-def measure(config: dict[str, Any], frames: int) -> dict[str, float]:
+def measure(config: dict[str, Any], frames: int, cpu: bool = False) -> dict[str, float]:
     """Median microseconds of a step, of building+packing+encoding its frame, and of sending it."""
     from app.domain.presets import resolve
     from app.domain.protocol import SessionConfigIn
@@ -58,7 +58,8 @@ def measure(config: dict[str, Any], frames: int) -> dict[str, float]:
 
     threading.Thread(target=drain, daemon=True).start()
     step, frame, send = [], [], []
-    clock = time.perf_counter
+    # CPU time of this process (`--clock cpu`) leaves out the waits for a core on a busy machine.
+    clock = time.process_time if cpu else time.perf_counter
     for _ in range(frames):
         t0 = clock()
         session.advance(1)
@@ -83,17 +84,18 @@ def measure(config: dict[str, Any], frames: int) -> dict[str, float]:
     return us
 
 
-def child(root: str, frames: int) -> None:
+def child(root: str, frames: int, cpu: bool) -> None:
     """Measure with `root`'s app on the path; print one JSON line."""
     sys.path.insert(0, root)
-    out = {name: measure(config, frames) for name, config in NETS.items()}
+    out = {name: measure(config, frames, cpu) for name, config in NETS.items()}
     print(json.dumps(out))
 
 
-def run(root: Path, frames: int) -> dict[str, dict[str, float]]:
+def run(root: Path, frames: int, clock: str) -> dict[str, dict[str, float]]:
     """One measurement in a fresh interpreter with `root`'s app."""
     env = {**os.environ, "PYTHONPATH": str(root)}
     cmd = [sys.executable, __file__, "--child", str(root), "--frames", str(frames)]
+    cmd += ["--clock", clock]
     done = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -105,19 +107,20 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, default=None)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--child", default=None)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.frames)
+        child(args.child, args.frames, args.clock == "cpu")
         return
     load = os.getloadavg()
     roots = [("after", ROOT)] + ([("before", args.compare)] if args.compare else [])
     results: dict[str, list[dict[str, dict[str, float]]]] = {name: [] for name, _ in roots}
     for _ in range(args.rounds):
         for name, root in reversed(roots):  # before, after, before, after, ...
-            results[name].append(run(root, args.frames))
+            results[name].append(run(root, args.frames, args.clock))
     now = os.getloadavg()[0]
     print(f"load average at start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}, now {now:.1f}; "
-          f"{args.rounds} alternating rounds, median of rounds")  # fmt: skip
+          f"{args.rounds} alternating rounds, median of rounds, {args.clock} clock")  # fmt: skip
     print(
         "| net | code | step µs | frame (build+pack+encode) µs | send µs | (frame+send)/step"
         " | bytes |"

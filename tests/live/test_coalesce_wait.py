@@ -56,9 +56,7 @@ def test_a_tick_waits_for_the_group_s_other_run_due_then_both_step_as_one() -> N
         a, b = runner(fps), runner(fps)
         key = Coalescer.key(a, 1)
         assert key is not None and key == Coalescer.key(b, 1)
-        await asyncio.wait_for(
-            asyncio.gather(c.advance(a, 1, key), c.advance(b, 1, key)), DEADLINE
-        )
+        await asyncio.wait_for(asyncio.gather(c.advance(a, 1, key), c.advance(b, 1, key)), DEADLINE)
         assert c.stats.batches == 1 and c.stats.runs == 2
         stepped = time.monotonic()
         # Half a frame later, `b` is due again: `a`'s tick waits for it.
@@ -86,9 +84,7 @@ def test_a_run_that_stopped_playing_is_forgotten_after_two_frames() -> None:
         a, b = runner(fps), runner(fps)
         key = Coalescer.key(a, 1)
         assert key is not None
-        await asyncio.wait_for(
-            asyncio.gather(c.advance(a, 1, key), c.advance(b, 1, key)), DEADLINE
-        )
+        await asyncio.wait_for(asyncio.gather(c.advance(a, 1, key), c.advance(b, 1, key)), DEADLINE)
         stepped = time.monotonic()
         await until(lambda: time.monotonic() > stepped + 2.5 / fps, "two frames and a half")
         await asyncio.wait_for(c.advance(a, 1, key), DEADLINE)  # `b` paused: not waited for
