@@ -154,6 +154,9 @@ class Coalescer:
             async with turn(SESSION, expected):
                 queue = self._pending.pop(key, [])
                 asks = [a for a in queue if not a.done.done()]  # the cancelled ones drop out
+                # One order for the same runs whatever order their ticks came in: the stack
+                # they shared last frame is stepped again, not rebuilt (domain/together.py).
+                asks.sort(key=_order)
                 asks, rest = asks[:MAX_BATCH], asks[MAX_BATCH:]
                 if rest:
                     self._pending[key] = rest  # the next stretch, after everyone else's turn
@@ -209,6 +212,11 @@ class Coalescer:
         for a, done in zip(asks, ran, strict=True):
             a.runner._stretch = elapsed  # what the gate expects of its next stretch
             a.done.set_result(done)
+
+
+def _order(ask: _Ask) -> int:
+    """Where a run's row goes in its group's stack: the same every frame."""
+    return id(ask.runner)
 
 
 _COALESCERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Coalescer] = (

@@ -91,3 +91,24 @@ def test_a_run_that_stopped_playing_is_forgotten_after_two_frames() -> None:
         return a.session.step_count
 
     assert asyncio.run(scenario()) == 2
+
+
+def test_the_same_runs_keep_their_stack_whatever_order_their_ticks_come_in() -> None:
+    """Ticks of the same runs asking in another order are stepped in the stack they shared
+    (not a new one each frame, which would copy every run's state in again)."""
+
+    async def scenario() -> tuple[object, object, list[int]]:
+        c = Coalescer(window=NEVER)
+        runs = [runner(30.0) for _ in range(4)]
+        key = Coalescer.key(runs[0], 1)
+        assert key is not None
+        await asyncio.wait_for(asyncio.gather(*(c.advance(r, 1, key) for r in runs)), DEADLINE)
+        first = runs[0].session.together
+        await asyncio.wait_for(
+            asyncio.gather(*(c.advance(r, 1, key) for r in reversed(runs))), DEADLINE
+        )
+        return first, runs[0].session.together, [r.session.step_count for r in runs]
+
+    first, second, steps = asyncio.run(scenario())
+    assert first is not None and second is first
+    assert steps == [2, 2, 2, 2]
