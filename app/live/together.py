@@ -69,7 +69,8 @@ class Coalescer:
         self._pending: dict[Hashable, list[_Ask]] = {}
         # Per group: each run's last stretch (monotonic seconds), the runs it still waits for
         # before stepping the gathered ticks, and the future that says they all came.
-        self._seen: dict[Hashable, dict[Runner, float]] = {}
+        # Weak: a run deleted while nothing else plays is not held here until the next sweep.
+        self._seen: dict[Hashable, weakref.WeakKeyDictionary[Runner, float]] = {}
         self._swept = 0.0  # when groups nobody steps any more were last dropped from _seen
         self._expected: dict[Hashable, set[Runner]] = {}
         self._ready: dict[Hashable, asyncio.Future[None]] = {}
@@ -120,7 +121,7 @@ class Coalescer:
         if not seen:
             return set()
         now, period = time.monotonic(), 1.0 / fps
-        kept = {r: at for r, at in seen.items() if at > now - 2 * period}
+        kept = weakref.WeakKeyDictionary({r: at for r, at in seen.items() if at > now - 2 * period})
         self._seen[key] = kept
         return {r for r, at in kept.items() if at < now - 0.5 * period}
 
@@ -199,7 +200,9 @@ class Coalescer:
             return
         now = time.monotonic()
         self._sweep(now)
-        seen = self._seen.setdefault(key, {})  # what the next frame's gathering waits for
+        seen = self._seen.get(key)  # what the next frame's gathering waits for
+        if seen is None:
+            seen = self._seen[key] = weakref.WeakKeyDictionary()
         for r in runs:
             seen[r] = now
         total = sum(ran)

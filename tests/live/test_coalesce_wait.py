@@ -112,3 +112,24 @@ def test_the_same_runs_keep_their_stack_whatever_order_their_ticks_come_in() -> 
     first, second, steps = asyncio.run(scenario())
     assert first is not None and second is first
     assert steps == [2, 2, 2, 2]
+
+
+def test_the_coalescer_does_not_keep_a_run_that_is_gone() -> None:
+    """A run stepped through the coalescer and then dropped (its session deleted) is freed,
+    though the coalescer remembers when each run was stepped."""
+    import gc
+    import weakref
+
+    async def scenario() -> tuple[Coalescer, weakref.ref[Runner]]:
+        c = Coalescer(window=NEVER)
+        r = runner(30.0)
+        key = Coalescer.key(r, 1)
+        assert key is not None
+        await asyncio.wait_for(c.advance(r, 1, key), DEADLINE)
+        assert c._seen[key]  # remembered for the next frame's gathering
+        return c, weakref.ref(r)
+
+    c, ref = asyncio.run(scenario())
+    gc.collect()
+    assert ref() is None
+    assert c is not None
