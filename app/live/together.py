@@ -2,8 +2,9 @@
 
 A session's play loop (app/live/stream.py) asks `Coalescer.advance(runner, n)` for its tick's
 steps instead of taking its own turn at the CPU gate. Ticks of runs at the same fps and steps
-per frame whose key (app/domain/together.py `group_key`) is equal wait a short window, then are
-stepped by one `advance_together` call inside one turn, charged (held) as long as all their
+per frame whose key (app/domain/together.py `group_key`) is equal wait for the group's other
+runs due this frame (at most a short window), then are stepped, in one order, by one
+`advance_together` call inside one turn, charged (held) as long as all their
 steps took; each runner then publishes its own frame as before. The runs' deadlines are put on
 one grid of 1/fps, so forks that started playing at different moments fall due together.
 `advance_together` is bit for bit each run's own `advance(n)`: nothing a run computes changes,
