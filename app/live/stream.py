@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -406,6 +407,7 @@ class Runner(Audience):
         # Play ticks may be stepped with other runs' (app/live/together.py); the registry of
         # sessions turns it on, so a runner made alone (tests, rooms) keeps its own turns.
         self.together = False
+        self._shape: tuple[tuple[object, ...], Shape] | None = None  # what it was of; shape
 
     # ---- what the web layer asks (app/live/ops.py) ---------------------------------------
 
@@ -714,13 +716,14 @@ class Runner(Audience):
         and leaves out the optimizer's next update unless a viewer here or at a peer may show it.
         """
         started = self._clock.work()
-        wants_update = plain or self.on_frame is not None or any(not s.packed for s in self._slots)
+        packed = [s.packed for s in self._slots]
+        wants_update = plain or self.on_frame is not None or not all(packed)
         frame = self.session.frame(
             since=self._published, playing=self.playing, arrays=True, update=wants_update
         )
         self._published = self.session.step_count
         tick = self._broadcast(frame)
-        if tick is not None and not plain and any(s.packed for s in self._slots):
+        if tick is not None and not plain and any(packed):
             # Packed now, once for every viewer, so what the frame costs is measured in one
             # place (app/live/capacity.py); the senders find the text ready.
             tick.text(packed=True)
@@ -730,7 +733,15 @@ class Runner(Audience):
     @property
     def shape(self) -> Shape:
         """The network's layers and the multiply-adds of its step: what its costs depend on."""
-        return tuple(self.session.config.layers), step_work(self.session)
+        s = self.session
+        d = s.dataset
+        of = (s, s.config, d.X, d.X_test)
+        held = self._shape
+        # Kept while the session, its config and its samples are the same objects: every frame
+        # asks, and a settings change, a new run or drawn points replace one of them.
+        if held is None or not all(map(operator.is_, held[0], of)):
+            held = self._shape = (of, (tuple(s.config.layers), step_work(s)))
+        return held[1]
 
     def _broadcast(self, frame: Frame, saved: bool = False) -> Tick | None:
         """One Tick for all: one encoding for the viewers that are up to date, one per backlog.
