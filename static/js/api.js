@@ -39,8 +39,26 @@ export function setPatience(notice) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// GETs already on their way (first-run.js asks for the first session's data early): the next
+// request for the same path takes the answer instead of asking again, once.
+const primed = new Map();
+
+/** The next GET of `path` takes `promise`'s answer (or, if it fails, asks as usual). */
+export function primeGet(path, promise) {
+  primed.set(path, promise);
+}
+
 /** fetch() a JSON endpoint; throws ApiError with a readable message on any failure. */
 export async function request(method, path, body) {
+  if (method === 'GET' && primed.has(path)) {
+    const early = primed.get(path);
+    primed.delete(path);
+    try {
+      return await early;
+    } catch {
+      // asked again below, with the usual retries and messages
+    }
+  }
   const init = { method, headers: { Accept: 'application/json' } };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
