@@ -3,7 +3,7 @@
 // The panels and their rendering are live.js; play, pause, step and the keys are transport.js.
 
 import { takeFirstRun } from './first-run.js';
-import { api, ApiError, SessionSocket, primeGet } from './api.js';
+import { api, ApiError, SessionSocket, primeGet, primeSocket } from './api.js';
 import { configToParams, paramsToConfig, toRequestConfig, clone, configAt, startConfig, logToString, logFromString, MAX_LINK_CHANGES } from './state.js';
 import { CompactSeries } from './loss-view.js';
 import { applySettings, describeChanges, fallPercent, fixLabel, pair } from './trouble.js';
@@ -195,6 +195,8 @@ async function createFirst(config, first) {
   const made = first && (await first.session.catch(() => null));
   if (!made) return api.createSession(config);
   primeGet(`/api/sessions/${encodeURIComponent(made.id)}/data`, first.data);
+  const socket = await first.socket.catch(() => null);
+  if (socket) primeSocket(socket); // connect() takes it: open already, its first frame kept
   return made;
 }
 

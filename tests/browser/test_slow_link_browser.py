@@ -1,5 +1,6 @@
 """A slow link, as Chromium meets it (issue 21, item 6): what it is sent compressed, and the
-first session asked for while the modules still download. Times are benchmarks/slowlink.py's."""
+first session, its data and its socket asked for while the modules still download.
+Times are benchmarks/slowlink.py's."""
 
 from __future__ import annotations
 
@@ -113,6 +114,8 @@ def test_the_session_is_asked_for_before_the_modules_run_and_adopted(
 ) -> None:
     with watched_page(browser) as page:
         responses = watch(page)
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
         held: list[Any] = []
         # main.js is held: the page's modules cannot run until it is let go.
         page.route("**/js/main.js*", lambda route: held.append(route))
@@ -122,6 +125,8 @@ def test_the_session_is_asked_for_before_the_modules_run_and_adopted(
         sid = made[0].json()["id"]
         data = f"{server.url}/api/sessions/{sid}/data"
         wait_for(lambda: pumped(page, lambda: [r for r in responses if r.url == data]), "data")
+        wait_for(lambda: pumped(page, lambda: sockets), "its socket")
+        assert f"/ws/sessions/{sid}?" in sockets[0]
         assert page.get_by_test_id("step-button").is_disabled()  # nothing looks live yet
         wait_for(lambda: held, "main.js asked for")
         held[0].continue_()
@@ -134,6 +139,7 @@ def test_the_session_is_asked_for_before_the_modules_run_and_adopted(
         assert len(sessions_made(responses)) == 1, asked
         assert [a for a in asked if a[1].endswith("/data")] == [("GET", data[len(server.url) :])]
         assert not [a for a in asked if a[0] == "DELETE"], asked
+        assert len(sockets) == 1, sockets  # the early socket was taken, not a second opened
 
 
 def test_a_link_with_more_than_a_preset_is_not_guessed_at(
