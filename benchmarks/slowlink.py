@@ -212,9 +212,8 @@ def main() -> None:
         print(f"  before interactive: {len(early)} responses, {size:.0f} KiB on the wire")
         print("  waterfall of the last run (start, end ms; bytes on the wire; encoding):")
         for start, end, url, size, enc, priority in runs[-1]["rows"]:
-            print(
-                f"    {start:7.0f} {end:7.0f} {size / 1024:7.1f} KiB {enc:5s} {priority:8s} {url[:80]}"
-            )
+            kib = size / 1024
+            print(f"    {start:7.0f} {end:7.0f} {kib:7.1f} KiB {enc:5s} {priority:8s} {url[:80]}")
         if not args.no_plotly:
             p = plotly_at_4x(browser, base)
             print(

@@ -23,7 +23,7 @@ WORD = re.compile(r"[\w$\u0080-\uffff]+")
 SPACE = " \t\r\f\v\ufeff\u00a0"
 
 
-class Unsure(Exception):
+class UnsureError(Exception):
     """The scanner met something it does not read for certain: send the file as it is."""
 
 
@@ -36,12 +36,13 @@ class Scan:
         self.line = 0
         self.code: set[int] = set()
         self.blocks: list[tuple[int, int]] = []
-        self.prev = "("  # the last token's kind, for the regex-or-division question (start: as after `(`)
+        # The last token's kind, for the regex-or-division question (at the start: as after `(`).
+        self.prev = "("
 
     def run(self) -> None:
         """Scan the whole source as code; it must end outside every literal."""
         if self.code_until(closing=False):
-            raise Unsure("a stray `}`")
+            raise UnsureError("a stray `}`")
 
     def advance_to(self, j: int) -> None:
         """Move to index j, counting the lines passed (and marking them as code)."""
@@ -67,7 +68,7 @@ class Scan:
             elif src.startswith("/*", self.i):
                 j = src.find("*/", self.i + 2)
                 if j < 0:
-                    raise Unsure("an unclosed comment")
+                    raise UnsureError("an unclosed comment")
                 start = self.line
                 self.line += src.count("\n", self.i, j)
                 self.blocks.append((start, self.line))
@@ -91,11 +92,11 @@ class Scan:
                         continue
                     depth += {"{": 1, "}": -1}.get(c, 0)
                     if depth < 0:
-                        raise Unsure("a stray `}`")
+                        raise UnsureError("a stray `}`")
                     self.prev = "x" if c in ")]" else c
                     self.i += 1
         if closing:
-            raise Unsure("an unclosed `${`")
+            raise UnsureError("an unclosed `${`")
         return False
 
     def string(self, quote: str) -> None:
@@ -103,10 +104,10 @@ class Scan:
         src, j = self.src, self.i + 1
         while j < len(src) and src[j] != quote:
             if src[j] == "\n":
-                raise Unsure("a string across lines")
+                raise UnsureError("a string across lines")
             j += 2 if src[j] == "\\" else 1
         if j >= len(src):
-            raise Unsure("an unclosed string")
+            raise UnsureError("an unclosed string")
         self.advance_to(j + 1)
         self.prev = "x"
 
@@ -119,7 +120,7 @@ class Scan:
             while j < n and src[j] != "`" and not src.startswith("${", j):
                 j += 2 if src[j] == "\\" else 1
             if j >= n:
-                raise Unsure("an unclosed template")
+                raise UnsureError("an unclosed template")
             self.advance_to(j)
             if src[j] == "`":
                 self.i = j + 1
@@ -135,7 +136,7 @@ class Scan:
         while j < len(src):
             c = src[j]
             if c == "\n":
-                raise Unsure("a regular expression across lines (or a division read as one)")
+                raise UnsureError("a regular expression across lines (or a division read as one)")
             if c == "\\":
                 j += 2
                 continue
@@ -147,7 +148,7 @@ class Scan:
                 break
             j += 1
         else:
-            raise Unsure("an unclosed regular expression")
+            raise UnsureError("an unclosed regular expression")
         flags = WORD.match(src, j + 1)
         self.i = flags.end() if flags else j + 1
         self.prev = "x"
@@ -158,7 +159,7 @@ def comment_lines(source: str) -> set[int] | None:
     scan = Scan(source)
     try:
         scan.run()
-    except (Unsure, IndexError):
+    except (UnsureError, IndexError):
         return None
     keep = set(scan.code)
     changed = True

@@ -11,12 +11,14 @@ and nothing but the current version is ever cached as immutable.
 
 Text files are gzipped once (level 9) and kept in memory with the plain bytes; the gzipped copy
 goes to clients that accept it (`Vary: Accept-Encoding`). JavaScript is sent with its
-comment-only lines emptied (app.web.slim: the same lines, a quarter fewer gzipped bytes). A file edited while the server runs is
-read again (its size or modification time changed), and the version follows.
+comment-only lines emptied (app.web.slim: the same lines, a quarter fewer gzipped bytes).
+A file edited while the server runs is read again (its size or modification time changed), and
+the version follows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import mimetypes
@@ -68,10 +70,8 @@ def load(path: Path, key: tuple[int, int]) -> Asset:
     """Read a file (JavaScript without its comment-only lines) and compress it."""
     raw = path.read_bytes()
     if path.suffix.lower() in SLIM:
-        try:
+        with contextlib.suppress(UnicodeDecodeError):  # not UTF-8: sent as it is
             raw = slim_js(raw.decode("utf-8")).encode("utf-8")
-        except UnicodeDecodeError:
-            pass  # sent as it is
     kind = media_type(path)
     zipped = None
     if kind.startswith(COMPRESSIBLE):

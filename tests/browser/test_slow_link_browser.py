@@ -63,7 +63,7 @@ def test_the_browser_is_sent_the_page_json_and_modules_gzipped(
         sid = page.evaluate("window.backpropStudio.state.id")
 
         def encoding(path: str) -> str:
-            return seen[path].all_headers().get("content-encoding", "")
+            return str(seen[path].all_headers().get("content-encoding", ""))
 
         assert encoding("/?preset=article") == "gzip"
         modules = [p for p in seen if re.fullmatch(r"/static/v[0-9a-f]{12}/js/[\w-]+\.js", p)]

@@ -43,7 +43,7 @@ def test_comment_lines_are_emptied_and_code_is_kept() -> None:
     out = slim_js(source).split("\n")
     lines = source.split("\n")
     assert len(out) == len(lines)  # the same line numbers
-    emptied = {k for k, (a, b) in enumerate(zip(lines, out)) if a != b}
+    emptied = {k for k, (a, b) in enumerate(zip(lines, out, strict=True)) if a != b}
     assert emptied == {0, 2, 3, 4, 18}
     assert all(out[k] == "" for k in emptied)
 
@@ -71,7 +71,7 @@ def test_every_module_is_read_for_certain_and_only_comment_lines_go(path: Path) 
     out = slim_js(source)
     lines, sent = source.split("\n"), out.split("\n")
     assert len(sent) == len(lines)
-    for a, b in zip(lines, sent):
+    for a, b in zip(lines, sent, strict=True):
         assert b == a or (b == "" and a.strip().startswith(COMMENT_STARTS)), a
 
 
