@@ -43,7 +43,7 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
 
     async def handle(msg: ClientMsg) -> None:
         store.touch(entry)
-        charge_message(websocket.scope, websocket.app, msg, runner.session)  # a fair share
+        charge_message(websocket.scope, websocket.app, msg, runner.session, runner.playing)
         await drive(runner, msg, settings)
 
     try:
