@@ -5,6 +5,7 @@ participants follow the presenter's. A real server, Chromium; every wait has a d
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import httpx
@@ -52,9 +53,7 @@ def test_a_link_reproduces_discretize(browser: Any, server: ServerProcess) -> No
         wait_for(lambda: "discretize" not in page.url, "the address bar without it")
 
 
-def test_participants_follow_the_presenters_discretize(
-    browser: Any, server: ServerProcess
-) -> None:
+def test_participants_follow_the_presenters_discretize(browser: Any, server: ServerProcess) -> None:
     made = httpx.post(f"{server.url}/api/rooms", json={"config": CIRCLE})
     assert made.status_code == 201, made.text
     code, token = made.json()["code"], made.json()["presenter_token"]
@@ -69,7 +68,7 @@ def test_participants_follow_the_presenters_discretize(
         p, q = presenter.page, participant.page
         for pg in (p, q):
             pg.get_by_test_id("data-plot").scroll_into_view_if_needed()
-            wait_for(lambda pg=pg: looks(pg, "output"), "the smooth plane")
+            wait_for(partial(looks, pg, "output"), "the smooth plane")
         p.get_by_test_id("discretize-toggle").check()
         wait_for(lambda: looks(p, "discrete"), "the presenter's hard regions")
         wait_for(lambda: looks(q, "discrete"), "the participant's hard regions")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,11 @@ def open_page(ctx: Any, server: ServerProcess, query: str) -> tuple[Any, str, li
     return page, f"{server.url}/api/sessions/{sid}", sent
 
 
+def slope_drawn(page: Any) -> bool:
+    """The slope view drew a slice."""
+    return bool(page.evaluate(f"() => !!{SLICE}?.slice?.points"))
+
+
 def sent_now(page: Any, sent: list[dict[str, Any]]) -> int:
     """How many edits the page sent so far (a round trip first: Playwright hands its events
     over only while a call of it is under way)."""
@@ -86,12 +92,12 @@ def weight_of(frame: dict[str, Any], sel: dict[str, Any]) -> float:
 def page_xy(page: Any, w: float, e: float) -> tuple[float, float]:
     """Page coordinates of (w, E) on the slope chart, from its ranges and plot area."""
     got: list[float] = page.evaluate(
-        f"""([w, e]) => {{
+        """([w, e]) => {
           const plot = document.querySelector('[data-testid="slope-plot"]');
           const c = plot.chart, v = c.view, a = c.area, r = plot.getBoundingClientRect();
           return [r.left + a.l + (w - v.x[0]) / (v.x[1] - v.x[0]) * a.w,
                   r.top + a.t + a.h - (e - v.y[0]) / (v.y[1] - v.y[0]) * a.h];
-        }}""",
+        }""",
         [w, e],
     )
     return got[0], got[1]
@@ -129,7 +135,9 @@ def test_drag_the_marker_along_the_curve_sets_the_weight(ctx: Any, server: Serve
         k: sel.get(k) for k in ("kind", "layer", "i", "j")
     }
     # The value under the pointer: within a pixel's worth of w of the sampled point aimed at.
-    pixel = page.evaluate(f"() => {{ const c = {SLICE}; return (c.view.x[1] - c.view.x[0]) / c.area.w; }}")
+    pixel = page.evaluate(
+        f"() => {{ const c = {SLICE}; return (c.view.x[1] - c.view.x[0]) / c.area.w; }}"
+    )
     assert abs(msg["value"] - w1) <= 1.5 * pixel, (msg["value"], w1, pixel)
     assert msg["value"] != s["value"]
     # The server's weight is exactly the value sent; its frame is the page's.
@@ -143,7 +151,8 @@ def test_drag_the_marker_along_the_curve_sets_the_weight(ctx: Any, server: Serve
     )
     # The slope view shows where E went: its point is the server's (value, E), the marker on it.
     wait_for(lambda: page.evaluate(f"() => {SLICE}.slice.value") == msg["value"], "the new slice")
-    after = httpx.get(f"{base}/slice", params={"kind": sel["kind"], **{k: sel[k] for k in ("layer", "i", "j")}}).json()
+    query = {k: sel[k] for k in ("kind", "layer", "i", "j")}
+    after = httpx.get(f"{base}/slice", params=query).json()
     assert page.evaluate(f"() => {SLICE}.slice.E") == after["E"]
     assert after["value"] == msg["value"]
     wait_for(lambda: page.get_by_test_id("slope-edit").is_visible(), "the slope's edit note")
@@ -211,7 +220,7 @@ def test_a_participant_gets_no_marker(browser: Any, server: ServerProcess) -> No
                 "document.querySelector('[data-testid=\"slope-plot\"]')"
                 ".scrollIntoView({block: 'center'})"
             )
-            wait_for(lambda w=w: w.page.evaluate(f"() => !!{SLICE}?.slice?.points"), "a slope")
+            wait_for(partial(slope_drawn, w.page), "a slope")
         wait_for(lambda: presenter.page.get_by_test_id("slope-handle").is_visible(), "a marker")
         assert participant.page.get_by_test_id("slope-handle").is_hidden()
         assert not presenter.errors and not participant.errors, (
