@@ -323,6 +323,7 @@ function createSlopeHandle(wrap, { shown, canPick, onPick }) {
   let at = null; // the value the marker shows while moved: {w, E}; null: the slice's own point
   let sent = null; // {step, name, value} of the last edit sent, until a slice shows it
   let drag = null; // {id, moved}
+  let spot = null; // the marker's centre in the wrap, CSS pixels
   let name = '';
 
   const extent = (s) => {
@@ -354,6 +355,7 @@ function createSlopeHandle(wrap, { shown, canPick, onPick }) {
     // Outside the plot area (zoomed away): out of sight, but still there for the keyboard.
     const inside = x >= a.l - 1 && x <= a.l + a.w + 1 && y >= a.t - 1 && y <= a.t + a.h + 1;
     el.classList.toggle('off-plot', !inside);
+    spot = { x, y };
     el.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
     const [lo, hi] = extent(got[0]);
     // E read off the curve while moved (between sampled points), the server's own once set.
@@ -394,22 +396,48 @@ function createSlopeHandle(wrap, { shown, canPick, onPick }) {
     const r = wrap.getBoundingClientRect();
     return map.x(ev.clientX - r.left);
   };
-  el.addEventListener('pointerdown', (ev) => {
-    if (!map || !canPick() || (ev.pointerType === 'mouse' && ev.button !== 0)) return;
-    ev.preventDefault(); // no text selection, no scroll: the marker moves
-    el.focus({ preventScroll: true });
-    el.setPointerCapture?.(ev.pointerId);
-    drag = { id: ev.pointerId, moved: false };
-    el.classList.add('dragging');
-  });
-  el.addEventListener('pointermove', (ev) => {
-    if (!drag || ev.pointerId !== drag.id) return;
-    drag.moved = true;
-    const pixel = Math.abs(map.x(1) - map.x(0)); // a pixel's worth of w: the value's precision
-    moveTo(pointerW(ev), pixel / 2);
-  });
+  // The pointer is caught on the chart's wrap, in the capture phase, before the chart sees it:
+  // where a mouse hovers, the ring lets the pointer through to the chart (its readout of the
+  // points under the ring still shows), and a press within the ring's radius starts a drag,
+  // not a zoom. On a touch screen the ring itself takes the finger (touch-action: none).
+  const RADIUS = 14;
+  const near = (ev) => {
+    if (!spot || el.hidden || el.classList.contains('off-plot')) return false;
+    if (ev.target === el) return true;
+    const r = wrap.getBoundingClientRect();
+    return Math.hypot(ev.clientX - r.left - spot.x, ev.clientY - r.top - spot.y) <= RADIUS;
+  };
+  wrap.addEventListener(
+    'pointerdown',
+    (ev) => {
+      if (!map || !canPick() || !near(ev) || (ev.pointerType === 'mouse' && ev.button !== 0)) return;
+      ev.stopPropagation(); // the chart's zoom never starts
+      ev.preventDefault(); // no text selection, no scroll: the marker moves
+      el.focus({ preventScroll: true });
+      wrap.setPointerCapture?.(ev.pointerId);
+      drag = { id: ev.pointerId, moved: false };
+      el.classList.add('dragging');
+    },
+    true,
+  );
+  wrap.addEventListener(
+    'pointermove',
+    (ev) => {
+      if (!drag) {
+        if (ev.pointerType === 'mouse') wrap.classList.toggle('near-handle', canPick() && near(ev));
+        return;
+      }
+      if (ev.pointerId !== drag.id) return;
+      ev.stopPropagation();
+      drag.moved = true;
+      const pixel = Math.abs(map.x(1) - map.x(0)); // a pixel's worth of w: the value's precision
+      moveTo(pointerW(ev), pixel / 2);
+    },
+    true,
+  );
   const release = (ev, keep) => {
     if (!drag || ev.pointerId !== drag.id) return;
+    ev.stopPropagation();
     const moved = drag.moved;
     drag = null;
     el.classList.remove('dragging');
@@ -419,9 +447,9 @@ function createSlopeHandle(wrap, { shown, canPick, onPick }) {
       place();
     }
   };
-  el.addEventListener('pointerup', (ev) => release(ev, true));
-  el.addEventListener('pointercancel', (ev) => release(ev, false));
-  el.addEventListener('dblclick', (ev) => ev.stopPropagation());
+  wrap.addEventListener('pointerup', (ev) => release(ev, true), true);
+  wrap.addEventListener('pointercancel', (ev) => release(ev, false), true);
+  wrap.addEventListener('pointerleave', () => wrap.classList.remove('near-handle'));
   el.addEventListener('keydown', (ev) => {
     const by = HANDLE_KEYS[ev.key];
     if (ev.key === 'Escape' && at) {

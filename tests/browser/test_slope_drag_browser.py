@@ -89,6 +89,19 @@ def weight_of(frame: dict[str, Any], sel: dict[str, Any]) -> float:
     return w
 
 
+def on_screen(page: Any, x: float, y: float) -> bool:
+    """The slope chart is what the page shows at (x, y) (in the viewport, nothing over it)."""
+    return bool(
+        page.evaluate(
+            """([x, y]) => {
+              const e = document.elementFromPoint(x, y);
+              return !!e && !!e.closest('.chart-wrap');
+            }""",
+            [x, y],
+        )
+    )
+
+
 def page_xy(page: Any, w: float, e: float) -> tuple[float, float]:
     """Page coordinates of (w, E) on the slope chart, from its ranges and plot area."""
     got: list[float] = page.evaluate(
@@ -109,7 +122,11 @@ def test_drag_the_marker_along_the_curve_sets_the_weight(ctx: Any, server: Serve
     before = httpx.get(base).json()
     s = page.evaluate(f"() => {SLICE}.slice")
     assert s["value"] == weight_of(before, sel) and s["step"] == before["step"]
-    # The marker sits on the point now (its centre within a pixel of the chart's dot).
+    # The marker sits on the point now (its centre within a pixel of the chart's dot), on screen.
+    page.evaluate(
+        "document.querySelector('[data-testid=\"slope-plot\"]').scrollIntoView({block: 'center'})"
+    )
+    wait_for(lambda: on_screen(page, *page_xy(page, s["value"], s["E"])), "the marker on screen")
     box = page.get_by_test_id("slope-handle").bounding_box()
     x0, y0 = page_xy(page, s["value"], s["E"])
     assert abs(box["x"] + box["width"] / 2 - x0) <= 1.5
@@ -119,6 +136,9 @@ def test_drag_the_marker_along_the_curve_sets_the_weight(ctx: Any, server: Serve
     w1, e1 = s["points"][k]
     x1, y1 = page_xy(page, w1, e1)
     page.mouse.move(x0, y0)
+    # Hovered, the ring lets the chart's readout through: the point now, its exact numbers.
+    tip = page.locator("[data-testid=slope-plot] .chart-tip")
+    wait_for(lambda: str(tip.text_content()).startswith("now:"), "the readout under the ring")
     page.mouse.down()
     for f in (0.25, 0.5, 0.75, 1.0):
         page.mouse.move(x0 + f * (x1 - x0), y0 + f * (y1 - y0))
