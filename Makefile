@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench chromium redis oracle clean
+.PHONY: run test lint bench chromium redis nginx oracle clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 1; }
@@ -55,6 +55,13 @@ redis:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server; }
 
+# tests/live/test_nginx_route.py runs deploy/nginx-peers.conf in Debian's nginx (not as a service).
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  echo "installing nginx from Debian's packages"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nginx-light; }
+
 run: $(STAMP)
 	@echo "Backprop Studio on http://$(HOST):$(PORT)/"
 	$(BIN)/backprop-studio --host $(HOST) --port $(PORT)
@@ -67,7 +74,7 @@ lint: $(STAMP)
 	# Tests are type-checked too; their functions may leave fixture arguments unannotated.
 	$(BIN)/mypy --allow-untyped-defs --allow-untyped-calls --allow-incomplete-defs tests
 
-test: $(STAMP) oracle chromium redis $(AXE) lint
+test: $(STAMP) oracle chromium redis nginx $(AXE) lint
 	$(BIN)/python -m pytest -q
 
 # Short runs of every benchmark (a few minutes in all); BENCHMARKS.md has the full commands.

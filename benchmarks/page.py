@@ -164,7 +164,12 @@ def print_profile(profile: dict[str, Any], base: str, top: int = 25) -> None:
 
 
 def playing(
-    context: BrowserContext, base: str, query: str, seconds: float, throttle: float
+    context: BrowserContext,
+    base: str,
+    query: str,
+    seconds: float,
+    throttle: float,
+    profile: bool = False,
 ) -> dict[str, Any]:
     """Play a run with the decision boundary shown; rendered frames/s, long tasks, frame bytes."""
     page = context.new_page()
@@ -195,7 +200,18 @@ def playing(
     wait_for(page, "window.backpropStudio.state.prof.frames > 20")
     page.wait_for_timeout(1000)  # warm up: the boundary and the curve have been drawn
     sizes.clear()
+    if profile:
+        cdp.send("Performance.enable")
+        m0 = metrics(cdp)
+        cdp.send("Profiler.enable")
+        cdp.send("Profiler.start")
     r = page.evaluate(COUNT_FRAMES, seconds * 1000)
+    if profile:
+        print_profile(cdp.send("Profiler.stop")["profile"], base)
+        m1 = metrics(cdp)
+        busy = {k: (m1[k] - m0[k]) / r["seconds"] for k in METRICS}
+        shown = [f"{k.removesuffix('Duration').lower()} {v * 1000:.0f} ms" for k, v in busy.items()]
+        print("  main thread per second: " + ", ".join(shown))
     page.get_by_test_id("play-button").click()
     cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
     cdp.detach()
@@ -267,7 +283,7 @@ def main() -> None:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         context = browser.new_context(viewport={"width": 1440, "height": 900})
         for name in [p for p in args.presets.split(",") if p]:
-            r = playing(context, base, PRESETS[name], args.seconds, args.throttle)
+            r = playing(context, base, PRESETS[name], args.seconds, args.throttle, args.profile)
             fps = r["frames"] / r["seconds"]
             sizes = r["frameBytes"] or [0]
             long = r["longTasks"]

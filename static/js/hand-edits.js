@@ -5,6 +5,8 @@
 import { CATEGORICAL, NEG_HEX, POS_HEX, paramName } from './nn.js';
 import { h } from './ui.js';
 
+const PLAYING_MS = 500; // the edit box's shown value, while playing: at most twice a second
+
 /** A frame's settings_log in short: it changes whenever a change is logged, folded or undone. */
 export function logSignature(frame) {
   const log = frame?.settings_log;
@@ -77,6 +79,7 @@ export function createHandEdits({ chainRoot, dataRoot, state: S, send, drives, t
   const slope = chainRoot?.querySelector('#slope-view');
   if (chainRoot) (slope ? slope.before(form) : chainRoot.append(form));
 
+  let shownAt = -Infinity;
   function showEdit() {
     const sel = S.view.sel;
     const show = !!sel && drives() && !!S.frame && !S.frame.diverged;
@@ -86,9 +89,16 @@ export function createHandEdits({ chainRoot, dataRoot, state: S, send, drives, t
     const shared = S.config?.bias === 'shared';
     const name = paramName(sel, L, shared);
     if (label.textContent !== name) label.textContent = name;
+    // While playing the value changes at every frame: written at most every PLAYING_MS (each
+    // write is a style and layout pass of the chain panel), at once at rest.
+    const t = performance.now();
+    if (S.frame.playing && t - shownAt < PLAYING_MS) return;
     const v = valueOf(S.frame, sel, shared);
     const now = v === null ? '' : String(Number(v.toPrecision(6)));
-    if (document.activeElement !== input && input.placeholder !== now) input.placeholder = now;
+    if (document.activeElement !== input && input.placeholder !== now) {
+      input.placeholder = now;
+      shownAt = t;
+    }
   }
 
   // ---- the draw bar

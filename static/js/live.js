@@ -785,11 +785,18 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     useTransport(t) {
       transport = t;
     },
-    /** Re-read whether this screen drives (the controls follow). */
+    /**
+     * Re-read whether this screen drives (the controls follow). The transport asks at every
+     * frame; only a change does work (redrawing the draw bar and its rings at each of 30-60
+     * frames a second cost a style pass and a canvas each: benchmarks/page.py at 4x).
+     */
     refreshDrive() {
+      const on = drives();
+      if (on === S.drove) return;
+      S.drove = on;
       schedule();
       hand.refresh();
-      for (const id of ['phase-button', 'phase-play']) if ($(id)) setFlag($(id), 'disabled', !drives());
+      for (const id of ['phase-button', 'phase-play']) if ($(id)) setFlag($(id), 'disabled', !on);
     },
   };
 }

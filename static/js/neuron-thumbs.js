@@ -30,7 +30,19 @@ function nodeAt(g) {
  */
 export function createNeuronThumbs(container, { svg, base, near, moving, onPick, outputRange = () => null }) {
   const overlay = h('div', { class: 'neuron-thumbs', 'data-testid': 'neuron-thumbs' });
+  // Every map is painted on its own small canvas (not displayed: the neuron's n x n cells, what
+  // tests read) and copied, framed, onto this one canvas over the diagram. Fifty displayed
+  // canvases over the edges' canvas (a worker's, composited) were fifty compositor layers
+  // updated at every frame: at 4x CPU slowdown they halved the frames a playing spiral drew.
+  const screen = h('canvas', { class: 'neuron-thumbs-paint', 'aria-hidden': 'true', 'data-testid': 'neuron-thumbs-paint' });
   container.append(overlay);
+  let seen = { w: 0, h: 0 }; // the overlay's size in CSS px, from the ResizeObserver
+  if (window.ResizeObserver) {
+    new ResizeObserver(([e]) => {
+      seen = { w: e.contentRect.width, h: e.contentRect.height };
+      composite();
+    }).observe(overlay);
+  }
   let key = ''; // the diagram's build the thumbnails are placed on
   let thumbs = new Map(); // 'l-j' -> {button, canvas}
   let answer = null; // the newest answer drawn
@@ -108,13 +120,14 @@ export function createNeuronThumbs(container, { svg, base, near, moving, onPick,
         },
         canvas,
       );
-      Object.assign(button.style, { left: `${(left / W) * 100}%`, top: `${((n.y - s / 2) / H) * 100}%`, width: `${(s / W) * 100}%`, height: `${(s / H) * 100}%` });
+      const box = { x: left / W, y: (n.y - s / 2) / H, w: s / W, h: s / H }; // shares of the overlay
+      Object.assign(button.style, { left: `${box.x * 100}%`, top: `${box.y * 100}%`, width: `${box.w * 100}%`, height: `${box.h * 100}%` });
       button.hidden = true; // until its map is here
       button.addEventListener('click', () => pick(n.l, n.k));
-      thumbs.set(`${n.l}-${n.k}`, { button, canvas, name, output: n.l === L });
+      thumbs.set(`${n.l}-${n.k}`, { button, canvas, name, box, output: n.l === L });
       buttons.push(button);
     }
-    overlay.replaceChildren(...buttons);
+    overlay.replaceChildren(screen, ...buttons);
     if (answer) draw();
     mark();
   }
@@ -159,6 +172,51 @@ export function createNeuronThumbs(container, { svg, base, near, moving, onPick,
       }
       if (t.button.hidden) t.button.hidden = false;
       t.button.dataset.step = String(answer.step);
+    }
+    composite();
+  }
+
+  /** Copy every painted map onto the one displayed canvas, each framed as a small card. */
+  function composite() {
+    const { w: cw, h: ch } = seen;
+    if (!cw || !ch || !answer) return;
+    const dpr = window.devicePixelRatio || 1;
+    const bw = Math.round(cw * dpr);
+    const bh = Math.round(ch * dpr);
+    if (screen.width !== bw || screen.height !== bh) {
+      screen.width = bw;
+      screen.height = bh;
+    }
+    const ctx = screen.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, cw, ch);
+    const line = getComputedStyle(overlay).getPropertyValue('--line-2').trim() || '#cfd6df';
+    for (const t of thumbs.values()) {
+      if (t.button.hidden || !t.canvas.width) continue;
+      const x = Math.round(t.box.x * cw);
+      const y = Math.round(t.box.y * ch);
+      const w = Math.round(t.box.w * cw);
+      const hh = Math.round(t.box.h * ch);
+      ctx.save();
+      ctx.shadowColor = 'rgba(16, 24, 40, 0.16)';
+      ctx.shadowBlur = 2;
+      ctx.shadowOffsetY = 1;
+      ctx.fillStyle = '#fff';
+      ctx.beginPath();
+      ctx.roundRect(x, y, w, hh, 3);
+      ctx.fill();
+      ctx.restore();
+      ctx.save();
+      ctx.beginPath();
+      ctx.roundRect(x + 1, y + 1, w - 2, hh - 2, 2);
+      ctx.clip();
+      ctx.drawImage(t.canvas, x + 1, y + 1, w - 2, hh - 2);
+      ctx.restore();
+      ctx.strokeStyle = line;
+      ctx.lineWidth = 1;
+      ctx.beginPath();
+      ctx.roundRect(x + 0.5, y + 0.5, w - 1, hh - 1, 3);
+      ctx.stroke();
     }
   }
 
@@ -215,6 +273,7 @@ export function createNeuronThumbs(container, { svg, base, near, moving, onPick,
       picked = null;
       key = '';
       overlay.replaceChildren();
+      screen.getContext('2d').clearRect(0, 0, screen.width, screen.height);
       thumbs = new Map();
     },
     /** The data plane went back to the output (or shows `who`). */

@@ -29,6 +29,16 @@ PIXELS = """el => { const c = el.tagName === 'CANVAS' ? el : el.querySelector('c
     for (let x = 0; x < c.width; x++) {
       const o = (y * c.width + x) * 4; row.push([d[o], d[o + 1], d[o + 2], d[o + 3]]); }
     rows.push(row); } return rows; }"""
+# The displayed canvas (one for every map) at the middle of a thumbnail's button, and the middle
+# cell of that neuron's own map: [[r, g, b, a], [r, g, b, a]].
+SHOWN = """el => { const own = el.querySelector('canvas');
+  const screen = el.parentElement.querySelector('canvas.neuron-thumbs-paint');
+  const b = el.getBoundingClientRect(), s = screen.getBoundingClientRect();
+  const x = Math.floor(((b.left + b.width / 2 - s.left) / s.width) * screen.width);
+  const y = Math.floor(((b.top + b.height / 2 - s.top) / s.height) * screen.height);
+  const a = screen.getContext('2d').getImageData(x, y, 1, 1).data;
+  const m = own.getContext('2d').getImageData(own.width >> 1, own.height >> 1, 1, 1).data;
+  return [[...a], [...m]]; }"""
 SOFTMAX3 = "data=spiral3&layers=2-8-3&act=tanh&out=softmax&loss=ce&opt=adam&lr=0.03&batch=32"
 # CATEGORICAL (nn.js) for the three classes.
 CLASS_RGB = [(0xE6, 0x9F, 0x00), (0x00, 0x72, 0xB2), (0x00, 0x9E, 0x73)]
@@ -103,6 +113,10 @@ def test_thumbnails_show_each_neuron_over_the_plane_and_a_click_puts_it_on_the_d
         # Inputs and tanh neurons on a diverging scale about 0; the sigmoid output about 0.5.
         mid = 0.5 if n["activation"] == "sigmoid" else 0.0
         assert sign_agreement(px, n["values"], mid) == 0, n["name"]
+        # What is on screen is that map: the one displayed canvas shows its middle there.
+        shown, own = thumb.evaluate(SHOWN)
+        assert shown[3] == 255
+        assert max(abs(a - b) for a, b in zip(shown[:3], own[:3], strict=True)) <= 48
     SHOTS.mkdir(exist_ok=True)
     page.locator("#panel-network").screenshot(path=str(SHOTS / "thumbs-circle-1440.png"))
 
