@@ -796,6 +796,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
       S.drove = on;
       schedule();
       hand.refresh();
+      slopeView?.refresh(); // its ring to drag is the driver's
       for (const id of ['phase-button', 'phase-play']) if ($(id)) setFlag($(id), 'disabled', !on);
     },
   };

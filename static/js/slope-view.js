@@ -270,11 +270,23 @@ export function createSlopeView(root, { onPick, canPick = () => true } = {}) {
       { unzoom },
     );
     writeNote(note, s, name);
-    const hint = onPick && canPick() ? 'Click the curve, or drag the ringed point along it, to set the parameter there; drag elsewhere to zoom, double-click to reset' : '';
-    if (hint && plot.title !== hint) plot.title = hint;
+    hint();
+  }
+  /** The hover hint: how to set the parameter, where this screen may. */
+  function hint() {
+    const text = onPick && canPick() ? 'Click the curve, or drag the ringed point along it, to set the parameter there; drag elsewhere to zoom, double-click to reset' : 'Drag to zoom, Ctrl + wheel to zoom, double-click to reset';
+    if (plot.title !== text) plot.title = text;
   }
 
-  return { render, element: root };
+  return {
+    render,
+    /** Whether this screen may set the parameter changed (a presenter's hello): the ring follows. */
+    refresh() {
+      handle?.place();
+      hint();
+    },
+    element: root,
+  };
 }
 
 /** E on the curve at w: linear between the slice's sampled points (null off the curve). */
