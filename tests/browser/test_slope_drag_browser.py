@@ -249,3 +249,40 @@ def test_a_participant_gets_no_marker(browser: Any, server: ServerProcess) -> No
         )
     finally:
         context.close()
+
+
+def test_a_finger_drags_the_ring_on_a_touch_screen(browser: Any, server: ServerProcess) -> None:
+    """On a phone (touch, no hover) the ring takes the finger: a drag sets the weight (had the
+    page panned instead, the browser would have cancelled the pointer and nothing be sent)."""
+    ctx = browser.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
+    )
+    ctx.set_default_timeout(T)
+    try:
+        page, base, sent = open_page(ctx, server, "preset=xor&data=circle&sel=w.1.0.0")
+        sel = page.evaluate("() => window.backpropStudio.state.view.sel")
+        s = page.evaluate(f"() => {SLICE}.slice")
+        page.evaluate(
+            "document.querySelector('[data-testid=\"slope-plot\"]')"
+            ".scrollIntoView({block: 'center'})"
+        )
+        wait_for(lambda: on_screen(page, *page_xy(page, s["value"], s["E"])), "the ring on screen")
+        x0, y0 = page_xy(page, s["value"], s["E"])
+        w1, e1 = s["points"][len(s["points"]) * 3 // 4]
+        x1, y1 = page_xy(page, w1, e1)
+        cdp = ctx.new_cdp_session(page)
+
+        def touch(kind: str, x: float, y: float) -> None:
+            points = [] if kind == "touchEnd" else [{"x": x, "y": y, "id": 1}]
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+        touch("touchStart", x0, y0)
+        for f in (0.25, 0.5, 0.75, 1.0):
+            touch("touchMove", x0 + f * (x1 - x0), y0 + f * (y1 - y0))
+        touch("touchEnd", x1, y1)
+        wait_for(lambda: sent_now(page, sent) == 1, "the edit sent when the finger lifts")
+        value = sent[0]["value"]
+        assert value != s["value"]
+        wait_for(lambda: weight_of(httpx.get(base).json(), sel) == value, "the run's weight")
+    finally:
+        ctx.close()
