@@ -66,7 +66,7 @@ class Coalescer:
     @staticmethod
     def key(runner: Runner, steps: int) -> Hashable | None:
         """What ticks must share to be stepped together; None: this tick goes alone."""
-        if runner.guard is not None or runner.remote is not None or runner.priority != SESSION:
+        if runner.guard is not None or runner.priority != SESSION:
             return None
         shared = group_key(runner.session)
         if shared is None:

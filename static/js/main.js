@@ -46,6 +46,7 @@ const transport = createTransport({
   spf: () => S.view.spf,
   reset: () => undoableReset(),
   swallow: () => !S.connected, // offline: the keys do nothing, Space never scrolls the page
+  online: () => S.connected,
 });
 const offline = createOffline({ retry: () => S.socket?.retryNow() });
 createIntro({ onTour: () => $('guide-button').click() });
