@@ -631,6 +631,7 @@ async function init() {
   const query = new URLSearchParams(location.search);
   const parsed = paramsToConfig(query);
   Object.assign(S.view, parsed.view);
+  live.setDiscrete(S.view.discrete); // the data plane as the link had it
   const at = query.has('step') ? Number(query.get('step')) : 0;
   const step = Number.isInteger(at) && at > 0 ? at : 0;
   const log = logFromString(query.get('changes') || '', step);
