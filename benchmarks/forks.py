@@ -57,7 +57,7 @@ def create(base: str, config: dict[str, Any]) -> str:
 async def fork(url: str, start: float, end: float) -> tuple[int, int]:
     """Play one session; frames and steps received between `start` and `end` (loop time)."""
     loop = asyncio.get_running_loop()
-    async with websockets.connect(url, max_size=None) as ws:
+    async with websockets.connect(url, max_size=None, open_timeout=120) as ws:
         await ws.recv()
         await ws.send(json.dumps({"type": "play", "steps_per_frame": 1, "fps": FPS}))
         frames, first, last = 0, None, None
@@ -78,14 +78,28 @@ async def fork(url: str, start: float, end: float) -> tuple[int, int]:
     return frames, (last - first) if first is not None and last is not None else 0
 
 
-async def play_all(base: str, ids: list[str], seconds: float) -> list[tuple[int, int]]:
-    """Every fork plays at once; each one's frames and steps in the measured window."""
+async def play_all(
+    base: str, ids: list[str], seconds: float, pid: int | None = None
+) -> tuple[list[tuple[int, int]], float]:
+    """Every fork plays at once; each one's frames and steps in the measured window, and the
+    server's (`pid`) CPU seconds in that window (0.0 without a pid)."""
     loop = asyncio.get_running_loop()
     start = loop.time() + 1.0 + 0.01 * len(ids)  # after every socket is open and playing
     end = start + seconds
     ws = base.replace("http", "ws")
     urls = [f"{ws}/ws/sessions/{sid}?frames=packed" for sid in ids]
-    return await asyncio.gather(*(fork(url, start, end) for url in urls))
+
+    async def server_cpu() -> float:
+        """The server's CPU seconds between `start` and `end`."""
+        if pid is None:
+            return 0.0
+        await asyncio.sleep(max(start - loop.time(), 0.0))
+        cpu0 = cpu_seconds(pid)
+        await asyncio.sleep(max(end - loop.time(), 0.0))
+        return cpu_seconds(pid) - cpu0
+
+    *got, cpu = await asyncio.gather(*(fork(url, start, end) for url in urls), server_cpu())
+    return got, cpu
 
 
 def engine_rate(config: dict[str, Any], seconds: float = 1.5) -> float:
@@ -107,9 +121,10 @@ def row(root: Path, config: dict[str, Any], n: int, seconds: float) -> dict[str,
     with server(env={"PYTHONPATH": str(root)}, root=root) as (base, proc):
         ids = [create(base, config) for _ in range(n)]
         cpu0, mine0 = cpu_seconds(proc.pid), time.process_time()
-        got = asyncio.run(play_all(base, ids, seconds))
+        got, window_cpu = asyncio.run(play_all(base, ids, seconds, proc.pid))
         cpu, mine = cpu_seconds(proc.pid) - cpu0, time.process_time() - mine0
     fps = sorted(f / seconds for f, _ in got)
+    frames = sum(f for f, _ in got)
     steps = sum(s for _, s in got)
     med = statistics.median(fps)
     return {
@@ -121,6 +136,9 @@ def row(root: Path, config: dict[str, Any], n: int, seconds: float) -> dict[str,
         "spread": max(abs(fps[0] - med), abs(fps[-1] - med)) / med if med else float("inf"),
         "server_cpu": cpu / (seconds + 1.0 + 0.01 * n),
         "client_cpu": mine / (seconds + 1.0 + 0.01 * n),
+        # The server's whole cost of a delivered fork-frame (its step, building, packing,
+        # encoding, sending, the event loop's wake-ups), in CPU time: robust to a busy machine.
+        "cpu_us_frame": 1e6 * window_cpu / frames if frames else float("nan"),
     }
 
 
@@ -138,8 +156,8 @@ def main() -> None:
           f"{args.seconds:g} s per row, loopback, one client process")  # fmt: skip
     print("| net | forks | code | share of asked steps | served steps/s | engine alone steps/s"
           " | served / engine | fps median (min-max) | max spread | server CPU"
-          " | client CPU |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          " | client CPU | server CPU µs per frame |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for net in args.nets:
         for n in args.forks:
             for name, root in roots:
@@ -148,7 +166,8 @@ def main() -> None:
                 print(f"| {net} | {n} | {name} | {r['share']:.2f} | {r['steps_s']:.0f} | "
                       f"{alone:.0f} | {r['steps_s'] / alone:.2f} | {r['fps_med']:.1f} "
                       f"({r['fps_min']:.1f}-{r['fps_max']:.1f}) | {r['spread']:.0%} | "
-                      f"{r['server_cpu']:.2f} | {r['client_cpu']:.2f} |", flush=True)  # fmt: skip
+                      f"{r['server_cpu']:.2f} | {r['client_cpu']:.2f} | "
+                      f"{r['cpu_us_frame']:.0f} |", flush=True)  # fmt: skip
     print(f"load average at end {os.getloadavg()[0]:.1f}")
 
 

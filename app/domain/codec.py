@@ -17,7 +17,9 @@ a JSON list, with null for what is not finite, so nothing is ever rounded into I
 from __future__ import annotations
 
 import base64
+import binascii
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -68,34 +70,58 @@ def _packable(a: np.ndarray) -> bool:
     return not a.size or float(np.abs(a).max()) <= FLOAT32_MAX
 
 
-def _float32_bytes(flat: np.ndarray, done: dict[int, bytes | None]) -> bytes | None:
-    """`flat` as little-endian float32 bytes, or None if float32 cannot hold it; once per frame."""
-    key = id(flat)
+Packed32 = tuple[memoryview, int] | None  # float32 bytes and the flat index they start at
+
+
+def _float32_bytes(views: Views, done: dict[tuple[int, int], Packed32]) -> Packed32:
+    """The float32 bytes `views` are slices of, or None if float32 cannot hold its span.
+
+    A streamed frame's Views share one flat vector (theta, then the gradients): one check and
+    one conversion of the whole vector serve all of them; only when that fails is each half
+    checked on its own, so a bad gradient leaves the weights packed, as array by array would.
+    """
+    flat = views.flat
+    whole = (id(flat), -1)
+    if whole not in done:
+        done[whole] = (_f32(flat), 0) if _packable(flat) else None
+    if done[whole] is not None:
+        return done[whole]
+    lo, hi = views.span
+    key = (id(flat), lo)
     if key not in done:
-        done[key] = flat.astype("<f4").tobytes() if _packable(flat) else None
+        part = flat[lo:hi]
+        done[key] = (_f32(part), lo) if _packable(part) else None
     return done[key]
 
 
+def _f32(a: np.ndarray) -> memoryview:
+    """Little-endian float32 bytes of `a`, as a view to slice without copying."""
+    return memoryview(a.astype("<f4").data).cast("B")
+
+
 def pack_arrays(
-    arrays: tuple[np.ndarray, ...], done: dict[int, bytes | None] | None = None
+    arrays: Sequence[np.ndarray], done: dict[tuple[int, int], Packed32] | None = None
 ) -> list[Any]:
     """Float64 arrays packed as pack_array packs their nested lists, bit for bit, without lists.
 
     Views of one flat vector (frames.frame(arrays=True)) share one check and one float32
     conversion of that vector (`done` keeps it for the other Views of the same frame); each
-    array is then a slice of its bytes.
+    array is then the base64 of a slice of its bytes, made without making the array itself.
     """
-    raw = (
-        _float32_bytes(arrays.flat, {} if done is None else done)
-        if isinstance(arrays, Views)
-        else None
-    )
-    if isinstance(arrays, Views) and raw is not None:
-        b64 = base64.b64encode
-        return [
-            {"f32": b64(raw[4 * at : 4 * (at + a.size)]).decode("ascii"), "shape": list(a.shape)}
-            for a, at in zip(arrays, arrays.offsets, strict=True)
-        ]
+    if isinstance(arrays, Views):
+        raw = _float32_bytes(arrays, {} if done is None else done)
+        if raw is not None:
+            mv, base = raw
+            b64 = binascii.b2a_base64
+            return [
+                {
+                    "f32": b64(mv[4 * (at - base) : 4 * (at - base + n)], newline=False).decode(
+                        "ascii"
+                    ),
+                    "shape": list(shape),
+                }
+                for at, n, shape in arrays.layout
+            ]
     return [_pack_one(np.asarray(a, dtype=np.float64)) for a in arrays]
 
 
@@ -110,13 +136,16 @@ def _pack_one(a: np.ndarray) -> Any:
 def pack_frame(frame: dict[str, Any]) -> dict[str, Any]:
     """A copy of a frame with its arrays packed and its losses rounded (the frame is unchanged).
 
-    Arrays come as nested lists (a frame for JSON) or as tuples of float64 arrays (a streamed
+    Arrays come as nested lists (a frame for JSON) or as Views of float64 arrays (a streamed
     frame, frames.frame(arrays=True)): both pack to the same bytes.
     """
+    streamed = _pack_streamed(frame)
+    if streamed is not None:
+        return streamed
     out = dict(frame)
-    done: dict[int, bytes | None] = {}  # theta's and the gradients' float32 bytes
+    done: dict[tuple[int, int], Packed32] = {}  # the frame's float32 bytes, converted once
     for key in PACKED_KEYS:
-        if isinstance(frame.get(key), tuple):
+        if isinstance(frame.get(key), tuple | Views):
             out[key] = pack_arrays(frame[key], done)
         elif isinstance(frame.get(key), list):
             out[key] = [pack_array(a) for a in frame[key]]
@@ -127,16 +156,58 @@ def pack_frame(frame: dict[str, Any]) -> dict[str, Any]:
     grads = frame.get("gradients")
     if isinstance(grads, dict):
         out["gradients"] = {k: _pack_field(k, v, done) for k, v in grads.items()}
-    for key in ("losses", "test_losses"):
-        if isinstance(frame.get(key), list):
-            out[key] = [round_sig(v) for v in frame[key]]
+    _round_losses(frame, out)
     out["packed"] = True
     return out
 
 
-def _pack_field(key: str, value: Any, done: dict[int, bytes | None]) -> Any:
+def _pack_streamed(frame: dict[str, Any]) -> dict[str, Any] | None:
+    """pack_frame's result for a streamed frame whose every value float32 holds, in one pass:
+    one check and one conversion of its one flat vector, each array a base64 of a slice of it
+    (the path a playing stream takes every frame). None: any other frame (the general path)."""
+    W, b, grads = frame.get("weights"), frame.get("biases"), frame.get("gradients")
+    if not (isinstance(W, Views) and isinstance(b, Views) and isinstance(grads, dict)):
+        return None
+    gW, gb = grads.get("weights"), grads.get("biases")
+    flat = W.flat
+    if not (
+        isinstance(gW, Views) and isinstance(gb, Views) and len(grads) == 2
+        and b.flat is flat and gW.flat is flat and gb.flat is flat and _packable(flat)
+    ):  # fmt: skip
+        return None
+    mv = _f32(flat)
+    b64 = binascii.b2a_base64
+    packed = [
+        [
+            {
+                "f32": b64(mv[4 * at : 4 * (at + n)], newline=False).decode("ascii"),
+                "shape": [*shape],
+            }
+            for at, n, shape in views.layout
+        ]
+        for views in (W, b, gW, gb)
+    ]
+    out = dict(frame)
+    out["weights"], out["biases"] = packed[0], packed[1]
+    out["gradients"] = {"weights": packed[2], "biases": packed[3]}
+    if out.get("update") is not None:
+        out["update"] = None  # as pack_frame: a packed frame never carries the next update
+    _round_losses(frame, out)
+    out["packed"] = True
+    return out
+
+
+def _round_losses(frame: dict[str, Any], out: dict[str, Any]) -> None:
+    """The losses of `frame` rounded to LOSS_DIGITS into `out` (null where not finite)."""
+    for key in ("losses", "test_losses"):
+        values = frame.get(key)
+        if isinstance(values, list):
+            out[key] = [round_sig(v) for v in values]
+
+
+def _pack_field(key: str, value: Any, done: dict[tuple[int, int], Packed32]) -> Any:
     """A gradients field packed when it is one of PACKED_KEYS' arrays."""
-    if key in PACKED_KEYS and isinstance(value, tuple):
+    if key in PACKED_KEYS and isinstance(value, tuple | Views):
         return pack_arrays(value, done)
     if key in PACKED_KEYS and isinstance(value, list):
         return [pack_array(a) for a in value]

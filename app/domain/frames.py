@@ -8,7 +8,8 @@ from __future__ import annotations
 import functools
 import math
 from array import array
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
 
 import numpy as np
 
@@ -54,36 +55,89 @@ def plain(x: Any) -> Any:
     return x
 
 
-class Views(tuple[Array, ...]):
-    """Arrays that are contiguous views of one flat vector, and where each starts in it."""
+Layout = tuple[tuple[int, int, tuple[int, ...]], ...]  # each array's (offset, size, shape)
 
-    flat: Array
-    offsets: tuple[int, ...]
+
+class Views(Sequence[Array]):
+    """Arrays stored contiguously in one flat vector, made (as views) only when read.
+
+    `layout` says where each starts in `flat`, how many values it holds and its shape, so a
+    packer can slice the flat vector's bytes without making the arrays; `span` is the part of
+    `flat` these arrays cover (theta's or the gradients' half of a frame's one copy).
+    """
+
+    __slots__ = ("_arrays", "flat", "layout", "span")
+
+    def __init__(self, flat: Array, layout: Layout, span: tuple[int, int]) -> None:
+        self.flat, self.layout, self.span = flat, layout, span
+        self._arrays: tuple[Array, ...] | None = None
+
+    def arrays(self) -> tuple[Array, ...]:
+        """The arrays themselves (views of `flat`), made once."""
+        if self._arrays is None:
+            f = self.flat
+            self._arrays = tuple(f[at : at + n].reshape(shape) for at, n, shape in self.layout)
+        return self._arrays
+
+    @overload
+    def __getitem__(self, i: int) -> Array: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Array]: ...
+
+    def __getitem__(self, i: int | slice) -> Array | Sequence[Array]:
+        """An array (or a slice of them)."""
+        return self.arrays()[i]
+
+    def __len__(self) -> int:
+        """How many arrays."""
+        return len(self.layout)
+
+    def __iter__(self) -> Iterator[Array]:
+        """The arrays in order."""
+        return iter(self.arrays())
 
 
 @functools.lru_cache(maxsize=256)
-def _offsets(net_layout: tuple[tuple[int, ...], str]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Where each W and each b starts in theta, read off the engine's own views of an arange."""
+def _layouts(net_layout: tuple[tuple[int, ...], str]) -> tuple[Layout, Layout]:
+    """Where each W and each b starts in theta, its size and shape, read off the engine's own
+    views of an arange (so any bias mode's layout is the engine's)."""
     sizes, bias_mode = net_layout
     probe = Network.__new__(Network)
     probe.sizes, probe.bias_mode = list(sizes), bias_mode
     W, b, _ = probe.views(np.arange(probe.n_params, dtype=float))
-    return tuple(int(w.flat[0]) if w.size else 0 for w in W), tuple(int(v.flat[0]) for v in b)
+    return tuple(
+        tuple((int(a.flat[0]) if a.size else 0, int(a.size), tuple(a.shape)) for a in arrays)
+        for arrays in (W, b)
+    )  # type: ignore[return-value]
 
 
-def _views(net: Network, flat: Array) -> tuple[Views, Views]:
-    """W and b as Views of `flat` (a copy of theta or of the gradients)."""
-    W, b, _ = net.views(flat)
-    at_W, at_b = _offsets((tuple(net.sizes), net.bias_mode))
-    out = Views(W), Views(b)
-    for views, at in zip(out, (at_W, at_b), strict=True):
-        views.flat, views.offsets = flat, at
-    return out
+def _shifted(layout: Layout, by: int) -> Layout:
+    """A layout moved `by` values further into the flat vector."""
+    return tuple((at + by, n, shape) for at, n, shape in layout)
+
+
+@functools.lru_cache(maxsize=256)
+def _frame_layouts(net_layout: tuple[tuple[int, ...], str], n: int) -> tuple[Layout, ...]:
+    """W, b, dW and db in one flat vector of theta then the gradients (2n values)."""
+    W, b = _layouts(net_layout)
+    return W, b, _shifted(W, n), _shifted(b, n)
+
+
+def _views(net: Network, grads: Grads) -> tuple[Views, Views, Views, Views]:
+    """W, b, dW and db as Views of one copy of theta and the gradients (one allocation)."""
+    n = net.theta.size  # (n_params is a sum over the layers, each time)
+    flat = np.concatenate((net.theta, grads.flat))
+    W, b, gW, gb = _frame_layouts((tuple(net.sizes), net.bias_mode), n)
+    return (
+        Views(flat, W, (0, n)), Views(flat, b, (0, n)),
+        Views(flat, gW, (n, 2 * n)), Views(flat, gb, (n, 2 * n)),
+    )  # fmt: skip
 
 
 def listed(frame: dict[str, Any]) -> dict[str, Any]:
     """A frame built with `arrays=True` as JSON-ready lists; any other frame as it is."""
-    if not isinstance(frame.get("weights"), tuple):
+    if not isinstance(frame.get("weights"), Views):
         return frame
     out = dict(frame)
     for key in ("weights", "biases"):
@@ -120,7 +174,7 @@ def frame(
 ) -> dict[str, Any]:
     """The frame at `step`; `losses` are the losses after steps since+1 .. step (None: step's).
 
-    `arrays`: weights, biases and gradients as tuples of float64 arrays (copies, so later steps
+    `arrays`: weights, biases and gradients as Views of float64 arrays (copies, so later steps
     leave them be), for a stream to pack straight from (codec.pack_frame) without the round
     trip through lists; `listed()` makes such a frame JSON-ready when a viewer asks for that.
     """
@@ -130,9 +184,9 @@ def frame(
         dW, db, _ = net.views(update)
         moves = {"weights": [nested(w) for w in dW], "biases": [nested(b) for b in db]}
     if arrays:
-        # Two copies of flat vectors, the arrays views of them: the engine goes on in place.
-        W, b = _views(net, net.theta.copy())
-        gW, gb = _views(net, grads.flat.copy())
+        # One copy of theta and the gradients, the arrays views of it: the engine goes on in
+        # place, and a packer converts and checks the whole frame's values in one pass.
+        W, b, gW, gb = _views(net, grads)
         params: dict[str, Any] = {"weights": W, "biases": b}
         gradients: dict[str, Any] = {"weights": gW, "biases": gb}
     else:

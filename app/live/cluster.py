@@ -5,8 +5,10 @@
   (`bp:fence:{kind}:{key}`); snapshots are written only under the current token, and an owner
   that has not renewed for LEASE_MS - FENCE_MARGIN (or is told the lease is not its own) stops
   training and refuses commands at once, before any other peer can take the lease
-  (docs/cluster.md, "Fencing"). A peer asked about a run it does not hold *follows* it:
-  its Runner gets a `remote` (a Link) and its own slots, fed by the owner's frames.
+  (docs/cluster.md, "Fencing"). A peer asked about a run it does not hold *follows* it: its
+  registry holds a FollowerProxy (app/live/follower.py) in place of a Runner, through a Link to
+  the owner, with its own slots fed by the owner's frames. This module alone picks which; a
+  takeover or a step-down swaps one for the other, the viewers moving over.
 - The owner publishes each frame once on `bp:f:{kind}:{key}` with a sequence number, only while
   some follower has viewers (`bp:w:...`); a follower subscribes to that channel only while it
   has viewers of the run (never a pattern: a peer gets no frames of runs nobody watches there),
@@ -46,6 +48,7 @@ from app.domain.errors import (
     UnavailableError,
 )
 from app.domain.protocol import ClientMsg, client_message
+from app.live.follower import FollowerProxy
 from app.live.keys import (
     INDEX,
     SAVED,
@@ -62,14 +65,14 @@ from app.live.keys import (
     watch_key,
 )
 from app.live.state import decode_state, encode_state, restore_session
-from app.live.stream import merge_frames
+from app.live.stream import Runner, merge_frames
 from app.settings import Settings
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from app.live.state import Persister
-    from app.live.stream import Frame, Runner, Slot, Tick
+    from app.live.stream import Driver, Frame, Slot, Tick
 
 log = logging.getLogger(__name__)
 
@@ -172,14 +175,14 @@ class Registry(Protocol):
     def find(self, key: str) -> Any:
         """The item held here under `key`, or None."""
 
-    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Link | None) -> Any:
-        """Hold a run brought back from its snapshot (following it when `remote` is set)."""
+    def revive(self, key: str, state: dict[str, Any], session: Any, follower: Driver | None) -> Any:
+        """Hold a run brought back from its snapshot (through `follower` when it is set)."""
 
     def promote(self, key: str, session: Any) -> Any:
-        """A followed run is ours now: train it from this session."""
+        """A followed run is ours now: a Runner trains it from this session."""
 
-    def demote(self, key: str, remote: Link) -> None:
-        """Another peer trains this run now: follow it."""
+    def demote(self, key: str, follower: Driver) -> None:
+        """Another peer trains this run now: `follower` takes the Runner's place."""
 
     async def drop(self, key: str) -> None:
         """Close an item here only."""
@@ -268,8 +271,9 @@ class Link:
         self.cluster = cluster
         self.kind = kind
         self.key = key
-        self.runner: Runner  # set once the registry holds the follower
+        self.proxy: FollowerProxy  # the viewers' side of it (made with the link, follower())
         self.owner: str | None = None  # peer id of the frames last received
+        self.answered: str | None = None  # peer id of the owner that last answered a request
         self.seq = -1  # their sequence number
         self.misses = 0  # ticks in a row that found no lease
         self._resyncing = False
@@ -283,14 +287,12 @@ class Link:
         # Redis came back without any snapshot of the run (restarted empty), not to lose it.
         self.kept: bytes | None = None
 
-    async def command(self, msg: ClientMsg, ack: bool = False) -> Frame:
-        """Forward a driving message; the frame the owner published, or with `ack` only its
-        `step` and `diverged` (the viewers here get the frame on the run's channel)."""
-        args: dict[str, Any] = {"msg": msg.model_dump_json()}
-        if ack:
-            args["ack"] = True
-        frame: Frame = await self.cluster.call(self, "command", args)
-        return frame
+    async def command(self, msg: ClientMsg) -> Frame:
+        """Forward a driving message; the owner's acknowledgement, never the whole frame (the
+        viewers here get it on the run's channel; Cluster.answer says what it holds)."""
+        args: dict[str, Any] = {"msg": msg.model_dump_json(), "ack": True}
+        ack: Frame = await self.cluster.call(self, "command", args)
+        return ack
 
     async def read(self, name: str, params: dict[str, Any]) -> Any:
         """Forward a question; the owner's answer (a fork comes back as a session)."""
@@ -331,7 +333,7 @@ class Link:
                 slot.error(str(exc))
             self.resync()  # retried for every viewer until the owner answers
             return
-        self.runner.primed(slot, frame)
+        self.proxy.primed(slot, frame)
 
     async def shared_curve(self) -> Frame:
         """The whole curve; viewers arriving together (a crowd reconnecting) share one fetch."""
@@ -383,8 +385,8 @@ class Link:
         self.owner, self.seq = owner, seq
         if self._fetching:
             self._meanwhile.append((seq, owner, frame))
-        self.runner.follow(frame)
-        if not expected and self.runner.watchers:
+        self.proxy.follow(frame)
+        if not expected and self.proxy.watchers:
             self._stale = True
             self.resync()
 
@@ -406,7 +408,7 @@ class Link:
             while self.cluster.links.get((self.kind, self.key)) is self:
                 self._stale = False
                 try:
-                    self.runner.follow(await self.shared_curve())
+                    self.proxy.follow(await self.shared_curve())
                     if not self._stale:
                         return
                     continue  # another gap while this one was fetched: again, at once
@@ -511,13 +513,13 @@ class Cluster:
 
     # ---- runs held here --------------------------------------------------------------------
 
-    def held(self, kind: str, key: str, runner: Runner) -> None:
+    def held(self, kind: str, key: str, runner: Driver) -> None:
         """A run is held here: trained (its lease is already ours: claim(), or a SET NX won by a
         lookup or a takeover) or followed."""
-        if runner.remote is None:
+        if isinstance(runner, Runner):
             self._own(kind, key, runner)
 
-    def dropped(self, kind: str, key: str, runner: Runner, deleted: bool) -> None:
+    def dropped(self, kind: str, key: str, runner: Driver, deleted: bool) -> None:
         """A run is no longer held here; `deleted`: gone for good (its lease goes too)."""
         self.links.pop((kind, key), None)
         self._unwant(frames_channel(kind, key))
@@ -525,18 +527,27 @@ class Cluster:
         owned = self.owned.pop((kind, key), None)
         if owned is not None:
             owned.disarm()
-            runner.on_frame = None
+            owned.runner.on_frame = None
             if deleted:
                 # Every follower's viewers are told, as this peer's are: the run is gone.
                 self.notice(kind, key, "gone", "")
                 self.spawn(self._release(kind, key, owned.token, deleted=True))
 
-    def link(self, kind: str, key: str) -> Link:
-        """Follow a run another peer trains (the registry sets the link's runner)."""
+    def follower(self, kind: str, key: str, session: Any) -> FollowerProxy:
+        """Follow a run another peer trains: the proxy a registry holds in place of a Runner,
+        and its link to the owner. `session`: this peer's copy (prices and shapes)."""
         link = Link(self, kind, key)
+        link.proxy = FollowerProxy(link, session)
         self.links[(kind, key)] = link
         self._want(notices_channel(kind, key))  # frames only once it has viewers here
-        return link
+        return link.proxy
+
+    async def delete_at_owner(self, kind: str, key: str) -> None:
+        """Delete for good a run followed here, at the peer that trains it."""
+        link = self.links.get((kind, key))
+        if link is None:
+            raise _unavailable()
+        await link.delete()
 
     def _own(self, kind: str, key: str, runner: Runner) -> None:
         """Train a run here: its frames go to the other peers while they watch."""
@@ -669,7 +680,7 @@ class Cluster:
                 owned.followed_until = time.monotonic() + FOLLOW_MS / 1000
             await self._resume(item.runner, state)
             return item
-        return registry.revive(key, state, session, self.link(kind, key))
+        return registry.revive(key, state, session, self.follower(kind, key, session))
 
     async def _first_snapshot(self, kind: str, key: str) -> bytes | None:
         """Wait up to FIRST_SNAPSHOT_SECONDS for a new run's first snapshot."""
@@ -715,7 +726,8 @@ class Cluster:
         item = registry.promote(key, session)
         self.takeovers += 1
         log.warning("took over %s %s at step %d", kind, key, session.step_count)
-        runner: Runner = item.runner
+        runner = item.runner
+        assert isinstance(runner, Runner)  # promote() put one in the follower's place
         owned = self.owned[(kind, key)]
         owned.arm(token, sent)
         owned.followed_until = time.monotonic() + FOLLOW_MS / 1000
@@ -727,13 +739,16 @@ class Cluster:
     async def call(self, link: Link, op: str, args: dict[str, Any]) -> Any:
         """Ask the run's owner; its answer, or its error raised here as the same error.
 
-        The owner is the sender of the frames last received (no round trip), else the lease's
-        holder (one GET). A request nobody received (the cached owner is gone) is sent again to
-        the lease's holder; one that timed out is sent again once to the same owner under the
-        same id, which the owner de-duplicates: a command is applied at most once.
+        The owner is the sender of the frames last received, else the peer that answered last
+        (no round trip: a REST client on a peer with no viewers of the run gets no frames), else
+        the lease's holder (one GET). A request nobody received (the cached owner is gone) is
+        sent again to the lease's holder; one that timed out is sent again once to the same
+        owner under the same id, which the owner de-duplicates: a command is applied at most
+        once.
         """
         kind, key = link.kind, link.key
-        owner_id = link.owner or await self._owner_of(kind, key)
+        cached = link.owner or link.answered
+        owner_id = cached or await self._owner_of(kind, key)
         rid = secrets.token_hex(8)
         request = {"op": op, "id": rid, "from": self.peer, "kind": kind, "key": key, **args}
         reply: dict[str, Any] | None = None
@@ -742,20 +757,22 @@ class Cluster:
                 return await self.answer(kind, key, op, args)
             try:
                 reply = await self._ask(owner_id, request, op, args)
-                if attempt or not link.owner or reply.get("status") != 503:
+                if attempt or not cached or reply.get("status") != 503:
                     break
                 # The cached owner holds the run no more (it refused: nothing was applied).
-                link.owner = None
+                link.owner = link.answered = cached = None
                 owner_id = await self._owner_of(kind, key)
             except _NotHeardError:
-                if attempt or not link.owner:
+                if attempt or not cached:
                     raise _unavailable() from None
-                link.owner = None  # stale: the lease says who owns it now
+                link.owner = link.answered = cached = None  # stale: ask the lease
                 owner_id = await self._owner_of(kind, key)
             except TimeoutError:
                 if attempt or op != "command":
                     raise _unavailable() from None
         assert reply is not None
+        if reply.get("status") != 503:
+            link.answered = owner_id  # it holds the run: asked first next time
         if "error" in reply:
             status = int(reply.get("status", 500))
             if status not in _ERRORS:  # a bug at the owner (logged there): a bug here too
@@ -811,22 +828,24 @@ class Cluster:
         """Do what another peer asked of a run trained here."""
         registry = self.registries.get(kind)
         item = registry.find(key) if registry is not None else None
-        if item is None or item.runner.remote is not None:
+        if item is None or not isinstance(item.runner, Runner):
             raise _unavailable()
         owned = self.owned.get((kind, key))
-        if owned is not None and op not in ("halt", "delete"):
-            # Someone elsewhere watches: publish its frames from now on.
+        if owned is not None and op == "read" and args.get("name") == "full_frame":
+            # A viewer elsewhere wants the whole curve (a new one, or a resync): publish the
+            # run's frames from now on; the tick keeps them flowing while it watches. A REST
+            # command from a peer with no viewers of the run gets no frames it would not read.
             owned.followed_until = max(owned.followed_until, time.monotonic() + FOLLOW_MS / 1000)
         touch = getattr(registry, "touch", None)
         if touch is not None:
             touch(item)
-        runner: Runner = item.runner
+        runner = item.runner
         if op == "command":
             frame = await runner.command(client_message(args["msg"]), self.settings)
             if args.get("ack"):
                 # The asker's viewers get the frame on the run's channel: the reply says only
-                # what the asker itself needs (a WebSocket's `diverged` error).
-                return {"step": frame.get("step"), "diverged": bool(frame.get("diverged"))}
+                # what the asker itself needs (a WebSocket's `diverged` error, a REST answer).
+                return acknowledgement(frame)
             return frame
         if op == "read" and args["name"] == "full_frame":
             # With the number of the last frame it includes: the asker merges the later ones.
@@ -998,7 +1017,7 @@ class Cluster:
     def watching(self, link: Link) -> None:
         """A follower here has viewers of `link`'s run: its frames are wanted (or not) now."""
         channel = frames_channel(link.kind, link.key)
-        if link.runner.watchers:
+        if link.proxy.watchers:
             self._want(channel)
         else:
             self._unwant(channel)
@@ -1047,7 +1066,11 @@ class Cluster:
             if parts[2] == "gone":  # deleted or reaped at its owner: drop it here too
                 registry = self.registries.get(kind)
                 item = registry.find(key) if registry is not None else None
-                if registry is not None and item is not None and item.runner.remote is not None:
+                if (
+                    registry is not None
+                    and item is not None
+                    and not isinstance(item.runner, Runner)
+                ):
                     self.spawn(registry.drop(key))
                 return
             handler = self.notice_handlers.get(kind)
@@ -1105,7 +1128,7 @@ class Cluster:
             for link in links:
                 self.watching(link)  # a last viewer gone: its frames no longer wanted here
                 pipe.exists(lease_key(link.kind, link.key))
-                if link.runner.watchers:
+                if link.proxy.watchers:
                     pipe.set(watch_key(link.kind, link.key), "1", px=FOLLOW_MS)
                 else:
                     pipe.echo("-")
@@ -1189,16 +1212,16 @@ class Cluster:
         item = registry.find(key) if registry is not None else None
         if registry is None or item is None:
             return
-        runner: Runner = item.runner
+        runner = owned.runner
         persist = self.persister(kind)
         log.warning(
             "stopped training %s %s at step %d: %s; following it",
             kind, key, runner.session.step_count, why,
         )  # fmt: skip
-        link = self.link(kind, key)
-        link.kept = persist.saved(kind, key) if persist is not None else None
-        registry.demote(key, link)
-        runner.tell(HANDOVER)
+        follower = self.follower(kind, key, runner.session)
+        self.links[(kind, key)].kept = persist.saved(kind, key) if persist is not None else None
+        runner.tell(HANDOVER)  # before the viewers move to the follower
+        registry.demote(key, follower)
         if owned.token is not None:
             self.spawn(self._let_go(kind, key, owned.token))
 
@@ -1207,6 +1230,18 @@ class Cluster:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2):
                 await self._release_lease(kind, key, token)
+
+
+def acknowledgement(frame: Frame) -> dict[str, Any]:
+    """What a command forwarded from another peer is answered with: the frame's step, head,
+    playing and diverged, not the frame (docs/api.md, "Routing to the owner")."""
+    return {
+        "type": "ack",
+        "step": frame.get("step"),
+        "head": frame.get("head"),
+        "playing": bool(frame.get("playing")),
+        "diverged": bool(frame.get("diverged")),
+    }
 
 
 def _bytes(value: bytes | str) -> bytes:

@@ -1,9 +1,9 @@
 """What a run answers, by name: the driving messages and the read-only questions.
 
-The web layer asks a Runner for these (`runner.command(msg)`, `runner.read(name, ...)`); the
-runner answers from its own session, or, on a cluster peer that does not train the run,
-forwards the same names to the peer that does (app/live/cluster.py). Names, not closures: they
-must travel over Redis as data.
+The web layer asks a Driver for these (`runner.command(msg)`, `runner.read(name, ...)`): a
+Runner answers from its own session; on a cluster peer that does not train the run, a
+FollowerProxy (app/live/follower.py) forwards the same names to the peer that does. Names, not
+closures: they must travel over Redis as data.
 """
 
 from __future__ import annotations

@@ -228,8 +228,7 @@ class Quiz:
 
     def _changed(self, urgent: bool) -> None:
         """The room's snapshot holds the questions: write it (now, if urgent)."""
-        if self.room.runner.on_change is not None:
-            self.room.runner.on_change(urgent)
+        self.room.changed(urgent)
 
     # ---- snapshot and export ---------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from app.live.stream import Runner
 
 if TYPE_CHECKING:
     from app.domain.session import TrainingSession
-    from app.live.stream import Remote
+    from app.live.stream import Driver
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +26,20 @@ class Peers(Protocol):
     peer: str  # this peer's id
     redis: Any  # the shared Redis (asyncio client)
 
-    def held(self, kind: str, key: str, runner: Runner) -> None:
+    def held(self, kind: str, key: str, runner: Driver) -> None:
         """A run is held here: trained, or followed."""
         ...
 
-    def dropped(self, kind: str, key: str, runner: Runner, deleted: bool) -> None:
+    def dropped(self, kind: str, key: str, runner: Driver, deleted: bool) -> None:
         """A run is no longer held here."""
         ...
 
     async def claim(self, kind: str, key: str) -> None:
         """Take a new run's lease now."""
+        ...
+
+    async def delete_at_owner(self, kind: str, key: str) -> None:
+        """Delete for good a run another peer trains (this peer follows it)."""
         ...
 
     async def find(self, registry: Any, key: str) -> Any:
@@ -52,15 +56,15 @@ class Peers(Protocol):
 
 
 class Held(Protocol):
-    """What a registry holds: a runner, when it was last used, whether it is busy, close()."""
+    """What a registry holds: a runner, when it was last used, whether it is busy, close().
+
+    `runner` is a Runner when this peer trains the run, else the cluster's follower proxy
+    (app/live/follower.py); the cluster swaps one for the other when the run changes hands.
+    """
 
     last_used: float
     session: TrainingSession
-
-    @property
-    def runner(self) -> Runner:
-        """The runner that drives the item's session."""
-        ...
+    runner: Driver
 
     @property
     def busy(self) -> bool:
@@ -139,8 +143,7 @@ class Registry(Generic[T]):
     def put(self, key: str, item: T) -> T:
         """Hold an item under a key (a new one, one a snapshot brought back, or a follower)."""
         self._items[key] = item
-        trained_here = item.runner.remote is None
-        if self.persist is not None and trained_here:
+        if self.persist is not None and isinstance(item.runner, Runner):  # trained_here()
             self.persist.watch(self.noun, key, item.runner, self.snapshot_extra(item))
         if self.cluster is not None:
             self.cluster.held(self.noun, key, item.runner)
@@ -169,27 +172,42 @@ class Registry(Generic[T]):
         found: T | None = await self.cluster.find(self, self.normalize(key))
         return found
 
-    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Remote | None) -> T:
-        """Hold a run a snapshot brought back; `remote`: another peer trains it (subclasses)."""
+    def revive(self, key: str, state: dict[str, Any], session: Any, follower: Driver | None) -> T:
+        """Hold a run a snapshot brought back; `follower`: the cluster's proxy of a run another
+        peer trains, held in place of a Runner (subclasses)."""
         raise NotImplementedError
 
+    @staticmethod
+    def trained_here(item: T) -> bool:
+        """Whether this peer trains the item's run, and so saves, stops and reaps it: its runner
+        is a Runner, not the cluster's proxy of a run another peer trains (the one place the
+        registries ask)."""
+        return isinstance(item.runner, Runner)
+
+    def runner_for(self, session: TrainingSession) -> Runner:
+        """A Runner that trains `session` here (subclasses set its place at the CPU gate)."""
+        return Runner(session)
+
     def promote(self, key: str, session: TrainingSession) -> T:
-        """A followed run is trained here from now on, from `session` (its last snapshot)."""
+        """A followed run is trained here from now on, from `session` (its last snapshot): a
+        Runner takes the follower's place and its viewers."""
         item = self._items[key]
-        item.session = session
-        item.runner.adopt_session(session)
+        runner = self.runner_for(session)
+        runner.take_viewers(item.runner)
+        item.session, item.runner = session, runner
         if self.persist is not None:
-            self.persist.watch(self.noun, key, item.runner, self.snapshot_extra(item))
+            self.persist.watch(self.noun, key, runner, self.snapshot_extra(item))
         if self.cluster is not None:
-            self.cluster.held(self.noun, key, item.runner)
+            self.cluster.held(self.noun, key, runner)
         return item
 
-    def demote(self, key: str, remote: Remote) -> None:
-        """Another peer trains this run now: stop here, follow it (its snapshot stays)."""
+    def demote(self, key: str, follower: Driver) -> None:
+        """Another peer trains this run now: stop here; `follower` (the cluster's proxy) takes
+        the Runner's place and its viewers (the snapshot stays)."""
         item = self._items[key]
         item.runner.stop()
-        item.runner.remote = remote
-        remote.runner = item.runner
+        follower.take_viewers(item.runner)
+        item.runner = follower
         if self.persist is not None:
             self.persist.unwatch(self.noun, key)
 
@@ -218,9 +236,8 @@ class Registry(Generic[T]):
         item = self._items.get(key)
         if item is None:
             return False
-        remote = item.runner.remote
-        if remote is not None:
-            await remote.delete()
+        if not self.trained_here(item) and self.cluster is not None:
+            await self.cluster.delete_at_owner(self.noun, key)  # another peer trains it
             await self.drop(key)
             return True
         self._items.pop(key, None)
@@ -253,7 +270,7 @@ class Registry(Generic[T]):
             key
             for key, item in self._items.items()
             if item.last_used < limit
-            and (not item.runner.playing or item.runner.remote is not None)
+            and (not item.runner.playing or not self.trained_here(item))
             and (not item.busy or item.last_used < limit - self.grace_seconds)
             and (cluster is None or not cluster.followed(self.noun, key))
         ]
@@ -263,8 +280,8 @@ class Registry(Generic[T]):
         keys = self.idle_keys()
         for key in keys:
             item = self._items.get(key)
-            if item is not None and item.runner.remote is not None:
-                await self.drop(key)
+            if item is not None and not self.trained_here(item):
+                await self.drop(key)  # followed: its owner reaps it
             else:
                 await self.remove(key)
         if keys:

@@ -24,7 +24,6 @@ import orjson
 
 from app.domain.codec import encode
 from app.domain.errors import ForbiddenError, FullError, InvalidError
-from app.domain.protocol import PauseMsg
 from app.domain.session import TrainingSession
 from app.live.fairness import ROOM
 from app.live.keys import count_key
@@ -36,7 +35,7 @@ from app.live.studio import announce
 
 if TYPE_CHECKING:
     from app.live.registry import Peers
-    from app.live.stream import Remote
+    from app.live.stream import Driver
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +89,12 @@ class Room:
         *,
         max_participants: int,
         clock: Callable[[], float] = time.monotonic,
+        runner: Driver | None = None,
     ) -> None:
+        """`runner`: the cluster's proxy when another peer trains the room; else a Runner."""
         self.code = code
         self.session = session
-        self.runner = Runner(session)
-        self.runner.priority = ROOM  # a live workshop goes first at the CPU gate
+        self.runner: Driver = runner if runner is not None else room_runner(session)
         self.max_participants = max_participants
         self.members: set[Member] = set()
         self.selection: dict[str, Any] | None = None
@@ -195,13 +195,9 @@ class Room:
         self.runner.detach(member.slot)
         self.touch()
         if member.presenter and not self.presenter_connected and self.runner.playing:
-            if self.runner.remote is not None:  # the peer that trains it pauses, tells everyone
-                self._spawn(self.runner.remote.command(PauseMsg(type="pause")))
-            else:
-                # Nobody left to press pause: stop now, then tell the room with a frame. Not
-                # runner.pause(): a presenter back by then may have pressed play again.
-                self.runner.stop()
-                self._spawn(self.runner.patch(_unchanged))
+            # Nobody left to press pause: stop now (here, or at the peer that trains it), and
+            # tell the room with a frame.
+            self._spawn(self.runner.park())
         elif not self.members and self.elsewhere == (0, 0) and not self._watched_elsewhere():
             # Nobody here and, as far as this peer knows, nowhere else: stop spending CPU. A
             # follower leaves that to the owner (its head count of the others may be stale).
@@ -211,18 +207,16 @@ class Room:
     def stop_if_unwatched(self) -> None:
         """Trained here, playing, and nobody watches on any peer: stop, and say so."""
         if (
-            self.runner.remote is None
-            and self.runner.playing
+            self.runner.playing
             and not self.members
             and self.elsewhere == (0, 0)
             and not self._watched_elsewhere()
         ):
-            self.runner.stop()
-            self._spawn(self.runner.patch(_unchanged))
+            self._spawn(self.runner.park())
 
     def _watched_elsewhere(self) -> bool:
         """A follower (the owner decides), or an owner whose room has viewers on other peers."""
-        if self.runner.remote is not None:
+        if not isinstance(self.runner, Runner):
             return True
         return self.cluster is not None and self.cluster.followed("room", self.code)
 
@@ -255,12 +249,17 @@ class Room:
         if self.cluster is not None:
             self.cluster.notice("room", self.code, "select", text)
 
+    def changed(self, urgent: bool) -> None:
+        """What the room's snapshot holds beyond its run changed: save it (now, if urgent).
+        Only where the room is trained: a followed one is its owner's to save."""
+        if self.runner.on_change is not None:
+            self.runner.on_change(urgent)
+
     def _selected(self, selection: dict[str, Any], text: str, sender: Member | None) -> None:
         """Keep a selection (for late joiners and snapshots) and show it here."""
         self.selection = selection
         self._selection_text = text
-        if self.runner.on_change is not None:  # snapshots keep the selection (app/live/state.py)
-            self.runner.on_change(True)
+        self.changed(True)  # snapshots keep the selection (app/live/state.py)
         for other in self.members:
             if other is not sender:  # the sender knows; echoing could fight its own UI
                 other.slot.notify("select", text)
@@ -405,10 +404,6 @@ class Room:
 _WELCOME = encode({"type": "welcome", "role": "presenter"})
 
 
-def _unchanged(_: TrainingSession) -> None:
-    """A patch that changes nothing: Runner.patch then just publishes the current frame."""
-
-
 class RoomRegistry(Registry[Room]):
     """Rooms by code; a room with nobody connected is dropped after `idle_seconds`."""
 
@@ -461,27 +456,35 @@ class RoomRegistry(Registry[Room]):
         digest: bytes,
         session: TrainingSession,
         selection: Any = None,
-        remote: Remote | None = None,
+        follower: Driver | None = None,
         *,
         questions: Any = None,
     ) -> Room:
-        """A room under a known code and token digest (new, brought back, or followed)."""
-        room = Room(code, "", session, max_participants=self.max_participants, clock=self._clock)
+        """A room under a known code and token digest (new, brought back, or one another peer
+        trains: `follower`, the cluster's proxy, in place of a Runner)."""
+        room = Room(
+            code, "", session, max_participants=self.max_participants, clock=self._clock,
+            runner=follower,
+        )  # fmt: skip
         room._digest = digest
         room.cluster = self.cluster
-        if remote is not None:
-            room.runner.remote, remote.runner = remote, room.runner
         if isinstance(selection, dict):
             room.selection = selection
             room._selection_text = encode({"type": "select", "selection": selection})
         room.quiz.load(questions)
         return self.put(code, room)
 
-    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Remote | None) -> Room:
+    def revive(
+        self, key: str, state: dict[str, Any], session: Any, follower: Driver | None
+    ) -> Room:
         """A room its snapshot brought back (the cluster's lookups)."""
         digest = bytes.fromhex(str(state["digest"]))
         selection, questions = state.get("selection"), state.get("questions")
-        return self.restore(key, digest, session, selection, remote, questions=questions)
+        return self.restore(key, digest, session, selection, follower, questions=questions)
+
+    def runner_for(self, session: TrainingSession) -> Runner:
+        """A room's Runner: first at the CPU gate."""
+        return room_runner(session)
 
     def noticed(self, code: str, what: str, text: str) -> None:
         """Another peer's side message for one room: to this peer's connections, if any."""
@@ -497,7 +500,7 @@ class RoomRegistry(Registry[Room]):
                 await room.share_count()
             # Re-read where others' counts matter: a dead peer's count expires, the total drops.
             counted_elsewhere = room.elsewhere != (0, 0) or (
-                room.runner.remote is None and room.runner.playing
+                self.trained_here(room) and room.runner.playing
             )
             if (room.members or counted_elsewhere) and room._count_read < due:
                 await room._read_counts()
@@ -519,6 +522,13 @@ def _room_extra(room: Room) -> dict[str, Any]:
         "selection": room.selection,
         "questions": room.quiz.state(),
     }
+
+
+def room_runner(session: TrainingSession) -> Runner:
+    """A Runner for a room: a live workshop goes first at the CPU gate."""
+    runner = Runner(session)
+    runner.priority = ROOM
+    return runner
 
 
 def reaper_interval(idle_seconds: float) -> float:

@@ -13,7 +13,7 @@ from app.live.route import session_id
 from app.live.stream import Runner
 
 if TYPE_CHECKING:
-    from app.live.stream import Remote
+    from app.live.stream import Driver
 
 
 class StoreFullError(FullError):
@@ -26,7 +26,7 @@ class Entry:
 
     id: str
     session: TrainingSession
-    runner: Runner
+    runner: Driver  # a Runner, or the cluster's proxy of a run another peer trains
     last_used: float = field(default_factory=time.monotonic)
     forked_from: str | None = None  # the room's code, for a participant's fork
 
@@ -76,18 +76,24 @@ class SessionStore(Registry[Entry]):
         return self.restore(self.fresh_key(), session)
 
     def restore(
-        self, session_id: str, session: TrainingSession, remote: Remote | None = None
+        self, session_id: str, session: TrainingSession, follower: Driver | None = None
     ) -> Entry:
-        """Store a session under a known id (a new one, one a snapshot brought back, a follower)."""
-        runner = Runner(session)
-        runner.together = True  # forks playing at one fps step together (app/live/together.py)
-        if remote is not None:
-            runner.remote, remote.runner = remote, runner
+        """Store a session under a known id (a new one, one a snapshot brought back, or one
+        another peer trains: `follower`, the cluster's proxy, in place of a Runner)."""
+        runner = follower if follower is not None else self.runner_for(session)
         return self.put(session_id, Entry(session_id, session, runner, self._clock()))
 
-    def revive(self, key: str, state: dict[str, Any], session: Any, remote: Remote | None) -> Entry:
+    def runner_for(self, session: TrainingSession) -> Runner:
+        """A Runner whose play ticks step with other forks' (app/live/together.py)."""
+        runner = Runner(session)
+        runner.together = True  # forks playing at one fps step together
+        return runner
+
+    def revive(
+        self, key: str, state: dict[str, Any], session: Any, follower: Driver | None
+    ) -> Entry:
         """A session its snapshot brought back (the cluster's lookups)."""
-        return self.restore(key, session, remote)
+        return self.restore(key, session, follower)
 
     async def stop_unwatched(self) -> None:
         """The cluster's tick: a session trained here, playing, watched nowhere, stops."""
@@ -95,13 +101,12 @@ class SessionStore(Registry[Entry]):
         for key, entry in list(self._items.items()):
             runner = entry.runner
             if (
-                runner.remote is None
+                self.trained_here(entry)  # a followed one is its owner's to stop
                 and runner.playing
                 and not runner.watchers
                 and (cluster is None or not cluster.followed(self.noun, key))
             ):
-                runner.stop()
-                await runner.patch(lambda _: None)  # viewers elsewhere see playing: false
+                await runner.park()  # viewers elsewhere see playing: false
 
     def get(self, session_id: str) -> Entry | None:
         """The entry, marked as used now, or None."""

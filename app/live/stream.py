@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -239,29 +240,119 @@ async def pump(
             task.exception()
 
 
-class Remote(Protocol):
-    """The peer that trains a run, seen from a peer that only follows it (app/live/cluster.py)."""
+class Audience:
+    """A run's viewers on this peer, one Slot each: what a Runner (the run is trained here) and
+    a follower's proxy (app/live/follower.py: trained at another peer) both keep.
 
-    runner: Runner  # the follower's runner it feeds
+    When the run changes hands between this peer and another, the registry swaps the one for
+    the other and the viewers move over (`take_viewers`): their connections stay open.
+    """
 
-    async def command(self, msg: ClientMsg, ack: bool = False) -> Frame:
-        """Forward a driving message; the frame the owner published (`ack`: step, diverged)."""
+    def __init__(self) -> None:
+        self._slots: set[Slot] = set()
+        # Set by the persister of what this peer saves (app/live/state.py: a Runner's run):
+        # called after every published frame, True unless a play tick, so a step, pause,
+        # reset or settings change is saved at once. A follower's stays None.
+        self.on_change: Callable[[bool], None] | None = None
+
+    @property
+    def watchers(self) -> int:
+        """Slots attached."""
+        return len(self._slots)
+
+    def tell(self, message: str) -> None:
+        """An error message for every viewer here (a cluster owner handing the run over)."""
+        for slot in self._slots:
+            slot.error(message)
+
+    def detach(self, slot: Slot) -> None:
+        """Forget a viewer and stop its sender."""
+        self._slots.discard(slot)
+        slot.close()
+
+    def take_viewers(self, other: Driver) -> None:
+        """Serve `other`'s viewers from now on; `other` keeps none."""
+        self._slots |= other.hand_over()
+
+    def hand_over(self) -> set[Slot]:
+        """Every viewer's slot, given up (another Driver serves them now)."""
+        slots, self._slots = self._slots, set()
+        return slots
+
+
+class Driver(Protocol):
+    """What the web layer and the registries ask of a run held here: a Runner, or a follower's
+    proxy (app/live/follower.py) that forwards to the peer that trains it. The cluster's wiring
+    picks which (app/live/cluster.py); a registry asks only whether it holds a Runner, which it
+    saves and reaps itself (a followed run is its owner's to save, reap and delete)."""
+
+    session: TrainingSession  # the run here, or this peer's copy of it (prices, shapes)
+    on_change: Callable[[bool], None] | None  # the persister's, where the run is saved here
+
+    async def command(self, msg: ClientMsg, settings: Settings) -> Frame:
+        """Apply a driving message; the frame it made (a follower: the owner's acknowledgement:
+        `step`, `head`, `playing`, `diverged`)."""
         ...
 
-    async def read(self, name: str, params: dict[str, Any]) -> Any:
-        """Forward a read-only question (app/live/ops.py READS)."""
+    async def read(self, name: str, **params: Any) -> Any:
+        """A read-only question about the run (app/live/ops.py READS)."""
         ...
 
-    def prime(self, slot: Slot) -> None:
-        """Give a new viewer the whole curve, fetched from the owner."""
+    @property
+    def step_count(self) -> int:
+        """The run's step."""
         ...
 
-    async def delete(self) -> None:
-        """Delete the run for good, at the owner."""
+    @property
+    def playing(self) -> bool:
+        """Whether the run plays."""
         ...
 
-    def halt(self) -> None:
-        """Nobody watches here any more: ask the owner to pause, without waiting."""
+    @property
+    def watchers(self) -> int:
+        """Viewers here."""
+        ...
+
+    @property
+    def busy(self) -> bool:
+        """Someone watches here or the run plays."""
+        ...
+
+    @property
+    def shape(self) -> Shape:
+        """The network's layers and step work."""
+        ...
+
+    def attach(self, max_errors: int = 16) -> Slot:
+        """A new viewer's slot; its first frame holds the whole curve."""
+        ...
+
+    def detach(self, slot: Slot) -> None:
+        """Forget a viewer."""
+        ...
+
+    def tell(self, message: str) -> None:
+        """An error message for every viewer here."""
+        ...
+
+    def stop(self) -> None:
+        """Nobody watches: stop playing (at the owner, for a follower), without waiting."""
+        ...
+
+    def take_viewers(self, other: Driver) -> None:
+        """Serve `other`'s viewers from now on (the run changed hands)."""
+        ...
+
+    def hand_over(self) -> set[Slot]:
+        """Every viewer's slot, given up to another Driver."""
+        ...
+
+    async def park(self) -> None:
+        """Stop playing now and tell every viewer with a frame (the presenter left)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop playing here and disconnect every viewer."""
         ...
 
 
@@ -277,11 +368,11 @@ class Guard(Protocol):
         ...
 
 
-class Runner:
+class Runner(Audience):
     """Owns a session's mutations and play loop and publishes each new frame to every slot.
 
-    On a cluster peer that does not train the run, a runner *follows*: `remote` is set, frames
-    arrive from the owner (`follow`), commands and questions go to it; the slots are the same.
+    It trains, nothing else: a cluster peer that does not train a run holds a FollowerProxy
+    (app/live/follower.py) in its place, with the same viewers and the same questions.
     """
 
     def __init__(
@@ -293,10 +384,10 @@ class Runner:
         clock: Clock | None = None,
     ) -> None:
         """`chunk` fixes the steps per stretch (no tuning); `clock` replaces the real one."""
+        super().__init__()
         self.session = session
         self.steps_per_frame = 1
         self.fps = 30.0
-        self._slots: set[Slot] = set()
         self._lock = asyncio.Lock()
         self._published = session.step_count  # `since` of the next published frame
         self._play_task: asyncio.Task[None] | None = None
@@ -306,33 +397,22 @@ class Runner:
         self._clock = clock or Clock()
         self.priority = SESSION  # its place at the CPU gate (app/live/fairness.py): rooms go first
         self._stretch = 0.0  # seconds the last stretch of steps took (the gate's estimate)
-        # Called after every published frame (app/live/state.py keeps snapshots); True unless a
-        # play tick, so a step, pause, reset or settings change is saved at once.
-        self.on_change: Callable[[bool], None] | None = None
         # Called with every published frame (app/live/cluster.py sends it to the other peers).
         self.on_frame: Callable[[Tick], None] | None = None
-        self.remote: Remote | None = None  # set while another peer trains this run
         self.guard: Guard | None = None  # set while this peer trains it under a lease
         # Frames held back while a command is being saved (a guard's commit): shown to nobody
         # until it is, dropped if it is not (the command is refused, the run handed over).
         self._held: list[Frame] | None = None
         self._holding = 0
-        self._followed: Frame | None = None  # the newest frame from that peer
-        self._unprimed: set[Slot] = set()  # followers' new viewers waiting for the whole curve
         # Play ticks may be stepped with other runs' (app/live/together.py); the registry of
         # sessions turns it on, so a runner made alone (tests, rooms) keeps its own turns.
         self.together = False
+        self._shape: tuple[tuple[object, ...], Shape] | None = None  # what it was of; shape
 
-    # ---- what the web layer asks (app/live/ops.py): here, or at the peer that trains -----
+    # ---- what the web layer asks (app/live/ops.py) ---------------------------------------
 
-    async def command(self, msg: ClientMsg, settings: Settings, ack: bool = False) -> Frame:
-        """Apply a driving message (step, play, pause, reset, set, seek); the frame it made.
-
-        `ack`: the caller needs only `step` and `diverged` (a WebSocket, whose viewers get the
-        frame anyway): a follower then asks the owner for no more than that.
-        """
-        if self.remote is not None:
-            return await self.remote.command(msg, ack)
+    async def command(self, msg: ClientMsg, settings: Settings) -> Frame:
+        """Apply a driving message (step, play, pause, reset, set, seek); the frame it made."""
         guard = self.guard
         if guard is None:
             return await apply(self, msg, settings)
@@ -354,70 +434,29 @@ class Runner:
             self._holding -= 1
             if not self._holding:
                 held, self._held = self._held or [], None
-                if not refused and self.remote is None:  # else shown nowhere: handed over
+                if not refused:  # else shown nowhere: the run is handed over
                     for kept in held:
                         self._broadcast(kept, saved=True)
 
     async def read(self, name: str, **params: Any) -> Any:
         """A read-only question about the run (app/live/ops.py READS)."""
-        if self.remote is not None:
-            return await self.remote.read(name, params)
         return await read(self, name, params)
 
     @property
     def step_count(self) -> int:
-        """The run's step, here or at the peer that trains it."""
-        if self.remote is not None and self._followed is not None:
-            return int(self._followed.get("step", 0))
+        """The run's step."""
         return self.session.step_count
-
-    def adopt_session(self, session: TrainingSession) -> None:
-        """Train here from now on (a takeover), from this session: no longer following."""
-        self.session = session
-        self._published = session.step_count
-        self.remote = None
-        self._followed = None
-        self._unprimed.clear()  # publish_full() gives every viewer the whole curve next
 
     def publish_full(self) -> None:
         """Send every viewer (and every peer's) the whole curve: after a takeover."""
         self._broadcast(self.full_frame())
 
-    def follow(self, frame: Frame) -> None:
-        """A frame the training peer published: to every viewer here, as if made here.
-
-        A viewer still waiting for its whole curve gets only a whole curve (`first_step` 0):
-        its first frame must not be a piece of the curve, as in one process.
-        """
-        self._followed = frame
-        tick = Tick(frame)
-        merged: dict[Tick, Tick] = {}
-        whole = frame.get("first_step") == 0
-        for slot in self._slots:
-            if whole or slot not in self._unprimed:
-                slot.offer(tick, merged)
-        if whole:
-            self._unprimed.clear()
-
-    def primed(self, slot: Slot, frame: Frame) -> None:
-        """A new viewer's whole curve has come from the training peer: frames flow from now on."""
-        if slot in self._slots:
-            slot.offer(Tick(frame))
-            self._unprimed.discard(slot)
-
     # ---- viewers -------------------------------------------------------------------------
 
     @property
     def playing(self) -> bool:
-        """Whether the play loop runs (at the peer that trains the run, when it is not here)."""
-        if self.remote is not None:
-            return bool(self._followed and self._followed.get("playing"))
+        """Whether the play loop runs."""
         return self._play_task is not None
-
-    @property
-    def watchers(self) -> int:
-        """Slots attached."""
-        return len(self._slots)
 
     @property
     def busy(self) -> bool:
@@ -427,24 +466,9 @@ class Runner:
     def attach(self, max_errors: int = 16) -> Slot:
         """A new viewer's slot, primed with the whole loss curve (`first_step` 0)."""
         slot = Slot(max_errors)
-        if self.remote is not None:
-            self._unprimed.add(slot)
-            self.remote.prime(slot)  # this peer's copy of the session is not the live one
-        else:
-            slot.offer(Tick(self.full_frame()))
+        slot.offer(Tick(self.full_frame()))
         self._slots.add(slot)
         return slot
-
-    def tell(self, message: str) -> None:
-        """An error message for every viewer here (a cluster owner handing the run over)."""
-        for slot in self._slots:
-            slot.error(message)
-
-    def detach(self, slot: Slot) -> None:
-        """Forget a viewer and stop its sender."""
-        self._slots.discard(slot)
-        self._unprimed.discard(slot)
-        slot.close()
 
     def full_frame(self) -> Frame:
         """The current frame with the whole loss curve from step 0 (`since=-1`: step 0 included)."""
@@ -570,8 +594,12 @@ class Runner:
         task, self._play_task = self._play_task, None
         if task is not None:
             task.cancel()
-        elif self.remote is not None and self.playing:
-            self.remote.halt()
+
+    async def park(self) -> None:
+        """Stop playing now, then tell every viewer with a frame. Not pause(): whoever presses
+        play again meanwhile is not undone by a pause that waited its turn."""
+        self.stop()
+        await self.patch(_unchanged)
 
     async def close(self) -> None:
         """Stop playing and disconnect every viewer."""
@@ -688,13 +716,14 @@ class Runner:
         and leaves out the optimizer's next update unless a viewer here or at a peer may show it.
         """
         started = self._clock.work()
-        wants_update = plain or self.on_frame is not None or any(not s.packed for s in self._slots)
+        packed = [s.packed for s in self._slots]
+        wants_update = plain or self.on_frame is not None or not all(packed)
         frame = self.session.frame(
             since=self._published, playing=self.playing, arrays=True, update=wants_update
         )
         self._published = self.session.step_count
         tick = self._broadcast(frame)
-        if tick is not None and not plain and any(s.packed for s in self._slots):
+        if tick is not None and not plain and any(packed):
             # Packed now, once for every viewer, so what the frame costs is measured in one
             # place (app/live/capacity.py); the senders find the text ready.
             tick.text(packed=True)
@@ -704,7 +733,15 @@ class Runner:
     @property
     def shape(self) -> Shape:
         """The network's layers and the multiply-adds of its step: what its costs depend on."""
-        return tuple(self.session.config.layers), step_work(self.session)
+        s = self.session
+        d = s.dataset
+        of = (s, s.config, d.X, d.X_test)
+        held = self._shape
+        # Kept while the session, its config and its samples are the same objects: every frame
+        # asks, and a settings change, a new run or drawn points replace one of them.
+        if held is None or not all(map(operator.is_, held[0], of)):
+            held = self._shape = (of, (tuple(s.config.layers), step_work(s)))
+        return held[1]
 
     def _broadcast(self, frame: Frame, saved: bool = False) -> Tick | None:
         """One Tick for all: one encoding for the viewers that are up to date, one per backlog.
@@ -746,6 +783,10 @@ class Clock:
     async def sleep(self, seconds: float) -> None:
         """Wait `seconds` (0: just yield to the event loop)."""
         await asyncio.sleep(seconds)
+
+
+def _unchanged(_: TrainingSession) -> None:
+    """A patch that changes nothing: publishes a frame (with `playing` as it is now)."""
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -68,7 +68,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     config: null,
     frame: null,
     data: null,
-    view: { mode: 'weights', sample: 0, sel: null, log: true, guide: null }, // log: E's tail stays readable
+    view: { mode: 'weights', sample: 0, sel: null, log: true, guide: null, discrete: false }, // log: E's tail stays readable
     applying: false,
     dirty: false,
     last: { draw: 0, loss: 0, data: 0, matrix: 0, network: 0, explain: -Infinity },
@@ -96,7 +96,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
   });
   const lossView = createLossView($('loss-plot'));
   const matrixView = createMatrixView($('matrix-panel'), { onSelect: (sel) => userChange(() => select(sel)), tooltip });
-  const dataView = createDataView($('data-plot'), { onSample: (k) => userChange(() => setSample(k)), onNeuron: (who) => thumbs.setPicked(who) });
+  const dataView = createDataView($('data-plot'), { onSample: (k) => userChange(() => setSample(k)), onNeuron: (who) => thumbs.setPicked(who), onDiscrete: (on) => userChange(() => setDiscrete(on)) });
   // Each neuron over the input plane beside its node (GET …/neurons); a click puts it on the plane.
   const thumbs = createNeuronThumbs($('network-plot'), {
     svg: network.element,
@@ -286,7 +286,14 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
 
   /** The shareable view: what a participant following this screen sees. */
   function view() {
-    return { edge: S.view.sel, mode: S.view.mode, sample: S.view.sample, guide: S.view.guide };
+    return { edge: S.view.sel, mode: S.view.mode, sample: S.view.sample, guide: S.view.guide, discrete: S.view.discrete };
+  }
+
+  /** The data plane's classes as hard regions, or not (the toggle, a link, the presenter). */
+  function setDiscrete(on) {
+    S.view.discrete = !!on;
+    dataView.setDiscrete(S.view.discrete);
+    viewChanged();
   }
 
   /** Show someone else's view (the presenter's) without reporting it as this person's. */
@@ -301,6 +308,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
       if (typeof v.mode === 'string') setMode(v.mode);
       if (Number.isInteger(v.sample)) setSample(v.sample);
       if (v.edge) select(v.edge);
+      if (typeof v.discrete === 'boolean') setDiscrete(v.discrete);
     } finally {
       S.applying = false;
     }
@@ -763,6 +771,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
     applyView,
     setMode,
     setSample,
+    setDiscrete,
     select,
     defaultSel,
     markAll,
@@ -787,6 +796,7 @@ export function createLive({ onUserView, onViewChange, refreshConfig, send, canD
       S.drove = on;
       schedule();
       hand.refresh();
+      slopeView?.refresh(); // its ring to drag is the driver's
       for (const id of ['phase-button', 'phase-play']) if ($(id)) setFlag($(id), 'disabled', !on);
     },
   };

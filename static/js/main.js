@@ -47,6 +47,7 @@ const transport = createTransport({
   spf: () => S.view.spf,
   reset: () => undoableReset(),
   swallow: () => !S.connected, // offline: the keys do nothing, Space never scrolls the page
+  online: () => S.connected,
 });
 const offline = createOffline({ retry: () => S.socket?.retryNow() });
 createIntro({ onTour: () => $('guide-button').click() });
@@ -641,6 +642,7 @@ async function init() {
   const query = new URLSearchParams(location.search);
   const parsed = paramsToConfig(query);
   Object.assign(S.view, parsed.view);
+  live.setDiscrete(S.view.discrete); // the data plane as the link had it
   const at = query.has('step') ? Number(query.get('step')) : 0;
   const step = Number.isInteger(at) && at > 0 ? at : 0;
   const log = logFromString(query.get('changes') || '', step);

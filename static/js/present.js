@@ -49,7 +49,7 @@ const live = createLive({
   exporter: () => (S.token ? { 'X-Presenter-Token': S.token } : null),
   onFix: (fix) => studio.applyFix(fix), // the guardrails' fixes, for the whole room
 });
-const transport = createTransport({ live, send: (msg) => send(msg), enabled: () => S.presenter && !!S.socket?.open, spf: () => S.spf });
+const transport = createTransport({ live, send: (msg) => send(msg), online: () => !!S.socket?.open, enabled: () => S.presenter && !!S.socket?.open, spf: () => S.spf });
 // The main page's settings sidebar: a change sends `configure`, the room keeps its code.
 const studio = createStudio({ send: (msg) => send(msg), onSpf: setSpf, toasts: live.toasts });
 const follower = createRunFollower({ live, base: `/api/rooms/${CODE}` });

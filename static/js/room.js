@@ -40,7 +40,7 @@ const live = createLive({
 });
 // The presenter may replace the room's run (a new data set, network...): follow it (studio.js).
 const follower = createRunFollower({ live, base: ROOM, active: () => S.mode === 'room' });
-const transport = createTransport({ live, send: (msg) => send(msg), enabled: () => S.mode === 'fork' && !!S.socket?.open });
+const transport = createTransport({ live, send: (msg) => send(msg), online: () => !!S.socket?.open, enabled: () => S.mode === 'fork' && !!S.socket?.open });
 
 // ---------------------------------------------------------------- following
 

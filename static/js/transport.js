@@ -17,18 +17,22 @@ const GRACE_MS = 1500; // a play or pause just sent may not show in frames for a
  *   spf(): steps per frame while playing
  *   reset(): the reset action (default: the server's reset)
  *   swallow(): whether the shortcut keys are kept from the page while they cannot act (offline)
+ *   online(): whether the page's socket is open (offline, Play shows that nothing plays here)
  */
-export function createTransport({ live, send, enabled = () => true, spf = () => 1, reset = null, swallow = () => false }) {
+export function createTransport({ live, send, enabled = () => true, spf = () => 1, reset = null, swallow = () => false, online = () => true }) {
   const T = { playing: false, sentAt: -Infinity };
 
   function render() {
     const b = $('play-button');
-    setAttr(b, 'aria-pressed', String(T.playing)); // every frame: only what changed is written
-    setText(b.querySelector('.play-icon'), T.playing ? '❚❚' : '▶');
+    // Offline nothing plays on this screen, whatever the last frame said: Play is shown unpressed
+    // (and disabled, below); the server's frames say again once the socket is back.
+    const shown = T.playing && online();
+    setAttr(b, 'aria-pressed', String(shown)); // every frame: only what changed is written
+    setText(b.querySelector('.play-icon'), shown ? '❚❚' : '▶');
     // One toggle, one name (issue 21): "Play", pressed while playing; the icon shows which.
     setText(b.querySelector('.play-label'), 'Play');
-    b.classList.toggle('playing', T.playing);
-    document.body.classList.toggle('is-playing', T.playing);
+    b.classList.toggle('playing', shown);
+    document.body.classList.toggle('is-playing', shown);
     const on = enabled();
     for (const id of ['play-button', 'step-button', 'reset-button']) setFlag($(id), 'disabled', !on);
     live.refreshDrive();

@@ -296,8 +296,15 @@ def test_offline_banner_swallows_space_and_retry_now_reconnects(
     try:
         page.evaluate("() => window.scrollTo(0, 300)")
         page.wait_for_function("() => scrollY === 300")
+        play = page.get_by_test_id("play-button")
+        play.click()  # playing when the server goes: Play must not stay a greyed "pause"
+        expect(play).to_have_attribute("aria-pressed", "true")
+        page.wait_for_function("() => document.body.dataset.serverPlaying === 'true'")
         server.stop()
         expect(page.get_by_test_id("offline-banner")).to_be_visible()
+        expect(play).to_have_attribute("aria-pressed", "false")
+        expect(play).to_be_disabled()
+        assert play.locator(".play-icon").text_content() == "▶"
         page.evaluate("() => document.activeElement && document.activeElement.blur()")
         for key in ("Space", "ArrowRight", "ArrowLeft"):
             page.keyboard.press(key)

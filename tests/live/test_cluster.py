@@ -156,11 +156,18 @@ def test_a_session_made_on_one_peer_is_stepped_on_another(two: list[ServerProces
 
     asyncio.run(straight_away())
     stepped = httpx.post(f"{b.url}/api/sessions/{sid}/step", json={"count": 7})
-    assert stepped.status_code == 200 and stepped.json()["step"] == 7
-    assert len(stepped.json()["losses"]) == 7
-    assert httpx.get(f"{a.url}/api/sessions/{sid}").json()["step"] == 7
+    # Forwarded to A, answered with A's small acknowledgement, not the frame (docs/api.md).
+    assert stepped.status_code == 200, stepped.text
+    assert stepped.json() == {
+        "type": "ack", "step": 7, "head": 7, "playing": False, "diverged": False
+    }  # fmt: skip
+    on_a = httpx.get(f"{a.url}/api/sessions/{sid}").json()
+    assert on_a["step"] == 7 and on_a["head"] == 7
+    on_a_directly = httpx.post(f"{a.url}/api/sessions/{sid}/step", json={"count": 1}).json()
+    assert on_a_directly["type"] == "frame" and len(on_a_directly["losses"]) == 1  # the owner
     patched = httpx.patch(f"{b.url}/api/sessions/{sid}", json={"optimizer": {"name": "adam"}})
-    assert patched.status_code == 200
+    assert patched.status_code == 200 and patched.json()["type"] == "ack"
+    assert patched.json()["step"] == 8
     exported = httpx.get(f"{a.url}/api/sessions/{sid}/export").json()
     assert exported["config"]["optimizer"]["name"] == "adam"
     httpx.post(f"{b.url}/api/sessions/{sid}/step", json={"count": 3})

@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -21,6 +21,7 @@ from support import DEADLINE, RedisProcess, ServerProcess, running, start_peers,
 from websockets.asyncio.client import ClientConnection, connect
 
 STEPS = 5  # presenter's steps measured
+END = "bp-test-monitor-end"  # echoed when a measurement ends
 
 
 @pytest.fixture
@@ -43,8 +44,8 @@ class Monitor:
         with self.client.monitor() as m:
             self._ready.set()
             for command in m.listen():
-                if self._stop.is_set():
-                    return
+                if END in str(command.get("command")) or self._stop.is_set():
+                    return  # every command Redis ran before the end marker has been seen
                 if command.get("client_type") == "lua":
                     continue  # a script's own calls: part of its EVAL, no round trip of theirs
                 self.seen.append(str(command["command"]).split(" "))
@@ -58,9 +59,9 @@ class Monitor:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self.client.ping()  # wakes the listener, which stops
+        self.client.echo(END)  # after everything measured: the listener stops at it
         self._thread.join(10)
+        self._stop.set()
 
     def commands(self) -> list[list[str]]:
         """The commands seen, lease renewals (the tick's, unrelated to any command) left out."""
@@ -76,8 +77,14 @@ class Monitor:
                 continue  # the tick's janitor
             if name == "EXISTS" and any(a.startswith("bp:") for a in command[1:2]):
                 continue  # the tick's checks of watch keys and followed leases
+            if name in ("HSET", "PEXPIRE", "HGETALL") and "bp:n:" in command[1]:
+                continue  # a room's head count, refreshed every few seconds, steps or not
+            if name == "HELLO":
+                continue  # a new pooled connection's handshake, not a command's round trip
             if name == "SET" and "bp:w:" in command[1]:
                 continue  # the tick: "viewers here" while a follower has them
+            if name == "ECHO" and [a.strip('"') for a in command[1:]] == ["-"]:
+                continue  # the tick's stand-in for that SET while a follower has none
             out.append(command)
         return out
 
@@ -119,7 +126,13 @@ class Presenter:
             await self.read_until(lambda m, t=target: m["type"] == "frame" and m["step"] >= t)
 
 
-async def presenter_socket(server: ServerProcess, code: str, token: str) -> Presenter:
+class Reachable(Protocol):
+    """A peer, or the proxy in front of peers: where a socket connects."""
+
+    ws_url: str
+
+
+async def presenter_socket(server: Reachable, code: str, token: str) -> Presenter:
     """A presenter connected to `server`, welcomed, its whole curve read."""
     p = Presenter(await connect(f"{server.ws_url}/ws/rooms/{code}"))
     await p.read_until(lambda m: m["type"] == "frame")
@@ -193,6 +206,41 @@ def test_a_step_on_the_wrong_peer_is_forwarded_once_and_answered_small(
     assert len(saves) <= STEPS, names(commands)
     others = [c for c in commands if c[0].upper() not in ("PUBLISH", "EVAL", "EVALSHA")]
     assert others == [], others
+
+
+def test_a_rest_step_on_the_wrong_peer_costs_one_round_trip_and_answers_an_ack(
+    two: list[ServerProcess], redis_server: RedisProcess
+) -> None:
+    """REST, no viewer on B: per step B's request and A's save and reply; no GET (B knows
+    the owner from its last answer), no frame published (nobody on B would read it)."""
+    a, b = two
+    sid = httpx.post(f"{a.url}/api/sessions", json={"preset": "xor"}, timeout=30).json()["id"]
+    first = httpx.post(f"{b.url}/api/sessions/{sid}/step", json={"count": 1}, timeout=30)
+    assert first.status_code == 200 and first.json()["type"] == "ack", first.text
+    with Monitor(redis_server) as monitor:
+        answers = [
+            httpx.post(f"{b.url}/api/sessions/{sid}/step", json={"count": 2}, timeout=30)
+            for _ in range(STEPS)
+        ]
+        # The last reply's PUBLISH ran before B answered: inside the window.
+    commands = monitor.commands()
+    print("REST on the wrong peer:", [f"{c[0]} {c[1][:12]}" for c in commands])
+    steps = [r.json() for r in answers]
+    assert steps == [
+        {"type": "ack", "step": 1 + 2 * k, "head": 1 + 2 * k, "playing": False, "diverged": False}
+        for k in range(1, STEPS + 1)
+    ], steps
+    publishes = [" ".join(c).replace("\\", "") for c in commands if c[0].upper() == "PUBLISH"]
+    requests = [t for t in publishes if '"op":"command"' in t]
+    replies = [t for t in publishes if channel(t).startswith("bp:p:") and '"re"' in t]
+    assert len(requests) == STEPS and len(replies) == STEPS, publishes
+    assert not [t for t in publishes if channel(t).startswith("bp:f:")], publishes
+    assert all("losses" not in t for t in replies), replies
+    saves = [c for c in commands if c[0].upper() in ("EVAL", "EVALSHA")]
+    assert len(saves) == STEPS and all(f"bp:run:session:{sid}" in " ".join(c) for c in saves)
+    assert len(commands) == 3 * STEPS, names(commands)  # nothing else: no GET of the lease
+    on_a = httpx.get(f"{a.url}/api/sessions/{sid}").json()
+    assert on_a["step"] == 1 + 2 * STEPS
 
 
 def test_a_follower_without_viewers_receives_no_frames(

@@ -17,6 +17,7 @@ from app.domain.presets import resolve
 from app.domain.protocol import SessionConfigIn, StepMsg
 from app.domain.session import TrainingSession
 from app.live.cluster import ACQUIRE, RELEASE, RENEW, Cluster, Link
+from app.live.follower import FollowerProxy
 from app.live.keys import fence_key, lease_key
 from app.live.state import LeaseMissingError, RedisBackend, StaleLeaseError
 from app.live.stream import Runner, Slot
@@ -85,14 +86,13 @@ class OwnerStub:
         return frames[-1] if frames else None
 
 
-def follower() -> tuple[OwnerStub, Link, Runner, Slot]:
-    """A runner following a room through a Link to the stub owner, with one viewer attached."""
+def follower() -> tuple[OwnerStub, Link, FollowerProxy, Slot]:
+    """A proxy following a room through a Link to the stub owner, with one viewer attached."""
     owner = OwnerStub()
     link = Link(owner, "room", "ABCDEF")  # type: ignore[arg-type]
     owner.links[("room", "ABCDEF")] = link
-    runner = Runner(TrainingSession(resolve(SessionConfigIn(preset="article"))))
-    runner.remote, link.runner = link, runner
-    return owner, link, runner, runner.attach()
+    link.proxy = FollowerProxy(link, TrainingSession(resolve(SessionConfigIn(preset="article"))))
+    return owner, link, link.proxy, link.proxy.attach()
 
 
 def test_a_gap_in_sequence_numbers_or_a_new_owner_fetches_the_whole_curve() -> None:

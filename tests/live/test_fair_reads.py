@@ -22,7 +22,11 @@ FPS = 30
 WINDOW_FRAMES = 120  # the room's frames each measurement spans (4 s at 30 fps)
 VIEWERS = 30
 SEEKERS = 8
-MIN_RATIO = 0.7  # of the room's unloaded frame rate while the seekers loop
+# Of the room's unloaded frame rate while the seekers loop. Ungated reads took a room from 30.5 to
+# 8.7 fps (0.29, issue 25); gated it keeps ~1.0 on a quiet box. The bar sits between, low enough
+# for a loaded 2-core CI box, where the test's own seeker threads share the server's cores (0.64
+# was seen once at load 15).
+MIN_RATIO = 0.5
 # About 20 M multiply-adds a step: 63 steps replayed by a seek are about 1.3 G, a third of the
 # default burst (4 G); a slice's 42 forward passes about 0.9 G.
 HEAVY = {

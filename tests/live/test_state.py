@@ -17,6 +17,7 @@ from app.domain.protocol import SessionConfigIn, SessionPatch
 from app.domain.session import TrainingSession
 from app.live.sessions import SessionStore
 from app.live.state import MemoryBackend, Persister, SqliteBackend, decode_state, encode_state
+from app.live.stream import Runner
 from app.main import create_app
 from app.settings import Settings
 from app.web.deps import services_of
@@ -135,7 +136,9 @@ def test_persister_writes_on_change_and_forgets() -> None:
         store.persist = persist
         persist.start()
         entry = store.add(session_for({"preset": "article"}))
-        await entry.runner.step(5)
+        runner = entry.runner
+        assert isinstance(runner, Runner)  # made here: trained here
+        await runner.step(5)
 
         async def written_at(step: int) -> None:
             while True:
@@ -149,7 +152,7 @@ def test_persister_writes_on_change_and_forgets() -> None:
         await asyncio.wait_for(_until(lambda: ("session", other.id) in backend.blobs), 10)
         await store.remove(other.id)
         await asyncio.wait_for(_until(lambda: ("session", other.id) not in backend.blobs), 10)
-        await entry.runner.step(3)
+        await runner.step(3)
         await persist.close()  # the last state, written before the store closes
         await store.close()
         assert decode_state(backend.blobs[("session", entry.id)])["step_count"] == 8

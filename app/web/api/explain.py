@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from app.domain.claims import check_claims, claims_work
 from app.domain.errors import InvalidError
-from app.live.stream import Runner
+from app.live.stream import Driver
 from app.web.deps import SettingsDep
 from app.web.responses import json_response
 from app.web.work import charge_read, charge_request, fixes_cost
@@ -29,7 +29,7 @@ class ChainQuery:
     ) -> None:
         self.layer, self.j, self.kind, self.i = layer, j, kind, i
 
-    async def answer(self, runner: Runner, name: str, http: Request) -> Response:
+    async def answer(self, runner: Driver, name: str, http: Request) -> Response:
         """The run's chain breakdown or slope view, or a 422 naming what is wrong."""
         if self.kind == "weight" and self.i is None:
             raise InvalidError("i: required for kind=weight")
@@ -44,11 +44,11 @@ ChainDep = Annotated[ChainQuery, Depends()]
 def add_explanations(
     router: APIRouter,
     path: str,
-    runner_of: Callable[..., Runner],
+    runner_of: Callable[..., Driver],
     responses: dict[int | str, dict[str, Any]],
 ) -> None:
     """GET {path}/data, /matrix, /chain, /slice, /trace, /claims and /fixes on `router`."""
-    Run = Annotated[Runner, Depends(runner_of)]
+    Run = Annotated[Driver, Depends(runner_of)]
 
     @router.get(f"{path}/data", responses=responses)
     async def data_set(runner: Run) -> Response:

@@ -15,13 +15,13 @@ from starlette.responses import Response
 
 from app.domain import landscape as ls
 from app.domain.errors import InvalidError
-from app.live.stream import Runner
+from app.live.stream import Driver, Runner
 from app.web.deps import SettingsDep
 from app.web.responses import json_response
 from app.web.work import charge_request
 
 
-def _first(runner: Runner) -> int:
+def _first(runner: Driver) -> int:
     """The first step the run's timeline keeps (0 unless the server restarted it)."""
     return runner.session.timeline.checkpoints[0].step
 
@@ -29,12 +29,12 @@ def _first(runner: Runner) -> int:
 def add_landscape(
     router: APIRouter,
     path: str,
-    runner_of: Callable[..., Runner],
+    runner_of: Callable[..., Driver],
     responses: dict[int | str, dict[str, Any]],
     exporter: Callable[..., None] | None = None,
 ) -> None:
     """GET {path}/landscape and {path}/animation.gif on `router`; `exporter` guards the GIF."""
-    Run = Annotated[Runner, Depends(runner_of)]
+    Run = Annotated[Driver, Depends(runner_of)]
     guard = [Depends(exporter)] if exporter is not None else []
 
     @router.get(f"{path}/landscape", responses=responses)
@@ -85,7 +85,7 @@ def add_landscape(
         count = frames if frames is not None else max(2, min(ls.DEFAULT_FRAMES, z - a + 1))
         with_plane = landscape == "trajectory"
         session = runner.session
-        if runner.remote is None:
+        if isinstance(runner, Runner):  # trained here
             _, work = ls.check_film(session, a, z, count, with_plane, now)
         else:
             # A follower: the trainer checks the steps; here the frames, and the work's bound.

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from app.domain import neurons as nr
 from app.domain.errors import InvalidError
-from app.live.stream import Runner
+from app.live.stream import Driver
 from app.web.deps import SettingsDep
 from app.web.responses import json_response
 from app.web.work import charge_request
@@ -23,11 +23,11 @@ from app.web.work import charge_request
 def add_neurons(
     router: APIRouter,
     path: str,
-    runner_of: Callable[..., Runner],
+    runner_of: Callable[..., Driver],
     responses: dict[int | str, dict[str, Any]],
 ) -> None:
     """GET {path}/neurons on `router`."""
-    Run = Annotated[Runner, Depends(runner_of)]
+    Run = Annotated[Driver, Depends(runner_of)]
 
     @router.get(f"{path}/neurons", responses=responses)
     async def neuron_maps(

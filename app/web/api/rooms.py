@@ -16,7 +16,7 @@ from app.domain.protocol import SessionConfigIn, Strict
 from app.domain.session import new_session
 from app.live.capacity import capacity
 from app.live.rooms import Room
-from app.live.stream import Runner
+from app.live.stream import Driver
 from app.live.together import stats as together_stats
 from app.web.api.explain import add_explanations
 from app.web.api.landscape import add_landscape
@@ -122,7 +122,8 @@ async def create_room(
         await place.confirm(room.code)
     finally:
         await place.release()  # given back unless the room was made
-    body_out = {"code": room.code, "presenter_token": token, "frame": room.runner.full_frame()}
+    frame = await room.runner.read("full_frame")
+    body_out = {"code": room.code, "presenter_token": token, "frame": frame}
     return json_response(body_out, 201)
 
 
@@ -192,7 +193,7 @@ async def room_capacity(room: RoomDep) -> dict[str, Any]:
     return {"capacity": capacity(room.runner.shape), "together": together_stats()}
 
 
-def _runner_of(room: RoomDep) -> Runner:
+def _runner_of(room: RoomDep) -> Driver:
     """The runner of the room a path's code names."""
     return room.runner
 

@@ -27,7 +27,7 @@ from app.domain.protocol import (
 from app.domain.session import TrainingSession, new_session
 from app.live.quotas import Reservation
 from app.live.sessions import Entry, SessionStore
-from app.live.stream import Runner
+from app.live.stream import Driver, Runner
 from app.web.api.explain import add_explanations
 from app.web.api.landscape import add_landscape
 from app.web.api.neurons import add_neurons
@@ -69,7 +69,8 @@ async def committed(store: SessionStore, entry: Entry, frame: Any) -> Response:
     peer that forwarded the command to the run's owner, have nothing to wait for here; a cluster
     owner's command was saved under its fencing token before it was answered (Runner.command).
     """
-    if store.persist is not None and entry.runner.guard is None:
+    runner = entry.runner
+    if store.persist is not None and isinstance(runner, Runner) and runner.guard is None:
         await store.persist.flush(store.noun, entry.id)
     return json_response(frame)
 
@@ -129,7 +130,7 @@ async def hold_session(
     body = {
         "id": entry.id,
         "config": session.config.model_dump(mode="json"),
-        "frame": entry.runner.full_frame(),
+        "frame": await entry.runner.read("full_frame"),
     }
     return json_response(body, 201)
 
@@ -283,7 +284,7 @@ async def export_session(entry: EntryDep, http: Request) -> Response:
     )
 
 
-def _runner_of(entry: EntryDep) -> Runner:
+def _runner_of(entry: EntryDep) -> Driver:
     """The runner of the session a path's id names."""
     return entry.runner
 

@@ -26,7 +26,7 @@ from app.domain.protocol import (
     StepMsg,
 )
 from app.live.ops import DIVERGED
-from app.live.stream import Runner, Slot, pump
+from app.live.stream import Driver, Slot, pump
 from app.settings import Settings
 from app.web.middleware import ADMISSION
 from app.web.sockets import Admission
@@ -87,7 +87,7 @@ def describe(exc: ValidationError) -> str:
     return "invalid message: " + "; ".join(parts)
 
 
-async def drive(runner: Runner, msg: ClientMsg, settings: Settings) -> None:
+async def drive(runner: Driver, msg: ClientMsg, settings: Settings) -> None:
     """Apply a driving message (step, play, pause, reset, set, seek); InvalidError says why not.
 
     The runner applies it here, or forwards it to the peer that trains the run (app/live/ops.py).
@@ -99,7 +99,9 @@ async def drive(runner: Runner, msg: ClientMsg, settings: Settings) -> None:
             SessionPatch.model_validate(msg.model_dump(exclude={"type"}, exclude_unset=True))
         except ValidationError as exc:
             raise MessageError(describe(exc)) from exc
-    frame = await runner.command(msg, settings, ack=True)  # the frame reaches the slots
+    # A follower's proxy answers with the owner's small acknowledgement: the frame reaches the
+    # slots on the run's channel; a Runner's frame reached them already.
+    frame = await runner.command(msg, settings)
     if isinstance(msg, StepMsg) and frame.get("diverged"):
         raise InvalidError(DIVERGED)
 

@@ -38,12 +38,14 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
         await turn_away(websocket, refusal, 1013, "try again later", RETRY_SECONDS)
         return
     await websocket.accept()
-    runner = entry.runner
-    slot = runner.attach()
+    # entry.runner, asked anew each time: a Runner, or a follower's proxy, swapped when the
+    # run changes hands between peers (the slot moves with it).
+    slot = entry.runner.attach()
 
     async def handle(msg: ClientMsg) -> None:
         store.touch(entry)
-        charge_message(websocket.scope, websocket.app, msg, runner.session)  # a fair share
+        runner = entry.runner
+        charge_message(websocket.scope, websocket.app, msg, runner.session, runner.playing)
         await drive(runner, msg, settings)
 
     try:
@@ -51,6 +53,7 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
         await serve(websocket, slot, handle, settings, send_timeout=settings.ws_send_seconds)
     finally:
         # Synchronous on purpose: this also runs when the connection's task is being cancelled.
+        runner = entry.runner
         runner.detach(slot)
         store.touch(entry)
         cluster = store.cluster
