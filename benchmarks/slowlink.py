@@ -92,7 +92,11 @@ def slow_visit(browser: Any, base: str, kbit: float, rtt: float, size: tuple[int
     def sent(e: dict[str, Any]) -> None:
         if not t0:
             t0.append(e["timestamp"])
-        reqs[e["requestId"]] = {"url": e["request"]["url"], "start": e["timestamp"]}
+        reqs[e["requestId"]] = {
+            "url": e["request"]["url"],
+            "start": e["timestamp"],
+            "priority": e["request"].get("initialPriority", ""),
+        }
 
     def done(e: dict[str, Any]) -> None:
         if e["requestId"] in reqs:
@@ -123,6 +127,7 @@ def slow_visit(browser: Any, base: str, kbit: float, rtt: float, size: tuple[int
             r["url"].replace(base, ""),
             r.get("bytes", 0),
             r.get("enc", ""),
+            r["priority"],
         )
         for r in reqs.values()
     )
@@ -206,8 +211,9 @@ def main() -> None:
         size = sum(r[3] for r in early) / 1024
         print(f"  before interactive: {len(early)} responses, {size:.0f} KiB on the wire")
         print("  waterfall of the last run (start, end ms; bytes on the wire; encoding):")
-        for start, end, url, size, enc in runs[-1]["rows"]:
-            print(f"    {start:7.0f} {end:7.0f} {size / 1024:7.1f} KiB {enc:5s} {url[:90]}")
+        for start, end, url, size, enc, priority in runs[-1]["rows"]:
+            kib = size / 1024
+            print(f"    {start:7.0f} {end:7.0f} {kib:7.1f} KiB {enc:5s} {priority:8s} {url[:80]}")
         if not args.no_plotly:
             p = plotly_at_4x(browser, base)
             print(

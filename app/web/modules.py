@@ -5,6 +5,11 @@ level only after the one above has arrived, a chain five deep (a round trip each
 link). The server reads every static `import … from './x.js'` (and `export … from`) once per
 static version and lists each entry's whole graph, so the page asks for every module at once.
 Dynamic `import('./x.js')` is left out on purpose: those load only when asked for.
+
+An early module (EARLY: first-run.js, which imports nothing and asks for the first session) is
+also loaded by its page as an async script of its own, to run before the rest have arrived.
+Where a page has one, its other preloads say `fetchpriority="low"`: over HTTP/1.1's six
+connections per host, the early module's requests then go ahead of the modules still queued.
 """
 
 from __future__ import annotations
@@ -76,6 +81,14 @@ class ModuleGraph:
 GRAPH = ModuleGraph(STATIC)
 
 
+EARLY = ("js/first-run.js",)
+
+
 def module_preloads(*entries: str) -> tuple[str, ...]:
     """What a page whose entry modules are `entries` (names under static/js) should preload."""
     return GRAPH.closure(*(e.strip() for e in entries if e.strip()))
+
+
+def early_modules(preloads: tuple[str, ...]) -> tuple[str, ...]:
+    """The early modules among a page's preloads (its others are then fetched at low priority)."""
+    return tuple(m for m in preloads if m in EARLY)

@@ -16,7 +16,7 @@ from app.engine.datasets import DATASET_INFO
 from app.engine.losses import FORMULAS
 from app.paths import TEMPLATES_DIR
 from app.web.deps import get_settings
-from app.web.modules import module_preloads
+from app.web.modules import early_modules, module_preloads
 from app.web.schemas import DatasetOut, PresetOut
 from app.web.static import STATIC
 from app.web.vendor import plotly_url
@@ -47,6 +47,7 @@ def server_facts(request: Request) -> dict[str, object]:
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR), context_processors=[server_facts])
 templates.env.globals["module_preloads"] = module_preloads  # base.html: <link rel=modulepreload>
+templates.env.globals["early_modules"] = early_modules  # ... and which of them go first
 
 
 def _as_served(model: type[Any], items: list[dict[str, Any]]) -> list[Any]:

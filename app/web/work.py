@@ -9,7 +9,7 @@ from fastapi import Request
 from app.domain.errors import FullError
 from app.domain.fixes import TRIAL_STEPS
 from app.domain.limits import gradcheck_work, step_work
-from app.domain.protocol import ClientMsg, PlayMsg, SeekMsg, StepMsg
+from app.domain.protocol import ClientMsg, PauseMsg, PlayMsg, SeekMsg, StepMsg
 from app.engine.trace import SLICE_POINTS
 from app.live.fairness import OverBudgetError, budgets, client_address
 from app.live.ops import trying
@@ -20,9 +20,13 @@ if TYPE_CHECKING:
 RESET_STEPS = 3  # a reset rebuilds the weights and a full frame: about three steps' worth here
 
 
-def message_work(msg: ClientMsg, session: TrainingSession) -> int:
-    """Multiply-adds a driving message asks for; every one at least a frame's worth."""
+def message_work(msg: ClientMsg, session: TrainingSession, playing: bool = False) -> int:
+    """Multiply-adds a driving message asks for; every one at least a frame's worth, but a
+    pause of a playing run: it saves more work than its frame costs, and a client over its
+    budget (a flood of edits, say) must still be able to stop the room it plays."""
     per_step = step_work(session)
+    if isinstance(msg, PauseMsg) and playing:
+        return 0
     if isinstance(msg, StepMsg):
         return msg.count * per_step
     if isinstance(msg, PlayMsg):
@@ -36,9 +40,12 @@ def message_work(msg: ClientMsg, session: TrainingSession) -> int:
     return per_step  # set, pause: a new frame
 
 
-def charge_message(scope: Any, app: Any, msg: ClientMsg, session: TrainingSession) -> None:
-    """Spend the message's work from its client's budget; ValueError (an `error`) if over."""
-    work = message_work(msg, session)
+def charge_message(
+    scope: Any, app: Any, msg: ClientMsg, session: TrainingSession, playing: bool = False
+) -> None:
+    """Spend the message's work from its client's budget; ValueError (an `error`) if over.
+    `playing`: the run plays now (a pause of it is free)."""
+    work = message_work(msg, session, playing)
     if work:
         budgets(app).charge(client_address(scope), work)
 

@@ -39,8 +39,26 @@ export function setPatience(notice) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// GETs already on their way (first-run.js asks for the first session's data early): the next
+// request for the same path takes the answer instead of asking again, once.
+const primed = new Map();
+
+/** The next GET of `path` takes `promise`'s answer (or, if it fails, asks as usual). */
+export function primeGet(path, promise) {
+  primed.set(path, promise);
+}
+
 /** fetch() a JSON endpoint; throws ApiError with a readable message on any failure. */
 export async function request(method, path, body) {
+  if (method === 'GET' && primed.has(path)) {
+    const early = primed.get(path);
+    primed.delete(path);
+    try {
+      return await early;
+    } catch {
+      // asked again below, with the usual retries and messages
+    }
+  }
   const init = { method, headers: { Accept: 'application/json' } };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
@@ -130,6 +148,24 @@ export function wsUrl(path) {
  * onRefused(message, waitMs) (a refusal, and how long until the next try).
  * `protocols`: subprotocols to offer (the presenter's page proves its token so).
  */
+// Sockets opened early (first-run.js opens the first session's): the next LiveSocket on the same
+// URL takes one, with the messages it received meanwhile, instead of opening another.
+const primedSockets = [];
+
+/** Offer an early socket ({ws, messages, release}: first-run.js) to the next LiveSocket on its URL. */
+export function primeSocket(early) {
+  primedSockets.push(early);
+}
+
+/** The early socket on `url`, still open or opening, taken once; else null. */
+function takeSocket(url) {
+  const k = primedSockets.findIndex((e) => e.ws.url === url);
+  if (k < 0) return null;
+  const [early] = primedSockets.splice(k, 1);
+  early.release();
+  return early.ws.readyState <= WebSocket.OPEN ? early : null;
+}
+
 export class LiveSocket {
   constructor(path, handlers = {}, protocols = undefined) {
     this.path = path;
@@ -146,8 +182,10 @@ export class LiveSocket {
     if (this.closed) return;
     this.h.onStatus?.('connecting');
     let ws;
+    const url = wsUrl(packedPath(this.path));
+    const early = this.protocols ? null : takeSocket(url);
     try {
-      ws = new WebSocket(wsUrl(packedPath(this.path)), this.protocols);
+      ws = early?.ws ?? new WebSocket(url, this.protocols);
     } catch {
       this.retry();
       return;
@@ -184,6 +222,13 @@ export class LiveSocket {
       this.retry(ev.code === 1013 || ev.code === 4429);
     };
     ws.onerror = () => {};
+    // An early socket: what it met before it was taken, in order, as if it happened now.
+    if (early) {
+      queueMicrotask(() => {
+        if (ws.readyState === WebSocket.OPEN) ws.onopen();
+        for (const ev of early.messages) ws.onmessage(ev);
+      });
+    }
   }
 
   /** Connect again after a backoff; `refused` (a cap, a full room): slower, up to 30 s. */

@@ -177,7 +177,7 @@ function summaryText(data) {
  * Create the data view in `root`. Returns {setData(data), update(frame, opts), showNeuron(who)}.
  * onNeuron(who | null) is called when the person goes back from a neuron's map to the output.
  */
-export function createDataView(root, { onSample, onNeuron } = {}) {
+export function createDataView(root, { onSample, onNeuron, onDiscrete } = {}) {
   let data = null;
   let mode = null; // 'plane' | 'table'
   let plotDiv = null;
@@ -364,6 +364,7 @@ export function createDataView(root, { onSample, onNeuron } = {}) {
     toggle.addEventListener('change', () => {
       discrete = toggle.checked;
       if (lastFrame) paint(lastFrame);
+      onDiscrete?.(discrete); // the page's view: its link, and a room's participants follow it
     });
     const check = h('label', { class: 'check discretize', title: 'Each point of the plane in its class: O ≥ 0.5, or the largest output' }, toggle, ' Discretize');
     check.hidden = d.kind !== 'classification';
@@ -517,5 +518,13 @@ export function createDataView(root, { onSample, onNeuron } = {}) {
     pva.draw({ x: pvaRange, y: pvaRange, log: false }, (ctx, map) => paintPva(ctx, map, pvaGroups));
   }
 
-  return { setData, update, showNeuron, get neuron() { return neuron; } };
+  /** Discretize on or off from elsewhere (a link, the room's presenter): the toggle follows. */
+  function setDiscrete(on) {
+    if (discrete === !!on) return;
+    discrete = !!on;
+    if (tools) tools.toggle.checked = discrete;
+    if (lastFrame && plane) paint(lastFrame);
+  }
+
+  return { setData, update, showNeuron, setDiscrete, get neuron() { return neuron; } };
 }

@@ -33,7 +33,7 @@ export function createViews(L) {
   });
   const lossView = createLossView($('loss-plot'));
   const matrixView = createMatrixView($('matrix-panel'), { onSelect, tooltip: L.tooltip });
-  const dataView = createDataView($('data-plot'), { onSample: (k) => L.userChange(() => L.setSample(k)), onNeuron: (who) => thumbs.setPicked(who) });
+  const dataView = createDataView($('data-plot'), { onSample: (k) => L.userChange(() => L.setSample(k)), onNeuron: (who) => thumbs.setPicked(who), onDiscrete: (on) => L.userChange(() => L.setDiscrete(on)) });
   // Each neuron over the input plane beside its node (GET …/neurons); a click puts it on the plane.
   const thumbs = createNeuronThumbs($('network-plot'), {
     svg: network.element,

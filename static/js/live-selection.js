@@ -8,7 +8,7 @@ import { $ } from './live-state.js';
 
 /**
  * The view's operations over the live parts `L`: {userChange, viewChanged, sizes, validSel,
- * defaultSel, select, syncPicker, setMode, setSample, view, applyView}.
+ * defaultSel, select, syncPicker, setMode, setSample, setDiscrete, view, applyView}.
  */
 export function createSelection(L, { onUserView, onViewChange }) {
   const S = L.state;
@@ -87,7 +87,14 @@ export function createSelection(L, { onUserView, onViewChange }) {
 
   /** The shareable view: what a participant following this screen sees. */
   function view() {
-    return { edge: S.view.sel, mode: S.view.mode, sample: S.view.sample, guide: S.view.guide };
+    return { edge: S.view.sel, mode: S.view.mode, sample: S.view.sample, guide: S.view.guide, discrete: S.view.discrete };
+  }
+
+  /** The data plane's classes as hard regions, or not (the toggle, a link, the presenter). */
+  function setDiscrete(on) {
+    S.view.discrete = !!on;
+    L.dataView.setDiscrete(S.view.discrete);
+    viewChanged();
   }
 
   /** Show someone else's view (the presenter's) without reporting it as this person's. */
@@ -103,12 +110,13 @@ export function createSelection(L, { onUserView, onViewChange }) {
       if (typeof v.mode === 'string') setMode(v.mode);
       if (Number.isInteger(v.sample)) setSample(v.sample);
       if (v.edge) select(v.edge);
+      if (typeof v.discrete === 'boolean') setDiscrete(v.discrete);
     } finally {
       S.applying = false;
     }
   }
 
-  return { userChange, viewChanged, sizes, validSel, defaultSel, select, syncPicker, setMode, setSample, view, applyView };
+  return { userChange, viewChanged, sizes, validSel, defaultSel, select, syncPicker, setMode, setSample, setDiscrete, view, applyView };
 }
 
 /** The view's own controls: the parameter picker, the mode radios, the sample field, the log toggle. */

@@ -14,7 +14,7 @@ export function createLiveState() {
     config: null,
     frame: null,
     data: null,
-    view: { mode: 'weights', sample: 0, sel: null, log: true, guide: null }, // log: E's tail stays readable
+    view: { mode: 'weights', sample: 0, sel: null, log: true, guide: null, discrete: false }, // log: E's tail stays readable
     applying: false,
     dirty: false,
     last: { draw: 0, loss: 0, data: 0, matrix: 0, network: 0, explain: -Infinity },

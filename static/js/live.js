@@ -81,6 +81,7 @@ function controller(L) {
     applyView: L.applyView,
     setMode: L.setMode,
     setSample: L.setSample,
+    setDiscrete: L.setDiscrete,
     select: L.select,
     defaultSel: L.defaultSel,
     markAll: L.markAll,
@@ -105,6 +106,7 @@ function controller(L) {
       S.drove = on;
       L.schedule();
       L.hand.refresh();
+      L.slopeView?.refresh(); // its ring to drag is the driver's
       for (const id of ['phase-button', 'phase-play']) if ($(id)) setFlag($(id), 'disabled', !on);
     },
   };

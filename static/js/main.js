@@ -2,7 +2,8 @@
 // restart), the settings sidebar, CSV upload, the data-set switch with Undo and the share link.
 // The panels and their rendering are live.js; play, pause, step and the keys are transport.js.
 
-import { api, ApiError, SessionSocket } from './api.js';
+import { takeFirstRun } from './first-run.js';
+import { api, ApiError, SessionSocket, primeGet, primeSocket } from './api.js';
 import { configToParams, paramsToConfig, toRequestConfig, clone, configAt, startConfig, logToString, logFromString, MAX_LINK_CHANGES } from './state.js';
 import { CompactSeries } from './loss-view.js';
 import { applySettings, describeChanges, fallPercent, fixLabel, pair } from './trouble.js';
@@ -190,10 +191,20 @@ function followSettings(frame) {
   return true;
 }
 
+/** The early session (first-run.js) if it was made; else a new one, as usual. */
+async function createFirst(config, first) {
+  const made = first && (await first.session.catch(() => null));
+  if (!made) return api.createSession(config);
+  primeGet(`/api/sessions/${encodeURIComponent(made.id)}/data`, first.data);
+  const socket = await first.socket.catch(() => null);
+  if (socket) primeSocket(socket); // connect() takes it: open already, its first frame kept
+  return made;
+}
+
 /** Create a session from a request config; on failure show the message and keep the old one. */
-async function startSession(config, { onError, keepOld = false } = {}) {
+async function startSession(config, { onError, keepOld = false, first = null } = {}) {
   try {
-    const resp = await api.createSession(config);
+    const resp = await createFirst(config, first);
     await adopt(resp, { deleteOld: !keepOld });
     return true;
   } catch (err) {
@@ -631,6 +642,7 @@ async function init() {
   const query = new URLSearchParams(location.search);
   const parsed = paramsToConfig(query);
   Object.assign(S.view, parsed.view);
+  live.setDiscrete(S.view.discrete); // the data plane as the link had it
   const at = query.has('step') ? Number(query.get('step')) : 0;
   const step = Number.isInteger(at) && at > 0 ? at : 0;
   const log = logFromString(query.get('changes') || '', step);
@@ -663,7 +675,8 @@ async function init() {
   S.datasets = datasets;
   controls.setPresets(presets);
   controls.setDatasets(datasets);
-  const ok = await startSession(config);
+  // Asked for while the modules downloaded, when the link is a plain one (first-run.js).
+  const ok = await startSession(config, { first: takeFirstRun(config) });
   if (!ok) {
     S.openAt = null; // the link's run cannot start: its step and changes mean nothing for another
     notice('The link\u2019s configuration was rejected by the server; started the article\u2019s example instead.');

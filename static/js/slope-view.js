@@ -246,6 +246,9 @@ export function createSlopeView(root, { onPick, canPick = () => true } = {}) {
     onPick(best[0]);
   };
   const chart = createCanvasChart(plot, { titles: ['w', 'E'], px: 11, margin: { ...MARGIN }, hover, onClick, label: 'slope view' });
+  // The marker on the curve, to drag (or move with the arrow keys): beside the chart, not in
+  // it, since the chart is one image to assistive tech (screen-reader.js).
+  const handle = onPick ? createSlopeHandle(plot.parentElement, { shown: () => shown, canPick, onPick }) : null;
   let drawnName = null;
   function render(s, name) {
     if (!s || !Array.isArray(s.points)) return;
@@ -257,11 +260,244 @@ export function createSlopeView(root, { onPick, canPick = () => true } = {}) {
     drawnName = name;
     chart.setTitles([name, 'E']);
     plot.chart.slice = { step: s.step, value: s.value, E: s.E, next_value: s.next_value, next_E: s.next_E ?? null, points: s.points };
-    chart.draw(slopeRanges(s, was), (ctx, map, placer) => paintSlope(ctx, map, s, placer, was), { unzoom });
+    handle?.onSlice(s, name);
+    chart.draw(
+      slopeRanges(s, was),
+      (ctx, map, placer) => {
+        paintSlope(ctx, map, s, placer, was);
+        handle?.place(map);
+      },
+      { unzoom },
+    );
     writeNote(note, s, name);
-    const hint = onPick && canPick() ? 'Click the curve to set the parameter there; drag to zoom, double-click to reset' : '';
-    if (hint && plot.title !== hint) plot.title = hint;
+    hint();
+  }
+  /** The hover hint: how to set the parameter, where this screen may. */
+  function hint() {
+    const text = onPick && canPick() ? 'Click the curve, or drag the ringed point along it, to set the parameter there; drag elsewhere to zoom, double-click to reset' : 'Drag to zoom, Ctrl + wheel to zoom, double-click to reset';
+    if (plot.title !== text) plot.title = text;
   }
 
-  return { render, element: root };
+  return {
+    render,
+    /** Whether this screen may set the parameter changed (a presenter's hello): the ring follows. */
+    refresh() {
+      handle?.place();
+      hint();
+    },
+    element: root,
+  };
+}
+
+/** E on the curve at w: linear between the slice's sampled points (null off the curve). */
+export function curveAt(points, w) {
+  const ok = points.filter((p) => p[1] !== null && Number.isFinite(p[1]));
+  if (!ok.length || w < ok[0][0] || w > ok[ok.length - 1][0]) return null;
+  for (let k = 1; k < ok.length; k++) {
+    const [a, ea] = ok[k - 1];
+    const [b, eb] = ok[k];
+    if (w <= b) return b === a ? ea : ea + ((w - a) / (b - a)) * (eb - ea);
+  }
+  return ok[ok.length - 1][1];
+}
+
+/** w with the fewest significant digits that stay within `tol` of it (a pixel's worth): short in a link. */
+export function shortValue(w, tol) {
+  for (let d = 1; d < 17; d++) {
+    const r = Number(w.toPrecision(d));
+    if (Math.abs(r - w) <= tol) return r;
+  }
+  return w;
+}
+
+const HANDLE_KEYS = { ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1, PageDown: -10, PageUp: 10, Home: -Infinity, End: Infinity };
+
+/**
+ * The slope's draggable marker (issue 22, item 7): a slider on the point "now". Dragged with a
+ * pointer it follows the curve under the pointer; the arrow keys move it one sampled point (Page
+ * keys ten, Home/End to the ends). On release (the pointer's, or the key's) `onPick(value)` sends
+ * the edit; the slice the server then answers puts the marker at the value it took, E exact.
+ */
+function createSlopeHandle(wrap, { shown, canPick, onPick }) {
+  const el = document.createElement('div');
+  el.className = 'slope-handle';
+  el.dataset.testid = 'slope-handle';
+  el.tabIndex = 0;
+  el.setAttribute('role', 'slider');
+  el.hidden = true;
+  const tip = document.createElement('div');
+  tip.className = 'chart-tip slope-drag-tip';
+  tip.dataset.testid = 'slope-drag-tip';
+  tip.hidden = true;
+  tip.setAttribute('aria-hidden', 'true');
+  wrap.append(el, tip);
+  let map = null;
+  let at = null; // the value the marker shows while moved: {w, E}; null: the slice's own point
+  let sent = null; // {step, name, value} of the last edit sent, until a slice shows it
+  let drag = null; // {id, moved}
+  let spot = null; // the marker's centre in the wrap, CSS pixels
+  let name = '';
+
+  const extent = (s) => {
+    const xs = s.points.filter((p) => p[1] !== null && Number.isFinite(p[1])).map((p) => p[0]);
+    return xs.length ? [xs[0], xs[xs.length - 1]] : null;
+  };
+  /** Where the marker stands: being moved, just sent (a slice from before the edit), or now. */
+  function point() {
+    const got = shown();
+    if (!got) return null;
+    const [s] = got;
+    if (at) return { ...at, approx: true };
+    if (sent && sent.step === s.step && sent.name === name) return { w: sent.value, E: curveAt(s.points, sent.value) ?? s.E, approx: true };
+    return { w: s.value, E: s.E, approx: false };
+  }
+  function place(m = map) {
+    map = m;
+    const got = shown();
+    const ok = !!got && !!map && canPick() && Number.isFinite(got[0].E) && !!extent(got[0]);
+    if (el.hidden === ok) el.hidden = !ok;
+    if (!ok) {
+      tip.hidden = true;
+      return;
+    }
+    const p = point();
+    const x = map.X(p.w);
+    const y = map.Y(p.E);
+    const a = map.area;
+    // Outside the plot area (zoomed away): out of sight, but still there for the keyboard.
+    const inside = x >= a.l - 1 && x <= a.l + a.w + 1 && y >= a.t - 1 && y <= a.t + a.h + 1;
+    el.classList.toggle('off-plot', !inside);
+    spot = { x, y };
+    el.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
+    const [lo, hi] = extent(got[0]);
+    // E read off the curve while moved (between sampled points), the server's own once set.
+    const text = `${name} = ${fmt(p.w, 6)}, E ${p.approx ? '≈' : '='} ${fmt(p.E, 6)}`;
+    const attrs = { 'aria-label': `Set ${name} along the curve of E`, 'aria-valuemin': lo, 'aria-valuemax': hi, 'aria-valuenow': p.w, 'aria-valuetext': text, 'data-value': p.w };
+    for (const [k, v] of Object.entries(attrs)) if (el.getAttribute(k) !== String(v)) el.setAttribute(k, String(v));
+    if (at) {
+      const words = `${text}: let go to set it`;
+      if (tip.textContent !== words) tip.textContent = words;
+      tip.hidden = false;
+      // Above the marker, kept inside the chart (read only while moved: a layout then is fine).
+      const w = tip.offsetWidth;
+      tip.style.left = `${Math.max(0, Math.min(x - w / 2, wrap.clientWidth - w))}px`;
+      tip.style.top = `${Math.max(0, y - 40)}px`;
+    } else if (!tip.hidden) tip.hidden = true;
+  }
+  /** Move the marker to w (kept on the curve's sampled extent). */
+  function moveTo(w, tol = 0) {
+    const got = shown();
+    const ends = got && extent(got[0]);
+    if (!ends) return;
+    const v = shortValue(Math.min(Math.max(w, ends[0]), ends[1]), tol);
+    at = { w: v, E: curveAt(got[0].points, v) ?? got[0].E };
+    place();
+  }
+  function commit() {
+    const got = shown();
+    const p = at;
+    at = null;
+    if (!got || !p || !canPick()) return place();
+    if (p.w !== got[0].value) {
+      sent = { step: got[0].step, name, value: p.w };
+      onPick(p.w);
+    }
+    place();
+  }
+  const pointerW = (ev) => {
+    const r = wrap.getBoundingClientRect();
+    return map.x(ev.clientX - r.left);
+  };
+  // The pointer is caught on the chart's wrap, in the capture phase, before the chart sees it:
+  // where a mouse hovers, the ring lets the pointer through to the chart (its readout of the
+  // points under the ring still shows), and a press within the ring's radius starts a drag,
+  // not a zoom. On a touch screen the ring itself takes the finger (touch-action: none).
+  const RADIUS = 14;
+  const near = (ev) => {
+    if (!spot || el.hidden || el.classList.contains('off-plot')) return false;
+    if (ev.target === el) return true;
+    const r = wrap.getBoundingClientRect();
+    return Math.hypot(ev.clientX - r.left - spot.x, ev.clientY - r.top - spot.y) <= RADIUS;
+  };
+  wrap.addEventListener(
+    'pointerdown',
+    (ev) => {
+      if (!map || !canPick() || !near(ev) || (ev.pointerType === 'mouse' && ev.button !== 0)) return;
+      ev.stopPropagation(); // the chart's zoom never starts
+      ev.preventDefault(); // no text selection, no scroll: the marker moves
+      el.focus({ preventScroll: true });
+      wrap.setPointerCapture?.(ev.pointerId);
+      drag = { id: ev.pointerId, moved: false };
+      el.classList.add('dragging');
+    },
+    true,
+  );
+  wrap.addEventListener(
+    'pointermove',
+    (ev) => {
+      if (!drag) {
+        if (ev.pointerType === 'mouse') wrap.classList.toggle('near-handle', canPick() && near(ev));
+        return;
+      }
+      if (ev.pointerId !== drag.id) return;
+      ev.stopPropagation();
+      drag.moved = true;
+      const pixel = Math.abs(map.x(1) - map.x(0)); // a pixel's worth of w: the value's precision
+      moveTo(pointerW(ev), pixel / 2);
+    },
+    true,
+  );
+  const release = (ev, keep) => {
+    if (!drag || ev.pointerId !== drag.id) return;
+    ev.stopPropagation();
+    const moved = drag.moved;
+    drag = null;
+    el.classList.remove('dragging');
+    if (keep && moved) commit();
+    else {
+      at = null;
+      place();
+    }
+  };
+  wrap.addEventListener('pointerup', (ev) => release(ev, true), true);
+  wrap.addEventListener('pointercancel', (ev) => release(ev, false), true);
+  wrap.addEventListener('pointerleave', () => wrap.classList.remove('near-handle'));
+  el.addEventListener('keydown', (ev) => {
+    const by = HANDLE_KEYS[ev.key];
+    if (ev.key === 'Escape' && at) {
+      ev.preventDefault();
+      at = null;
+      return place();
+    }
+    const got = shown();
+    if (by === undefined || !got || !canPick()) return;
+    ev.preventDefault();
+    // One sampled point of the curve at a time, from where the marker stands.
+    const xs = got[0].points.filter((p) => p[1] !== null && Number.isFinite(p[1])).map((p) => p[0]);
+    const w = point().w;
+    let k = by > 0 ? xs.findIndex((x) => x > w) : xs.findLastIndex((x) => x < w);
+    if (k < 0) k = by > 0 ? xs.length - 1 : 0;
+    if (Number.isFinite(by)) k = Math.min(Math.max(k + Math.sign(by) * (Math.abs(by) - 1), 0), xs.length - 1);
+    else k = by > 0 ? xs.length - 1 : 0;
+    at = { w: xs[k], E: curveAt(got[0].points, xs[k]) ?? got[0].E };
+    place();
+  });
+  el.addEventListener('keyup', (ev) => {
+    if (HANDLE_KEYS[ev.key] !== undefined && at && !drag) commit(); // the key's release sends it
+  });
+  el.addEventListener('blur', () => {
+    if (at && !drag) {
+      at = null;
+      place();
+    }
+  });
+  return {
+    /** A new slice: the edit sent is done once it shows it (or the step or parameter moved on). */
+    onSlice(s, n) {
+      if (sent && (s.step !== sent.step || n !== sent.name || s.value === sent.value)) sent = null;
+      if (n !== name) at = null;
+      name = n;
+    },
+    place,
+  };
 }

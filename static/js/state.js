@@ -7,7 +7,8 @@ const NUM = (s) => (s === null || s === '' ? undefined : Number(s));
 
 /** View options that are not part of the session config, with their defaults. */
 // log: a loss curve falls by decades; on a linear axis everything after the first steps is flat.
-export const VIEW_DEFAULTS = { mode: 'weights', sample: 0, sel: null, log: true, spf: 1 };
+// discrete: the data plane's classes as hard regions (Playground's "discretize output").
+export const VIEW_DEFAULTS = { mode: 'weights', sample: 0, sel: null, log: true, spf: 1, discrete: false };
 
 /** Encode a selection: w.1.2.0 (weight layer 1, i=2, j=0) or b.1.0. */
 export function selToString(sel) {
@@ -64,6 +65,7 @@ export function configToParams(config, view = {}) {
   if (v.sel) q.set('sel', selToString(v.sel));
   if (v.log !== VIEW_DEFAULTS.log) q.set('log', v.log ? '1' : '0');
   if (v.spf !== VIEW_DEFAULTS.spf) q.set('spf', String(v.spf));
+  if (v.discrete) q.set('discretize', '1');
   return q;
 }
 
@@ -112,6 +114,7 @@ export function paramsToConfig(q) {
   if (has('sel')) view.sel = selFromString(q.get('sel'));
   view.log = has('log') ? q.get('log') !== '0' : VIEW_DEFAULTS.log;
   if (has('spf')) view.spf = Math.max(1, Math.floor(NUM(q.get('spf')) || 1));
+  view.discrete = has('discretize') && q.get('discretize') === '1';
   return { config: c, view, custom, testFraction: has('test') ? NUM(q.get('test')) : undefined };
 }
 

@@ -191,8 +191,9 @@ def test_nothing_moves_while_stepping_playing_and_reconnecting(
             print(f"  {entry['t']:8.0f} ms {entry['value']:.4f} {' '.join(entry['sources'])}")
         assert shift <= LIMIT, report
         assert len(heights) == 1, heights
-        # Only the refused connections while the server was away (the socket, the probe).
-        gone = ("ERR_CONNECTION_REFUSED", "WebSocket")
+        # Only the failed connections while the server was away (the socket, the probe): refused
+        # once it is gone, reset when a request was in flight as it stopped (seen on a loaded box).
+        gone = ("ERR_CONNECTION_REFUSED", "ERR_CONNECTION_RESET", "WebSocket")
         assert [e for e in watched.errors if not any(g in e for g in gone)] == []
     finally:
         context.close()

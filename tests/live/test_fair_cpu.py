@@ -13,7 +13,10 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as aconnect
 
 FPS = 30
-MIN_SHARE = 0.7  # of the room's frames, while the others compete (see the assertions)
+# Of the room's frames, while the others compete (see the assertions). Without the gate it got
+# 0.05, with it 0.97-1.0 on a quiet box; the bar is low enough for a loaded 2-core CI box (the
+# server itself then gets part of a core), high enough to tell the gate apart.
+MIN_SHARE = 0.4
 HEAVY_SESSIONS = 4
 WINDOW_FRAMES = 240  # the room's frames the measurement spans (8 s at 30 fps)
 # The largest network the default limits allow, on the largest data set: about 20 M

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(
     not (STATIC_DIR / "js" / "main.js").is_file(), reason="no static files in this checkout"
 )
 GZIP = {"accept-encoding": "gzip, deflate"}
-PRELOAD = re.compile(r'<link rel="modulepreload" href="([^"]+)">')
+PRELOAD = re.compile(r'<link rel="modulepreload" href="([^"]+)"[^>]*>')
 ENTRY = re.compile(r'<script type="module" src="([^"?]+)')
 
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from app.engine.losses import FORMULAS
 from app.main import STATIC_DIR, create_app
 from app.settings import Settings
+from app.web.slim import slim_js
 from app.web.static import STATIC, StaticAssets, accepts_gzip
 
 pytestmark = pytest.mark.skipif(
@@ -41,7 +42,8 @@ def test_the_page_loads_versioned_files(client: TestClient) -> None:
 
 def test_versioned_file_is_gzipped_and_cached_for_a_year(client: TestClient) -> None:
     prefix = page_prefix(client)
-    source = (STATIC_DIR / "js" / "main.js").read_bytes()
+    # JavaScript is sent without its comment-only lines (app.web.slim, tested in test_slim.py).
+    source = slim_js((STATIC_DIR / "js" / "main.js").read_text()).encode()
     r = client.get(f"{prefix}/js/main.js", headers={"accept-encoding": "gzip, deflate"})
     assert r.status_code == 200
     assert r.headers["content-encoding"] == "gzip"
@@ -78,7 +80,7 @@ def test_es_module_imports_resolve_inside_the_versioned_folder(client: TestClien
 
 
 def test_unversioned_and_old_urls_still_work_but_are_revalidated(client: TestClient) -> None:
-    source = (STATIC_DIR / "js" / "api.js").read_bytes()
+    source = slim_js((STATIC_DIR / "js" / "api.js").read_text()).encode()
     for url in ("/static/js/api.js", "/static/v000000000000/js/api.js"):
         r = client.get(url)
         assert r.status_code == 200, url

@@ -80,7 +80,7 @@ async def room_socket(websocket: WebSocket, code: str) -> None:
             await configure(room, member, msg, settings)
         else:
             room.require_presenter(member)
-            charge_message(websocket.scope, websocket.app, msg, room.session)
+            charge_message(websocket.scope, websocket.app, msg, room.session, room.runner.playing)
             await drive(room.runner, msg, settings)
 
     try:

@@ -44,8 +44,9 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
 
     async def handle(msg: ClientMsg) -> None:
         store.touch(entry)
-        charge_message(websocket.scope, websocket.app, msg, entry.runner.session)  # fair share
-        await drive(entry.runner, msg, settings)
+        runner = entry.runner
+        charge_message(websocket.scope, websocket.app, msg, runner.session, runner.playing)
+        await drive(runner, msg, settings)
 
     try:
         # A viewer that stops reading is dropped, so it cannot keep the session playing.
