@@ -141,6 +141,19 @@ async def presenter_socket(server: Reachable, code: str, token: str) -> Presente
     return p
 
 
+async def monitored_steps(
+    server: Reachable, code: str, token: str, redis_server: RedisProcess
+) -> list[list[str]]:
+    """The Redis commands (MONITOR) while a presenter connected to `server` steps STEPS times."""
+    p = await presenter_socket(server, code, token)
+    try:
+        with Monitor(redis_server) as monitor:
+            await p.steps(STEPS)
+        return monitor.commands()
+    finally:
+        await p.ws.close()
+
+
 def test_a_step_on_the_owner_crosses_redis_only_to_be_saved(
     two: list[ServerProcess], redis_server: RedisProcess
 ) -> None:
@@ -148,16 +161,7 @@ def test_a_step_on_the_owner_crosses_redis_only_to_be_saved(
     made = httpx.post(f"{a.url}/api/rooms", json={"config": {"preset": "article"}}, timeout=30)
     code, token = made.json()["code"], made.json()["presenter_token"]
 
-    async def run() -> list[list[str]]:
-        p = await presenter_socket(a, code, token)
-        try:
-            with Monitor(redis_server) as monitor:
-                await p.steps(STEPS)
-            return monitor.commands()
-        finally:
-            await p.ws.close()
-
-    commands = asyncio.run(run())
+    commands = asyncio.run(monitored_steps(a, code, token, redis_server))
     print("owner:", names(commands))
     # No PUBLISH (nobody follows the run), no GET of the lease: the one command per step is
     # the fenced snapshot write that makes it durable before it is acknowledged.

@@ -15,18 +15,16 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
 
 import httpx
 import pytest
 from support import DEADLINE, RedisProcess, ServerProcess, free_port, running, wait_for
-from test_cluster_route import Monitor, names, presenter_socket
+from test_cluster_route import STEPS, Monitor, monitored_steps, names
 
 from app.live.route import ALPHABET, SESSION_ALPHABET, slot_of
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-STEPS = 5
 
 
 def proxy_config(conf: str, peers: list[ServerProcess], port: int, prefix: Path) -> str:
@@ -118,17 +116,8 @@ def test_a_presenter_through_the_proxy_steps_on_the_owner_and_redis_sees_only_sa
     code, token = made.json()["code"], made.json()["presenter_token"]
     owner = slot_of(code, ALPHABET, 2)  # the peer that made it: its code routes back to it
 
-    async def run() -> list[list[str]]:
-        # Connected through nginx (presenter_socket needs only a `ws_url`).
-        p = await presenter_socket(cast(Any, proxy), code, token)
-        try:
-            with Monitor(redis_server) as monitor:
-                await p.steps(STEPS)
-            return monitor.commands()
-        finally:
-            await p.ws.close()
-
-    commands = asyncio.run(run())
+    # The presenter connects through nginx.
+    commands = asyncio.run(monitored_steps(proxy, code, token, redis_server))
     print(f"through nginx (owner peer{owner}):", names(commands))
     # Routed to the owner: no forwarded command (PUBLISH), no lookup of the lease (GET); the
     # only command per step is the fenced snapshot write that makes it durable.
