@@ -165,6 +165,18 @@ def watched_page(browser: Any, **options: Any) -> Iterator[Any]:
         context.close()
 
 
+def strict_context(browser: Any, **options: Any) -> Iterator[Any]:
+    """A browser context (a fixture's body), every wait bounded by DEADLINE, where an uncaught
+    error on any of its pages fails the test once it closes."""
+    context = browser.new_context(**options)
+    context.set_default_timeout(DEADLINE * 1000)
+    errors: list[str] = []
+    context.on("page", lambda p: p.on("pageerror", lambda e: errors.append(f"{e}: {e.stack}")))
+    yield context
+    context.close()
+    assert not errors, errors
+
+
 def live_room(page: Any, timeout_ms: float | None = None) -> None:
     """Wait for a room page's socket and its first frame."""
     from playwright.sync_api import expect  # browser tests only: the others never import it

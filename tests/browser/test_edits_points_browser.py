@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import DEADLINE, ServerProcess, live_room, wait_for
+from support import DEADLINE, ServerProcess, live_room, strict_context, wait_for
 
 T = DEADLINE * 1000  # Playwright counts in ms
 
@@ -23,13 +23,9 @@ def ctx(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A context of the given size (touch on the phone); fails on any page error."""
     w, h = request.param
     phone = w < 500
-    c = browser.new_context(viewport={"width": w, "height": h}, has_touch=phone, is_mobile=phone)
-    c.set_default_timeout(T)
-    errors: list[str] = []
-    c.on("page", lambda p: p.on("pageerror", lambda e: errors.append(f"{e}: {e.stack}")))
-    yield c
-    c.close()
-    assert not errors, errors
+    yield from strict_context(
+        browser, viewport={"width": w, "height": h}, has_touch=phone, is_mobile=phone
+    )
 
 
 def open_page(ctx: Any, server: ServerProcess, query: str) -> tuple[Any, str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import DEADLINE, ServerProcess, wait_for
+from support import DEADLINE, ServerProcess, strict_context, wait_for
 
 T = DEADLINE * 1000  # Playwright counts in ms
 
@@ -22,13 +22,7 @@ T = DEADLINE * 1000  # Playwright counts in ms
 @pytest.fixture
 def ctx(browser: Any) -> Iterator[Any]:
     """A desktop-sized context; fails on any page error."""
-    c = browser.new_context(viewport={"width": 1440, "height": 900})
-    c.set_default_timeout(T)
-    errors: list[str] = []
-    c.on("page", lambda p: p.on("pageerror", lambda e: errors.append(f"{e}: {e.stack}")))
-    yield c
-    c.close()
-    assert not errors, errors
+    yield from strict_context(browser, viewport={"width": 1440, "height": 900})
 
 
 def open_page(ctx: Any, server: ServerProcess, query: str) -> tuple[Any, str]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import DEADLINE, ServerProcess, Watched, live_room, wait_for
+from support import DEADLINE, ServerProcess, Watched, live_room, strict_context, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -30,13 +30,7 @@ SLICE = "document.querySelector('[data-testid=slope-plot]').chart"
 def ctx(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A context of the given size; fails on any page error."""
     w, h = request.param
-    c = browser.new_context(viewport={"width": w, "height": h})
-    c.set_default_timeout(T)
-    errors: list[str] = []
-    c.on("page", lambda p: p.on("pageerror", lambda e: errors.append(f"{e}: {e.stack}")))
-    yield c
-    c.close()
-    assert not errors, errors
+    yield from strict_context(browser, viewport={"width": w, "height": h})
 
 
 def open_page(ctx: Any, server: ServerProcess, query: str) -> tuple[Any, str, list[dict[str, Any]]]:
